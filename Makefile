@@ -1,0 +1,76 @@
+# Tradeguard: the single entry point. `make run` opens the app; `make test` checks everything.
+# Both install what a fresh Debian 12 machine (Rust, Node, Python only) is missing: see scripts/install-deps.sh.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+ROOT := $(CURDIR)
+ARTIFACTS := $(ROOT)/artifacts
+# Same cargo flags everywhere, or dependencies rebuild with other feature sets.
+CARGO_FLAGS := --workspace --all-targets
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(ROOT)/target)
+APP_BIN := $(TARGET_DIR)/debug/tradeguard-app
+export TRADEGUARD_BENCH_DIR ?= $(ARTIFACTS)/bench
+
+.PHONY: help deps ui build run test check-fmt lint test-rust test-ui test-e2e bench bindings icons clean
+
+help:
+	@echo "make run    install what is missing, build, open Tradeguard (simulated venue by default)"
+	@echo "make test   install what is missing, fmt/clippy/tsc, Rust tests, UI tests, real-app E2E"
+	@echo "make bench  criterion benchmarks and the figures table"
+
+deps:
+	@scripts/install-deps.sh
+
+ui: deps
+	cd ui && npm run build
+
+build: ui
+	cargo build $(CARGO_FLAGS)
+
+run: build
+	$(APP_BIN)
+
+test: deps ui check-fmt lint test-rust test-ui test-e2e
+	@echo "make test: all green"
+
+check-fmt:
+	cargo fmt --all -- --check
+
+lint:
+	cargo clippy $(CARGO_FLAGS) -- -D warnings
+	cd ui && npx tsc --noEmit
+
+test-rust:
+	cargo build $(CARGO_FLAGS)
+	@if command -v cargo-nextest >/dev/null; then \
+		cargo nextest run $(CARGO_FLAGS) --no-fail-fast; \
+	else \
+		cargo test $(CARGO_FLAGS) --no-fail-fast; \
+	fi
+
+test-ui:
+	cd ui && npx vitest run
+
+test-e2e: build
+	mkdir -p $(ARTIFACTS)/e2e
+	TRADEGUARD_APP_BIN=$(APP_BIN) TRADEGUARD_ARTIFACTS=$(ARTIFACTS) \
+		xvfb-run -a -s "-screen 0 1280x900x24" dbus-run-session -- node --test tests/e2e/
+
+bench: deps ui
+	rm -rf $(TRADEGUARD_BENCH_DIR) && mkdir -p $(TRADEGUARD_BENCH_DIR)
+	cargo bench --workspace
+	python3 scripts/bench_table.py $(TRADEGUARD_BENCH_DIR)
+
+# Regenerate ui/src/bindings.ts from the Rust command and event list.
+bindings: deps
+	UPDATE_BINDINGS=1 cargo test -p tradeguard-app --lib bindings::tests::committed_bindings_are_fresh
+
+# Regenerate every icon from icons/source.svg.
+icons: deps
+	ui/node_modules/.bin/tauri icon icons/source.svg -o icons
+	rm -rf icons/android icons/ios icons/Square*Logo.png icons/StoreLogo.png
+
+clean:
+	cargo clean
+	rm -rf ui/dist ui/node_modules $(ARTIFACTS)

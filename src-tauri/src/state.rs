@@ -1,0 +1,52 @@
+//! Shell state shared by commands and background tasks.
+
+use crate::commands::AppStatus;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Instant;
+
+pub struct AppState {
+    started: Instant,
+    requests: AtomicU32,
+}
+
+impl AppState {
+    pub fn new() -> Self {
+        Self { started: Instant::now(), requests: AtomicU32::new(0) }
+    }
+
+    pub fn uptime_secs(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
+    pub fn status(&self) -> AppStatus {
+        let served = self.requests.fetch_add(1, Ordering::Relaxed).saturating_add(1);
+        AppStatus {
+            app_name: "Tradeguard".to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            uptime_secs: self.uptime_secs(),
+            requests_served: served,
+        }
+    }
+}
+
+impl Default for AppState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_counts_requests_and_reports_version() {
+        let state = AppState::new();
+        let first = state.status();
+        let second = state.status();
+        assert_eq!(first.requests_served, 1);
+        assert_eq!(second.requests_served, 2);
+        assert_eq!(first.version, env!("CARGO_PKG_VERSION"));
+        assert!(second.uptime_secs >= first.uptime_secs);
+    }
+}

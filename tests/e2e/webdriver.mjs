@@ -1,0 +1,139 @@
+// A minimal W3C WebDriver client over fetch, plus tauri-driver lifecycle helpers.
+// Used by the real-app end-to-end tests: the built Tradeguard binary under Xvfb,
+// driven through tauri-driver and WebKitWebDriver.
+import { spawn } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+
+const ELEMENT = "element-6066-11e4-a52e-4f735466cecf";
+
+export const APP_BIN = process.env.TRADEGUARD_APP_BIN;
+export const ARTIFACTS = process.env.TRADEGUARD_ARTIFACTS ?? "artifacts";
+
+/** Start tauri-driver on a free-ish port and wait until it answers. */
+export async function startDriver(port = 4444) {
+  const bin = process.env.TAURI_DRIVER ?? "tauri-driver";
+  const native = process.env.WEBKIT_WEBDRIVER ?? "/usr/bin/WebKitWebDriver";
+  const child = spawn(bin, ["--port", String(port), "--native-driver", native], {
+    stdio: ["ignore", "inherit", "inherit"],
+    env: {
+      ...process.env,
+      // Software rendering under Xvfb: no GPU, no DMA-BUF.
+      WEBKIT_DISABLE_DMABUF_RENDERER: "1",
+      LIBGL_ALWAYS_SOFTWARE: "1",
+    },
+  });
+  const base = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 100; i++) {
+    if (child.exitCode !== null) throw new Error(`tauri-driver exited with ${child.exitCode}`);
+    try {
+      const r = await fetch(`${base}/status`);
+      if (r.ok) return { child, base };
+    } catch {
+      /* not listening yet */
+    }
+    await sleep(100);
+  }
+  child.kill("SIGTERM");
+  throw new Error("tauri-driver did not start listening within 10 s");
+}
+
+/** Stop tauri-driver with SIGTERM (SIGKILL would orphan WebKitWebDriver and hang the run). */
+export async function stopDriver(child) {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((res) => child.once("exit", res));
+  child.kill("SIGTERM");
+  await Promise.race([exited, sleep(5000)]);
+}
+
+async function call(base, method, path, body) {
+  const r = await fetch(`${base}${path}`, {
+    method,
+    headers: { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const json = await r.json();
+  if (!r.ok || (json.value && json.value.error)) {
+    throw new Error(`${method} ${path} failed: ${JSON.stringify(json.value ?? json)}`);
+  }
+  return json.value;
+}
+
+export class Session {
+  static async create(base, application) {
+    const value = await call(base, "POST", "/session", {
+      capabilities: {
+        alwaysMatch: { browserName: "wry", "tauri:options": { application } },
+      },
+    });
+    return new Session(base, value.sessionId);
+  }
+
+  constructor(base, id) {
+    this.base = base;
+    this.id = id;
+  }
+
+  cmd(method, path, body) {
+    return call(this.base, method, `/session/${this.id}${path}`, body);
+  }
+
+  async find(css) {
+    const el = await this.cmd("POST", "/element", { using: "css selector", value: css });
+    return el[ELEMENT];
+  }
+
+  /** Wait for an element matching `css`, up to `timeoutMs`. */
+  async waitFor(css, timeoutMs = 15000) {
+    const deadline = Date.now() + timeoutMs;
+    let last;
+    while (Date.now() < deadline) {
+      try {
+        return await this.find(css);
+      } catch (e) {
+        last = e;
+        await sleep(100);
+      }
+    }
+    throw new Error(`no element ${css} within ${timeoutMs} ms: ${last}`);
+  }
+
+  text(el) {
+    return this.cmd("GET", `/element/${el}/text`);
+  }
+
+  click(el) {
+    return this.cmd("POST", `/element/${el}/click`, {});
+  }
+
+  /** Poll `css`'s text until `pred(text)` holds; returns the text. */
+  async waitForText(css, pred, timeoutMs = 15000) {
+    const deadline = Date.now() + timeoutMs;
+    let text = "";
+    while (Date.now() < deadline) {
+      try {
+        text = await this.text(await this.find(css));
+        if (pred(text)) return text;
+      } catch {
+        /* element may be re-rendering */
+      }
+      await sleep(100);
+    }
+    throw new Error(`text of ${css} never satisfied the condition; last: ${JSON.stringify(text)}`);
+  }
+
+  async screenshot(name) {
+    await sleep(500); // let the last frame paint
+    const png = await this.cmd("GET", "/screenshot");
+    const dir = join(ARTIFACTS, "e2e");
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, `${name}.png`);
+    writeFileSync(file, Buffer.from(png, "base64"));
+    return file;
+  }
+
+  close() {
+    return call(this.base, "DELETE", `/session/${this.id}`);
+  }
+}
