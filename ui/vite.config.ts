@@ -1,4 +1,4 @@
-import { defineConfig } from "vite";
+import { defineConfig } from "vitest/config";
 import react from "@vitejs/plugin-react";
 
 // The desktop shell serves `dist/` (see ../tauri.conf.json `build.frontendDist`).

@@ -14,7 +14,7 @@ pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
 }
 
 /// Write the bindings to `path`.
-pub fn export(path: &std::path::Path) -> Result<(), specta_typescript::ExportError> {
+pub fn export(path: &std::path::Path) -> Result<(), specta_typescript::Error> {
     builder().export(typescript(), path)
 }
 

@@ -6,7 +6,7 @@ import type { AppStatus } from "./bindings";
 
 function fakeBackend(statuses: Array<AppStatus | "error">) {
   let i = 0;
-  let heartbeat: ((s: number) => void) | null = null;
+  let heartbeat: ((s: number | null) => void) | null = null;
   const backend: Backend = {
     appStatus: async () => {
       const next = statuses[Math.min(i++, statuses.length - 1)];
@@ -36,6 +36,7 @@ describe("formatUptime", () => {
     expect(formatUptime(7260)).toBe("2 h 1 min");
     expect(formatUptime(-1)).toBe("—");
     expect(formatUptime(Number.NaN)).toBe("—");
+    expect(formatUptime(null)).toBe("—");
   });
 });
 

@@ -2,8 +2,8 @@ import { useCallback, useEffect, useState } from "react";
 import type { Backend } from "./backend";
 import type { AppStatus, IpcError } from "./bindings";
 
-export function formatUptime(secs: number): string {
-  if (!Number.isFinite(secs) || secs < 0) return "—";
+export function formatUptime(secs: number | null): string {
+  if (secs === null || !Number.isFinite(secs) || secs < 0) return "—";
   if (secs < 60) return `${secs.toFixed(1)} s`;
   const m = Math.floor(secs / 60);
   const s = Math.floor(secs % 60);
@@ -14,7 +14,7 @@ export function formatUptime(secs: number): string {
 export function App({ backend }: { backend: Backend }) {
   const [status, setStatus] = useState<AppStatus | null>(null);
   const [error, setError] = useState<IpcError | null>(null);
-  const [heartbeat, setHeartbeat] = useState<number | null>(null);
+  const [heartbeat, setHeartbeat] = useState<number | null | undefined>(undefined);
   const [busy, setBusy] = useState(false);
 
   const refresh = useCallback(async () => {
@@ -41,7 +41,7 @@ export function App({ backend }: { backend: Backend }) {
     backend
       .onHeartbeat((s) => setHeartbeat(s))
       .then((u) => (cancelled ? u() : (unlisten = u)))
-      .catch(() => setHeartbeat(null));
+      .catch(() => setHeartbeat(undefined));
     return () => {
       cancelled = true;
       unlisten?.();
@@ -64,7 +64,7 @@ export function App({ backend }: { backend: Backend }) {
           <dt>Requests answered</dt>
           <dd data-testid="requests">{status?.requestsServed ?? "…"}</dd>
           <dt>Live heartbeat</dt>
-          <dd data-testid="heartbeat">{heartbeat === null ? "waiting…" : formatUptime(heartbeat)}</dd>
+          <dd data-testid="heartbeat">{heartbeat === undefined ? "waiting…" : formatUptime(heartbeat)}</dd>
         </dl>
         <button type="button" data-testid="refresh-status" onClick={() => void refresh()} disabled={busy}>
           {busy ? "Checking…" : "Check backend"}

@@ -5,7 +5,7 @@ export type Result<T> = { status: "ok"; data: T } | { status: "error"; error: Ip
 
 export interface Backend {
   appStatus(): Promise<Result<AppStatus>>;
-  onHeartbeat(cb: (uptimeSecs: number) => void): Promise<() => void>;
+  onHeartbeat(cb: (uptimeSecs: number | null) => void): Promise<() => void>;
 }
 
 export const tauriBackend: Backend = {
