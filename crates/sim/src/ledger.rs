@@ -1,0 +1,207 @@
+//! The simulated account: cash, positions with average cost, marking and a simple margin model.
+//!
+//! Margin is a portfolio-margin-like scan: per underlying, the worst loss of all its positions
+//! (options at intrinsic value) over underlying moves of −15 % … +15 % in 1.5 % steps is the
+//! maintenance requirement; initial = maintenance × `initial_margin_pct` / 100. Buying power is
+//! net liquidation − initial margin (floored at 0). Deliberately simple: it only needs to
+//! reject clearly unaffordable orders and give the engine realistic-looking numbers.
+
+use crate::error::SimError;
+use crate::market::Market;
+use std::collections::BTreeMap;
+use tradeguard_model::{
+    AccountId, AccountSnapshot, Instrument, InstrumentId, Money, MoneyError, Position, Price,
+    Timestamp,
+};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Holding {
+    pub instrument: Instrument,
+    pub qty: i64,
+    pub avg_cost: Price,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Ledger {
+    pub account: AccountId,
+    pub cash: Money,
+    pub holdings: BTreeMap<InstrumentId, Holding>,
+}
+
+fn to_money(v: i128, what: &'static str) -> Result<Money, MoneyError> {
+    i64::try_from(v)
+        .map(Money::from_raw)
+        .map_err(|_| MoneyError::Overflow(what))
+}
+
+impl Ledger {
+    pub fn new(account: AccountId, cash: Money) -> Self {
+        Self {
+            account,
+            cash,
+            holdings: BTreeMap::new(),
+        }
+    }
+
+    pub fn qty(&self, id: &InstrumentId) -> i64 {
+        self.holdings.get(id).map_or(0, |h| h.qty)
+    }
+
+    pub fn position(&self, inst: &Instrument) -> Position {
+        let h = self.holdings.get(&inst.id());
+        Position {
+            account: self.account.clone(),
+            instrument: inst.clone(),
+            qty: h.map_or(0, |h| h.qty),
+            avg_cost: h.map_or(Price::ZERO, |h| h.avg_cost),
+        }
+    }
+
+    /// Non-zero positions in instrument-id order.
+    pub fn positions(&self) -> Vec<Position> {
+        self.holdings
+            .values()
+            .filter(|h| h.qty != 0)
+            .map(|h| Position {
+                account: self.account.clone(),
+                instrument: h.instrument.clone(),
+                qty: h.qty,
+                avg_cost: h.avg_cost,
+            })
+            .collect()
+    }
+
+    /// Changes a position by `dq` at `price`; `cash_flow` moves `price × dq × multiplier` out of
+    /// cash (false for the option side of an exercise/assignment). Returns the new position.
+    pub fn apply(
+        &mut self,
+        inst: &Instrument,
+        dq: i64,
+        price: Price,
+        cash_flow: bool,
+    ) -> Result<Position, MoneyError> {
+        if cash_flow {
+            let cost = price.notional(dq, inst.multiplier())?;
+            self.cash = self.cash.checked_sub(cost)?;
+        }
+        let h = self.holdings.entry(inst.id()).or_insert_with(|| Holding {
+            instrument: inst.clone(),
+            qty: 0,
+            avg_cost: Price::ZERO,
+        });
+        let old = h.qty;
+        let new = old.checked_add(dq).ok_or(MoneyError::Overflow("qty"))?;
+        h.avg_cost = if new == 0 {
+            Price::ZERO
+        } else if old == 0 || old.signum() != new.signum() {
+            price
+        } else if new.abs() > old.abs() {
+            let total = i128::from(h.avg_cost.raw()) * i128::from(old.abs())
+                + i128::from(price.raw()) * i128::from(dq.abs());
+            let n = i128::from(new.abs());
+            let avg = (2 * total + n) / (2 * n);
+            Price::from_raw(i64::try_from(avg).map_err(|_| MoneyError::Overflow("avg_cost"))?)
+        } else {
+            h.avg_cost
+        };
+        h.qty = new;
+        Ok(self.position(inst))
+    }
+
+    /// Net liquidation: cash + positions marked at model value.
+    pub fn net_liquidation(&self, market: &Market, now: Timestamp) -> Result<Money, SimError> {
+        let mut v = i128::from(self.cash.raw());
+        for h in self.holdings.values().filter(|h| h.qty != 0) {
+            let mark = market.theo(&h.instrument, now)?;
+            v += i128::from(mark.notional(h.qty, h.instrument.multiplier())?.raw());
+        }
+        Ok(to_money(v, "net_liquidation")?)
+    }
+
+    /// Maintenance requirement from the ±15 % scan (see module docs).
+    pub fn maintenance(&self, market: &Market, now: Timestamp) -> Result<Money, SimError> {
+        let mut by_under: BTreeMap<&str, Vec<&Holding>> = BTreeMap::new();
+        for h in self.holdings.values().filter(|h| h.qty != 0) {
+            by_under
+                .entry(h.instrument.underlying())
+                .or_default()
+                .push(h);
+        }
+        let mut total: i128 = 0;
+        for (sym, hs) in by_under {
+            let spot = market
+                .spot(sym)
+                .ok_or_else(|| SimError::UnknownUnderlying(sym.to_owned()))?;
+            let mut marks = Vec::with_capacity(hs.len());
+            for h in &hs {
+                marks.push(market.theo(&h.instrument, now)?);
+            }
+            let mut worst: i128 = 0;
+            for k in -10i64..=10 {
+                let s = spot.mul_ratio(1000 + 15 * k, 1000)?;
+                let mut pnl: i128 = 0;
+                for (h, mark) in hs.iter().zip(&marks) {
+                    let value = match &h.instrument {
+                        Instrument::Option(o) => o.intrinsic(s),
+                        _ => s,
+                    };
+                    let diff = i128::from(value.raw()) - i128::from(mark.raw());
+                    pnl += diff * i128::from(h.qty) * i128::from(h.instrument.multiplier());
+                }
+                worst = worst.min(pnl);
+            }
+            total -= worst;
+        }
+        Ok(to_money(total, "maintenance")?)
+    }
+
+    pub fn snapshot(
+        &self,
+        market: &Market,
+        now: Timestamp,
+        initial_pct: u32,
+    ) -> Result<AccountSnapshot, SimError> {
+        let nlv = self.net_liquidation(market, now)?;
+        let maint = self.maintenance(market, now)?;
+        let init = maint.mul_ratio(i64::from(initial_pct), 100)?;
+        let excess = nlv.checked_sub(maint)?;
+        let bp = nlv.checked_sub(init)?.max(Money::ZERO);
+        Ok(AccountSnapshot {
+            account: self.account.clone(),
+            net_liquidation: nlv,
+            maintenance_margin: maint,
+            initial_margin: init,
+            excess_liquidity: excess,
+            buying_power: bp,
+            ts: now,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tradeguard_model::stubs;
+
+    #[test]
+    fn average_cost_and_cash() {
+        let mut l = Ledger::new(stubs::account(), Money::from_units(10_000).unwrap());
+        let spy = Instrument::stock("SPY");
+        let p = |s: &str| Price::parse(s).unwrap();
+        l.apply(&spy, 10, p("100"), true).unwrap();
+        let pos = l.apply(&spy, 30, p("104"), true).unwrap();
+        assert_eq!((pos.qty, pos.avg_cost), (40, p("103")));
+        let pos = l.apply(&spy, -20, p("110"), true).unwrap();
+        assert_eq!((pos.qty, pos.avg_cost), (20, p("103")));
+        let pos = l.apply(&spy, -30, p("90"), true).unwrap();
+        assert_eq!((pos.qty, pos.avg_cost), (-10, p("90")));
+        // 10000 - 1000 - 3120 + 2200 + 2700
+        assert_eq!(l.cash, Money::from_units(10_780).unwrap());
+        let put = stubs::put(440);
+        l.apply(&put, -2, p("1.25"), true).unwrap();
+        assert_eq!(l.cash, Money::from_units(11_030).unwrap());
+        l.apply(&put, 2, Price::ZERO, false).unwrap();
+        assert_eq!(l.cash, Money::from_units(11_030).unwrap());
+        assert_eq!(l.positions().len(), 1);
+    }
+}

@@ -1,0 +1,237 @@
+//! Simulated market: underlying price paths (GBM + Poisson jumps + gaps at the open) and
+//! quotes for stock and options (Black-Scholes theo ± spread that widens in fast markets).
+//! Prices are `f64` inside this model only; everything leaving it is a fixed-point `Price`.
+
+use crate::bs;
+use crate::calendar::{self, Session};
+use crate::config::{MarketConfig, UnderlyingSpec};
+use crate::error::SimError;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
+use tradeguard_model::{Greeks, Instrument, OptionContract, Price, Quote, Right, SCALE, Timestamp};
+
+/// Trading seconds per year used for the diffusion (252 days × 6.5 h).
+const TRADING_SECS_PER_YEAR: f64 = 252.0 * 6.5 * 3600.0;
+const SECS_PER_YEAR: f64 = 365.0 * 86_400.0;
+/// Prices are kept inside this band so conversions can never fail.
+const MIN_PX: f64 = 0.01;
+const MAX_PX: f64 = 1_000_000.0;
+
+#[derive(Debug, Clone)]
+pub(crate) struct Underlying {
+    pub spec: UnderlyingSpec,
+    pub spot: f64,
+    pub fast_until: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Market {
+    pub cfg: MarketConfig,
+    pub unders: Vec<Underlying>,
+}
+
+/// `true` with probability `p`; never draws when `p <= 0` (or NaN), always true when `p >= 1`.
+pub(crate) fn chance(rng: &mut ChaCha8Rng, p: f64) -> bool {
+    if p.is_nan() || p <= 0.0 {
+        return false;
+    }
+    p >= 1.0 || rng.random::<f64>() < p
+}
+
+fn clamp_px(x: f64) -> f64 {
+    if x.is_finite() {
+        x.clamp(MIN_PX, MAX_PX)
+    } else {
+        MIN_PX
+    }
+}
+
+/// Raw fixed-point value of a finite, clamped f64 (cannot overflow: |x| ≤ 1e6).
+fn raw(x: f64) -> i64 {
+    let x = if x.is_finite() {
+        x.clamp(-MAX_PX, MAX_PX)
+    } else {
+        0.0
+    };
+    (x * SCALE as f64).round() as i64
+}
+
+fn floor_tick(x: f64, tick: i64) -> Price {
+    let r = raw(x);
+    Price::from_raw(r - r.rem_euclid(tick.max(1)))
+}
+
+fn ceil_tick(x: f64, tick: i64) -> Price {
+    let r = raw(x);
+    let t = tick.max(1);
+    let m = r.rem_euclid(t);
+    Price::from_raw(if m == 0 { r } else { r - m + t })
+}
+
+impl Market {
+    pub fn new(specs: &[UnderlyingSpec], cfg: MarketConfig) -> Self {
+        let unders = specs
+            .iter()
+            .map(|s| Underlying {
+                spot: clamp_px(s.price.to_f64()),
+                spec: s.clone(),
+                fast_until: Timestamp(i64::MIN),
+            })
+            .collect();
+        Self { cfg, unders }
+    }
+
+    fn find(&self, sym: &str) -> Option<&Underlying> {
+        self.unders.iter().find(|u| u.spec.symbol == sym)
+    }
+
+    /// Advances every underlying by `dt_secs` ending at `t`. Prices move only in regular hours;
+    /// the first regular step after a non-regular one applies the overnight gap.
+    pub fn step(
+        &mut self,
+        t: Timestamp,
+        dt_secs: f64,
+        prev: Session,
+        now: Session,
+        rng: &mut ChaCha8Rng,
+    ) {
+        if now != Session::Regular {
+            return;
+        }
+        let dt = dt_secs / TRADING_SECS_PER_YEAR;
+        let cfg = &self.cfg;
+        for u in &mut self.unders {
+            let mut s = u.spot;
+            if prev != Session::Regular && cfg.gap_std > 0.0 {
+                let z: f64 = rng.sample(StandardNormal);
+                s *= (cfg.gap_std * z).exp();
+            }
+            let vol = u.spec.vol.max(0.0);
+            let z: f64 = rng.sample(StandardNormal);
+            s *= ((u.spec.drift - 0.5 * vol * vol) * dt + vol * dt.sqrt() * z).exp();
+            let mut fast = z.abs() > 3.0;
+            if chance(rng, cfg.jump_intensity * dt) {
+                let j: f64 = rng.sample(StandardNormal);
+                s *= (cfg.jump_mean + cfg.jump_std * j).exp();
+                fast = true;
+            }
+            if fast {
+                u.fast_until = t.plus(cfg.fast_duration);
+            }
+            u.spot = clamp_px(s);
+        }
+    }
+
+    /// Current spot as a fixed-point price (rounded to the 4th decimal).
+    pub fn spot(&self, sym: &str) -> Option<Price> {
+        self.find(sym).map(|u| Price::from_raw(raw(u.spot)))
+    }
+
+    /// Sets a spot price (tests and scenarios).
+    pub fn set_spot(&mut self, sym: &str, px: Price) -> Result<(), SimError> {
+        let u = self
+            .unders
+            .iter_mut()
+            .find(|u| u.spec.symbol == sym)
+            .ok_or_else(|| SimError::UnknownUnderlying(sym.to_owned()))?;
+        u.spot = clamp_px(px.to_f64());
+        Ok(())
+    }
+
+    /// Is the underlying of `sym` in a fast market at `t`?
+    pub fn is_fast(&self, sym: &str, t: Timestamp) -> bool {
+        self.find(sym).is_some_and(|u| t < u.fast_until)
+    }
+
+    fn option_model(&self, u: &Underlying, o: &OptionContract, now: Timestamp) -> bs::Bs {
+        let t = calendar::close_of(o.expiry).nanos_since(now) as f64 / 1e9 / SECS_PER_YEAR;
+        let call = o.right == Right::Call;
+        let (s, k) = (u.spot, o.strike.to_f64());
+        bs::price(
+            call,
+            s,
+            k,
+            t,
+            self.cfg.rate,
+            u.spec.dividend_yield,
+            self.iv(u, o),
+        )
+    }
+
+    fn iv(&self, u: &Underlying, o: &OptionContract) -> f64 {
+        (u.spec.vol * (1.0 - self.cfg.skew * (o.strike.to_f64() / u.spot).ln())).clamp(0.05, 3.0)
+    }
+
+    /// Theoretical value per unit (stock: spot; option: model price).
+    pub fn theo(&self, inst: &Instrument, now: Timestamp) -> Result<Price, SimError> {
+        let u = self
+            .find(inst.underlying())
+            .ok_or_else(|| SimError::UnknownUnderlying(inst.underlying().to_owned()))?;
+        match inst {
+            Instrument::Stock { .. } => Ok(Price::from_raw(raw(u.spot))),
+            Instrument::Option(o) => Ok(Price::from_raw(raw(self.option_model(u, o, now).price))),
+            Instrument::Future { .. } => Err(SimError::UnknownUnderlying(inst.id().0)),
+        }
+    }
+
+    /// Top-of-book quote at `now`.
+    pub fn quote(&self, inst: &Instrument, now: Timestamp) -> Result<Quote, SimError> {
+        let u = self
+            .find(inst.underlying())
+            .ok_or_else(|| SimError::UnknownUnderlying(inst.underlying().to_owned()))?;
+        let fast = now < u.fast_until;
+        let mult = if fast {
+            self.cfg.fast_spread_mult.max(1.0)
+        } else {
+            1.0
+        };
+        let tick = self.cfg.tick.raw().max(1);
+        let tick_f = tick as f64 / SCALE as f64;
+        let size_div = if fast { 4 } else { 1 };
+        match inst {
+            Instrument::Stock { .. } => {
+                let half = (u.spot * f64::from(self.cfg.stock_half_spread_bps) / 10_000.0)
+                    .max(tick_f)
+                    * mult;
+                let bid = floor_tick(u.spot - half, tick).max(Price::from_raw(tick));
+                let ask = ceil_tick(u.spot + half, tick).max(Price::from_raw(bid.raw() + tick));
+                Ok(Quote {
+                    instrument: inst.clone(),
+                    bid,
+                    ask,
+                    last: Some(Price::from_raw(raw(u.spot)).round_to_tick(Price::from_raw(tick))),
+                    bid_size: 500 / size_div,
+                    ask_size: 500 / size_div,
+                    greeks: None,
+                    underlying_price: None,
+                    ts: now,
+                })
+            }
+            Instrument::Option(o) => {
+                let m = self.option_model(u, o, now);
+                let half = (m.price * self.cfg.option_half_spread_frac).max(tick_f) * mult;
+                let bid = floor_tick((m.price - half).max(0.0), tick);
+                let ask = ceil_tick(m.price + half, tick).max(Price::from_raw(bid.raw() + tick));
+                Ok(Quote {
+                    instrument: inst.clone(),
+                    bid,
+                    ask,
+                    last: None,
+                    bid_size: 20 / size_div,
+                    ask_size: 20 / size_div,
+                    greeks: Some(Greeks {
+                        iv: self.iv(u, o),
+                        delta: m.delta,
+                        gamma: m.gamma,
+                        vega: m.vega,
+                        theta: m.theta,
+                    }),
+                    underlying_price: Some(Price::from_raw(raw(u.spot))),
+                    ts: now,
+                })
+            }
+            Instrument::Future { .. } => Err(SimError::UnknownUnderlying(inst.id().0)),
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! Ready-made simulator setups; [`Scenario::demo`] is what `make run` connects to.
+
+use crate::broker::Speed;
+use crate::calendar;
+use crate::config::{
+    AssignmentConfig, FaultConfig, MarketConfig, MatchingConfig, ScheduledAssignment, SimConfig,
+    UnderlyingSpec,
+};
+use crate::error::SimError;
+use crate::venue::SimVenue;
+use chrono::NaiveDate;
+use std::time::Duration;
+use tradeguard_model::{AccountId, Instrument, Money, OptionContract, Position, Price, Right};
+
+/// A configured simulator plus the speed it is meant to run at.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// Venue configuration.
+    pub config: SimConfig,
+    /// Intended speed.
+    pub speed: Speed,
+}
+
+/// Virtual delay after the demo start at which the short put is assigned.
+pub const DEMO_ASSIGNMENT_AFTER: Duration = Duration::from_secs(6 * 60);
+
+fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default()
+}
+
+fn px(units: i64) -> Price {
+    Price::from_raw(units.saturating_mul(tradeguard_model::SCALE))
+}
+
+impl Scenario {
+    /// The demo account at 10× speed, starting Tuesday 2025-03-04 10:00 New York:
+    /// SPY at 575; SPY 2025-03-21 iron condor 540/550/600/610 (1 lot), put credit spread
+    /// 590/580 (2 lots, short put ITM), short strangle 530/620 (1 lot), 100 SPY shares and
+    /// $100 000 cash. One contract of the short 590 put is assigned
+    /// [`DEMO_ASSIGNMENT_AFTER`] (6 virtual minutes = 36 s of wall time at 10×) after the start.
+    pub fn demo(seed: u64) -> Self {
+        let start = calendar::et_time(date(2025, 3, 4), 10, 0);
+        let expiry = date(2025, 3, 21);
+        let account = AccountId::new("DU-DEMO");
+        let opt = |right, strike| {
+            Instrument::Option(OptionContract::equity("SPY", expiry, right, px(strike)))
+        };
+        let pos = |instrument: Instrument, qty: i64, cost_cents: i64| Position {
+            account: account.clone(),
+            instrument,
+            qty,
+            avg_cost: Price::from_raw(cost_cents * 100),
+        };
+        let short_put = opt(Right::Put, 590);
+        let positions = vec![
+            pos(opt(Right::Put, 540), 1, 180),
+            pos(opt(Right::Put, 550), -1, 290),
+            pos(opt(Right::Call, 600), -1, 210),
+            pos(opt(Right::Call, 610), 1, 95),
+            pos(short_put.clone(), -2, 1_150),
+            pos(opt(Right::Put, 580), 2, 640),
+            pos(opt(Right::Put, 530), -1, 130),
+            pos(opt(Right::Call, 620), -1, 60),
+            pos(Instrument::stock("SPY"), 100, 57_012),
+        ];
+        let config = SimConfig {
+            seed,
+            start,
+            account,
+            cash: Money::from_raw(100_000 * tradeguard_model::SCALE),
+            positions,
+            underlyings: vec![UnderlyingSpec {
+                symbol: "SPY".into(),
+                price: px(575),
+                vol: 0.18,
+                drift: 0.05,
+                dividend_yield: 0.013,
+                ex_dividend_dates: vec![date(2025, 3, 21)],
+            }],
+            market: MarketConfig::default(),
+            matching: MatchingConfig {
+                partial_fill_prob: 0.1,
+                ..MatchingConfig::default()
+            },
+            assignment: AssignmentConfig {
+                early_prob_per_day: 0.05,
+                ..AssignmentConfig::default()
+            },
+            faults: FaultConfig::default(),
+            scheduled: vec![ScheduledAssignment {
+                at: start.plus(DEMO_ASSIGNMENT_AFTER),
+                instrument: short_put.id(),
+                contracts: 1,
+            }],
+        };
+        Self {
+            config,
+            speed: Speed::X10,
+        }
+    }
+
+    /// Every instrument held at the start (to subscribe quotes for).
+    pub fn instruments(&self) -> Vec<Instrument> {
+        self.config
+            .positions
+            .iter()
+            .map(|p| p.instrument.clone())
+            .collect()
+    }
+
+    /// Builds the venue.
+    pub fn venue(&self) -> Result<SimVenue, SimError> {
+        SimVenue::new(self.config.clone())
+    }
+}
