@@ -69,8 +69,12 @@ pub fn opt(right: Right, strike: i64, expiry: chrono::NaiveDate) -> Instrument {
 }
 
 pub fn order(v: &mut SimVenue, inst: Instrument, side: Side, qty: i64, t: OrderType) -> OrderRequest {
+    order_with_id(v.next_order_id().unwrap(), inst, side, qty, t)
+}
+
+pub fn order_with_id(id: OrderId, inst: Instrument, side: Side, qty: i64, t: OrderType) -> OrderRequest {
     OrderRequest {
-        id: v.next_order_id().unwrap(),
+        id,
         account: stubs::account(),
         instrument: inst,
         side,
