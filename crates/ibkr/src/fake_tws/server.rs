@@ -1,0 +1,1087 @@
+//! The fake server: accept loop, per-connection reader/writer tasks and the scripted state.
+
+use super::proto::{self, incoming as inc, outgoing as out};
+use super::wire;
+use prost::Message;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+/// Start-up settings of the fake.
+#[derive(Debug, Clone)]
+pub struct FakeTwsConfig {
+    /// Server version sent in the handshake (IB's protobuf protocol needs ≥ 213).
+    pub server_version: i32,
+    /// First `NextValidId`.
+    pub next_valid_id: i32,
+    /// Managed accounts.
+    pub accounts: Vec<String>,
+}
+
+impl Default for FakeTwsConfig {
+    fn default() -> Self {
+        Self {
+            server_version: 222,
+            next_valid_id: 1,
+            accounts: vec!["DU-TEST".to_owned()],
+        }
+    }
+}
+
+/// What the fake does with a CancelOrder.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum CancelMode {
+    /// PendingCancel, then Cancelled plus notice 202.
+    Confirm,
+    /// PendingCancel, then the remainder fills at this price (the cancel lost the race), then
+    /// notice 161 (order not cancellable).
+    LateFill(f64),
+}
+
+/// Market data the fake answers a market-data request with.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QuoteScript {
+    /// Bid.
+    pub bid: f64,
+    /// Ask.
+    pub ask: f64,
+    /// Last.
+    pub last: f64,
+    /// Bid size.
+    pub bid_size: f64,
+    /// Ask size.
+    pub ask_size: f64,
+    /// Model option computation (iv, delta, gamma, vega, theta, underlying price).
+    pub greeks: Option<(f64, f64, f64, f64, f64, f64)>,
+}
+
+/// An order the fake received (what-if orders included).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlacedOrder {
+    /// Client that placed it.
+    pub client_id: i32,
+    /// Order id.
+    pub order_id: i32,
+    /// Contract as sent.
+    pub contract: proto::Contract,
+    /// Order as sent.
+    pub order: proto::Order,
+}
+
+#[derive(Debug, Clone)]
+struct OrderRec {
+    placed: PlacedOrder,
+    perm_id: i64,
+    status: String,
+    total: f64,
+    filled: f64,
+    avg: f64,
+    last: f64,
+}
+
+#[derive(Debug, Clone)]
+struct ExecRec {
+    client_id: i32,
+    contract: proto::Contract,
+    execution: proto::Execution,
+    commission: f64,
+}
+
+struct Conn {
+    id: u64,
+    client_id: Option<i32>,
+    tx: mpsc::UnboundedSender<Vec<u8>>,
+    positions: bool,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+struct State {
+    cfg: FakeTwsConfig,
+    conns: Vec<Conn>,
+    next_conn: u64,
+    next_perm: i64,
+    next_exec: u64,
+    orders: BTreeMap<i32, OrderRec>,
+    placed: Vec<PlacedOrder>,
+    execs: Vec<ExecRec>,
+    positions: Vec<(String, proto::Contract, f64, f64)>,
+    account_values: Vec<(String, String)>,
+    pnl: (f64, f64, f64),
+    contracts: Vec<proto::Contract>,
+    quotes: Vec<(proto::Contract, QuoteScript)>,
+    cancel_mode: CancelMode,
+    read_only: bool,
+    what_if: proto::OrderState,
+    received: Vec<(i32, i32)>,
+    clock_secs: i64,
+}
+
+/// A running fake TWS. Dropping it stops the accept loop and closes all connections.
+pub struct FakeTws {
+    addr: SocketAddr,
+    state: Arc<Mutex<State>>,
+    changed: watch::Sender<u64>,
+    accept: JoinHandle<()>,
+}
+
+impl Drop for FakeTws {
+    fn drop(&mut self) {
+        self.accept.abort();
+        let mut st = lock(&self.state);
+        for c in st.conns.drain(..) {
+            for t in c.tasks {
+                t.abort();
+            }
+        }
+    }
+}
+
+fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn fmt_qty(q: f64) -> String {
+    if q.fract() == 0.0 {
+        format!("{q:.0}")
+    } else {
+        q.to_string()
+    }
+}
+
+fn key_matches(want: &proto::Contract, have: &proto::Contract) -> bool {
+    if let (Some(a), Some(b)) = (want.con_id, have.con_id) {
+        if a != 0 && b != 0 {
+            return a == b;
+        }
+    }
+    let eq = |a: &Option<String>, b: &Option<String>| match a.as_deref() {
+        None | Some("") => true,
+        Some(x) => b.as_deref() == Some(x),
+    };
+    eq(&want.symbol, &have.symbol)
+        && eq(&want.sec_type, &have.sec_type)
+        && eq(
+            &want.last_trade_date_or_contract_month,
+            &have.last_trade_date_or_contract_month,
+        )
+        && eq(&want.right, &have.right)
+        && match want.strike {
+            None => true,
+            Some(s) if s == 0.0 => true,
+            Some(s) => have.strike == Some(s),
+        }
+}
+
+impl State {
+    fn bump(&mut self) -> i64 {
+        self.clock_secs += 1;
+        self.clock_secs
+    }
+
+    fn send_to_client(&self, client_id: i32, body: Vec<u8>) {
+        for c in self.conns.iter().filter(|c| c.client_id == Some(client_id)) {
+            let _ = c.tx.send(body.clone());
+        }
+    }
+
+    fn send_to_conn(&self, conn: u64, body: Vec<u8>) {
+        if let Some(c) = self.conns.iter().find(|c| c.id == conn) {
+            let _ = c.tx.send(body);
+        }
+    }
+
+    fn broadcast(&self, body: &[u8]) {
+        for c in &self.conns {
+            let _ = c.tx.send(body.to_vec());
+        }
+    }
+
+    fn exec_time(&mut self) -> String {
+        let secs = self.bump();
+        let dt = chrono::DateTime::from_timestamp(secs, 0).unwrap_or_default();
+        format!("{} UTC", dt.format("%Y%m%d %H:%M:%S"))
+    }
+
+    fn order_status_msg(rec: &OrderRec) -> Vec<u8> {
+        proto::body(
+            inc::ORDER_STATUS,
+            &proto::OrderStatus {
+                order_id: Some(rec.placed.order_id),
+                status: Some(rec.status.clone()),
+                filled: Some(fmt_qty(rec.filled)),
+                remaining: Some(fmt_qty(rec.total - rec.filled)),
+                avg_fill_price: Some(rec.avg),
+                perm_id: Some(rec.perm_id),
+                last_fill_price: Some(rec.last),
+                client_id: Some(rec.placed.client_id),
+            },
+        )
+    }
+
+    fn open_order_msg(rec: &OrderRec) -> Vec<u8> {
+        let mut order = rec.placed.order.clone();
+        order.perm_id = Some(rec.perm_id);
+        order.client_id = Some(rec.placed.client_id);
+        order.order_id = Some(rec.placed.order_id);
+        order.filled_quantity = Some(fmt_qty(rec.filled));
+        proto::body(
+            inc::OPEN_ORDER,
+            &proto::OpenOrder {
+                order_id: Some(rec.placed.order_id),
+                contract: Some(rec.placed.contract.clone()),
+                order: Some(order),
+                order_state: Some(proto::OrderState {
+                    status: Some(rec.status.clone()),
+                    ..Default::default()
+                }),
+            },
+        )
+    }
+
+    fn error_msg(id: i32, code: i32, text: &str) -> Vec<u8> {
+        proto::body(
+            inc::ERROR,
+            &proto::ErrorMessage {
+                id: Some(id),
+                error_time: None,
+                error_code: Some(code),
+                error_msg: Some(text.to_owned()),
+            },
+        )
+    }
+
+    fn position_msg(account: &str, contract: &proto::Contract, qty: f64, avg: f64) -> Vec<u8> {
+        proto::body(
+            inc::POSITION,
+            &proto::Position {
+                account: Some(account.to_owned()),
+                contract: Some(contract.clone()),
+                position: Some(fmt_qty(qty)),
+                avg_cost: Some(avg),
+            },
+        )
+    }
+
+    /// Sets a position and pushes it to every positions subscriber.
+    fn set_position(&mut self, account: &str, contract: proto::Contract, qty: f64, avg: f64) {
+        let existing = self
+            .positions
+            .iter_mut()
+            .find(|(a, c, _, _)| a == account && key_matches(&contract, c));
+        match existing {
+            Some(p) => {
+                p.2 = qty;
+                p.3 = avg;
+            }
+            None => self
+                .positions
+                .push((account.to_owned(), contract.clone(), qty, avg)),
+        }
+        let msg = Self::position_msg(account, &contract, qty, avg);
+        for c in self.conns.iter().filter(|c| c.positions) {
+            let _ = c.tx.send(msg.clone());
+        }
+    }
+
+    fn adjust_position(&mut self, account: &str, contract: &proto::Contract, delta: f64, px: f64) {
+        let cur = self
+            .positions
+            .iter()
+            .find(|(a, c, _, _)| a == account && key_matches(contract, c))
+            .map(|p| (p.2, p.3))
+            .unwrap_or((0.0, 0.0));
+        let mult = contract.multiplier.unwrap_or(1.0).max(1.0);
+        let new_qty = cur.0 + delta;
+        let avg = if new_qty == 0.0 {
+            0.0
+        } else if cur.0 == 0.0 || (cur.0 > 0.0) == (delta > 0.0) {
+            (cur.0 * cur.1 + delta * px * mult) / new_qty
+        } else {
+            cur.1
+        };
+        self.set_position(account, contract.clone(), new_qty, avg);
+    }
+
+    fn contract_by_con_id(&self, con_id: i32) -> Option<proto::Contract> {
+        self.contracts
+            .iter()
+            .find(|c| c.con_id == Some(con_id))
+            .cloned()
+    }
+
+    /// One execution + commission for `contract`, sent to the order's client.
+    fn execute(
+        &mut self,
+        rec: &OrderRec,
+        contract: proto::Contract,
+        side_buy: bool,
+        qty: f64,
+        price: f64,
+        position: bool,
+    ) {
+        self.next_exec += 1;
+        let exec_id = format!("0000e0d5.{:08x}.{:02}.01", rec.perm_id, self.next_exec);
+        let time = self.exec_time();
+        let account = rec
+            .placed
+            .order
+            .account
+            .clone()
+            .filter(|a| !a.is_empty())
+            .or_else(|| self.cfg.accounts.first().cloned())
+            .unwrap_or_default();
+        let execution = proto::Execution {
+            order_id: Some(rec.placed.order_id),
+            exec_id: Some(exec_id.clone()),
+            time: Some(time),
+            acct_number: Some(account.clone()),
+            exchange: Some("CBOE".into()),
+            side: Some(if side_buy { "BOT" } else { "SLD" }.into()),
+            shares: Some(fmt_qty(qty)),
+            price: Some(price),
+            perm_id: Some(rec.perm_id),
+            client_id: Some(rec.placed.client_id),
+            cum_qty: Some(fmt_qty(qty)),
+            avg_price: Some(price),
+            last_liquidity: Some(1),
+        };
+        let commission = 0.65 * qty;
+        let details = proto::body(
+            inc::EXECUTION_DATA,
+            &proto::ExecutionDetails {
+                req_id: Some(-1),
+                contract: Some(contract.clone()),
+                execution: Some(execution.clone()),
+            },
+        );
+        let report = proto::body(
+            inc::COMMISSION_REPORT,
+            &proto::CommissionAndFeesReport {
+                exec_id: Some(exec_id),
+                commission_and_fees: Some(commission),
+                currency: Some("USD".into()),
+            },
+        );
+        self.send_to_client(rec.placed.client_id, details);
+        self.send_to_client(rec.placed.client_id, report);
+        self.execs.push(ExecRec {
+            client_id: rec.placed.client_id,
+            contract: contract.clone(),
+            execution,
+            commission,
+        });
+        if position {
+            let delta = if side_buy { qty } else { -qty };
+            self.adjust_position(&account, &contract, delta, price);
+        }
+    }
+
+    /// Fills `qty` of an order at `price` (net price for combos; legs at `leg_prices`).
+    fn fill(&mut self, order_id: i32, qty: f64, price: f64, leg_prices: &[f64]) -> bool {
+        let Some(mut rec) = self.orders.get(&order_id).cloned() else {
+            return false;
+        };
+        let buy = rec.placed.order.action.as_deref() == Some("BUY");
+        let contract = rec.placed.contract.clone();
+        if contract.sec_type.as_deref() == Some("BAG") {
+            for (i, leg) in contract.combo_legs.iter().enumerate() {
+                let Some(leg_contract) = self.contract_by_con_id(leg.con_id.unwrap_or_default())
+                else {
+                    return false;
+                };
+                let leg_buy = (leg.action.as_deref() == Some("BUY")) == buy;
+                let ratio = f64::from(leg.ratio.unwrap_or(1));
+                let px = leg_prices.get(i).copied().unwrap_or(price);
+                self.execute(&rec, leg_contract, leg_buy, qty * ratio, px, true);
+            }
+            // IB also reports one execution for the BAG itself.
+            self.execute(&rec, contract, buy, qty, price, false);
+        } else {
+            self.execute(&rec, contract, buy, qty, price, true);
+        }
+        let new_filled = rec.filled + qty;
+        rec.avg = (rec.avg * rec.filled + price * qty) / new_filled;
+        rec.filled = new_filled;
+        rec.last = price;
+        if rec.filled >= rec.total {
+            rec.status = "Filled".into();
+        }
+        self.send_to_client(rec.placed.client_id, Self::order_status_msg(&rec));
+        self.orders.insert(order_id, rec);
+        true
+    }
+
+    fn handle(&mut self, conn: u64, msg_id: i32, payload: &[u8]) {
+        let client_id = self
+            .conns
+            .iter()
+            .find(|c| c.id == conn)
+            .and_then(|c| c.client_id)
+            .unwrap_or(-1);
+        self.received.push((client_id, msg_id));
+        match msg_id {
+            out::START_API => {
+                let Ok(req) = proto::StartApiRequest::decode(payload) else {
+                    return;
+                };
+                if let Some(c) = self.conns.iter_mut().find(|c| c.id == conn) {
+                    c.client_id = req.client_id;
+                }
+                let next = self.next_valid_id();
+                self.send_to_conn(
+                    conn,
+                    proto::body(
+                        inc::NEXT_VALID_ID,
+                        &proto::NextValidId {
+                            order_id: Some(next),
+                        },
+                    ),
+                );
+                self.send_to_conn(
+                    conn,
+                    proto::body(
+                        inc::MANAGED_ACCOUNTS,
+                        &proto::ManagedAccounts {
+                            accounts_list: Some(self.cfg.accounts.join(",")),
+                        },
+                    ),
+                );
+            }
+            out::REQ_IDS => {
+                let next = self.next_valid_id();
+                self.send_to_conn(
+                    conn,
+                    proto::body(
+                        inc::NEXT_VALID_ID,
+                        &proto::NextValidId {
+                            order_id: Some(next),
+                        },
+                    ),
+                );
+            }
+            out::PLACE_ORDER => self.place(conn, client_id, payload),
+            out::CANCEL_ORDER => {
+                let Ok(req) = proto::CancelOrderRequest::decode(payload) else {
+                    return;
+                };
+                self.cancel(req.order_id.unwrap_or_default());
+            }
+            out::REQ_POSITIONS => {
+                if let Some(c) = self.conns.iter_mut().find(|c| c.id == conn) {
+                    c.positions = true;
+                }
+                for (a, c, q, avg) in self.positions.clone() {
+                    self.send_to_conn(conn, Self::position_msg(&a, &c, q, avg));
+                }
+                self.send_to_conn(
+                    conn,
+                    proto::body(inc::POSITION_END, &proto::PositionEnd {}),
+                );
+            }
+            out::REQ_EXECUTIONS => {
+                let Ok(req) = proto::ExecutionRequest::decode(payload) else {
+                    return;
+                };
+                let req_id = req.req_id.unwrap_or_default();
+                let want_client = req.execution_filter.as_ref().and_then(|f| f.client_id);
+                for e in self.execs.clone() {
+                    if want_client.is_some_and(|w| w != e.client_id) {
+                        continue;
+                    }
+                    self.send_to_conn(
+                        conn,
+                        proto::body(
+                            inc::EXECUTION_DATA,
+                            &proto::ExecutionDetails {
+                                req_id: Some(req_id),
+                                contract: Some(e.contract.clone()),
+                                execution: Some(e.execution.clone()),
+                            },
+                        ),
+                    );
+                    self.send_to_conn(
+                        conn,
+                        proto::body(
+                            inc::COMMISSION_REPORT,
+                            &proto::CommissionAndFeesReport {
+                                exec_id: e.execution.exec_id.clone(),
+                                commission_and_fees: Some(e.commission),
+                                currency: Some("USD".into()),
+                            },
+                        ),
+                    );
+                }
+                self.send_to_conn(
+                    conn,
+                    proto::body(
+                        inc::EXECUTION_DATA_END,
+                        &proto::ExecutionDetailsEnd {
+                            req_id: Some(req_id),
+                        },
+                    ),
+                );
+            }
+            out::REQ_OPEN_ORDERS | out::REQ_ALL_OPEN_ORDERS => {
+                for rec in self.orders.values() {
+                    let terminal = matches!(rec.status.as_str(), "Filled" | "Cancelled");
+                    if terminal || (msg_id == out::REQ_OPEN_ORDERS && rec.placed.client_id != client_id) {
+                        continue;
+                    }
+                    self.send_to_conn(conn, Self::open_order_msg(rec));
+                    self.send_to_conn(conn, Self::order_status_msg(rec));
+                }
+                self.send_to_conn(
+                    conn,
+                    proto::body(inc::OPEN_ORDER_END, &proto::OpenOrdersEnd {}),
+                );
+            }
+            out::REQ_COMPLETED_ORDERS => {
+                for rec in self.orders.values() {
+                    if !matches!(rec.status.as_str(), "Filled" | "Cancelled") {
+                        continue;
+                    }
+                    let mut order = rec.placed.order.clone();
+                    order.perm_id = Some(rec.perm_id);
+                    order.client_id = Some(rec.placed.client_id);
+                    order.order_id = Some(0);
+                    order.filled_quantity = Some(fmt_qty(rec.filled));
+                    self.send_to_conn(
+                        conn,
+                        proto::body(
+                            inc::COMPLETED_ORDER,
+                            &proto::CompletedOrder {
+                                contract: Some(rec.placed.contract.clone()),
+                                order: Some(order),
+                                order_state: Some(proto::OrderState {
+                                    status: Some(rec.status.clone()),
+                                    completed_status: Some(rec.status.clone()),
+                                    ..Default::default()
+                                }),
+                            },
+                        ),
+                    );
+                }
+                self.send_to_conn(
+                    conn,
+                    proto::body(inc::COMPLETED_ORDERS_END, &proto::CompletedOrdersEnd {}),
+                );
+            }
+            out::REQ_ACCOUNT_SUMMARY => {
+                let Ok(req) = proto::AccountSummaryRequest::decode(payload) else {
+                    return;
+                };
+                let account = self.cfg.accounts.first().cloned().unwrap_or_default();
+                for (tag, value) in self.account_values.clone() {
+                    self.send_to_conn(
+                        conn,
+                        proto::body(
+                            inc::ACCOUNT_SUMMARY,
+                            &proto::AccountSummary {
+                                req_id: req.req_id,
+                                account: Some(account.clone()),
+                                tag: Some(tag),
+                                value: Some(value),
+                                currency: Some("USD".into()),
+                            },
+                        ),
+                    );
+                }
+                self.send_to_conn(
+                    conn,
+                    proto::body(
+                        inc::ACCOUNT_SUMMARY_END,
+                        &proto::AccountSummaryEnd { req_id: req.req_id },
+                    ),
+                );
+            }
+            out::REQ_PNL => {
+                let Ok(req) = proto::PnLRequest::decode(payload) else {
+                    return;
+                };
+                let (d, u, r) = self.pnl;
+                self.send_to_conn(
+                    conn,
+                    proto::body(
+                        inc::PNL,
+                        &proto::PnL {
+                            req_id: req.req_id,
+                            daily_pn_l: Some(d),
+                            unrealized_pn_l: Some(u),
+                            realized_pn_l: Some(r),
+                        },
+                    ),
+                );
+            }
+            out::REQ_CONTRACT_DATA => {
+                let Ok(req) = proto::ContractDataRequest::decode(payload) else {
+                    return;
+                };
+                let want = req.contract.unwrap_or_default();
+                let found: Vec<_> = self
+                    .contracts
+                    .iter()
+                    .filter(|c| key_matches(&want, c))
+                    .cloned()
+                    .collect();
+                if found.is_empty() {
+                    self.send_to_conn(
+                        conn,
+                        Self::error_msg(
+                            req.req_id.unwrap_or(-1),
+                            200,
+                            "No security definition has been found for the request",
+                        ),
+                    );
+                    return;
+                }
+                for c in found {
+                    self.send_to_conn(
+                        conn,
+                        proto::body(
+                            inc::CONTRACT_DATA,
+                            &proto::ContractData {
+                                req_id: req.req_id,
+                                contract: Some(c),
+                                contract_details: Some(proto::ContractDetails {
+                                    market_name: Some("OPT".into()),
+                                    min_tick: Some("0.01".into()),
+                                    under_con_id: None,
+                                }),
+                            },
+                        ),
+                    );
+                }
+                self.send_to_conn(
+                    conn,
+                    proto::body(
+                        inc::CONTRACT_DATA_END,
+                        &proto::ContractDataEnd { req_id: req.req_id },
+                    ),
+                );
+            }
+            out::REQ_MKT_DATA => {
+                let Ok(req) = proto::MarketDataRequest::decode(payload) else {
+                    return;
+                };
+                let want = req.contract.unwrap_or_default();
+                let Some(q) = self
+                    .quotes
+                    .iter()
+                    .find(|(c, _)| key_matches(&want, c))
+                    .map(|(_, q)| *q)
+                else {
+                    return;
+                };
+                let tp = |t: i32, p: f64, s: f64| {
+                    proto::body(
+                        inc::TICK_PRICE,
+                        &proto::TickPrice {
+                            req_id: req.req_id,
+                            tick_type: Some(t),
+                            price: Some(p),
+                            size: Some(fmt_qty(s)),
+                        },
+                    )
+                };
+                self.send_to_conn(conn, tp(1, q.bid, q.bid_size));
+                self.send_to_conn(conn, tp(2, q.ask, q.ask_size));
+                self.send_to_conn(conn, tp(4, q.last, 1.0));
+                if let Some((iv, delta, gamma, vega, theta, und)) = q.greeks {
+                    self.send_to_conn(
+                        conn,
+                        proto::body(
+                            inc::TICK_OPTION_COMPUTATION,
+                            &proto::TickOptionComputation {
+                                req_id: req.req_id,
+                                tick_type: Some(13),
+                                tick_attrib: Some(0),
+                                implied_vol: Some(iv),
+                                delta: Some(delta),
+                                opt_price: Some((q.bid + q.ask) / 2.0),
+                                pv_dividend: Some(0.0),
+                                gamma: Some(gamma),
+                                vega: Some(vega),
+                                theta: Some(theta),
+                                und_price: Some(und),
+                            },
+                        ),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn next_valid_id(&self) -> i32 {
+        let placed = self.orders.keys().next_back().map_or(0, |k| k + 1);
+        self.cfg.next_valid_id.max(placed)
+    }
+
+    fn place(&mut self, conn: u64, client_id: i32, payload: &[u8]) {
+        let Ok(req) = proto::PlaceOrderRequest::decode(payload) else {
+            return;
+        };
+        let order_id = req.order_id.unwrap_or_default();
+        let placed = PlacedOrder {
+            client_id,
+            order_id,
+            contract: req.contract.unwrap_or_default(),
+            order: req.order.unwrap_or_default(),
+        };
+        self.placed.push(placed.clone());
+        if self.read_only {
+            self.send_to_conn(
+                conn,
+                Self::error_msg(
+                    order_id,
+                    321,
+                    "Error validating request.-'bW' : cause - The API interface is currently in Read-Only mode.",
+                ),
+            );
+            return;
+        }
+        if placed.contract.sec_type.as_deref() == Some("BAG")
+            && placed.contract.symbol.as_deref().unwrap_or("").is_empty()
+        {
+            self.send_to_conn(
+                conn,
+                Self::error_msg(order_id, 321, "Error validating request: combo symbol missing"),
+            );
+            return;
+        }
+        if placed.order.what_if == Some(true) {
+            let mut order = placed.order.clone();
+            order.order_id = Some(order_id);
+            self.send_to_conn(
+                conn,
+                proto::body(
+                    inc::OPEN_ORDER,
+                    &proto::OpenOrder {
+                        order_id: Some(order_id),
+                        contract: Some(placed.contract.clone()),
+                        order: Some(order),
+                        order_state: Some(self.what_if.clone()),
+                    },
+                ),
+            );
+            return;
+        }
+        self.next_perm += 1;
+        let total = placed
+            .order
+            .total_quantity
+            .as_deref()
+            .and_then(|q| q.parse::<f64>().ok())
+            .unwrap_or(0.0);
+        let rec = OrderRec {
+            placed,
+            perm_id: self.next_perm,
+            status: "Submitted".into(),
+            total,
+            filled: 0.0,
+            avg: 0.0,
+            last: 0.0,
+        };
+        self.send_to_client(client_id, Self::open_order_msg(&rec));
+        self.send_to_client(client_id, Self::order_status_msg(&rec));
+        self.orders.insert(order_id, rec);
+    }
+
+    fn cancel(&mut self, order_id: i32) {
+        let Some(mut rec) = self.orders.get(&order_id).cloned() else {
+            return;
+        };
+        let client = rec.placed.client_id;
+        if matches!(rec.status.as_str(), "Filled" | "Cancelled") {
+            self.send_to_client(
+                client,
+                Self::error_msg(order_id, 161, "Cancel attempted when order is not in a cancellable state."),
+            );
+            return;
+        }
+        rec.status = "PendingCancel".into();
+        self.send_to_client(client, Self::order_status_msg(&rec));
+        self.orders.insert(order_id, rec.clone());
+        match self.cancel_mode {
+            CancelMode::Confirm => {
+                rec.status = "Cancelled".into();
+                self.send_to_client(client, Self::order_status_msg(&rec));
+                self.send_to_client(
+                    client,
+                    Self::error_msg(order_id, 202, "Order Canceled - reason:"),
+                );
+                self.orders.insert(order_id, rec);
+            }
+            CancelMode::LateFill(px) => {
+                let rest = rec.total - rec.filled;
+                self.fill(order_id, rest, px, &[]);
+                self.send_to_client(
+                    client,
+                    Self::error_msg(order_id, 161, "Cancel attempted when order is not in a cancellable state."),
+                );
+            }
+        }
+    }
+}
+
+impl FakeTws {
+    /// Binds 127.0.0.1:0 and starts accepting.
+    pub async fn start(cfg: FakeTwsConfig) -> std::io::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(Mutex::new(State {
+            cfg,
+            conns: Vec::new(),
+            next_conn: 0,
+            next_perm: 1_000,
+            next_exec: 0,
+            orders: BTreeMap::new(),
+            placed: Vec::new(),
+            execs: Vec::new(),
+            positions: Vec::new(),
+            account_values: Vec::new(),
+            pnl: (0.0, 0.0, 0.0),
+            contracts: Vec::new(),
+            quotes: Vec::new(),
+            cancel_mode: CancelMode::Confirm,
+            read_only: false,
+            what_if: proto::OrderState::default(),
+            received: Vec::new(),
+            clock_secs: 1_736_780_400,
+        }));
+        let (changed, _) = watch::channel(0u64);
+        let st = state.clone();
+        let ch = changed.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((sock, _)) = listener.accept().await {
+                let st = st.clone();
+                let ch = ch.clone();
+                tokio::spawn(serve(sock, st, ch));
+            }
+        });
+        Ok(Self {
+            addr,
+            state,
+            changed,
+            accept,
+        })
+    }
+
+    /// The port to connect to.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        let r = f(&mut lock(&self.state));
+        self.changed.send_modify(|v| *v += 1);
+        r
+    }
+
+    /// A stock contract.
+    pub fn stock(con_id: i32, symbol: &str) -> proto::Contract {
+        proto::Contract {
+            con_id: Some(con_id),
+            symbol: Some(symbol.into()),
+            sec_type: Some("STK".into()),
+            exchange: Some("SMART".into()),
+            currency: Some("USD".into()),
+            ..Default::default()
+        }
+    }
+
+    /// An option contract (`right` "C" or "P", expiry "YYYYMMDD"), multiplier 100.
+    pub fn option(con_id: i32, symbol: &str, expiry: &str, right: &str, strike: f64) -> proto::Contract {
+        proto::Contract {
+            con_id: Some(con_id),
+            symbol: Some(symbol.into()),
+            sec_type: Some("OPT".into()),
+            last_trade_date_or_contract_month: Some(expiry.into()),
+            strike: Some(strike),
+            right: Some(right.into()),
+            multiplier: Some(100.0),
+            exchange: Some("SMART".into()),
+            currency: Some("USD".into()),
+            trading_class: Some(symbol.into()),
+            ..Default::default()
+        }
+    }
+
+    /// Registers a contract for contract-details queries and combo legs.
+    pub fn add_contract(&self, c: proto::Contract) {
+        self.with(|s| s.contracts.push(c));
+    }
+
+    /// Sets a position (no execution) and pushes it to subscribers: how an overnight
+    /// assignment looks on the wire.
+    pub fn set_position(&self, account: &str, c: proto::Contract, qty: f64, avg_cost: f64) {
+        self.with(|s| s.set_position(account, c, qty, avg_cost));
+    }
+
+    /// Sets an account-summary tag (e.g. "NetLiquidation").
+    pub fn set_account_value(&self, tag: &str, value: &str) {
+        self.with(|s| {
+            s.account_values.retain(|(t, _)| t != tag);
+            s.account_values.push((tag.into(), value.into()));
+        });
+    }
+
+    /// Sets the PnL answer (daily, unrealized, realized).
+    pub fn set_pnl(&self, daily: f64, unrealized: f64, realized: f64) {
+        self.with(|s| s.pnl = (daily, unrealized, realized));
+    }
+
+    /// Sets the market data answered for a contract.
+    pub fn set_quote(&self, c: proto::Contract, q: QuoteScript) {
+        self.with(|s| s.quotes.push((c, q)));
+    }
+
+    /// Sets the what-if answer (the order state with margin fields).
+    pub fn set_what_if(&self, state: proto::OrderState) {
+        self.with(|s| s.what_if = state);
+    }
+
+    /// Sets what CancelOrder does.
+    pub fn set_cancel_mode(&self, m: CancelMode) {
+        self.with(|s| s.cancel_mode = m);
+    }
+
+    /// Rejects orders as a read-only API would (error 321).
+    pub fn set_read_only(&self, on: bool) {
+        self.with(|s| s.read_only = on);
+    }
+
+    /// Sets the next valid order id (a gateway restart can roll it back).
+    pub fn set_next_valid_id(&self, id: i32) {
+        self.with(|s| s.cfg.next_valid_id = id);
+    }
+
+    /// Fills `qty` of a single order at `price`. Returns false for an unknown order.
+    pub fn fill(&self, order_id: i32, qty: f64, price: f64) -> bool {
+        self.with(|s| s.fill(order_id, qty, price, &[]))
+    }
+
+    /// Fills `qty` combo units at net `price`, legs at `leg_prices` (leg order).
+    pub fn fill_combo(&self, order_id: i32, qty: f64, price: f64, leg_prices: &[f64]) -> bool {
+        self.with(|s| s.fill(order_id, qty, price, leg_prices))
+    }
+
+    /// Sends an error/notice frame to every connection (e.g. 1100, 1101, 1102).
+    pub fn notice(&self, id: i32, code: i32, text: &str) {
+        self.with(|s| s.broadcast(&State::error_msg(id, code, text)));
+    }
+
+    /// Closes every client connection (as a gateway restart would).
+    pub fn drop_connections(&self) {
+        self.with(|s| {
+            for c in s.conns.drain(..) {
+                for t in c.tasks {
+                    t.abort();
+                }
+            }
+        });
+    }
+
+    /// Number of live connections that completed StartApi.
+    pub fn connections(&self) -> usize {
+        lock(&self.state)
+            .conns
+            .iter()
+            .filter(|c| c.client_id.is_some())
+            .count()
+    }
+
+    /// Every order received so far, in order.
+    pub fn placed(&self) -> Vec<PlacedOrder> {
+        lock(&self.state).placed.clone()
+    }
+
+    /// How many messages with this id (offset removed) were received.
+    pub fn received(&self, msg_id: i32) -> usize {
+        lock(&self.state)
+            .received
+            .iter()
+            .filter(|(_, m)| *m == msg_id)
+            .count()
+    }
+
+    /// Waits until `pred` holds on the fake's view (`timeout` is an upper bound only).
+    pub async fn wait_for(&self, timeout: Duration, pred: impl Fn(&FakeTws) -> bool) -> bool {
+        let mut rx = self.changed.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if pred(self) {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, rx.changed()).await.is_err() {
+                return pred(self);
+            }
+        }
+    }
+}
+
+async fn serve(sock: TcpStream, state: Arc<Mutex<State>>, changed: watch::Sender<u64>) {
+    let _ = sock.set_nodelay(true);
+    let (mut rd, mut wr) = sock.into_split();
+    let Ok(_range) = wire::read_handshake(&mut rd).await else {
+        return;
+    };
+    let version = lock(&state).cfg.server_version;
+    if wire::write_frame(&mut wr, &wire::handshake_reply(version, "20250113 15:00:00 UTC"))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    let writer = tokio::spawn(async move {
+        while let Some(body) = rx.recv().await {
+            if wire::write_frame(&mut wr, &body).await.is_err() {
+                break;
+            }
+        }
+    });
+    let id = {
+        let mut st = lock(&state);
+        st.next_conn += 1;
+        let id = st.next_conn;
+        st.conns.push(Conn {
+            id,
+            client_id: None,
+            tx,
+            positions: false,
+            tasks: vec![writer],
+        });
+        id
+    };
+    let st2 = state.clone();
+    let ch2 = changed.clone();
+    let reader = tokio::spawn(async move {
+        while let Ok(Some(frame)) = wire::read_frame(&mut rd).await {
+            if let Some((msg_id, payload)) = wire::split_body(&frame) {
+                lock(&st2).handle(id, msg_id, payload);
+                ch2.send_modify(|v| *v += 1);
+            }
+        }
+        let mut st = lock(&st2);
+        if let Some(pos) = st.conns.iter().position(|c| c.id == id) {
+            let c = st.conns.remove(pos);
+            for t in c.tasks {
+                t.abort();
+            }
+        }
+        drop(st);
+        ch2.send_modify(|v| *v += 1);
+    });
+    let mut st = lock(&state);
+    match st.conns.iter_mut().find(|c| c.id == id) {
+        Some(c) => c.tasks.push(reader),
+        None => reader.abort(),
+    }
+    drop(st);
+    changed.send_modify(|v| *v += 1);
+}

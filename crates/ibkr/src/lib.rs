@@ -1,0 +1,4 @@
+//! Interactive Brokers adapter (in progress).
+
+#[cfg(feature = "fake-tws")]
+pub mod fake_tws;
