@@ -1,1 +1,156 @@
-fn main() {}
+//! Criterion benches: ns per European price+Greeks, ns per American price, one full stress grid of
+//! a 1,000-leg book. Besides criterion's own report, each goal gets a figure file
+//! `<id>.json` in $TRADEGUARD_BENCH_DIR (default `<workspace>/artifacts/bench`) from a plain
+//! measurement loop, so `make bench` can tabulate them.
+
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use tradeguard_pricing::american::{AmericanMethod, american_price_unchecked};
+use tradeguard_pricing::european::bsm_unchecked;
+use tradeguard_pricing::stress::{StressConfig, stress_grid};
+use tradeguard_pricing::stubs::book_of_legs;
+use tradeguard_pricing::{BsmInputs, OptionType};
+
+/// The reference cases (the same ones `bench/quantlib_compare.py` times in QuantLib).
+fn reference_cases(section: &str) -> Vec<BsmInputs> {
+    let v: serde_json::Value =
+        serde_json::from_str(include_str!("../tests/data/pricing_reference.json"))
+            .expect("reference JSON parses");
+    v[section]
+        .as_array()
+        .expect("section is an array")
+        .iter()
+        .map(|c| BsmInputs {
+            kind: if c["type"] == "call" {
+                OptionType::Call
+            } else {
+                OptionType::Put
+            },
+            spot: c["spot"].as_f64().unwrap_or(100.0),
+            strike: c["strike"].as_f64().unwrap_or(100.0),
+            t: c["days"].as_f64().unwrap_or(365.0) / 365.0,
+            r: c["r"].as_f64().unwrap_or(0.0),
+            q: c["q"].as_f64().unwrap_or(0.0),
+            vol: c["vol"].as_f64().unwrap_or(0.2),
+        })
+        .collect()
+}
+
+fn bench_dir() -> PathBuf {
+    std::env::var_os("TRADEGUARD_BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../artifacts/bench"))
+}
+
+fn write_figure(id: &str, metric: &str, value: f64, unit: &str, goal: &str) {
+    let dir = bench_dir();
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        eprintln!("cannot create {}: {e}", dir.display());
+        return;
+    }
+    let body = format!(
+        "{{\"id\": \"{id}\", \"metric\": \"{metric}\", \"value\": {value:.3}, \"unit\": \"{unit}\", \"goal\": \"{goal}\"}}\n"
+    );
+    let path = dir.join(format!("{id}.json"));
+    if let Err(e) = std::fs::write(&path, body) {
+        eprintln!("cannot write {}: {e}", path.display());
+    }
+}
+
+/// Median over `rounds` of the mean time per call of `f` over `per_round` calls (nanoseconds).
+fn measure_ns(rounds: usize, per_round: usize, mut f: impl FnMut(usize)) -> f64 {
+    let mut samples: Vec<f64> = (0..rounds)
+        .map(|_| {
+            let start = Instant::now();
+            for i in 0..per_round {
+                f(i);
+            }
+            start.elapsed().as_nanos() as f64 / per_round as f64
+        })
+        .collect();
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+fn european(c: &mut Criterion) {
+    let cases = reference_cases("european_bsm");
+    let n = cases.len();
+    let mut g = c.benchmark_group("european");
+    g.measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1));
+    let mut i = 0;
+    g.bench_function("bsm_price_and_greeks", |b| {
+        b.iter(|| {
+            i = (i + 1) % n;
+            black_box(bsm_unchecked(black_box(&cases[i])))
+        })
+    });
+    g.finish();
+    let ns = measure_ns(31, 20_000, |i| {
+        black_box(bsm_unchecked(black_box(&cases[i % n])));
+    });
+    write_figure(
+        "pricing_european_ns",
+        "European BSM price + all Greeks (scalar, one call)",
+        ns,
+        "ns",
+        "<= 60 ns",
+    );
+}
+
+fn american(c: &mut Criterion) {
+    let cases = reference_cases("american");
+    let n = cases.len();
+    let m = AmericanMethod::default();
+    let mut g = c.benchmark_group("american");
+    g.measurement_time(Duration::from_secs(4))
+        .warm_up_time(Duration::from_secs(1))
+        .sample_size(30);
+    let mut i = 0;
+    g.bench_function("qdfp_price", |b| {
+        b.iter(|| {
+            i = (i + 1) % n;
+            black_box(american_price_unchecked(black_box(&cases[i]), m))
+        })
+    });
+    g.finish();
+    let ns = measure_ns(15, 500, |i| {
+        black_box(american_price_unchecked(black_box(&cases[i % n]), m));
+    });
+    write_figure(
+        "pricing_american_us",
+        "American price, QD+ fixed point (reference cases)",
+        ns / 1000.0,
+        "us",
+        "<= 5 us",
+    );
+}
+
+fn stress(c: &mut Criterion) {
+    let book = book_of_legs(1000);
+    let cfg = StressConfig::default_grid_21x3x3();
+    let mut g = c.benchmark_group("stress");
+    g.measurement_time(Duration::from_secs(5))
+        .warm_up_time(Duration::from_secs(1))
+        .sample_size(20);
+    g.bench_function("grid_1000_legs_21x3x3", |b| {
+        b.iter(|| black_box(stress_grid(black_box(&book), black_box(&cfg))))
+    });
+    g.finish();
+    let ns = measure_ns(9, 3, |_| {
+        black_box(stress_grid(black_box(&book), black_box(&cfg)).ok());
+    });
+    write_figure(
+        "pricing_stress_grid_1000_legs_ms",
+        "Full stress grid, 1,000-leg book, 21 price x 3 vol x 3 spread",
+        ns / 1e6,
+        "ms",
+        "< 10 ms",
+    );
+}
+
+criterion_group!(benches, european, american, stress);
+criterion_main!(benches);

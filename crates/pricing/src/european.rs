@@ -2,7 +2,7 @@
 //! one pass that shares the exp/sqrt/log/CDF work and allocates nothing.
 
 use crate::error::PricingError;
-use crate::normal::{INV_SQRT_2PI, cdf};
+use crate::normal::{INV_SQRT_2PI, fast_cdf as cdf};
 use crate::types::{Black76Greeks, Black76Inputs, BsmInputs, Greeks, OptionType};
 
 /// Price and all Greeks of a European BSM option, after validating the inputs.

@@ -15,3 +15,16 @@ pub use american::{AmericanMethod, american_greeks, american_price, cash_dividen
 pub use error::PricingError;
 pub use european::{black76, bsm};
 pub use types::{Black76Greeks, Black76Inputs, BsmInputs, CashDividend, Greeks, OptionType};
+pub mod implied;
+pub mod margin;
+pub mod payoff;
+pub mod risk_leg;
+pub mod scan;
+pub mod stress;
+
+pub use implied::implied_vol;
+pub use margin::{MarginPosition, MarginResult, MarginRules, reg_t_margin};
+pub use payoff::payoff_curve;
+pub use risk_leg::{Instrument, RiskLeg};
+pub use scan::{ProductClass, ScanConfig, pm_scan};
+pub use stress::{StressConfig, StressResult, stress_grid};

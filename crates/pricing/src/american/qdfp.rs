@@ -8,7 +8,7 @@
 
 use super::quadrature::{barycentric_coefficients, chebyshev_nodes, gauss_legendre};
 use crate::european::bsm_price_unchecked;
-use crate::normal::{INV_SQRT_2PI, cdf};
+use crate::normal::{INV_SQRT_2PI, fast_cdf as cdf};
 use crate::types::OptionType;
 
 const EPS: f64 = f64::EPSILON;
