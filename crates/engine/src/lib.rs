@@ -1,0 +1,3 @@
+//! Risk gate, execution, monitoring, assignment (in progress).
+
+pub mod live;
