@@ -780,11 +780,14 @@ impl SimVenue {
             if w.status == OrderStatus::PendingSubmit {
                 w.status = OrderStatus::Submitted;
             }
-            if let (OpenOrderKind::Single(o), Some((_, _, px))) = (&w.order, fills.first()) {
-                if matches!(o.order_type, OrderType::TrailingStop { .. }) {
-                    // Reference: bid for sells, ask for buys (fills[0] holds the touch for the side).
+            // Trailing reference: bid for sells, ask for buys (fills[0] holds the touch for the side).
+            match (&w.order, fills.first()) {
+                (OpenOrderKind::Single(o), Some((_, _, px)))
+                    if matches!(o.order_type, OrderType::TrailingStop { .. }) =>
+                {
                     w.trail_ref = Some(*px);
                 }
+                _ => {}
             }
         }
         self.emit_status(id);
@@ -912,14 +915,15 @@ impl SimVenue {
             }
             _ => None,
         };
-        if let Some(stop) = stop_level {
-            if !w.triggered {
+        match stop_level {
+            Some(stop) if !w.triggered => {
                 let hit = if buy { touch >= stop } else { touch <= stop };
                 if !hit {
                     return;
                 }
                 w.triggered = true;
             }
+            _ => {}
         }
         let remaining = w.qty - w.filled;
         let limit = match o.order_type {
@@ -1040,10 +1044,9 @@ impl SimVenue {
             return;
         };
         let (legs_done, remaining) = (w.legs_done, w.qty - w.filled);
-        if let OrderType::Limit { limit } = c.order_type {
-            if legs_done == 0 && natural > limit.raw() {
-                return;
-            }
+        match c.order_type {
+            OrderType::Limit { limit } if legs_done == 0 && natural > limit.raw() => return,
+            _ => {}
         }
         if self.cfg.matching.combo_as_package {
             let units = self.fill_qty(remaining);

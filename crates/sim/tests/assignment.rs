@@ -9,7 +9,12 @@ use tradeguard_sim::{Scenario, SimConfig, calendar, scenario::DEMO_ASSIGNMENT_AF
 fn with_positions(mut c: SimConfig, legs: &[(tradeguard_model::Instrument, i64)]) -> SimConfig {
     c.positions = legs
         .iter()
-        .map(|(i, q)| Position { account: c.account.clone(), instrument: i.clone(), qty: *q, avg_cost: p("1") })
+        .map(|(i, q)| Position {
+            account: c.account.clone(),
+            instrument: i.clone(),
+            qty: *q,
+            avg_cost: p("1"),
+        })
         .collect();
     c
 }
@@ -22,25 +27,43 @@ fn far() -> chrono::NaiveDate {
 fn forced_assignment_changes_positions_without_execution() {
     let put = opt(Right::Put, 520, far());
     let call = opt(Right::Call, 480, far());
-    let mut v = venue(with_positions(cfg(1), &[(put.clone(), -2), (call.clone(), 3)]));
+    let mut v = venue(with_positions(
+        cfg(1),
+        &[(put.clone(), -2), (call.clone(), 3)],
+    ));
     let cash0 = v.account().unwrap().net_liquidation;
     v.force_assignment(&put.id(), 1).unwrap();
     let evs = run(&mut v, 1);
     assert!(execs(&evs).is_empty(), "assignment has no execution");
     let pos = positions(&evs);
     assert_eq!((pos[0].instrument.clone(), pos[0].qty), (put.clone(), -1));
-    assert_eq!((pos[1].instrument.clone(), pos[1].qty, pos[1].avg_cost), (spy(), 100, p("520")));
+    assert_eq!(
+        (pos[1].instrument.clone(), pos[1].qty, pos[1].avg_cost),
+        (spy(), 100, p("520"))
+    );
     // Long call exercised: +100 shares per contract at 480.
     v.force_assignment(&call.id(), 5).unwrap();
     let pos = positions(&run(&mut v, 1));
     assert_eq!((pos[0].qty, pos[1].qty), (0, 400));
     let snap = v.positions().unwrap();
-    assert_eq!(snap.iter().find(|p| p.instrument == spy()).unwrap().qty, 400);
+    assert_eq!(
+        snap.iter().find(|p| p.instrument == spy()).unwrap().qty,
+        400
+    );
     // Cash paid 520*100 + 480*300; NLV is unchanged apart from the options' time value.
     assert!(v.account().unwrap().net_liquidation < cash0);
-    assert_eq!(v.force_assignment(&call.id(), 1).unwrap_err().code(), "sim.no_position");
-    assert_eq!(v.force_assignment(&spy().id(), 1).unwrap_err().code(), "sim.not_an_option");
-    assert_eq!(v.force_assignment(&put.id(), 0).unwrap_err().code(), "sim.bad_count");
+    assert_eq!(
+        v.force_assignment(&call.id(), 1).unwrap_err().code(),
+        "sim.no_position"
+    );
+    assert_eq!(
+        v.force_assignment(&spy().id(), 1).unwrap_err().code(),
+        "sim.not_an_option"
+    );
+    assert_eq!(
+        v.force_assignment(&put.id(), 0).unwrap_err().code(),
+        "sim.bad_count"
+    );
 }
 
 #[test]
@@ -49,15 +72,27 @@ fn expiry_exercises_itm_and_expires_otm_overnight() {
     let itm_short_put = opt(Right::Put, 510, today);
     let otm_long_call = opt(Right::Call, 520, today);
     let itm_short_call = opt(Right::Call, 490, today);
-    let c = with_positions(cfg(2), &[(itm_short_put.clone(), -1), (otm_long_call.clone(), 2), (itm_short_call.clone(), -1)]);
+    let c = with_positions(
+        cfg(2),
+        &[
+            (itm_short_put.clone(), -1),
+            (otm_long_call.clone(), 2),
+            (itm_short_call.clone(), -1),
+        ],
+    );
     let mut v = venue(c);
     let close = calendar::close_of(today);
     let evs = v.step(close.plus(Duration::from_secs(60)));
-    assert!(positions(&evs).is_empty(), "nothing delivered at the close itself");
+    assert!(
+        positions(&evs).is_empty(),
+        "nothing delivered at the close itself"
+    );
     let evs = v.step(close.plus(Duration::from_secs(7 * 3600)));
     assert!(execs(&evs).is_empty());
     let pos = positions(&evs);
-    let qty = |i: &tradeguard_model::Instrument| pos.iter().rev().find(|p| &p.instrument == i).map(|p| p.qty);
+    let qty = |i: &tradeguard_model::Instrument| {
+        pos.iter().rev().find(|p| &p.instrument == i).map(|p| p.qty)
+    };
     assert_eq!(qty(&itm_short_put), Some(0));
     assert_eq!(qty(&otm_long_call), Some(0));
     assert_eq!(qty(&itm_short_call), Some(0));
@@ -66,7 +101,10 @@ fn expiry_exercises_itm_and_expires_otm_overnight() {
     assert!(pos.iter().any(|p| p.instrument == spy() && p.qty == -100));
     assert!(v.positions().unwrap().is_empty());
     // Cash: -510*100 (bought at the put strike) + 490*100 (sold at the call strike).
-    assert_eq!(v.account().unwrap().net_liquidation, Money::from_units(1_000_000 - 2_000).unwrap());
+    assert_eq!(
+        v.account().unwrap().net_liquidation,
+        Money::from_units(1_000_000 - 2_000).unwrap()
+    );
 }
 
 #[test]
@@ -80,7 +118,10 @@ fn early_assignment_of_deep_itm_shorts_depends_on_probability_and_ex_dividend() 
     let mut c = with_positions(cfg(3), &[(deep_put.clone(), -3)]);
     c.assignment.early_prob_per_day = 1.0;
     let pos = run_day(c.clone());
-    assert!(pos.iter().any(|p| p.instrument == deep_put && p.qty > -3), "{pos:?}");
+    assert!(
+        pos.iter().any(|p| p.instrument == deep_put && p.qty > -3),
+        "{pos:?}"
+    );
     assert!(pos.iter().any(|p| p.instrument == spy() && p.qty > 0));
     c.assignment.early_prob_per_day = 0.0;
     assert!(run_day(c).is_empty());
@@ -93,7 +134,10 @@ fn early_assignment_of_deep_itm_shorts_depends_on_probability_and_ex_dividend() 
     c.underlyings[0].dividend_yield = 0.03;
     c.assignment.early_prob_per_day = 1e-9;
     c.assignment.ex_div_multiplier = 1e9;
-    assert!(run_day(c.clone()).is_empty(), "no ex-dividend date: practically never");
+    assert!(
+        run_day(c.clone()).is_empty(),
+        "no ex-dividend date: practically never"
+    );
     c.underlyings[0].ex_dividend_dates = vec![date().succ_opt().unwrap()];
     let pos = run_day(c);
     assert!(pos.iter().any(|p| p.instrument == deep_call && p.qty == 0));
@@ -119,7 +163,11 @@ fn index_options_settle_in_cash() {
     let intrinsic = 20 * SCALE;
     let lo = (q.bid.raw() - intrinsic) * 100;
     let hi = (q.ask.raw() - intrinsic) * 100;
-    assert!((lo..=hi).contains(&(after - before)), "{lo} <= {} <= {hi}", after - before);
+    assert!(
+        (lo..=hi).contains(&(after - before)),
+        "{lo} <= {} <= {hi}",
+        after - before
+    );
     assert!(v.positions().unwrap().is_empty());
 }
 
@@ -140,16 +188,15 @@ fn demo_moves_quotes_and_assigns_a_short_put_within_twenty_virtual_minutes() {
         .take(10)
         .collect();
     assert_eq!(spy_quotes.len(), 10);
-    assert!(spy_quotes.windows(2).any(|w| w[0] != w[1]), "quotes move at once");
+    assert!(
+        spy_quotes.windows(2).any(|w| w[0] != w[1]),
+        "quotes move at once"
+    );
     let put590 = tradeguard_model::Instrument::from_occ("SPY   250321P00590000").unwrap();
-    let assigned_at = evs
+    let assigned = evs
         .iter()
-        .find_map(|e| match e {
-            BrokerEvent::Position(p) if p.instrument == put590 && p.qty == -1 => Some(e),
-            _ => None,
-        })
-        .expect("short put assigned");
-    let _ = assigned_at;
+        .any(|e| matches!(e, BrokerEvent::Position(p) if p.instrument == put590 && p.qty == -1));
+    assert!(assigned, "short put assigned");
     let pos = positions(&evs);
     assert!(pos.iter().any(|p| p.instrument == spy() && p.qty == 200));
     assert!(execs(&evs).is_empty(), "no executions: nobody traded");

@@ -21,8 +21,12 @@ async fn demo_at_10x_shows_quotes_at_once_and_the_assignment_within_two_minutes(
     while start.elapsed() < Duration::from_secs(120) && assigned.is_none() {
         let e = tokio::time::timeout(Duration::from_secs(1), ev.next()).await;
         match e {
-            Ok(Some(BrokerEvent::Quote(_))) if first_quote.is_none() => first_quote = Some(start.elapsed()),
-            Ok(Some(BrokerEvent::Position(p))) if p.instrument.id().as_str() == "SPY   250321P00590000" && p.qty == -1 => {
+            Ok(Some(BrokerEvent::Quote(_))) if first_quote.is_none() => {
+                first_quote = Some(start.elapsed())
+            }
+            Ok(Some(BrokerEvent::Position(p)))
+                if p.instrument.id().as_str() == "SPY   250321P00590000" && p.qty == -1 =>
+            {
                 assigned = Some(start.elapsed())
             }
             Ok(None) => panic!("stream ended"),
@@ -31,7 +35,10 @@ async fn demo_at_10x_shows_quotes_at_once_and_the_assignment_within_two_minutes(
     }
     assert!(first_quote.unwrap() < Duration::from_secs(1));
     let at = assigned.expect("assignment within two minutes of wall time");
-    assert!(at >= DEMO_ASSIGNMENT_AFTER / 10 && at < Duration::from_secs(120), "{at:?}");
+    assert!(
+        at >= DEMO_ASSIGNMENT_AFTER / 10 && at < Duration::from_secs(120),
+        "{at:?}"
+    );
     let pos = b.positions().await.unwrap();
     assert_eq!(pos.iter().find(|p| p.instrument == spy()).unwrap().qty, 200);
 }
@@ -42,7 +49,13 @@ async fn orders_round_trip_through_the_trait() {
     let mut ev = b.events();
     b.connect().await.unwrap();
     let id = b.next_order_id().await.unwrap();
-    let o = order_with_id(id, spy(), Side::Buy, 2, OrderType::Limit { limit: p("400") });
+    let o = order_with_id(
+        id,
+        spy(),
+        Side::Buy,
+        2,
+        OrderType::Limit { limit: p("400") },
+    );
     b.place(&o).await.unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(b.open_orders().await.unwrap().len(), 1);
@@ -58,10 +71,18 @@ async fn orders_round_trip_through_the_trait() {
     }
     assert_eq!(
         seen,
-        [OrderStatus::PendingSubmit, OrderStatus::Submitted, OrderStatus::PendingCancel, OrderStatus::Cancelled]
+        [
+            OrderStatus::PendingSubmit,
+            OrderStatus::Submitted,
+            OrderStatus::PendingCancel,
+            OrderStatus::Cancelled
+        ]
     );
     b.disconnect().await.unwrap();
-    assert_eq!(b.account().await.unwrap_err().code(), "broker.not_connected");
+    assert_eq!(
+        b.account().await.unwrap_err().code(),
+        "broker.not_connected"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -80,5 +101,8 @@ async fn lagging_subscriber_gets_a_dropped_events_notice() {
         }
         other => panic!("expected a dropped-events notice, got {other:?}"),
     }
-    assert!(slow.next().await.is_some(), "stream continues after the notice");
+    assert!(
+        slow.next().await.is_some(),
+        "stream continues after the notice"
+    );
 }

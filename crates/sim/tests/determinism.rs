@@ -33,7 +33,11 @@ fn event_log(seed: u64) -> (u64, usize) {
     for minute in 0..60 {
         log.extend(run(&mut v, 60));
         if v.is_connected() && v.positions().is_ok() {
-            let side = if minute % 2 == 0 { Side::Buy } else { Side::Sell };
+            let side = if minute % 2 == 0 {
+                Side::Buy
+            } else {
+                Side::Sell
+            };
             if let Ok(id) = v.next_order_id() {
                 let mut o = order(&mut v, spy(), side, 7, OrderType::Market);
                 o.id = id;
@@ -84,6 +88,9 @@ async fn sim_broker_is_deterministic_under_paused_time() {
     let a = broker_log(3).await;
     assert!(a.len() > 100, "{}", a.len());
     let statuses: Vec<_> = a.iter().filter(|e| e.contains("order_status")).collect();
-    assert!(a.iter().any(|e| e.contains("\"kind\":\"execution\"")), "{statuses:?}");
+    assert!(
+        a.iter().any(|e| e.contains("\"kind\":\"execution\"")),
+        "{statuses:?}"
+    );
     assert_eq!(a, broker_log(3).await);
 }

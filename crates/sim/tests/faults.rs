@@ -34,7 +34,10 @@ fn duplicates(ts: &[Timestamp]) -> usize {
 }
 
 fn max_gap(ts: &[Timestamp]) -> i64 {
-    ts.windows(2).map(|w| w[1].nanos_since(w[0])).max().unwrap_or(0)
+    ts.windows(2)
+        .map(|w| w[1].nanos_since(w[0]))
+        .max()
+        .unwrap_or(0)
 }
 
 fn conn_events(evs: &[BrokerEvent]) -> Vec<ConnectionState> {
@@ -59,14 +62,21 @@ fn baseline_has_no_faults() {
 
 #[test]
 fn duplicated_events() {
-    let ts = quote_times(&quote_run(FaultConfig { duplicate_prob: 0.2, ..FaultConfig::default() }));
+    let ts = quote_times(&quote_run(FaultConfig {
+        duplicate_prob: 0.2,
+        ..FaultConfig::default()
+    }));
     assert!(duplicates(&ts) > 50, "{}", duplicates(&ts));
     assert_eq!(out_of_order(&ts), 0);
 }
 
 #[test]
 fn delayed_events_arrive_late_and_out_of_order() {
-    let f = FaultConfig { delay_prob: 0.2, delay_max: Duration::from_secs(5), ..FaultConfig::default() };
+    let f = FaultConfig {
+        delay_prob: 0.2,
+        delay_max: Duration::from_secs(5),
+        ..FaultConfig::default()
+    };
     let ts = quote_times(&quote_run(f));
     assert!(out_of_order(&ts) > 10, "{}", out_of_order(&ts));
     assert_eq!(duplicates(&ts), 0);
@@ -78,7 +88,11 @@ fn swapped_pairs(reorder_prob: f64) -> usize {
     let mut c = cfg(22);
     c.faults.reorder_prob = reorder_prob;
     let mut v = venue(c);
-    let call = opt(tradeguard_model::Right::Call, 510, chrono::NaiveDate::from_ymd_opt(2025, 3, 21).unwrap());
+    let call = opt(
+        tradeguard_model::Right::Call,
+        510,
+        chrono::NaiveDate::from_ymd_opt(2025, 3, 21).unwrap(),
+    );
     v.subscribe_quotes(&[spy(), call]).unwrap();
     let evs = run(&mut v, 300);
     evs.windows(2)
@@ -97,12 +111,27 @@ fn reordered_events() {
 
 #[test]
 fn disconnect_and_reconnect() {
-    let f = FaultConfig { disconnect_prob: 0.01, reconnect_after: Duration::from_secs(30), ..FaultConfig::default() };
+    let f = FaultConfig {
+        disconnect_prob: 0.01,
+        reconnect_after: Duration::from_secs(30),
+        ..FaultConfig::default()
+    };
     let evs = quote_run(f);
     let conns = conn_events(&evs);
-    assert!(conns.iter().any(|c| matches!(c, ConnectionState::Disconnected { .. })), "{conns:?}");
-    let i = conns.iter().position(|c| matches!(c, ConnectionState::Disconnected { .. })).unwrap();
-    assert_eq!(conns[i + 1..i + 3], [ConnectionState::Connecting, ConnectionState::Connected]);
+    assert!(
+        conns
+            .iter()
+            .any(|c| matches!(c, ConnectionState::Disconnected { .. })),
+        "{conns:?}"
+    );
+    let i = conns
+        .iter()
+        .position(|c| matches!(c, ConnectionState::Disconnected { .. }))
+        .unwrap();
+    assert_eq!(
+        conns[i + 1..i + 3],
+        [ConnectionState::Connecting, ConnectionState::Connected]
+    );
     // Quotes produced while down are lost: a gap of at least the reconnect time.
     assert!(max_gap(&quote_times(&evs)) >= 30_000_000_000);
 }
@@ -110,16 +139,27 @@ fn disconnect_and_reconnect() {
 #[test]
 fn calls_fail_while_disconnected() {
     let mut c = cfg(23);
-    c.faults = FaultConfig { disconnect_prob: 1.0, reconnect_after: Duration::from_secs(3600), ..FaultConfig::default() };
+    c.faults = FaultConfig {
+        disconnect_prob: 1.0,
+        reconnect_after: Duration::from_secs(3600),
+        ..FaultConfig::default()
+    };
     let mut v = venue(c);
     assert!(!v.is_connected());
     assert_eq!(v.positions().unwrap_err().code(), "broker.not_connected");
-    assert_eq!(v.next_order_id().unwrap_err().code(), "broker.not_connected");
+    assert_eq!(
+        v.next_order_id().unwrap_err().code(),
+        "broker.not_connected"
+    );
 }
 
 #[test]
 fn silent_stall() {
-    let f = FaultConfig { stall_prob: 0.005, stall_duration: Duration::from_secs(60), ..FaultConfig::default() };
+    let f = FaultConfig {
+        stall_prob: 0.005,
+        stall_duration: Duration::from_secs(60),
+        ..FaultConfig::default()
+    };
     let mut c = cfg(24);
     c.underlyings[0].vol = 0.2;
     c.faults = f;
@@ -140,11 +180,24 @@ fn silent_stall() {
     assert!(max_gap(&quote_times(&evs)) >= 59_000_000_000);
 }
 
-fn cancel_run(f: FaultConfig) -> (SimVenue, Vec<BrokerEvent>, tradeguard_model::OrderId, Timestamp) {
+fn cancel_run(
+    f: FaultConfig,
+) -> (
+    SimVenue,
+    Vec<BrokerEvent>,
+    tradeguard_model::OrderId,
+    Timestamp,
+) {
     let mut c = cfg(25);
     c.faults = f;
     let mut v = venue(c);
-    let id = place(&mut v, spy(), Side::Buy, 5, OrderType::Limit { limit: p("450") });
+    let id = place(
+        &mut v,
+        spy(),
+        Side::Buy,
+        5,
+        OrderType::Limit { limit: p("450") },
+    );
     run(&mut v, 1);
     let t0 = v.now();
     v.cancel(id).unwrap();
@@ -154,10 +207,16 @@ fn cancel_run(f: FaultConfig) -> (SimVenue, Vec<BrokerEvent>, tradeguard_model::
 
 #[test]
 fn cancel_rejected() {
-    let (v, evs, id, _) = cancel_run(FaultConfig { cancel_reject_prob: 1.0, ..FaultConfig::default() });
+    let (v, evs, id, _) = cancel_run(FaultConfig {
+        cancel_reject_prob: 1.0,
+        ..FaultConfig::default()
+    });
     let st = statuses(&evs, id);
     assert_eq!(st.last().unwrap().status, OrderStatus::Submitted);
-    assert_eq!(st.last().unwrap().reason.as_ref().unwrap().code, "sim.cancel_rejected");
+    assert_eq!(
+        st.last().unwrap().reason.as_ref().unwrap().code,
+        "sim.cancel_rejected"
+    );
     assert!(evs.iter().any(|e| matches!(e, BrokerEvent::Notice(n) if n.code == tradeguard_sim::venue::NOTICE_CANCEL_FAILED)));
     assert_eq!(v.open_orders().unwrap().len(), 1);
     let (_, evs, id, _) = cancel_run(FaultConfig::default());
@@ -166,18 +225,31 @@ fn cancel_rejected() {
 
 #[test]
 fn cancel_late() {
-    let f = FaultConfig { cancel_late_prob: 1.0, cancel_late_delay: Duration::from_secs(60), ..FaultConfig::default() };
+    let f = FaultConfig {
+        cancel_late_prob: 1.0,
+        cancel_late_delay: Duration::from_secs(60),
+        ..FaultConfig::default()
+    };
     let (_, evs, id, t0) = cancel_run(f);
-    let done = statuses(&evs, id).into_iter().find(|u| u.status == OrderStatus::Cancelled).unwrap();
+    let done = statuses(&evs, id)
+        .into_iter()
+        .find(|u| u.status == OrderStatus::Cancelled)
+        .unwrap();
     assert!(done.ts.nanos_since(t0) >= 60_000_000_000);
     let (_, evs, id, t0) = cancel_run(FaultConfig::default());
-    let done = statuses(&evs, id).into_iter().find(|u| u.status == OrderStatus::Cancelled).unwrap();
+    let done = statuses(&evs, id)
+        .into_iter()
+        .find(|u| u.status == OrderStatus::Cancelled)
+        .unwrap();
     assert!(done.ts.nanos_since(t0) <= 1_000_000_000);
 }
 
 #[test]
 fn fill_after_cancel_requested() {
-    let (v, evs, id, _) = cancel_run(FaultConfig { fill_after_cancel_prob: 1.0, ..FaultConfig::default() });
+    let (v, evs, id, _) = cancel_run(FaultConfig {
+        fill_after_cancel_prob: 1.0,
+        ..FaultConfig::default()
+    });
     let kinds: Vec<_> = statuses(&evs, id).iter().map(|u| u.status).collect();
     assert_eq!(kinds, [OrderStatus::PendingCancel, OrderStatus::Filled]);
     let x = execs(&evs);

@@ -4,7 +4,8 @@ mod common;
 use common::*;
 use std::time::Duration;
 use tradeguard_model::{
-    BrokerError, BrokerEvent, ComboLeg, ComboOrder, OrderStatus, OrderType, Right, Side, Tif, Trail, stubs,
+    BrokerError, BrokerEvent, ComboLeg, ComboOrder, OrderStatus, OrderType, Right, Side, Tif,
+    Trail, stubs,
 };
 use tradeguard_sim::calendar;
 
@@ -19,18 +20,38 @@ fn market_order_fills_at_the_touch_and_reports_like_ib() {
     let kinds: Vec<&str> = evs.iter().map(|e| e.kind()).collect();
     assert_eq!(
         kinds,
-        ["order_status", "order_status", "execution", "order_status", "position", "account"],
+        [
+            "order_status",
+            "order_status",
+            "execution",
+            "order_status",
+            "position",
+            "account"
+        ],
         "{evs:#?}"
     );
     let st: Vec<OrderStatus> = statuses(&evs, id).iter().map(|u| u.status).collect();
-    assert_eq!(st, [OrderStatus::PendingSubmit, OrderStatus::Submitted, OrderStatus::Filled]);
+    assert_eq!(
+        st,
+        [
+            OrderStatus::PendingSubmit,
+            OrderStatus::Submitted,
+            OrderStatus::Filled
+        ]
+    );
     let x = &execs(&evs)[0];
-    assert_eq!((x.qty, x.price, x.side, x.order_id), (10, p("500.05"), Side::Buy, Some(id)));
+    assert_eq!(
+        (x.qty, x.price, x.side, x.order_id),
+        (10, p("500.05"), Side::Buy, Some(id))
+    );
     assert_eq!(positions(&evs)[0].qty, 10);
     assert_eq!(statuses(&evs, id)[2].avg_fill_price, Some(p("500.05")));
     // Buying at the ask and marking at mid costs half the spread.
     let nlv = v.account().unwrap().net_liquidation;
-    assert_eq!(cash_before.checked_sub(nlv).unwrap(), tradeguard_model::Money::parse("0.5").unwrap());
+    assert_eq!(
+        cash_before.checked_sub(nlv).unwrap(),
+        tradeguard_model::Money::parse("0.5").unwrap()
+    );
     assert_eq!(v.executions_since(stubs::ts()).unwrap().len(), 1);
 }
 
@@ -45,39 +66,81 @@ fn market_order_slippage_is_adverse_and_bounded() {
         prices.extend(execs(&run(&mut v, 1)).iter().map(|x| x.price));
     }
     assert_eq!(prices.len(), 20);
-    assert!(prices.iter().all(|x| *x <= p("499.95") && *x >= p("499.92")), "{prices:?}");
-    assert!(prices.iter().any(|x| *x < p("499.95")), "some slippage expected");
+    assert!(
+        prices
+            .iter()
+            .all(|x| *x <= p("499.95") && *x >= p("499.92")),
+        "{prices:?}"
+    );
+    assert!(
+        prices.iter().any(|x| *x < p("499.95")),
+        "some slippage expected"
+    );
 }
 
 #[test]
 fn limit_orders_fill_only_when_crossed() {
     let mut v = venue(cfg(3));
-    let buy = place(&mut v, spy(), Side::Buy, 5, OrderType::Limit { limit: p("499") });
-    let sell = place(&mut v, spy(), Side::Sell, 5, OrderType::Limit { limit: p("502") });
+    let buy = place(
+        &mut v,
+        spy(),
+        Side::Buy,
+        5,
+        OrderType::Limit { limit: p("499") },
+    );
+    let sell = place(
+        &mut v,
+        spy(),
+        Side::Sell,
+        5,
+        OrderType::Limit { limit: p("502") },
+    );
     let evs = run(&mut v, 5);
     assert!(execs(&evs).is_empty());
     assert_eq!(last_status(&evs, buy), Some(OrderStatus::Submitted));
     v.set_spot("SPY", p("498")).unwrap();
     let evs = run(&mut v, 1);
     let x = execs(&evs);
-    assert_eq!((x.len(), x[0].order_id, x[0].price), (1, Some(buy), p("498.05")));
+    assert_eq!(
+        (x.len(), x[0].order_id, x[0].price),
+        (1, Some(buy), p("498.05"))
+    );
     v.set_spot("SPY", p("503")).unwrap();
     let x = execs(&run(&mut v, 1));
-    assert_eq!((x.len(), x[0].order_id, x[0].price), (1, Some(sell), p("502.94")));
+    assert_eq!(
+        (x.len(), x[0].order_id, x[0].price),
+        (1, Some(sell), p("502.94"))
+    );
 }
 
 #[test]
 fn stop_triggers_and_gaps_through() {
     let mut v = venue(cfg(4));
-    let id = place(&mut v, spy(), Side::Sell, 3, OrderType::Stop { stop: p("495") });
+    let id = place(
+        &mut v,
+        spy(),
+        Side::Sell,
+        3,
+        OrderType::Stop { stop: p("495") },
+    );
     assert!(execs(&run(&mut v, 5)).is_empty());
     v.set_spot("SPY", p("480")).unwrap();
     let x = execs(&run(&mut v, 1));
     assert_eq!(x.len(), 1);
     assert_eq!(x[0].order_id, Some(id));
-    assert!(x[0].price < p("495"), "gap fills through the stop: {}", x[0].price);
+    assert!(
+        x[0].price < p("495"),
+        "gap fills through the stop: {}",
+        x[0].price
+    );
     // Buy stop.
-    let id = place(&mut v, spy(), Side::Buy, 1, OrderType::Stop { stop: p("490") });
+    let id = place(
+        &mut v,
+        spy(),
+        Side::Buy,
+        1,
+        OrderType::Stop { stop: p("490") },
+    );
     assert!(execs(&run(&mut v, 2)).is_empty());
     v.set_spot("SPY", p("491")).unwrap();
     let x = execs(&run(&mut v, 1));
@@ -87,18 +150,41 @@ fn stop_triggers_and_gaps_through() {
 #[test]
 fn stop_limit_triggers_then_waits_for_its_limit() {
     let mut v = venue(cfg(5));
-    let id = place(&mut v, spy(), Side::Sell, 2, OrderType::StopLimit { stop: p("495"), limit: p("494") });
+    let id = place(
+        &mut v,
+        spy(),
+        Side::Sell,
+        2,
+        OrderType::StopLimit {
+            stop: p("495"),
+            limit: p("494"),
+        },
+    );
     v.set_spot("SPY", p("480")).unwrap();
-    assert!(execs(&run(&mut v, 3)).is_empty(), "triggered but below the limit");
+    assert!(
+        execs(&run(&mut v, 3)).is_empty(),
+        "triggered but below the limit"
+    );
     v.set_spot("SPY", p("496")).unwrap();
     let x = execs(&run(&mut v, 1));
-    assert_eq!((x.len(), x[0].order_id, x[0].price), (1, Some(id), p("495.95")));
+    assert_eq!(
+        (x.len(), x[0].order_id, x[0].price),
+        (1, Some(id), p("495.95"))
+    );
 }
 
 #[test]
 fn trailing_stop_follows_the_market() {
     let mut v = venue(cfg(6));
-    let id = place(&mut v, spy(), Side::Sell, 1, OrderType::TrailingStop { trail: Trail::Amount(p("2")) });
+    let id = place(
+        &mut v,
+        spy(),
+        Side::Sell,
+        1,
+        OrderType::TrailingStop {
+            trail: Trail::Amount(p("2")),
+        },
+    );
     run(&mut v, 1);
     v.set_spot("SPY", p("505")).unwrap();
     run(&mut v, 1); // reference bid 504.94 -> stop 502.94
@@ -107,9 +193,20 @@ fn trailing_stop_follows_the_market() {
     assert!(execs(&run(&mut v, 1)).is_empty());
     v.set_spot("SPY", p("502.9")).unwrap();
     let x = execs(&run(&mut v, 1));
-    assert_eq!((x.len(), x[0].order_id, x[0].price), (1, Some(id), p("502.84")));
+    assert_eq!(
+        (x.len(), x[0].order_id, x[0].price),
+        (1, Some(id), p("502.84"))
+    );
 
-    let id = place(&mut v, spy(), Side::Buy, 1, OrderType::TrailingStop { trail: Trail::Percent(100) });
+    let id = place(
+        &mut v,
+        spy(),
+        Side::Buy,
+        1,
+        OrderType::TrailingStop {
+            trail: Trail::Percent(100),
+        },
+    );
     run(&mut v, 1); // ref ask 502.95, stop = 502.95 * 1.01 = 507.9795
     v.set_spot("SPY", p("490")).unwrap();
     run(&mut v, 1); // ref ask 490.05 -> stop 494.95
@@ -133,7 +230,10 @@ fn partial_fills_add_up() {
     let st = statuses(&evs, id);
     assert!(st.iter().any(|u| u.status == OrderStatus::PartiallyFilled));
     let last = st.last().unwrap();
-    assert_eq!((last.status, last.filled, last.remaining), (OrderStatus::Filled, 10, 0));
+    assert_eq!(
+        (last.status, last.filled, last.remaining),
+        (OrderStatus::Filled, 10, 0)
+    );
     for w in st.windows(2) {
         assert!(w[1].filled >= w[0].filled);
     }
@@ -143,15 +243,35 @@ fn partial_fills_add_up() {
 #[test]
 fn rejections_are_typed() {
     let mut v = venue(cfg(8));
-    let bad = order(&mut v, spy(), Side::Buy, 1, OrderType::Limit { limit: p("0") });
+    let bad = order(
+        &mut v,
+        spy(),
+        Side::Buy,
+        1,
+        OrderType::Limit { limit: p("0") },
+    );
     assert_eq!(v.place(&bad).unwrap_err().code(), "broker.invalid_order");
-    let id = place(&mut v, spy(), Side::Buy, 1, OrderType::Limit { limit: p("499.995") });
+    let id = place(
+        &mut v,
+        spy(),
+        Side::Buy,
+        1,
+        OrderType::Limit {
+            limit: p("499.995"),
+        },
+    );
     let st = statuses(&run(&mut v, 1), id);
     assert_eq!(st.last().unwrap().status, OrderStatus::Rejected);
-    assert_eq!(st.last().unwrap().reason.as_ref().unwrap().code, "sim.invalid_price");
+    assert_eq!(
+        st.last().unwrap().reason.as_ref().unwrap().code,
+        "sim.invalid_price"
+    );
     let id = place(&mut v, spy(), Side::Buy, 100_000, OrderType::Market);
     let st = statuses(&run(&mut v, 1), id);
-    assert_eq!(st.last().unwrap().reason.as_ref().unwrap().code, "sim.insufficient_margin");
+    assert_eq!(
+        st.last().unwrap().reason.as_ref().unwrap().code,
+        "sim.insufficient_margin"
+    );
     let dup = order(&mut v, spy(), Side::Buy, 1, OrderType::Market);
     v.place(&dup).unwrap();
     assert_eq!(v.place(&dup).unwrap_err().code(), "broker.rejected");
@@ -161,12 +281,19 @@ fn rejections_are_typed() {
     let mut v = venue(c);
     let id = place(&mut v, spy(), Side::Buy, 1, OrderType::Market);
     let st = statuses(&run(&mut v, 1), id);
-    assert_eq!(st.last().unwrap().reason.as_ref().unwrap().code, "sim.random_reject");
+    assert_eq!(
+        st.last().unwrap().reason.as_ref().unwrap().code,
+        "sim.random_reject"
+    );
 }
 
 fn iron_condor(v: &mut tradeguard_sim::SimVenue, limit: OrderType) -> ComboOrder {
     let exp = chrono::NaiveDate::from_ymd_opt(2025, 3, 21).unwrap();
-    let leg = |r, k, side| ComboLeg { instrument: opt(r, k, exp), side, ratio: 1 };
+    let leg = |r, k, side| ComboLeg {
+        instrument: opt(r, k, exp),
+        side,
+        ratio: 1,
+    };
     ComboOrder {
         id: v.next_order_id().unwrap(),
         account: stubs::account(),
@@ -229,7 +356,13 @@ fn combo_fills_leg_by_leg_when_configured() {
 #[test]
 fn cancel_confirms_by_event() {
     let mut v = venue(cfg(11));
-    let id = place(&mut v, spy(), Side::Buy, 1, OrderType::Limit { limit: p("400") });
+    let id = place(
+        &mut v,
+        spy(),
+        Side::Buy,
+        1,
+        OrderType::Limit { limit: p("400") },
+    );
     run(&mut v, 1);
     v.cancel(id).unwrap();
     let evs = run(&mut v, 1);
@@ -237,21 +370,39 @@ fn cancel_confirms_by_event() {
     assert_eq!(st, [OrderStatus::PendingCancel, OrderStatus::Cancelled]);
     assert!(v.open_orders().unwrap().is_empty());
     assert_eq!(v.cancel(id).unwrap_err().code(), "broker.rejected");
-    assert_eq!(v.cancel(tradeguard_model::OrderId(999)).unwrap_err(), BrokerError::UnknownOrder(tradeguard_model::OrderId(999)));
+    assert_eq!(
+        v.cancel(tradeguard_model::OrderId(999)).unwrap_err(),
+        BrokerError::UnknownOrder(tradeguard_model::OrderId(999))
+    );
 }
 
 #[test]
 fn day_orders_expire_and_sessions_gate_matching() {
     let mut v = venue(cfg(12));
-    let day = place(&mut v, spy(), Side::Buy, 1, OrderType::Limit { limit: p("400") });
-    let mut gtc = order(&mut v, spy(), Side::Buy, 1, OrderType::Limit { limit: p("400") });
+    let day = place(
+        &mut v,
+        spy(),
+        Side::Buy,
+        1,
+        OrderType::Limit { limit: p("400") },
+    );
+    let mut gtc = order(
+        &mut v,
+        spy(),
+        Side::Buy,
+        1,
+        OrderType::Limit { limit: p("400") },
+    );
     gtc.tif = Tif::Gtc;
     v.place(&gtc).unwrap();
     let until = calendar::et_time(date(), 16, 0).plus(Duration::from_secs(5));
     let evs = v.step(until);
     let st = statuses(&evs, day);
     assert_eq!(st.last().unwrap().status, OrderStatus::Cancelled);
-    assert_eq!(st.last().unwrap().reason.as_ref().unwrap().code, "sim.day_expired");
+    assert_eq!(
+        st.last().unwrap().reason.as_ref().unwrap().code,
+        "sim.day_expired"
+    );
     assert_eq!(last_status(&evs, gtc.id), Some(OrderStatus::Submitted));
     // Overnight: a regular market order waits, an outside-RTH stock order fills.
     let rth = place(&mut v, spy(), Side::Buy, 1, OrderType::Market);
@@ -261,7 +412,12 @@ fn day_orders_expire_and_sessions_gate_matching() {
     let x = execs(&run(&mut v, 60));
     assert_eq!(x.len(), 1);
     assert_eq!(x[0].order_id, Some(ext.id));
-    let open: Vec<_> = v.open_orders().unwrap().iter().map(|o| o.status.order_id).collect();
+    let open: Vec<_> = v
+        .open_orders()
+        .unwrap()
+        .iter()
+        .map(|o| o.status.order_id)
+        .collect();
     assert!(open.contains(&rth) && open.contains(&gtc.id));
     let _ = BrokerEvent::kind;
 }

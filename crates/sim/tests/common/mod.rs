@@ -3,11 +3,12 @@
 
 use std::time::Duration;
 use tradeguard_model::{
-    BrokerEvent, Execution, Instrument, Money, OptionContract, OrderId, OrderRequest, OrderStatus, OrderType,
-    OrderUpdate, Position, Price, Right, Side, Tif, stubs,
+    BrokerEvent, Execution, Instrument, Money, OptionContract, OrderId, OrderRequest, OrderStatus,
+    OrderType, OrderUpdate, Position, Price, Right, Side, Tif, stubs,
 };
 use tradeguard_sim::{
-    AssignmentConfig, FaultConfig, MarketConfig, MatchingConfig, SimConfig, SimVenue, UnderlyingSpec, calendar,
+    AssignmentConfig, FaultConfig, MarketConfig, MatchingConfig, SimConfig, SimVenue,
+    UnderlyingSpec, calendar,
 };
 
 pub fn p(s: &str) -> Price {
@@ -34,7 +35,11 @@ pub fn cfg(seed: u64) -> SimConfig {
             dividend_yield: 0.0,
             ex_dividend_dates: vec![],
         }],
-        market: MarketConfig { jump_intensity: 0.0, gap_std: 0.0, ..MarketConfig::default() },
+        market: MarketConfig {
+            jump_intensity: 0.0,
+            gap_std: 0.0,
+            ..MarketConfig::default()
+        },
         matching: MatchingConfig {
             latency: Duration::from_millis(100),
             latency_jitter: Duration::ZERO,
@@ -65,14 +70,31 @@ pub fn spy() -> Instrument {
 }
 
 pub fn opt(right: Right, strike: i64, expiry: chrono::NaiveDate) -> Instrument {
-    Instrument::Option(OptionContract::equity("SPY", expiry, right, Price::from_units(strike).unwrap()))
+    Instrument::Option(OptionContract::equity(
+        "SPY",
+        expiry,
+        right,
+        Price::from_units(strike).unwrap(),
+    ))
 }
 
-pub fn order(v: &mut SimVenue, inst: Instrument, side: Side, qty: i64, t: OrderType) -> OrderRequest {
+pub fn order(
+    v: &mut SimVenue,
+    inst: Instrument,
+    side: Side,
+    qty: i64,
+    t: OrderType,
+) -> OrderRequest {
     order_with_id(v.next_order_id().unwrap(), inst, side, qty, t)
 }
 
-pub fn order_with_id(id: OrderId, inst: Instrument, side: Side, qty: i64, t: OrderType) -> OrderRequest {
+pub fn order_with_id(
+    id: OrderId,
+    inst: Instrument,
+    side: Side,
+    qty: i64,
+    t: OrderType,
+) -> OrderRequest {
     OrderRequest {
         id,
         account: stubs::account(),
