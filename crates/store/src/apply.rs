@@ -20,12 +20,19 @@ impl From<rusqlite::Error> for ApplyError {
 
 fn json<T: serde::Serialize>(field: &'static str, v: &T) -> Result<String, ApplyError> {
     serde_json::to_string(v).map_err(|e| {
-        ApplyError::Store(StoreError::InvalidInput { field, reason: e.to_string() })
+        ApplyError::Store(StoreError::InvalidInput {
+            field,
+            reason: e.to_string(),
+        })
     })
 }
 
 fn changed(n: usize) -> WriteOutcome {
-    if n == 0 { WriteOutcome::Unchanged } else { WriteOutcome::Applied }
+    if n == 0 {
+        WriteOutcome::Unchanged
+    } else {
+        WriteOutcome::Applied
+    }
 }
 
 /// Applies one command. The caller wraps it in a savepoint.
@@ -38,7 +45,13 @@ pub(crate) fn apply(conn: &Connection, cmd: &WriteCmd) -> Result<WriteOutcome, A
                  ON CONFLICT(account_id) DO UPDATE SET broker = excluded.broker,
                    name = excluded.name, currency = excluded.currency",
             )?
-            .execute(params![a.account_id, a.broker, a.name, a.currency, a.created_at_ms])?;
+            .execute(params![
+                a.account_id,
+                a.broker,
+                a.name,
+                a.currency,
+                a.created_at_ms
+            ])?;
             Ok(WriteOutcome::Applied)
         }
         WriteCmd::UpsertStrategy(s) => {
@@ -74,11 +87,22 @@ pub(crate) fn apply(conn: &Connection, cmd: &WriteCmd) -> Result<WriteOutcome, A
                         reason: "too many legs".to_owned(),
                     })
                 })?;
-                ins.execute(params![s.strategy_id, idx, l.symbol, l.qty, l.open_price_e4])?;
+                ins.execute(params![
+                    s.strategy_id,
+                    idx,
+                    l.symbol,
+                    l.qty,
+                    l.open_price_e4
+                ])?;
             }
             Ok(WriteOutcome::Applied)
         }
-        WriteCmd::SetStrategyState { strategy_id, state, reason, at_ms } => {
+        WriteCmd::SetStrategyState {
+            strategy_id,
+            state,
+            reason,
+            at_ms,
+        } => {
             let n = conn
                 .prepare_cached(
                     "UPDATE strategies SET state = ?2, broken_reason = ?3, updated_at_ms = ?4
@@ -194,8 +218,16 @@ pub(crate) fn apply(conn: &Connection, cmd: &WriteCmd) -> Result<WriteOutcome, A
                 "INSERT INTO alerts (account_id, severity, kind, text, created_at_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
             )?
-            .execute(params![a.account_id, a.severity, a.kind, a.text, a.created_at_ms])?;
-            Ok(WriteOutcome::Inserted { id: conn.last_insert_rowid() })
+            .execute(params![
+                a.account_id,
+                a.severity,
+                a.kind,
+                a.text,
+                a.created_at_ms
+            ])?;
+            Ok(WriteOutcome::Inserted {
+                id: conn.last_insert_rowid(),
+            })
         }
         WriteCmd::AcknowledgeAlert { alert_id, at_ms } => {
             let current: Option<Option<i64>> = conn
@@ -230,7 +262,9 @@ pub(crate) fn apply(conn: &Connection, cmd: &WriteCmd) -> Result<WriteOutcome, A
                 "INSERT INTO risk_config_versions (text, hash, applied_at_ms) VALUES (?1, ?2, ?3)",
             )?
             .execute(params![c.text, c.hash, c.applied_at_ms])?;
-            Ok(WriteOutcome::Inserted { id: conn.last_insert_rowid() })
+            Ok(WriteOutcome::Inserted {
+                id: conn.last_insert_rowid(),
+            })
         }
         WriteCmd::RecordSnapshot(s) => {
             conn.prepare_cached(
@@ -256,7 +290,9 @@ pub(crate) fn apply(conn: &Connection, cmd: &WriteCmd) -> Result<WriteOutcome, A
                  VALUES (?1, ?2, ?3, ?4, ?5)",
             )?
             .execute(params![a.ts_ms, a.kind, a.subject, a.reason, details])?;
-            Ok(WriteOutcome::Inserted { id: conn.last_insert_rowid() })
+            Ok(WriteOutcome::Inserted {
+                id: conn.last_insert_rowid(),
+            })
         }
     }
 }

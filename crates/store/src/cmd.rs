@@ -73,7 +73,10 @@ pub enum WriteOutcome {
 
 fn non_empty(field: &'static str, v: &str) -> Result<(), StoreError> {
     if v.trim().is_empty() {
-        Err(StoreError::InvalidInput { field, reason: "must not be empty".to_owned() })
+        Err(StoreError::InvalidInput {
+            field,
+            reason: "must not be empty".to_owned(),
+        })
     } else {
         Ok(())
     }
@@ -83,7 +86,10 @@ fn positive(field: &'static str, v: i64) -> Result<(), StoreError> {
     if v > 0 {
         Ok(())
     } else {
-        Err(StoreError::InvalidInput { field, reason: format!("must be > 0, got {v}") })
+        Err(StoreError::InvalidInput {
+            field,
+            reason: format!("must be > 0, got {v}"),
+        })
     }
 }
 
@@ -115,7 +121,12 @@ impl WriteCmd {
                 }
                 Ok(())
             }
-            Self::SetStrategyState { strategy_id, state, reason, .. } => {
+            Self::SetStrategyState {
+                strategy_id,
+                state,
+                reason,
+                ..
+            } => {
                 non_empty("strategy_id", strategy_id)?;
                 if *state == StrategyState::Broken && reason.as_deref().is_none_or(str::is_empty) {
                     return Err(StoreError::InvalidInput {
@@ -185,7 +196,13 @@ mod tests {
         let mut o = stubs::order(1, "U1");
         o.filled_qty = o.qty + 1;
         let e = WriteCmd::UpsertOrder(o).validate().unwrap_err();
-        assert_eq!(e, StoreError::InvalidInput { field: "filled_qty", reason: "must be within 0..=1, got 2".into() });
+        assert_eq!(
+            e,
+            StoreError::InvalidInput {
+                field: "filled_qty",
+                reason: "must be within 0..=1, got 2".into()
+            }
+        );
 
         let e = WriteCmd::RaiseHighestOrderId(-1).validate().unwrap_err();
         assert_eq!(e.code(), "store.invalid_input");
@@ -198,7 +215,13 @@ mod tests {
         }
         .validate()
         .unwrap_err();
-        assert!(matches!(e, StoreError::InvalidInput { field: "reason", .. }));
+        assert!(matches!(
+            e,
+            StoreError::InvalidInput {
+                field: "reason",
+                ..
+            }
+        ));
 
         let mut a = stubs::audit(0, "x");
         a.subject = " ".into();
@@ -207,8 +230,16 @@ mod tests {
 
     #[test]
     fn stubs_are_valid() {
-        assert!(WriteCmd::UpsertOrder(stubs::order(7, "U1")).validate().is_ok());
-        assert!(WriteCmd::UpsertStrategy(stubs::strategy("S1", "U1")).validate().is_ok());
+        assert!(
+            WriteCmd::UpsertOrder(stubs::order(7, "U1"))
+                .validate()
+                .is_ok()
+        );
+        assert!(
+            WriteCmd::UpsertStrategy(stubs::strategy("S1", "U1"))
+                .validate()
+                .is_ok()
+        );
         assert!(WriteCmd::Audit(stubs::audit(1, "s")).validate().is_ok());
     }
 }

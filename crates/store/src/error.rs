@@ -202,8 +202,10 @@ impl StoreError {
 
 /// Formats unix milliseconds as RFC 3339 UTC for messages.
 fn fmt_ms(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map_or_else(|| format!("{ms} ms"), |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+    chrono::DateTime::from_timestamp_millis(ms).map_or_else(
+        || format!("{ms} ms"),
+        |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+    )
 }
 
 #[cfg(test)]
@@ -214,21 +216,62 @@ mod tests {
     fn codes_are_distinct_and_prefixed() {
         let p = PathBuf::from("/x/t.db");
         let all = [
-            StoreError::Locked { pid: 1, host: "h".into(), since_ms: 0, path: p.clone() },
-            StoreError::Corrupt { path: p.clone(), detail: String::new() },
-            StoreError::Foreign { path: p.clone(), application_id: 1, user_version: 1 },
-            StoreError::NewerVersion { path: p.clone(), found: 9, supported: 3 },
-            StoreError::ReadOnly { path: p.clone(), detail: String::new() },
+            StoreError::Locked {
+                pid: 1,
+                host: "h".into(),
+                since_ms: 0,
+                path: p.clone(),
+            },
+            StoreError::Corrupt {
+                path: p.clone(),
+                detail: String::new(),
+            },
+            StoreError::Foreign {
+                path: p.clone(),
+                application_id: 1,
+                user_version: 1,
+            },
+            StoreError::NewerVersion {
+                path: p.clone(),
+                found: 9,
+                supported: 3,
+            },
+            StoreError::ReadOnly {
+                path: p.clone(),
+                detail: String::new(),
+            },
             StoreError::DiskFull { path: p.clone() },
-            StoreError::CannotOpen { path: p.clone(), detail: String::new() },
-            StoreError::Io { path: p, detail: String::new() },
-            StoreError::Constraint { detail: String::new() },
-            StoreError::NotFound { what: "alert", key: "1".into() },
-            StoreError::BadValue { column: "c", value: String::new() },
-            StoreError::InvalidInput { field: "f", reason: String::new() },
-            StoreError::Migration { detail: String::new() },
+            StoreError::CannotOpen {
+                path: p.clone(),
+                detail: String::new(),
+            },
+            StoreError::Io {
+                path: p,
+                detail: String::new(),
+            },
+            StoreError::Constraint {
+                detail: String::new(),
+            },
+            StoreError::NotFound {
+                what: "alert",
+                key: "1".into(),
+            },
+            StoreError::BadValue {
+                column: "c",
+                value: String::new(),
+            },
+            StoreError::InvalidInput {
+                field: "f",
+                reason: String::new(),
+            },
+            StoreError::Migration {
+                detail: String::new(),
+            },
             StoreError::Closed,
-            StoreError::Sqlite { code: String::new(), detail: String::new() },
+            StoreError::Sqlite {
+                code: String::new(),
+                detail: String::new(),
+            },
         ];
         let mut codes: Vec<_> = all.iter().map(StoreError::code).collect();
         assert!(codes.iter().all(|c| c.starts_with("store.")));

@@ -23,13 +23,20 @@ pub struct LockHolder {
 
 impl LockHolder {
     fn encode(&self) -> String {
-        format!("pid={}\nhost={}\nsince_ms={}\n", self.pid, self.host, self.since_ms)
+        format!(
+            "pid={}\nhost={}\nsince_ms={}\n",
+            self.pid, self.host, self.since_ms
+        )
     }
 
     /// Parses the lock file text; unknown or missing fields read as 0 / "unknown" because a
     /// holder may be mid-write when we look.
     fn decode(text: &str) -> Self {
-        let mut h = Self { pid: 0, host: "unknown".to_owned(), since_ms: 0 };
+        let mut h = Self {
+            pid: 0,
+            host: "unknown".to_owned(),
+            since_ms: 0,
+        };
         for line in text.lines() {
             match line.split_once('=') {
                 Some(("pid", v)) => h.pid = v.trim().parse().unwrap_or(0),
@@ -87,12 +94,19 @@ impl InstanceLock {
             }
             Err(TryLockError::Error(e)) => return Err(io_err(e)),
         }
-        let me = LockHolder { pid: std::process::id(), host: host_name(), since_ms };
+        let me = LockHolder {
+            pid: std::process::id(),
+            host: host_name(),
+            since_ms,
+        };
         file.set_len(0).map_err(io_err)?;
         file.seek(SeekFrom::Start(0)).map_err(io_err)?;
         file.write_all(me.encode().as_bytes()).map_err(io_err)?;
         file.flush().map_err(io_err)?;
-        Ok(Self { file, path: path.to_path_buf() })
+        Ok(Self {
+            file,
+            path: path.to_path_buf(),
+        })
     }
 
     /// Lock file path.
@@ -102,7 +116,9 @@ impl InstanceLock {
 
     /// Reads the holder recorded in a lock file without taking the lock.
     pub fn read_holder(path: &Path) -> Option<LockHolder> {
-        std::fs::read_to_string(path).ok().map(|t| LockHolder::decode(&t))
+        std::fs::read_to_string(path)
+            .ok()
+            .map(|t| LockHolder::decode(&t))
     }
 }
 
@@ -137,7 +153,12 @@ mod tests {
         let first = InstanceLock::acquire(&p, 123).unwrap();
         let err = InstanceLock::acquire(&p, 456).unwrap_err();
         match err {
-            StoreError::Locked { pid, since_ms, path, .. } => {
+            StoreError::Locked {
+                pid,
+                since_ms,
+                path,
+                ..
+            } => {
                 assert_eq!(pid, std::process::id());
                 assert_eq!(since_ms, 123);
                 assert_eq!(path, p);
@@ -146,12 +167,22 @@ mod tests {
         }
         drop(first);
         let again = InstanceLock::acquire(&p, 789).unwrap();
-        assert_eq!(InstanceLock::read_holder(again.path()).unwrap().since_ms, 789);
+        assert_eq!(
+            InstanceLock::read_holder(again.path()).unwrap().since_ms,
+            789
+        );
     }
 
     #[test]
     fn decode_tolerates_garbage() {
         let h = LockHolder::decode("pid=abc\nnoise\nsince_ms=5");
-        assert_eq!(h, LockHolder { pid: 0, host: "unknown".into(), since_ms: 5 });
+        assert_eq!(
+            h,
+            LockHolder {
+                pid: 0,
+                host: "unknown".into(),
+                since_ms: 5
+            }
+        );
     }
 }

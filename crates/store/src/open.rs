@@ -30,8 +30,9 @@ pub(crate) fn preflight(path: &Path) -> Result<(), StoreError> {
     if dir_meta.permissions().readonly() {
         return Err(StoreError::ReadOnly {
             path: dir.to_path_buf(),
-            detail: "the folder is read-only (the database needs to create journal files next to it)"
-                .to_owned(),
+            detail:
+                "the folder is read-only (the database needs to create journal files next to it)"
+                    .to_owned(),
         });
     }
     match std::fs::metadata(path) {
@@ -93,7 +94,9 @@ pub(crate) fn open_writer(cfg: &StoreConfig) -> Result<Connection, StoreError> {
     ))
     .map_err(sq)?;
 
-    migrations().to_latest(&mut conn).map_err(|e| migration_error(e, path))?;
+    migrations()
+        .to_latest(&mut conn)
+        .map_err(|e| migration_error(e, path))?;
 
     if let Some(pages) = cfg.max_page_count {
         conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))
@@ -108,7 +111,9 @@ pub(crate) fn open_reader(cfg: &StoreConfig) -> Result<Connection, StoreError> {
     let sq = |e: rusqlite::Error| StoreError::sqlite(&e, path);
     let conn = Connection::open_with_flags(
         path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI,
     )
     .map_err(sq)?;
     conn.busy_timeout(cfg.busy_timeout).map_err(sq)?;
@@ -162,7 +167,11 @@ pub(crate) fn quick_check(conn: &Connection, path: &Path) -> Result<(), StoreErr
 }
 
 /// Runs an integrity/quick check pragma and returns its lines.
-pub(crate) fn check_lines(conn: &Connection, sql: &str, path: &Path) -> Result<Vec<String>, StoreError> {
+pub(crate) fn check_lines(
+    conn: &Connection,
+    sql: &str,
+    path: &Path,
+) -> Result<Vec<String>, StoreError> {
     let sq = |e: rusqlite::Error| StoreError::sqlite(&e, path);
     let mut stmt = conn.prepare(sql).map_err(sq)?;
     let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(sq)?;
@@ -171,12 +180,18 @@ pub(crate) fn check_lines(conn: &Connection, sql: &str, path: &Path) -> Result<V
 
 fn migration_error(e: rusqlite_migration::Error, path: &Path) -> StoreError {
     match e {
-        rusqlite_migration::Error::RusqliteError { err, .. } => match StoreError::sqlite(&err, path) {
-            s @ (StoreError::DiskFull { .. }
-            | StoreError::Corrupt { .. }
-            | StoreError::ReadOnly { .. }) => s,
-            other => StoreError::Migration { detail: other.to_string() },
+        rusqlite_migration::Error::RusqliteError { err, .. } => {
+            match StoreError::sqlite(&err, path) {
+                s @ (StoreError::DiskFull { .. }
+                | StoreError::Corrupt { .. }
+                | StoreError::ReadOnly { .. }) => s,
+                other => StoreError::Migration {
+                    detail: other.to_string(),
+                },
+            }
+        }
+        other => StoreError::Migration {
+            detail: other.to_string(),
         },
-        other => StoreError::Migration { detail: other.to_string() },
     }
 }

@@ -58,12 +58,22 @@ fn from_json<T: serde::de::DeserializeOwned>(column: &'static str, s: String) ->
 
 impl StoreReader {
     pub(crate) fn new(cfg: StoreConfig) -> Self {
-        Self { inner: Arc::new(Pool { cfg, idle: Mutex::new(Vec::new()) }) }
+        Self {
+            inner: Arc::new(Pool {
+                cfg,
+                idle: Mutex::new(Vec::new()),
+            }),
+        }
     }
 
     /// Runs `f` on a pooled read-only connection.
     fn with<T>(&self, f: impl FnOnce(&Connection) -> Result<T, RowErr>) -> R<T> {
-        let pooled = self.inner.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        let pooled = self
+            .inner
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
         let conn = match pooled {
             Some(c) => c,
             None => open_reader(&self.inner.cfg)?,
@@ -72,7 +82,11 @@ impl StoreReader {
             RowErr::Sql(e) => StoreError::sqlite(&e, &self.inner.cfg.path),
             RowErr::Store(e) => e,
         });
-        let mut idle = self.inner.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut idle = self
+            .inner
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if idle.len() < self.inner.cfg.read_pool_size {
             idle.push(conn);
         }
@@ -136,7 +150,11 @@ impl StoreReader {
             "SELECT symbol, qty, open_price_e4 FROM legs WHERE strategy_id = ?1 ORDER BY leg_index",
         )?;
         let rows = stmt.query_map([strategy_id], |r| {
-            Ok(LegRecord { symbol: r.get(0)?, qty: r.get(1)?, open_price_e4: r.get(2)? })
+            Ok(LegRecord {
+                symbol: r.get(0)?,
+                qty: r.get(1)?,
+                open_price_e4: r.get(2)?,
+            })
         })?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
@@ -201,7 +219,11 @@ impl StoreReader {
 
     /// One order by our id.
     pub fn order(&self, order_id: i64) -> R<Option<OrderRecord>> {
-        self.one(&format!("{} WHERE order_id = ?1", Self::ORDER_COLS), [order_id], Self::order_row)
+        self.one(
+            &format!("{} WHERE order_id = ?1", Self::ORDER_COLS),
+            [order_id],
+            Self::order_row,
+        )
     }
 
     /// One order by the broker's id.
@@ -254,7 +276,12 @@ impl StoreReader {
     }
 
     /// Executions of an account with `from_ms <= executed_at_ms < to_ms`, oldest first.
-    pub fn executions(&self, account_id: &str, from_ms: i64, to_ms: i64) -> R<Vec<ExecutionRecord>> {
+    pub fn executions(
+        &self,
+        account_id: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> R<Vec<ExecutionRecord>> {
         self.many(
             "SELECT exec_id, order_id, broker_order_id, account_id, symbol, side, qty, price_e4,
                commission_e4, executed_at_ms FROM executions
@@ -387,7 +414,11 @@ impl StoreReader {
     fn risk_row(r: &Row<'_>) -> Result<RiskConfigRecord, RowErr> {
         Ok(RiskConfigRecord {
             version: r.get(0)?,
-            config: NewRiskConfig { text: r.get(1)?, hash: r.get(2)?, applied_at_ms: r.get(3)? },
+            config: NewRiskConfig {
+                text: r.get(1)?,
+                hash: r.get(2)?,
+                applied_at_ms: r.get(3)?,
+            },
         })
     }
 
@@ -467,7 +498,11 @@ impl StoreReader {
 
     /// Number of audit entries.
     pub fn audit_count(&self) -> R<i64> {
-        Ok(self.one("SELECT count(*) FROM audit_log", [], |r| Ok(r.get::<_, i64>(0)?))?.unwrap_or(0))
+        Ok(self
+            .one("SELECT count(*) FROM audit_log", [], |r| {
+                Ok(r.get::<_, i64>(0)?)
+            })?
+            .unwrap_or(0))
     }
 
     /// `PRAGMA integrity_check` lines (`["ok"]` when healthy).
@@ -478,16 +513,20 @@ impl StoreReader {
 
     /// Schema version of the file as seen by a reader.
     pub fn schema_version(&self) -> R<i64> {
-        Ok(self.one("PRAGMA user_version", [], |r| Ok(r.get::<_, i64>(0)?))?.unwrap_or(0))
+        Ok(self
+            .one("PRAGMA user_version", [], |r| Ok(r.get::<_, i64>(0)?))?
+            .unwrap_or(0))
     }
 
     /// True if an execution with this id is stored.
     pub fn has_execution(&self, exec_id: &str) -> R<bool> {
         self.with(|c| {
-            Ok(c.prepare_cached("SELECT 1 FROM executions WHERE exec_id = ?1")?
-                .query_row([exec_id], |_| Ok(()))
-                .optional()?
-                .is_some())
+            Ok(
+                c.prepare_cached("SELECT 1 FROM executions WHERE exec_id = ?1")?
+                    .query_row([exec_id], |_| Ok(()))
+                    .optional()?
+                    .is_some(),
+            )
         })
     }
 }

@@ -463,7 +463,11 @@ pub struct AuditEntry {
 mod tests {
     use super::*;
 
-    fn roundtrip<T: Copy + PartialEq + fmt::Debug>(all: &[T], s: fn(T) -> &'static str, p: fn(&str) -> Result<T, StoreError>) {
+    fn roundtrip<T: Copy + PartialEq + fmt::Debug>(
+        all: &[T],
+        s: fn(T) -> &'static str,
+        p: fn(&str) -> Result<T, StoreError>,
+    ) {
         for v in all {
             assert_eq!(p(s(*v)).unwrap(), *v);
         }
@@ -471,7 +475,11 @@ mod tests {
 
     #[test]
     fn enums_roundtrip_through_text() {
-        roundtrip(StrategyState::ALL, StrategyState::as_str, StrategyState::parse);
+        roundtrip(
+            StrategyState::ALL,
+            StrategyState::as_str,
+            StrategyState::parse,
+        );
         roundtrip(Side::ALL, Side::as_str, Side::parse);
         roundtrip(OrderStatus::ALL, OrderStatus::as_str, OrderStatus::parse);
         roundtrip(GroupState::ALL, GroupState::as_str, GroupState::parse);
@@ -486,7 +494,10 @@ mod tests {
         assert_eq!(e.code(), "store.bad_value");
         assert_eq!(
             e,
-            StoreError::BadValue { column: "orders.status", value: "Filled".into() }
+            StoreError::BadValue {
+                column: "orders.status",
+                value: "Filled".into()
+            }
         );
         assert!(Severity::parse("").is_err());
     }
@@ -494,7 +505,10 @@ mod tests {
     #[test]
     fn serde_form_matches_stored_form() {
         for k in AuditKind::ALL {
-            assert_eq!(serde_json::to_string(k).unwrap(), format!("\"{}\"", k.as_str()));
+            assert_eq!(
+                serde_json::to_string(k).unwrap(),
+                format!("\"{}\"", k.as_str())
+            );
         }
     }
 }

@@ -171,7 +171,8 @@ CREATE INDEX audit_log_by_time ON audit_log(ts_ms);
 
 const MIGRATION_LIST: &[M<'static>] = &[
     M::up(M1_CORE).comment("core: accounts, strategies, legs, orders, hwm, executions, audit"),
-    M::up(M2_EXECUTION_STATE).comment("execution groups, stop loss, assignments, alerts, forced unwind"),
+    M::up(M2_EXECUTION_STATE)
+        .comment("execution groups, stop loss, assignments, alerts, forced unwind"),
     M::up(M3_HISTORY).comment("risk config versions, account snapshots, audit time index"),
 ];
 
@@ -196,9 +197,13 @@ mod tests {
     fn application_id_literal_matches_constant() {
         let mut c = rusqlite::Connection::open_in_memory().unwrap();
         migrations().to_latest(&mut c).unwrap();
-        let id: i32 = c.query_row("PRAGMA application_id", [], |r| r.get(0)).unwrap();
+        let id: i32 = c
+            .query_row("PRAGMA application_id", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(id, APPLICATION_ID);
-        let v: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        let v: i64 = c
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(v, LATEST_VERSION);
     }
 }

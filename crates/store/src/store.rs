@@ -28,7 +28,10 @@ impl StoreWriter {
     pub async fn write(&self, cmd: WriteCmd) -> Result<WriteOutcome, StoreError> {
         cmd.validate()?;
         let (ack, rx) = oneshot::channel();
-        self.tx.send(Request::One(cmd, ack)).await.map_err(|_| StoreError::Closed)?;
+        self.tx
+            .send(Request::One(cmd, ack))
+            .await
+            .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -38,7 +41,10 @@ impl StoreWriter {
             c.validate()?;
         }
         let (ack, rx) = oneshot::channel();
-        self.tx.send(Request::Batch(cmds, ack)).await.map_err(|_| StoreError::Closed)?;
+        self.tx
+            .send(Request::Batch(cmds, ack))
+            .await
+            .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -52,7 +58,9 @@ impl StoreWriter {
     pub fn write_blocking(&self, cmd: WriteCmd) -> Result<WriteOutcome, StoreError> {
         cmd.validate()?;
         let (ack, rx) = oneshot::channel();
-        self.tx.blocking_send(Request::One(cmd, ack)).map_err(|_| StoreError::Closed)?;
+        self.tx
+            .blocking_send(Request::One(cmd, ack))
+            .map_err(|_| StoreError::Closed)?;
         rx.blocking_recv().map_err(|_| StoreError::Closed)?
     }
 }
@@ -94,12 +102,27 @@ impl Store {
         drop(open_reader(&cfg)?);
         let (tx, rx) = mpsc::channel(cfg.queue_capacity.max(1));
         let counters = Arc::new(Counters::default());
-        let writer = Writer::new(conn, cfg.path.clone(), cfg.max_group, lock, Arc::clone(&counters));
+        let writer = Writer::new(
+            conn,
+            cfg.path.clone(),
+            cfg.max_group,
+            lock,
+            Arc::clone(&counters),
+        );
         let thread = std::thread::Builder::new()
             .name("tradeguard-store-writer".to_owned())
             .spawn(move || writer.run(rx))
-            .map_err(|e| StoreError::Io { path: cfg.path.clone(), detail: e.to_string() })?;
-        Ok(Self { writer: StoreWriter { tx }, reader, path: cfg.path, counters, thread: Some(thread) })
+            .map_err(|e| StoreError::Io {
+                path: cfg.path.clone(),
+                detail: e.to_string(),
+            })?;
+        Ok(Self {
+            writer: StoreWriter { tx },
+            reader,
+            path: cfg.path,
+            counters,
+            thread: Some(thread),
+        })
     }
 
     /// Database file path.
@@ -143,6 +166,10 @@ impl Store {
         let sent = self.writer.tx.send(Request::Shutdown(ack)).await.is_ok();
         let acked = sent && rx.await.is_ok();
         let joined = self.thread.take().is_some_and(|t| t.join().is_ok());
-        if acked && joined { Ok(()) } else { Err(StoreError::Closed) }
+        if acked && joined {
+            Ok(())
+        } else {
+            Err(StoreError::Closed)
+        }
     }
 }

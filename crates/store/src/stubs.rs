@@ -8,6 +8,11 @@ use crate::records::{
     StrategyRecord, StrategyState,
 };
 
+/// Whole currency units as fixed-point e4.
+pub const fn e4(units: i64) -> i64 {
+    units * 10_000
+}
+
 /// Base time of the stubs (2024-01-02 14:30:00 UTC).
 pub const T0_MS: i64 = 1_704_205_800_000;
 
@@ -34,8 +39,16 @@ pub fn strategy(id: &str, account_id: &str) -> StrategyRecord {
         opened_at_ms: T0_MS,
         updated_at_ms: T0_MS,
         legs: vec![
-            LegRecord { symbol: "SPY   240119P00470000".to_owned(), qty: -1, open_price_e4: Some(2_1500) },
-            LegRecord { symbol: "SPY   240119P00465000".to_owned(), qty: 1, open_price_e4: Some(1_3000) },
+            LegRecord {
+                symbol: "SPY   240119P00470000".to_owned(),
+                qty: -1,
+                open_price_e4: Some(2_1500),
+            },
+            LegRecord {
+                symbol: "SPY   240119P00465000".to_owned(),
+                qty: 1,
+                open_price_e4: Some(1_3000),
+            },
         ],
     }
 }
@@ -84,8 +97,18 @@ pub fn group(id: &str, account_id: &str) -> ExecutionGroupRecord {
         state: GroupState::Working,
         reason: None,
         legs: vec![
-            GroupLegRecord { symbol: "SPY   240119P00470000".to_owned(), qty: -1, order_id: Some(1), filled_qty: 0 },
-            GroupLegRecord { symbol: "SPY   240119P00465000".to_owned(), qty: 1, order_id: Some(2), filled_qty: 0 },
+            GroupLegRecord {
+                symbol: "SPY   240119P00470000".to_owned(),
+                qty: -1,
+                order_id: Some(1),
+                filled_qty: 0,
+            },
+            GroupLegRecord {
+                symbol: "SPY   240119P00465000".to_owned(),
+                qty: 1,
+                order_id: Some(2),
+                filled_qty: 0,
+            },
         ],
         created_at_ms: T0_MS,
         updated_at_ms: T0_MS,
@@ -97,7 +120,7 @@ pub fn stop_loss(strategy_id: &str) -> StopLossRecord {
     StopLossRecord {
         strategy_id: strategy_id.to_owned(),
         state: StopState::Armed,
-        trigger_e4: 500_0000,
+        trigger_e4: e4(500),
         triggered_at_ms: None,
         updated_at_ms: T0_MS,
     }
@@ -137,7 +160,11 @@ pub fn forced_unwind(account_id: &str, active: bool) -> ForcedUnwindRecord {
 
 /// A risk config version.
 pub fn risk_config(text: &str) -> NewRiskConfig {
-    NewRiskConfig { text: text.to_owned(), hash: format!("h{}", text.len()), applied_at_ms: T0_MS }
+    NewRiskConfig {
+        text: text.to_owned(),
+        hash: format!("h{}", text.len()),
+        applied_at_ms: T0_MS,
+    }
 }
 
 /// An account snapshot at `ts_ms`.
@@ -145,11 +172,11 @@ pub fn snapshot(account_id: &str, ts_ms: i64) -> AccountSnapshot {
     AccountSnapshot {
         account_id: account_id.to_owned(),
         ts_ms,
-        net_liq_e4: 100_000_0000,
-        cash_e4: 50_000_0000,
-        init_margin_e4: 20_000_0000,
-        maint_margin_e4: 15_000_0000,
-        buying_power_e4: 80_000_0000,
+        net_liq_e4: e4(100_000),
+        cash_e4: e4(50_000),
+        init_margin_e4: e4(20_000),
+        maint_margin_e4: e4(15_000),
+        buying_power_e4: e4(80_000),
     }
 }
 
@@ -160,6 +187,6 @@ pub fn audit(ts_ms: i64, subject: &str) -> NewAudit {
         kind: AuditKind::RuleFired,
         subject: subject.to_owned(),
         reason: "max_loss_per_strategy exceeded".to_owned(),
-        details: serde_json::json!({ "loss_e4": 510_0000, "limit_e4": 500_0000 }),
+        details: serde_json::json!({ "loss_e4": e4(510), "limit_e4": e4(500) }),
     }
 }

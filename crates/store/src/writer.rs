@@ -20,7 +20,10 @@ pub(crate) enum Request {
     /// One command.
     One(WriteCmd, oneshot::Sender<Result<WriteOutcome, StoreError>>),
     /// Several commands, applied atomically.
-    Batch(Vec<WriteCmd>, oneshot::Sender<Result<Vec<WriteOutcome>, StoreError>>),
+    Batch(
+        Vec<WriteCmd>,
+        oneshot::Sender<Result<Vec<WriteOutcome>, StoreError>>,
+    ),
     /// Stop after everything queued before this; ack when the connection is closed.
     Shutdown(oneshot::Sender<()>),
 }
@@ -36,7 +39,10 @@ struct Slot {
 
 enum Cmds {
     One(WriteCmd, oneshot::Sender<Result<WriteOutcome, StoreError>>),
-    Batch(Vec<WriteCmd>, oneshot::Sender<Result<Vec<WriteOutcome>, StoreError>>),
+    Batch(
+        Vec<WriteCmd>,
+        oneshot::Sender<Result<Vec<WriteOutcome>, StoreError>>,
+    ),
 }
 
 impl Cmds {
@@ -86,7 +92,13 @@ impl Writer {
         lock: InstanceLock,
         counters: Arc<Counters>,
     ) -> Self {
-        Self { conn, path, max_group: max_group.max(1), lock, counters }
+        Self {
+            conn,
+            path,
+            max_group: max_group.max(1),
+            lock,
+            counters,
+        }
     }
 
     /// The writer loop; returns when the queue closes or a shutdown request arrives.
@@ -117,7 +129,9 @@ impl Writer {
         }
         // Requests queued after shutdown are dropped: their callers see `Closed`.
         rx.close();
-        let Self { conn, path, lock, .. } = self;
+        let Self {
+            conn, path, lock, ..
+        } = self;
         if let Err((_, e)) = conn.close() {
             tracing::warn!(path = %path.display(), error = %e, "closing the write connection failed");
         }
@@ -145,8 +159,12 @@ impl Writer {
         }
         let failed = group.iter().filter(|s| s.failed.is_some()).count() as u64;
         let total = group.len() as u64;
-        self.counters.failed_requests.fetch_add(failed, Ordering::Relaxed);
-        self.counters.committed_requests.fetch_add(total - failed, Ordering::Relaxed);
+        self.counters
+            .failed_requests
+            .fetch_add(failed, Ordering::Relaxed);
+        self.counters
+            .committed_requests
+            .fetch_add(total - failed, Ordering::Relaxed);
         for s in group.drain(..) {
             // A caller that stopped waiting is not an error for the writer.
             match (s.cmds, s.failed, s.tentative) {
@@ -214,7 +232,10 @@ impl Writer {
                         // earlier requests of this group were lost and must be retried.
                         return Attempt::Restart;
                     }
-                    if let Err(e) = self.exec("ROLLBACK TO req").and_then(|()| self.exec("RELEASE req")) {
+                    if let Err(e) = self
+                        .exec("ROLLBACK TO req")
+                        .and_then(|()| self.exec("RELEASE req"))
+                    {
                         let err = self.sq(&e);
                         self.rollback();
                         return Attempt::Failed(err);
@@ -238,14 +259,19 @@ impl Writer {
     }
 
     fn rollback(&self) {
-        if !self.conn.is_autocommit() {
-            if let Err(e) = self.conn.execute_batch("ROLLBACK") {
-                tracing::error!(path = %self.path.display(), error = %e, "rollback failed");
-            }
+        if self.conn.is_autocommit() {
+            return;
+        }
+        if let Err(e) = self.conn.execute_batch("ROLLBACK") {
+            tracing::error!(path = %self.path.display(), error = %e, "rollback failed");
         }
     }
 }
 
 fn slot(cmds: Cmds) -> Slot {
-    Slot { cmds, tentative: None, failed: None }
+    Slot {
+        cmds,
+        tentative: None,
+        failed: None,
+    }
 }

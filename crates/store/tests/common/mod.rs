@@ -24,6 +24,8 @@ pub fn open(path: &Path) -> Store {
 /// Opens and seeds account "U1".
 pub async fn open_with_account(path: &Path) -> Store {
     let s = open(path);
-    s.write(WriteCmd::UpsertAccount(stubs::account("U1"))).await.expect("account");
+    s.write(WriteCmd::UpsertAccount(stubs::account("U1")))
+        .await
+        .expect("account");
     s
 }
