@@ -1,0 +1,548 @@
+//! Conversions between Tradeguard model types and `ibapi` types: contracts, orders, order
+//! status, executions, positions, decimals and IB time strings.
+//!
+//! IB sends prices as `f64` and account values as decimal text; both become fixed-point here
+//! (rounded half away from zero to 4 decimals) and nowhere else.
+
+use crate::error::IbError;
+use chrono::{Datelike, NaiveDate, NaiveDateTime, TimeZone, Utc, Weekday};
+use ibapi::contracts::{
+    ComboLeg as IbComboLeg, Contract, Currency, Exchange, LegAction, OptionRight, SecurityType,
+    Symbol,
+};
+use ibapi::orders::{Action, Order, OrderStatusKind, TimeInForce};
+use tradeguard_model::{
+    AccountId, ComboOrder, ExecId, Execution, ExerciseStyle, Instrument, Liquidity, Money,
+    OptionClass, OptionContract, OrderId, OrderRequest, OrderStatus, OrderType, Price, Right,
+    Side, Tif, Timestamp, Trail,
+};
+
+/// `order_ref` stamped on every order this adapter places.
+pub const ORDER_REF: &str = "tradeguard";
+
+/// OCC roots whose IB symbol differs (root → IB symbol); the root is the trading class.
+const ROOT_TO_SYMBOL: [(&str, &str); 4] =
+    [("SPXW", "SPX"), ("NDXP", "NDX"), ("RUTW", "RUT"), ("VIXW", "VIX")];
+/// Cash-settled European broad-index roots.
+const BROAD_INDEX: [&str; 10] = [
+    "SPX", "SPXW", "NDX", "NDXP", "RUT", "RUTW", "XSP", "VIX", "VIXW", "DJX",
+];
+/// Futures roots with their IB exchange.
+const FUTURE_EXCHANGE: [(&str, &str); 8] = [
+    ("ES", "CME"),
+    ("MES", "CME"),
+    ("NQ", "CME"),
+    ("MNQ", "CME"),
+    ("RTY", "CME"),
+    ("M2K", "CME"),
+    ("YM", "CBOT"),
+    ("MYM", "CBOT"),
+];
+
+/// An IB `f64` price as a fixed-point [`Price`].
+pub fn price(v: f64) -> Result<Price, IbError> {
+    Price::from_f64(v).map_err(|e| IbError::Conversion(format!("price {v}: {e}")))
+}
+
+/// An IB `f64` money value as fixed-point [`Money`].
+pub fn money(v: f64) -> Result<Money, IbError> {
+    Money::from_f64(v).map_err(|e| IbError::Conversion(format!("money {v}: {e}")))
+}
+
+/// Parses IB decimal text ("12345.678901", "-3", "1.5E3" is rejected) to 4 decimals, rounding
+/// half away from zero.
+pub fn money_text(s: &str) -> Result<Money, IbError> {
+    let bad = || IbError::Conversion(format!("not a decimal: {s:?}"));
+    let t = s.trim();
+    let (neg, digits) = match t.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    if int.is_empty() && frac.is_empty()
+        || !int.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(bad());
+    }
+    let int_v: i128 = if int.is_empty() {
+        0
+    } else {
+        int.parse().map_err(|_| bad())?
+    };
+    let mut frac4: i128 = 0;
+    for i in 0..4 {
+        let d = frac.as_bytes().get(i).map_or(0, |b| i128::from(b - b'0'));
+        frac4 = frac4 * 10 + d;
+    }
+    let round_up = frac.as_bytes().get(4).is_some_and(|b| *b >= b'5');
+    let mut raw = int_v * 10_000 + frac4 + i128::from(round_up);
+    if neg {
+        raw = -raw;
+    }
+    i64::try_from(raw)
+        .map(Money::from_raw)
+        .map_err(|_| IbError::Conversion(format!("out of range: {s:?}")))
+}
+
+/// An IB quantity (`f64`, whole units for stock/options/futures) as `i64`.
+pub fn qty(v: f64) -> Result<i64, IbError> {
+    if !v.is_finite() || v.fract() != 0.0 || v.abs() > 1e15 {
+        return Err(IbError::Conversion(format!("quantity {v} is not whole")));
+    }
+    // Whole and within ±1e15, so the cast is exact.
+    Ok(v as i64)
+}
+
+fn ib_symbol(root: &str) -> &str {
+    ROOT_TO_SYMBOL
+        .iter()
+        .find(|(r, _)| *r == root)
+        .map_or(root, |(_, s)| s)
+}
+
+/// The IB contract for an instrument (exchange SMART, USD; futures on their home exchange).
+pub fn contract(i: &Instrument) -> Result<Contract, IbError> {
+    Ok(match i {
+        Instrument::Stock { symbol } => Contract {
+            symbol: Symbol::from(symbol.as_str()),
+            security_type: SecurityType::Stock,
+            exchange: Exchange::from("SMART"),
+            currency: Currency::from("USD"),
+            ..Default::default()
+        },
+        Instrument::Option(o) => Contract {
+            symbol: Symbol::from(ib_symbol(&o.underlying)),
+            security_type: SecurityType::Option,
+            last_trade_date_or_contract_month: o.expiry.format("%Y%m%d").to_string(),
+            strike: o.strike.to_f64(),
+            right: Some(match o.right {
+                Right::Call => OptionRight::Call,
+                Right::Put => OptionRight::Put,
+            }),
+            multiplier: o.multiplier.to_string(),
+            exchange: Exchange::from("SMART"),
+            currency: Currency::from("USD"),
+            trading_class: o.underlying.clone(),
+            ..Default::default()
+        },
+        Instrument::Future {
+            symbol,
+            expiry,
+            multiplier,
+        } => {
+            let exchange = FUTURE_EXCHANGE
+                .iter()
+                .find(|(r, _)| r == symbol)
+                .map(|(_, e)| *e)
+                .ok_or_else(|| IbError::Unsupported(format!("future root {symbol}: exchange unknown")))?;
+            Contract {
+                symbol: Symbol::from(symbol.as_str()),
+                security_type: SecurityType::Future,
+                last_trade_date_or_contract_month: expiry.format("%Y%m%d").to_string(),
+                multiplier: multiplier.to_string(),
+                exchange: Exchange::from(exchange),
+                currency: Currency::from("USD"),
+                ..Default::default()
+            }
+        }
+    })
+}
+
+fn parse_expiry(s: &str) -> Result<NaiveDate, IbError> {
+    let d = s.get(..8).unwrap_or(s);
+    NaiveDate::parse_from_str(d, "%Y%m%d")
+        .map_err(|_| IbError::Conversion(format!("expiry {s:?} is not YYYYMMDD")))
+}
+
+fn multiplier(s: &str, default: u32) -> Result<u32, IbError> {
+    if s.is_empty() {
+        return Ok(default);
+    }
+    let v: f64 = s
+        .parse()
+        .map_err(|_| IbError::Conversion(format!("multiplier {s:?}")))?;
+    if v.fract() != 0.0 || !(1.0..=1_000_000.0).contains(&v) {
+        return Err(IbError::Conversion(format!("multiplier {s:?}")));
+    }
+    // Whole and in range, so the cast is exact.
+    Ok(v as u32)
+}
+
+/// The instrument an IB contract describes (STK, OPT, FUT). BAG and others are unsupported.
+pub fn instrument(c: &Contract) -> Result<Instrument, IbError> {
+    match c.security_type {
+        SecurityType::Stock => Ok(Instrument::stock(c.symbol.as_str())),
+        SecurityType::Option => {
+            let root = if c.trading_class.is_empty() {
+                c.symbol.as_str().to_owned()
+            } else {
+                c.trading_class.clone()
+            };
+            let right = match c.right {
+                Some(OptionRight::Call) => Right::Call,
+                Some(OptionRight::Put) => Right::Put,
+                None => return Err(IbError::Conversion(format!("option {root} without right"))),
+            };
+            let index = BROAD_INDEX.contains(&root.as_str());
+            Ok(Instrument::Option(OptionContract {
+                expiry: parse_expiry(&c.last_trade_date_or_contract_month)?,
+                right,
+                strike: price(c.strike)?,
+                multiplier: multiplier(&c.multiplier, 100)?,
+                style: if index {
+                    ExerciseStyle::European
+                } else {
+                    ExerciseStyle::American
+                },
+                class: if index {
+                    OptionClass::BroadIndex
+                } else {
+                    OptionClass::Equity
+                },
+                underlying: root,
+            }))
+        }
+        SecurityType::Future => Ok(Instrument::Future {
+            symbol: c.symbol.as_str().to_owned(),
+            expiry: parse_expiry(&c.last_trade_date_or_contract_month)?,
+            multiplier: multiplier(&c.multiplier, 1)?,
+        }),
+        ref other => Err(IbError::Unsupported(format!(
+            "security type {other:?} ({})",
+            c.symbol.as_str()
+        ))),
+    }
+}
+
+fn action(side: Side) -> Action {
+    match side {
+        Side::Buy => Action::Buy,
+        Side::Sell => Action::Sell,
+    }
+}
+
+fn tif(t: Tif) -> TimeInForce {
+    match t {
+        Tif::Day => TimeInForce::Day,
+        Tif::Gtc => TimeInForce::GoodTillCanceled,
+    }
+}
+
+fn apply_type(o: &mut Order, t: OrderType) {
+    match t {
+        OrderType::Market => o.order_type = "MKT".into(),
+        OrderType::Limit { limit } => {
+            o.order_type = "LMT".into();
+            o.limit_price = Some(limit.to_f64());
+        }
+        OrderType::Stop { stop } => {
+            o.order_type = "STP".into();
+            o.aux_price = Some(stop.to_f64());
+        }
+        OrderType::StopLimit { stop, limit } => {
+            o.order_type = "STP LMT".into();
+            o.limit_price = Some(limit.to_f64());
+            o.aux_price = Some(stop.to_f64());
+        }
+        OrderType::TrailingStop {
+            trail: Trail::Amount(a),
+        } => {
+            o.order_type = "TRAIL".into();
+            o.aux_price = Some(a.to_f64());
+        }
+        OrderType::TrailingStop {
+            trail: Trail::Percent(bps),
+        } => {
+            o.order_type = "TRAIL".into();
+            o.trailing_percent = Some(f64::from(bps) / 100.0);
+        }
+    }
+}
+
+fn ib_order_id(id: OrderId) -> Result<i32, IbError> {
+    i32::try_from(id.0).map_err(|_| IbError::Unsupported(format!("order id {id} exceeds IB's 32-bit ids")))
+}
+
+/// The IB contract and order for a single order.
+pub fn single_order(r: &OrderRequest, what_if: bool) -> Result<(i32, Contract, Order), IbError> {
+    let id = ib_order_id(r.id)?;
+    let mut o = Order {
+        order_id: id,
+        action: action(r.side),
+        total_quantity: r.qty as f64,
+        tif: tif(r.tif),
+        outside_rth: r.outside_rth,
+        account: r.account.0.clone(),
+        order_ref: ORDER_REF.into(),
+        what_if,
+        transmit: true,
+        ..Default::default()
+    };
+    apply_type(&mut o, r.order_type);
+    Ok((id, contract(&r.instrument)?, o))
+}
+
+/// The IB BAG contract and order for a combo; `con_ids` are the legs' contract ids (leg order).
+/// The BAG carries the legs' common IB symbol: TWS rejects combos without one.
+pub fn combo_order(c: &ComboOrder, con_ids: &[i32]) -> Result<(i32, Contract, Order), IbError> {
+    let id = ib_order_id(c.id)?;
+    let first = c
+        .legs
+        .first()
+        .ok_or_else(|| IbError::Unsupported("combo without legs".into()))?;
+    let symbol = ib_symbol(first.instrument.underlying()).to_owned();
+    if c.legs
+        .iter()
+        .any(|l| ib_symbol(l.instrument.underlying()) != symbol)
+    {
+        return Err(IbError::Unsupported(
+            "combo legs must share one underlying".into(),
+        ));
+    }
+    if con_ids.len() != c.legs.len() {
+        return Err(IbError::Conversion("missing leg contract ids".into()));
+    }
+    let legs = c
+        .legs
+        .iter()
+        .zip(con_ids)
+        .map(|(l, &con)| {
+            Ok(IbComboLeg {
+                contract_id: con,
+                ratio: i32::try_from(l.ratio)
+                    .map_err(|_| IbError::Unsupported(format!("leg ratio {}", l.ratio)))?,
+                action: match l.side {
+                    Side::Buy => LegAction::Buy,
+                    Side::Sell => LegAction::Sell,
+                },
+                exchange: "SMART".into(),
+                ..Default::default()
+            })
+        })
+        .collect::<Result<Vec<_>, IbError>>()?;
+    let bag = Contract {
+        symbol: Symbol::from(symbol.as_str()),
+        security_type: SecurityType::Spread,
+        exchange: Exchange::from("SMART"),
+        currency: Currency::from("USD"),
+        combo_legs: legs,
+        ..Default::default()
+    };
+    let mut o = Order {
+        order_id: id,
+        action: Action::Buy,
+        total_quantity: c.qty as f64,
+        tif: tif(c.tif),
+        account: c.account.0.clone(),
+        order_ref: ORDER_REF.into(),
+        transmit: true,
+        ..Default::default()
+    };
+    apply_type(&mut o, c.order_type);
+    Ok((id, bag, o))
+}
+
+/// Maps an IB status. `Submitted` with a fill becomes `PartiallyFilled`; `Inactive` is a
+/// rejection (IB uses it for orders it will not work).
+pub fn status(kind: &OrderStatusKind, filled: i64, remaining: i64) -> Result<OrderStatus, IbError> {
+    Ok(match kind {
+        OrderStatusKind::ApiPending | OrderStatusKind::PendingSubmit => OrderStatus::PendingSubmit,
+        OrderStatusKind::PreSubmitted | OrderStatusKind::Submitted => {
+            if filled > 0 && remaining > 0 {
+                OrderStatus::PartiallyFilled
+            } else if filled > 0 && remaining == 0 {
+                OrderStatus::Filled
+            } else {
+                OrderStatus::Submitted
+            }
+        }
+        OrderStatusKind::PendingCancel => OrderStatus::PendingCancel,
+        OrderStatusKind::ApiCancelled => OrderStatus::ApiCancelled,
+        OrderStatusKind::Cancelled => OrderStatus::Cancelled,
+        OrderStatusKind::Filled => OrderStatus::Filled,
+        OrderStatusKind::Inactive => OrderStatus::Rejected,
+        OrderStatusKind::Unknown(s) => {
+            return Err(IbError::Conversion(format!("unknown order status {s:?}")));
+        }
+    })
+}
+
+/// US Eastern offset (hours behind UTC) for a local date-time: DST from the second Sunday of
+/// March 02:00 to the first Sunday of November 02:00.
+fn eastern_offset_hours(local: NaiveDateTime) -> i64 {
+    let y = local.year();
+    let nth_sunday = |month: u32, n: u32| {
+        let first = NaiveDate::from_ymd_opt(y, month, 1).unwrap_or_default();
+        let shift = (7 - first.weekday().num_days_from_sunday()) % 7;
+        first + chrono::Days::new(u64::from(shift + 7 * (n - 1)))
+    };
+    let start = nth_sunday(3, 2).and_hms_opt(2, 0, 0).unwrap_or_default();
+    let end = nth_sunday(11, 1).and_hms_opt(2, 0, 0).unwrap_or_default();
+    debug_assert_eq!(start.weekday(), Weekday::Sun);
+    if local >= start && local < end { 4 } else { 5 }
+}
+
+/// Parses IB execution times: `YYYYMMDD HH:MM:SS <zone>` or `YYYYMMDD-HH:MM:SS` (UTC).
+/// Zones understood: UTC/GMT and US Eastern (`US/Eastern`, `America/New_York`, `EST`, `EDT`).
+pub fn exec_time(s: &str) -> Result<Timestamp, IbError> {
+    let bad = || IbError::Conversion(format!("execution time {s:?}"));
+    let t = s.trim();
+    let (stamp, zone) = if t.len() >= 17 && t.as_bytes().get(8) == Some(&b'-') {
+        (t.get(..17).ok_or_else(bad)?.replacen('-', " ", 1), "UTC")
+    } else {
+        let stamp = t.get(..17).ok_or_else(bad)?.to_owned();
+        (stamp, t.get(17..).unwrap_or("").trim())
+    };
+    let local = NaiveDateTime::parse_from_str(&stamp, "%Y%m%d %H:%M:%S").map_err(|_| bad())?;
+    let utc = match zone {
+        "" | "UTC" | "GMT" | "Etc/UTC" => local,
+        "US/Eastern" | "America/New_York" | "EST" | "EDT" | "EST5EDT" => {
+            local + chrono::Duration::hours(eastern_offset_hours(local))
+        }
+        _ => return Err(IbError::Conversion(format!("execution time zone {zone:?}"))),
+    };
+    Timestamp::from_datetime(Utc.from_utc_datetime(&utc))
+        .map_err(|e| IbError::Conversion(format!("execution time {s:?}: {e}")))
+}
+
+/// An IB execution as a model [`Execution`] (commission joined later). `Ok(None)` for the
+/// execution IB reports for a combo (BAG) as a whole: fills are reported per leg.
+pub fn execution(
+    c: &Contract,
+    e: &ibapi::orders::Execution,
+    received: Timestamp,
+) -> Result<Option<Execution>, IbError> {
+    if c.security_type == SecurityType::Spread {
+        return Ok(None);
+    }
+    // A fill must never be dropped over its time stamp: fall back to the receipt time.
+    let ts = if e.time.is_empty() {
+        received
+    } else {
+        exec_time(&e.time).unwrap_or_else(|err| {
+            tracing::warn!(exec = %e.execution_id, "{err}; using receipt time");
+            received
+        })
+    };
+    Ok(Some(Execution {
+        exec_id: ExecId::new(e.execution_id.clone()),
+        order_id: (e.order_id > 0).then_some(OrderId(i64::from(e.order_id))),
+        account: AccountId::new(e.account_number.clone()),
+        instrument: instrument(c)?,
+        side: match e.side {
+            ibapi::orders::ExecutionSide::Bought => Side::Buy,
+            ibapi::orders::ExecutionSide::Sold => Side::Sell,
+        },
+        qty: qty(e.shares)?,
+        price: price(e.price)?,
+        ts,
+        commission: None,
+        liquidity: match e.last_liquidity {
+            ibapi::orders::Liquidity::AddedLiquidity => Some(Liquidity::Maker),
+            ibapi::orders::Liquidity::RemovedLiquidity => Some(Liquidity::Taker),
+            _ => None,
+        },
+    }))
+}
+
+/// An IB position as a model position. IB's average cost is per contract; the model's is per
+/// unit (divided by the multiplier).
+pub fn position(p: &ibapi::accounts::Position) -> Result<tradeguard_model::Position, IbError> {
+    let instrument = instrument(&p.contract)?;
+    let per_unit = p.average_cost / f64::from(instrument.multiplier());
+    Ok(tradeguard_model::Position {
+        account: AccountId::new(p.account.clone()),
+        qty: qty(p.position)?,
+        avg_cost: price(per_unit)?,
+        instrument,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tradeguard_model::stubs;
+
+    #[test]
+    fn money_text_rounds_to_four_decimals() {
+        assert_eq!(money_text("100000.25").unwrap(), Money::from_raw(1_000_002_500));
+        assert_eq!(money_text("-1.00005").unwrap(), Money::from_raw(-10_001));
+        assert_eq!(money_text("1.00004").unwrap(), Money::from_raw(10_000));
+        assert_eq!(money_text("7").unwrap(), Money::from_raw(70_000));
+        assert_eq!(money_text(".5").unwrap(), Money::from_raw(5_000));
+        for bad in ["", "-", "1e5", "12a", "1.2.3"] {
+            assert_eq!(money_text(bad).unwrap_err().code(), "ib.conversion", "{bad}");
+        }
+    }
+
+    #[test]
+    fn option_round_trips_through_contract() {
+        let put = stubs::put(440);
+        let c = contract(&put).unwrap();
+        assert_eq!(c.security_type, SecurityType::Option);
+        assert_eq!(c.last_trade_date_or_contract_month, "20250117");
+        assert_eq!(instrument(&c).unwrap(), put);
+        let spxw = Instrument::Option(OptionContract {
+            underlying: "SPXW".into(),
+            style: ExerciseStyle::European,
+            class: OptionClass::BroadIndex,
+            ..stubs::call(5000).as_option().unwrap().clone()
+        });
+        let c = contract(&spxw).unwrap();
+        assert_eq!(c.symbol.as_str(), "SPX");
+        assert_eq!(c.trading_class, "SPXW");
+        assert_eq!(instrument(&c).unwrap(), spxw);
+    }
+
+    #[test]
+    fn order_types_map_to_ib_fields() {
+        let p = |s: &str| Price::parse(s).unwrap();
+        let mut r = stubs::order(Side::Sell, 2, OrderType::StopLimit { stop: p("2"), limit: p("1.9") });
+        let (_, _, o) = single_order(&r, false).unwrap();
+        assert_eq!(o.order_type, "STP LMT");
+        assert_eq!((o.aux_price, o.limit_price), (Some(2.0), Some(1.9)));
+        assert_eq!(o.action, Action::Sell);
+        r.order_type = OrderType::TrailingStop { trail: Trail::Percent(150) };
+        let (_, _, o) = single_order(&r, true).unwrap();
+        assert_eq!((o.order_type.as_str(), o.trailing_percent, o.what_if), ("TRAIL", Some(1.5), true));
+        r.id = OrderId(i64::from(i32::MAX) + 1);
+        assert_eq!(single_order(&r, false).unwrap_err().code(), "ib.unsupported");
+    }
+
+    #[test]
+    fn combo_sets_symbol_and_legs() {
+        let c = stubs::iron_condor_combo(OrderId(7), 1, OrderType::Limit { limit: Price::parse("-1.2").unwrap() });
+        let ids: Vec<i32> = (1..=c.legs.len() as i32).collect();
+        let (id, bag, o) = combo_order(&c, &ids).unwrap();
+        assert_eq!(id, 7);
+        assert_eq!(bag.symbol.as_str(), "SPY");
+        assert_eq!(bag.security_type, SecurityType::Spread);
+        assert_eq!(bag.combo_legs.len(), c.legs.len());
+        assert_eq!(o.limit_price, Some(-1.2));
+        assert_eq!(combo_order(&c, &ids[1..]).unwrap_err().code(), "ib.conversion");
+    }
+
+    #[test]
+    fn statuses_map() {
+        use OrderStatusKind as K;
+        assert_eq!(status(&K::Submitted, 1, 2).unwrap(), OrderStatus::PartiallyFilled);
+        assert_eq!(status(&K::PreSubmitted, 0, 2).unwrap(), OrderStatus::Submitted);
+        assert_eq!(status(&K::ApiCancelled, 0, 2).unwrap(), OrderStatus::ApiCancelled);
+        assert_eq!(status(&K::Inactive, 0, 2).unwrap(), OrderStatus::Rejected);
+        assert_eq!(status(&K::Unknown("X".into()), 0, 2).unwrap_err().code(), "ib.conversion");
+    }
+
+    #[test]
+    fn exec_times_parse_with_zones() {
+        let utc = exec_time("20250113 15:00:00 UTC").unwrap();
+        assert_eq!(utc, Timestamp::from_secs(1_736_780_400));
+        assert_eq!(exec_time("20250113-15:00:00").unwrap(), utc);
+        // 10:00 New York in January is 15:00 UTC; in July it is 14:00 UTC.
+        assert_eq!(exec_time("20250113 10:00:00 US/Eastern").unwrap(), utc);
+        let july = exec_time("20250714 10:00:00 America/New_York").unwrap();
+        assert_eq!(july, exec_time("20250714 14:00:00 UTC").unwrap());
+        assert_eq!(exec_time("20250113 10:00:00 Asia/Tokyo").unwrap_err().code(), "ib.conversion");
+        assert!(exec_time("garbage").is_err());
+    }
+}
