@@ -311,3 +311,45 @@ fn published_american_anchors_against_accurate_values() {
     }
     assert_eq!(n, 22);
 }
+
+/// Beyond the reference set: the default scheme stays within 0.005 of the accurate scheme over a
+/// wide grid of moneyness, expiry (to 10y), vol (to 80%), rates and yields, calls and puts.
+#[test]
+fn default_american_scheme_tracks_the_accurate_one_on_a_wide_grid() {
+    let mut worst = 0.0_f64;
+    let mut n = 0;
+    for kind in [OptionType::Call, OptionType::Put] {
+        for &k in &[60.0, 85.0, 100.0, 115.0, 150.0] {
+            for &t in &[2.0 / 365.0, 0.1, 0.5, 1.0, 2.0, 2.5, 5.0, 10.0] {
+                for &vol in &[0.08, 0.25, 0.5, 0.8] {
+                    for &(r, q) in &[(0.05, 0.0), (0.02, 0.06), (0.08, 0.03), (0.0005, 0.0)] {
+                        let i = BsmInputs {
+                            kind,
+                            spot: 100.0,
+                            strike: k,
+                            t,
+                            r,
+                            q,
+                            vol,
+                        };
+                        let fast = american_price(&i).unwrap();
+                        let acc = tradeguard_pricing::american::american_price_with(
+                            &i,
+                            AmericanMethod::QdFp(QdFpScheme::ACCURATE),
+                        )
+                        .unwrap();
+                        worst = worst.max((fast - acc).abs());
+                        assert!((fast - acc).abs() < 0.005, "{i:?}: {fast} vs {acc}");
+                        assert!(
+                            fast >= kind.intrinsic(100.0, k) - 1e-9,
+                            "{i:?} below intrinsic"
+                        );
+                        n += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(n, 1280);
+    eprintln!("default vs accurate scheme, worst abs diff {worst:.2e}");
+}

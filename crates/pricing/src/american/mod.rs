@@ -16,7 +16,9 @@ use crate::types::{BsmInputs, CashDividend, Greeks, OptionType};
 /// Which American engine to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AmericanMethod {
-    /// Andersen-Lake-Offengelt fixed point on the QD+ boundary (default: [`QdFpScheme::FAST`]).
+    /// QD+ fixed point with the scheme chosen by expiry ([`QdFpScheme::for_expiry`]); the default.
+    Auto,
+    /// Andersen-Lake-Offengelt fixed point on the QD+ boundary with an explicit scheme.
     QdFp(QdFpScheme),
     /// Cox-Ross-Rubinstein tree with this many steps.
     Binomial { steps: usize },
@@ -24,7 +26,7 @@ pub enum AmericanMethod {
 
 impl Default for AmericanMethod {
     fn default() -> Self {
-        Self::QdFp(QdFpScheme::FAST)
+        Self::Auto
     }
 }
 
@@ -60,6 +62,12 @@ pub fn american_price_unchecked(inp: &BsmInputs, method: AmericanMethod) -> f64 
         vol,
     } = *inp;
     match method {
+        AmericanMethod::Auto => {
+            american_qdfp(kind, spot, strike, t, r, q, vol, QdFpScheme::for_expiry(t))
+                .unwrap_or_else(|| {
+                    crr_price(kind, spot, strike, t, r, q, vol, FALLBACK_STEPS, true)
+                })
+        }
         AmericanMethod::QdFp(scheme) => american_qdfp(kind, spot, strike, t, r, q, vol, scheme)
             .unwrap_or_else(|| crr_price(kind, spot, strike, t, r, q, vol, FALLBACK_STEPS, true)),
         AmericanMethod::Binomial { steps } => {
