@@ -10,7 +10,9 @@ use futures::StreamExt;
 use ibapi::accounts::{AccountSummaryResult, PositionUpdate};
 use ibapi::contracts::tick_types::TickType;
 use ibapi::market_data::realtime::TickTypes;
-use ibapi::orders::{ExecutionFilter, Executions, OrderUpdate as IbOrderUpdate, Orders, PlaceOrder};
+use ibapi::orders::{
+    ExecutionFilter, Executions, OrderUpdate as IbOrderUpdate, Orders, PlaceOrder,
+};
 use ibapi::subscriptions::SubscriptionItem;
 use ibapi::{Client, Notice as IbNotice, NoticeCategory, RateLimiter};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -21,9 +23,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tradeguard_model::{
     AccountSnapshot, Broker, BrokerError, BrokerEvent, Capabilities, Clock, ComboOrder,
-    ConnectionState, EventStream, Execution, Greeks, Instrument, InstrumentId, MarginImpact,
-    Money, OpenOrder, OpenOrderKind, OrderId, OrderRequest, OrderStatus, OrderUpdate, Position,
-    Quote, Timestamp,
+    ConnectionState, EventStream, Execution, Greeks, Instrument, InstrumentId, MarginImpact, Money,
+    OpenOrder, OpenOrderKind, OrderId, OrderRequest, OrderStatus, OrderUpdate, Position, Quote,
+    Timestamp,
 };
 
 /// Account-summary tags read for [`AccountSnapshot`].
@@ -153,7 +155,9 @@ impl IbBroker {
             return Ok(());
         }
         self.inner.settings.validate()?;
-        self.inner.hub.publish(BrokerEvent::Connection(ConnectionState::Connecting));
+        self.inner
+            .hub
+            .publish(BrokerEvent::Connection(ConnectionState::Connecting));
         let client = match self.inner.open_client().await {
             Ok(c) => c,
             Err(e) => {
@@ -293,7 +297,8 @@ impl Inner {
                 .map_err(|_| IbError::Timeout("next valid order id".into()))??,
         );
         let floor = self.floor.load(Ordering::SeqCst).saturating_add(1);
-        self.next_id.fetch_max(server_next.max(floor), Ordering::SeqCst);
+        self.next_id
+            .fetch_max(server_next.max(floor), Ordering::SeqCst);
         Ok(client)
     }
 
@@ -356,7 +361,9 @@ impl Inner {
                     self.hub.publish(BrokerEvent::Execution(e));
                 }
             }
-            Err(e) => self.hub.notice(0, format!("commission {}: {e}", c.execution_id)),
+            Err(e) => self
+                .hub
+                .notice(0, format!("commission {}: {e}", c.execution_id)),
         }
     }
 
@@ -385,21 +392,43 @@ impl Inner {
     /// published as notices.
     fn on_order_notice(&self, n: &IbNotice) {
         let now = self.clock.now();
-        let Some(id) = n.request_id.filter(|id| *id >= 0).map(|id| OrderId(i64::from(id)))
+        let Some(id) = n
+            .request_id
+            .filter(|id| *id >= 0)
+            .map(|id| OrderId(i64::from(id)))
         else {
             self.forward_notice(n);
             return;
         };
         let update = if n.code == ibapi::ORDER_CANCELLED_CODE {
-            lock(&self.tracker).terminal_from_notice(id, OrderStatus::Cancelled, n.code, &n.message, now)
+            lock(&self.tracker).terminal_from_notice(
+                id,
+                OrderStatus::Cancelled,
+                n.code,
+                &n.message,
+                now,
+            )
         } else if IbError::is_read_only_notice(n.code, &n.message) {
             let e = IbError::ReadOnly(n.message.clone());
             self.hub.notice(n.code, e.to_string());
-            lock(&self.tracker).terminal_from_notice(id, OrderStatus::Rejected, n.code, &e.to_string(), now)
+            lock(&self.tracker).terminal_from_notice(
+                id,
+                OrderStatus::Rejected,
+                n.code,
+                &e.to_string(),
+                now,
+            )
         } else if n.category() == NoticeCategory::OrderRejection {
-            lock(&self.tracker).terminal_from_notice(id, OrderStatus::Rejected, n.code, &n.message, now)
+            lock(&self.tracker).terminal_from_notice(
+                id,
+                OrderStatus::Rejected,
+                n.code,
+                &n.message,
+                now,
+            )
         } else {
-            self.hub.notice(n.code, format!("order {id}: {}", n.message));
+            self.hub
+                .notice(n.code, format!("order {id}: {}", n.message));
             None
         };
         if let Some(u) = update {
@@ -425,16 +454,21 @@ impl Inner {
     /// Connectivity notices become connection states; the rest are notices.
     async fn on_notice(self: &Arc<Self>, n: &IbNotice, client: &Arc<Client>) {
         match n.code {
-            1100 => self.hub.publish(BrokerEvent::Connection(ConnectionState::Disconnected {
-                reason: format!("1100: {}", n.message),
-            })),
+            1100 => self
+                .hub
+                .publish(BrokerEvent::Connection(ConnectionState::Disconnected {
+                    reason: format!("1100: {}", n.message),
+                })),
             1101 => {
                 // Restored with data lost: market data must be requested again.
                 self.restart_quotes(client);
                 self.reconcile(client).await;
-                self.hub.publish(BrokerEvent::Connection(ConnectionState::Connected));
+                self.hub
+                    .publish(BrokerEvent::Connection(ConnectionState::Connected));
             }
-            1102 => self.hub.publish(BrokerEvent::Connection(ConnectionState::Connected)),
+            1102 => self
+                .hub
+                .publish(BrokerEvent::Connection(ConnectionState::Connected)),
             _ => self.forward_notice(n),
         }
     }
@@ -499,7 +533,9 @@ impl Inner {
                     }
                 }
             }
-            Err(e) => self.hub.notice(0, format!("reconcile executions failed: {e}")),
+            Err(e) => self
+                .hub
+                .notice(0, format!("reconcile executions failed: {e}")),
         }
         let t = self.settings.request_timeout;
         let mut open: HashSet<OrderId> = HashSet::new();
@@ -534,7 +570,8 @@ impl Inner {
         }
         .await;
         if let Err(e) = res {
-            self.hub.notice(0, format!("reconcile open orders failed: {e}"));
+            self.hub
+                .notice(0, format!("reconcile open orders failed: {e}"));
             return;
         }
         let missing: Vec<OrderId> = lock(&self.tracker)
@@ -550,7 +587,9 @@ impl Inner {
             tokio::time::timeout(t, async {
                 while let Some(item) = sub.next().await {
                     match item {
-                        Ok(SubscriptionItem::Data(Orders::OrderData(d))) => self.on_completed(&d, &missing),
+                        Ok(SubscriptionItem::Data(Orders::OrderData(d))) => {
+                            self.on_completed(&d, &missing)
+                        }
                         Ok(SubscriptionItem::Data(Orders::OrderStatus(_))) => {}
                         Ok(SubscriptionItem::Notice(n)) => self.forward_notice(&n),
                         Err(ibapi::Error::EndOfStream) => break,
@@ -564,7 +603,8 @@ impl Inner {
         }
         .await;
         if let Err(e) = res {
-            self.hub.notice(0, format!("reconcile completed orders failed: {e}"));
+            self.hub
+                .notice(0, format!("reconcile completed orders failed: {e}"));
         }
     }
 
@@ -690,7 +730,9 @@ async fn quote_task(inner: Arc<Inner>, client: Arc<Client>, i: Instrument) {
                 continue;
             }
             Err(e) => {
-                inner.hub.notice(0, format!("quotes for {} ended: {e}", i.id()));
+                inner
+                    .hub
+                    .notice(0, format!("quotes for {} ended: {e}", i.id()));
                 return;
             }
         };
@@ -719,7 +761,13 @@ async fn quote_task(inner: Arc<Inner>, client: Arc<Client>, i: Instrument) {
                 if let (Some(iv), Some(delta), Some(gamma), Some(vega), Some(theta)) =
                     (oc.implied_volatility, oc.delta, oc.gamma, oc.vega, oc.theta)
                 {
-                    st.greeks = Some(Greeks { iv, delta, gamma, vega, theta });
+                    st.greeks = Some(Greeks {
+                        iv,
+                        delta,
+                        gamma,
+                        vega,
+                        theta,
+                    });
                 }
                 st.und = oc.underlying_price.or(st.und);
             }
@@ -763,7 +811,7 @@ async fn supervise(
         let end = run_session(&inner, &client, reconnect, &mut stop, &mut ready).await;
         inner.stop_quotes();
         *lock(&inner.client) = None;
-        let _ = inner.positions_ready.send(false);
+        inner.positions_ready.send_replace(false);
         client.disconnect().await;
         let reason = match end {
             SessionEnd::Stop => return,
@@ -771,8 +819,12 @@ async fn supervise(
         };
         inner
             .hub
-            .publish(BrokerEvent::Connection(ConnectionState::Disconnected { reason }));
-        inner.hub.publish(BrokerEvent::Connection(ConnectionState::Connecting));
+            .publish(BrokerEvent::Connection(ConnectionState::Disconnected {
+                reason,
+            }));
+        inner
+            .hub
+            .publish(BrokerEvent::Connection(ConnectionState::Connecting));
         let mut delay = inner.settings.reconnect_initial_delay;
         client = loop {
             tokio::select! {
@@ -783,7 +835,9 @@ async fn supervise(
                 Ok(c) => break c,
                 Err(e) => {
                     inner.hub.notice(0, format!("reconnect failed: {e}"));
-                    delay = (delay * 2).min(inner.settings.reconnect_max_delay).max(Duration::from_millis(1));
+                    delay = (delay * 2)
+                        .min(inner.settings.reconnect_max_delay)
+                        .max(Duration::from_millis(1));
                 }
             }
         };
@@ -821,7 +875,9 @@ async fn run_session(
         inner.reconcile(client).await;
     }
     inner.restart_quotes(client);
-    inner.hub.publish(BrokerEvent::Connection(ConnectionState::Connected));
+    inner
+        .hub
+        .publish(BrokerEvent::Connection(ConnectionState::Connected));
     if let Some(r) = ready.take() {
         let _ = r.send(Ok(()));
     }
@@ -838,7 +894,7 @@ async fn run_session(
             item = positions.next() => match item {
                 Some(Ok(SubscriptionItem::Data(PositionUpdate::Position(p)))) => inner.on_position(&p),
                 Some(Ok(SubscriptionItem::Data(PositionUpdate::PositionEnd))) => {
-                    let _ = inner.positions_ready.send(true);
+                    inner.positions_ready.send_replace(true);
                 }
                 Some(Ok(SubscriptionItem::Notice(n))) => inner.forward_notice(&n),
                 Some(Err(e)) => return SessionEnd::Lost(format!("position stream: {e}")),
@@ -969,7 +1025,10 @@ impl Broker for IbBroker {
         let mut out = Vec::new();
         for (id, s) in statuses {
             let Some(order) = placed.get(&id).cloned() else {
-                self.inner.hub.notice(0, format!("open order {id} was not placed by this session; not listed"));
+                self.inner.hub.notice(
+                    0,
+                    format!("open order {id} was not placed by this session; not listed"),
+                );
                 continue;
             };
             let filled = convert::qty(s.filled)?;
@@ -985,7 +1044,11 @@ impl Broker for IbBroker {
                     status,
                     filled,
                     remaining,
-                    avg_fill_price: s.average_fill_price.filter(|p| *p != 0.0).map(convert::price).transpose()?,
+                    avg_fill_price: s
+                        .average_fill_price
+                        .filter(|p| *p != 0.0)
+                        .map(convert::price)
+                        .transpose()?,
                     reason: None,
                     ts: self.inner.clock.now(),
                 },
@@ -1028,7 +1091,9 @@ impl Broker for IbBroker {
         .map_err(BrokerError::from)?;
         let get = |tag: &str| {
             values.get(tag).copied().ok_or_else(|| {
-                BrokerError::from(IbError::Conversion(format!("account value {tag} missing for {account}")))
+                BrokerError::from(IbError::Conversion(format!(
+                    "account value {tag} missing for {account}"
+                )))
             })
         };
         Ok(AccountSnapshot {
@@ -1057,8 +1122,12 @@ impl Broker for IbBroker {
         let state = tokio::time::timeout(self.inner.settings.request_timeout, async {
             while let Some(item) = sub.next().await {
                 match item {
-                    Ok(SubscriptionItem::Data(PlaceOrder::OpenOrder(d))) => return Ok(d.order_state),
-                    Ok(SubscriptionItem::Notice(n)) if IbError::is_read_only_notice(n.code, &n.message) => {
+                    Ok(SubscriptionItem::Data(PlaceOrder::OpenOrder(d))) => {
+                        return Ok(d.order_state);
+                    }
+                    Ok(SubscriptionItem::Notice(n))
+                        if IbError::is_read_only_notice(n.code, &n.message) =>
+                    {
                         return Err(IbError::ReadOnly(n.message));
                     }
                     Ok(_) => {}
@@ -1083,7 +1152,11 @@ impl Broker for IbBroker {
             maintenance_change: convert::money(mc)?,
             initial_after: convert::money(ia)?,
             maintenance_after: convert::money(ma)?,
-            commission: state.commission.filter(|c| c.is_finite() && *c < 1e9).map(convert::money).transpose()?,
+            commission: state
+                .commission
+                .filter(|c| c.is_finite() && *c < 1e9)
+                .map(convert::money)
+                .transpose()?,
         }))
     }
 
@@ -1097,7 +1170,11 @@ impl Broker for IbBroker {
         for i in instruments {
             if !list.contains(i) {
                 list.push(i.clone());
-                tasks.push(tokio::spawn(quote_task(self.inner.clone(), client.clone(), i.clone())));
+                tasks.push(tokio::spawn(quote_task(
+                    self.inner.clone(),
+                    client.clone(),
+                    i.clone(),
+                )));
             }
         }
         Ok(())

@@ -13,16 +13,20 @@ use ibapi::contracts::{
 use ibapi::orders::{Action, Order, OrderStatusKind, TimeInForce};
 use tradeguard_model::{
     AccountId, ComboOrder, ExecId, Execution, ExerciseStyle, Instrument, Liquidity, Money,
-    OptionClass, OptionContract, OrderId, OrderRequest, OrderStatus, OrderType, Price, Right,
-    Side, Tif, Timestamp, Trail,
+    OptionClass, OptionContract, OrderId, OrderRequest, OrderStatus, OrderType, Price, Right, Side,
+    Tif, Timestamp, Trail,
 };
 
 /// `order_ref` stamped on every order this adapter places.
 pub const ORDER_REF: &str = "tradeguard";
 
 /// OCC roots whose IB symbol differs (root → IB symbol); the root is the trading class.
-const ROOT_TO_SYMBOL: [(&str, &str); 4] =
-    [("SPXW", "SPX"), ("NDXP", "NDX"), ("RUTW", "RUT"), ("VIXW", "VIX")];
+const ROOT_TO_SYMBOL: [(&str, &str); 4] = [
+    ("SPXW", "SPX"),
+    ("NDXP", "NDX"),
+    ("RUTW", "RUT"),
+    ("VIXW", "VIX"),
+];
 /// Cash-settled European broad-index roots.
 const BROAD_INDEX: [&str; 10] = [
     "SPX", "SPXW", "NDX", "NDXP", "RUT", "RUTW", "XSP", "VIX", "VIXW", "DJX",
@@ -135,7 +139,9 @@ pub fn contract(i: &Instrument) -> Result<Contract, IbError> {
                 .iter()
                 .find(|(r, _)| r == symbol)
                 .map(|(_, e)| *e)
-                .ok_or_else(|| IbError::Unsupported(format!("future root {symbol}: exchange unknown")))?;
+                .ok_or_else(|| {
+                    IbError::Unsupported(format!("future root {symbol}: exchange unknown"))
+                })?;
             Contract {
                 symbol: Symbol::from(symbol.as_str()),
                 security_type: SecurityType::Future,
@@ -261,7 +267,8 @@ fn apply_type(o: &mut Order, t: OrderType) {
 }
 
 fn ib_order_id(id: OrderId) -> Result<i32, IbError> {
-    i32::try_from(id.0).map_err(|_| IbError::Unsupported(format!("order id {id} exceeds IB's 32-bit ids")))
+    i32::try_from(id.0)
+        .map_err(|_| IbError::Unsupported(format!("order id {id} exceeds IB's 32-bit ids")))
 }
 
 /// The IB contract and order for a single order.
@@ -466,13 +473,20 @@ mod tests {
 
     #[test]
     fn money_text_rounds_to_four_decimals() {
-        assert_eq!(money_text("100000.25").unwrap(), Money::from_raw(1_000_002_500));
+        assert_eq!(
+            money_text("100000.25").unwrap(),
+            Money::from_raw(1_000_002_500)
+        );
         assert_eq!(money_text("-1.00005").unwrap(), Money::from_raw(-10_001));
         assert_eq!(money_text("1.00004").unwrap(), Money::from_raw(10_000));
         assert_eq!(money_text("7").unwrap(), Money::from_raw(70_000));
         assert_eq!(money_text(".5").unwrap(), Money::from_raw(5_000));
         for bad in ["", "-", "1e5", "12a", "1.2.3"] {
-            assert_eq!(money_text(bad).unwrap_err().code(), "ib.conversion", "{bad}");
+            assert_eq!(
+                money_text(bad).unwrap_err().code(),
+                "ib.conversion",
+                "{bad}"
+            );
         }
     }
 
@@ -498,21 +512,42 @@ mod tests {
     #[test]
     fn order_types_map_to_ib_fields() {
         let p = |s: &str| Price::parse(s).unwrap();
-        let mut r = stubs::order(Side::Sell, 2, OrderType::StopLimit { stop: p("2"), limit: p("1.9") });
+        let mut r = stubs::order(
+            Side::Sell,
+            2,
+            OrderType::StopLimit {
+                stop: p("2"),
+                limit: p("1.9"),
+            },
+        );
         let (_, _, o) = single_order(&r, false).unwrap();
         assert_eq!(o.order_type, "STP LMT");
         assert_eq!((o.aux_price, o.limit_price), (Some(2.0), Some(1.9)));
         assert_eq!(o.action, Action::Sell);
-        r.order_type = OrderType::TrailingStop { trail: Trail::Percent(150) };
+        r.order_type = OrderType::TrailingStop {
+            trail: Trail::Percent(150),
+        };
         let (_, _, o) = single_order(&r, true).unwrap();
-        assert_eq!((o.order_type.as_str(), o.trailing_percent, o.what_if), ("TRAIL", Some(1.5), true));
+        assert_eq!(
+            (o.order_type.as_str(), o.trailing_percent, o.what_if),
+            ("TRAIL", Some(1.5), true)
+        );
         r.id = OrderId(i64::from(i32::MAX) + 1);
-        assert_eq!(single_order(&r, false).unwrap_err().code(), "ib.unsupported");
+        assert_eq!(
+            single_order(&r, false).unwrap_err().code(),
+            "ib.unsupported"
+        );
     }
 
     #[test]
     fn combo_sets_symbol_and_legs() {
-        let c = stubs::iron_condor_combo(OrderId(7), 1, OrderType::Limit { limit: Price::parse("-1.2").unwrap() });
+        let c = stubs::iron_condor_combo(
+            OrderId(7),
+            1,
+            OrderType::Limit {
+                limit: Price::parse("-1.2").unwrap(),
+            },
+        );
         let ids: Vec<i32> = (1..=c.legs.len() as i32).collect();
         let (id, bag, o) = combo_order(&c, &ids).unwrap();
         assert_eq!(id, 7);
@@ -520,17 +555,32 @@ mod tests {
         assert_eq!(bag.security_type, SecurityType::Spread);
         assert_eq!(bag.combo_legs.len(), c.legs.len());
         assert_eq!(o.limit_price, Some(-1.2));
-        assert_eq!(combo_order(&c, &ids[1..]).unwrap_err().code(), "ib.conversion");
+        assert_eq!(
+            combo_order(&c, &ids[1..]).unwrap_err().code(),
+            "ib.conversion"
+        );
     }
 
     #[test]
     fn statuses_map() {
         use OrderStatusKind as K;
-        assert_eq!(status(&K::Submitted, 1, 2).unwrap(), OrderStatus::PartiallyFilled);
-        assert_eq!(status(&K::PreSubmitted, 0, 2).unwrap(), OrderStatus::Submitted);
-        assert_eq!(status(&K::ApiCancelled, 0, 2).unwrap(), OrderStatus::ApiCancelled);
+        assert_eq!(
+            status(&K::Submitted, 1, 2).unwrap(),
+            OrderStatus::PartiallyFilled
+        );
+        assert_eq!(
+            status(&K::PreSubmitted, 0, 2).unwrap(),
+            OrderStatus::Submitted
+        );
+        assert_eq!(
+            status(&K::ApiCancelled, 0, 2).unwrap(),
+            OrderStatus::ApiCancelled
+        );
         assert_eq!(status(&K::Inactive, 0, 2).unwrap(), OrderStatus::Rejected);
-        assert_eq!(status(&K::Unknown("X".into()), 0, 2).unwrap_err().code(), "ib.conversion");
+        assert_eq!(
+            status(&K::Unknown("X".into()), 0, 2).unwrap_err().code(),
+            "ib.conversion"
+        );
     }
 
     #[test]
@@ -542,7 +592,12 @@ mod tests {
         assert_eq!(exec_time("20250113 10:00:00 US/Eastern").unwrap(), utc);
         let july = exec_time("20250714 10:00:00 America/New_York").unwrap();
         assert_eq!(july, exec_time("20250714 14:00:00 UTC").unwrap());
-        assert_eq!(exec_time("20250113 10:00:00 Asia/Tokyo").unwrap_err().code(), "ib.conversion");
+        assert_eq!(
+            exec_time("20250113 10:00:00 Asia/Tokyo")
+                .unwrap_err()
+                .code(),
+            "ib.conversion"
+        );
         assert!(exec_time("garbage").is_err());
     }
 }

@@ -28,7 +28,9 @@ pub enum IbError {
         detail: String,
     },
     /// The gateway is older than the protobuf protocol.
-    #[error("server version {got} is too old: at least {need} is required; update IB Gateway / TWS")]
+    #[error(
+        "server version {got} is too old: at least {need} is required; update IB Gateway / TWS"
+    )]
     ServerVersionTooLow {
         /// Required.
         need: i32,
@@ -183,7 +185,10 @@ mod tests {
         let v = ibapi::Error::ServerVersion(213, 200, "old".into());
         assert_eq!(
             IbError::from_connect("x", &v),
-            IbError::ServerVersionTooLow { need: 213, got: 200 }
+            IbError::ServerVersionTooLow {
+                need: 213,
+                got: 200
+            }
         );
         let b: BrokerError = IbError::from_connect("x", &v).into();
         assert!(b.to_string().contains("ib.server_version_too_low"), "{b}");

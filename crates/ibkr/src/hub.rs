@@ -78,6 +78,9 @@ mod tests {
             }
             other => panic!("expected notice, got {other:?}"),
         }
-        assert_eq!(s.next().await, Some(BrokerEvent::Connection(ConnectionState::Connected)));
+        assert_eq!(
+            s.next().await,
+            Some(BrokerEvent::Connection(ConnectionState::Connected))
+        );
     }
 }

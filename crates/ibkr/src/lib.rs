@@ -20,6 +20,5 @@ pub mod tracker;
 pub use broker::{IbBroker, IbContract, IbPnl};
 pub use error::{IbError, MIN_SERVER_VERSION};
 pub use settings::{
-    GATEWAY_LIVE_PORT, GATEWAY_PAPER_PORT, IbSettings, SettingsError, TWS_LIVE_PORT,
-    TWS_PAPER_PORT,
+    GATEWAY_LIVE_PORT, GATEWAY_PAPER_PORT, IbSettings, SettingsError, TWS_LIVE_PORT, TWS_PAPER_PORT,
 };

@@ -116,7 +116,11 @@ impl IbSettings {
         if !(0..=999_999_999).contains(&self.client_id) {
             return Err(SettingsError::BadClientId(self.client_id));
         }
-        if !self.account.chars().all(|c| c.is_ascii_alphanumeric()) {
+        if !self
+            .account
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
             return Err(SettingsError::BadAccount(self.account.clone()));
         }
         if !(1..=100).contains(&self.max_messages_per_sec) {
@@ -144,11 +148,41 @@ mod tests {
     fn validation_rejects_each_bad_field() {
         let ok = IbSettings::default();
         let cases = [
-            (IbSettings { host: " ".into(), ..ok.clone() }, "ib.settings.empty_host"),
-            (IbSettings { port: 0, ..ok.clone() }, "ib.settings.bad_port"),
-            (IbSettings { client_id: -1, ..ok.clone() }, "ib.settings.bad_client_id"),
-            (IbSettings { account: "DU 1".into(), ..ok.clone() }, "ib.settings.bad_account"),
-            (IbSettings { max_messages_per_sec: 0, ..ok.clone() }, "ib.settings.bad_rate"),
+            (
+                IbSettings {
+                    host: " ".into(),
+                    ..ok.clone()
+                },
+                "ib.settings.empty_host",
+            ),
+            (
+                IbSettings {
+                    port: 0,
+                    ..ok.clone()
+                },
+                "ib.settings.bad_port",
+            ),
+            (
+                IbSettings {
+                    client_id: -1,
+                    ..ok.clone()
+                },
+                "ib.settings.bad_client_id",
+            ),
+            (
+                IbSettings {
+                    account: "DU 1".into(),
+                    ..ok.clone()
+                },
+                "ib.settings.bad_account",
+            ),
+            (
+                IbSettings {
+                    max_messages_per_sec: 0,
+                    ..ok.clone()
+                },
+                "ib.settings.bad_rate",
+            ),
         ];
         for (s, code) in cases {
             assert_eq!(s.validate().unwrap_err().code(), code);

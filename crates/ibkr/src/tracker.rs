@@ -184,7 +184,7 @@ impl Tracker {
 mod tests {
     use super::*;
     use std::time::Duration;
-    use tradeguard_model::{stubs, ExecId, Price, Side};
+    use tradeguard_model::{ExecId, Price, Side, stubs};
 
     fn upd(status: OrderStatus, filled: i64, remaining: i64) -> OrderUpdate {
         OrderUpdate {
@@ -221,12 +221,24 @@ mod tests {
         assert!(t.status(upd(OrderStatus::PartiallyFilled, 1, 1)).is_some());
         assert_eq!(t.working(), vec![OrderId(1)]);
         let c = t
-            .terminal_from_notice(OrderId(1), OrderStatus::Cancelled, 202, "Order Canceled", stubs::ts())
+            .terminal_from_notice(
+                OrderId(1),
+                OrderStatus::Cancelled,
+                202,
+                "Order Canceled",
+                stubs::ts(),
+            )
             .unwrap();
-        assert_eq!((c.status, c.filled, c.remaining), (OrderStatus::Cancelled, 1, 1));
+        assert_eq!(
+            (c.status, c.filled, c.remaining),
+            (OrderStatus::Cancelled, 1, 1)
+        );
         assert_eq!(c.reason.unwrap().code, "202");
         assert!(t.status(upd(OrderStatus::Cancelled, 1, 0)).is_none());
-        assert!(t.terminal_from_notice(OrderId(1), OrderStatus::Cancelled, 202, "x", stubs::ts()).is_none());
+        assert!(
+            t.terminal_from_notice(OrderId(1), OrderStatus::Cancelled, 202, "x", stubs::ts())
+                .is_none()
+        );
         assert!(t.working().is_empty());
     }
 

@@ -153,10 +153,11 @@ fn fmt_qty(q: f64) -> String {
 }
 
 fn key_matches(want: &proto::Contract, have: &proto::Contract) -> bool {
-    if let (Some(a), Some(b)) = (want.con_id, have.con_id) {
-        if a != 0 && b != 0 {
-            return a == b;
-        }
+    if let (Some(a), Some(b)) = (want.con_id, have.con_id)
+        && a != 0
+        && b != 0
+    {
+        return a == b;
     }
     let eq = |a: &Option<String>, b: &Option<String>| match a.as_deref() {
         None | Some("") => true,
@@ -171,7 +172,7 @@ fn key_matches(want: &proto::Contract, have: &proto::Contract) -> bool {
         && eq(&want.right, &have.right)
         && match want.strike {
             None => true,
-            Some(s) if s == 0.0 => true,
+            Some(0.0) => true,
             Some(s) => have.strike == Some(s),
         }
 }
@@ -477,10 +478,7 @@ impl State {
                 for (a, c, q, avg) in self.positions.clone() {
                     self.send_to_conn(conn, Self::position_msg(&a, &c, q, avg));
                 }
-                self.send_to_conn(
-                    conn,
-                    proto::body(inc::POSITION_END, &proto::PositionEnd {}),
-                );
+                self.send_to_conn(conn, proto::body(inc::POSITION_END, &proto::PositionEnd {}));
             }
             out::REQ_EXECUTIONS => {
                 let Ok(req) = proto::ExecutionRequest::decode(payload) else {
@@ -528,7 +526,9 @@ impl State {
             out::REQ_OPEN_ORDERS | out::REQ_ALL_OPEN_ORDERS => {
                 for rec in self.orders.values() {
                     let terminal = matches!(rec.status.as_str(), "Filled" | "Cancelled");
-                    if terminal || (msg_id == out::REQ_OPEN_ORDERS && rec.placed.client_id != client_id) {
+                    if terminal
+                        || (msg_id == out::REQ_OPEN_ORDERS && rec.placed.client_id != client_id)
+                    {
                         continue;
                     }
                     self.send_to_conn(conn, Self::open_order_msg(rec));
@@ -749,7 +749,11 @@ impl State {
         {
             self.send_to_conn(
                 conn,
-                Self::error_msg(order_id, 321, "Error validating request: combo symbol missing"),
+                Self::error_msg(
+                    order_id,
+                    321,
+                    "Error validating request: combo symbol missing",
+                ),
             );
             return;
         }
@@ -799,7 +803,11 @@ impl State {
         if matches!(rec.status.as_str(), "Filled" | "Cancelled") {
             self.send_to_client(
                 client,
-                Self::error_msg(order_id, 161, "Cancel attempted when order is not in a cancellable state."),
+                Self::error_msg(
+                    order_id,
+                    161,
+                    "Cancel attempted when order is not in a cancellable state.",
+                ),
             );
             return;
         }
@@ -821,7 +829,11 @@ impl State {
                 self.fill(order_id, rest, px, &[]);
                 self.send_to_client(
                     client,
-                    Self::error_msg(order_id, 161, "Cancel attempted when order is not in a cancellable state."),
+                    Self::error_msg(
+                        order_id,
+                        161,
+                        "Cancel attempted when order is not in a cancellable state.",
+                    ),
                 );
             }
         }
@@ -895,7 +907,13 @@ impl FakeTws {
     }
 
     /// An option contract (`right` "C" or "P", expiry "YYYYMMDD"), multiplier 100.
-    pub fn option(con_id: i32, symbol: &str, expiry: &str, right: &str, strike: f64) -> proto::Contract {
+    pub fn option(
+        con_id: i32,
+        symbol: &str,
+        expiry: &str,
+        right: &str,
+        strike: f64,
+    ) -> proto::Contract {
         proto::Contract {
             con_id: Some(con_id),
             symbol: Some(symbol.into()),
@@ -1017,7 +1035,10 @@ impl FakeTws {
             if pred(self) {
                 return true;
             }
-            if tokio::time::timeout_at(deadline, rx.changed()).await.is_err() {
+            if tokio::time::timeout_at(deadline, rx.changed())
+                .await
+                .is_err()
+            {
                 return pred(self);
             }
         }
@@ -1031,9 +1052,12 @@ async fn serve(sock: TcpStream, state: Arc<Mutex<State>>, changed: watch::Sender
         return;
     };
     let version = lock(&state).cfg.server_version;
-    if wire::write_frame(&mut wr, &wire::handshake_reply(version, "20250113 15:00:00 UTC"))
-        .await
-        .is_err()
+    if wire::write_frame(
+        &mut wr,
+        &wire::handshake_reply(version, "20250113 15:00:00 UTC"),
+    )
+    .await
+    .is_err()
     {
         return;
     }

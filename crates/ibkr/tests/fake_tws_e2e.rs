@@ -1,0 +1,537 @@
+//! End-to-end: the real `ibapi` client inside `IbBroker` against the fake TWS over loopback TCP.
+
+use futures::StreamExt;
+use std::sync::Arc;
+use std::time::Duration;
+use tradeguard_ibkr::fake_tws::{CancelMode, FakeTws, FakeTwsConfig, QuoteScript, proto};
+use tradeguard_ibkr::{IbBroker, IbError, IbSettings};
+use tradeguard_model::{
+    Broker, BrokerEvent, ConnectionState, EventStream, OrderId, OrderStatus, OrderType, Price,
+    Side, stubs,
+};
+
+const T: Duration = Duration::from_secs(5);
+
+fn settings(port: u16) -> IbSettings {
+    IbSettings {
+        port,
+        client_id: 7,
+        account: "DU-TEST".into(),
+        reconnect_initial_delay: Duration::from_millis(20),
+        reconnect_max_delay: Duration::from_millis(100),
+        request_timeout: T,
+        ..IbSettings::default()
+    }
+}
+
+fn broker(port: u16) -> IbBroker {
+    IbBroker::new(
+        settings(port),
+        Arc::new(tradeguard_model::ManualClock::new(stubs::ts())),
+    )
+}
+
+fn spy_put(con_id: i32, strike: f64) -> proto::Contract {
+    FakeTws::option(con_id, "SPY", "20250117", "P", strike)
+}
+
+fn spy_call(con_id: i32, strike: f64) -> proto::Contract {
+    FakeTws::option(con_id, "SPY", "20250117", "C", strike)
+}
+
+async fn fake() -> FakeTws {
+    let f = FakeTws::start(FakeTwsConfig::default()).await.unwrap();
+    for (id, s) in [(11, 430.0), (12, 440.0)] {
+        f.add_contract(spy_put(id, s));
+    }
+    for (id, s) in [(21, 480.0), (22, 490.0)] {
+        f.add_contract(spy_call(id, s));
+    }
+    f
+}
+
+/// Next event matching `pred` (others are skipped); panics after `T`.
+async fn next_match(
+    ev: &mut EventStream,
+    what: &str,
+    pred: impl Fn(&BrokerEvent) -> bool,
+) -> BrokerEvent {
+    tokio::time::timeout(T, async {
+        loop {
+            let e = ev.next().await.expect("event stream ended");
+            if pred(&e) {
+                return e;
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+}
+
+async fn status(
+    ev: &mut EventStream,
+    id: OrderId,
+    s: OrderStatus,
+) -> tradeguard_model::OrderUpdate {
+    match next_match(
+        ev,
+        &format!("{id} {s:?}"),
+        |e| matches!(e, BrokerEvent::OrderStatus(u) if u.order_id == id && u.status == s),
+    )
+    .await
+    {
+        BrokerEvent::OrderStatus(u) => u,
+        _ => unreachable!(),
+    }
+}
+
+async fn execution(ev: &mut EventStream) -> tradeguard_model::Execution {
+    match next_match(ev, "execution", |e| matches!(e, BrokerEvent::Execution(_))).await {
+        BrokerEvent::Execution(x) => x,
+        _ => unreachable!(),
+    }
+}
+
+/// Collects every event until `quiet` passes with none (used to assert absence after a barrier).
+async fn drain(ev: &mut EventStream, quiet: Duration) -> Vec<BrokerEvent> {
+    let mut out = Vec::new();
+    while let Ok(Some(e)) = tokio::time::timeout(quiet, ev.next()).await {
+        out.push(e);
+    }
+    out
+}
+
+fn money(s: &str) -> tradeguard_model::Money {
+    tradeguard_model::Money::parse(s).unwrap()
+}
+
+fn limit(s: &str) -> OrderType {
+    OrderType::Limit {
+        limit: Price::parse(s).unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn connect_and_snapshot() {
+    let f = fake().await;
+    f.set_position("DU-TEST", spy_put(11, 430.0), -2.0, 125.0);
+    f.set_position("DU-TEST", FakeTws::stock(1, "SPY"), 100.0, 450.5);
+    for (tag, v) in [
+        ("NetLiquidation", "100000.25"),
+        ("MaintMarginReq", "20000"),
+        ("InitMarginReq", "25000"),
+        ("ExcessLiquidity", "80000.25"),
+        ("BuyingPower", "300000.123456"),
+    ] {
+        f.set_account_value(tag, v);
+    }
+    f.set_pnl(150.5, -20.0, 10.0);
+    let b = broker(f.port());
+    let mut ev = b.events();
+    b.connect().await.unwrap();
+    next_match(&mut ev, "connected", |e| {
+        *e == BrokerEvent::Connection(ConnectionState::Connected)
+    })
+    .await;
+
+    let mut pos = b.positions().await.unwrap();
+    pos.sort_by_key(|p| p.qty);
+    assert_eq!(pos.len(), 2);
+    assert_eq!(pos[0].instrument, stubs::put(430));
+    assert_eq!(pos[0].qty, -2);
+    assert_eq!(
+        pos[0].avg_cost,
+        Price::parse("1.25").unwrap(),
+        "per share, not per contract"
+    );
+    assert_eq!(
+        pos[1].instrument,
+        tradeguard_model::Instrument::stock("SPY")
+    );
+
+    let a = b.account().await.unwrap();
+    assert_eq!(a.account.as_str(), "DU-TEST");
+    assert_eq!(a.net_liquidation, money("100000.25"));
+    assert_eq!(a.buying_power, money("300000.1235"));
+    assert_eq!(a.maintenance_margin, money("20000"));
+    assert_eq!(a.excess_liquidity, money("80000.25"));
+    let p = b.pnl().await.unwrap();
+    assert_eq!(p.daily, money("150.5"));
+    assert_eq!(p.unrealized, Some(money("-20")));
+
+    // Order ids come from the gateway, never below the stored floor.
+    let first = b.next_order_id().await.unwrap();
+    assert!(first.0 >= 1);
+    b.set_order_id_floor(500);
+    assert_eq!(b.next_order_id().await.unwrap(), OrderId(501));
+    assert_eq!(b.next_order_id().await.unwrap(), OrderId(502));
+
+    // Option chain from contract details.
+    let chain = b.option_chain("SPY", stubs::expiry()).await.unwrap();
+    assert_eq!(chain.len(), 4);
+    assert_eq!(
+        chain
+            .iter()
+            .filter(|c| c.instrument.as_option().is_some())
+            .count(),
+        4
+    );
+
+    // Quotes with model Greeks from tick option computation.
+    f.set_quote(
+        spy_put(12, 440.0),
+        QuoteScript {
+            bid: 1.20,
+            ask: 1.25,
+            last: 1.22,
+            bid_size: 10.0,
+            ask_size: 12.0,
+            greeks: Some((0.18, -0.35, 0.02, 0.11, -0.05, 445.0)),
+        },
+    );
+    b.subscribe_quotes(&[stubs::put(440)]).await.unwrap();
+    let q = next_match(
+        &mut ev,
+        "quote with greeks",
+        |e| matches!(e, BrokerEvent::Quote(q) if q.greeks.is_some()),
+    )
+    .await;
+    let BrokerEvent::Quote(q) = q else {
+        unreachable!()
+    };
+    assert_eq!(
+        (q.bid, q.ask),
+        (Price::parse("1.2").unwrap(), Price::parse("1.25").unwrap())
+    );
+    assert_eq!(q.bid_size, 10);
+    let g = q.greeks.unwrap();
+    assert!((g.delta + 0.35).abs() < 1e-12 && (g.iv - 0.18).abs() < 1e-12);
+    assert_eq!(q.underlying_price, Some(Price::from_units(445).unwrap()));
+    b.disconnect().await.unwrap();
+}
+
+#[tokio::test]
+async fn single_order_partial_then_full_fill() {
+    let f = fake().await;
+    let b = broker(f.port());
+    let mut ev = b.events();
+    let mut pev = b.events();
+    b.connect().await.unwrap();
+    let id = b.next_order_id().await.unwrap();
+    let mut o = stubs::order(Side::Sell, 3, limit("1.50"));
+    o.id = id;
+    o.instrument = stubs::put(440);
+    b.place(&o).await.unwrap();
+    status(&mut ev, id, OrderStatus::Submitted).await;
+    let placed = f.placed();
+    assert_eq!(placed[0].order.order_type.as_deref(), Some("LMT"));
+    assert_eq!(placed[0].order.lmt_price, Some(1.5));
+    assert_eq!(placed[0].order.action.as_deref(), Some("SELL"));
+
+    assert!(f.fill(id.0 as i32, 1.0, 1.50));
+    let x = execution(&mut ev).await;
+    assert_eq!((x.qty, x.side, x.order_id), (1, Side::Sell, Some(id)));
+    assert_eq!(x.commission, Some(money("0.65")));
+    assert_eq!(x.ts, tradeguard_model::Timestamp::from_secs(1_736_780_401));
+    let u = status(&mut ev, id, OrderStatus::PartiallyFilled).await;
+    assert_eq!((u.filled, u.remaining), (1, 2));
+    let p = next_match(&mut pev, "position", |e| {
+        matches!(e, BrokerEvent::Position(_))
+    })
+    .await;
+    let BrokerEvent::Position(p) = p else {
+        unreachable!()
+    };
+    assert_eq!(p.qty, -1);
+
+    assert!(f.fill(id.0 as i32, 2.0, 1.56));
+    let x = execution(&mut ev).await;
+    assert_eq!(x.qty, 2);
+    let u = status(&mut ev, id, OrderStatus::Filled).await;
+    assert_eq!((u.filled, u.remaining), (3, 0));
+    assert_eq!(u.avg_fill_price, Some(Price::parse("1.54").unwrap()));
+    b.disconnect().await.unwrap();
+}
+
+#[tokio::test]
+async fn combo_order_sets_symbol_and_fills_per_leg() {
+    let f = fake().await;
+    let b = broker(f.port());
+    let mut ev = b.events();
+    b.connect().await.unwrap();
+    let id = b.next_order_id().await.unwrap();
+    let mut c = stubs::iron_condor_combo(id, 2, limit("-1.20"));
+    // Use the strikes the fake knows.
+    let strikes = [(430, true), (440, true), (480, false), (490, false)];
+    for (leg, (k, put)) in c.legs.iter_mut().zip(strikes) {
+        leg.instrument = if put { stubs::put(k) } else { stubs::call(k) };
+    }
+    b.place_combo(&c).await.unwrap();
+    status(&mut ev, id, OrderStatus::Submitted).await;
+    let placed = f.placed();
+    let bag = &placed[0].contract;
+    assert_eq!(bag.sec_type.as_deref(), Some("BAG"));
+    assert_eq!(
+        bag.symbol.as_deref(),
+        Some("SPY"),
+        "TWS rejects combos without a symbol"
+    );
+    assert_eq!(bag.combo_legs.len(), 4);
+    assert_eq!(placed[0].order.lmt_price, Some(-1.2));
+
+    assert!(f.fill_combo(id.0 as i32, 1.0, -1.20, &[0.5, 1.1, 1.0, 0.4]));
+    let mut legs = Vec::new();
+    for _ in 0..4 {
+        legs.push(execution(&mut ev).await);
+    }
+    let u = status(&mut ev, id, OrderStatus::PartiallyFilled).await;
+    assert_eq!((u.filled, u.remaining), (1, 1));
+    let mut insts: Vec<_> = legs.iter().map(|x| x.instrument.clone()).collect();
+    insts.sort();
+    let mut want: Vec<_> = c.legs.iter().map(|l| l.instrument.clone()).collect();
+    want.sort();
+    assert_eq!(
+        insts, want,
+        "one execution per leg, none for the BAG itself"
+    );
+    assert!(f.fill_combo(id.0 as i32, 1.0, -1.20, &[0.5, 1.1, 1.0, 0.4]));
+    for _ in 0..4 {
+        execution(&mut ev).await;
+    }
+    status(&mut ev, id, OrderStatus::Filled).await;
+    let rest = drain(&mut ev, Duration::from_millis(200)).await;
+    assert!(
+        !rest.iter().any(|e| matches!(e, BrokerEvent::Execution(_))),
+        "no extra executions: {rest:?}"
+    );
+    b.disconnect().await.unwrap();
+}
+
+#[tokio::test]
+async fn cancel_confirmation_and_fill_during_cancel_race() {
+    let f = fake().await;
+    let b = broker(f.port());
+    let mut ev = b.events();
+    b.connect().await.unwrap();
+
+    let id = b.next_order_id().await.unwrap();
+    let mut o = stubs::order(Side::Buy, 2, limit("1.00"));
+    o.id = id;
+    b.place(&o).await.unwrap();
+    status(&mut ev, id, OrderStatus::Submitted).await;
+    b.cancel(id).await.unwrap();
+    status(&mut ev, id, OrderStatus::PendingCancel).await;
+    let u = status(&mut ev, id, OrderStatus::Cancelled).await;
+    assert_eq!(u.remaining, 2);
+
+    // The race: the order fills before the cancel reaches the exchange.
+    f.set_cancel_mode(CancelMode::LateFill(0.95));
+    let id2 = b.next_order_id().await.unwrap();
+    o.id = id2;
+    b.place(&o).await.unwrap();
+    status(&mut ev, id2, OrderStatus::Submitted).await;
+    b.cancel(id2).await.unwrap();
+    status(&mut ev, id2, OrderStatus::PendingCancel).await;
+    let x = execution(&mut ev).await;
+    assert_eq!((x.order_id, x.qty), (Some(id2), 2));
+    status(&mut ev, id2, OrderStatus::Filled).await;
+    let notice = next_match(
+        &mut ev,
+        "notice 161",
+        |e| matches!(e, BrokerEvent::Notice(n) if n.code == 161),
+    )
+    .await;
+    assert!(matches!(notice, BrokerEvent::Notice(_)));
+    let rest = drain(&mut ev, Duration::from_millis(200)).await;
+    assert!(
+        !rest
+            .iter()
+            .any(|e| matches!(e, BrokerEvent::OrderStatus(u) if u.order_id == id2)),
+        "no status after Filled: {rest:?}"
+    );
+    b.disconnect().await.unwrap();
+}
+
+#[tokio::test]
+async fn assignment_is_a_position_change_without_execution() {
+    let f = fake().await;
+    f.set_position("DU-TEST", spy_put(12, 440.0), -1.0, 150.0);
+    let b = broker(f.port());
+    let mut ev = b.events();
+    b.connect().await.unwrap();
+    assert_eq!(b.positions().await.unwrap().len(), 1);
+    // Overnight: the short put is assigned; IB reports positions, no execution.
+    f.set_position("DU-TEST", spy_put(12, 440.0), 0.0, 0.0);
+    f.set_position("DU-TEST", FakeTws::stock(1, "SPY"), 100.0, 44_000.0);
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let BrokerEvent::Position(p) = next_match(&mut ev, "positions", |e| {
+            matches!(e, BrokerEvent::Position(_))
+        })
+        .await
+        else {
+            unreachable!()
+        };
+        if p.qty == 0 || p.instrument == tradeguard_model::Instrument::stock("SPY") {
+            seen.push(p);
+        }
+    }
+    assert_eq!(seen[0].instrument, stubs::put(440));
+    assert_eq!(seen[0].qty, 0);
+    assert_eq!(seen[1].qty, 100);
+    let rest = drain(&mut ev, Duration::from_millis(150)).await;
+    assert!(!rest.iter().any(|e| matches!(e, BrokerEvent::Execution(_))));
+    let now: Vec<_> = b.positions().await.unwrap();
+    assert_eq!(now.len(), 1, "closed position no longer listed");
+    b.disconnect().await.unwrap();
+}
+
+#[tokio::test]
+async fn disconnect_mid_group_reconnects_and_reconciles_exactly_once() {
+    let f = fake().await;
+    let b = broker(f.port());
+    let mut ev = b.events();
+    b.connect().await.unwrap();
+    let mut ids = Vec::new();
+    for k in [430, 440] {
+        let id = b.next_order_id().await.unwrap();
+        let mut o = stubs::order(Side::Sell, 2, limit("1.00"));
+        o.id = id;
+        o.instrument = stubs::put(k);
+        b.place(&o).await.unwrap();
+        status(&mut ev, id, OrderStatus::Submitted).await;
+        ids.push(id);
+    }
+    // First leg partly fills while connected.
+    f.fill(ids[0].0 as i32, 1.0, 1.0);
+    let before = execution(&mut ev).await;
+    status(&mut ev, ids[0], OrderStatus::PartiallyFilled).await;
+
+    // The gateway drops us; fills happen during the outage; the id counter rolls back.
+    let mut rec = b.events();
+    f.set_next_valid_id(1);
+    f.drop_connections();
+    next_match(&mut ev, "connecting", |e| {
+        *e == BrokerEvent::Connection(ConnectionState::Connecting)
+    })
+    .await;
+    assert!(f.fill(ids[0].0 as i32, 1.0, 1.0));
+    assert!(f.fill(ids[1].0 as i32, 1.0, 1.1));
+    next_match(&mut ev, "reconnected", |e| {
+        *e == BrokerEvent::Connection(ConnectionState::Connected)
+    })
+    .await;
+    // Barrier: a round trip after Connected, so everything reconciled has been published.
+    b.positions().await.unwrap();
+    let all = drain(&mut rec, Duration::from_millis(200)).await;
+    let execs: Vec<_> = all
+        .iter()
+        .filter_map(|e| match e {
+            BrokerEvent::Execution(x) => Some(x.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(execs.len(), 2, "exactly the two outage fills: {execs:?}");
+    assert!(
+        execs.iter().all(|x| x.exec_id != before.exec_id),
+        "no doubled fill"
+    );
+    assert!(execs.iter().all(|x| x.commission.is_some()));
+    let last_status = |id: OrderId| {
+        all.iter().rev().find_map(|e| match e {
+            BrokerEvent::OrderStatus(u) if u.order_id == id => {
+                Some((u.status, u.filled, u.remaining))
+            }
+            _ => None,
+        })
+    };
+    assert_eq!(last_status(ids[0]), Some((OrderStatus::Filled, 2, 0)));
+    assert_eq!(
+        last_status(ids[1]),
+        Some((OrderStatus::PartiallyFilled, 1, 1))
+    );
+    let pos: Vec<_> = b.positions().await.unwrap();
+    assert_eq!(
+        pos.iter().map(|p| p.qty).sum::<i64>(),
+        -3,
+        "positions resubscribed: {pos:?}"
+    );
+    let id_after = b.next_order_id().await.unwrap();
+    assert!(
+        id_after > ids[1],
+        "ids never roll back: {id_after} after {}",
+        ids[1]
+    );
+    // Live events flow again on the new session.
+    assert!(f.fill(ids[1].0 as i32, 1.0, 1.1));
+    execution(&mut ev).await;
+    status(&mut ev, ids[1], OrderStatus::Filled).await;
+    b.disconnect().await.unwrap();
+}
+
+#[tokio::test]
+async fn bad_server_version_is_a_clear_error() {
+    let f = FakeTws::start(FakeTwsConfig {
+        server_version: 200,
+        ..FakeTwsConfig::default()
+    })
+    .await
+    .unwrap();
+    let b = broker(f.port());
+    let e = b.connect_ib().await.unwrap_err();
+    assert_eq!(
+        e,
+        IbError::ServerVersionTooLow {
+            need: 213,
+            got: 200
+        }
+    );
+    assert!(e.to_string().contains("update IB Gateway"));
+}
+
+#[tokio::test]
+async fn refused_connection_is_a_clear_error() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let b = broker(port);
+    let e = b.connect_ib().await.unwrap_err();
+    assert_eq!(e.code(), "ib.nothing_listening");
+    let be = b.connect().await.unwrap_err();
+    assert!(be.to_string().contains("nothing is listening"), "{be}");
+}
+
+#[tokio::test]
+async fn read_only_api_rejects_orders_clearly_and_what_if_reports_margin() {
+    let f = fake().await;
+    f.set_what_if(proto::OrderState {
+        status: Some("PreSubmitted".into()),
+        init_margin_change: Some(1500.0),
+        maint_margin_change: Some(1200.0),
+        init_margin_after: Some(26_500.0),
+        maint_margin_after: Some(21_200.0),
+        commission_and_fees: Some(0.65),
+        ..Default::default()
+    });
+    let b = broker(f.port());
+    let mut ev = b.events();
+    b.connect().await.unwrap();
+    let o = stubs::order(Side::Sell, 1, limit("1.00"));
+    let m = b.what_if(&o).await.unwrap().expect("margin impact");
+    assert_eq!(m.initial_change, money("1500"));
+    assert_eq!(m.maintenance_change, money("1200"));
+    assert_eq!(m.maintenance_after, money("21200"));
+    assert_eq!(f.placed().last().unwrap().order.what_if, Some(true));
+
+    f.set_read_only(true);
+    let id = b.next_order_id().await.unwrap();
+    let mut o = o.clone();
+    o.id = id;
+    b.place(&o).await.unwrap();
+    let u = status(&mut ev, id, OrderStatus::Rejected).await;
+    let r = u.reason.unwrap();
+    assert_eq!(r.code, "321");
+    assert!(r.text.contains("Read-Only API"), "{}", r.text);
+    b.disconnect().await.unwrap();
+}
