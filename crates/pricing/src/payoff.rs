@@ -25,7 +25,7 @@ pub fn payoff_curve(
 ) -> Result<Vec<PayoffPoint>, PricingError> {
     positive("lo", lo)?;
     positive("hi", hi)?;
-    if hi <= lo || points < 2 || points > 100_000 {
+    if hi <= lo || !(2..=100_000).contains(&points) {
         return Err(PricingError::BadGrid("need lo < hi and 2..=100000 points"));
     }
     for leg in legs {

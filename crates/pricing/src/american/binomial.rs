@@ -6,6 +6,7 @@ use crate::types::OptionType;
 /// American (or European when `american` is false) value on a CRR tree with `steps` steps.
 /// Uses the two-tree average (steps and steps+1) to damp the odd/even oscillation.
 /// Inputs must be validated; `steps` is clamped to 2..=20_000.
+#[allow(clippy::too_many_arguments)] // the textbook parameter list reads best flat
 pub fn crr_price(
     kind: OptionType,
     s: f64,

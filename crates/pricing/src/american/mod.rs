@@ -14,20 +14,15 @@ use crate::error::{PricingError, non_negative};
 use crate::types::{BsmInputs, CashDividend, Greeks, OptionType};
 
 /// Which American engine to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AmericanMethod {
     /// QD+ fixed point with the scheme chosen by expiry ([`QdFpScheme::for_expiry`]); the default.
+    #[default]
     Auto,
     /// Andersen-Lake-Offengelt fixed point on the QD+ boundary with an explicit scheme.
     QdFp(QdFpScheme),
     /// Cox-Ross-Rubinstein tree with this many steps.
     Binomial { steps: usize },
-}
-
-impl Default for AmericanMethod {
-    fn default() -> Self {
-        Self::Auto
-    }
 }
 
 /// Steps of the binomial fallback.

@@ -85,6 +85,7 @@ impl QdFpScheme {
 /// American option value by QD+ fixed point. Inputs must be validated (spot, strike > 0, t, vol >= 0).
 /// Returns `None` for the double-boundary regime (`q < r < 0` for puts) that the method does not
 /// cover; callers fall back to the binomial tree there.
+#[allow(clippy::too_many_arguments)] // the textbook parameter list reads best flat
 pub fn american_qdfp(
     kind: OptionType,
     s: f64,
@@ -288,11 +289,11 @@ struct Work {
 impl Work {
     #[inline]
     fn interp(&self, coef: &[f64]) -> f64 {
-        let mut acc = 0.0;
-        for k in 0..=self.n {
-            acc += coef[k] * self.y[k];
-        }
-        acc
+        coef[..=self.n]
+            .iter()
+            .zip(&self.y)
+            .map(|(c, y)| c * y)
+            .sum()
     }
 }
 
@@ -311,6 +312,8 @@ struct FpPoint {
     a: f64,
 }
 
+// Index loops: node i addresses tau, y, kfac and the point rows together.
+#[allow(clippy::needless_range_loop)]
 fn calculate_put(s: f64, k: f64, r: f64, q: f64, vol: f64, t: f64, sc: QdFpScheme) -> f64 {
     let xmax = x_max(k, r, q);
     let ln_xmax = xmax.ln();

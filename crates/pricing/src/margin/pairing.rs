@@ -148,16 +148,16 @@ impl Search<'_> {
             let a = rules::covered_call(&li, i128::from(q), mult);
             consider(self, &mut best, &[(i, q)], Strategy::CoveredCall, a, (q, 0));
         }
-        if li.kind == OptionType::Put && st.put_cover > 0 {
-            if let Some(price) = self.pos.underlying_price {
-                let q = st.rem[i].min(st.put_cover);
-                let a = rules::covered_put(&li, i128::from(q), price, mult);
-                consider(self, &mut best, &[(i, q)], Strategy::CoveredPut, a, (0, q));
-            }
+        if li.kind == OptionType::Put
+            && st.put_cover > 0
+            && let Some(price) = self.pos.underlying_price
+        {
+            let q = st.rem[i].min(st.put_cover);
+            let a = rules::covered_put(&li, i128::from(q), price, mult);
+            consider(self, &mut best, &[(i, q)], Strategy::CoveredPut, a, (0, q));
         }
         // Verticals: short i with a long j of the same type expiring no earlier.
-        for j in 0..legs.len() {
-            let lj = legs[j];
+        for (j, &lj) in legs.iter().enumerate() {
             if lj.qty <= 0 || st.rem[j] == 0 || lj.kind != li.kind || lj.expiry < li.expiry {
                 continue;
             }
@@ -180,8 +180,7 @@ impl Search<'_> {
             }
         }
         // Iron condor / iron butterfly: credit spread on i's side plus one on the other side.
-        for j in 0..legs.len() {
-            let lj = legs[j];
+        for (j, &lj) in legs.iter().enumerate() {
             if j == i
                 || lj.qty >= 0
                 || st.rem[j] == 0
@@ -193,8 +192,7 @@ impl Search<'_> {
             if st.aside & (1u128 << j) != 0 {
                 continue;
             }
-            for a in 0..legs.len() {
-                let la = legs[a];
+            for (a, &la) in legs.iter().enumerate() {
                 if la.qty <= 0
                     || st.rem[a] == 0
                     || la.kind != li.kind
@@ -203,8 +201,7 @@ impl Search<'_> {
                 {
                     continue;
                 }
-                for b in 0..legs.len() {
-                    let lb = legs[b];
+                for (b, &lb) in legs.iter().enumerate() {
                     if lb.qty <= 0
                         || st.rem[b] == 0
                         || lb.kind != lj.kind
@@ -235,9 +232,8 @@ impl Search<'_> {
             }
         }
         // Butterflies with i as the short body (long wings) or as a short wing (long body).
-        for a in 0..legs.len() {
-            for b in 0..legs.len() {
-                let (la, lb) = (legs[a], legs[b]);
+        for (a, &la) in legs.iter().enumerate() {
+            for (b, &lb) in legs.iter().enumerate() {
                 if a == b
                     || la.kind != li.kind
                     || lb.kind != li.kind
@@ -297,8 +293,7 @@ impl Search<'_> {
             }
         }
         // Straddle / strangle with another short of the other type.
-        for j in 0..legs.len() {
-            let lj = legs[j];
+        for (j, &lj) in legs.iter().enumerate() {
             if lj.qty >= 0
                 || st.rem[j] == 0
                 || lj.kind == li.kind
