@@ -9,8 +9,12 @@ pub const BINDINGS_PATH: &str = "../ui/src/bindings.ts";
 
 pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
     tauri_specta::Builder::<tauri::Wry>::new()
-        .commands(collect_commands![commands::app_status])
-        .events(collect_events![events::BackendHeartbeat])
+        .disable_serde_phases()
+        .commands(collect_commands![commands::app_status, commands::portfolio])
+        .events(collect_events![
+            events::BackendHeartbeat,
+            events::PortfolioChanged
+        ])
 }
 
 /// Write the bindings to `path`.

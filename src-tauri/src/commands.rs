@@ -2,6 +2,7 @@
 
 use crate::error::IpcError;
 use crate::state::AppState;
+use crate::view::PortfolioView;
 use serde::Serialize;
 use specta::Type;
 
@@ -22,4 +23,11 @@ pub struct AppStatus {
 #[specta::specta]
 pub fn app_status(state: tauri::State<'_, AppState>) -> Result<AppStatus, IpcError> {
     Ok(state.status())
+}
+
+/// The live portfolio: accounts, positions with marks, quote ages and P&L.
+#[tauri::command]
+#[specta::specta]
+pub fn portfolio(state: tauri::State<'_, AppState>) -> Result<PortfolioView, IpcError> {
+    Ok(state.venue()?.portfolio())
 }

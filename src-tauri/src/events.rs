@@ -9,3 +9,7 @@ use specta::Type;
 pub struct BackendHeartbeat {
     pub uptime_secs: f64,
 }
+
+/// The live portfolio changed (throttled; see `venue::EMIT_INTERVAL`).
+#[derive(Debug, Clone, Serialize, Type, tauri_specta::Event)]
+pub struct PortfolioChanged(pub crate::view::PortfolioView);

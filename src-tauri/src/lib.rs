@@ -6,6 +6,8 @@ pub mod commands;
 pub mod error;
 pub mod events;
 pub mod state;
+pub mod venue;
+pub mod view;
 
 use std::time::Duration;
 use tauri::Manager;
@@ -21,6 +23,7 @@ pub fn run() {
         .setup(move |app| {
             builder.mount_events(app);
             spawn_heartbeat(app.handle().clone());
+            start_venue(app.handle());
             tracing::info!(version = env!("CARGO_PKG_VERSION"), "Tradeguard started");
             Ok(())
         })
@@ -46,6 +49,38 @@ fn spawn_heartbeat(handle: tauri::AppHandle) {
             }
         }
     });
+}
+
+/// Seed of the simulated venue; `TRADEGUARD_SIM_SEED` overrides it to reproduce a run.
+fn sim_seed() -> u64 {
+    const DEFAULT_SEED: u64 = 7;
+    match std::env::var("TRADEGUARD_SIM_SEED") {
+        Ok(s) => s.parse().unwrap_or_else(|_| {
+            tracing::warn!(value = %s, "TRADEGUARD_SIM_SEED is not a u64; using the default seed");
+            DEFAULT_SEED
+        }),
+        Err(_) => DEFAULT_SEED,
+    }
+}
+
+/// Connects to the simulated venue. A failure is kept and shown in the UI; the app stays up.
+fn start_venue(app: &tauri::AppHandle) {
+    let seed = sim_seed();
+    let state = app.state::<state::AppState>();
+    match tauri::async_runtime::block_on(venue::Venue::start_sim(seed)) {
+        Ok(v) => {
+            let v = std::sync::Arc::new(v);
+            state.set_venue(Ok(v.clone()));
+            tauri::async_runtime::spawn(v.pump(app.clone()));
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "venue did not start");
+            state.set_venue(Err(error::IpcError::new(
+                error::ErrorCode::Unavailable,
+                e.to_string(),
+            )));
+        }
+    }
 }
 
 fn init_logging() {

@@ -1,17 +1,43 @@
 //! Shell state shared by commands and background tasks.
 
 use crate::commands::AppStatus;
+use crate::error::{ErrorCode, IpcError};
+use crate::venue::Venue;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 pub struct AppState {
     started: Instant,
     requests: AtomicU32,
+    venue: OnceLock<Result<Arc<Venue>, IpcError>>,
 }
 
 impl AppState {
     pub fn new() -> Self {
-        Self { started: Instant::now(), requests: AtomicU32::new(0) }
+        Self {
+            started: Instant::now(),
+            requests: AtomicU32::new(0),
+            venue: OnceLock::new(),
+        }
+    }
+
+    /// Records the outcome of connecting to the venue (once, at start-up).
+    pub fn set_venue(&self, venue: Result<Arc<Venue>, IpcError>) {
+        if self.venue.set(venue).is_err() {
+            tracing::error!("venue set twice; keeping the first");
+        }
+    }
+
+    /// The connected venue, or why there is none.
+    pub fn venue(&self) -> Result<Arc<Venue>, IpcError> {
+        match self.venue.get() {
+            Some(v) => v.clone(),
+            None => Err(IpcError::new(
+                ErrorCode::Unavailable,
+                "still connecting to the venue",
+            )),
+        }
     }
 
     pub fn uptime_secs(&self) -> f64 {
@@ -19,7 +45,10 @@ impl AppState {
     }
 
     pub fn status(&self) -> AppStatus {
-        let served = self.requests.fetch_add(1, Ordering::Relaxed).saturating_add(1);
+        let served = self
+            .requests
+            .fetch_add(1, Ordering::Relaxed)
+            .saturating_add(1);
         AppStatus {
             app_name: "Tradeguard".to_owned(),
             version: env!("CARGO_PKG_VERSION").to_owned(),

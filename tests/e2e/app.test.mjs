@@ -33,6 +33,20 @@ describe("Tradeguard desktop app", () => {
     console.log(`screenshot: ${file}`);
   });
 
+  it("first screen shows live positions from the simulated venue", async () => {
+    const venue = await session.waitForText('[data-testid="venue"]', (t) => t.includes("sim"));
+    assert.match(venue, /Connected/);
+    const table = await session.waitForText('[data-testid="positions"]', (t) => t.includes("SPY 21MAR25 590 P"));
+    // The demo account: an iron condor, a put credit spread, a short strangle and stock.
+    for (const leg of ["540 P", "550 P", "600 C", "610 C", "580 P", "590 P", "530 P", "620 C"]) {
+      assert.ok(table.includes(`SPY 21MAR25 ${leg}`), `missing leg ${leg}`);
+    }
+    // Marks are live: the venue clock moves (10x), so the displayed venue time changes.
+    const later = await session.waitForText('[data-testid="venue"]', (t) => t !== venue, 10000);
+    assert.notEqual(later, venue);
+    await session.screenshot("positions");
+  });
+
   it("clicking 'Check backend' makes a round trip to Rust and updates the DOM", async () => {
     const before = Number(await session.waitForText('[data-testid="requests"]', (t) => /^\d+$/.test(t)));
     const btn = await session.waitFor('[data-testid="refresh-status"]');

@@ -18,6 +18,8 @@ function fakeBackend(statuses: Array<AppStatus | "error">) {
       heartbeat = cb;
       return () => (heartbeat = null);
     },
+    portfolio: async () => ({ status: "error", error: { code: "unavailable", message: "still connecting to the venue" } }),
+    onPortfolio: async () => () => {},
   };
   return { backend, beat: (s: number) => heartbeat?.(s), calls: () => i };
 }
@@ -63,7 +65,7 @@ describe("App", () => {
   it("shows a backend error with its code where the user acted", async () => {
     const fake = fakeBackend(["error"]);
     render(<App backend={fake.backend} />);
-    const alert = await screen.findByRole("alert");
+    const alert = await screen.findByTestId("error");
     expect(alert.textContent).toContain("engine not ready");
     expect(alert.textContent).toContain("unavailable");
   });

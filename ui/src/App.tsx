@@ -1,5 +1,7 @@
 import { useCallback, useEffect, useState } from "react";
 import type { Backend } from "./backend";
+import { PortfolioPanel } from "./Portfolio";
+import { useSubscription } from "./useSubscription";
 import type { AppStatus, IpcError } from "./bindings";
 
 export function formatUptime(secs: number | null): string {
@@ -36,17 +38,10 @@ export function App({ backend }: { backend: Backend }) {
 
   useEffect(() => {
     void refresh();
-    let unlisten: (() => void) | undefined;
-    let cancelled = false;
-    backend
-      .onHeartbeat((s) => setHeartbeat(s))
-      .then((u) => (cancelled ? u() : (unlisten = u)))
-      .catch(() => setHeartbeat(undefined));
-    return () => {
-      cancelled = true;
-      unlisten?.();
-    };
-  }, [backend, refresh]);
+  }, [refresh]);
+  const subscribeHeartbeat = useCallback(() => backend.onHeartbeat((s) => setHeartbeat(s)), [backend]);
+  const onHeartbeatError = useCallback(() => setHeartbeat(undefined), []);
+  useSubscription(subscribeHeartbeat, onHeartbeatError);
 
   return (
     <main className="app">
@@ -75,6 +70,7 @@ export function App({ backend }: { backend: Backend }) {
           </p>
         )}
       </section>
+      <PortfolioPanel backend={backend} />
     </main>
   );
 }

@@ -1,14 +1,19 @@
 // The UI's one door to the Rust backend. Components receive a `Backend` so tests can pass a fake.
-import { commands, events, type AppStatus, type IpcError } from "./bindings";
+import { commands, events, type AppStatus, type IpcError, type PortfolioView } from "./bindings";
 
 export type Result<T> = { status: "ok"; data: T } | { status: "error"; error: IpcError };
+export type Unlisten = () => void;
 
 export interface Backend {
   appStatus(): Promise<Result<AppStatus>>;
-  onHeartbeat(cb: (uptimeSecs: number | null) => void): Promise<() => void>;
+  portfolio(): Promise<Result<PortfolioView>>;
+  onHeartbeat(cb: (uptimeSecs: number | null) => void): Promise<Unlisten>;
+  onPortfolio(cb: (view: PortfolioView) => void): Promise<Unlisten>;
 }
 
 export const tauriBackend: Backend = {
   appStatus: () => commands.appStatus(),
+  portfolio: () => commands.portfolio(),
   onHeartbeat: (cb) => events.backendHeartbeat.listen((e) => cb(e.payload.uptimeSecs)),
+  onPortfolio: (cb) => events.portfolioChanged.listen((e) => cb(e.payload)),
 };

@@ -9,14 +9,25 @@ import * as __TAURI_EVENT from "@tauri-apps/api/event";
 export const commands = {
 	/**  Live status round trip: the UI calls this and renders the answer. */
 	appStatus: () => typedError<AppStatus, IpcError>(__TAURI_INVOKE("app_status")),
+	/**  The live portfolio: accounts, positions with marks, quote ages and P&L. */
+	portfolio: () => typedError<PortfolioView, IpcError>(__TAURI_INVOKE("portfolio")),
 };
 
 /** Events */
 export const events = {
 	backendHeartbeat: makeEvent<BackendHeartbeat, BackendHeartbeat>("backend-heartbeat"),
+	portfolioChanged: makeEvent<PortfolioChanged, PortfolioChanged>("portfolio-changed"),
 };
 
 /* Types */
+export type AccountView = {
+	account: string,
+	netLiquidation: string,
+	maintenanceMargin: string,
+	excessLiquidity: string,
+	buyingPower: string,
+};
+
 /**  What the first screen shows: who we are and that the backend is alive. */
 export type AppStatus = {
 	appName: string,
@@ -32,6 +43,8 @@ export type BackendHeartbeat = {
 	uptimeSecs: number | null,
 };
 
+export type ConnectionView = { state: "unknown" } | { state: "connecting" } | { state: "connected" } | { state: "disconnected"; reason: string } | { state: "stalled"; silentMs: number };
+
 /**  Stable error codes. The UI switches on these; never rename one, only add. */
 export type ErrorCode = 
 /**  The request itself was malformed (a field out of range, an unknown value). */
@@ -45,6 +58,43 @@ export type ErrorCode =
 export type IpcError = {
 	code: ErrorCode,
 	message: string,
+};
+
+export type MarkStatusView = "fresh" | "stale" | "missing";
+
+/**  The live portfolio changed (throttled; see `venue::EMIT_INTERVAL`). */
+export type PortfolioChanged = PortfolioView;
+
+export type PortfolioView = {
+	/**  "sim" or "ib". */
+	venue: string,
+	connection: ConnectionView,
+	/**  The venue's clock (virtual time on the simulator), RFC 3339. */
+	venueTime: string | null,
+	accounts: AccountView[],
+	positions: PositionRow[],
+	/**  Broker events folded into the book since start. */
+	eventsApplied: number,
+};
+
+export type PositionRow = {
+	/**  Stable key: account and instrument id. */
+	key: string,
+	account: string,
+	/**  Human label, e.g. "SPY 21MAR25 590 P". */
+	label: string,
+	/**  Broker-neutral id (OCC symbol for options). */
+	instrumentId: string,
+	qty: number,
+	multiplier: number,
+	avgCost: string,
+	mark: string | null,
+	markStatus: MarkStatusView,
+	quoteAgeSecs: number | null,
+	marketValue: string | null,
+	unrealizedPnl: string | null,
+	/**  Per-unit delta from the broker's Greeks, when known. */
+	delta: number | null,
 };
 
 /* Tauri Specta runtime */

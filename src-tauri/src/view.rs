@@ -1,0 +1,191 @@
+//! View models: what the UI receives. Money crosses IPC as exact decimal strings (never
+//! floats); quantities as numbers (exact up to 2^53).
+
+use serde::Serialize;
+use specta::Type;
+use std::time::Duration;
+use tradeguard_engine::live::{LiveBook, MarkStatus, PositionView};
+use tradeguard_model::{AccountSnapshot, ConnectionState, Instrument, Right, Timestamp};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Type)]
+#[serde(rename_all = "camelCase")]
+pub struct PortfolioView {
+    /// "sim" or "ib".
+    pub venue: String,
+    pub connection: ConnectionView,
+    /// The venue's clock (virtual time on the simulator), RFC 3339.
+    pub venue_time: Option<String>,
+    pub accounts: Vec<AccountView>,
+    pub positions: Vec<PositionRow>,
+    /// Broker events folded into the book since start.
+    #[specta(type = specta_typescript::Number)]
+    pub events_applied: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Type)]
+#[serde(
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    tag = "state"
+)]
+pub enum ConnectionView {
+    Unknown,
+    Connecting,
+    Connected,
+    Disconnected {
+        reason: String,
+    },
+    Stalled {
+        #[specta(type = specta_typescript::Number)]
+        silent_ms: u64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Type)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountView {
+    pub account: String,
+    pub net_liquidation: String,
+    pub maintenance_margin: String,
+    pub excess_liquidity: String,
+    pub buying_power: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Type)]
+#[serde(rename_all = "snake_case")]
+pub enum MarkStatusView {
+    Fresh,
+    Stale,
+    Missing,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Type)]
+#[serde(rename_all = "camelCase")]
+pub struct PositionRow {
+    /// Stable key: account and instrument id.
+    pub key: String,
+    pub account: String,
+    /// Human label, e.g. "SPY 21MAR25 590 P".
+    pub label: String,
+    /// Broker-neutral id (OCC symbol for options).
+    pub instrument_id: String,
+    #[specta(type = specta_typescript::Number)]
+    pub qty: i64,
+    pub multiplier: u32,
+    pub avg_cost: String,
+    pub mark: Option<String>,
+    pub mark_status: MarkStatusView,
+    pub quote_age_secs: Option<f64>,
+    pub market_value: Option<String>,
+    pub unrealized_pnl: Option<String>,
+    /// Per-unit delta from the broker's Greeks, when known.
+    pub delta: Option<f64>,
+}
+
+/// A short human label for an instrument.
+pub fn label(instrument: &Instrument) -> String {
+    match instrument {
+        Instrument::Option(o) => {
+            let right = match o.right {
+                Right::Call => "C",
+                Right::Put => "P",
+            };
+            let expiry = o.expiry.format("%d%b%y").to_string().to_uppercase();
+            let strike = o.strike.to_string();
+            let strike = strike.strip_suffix(".00").unwrap_or(&strike);
+            format!("{} {expiry} {strike} {right}", o.underlying)
+        }
+        other => other.id().as_str().to_owned(),
+    }
+}
+
+fn row(p: &PositionView) -> PositionRow {
+    let id = p.instrument.id();
+    PositionRow {
+        key: format!("{}:{}", p.account.as_str(), id.as_str()),
+        account: p.account.as_str().to_owned(),
+        label: label(&p.instrument),
+        instrument_id: id.as_str().to_owned(),
+        qty: p.qty,
+        multiplier: p.instrument.multiplier(),
+        avg_cost: p.avg_cost.to_string(),
+        mark: p.mark.map(|m| m.to_string()),
+        mark_status: match p.mark_status {
+            MarkStatus::Fresh => MarkStatusView::Fresh,
+            MarkStatus::Stale => MarkStatusView::Stale,
+            MarkStatus::Missing => MarkStatusView::Missing,
+        },
+        quote_age_secs: p.quote_age.map(|a| a.as_secs_f64()),
+        market_value: p.market_value.map(|m| m.to_string()),
+        unrealized_pnl: p.unrealized_pnl.map(|m| m.to_string()),
+        delta: p.greeks.map(|g| g.delta),
+    }
+}
+
+fn account(a: &AccountSnapshot) -> AccountView {
+    AccountView {
+        account: a.account.as_str().to_owned(),
+        net_liquidation: a.net_liquidation.to_string(),
+        maintenance_margin: a.maintenance_margin.to_string(),
+        excess_liquidity: a.excess_liquidity.to_string(),
+        buying_power: a.buying_power.to_string(),
+    }
+}
+
+fn connection(c: Option<&ConnectionState>) -> ConnectionView {
+    match c {
+        None => ConnectionView::Unknown,
+        Some(ConnectionState::Connecting) => ConnectionView::Connecting,
+        Some(ConnectionState::Connected) => ConnectionView::Connected,
+        Some(ConnectionState::Disconnected { reason }) => ConnectionView::Disconnected {
+            reason: reason.clone(),
+        },
+        Some(ConnectionState::Stalled { silent_ms }) => ConnectionView::Stalled {
+            silent_ms: *silent_ms,
+        },
+    }
+}
+
+/// The whole portfolio as of the venue time `now`.
+pub fn portfolio(
+    venue: &str,
+    book: &LiveBook,
+    now: Timestamp,
+    stale_after: Duration,
+) -> PortfolioView {
+    PortfolioView {
+        venue: venue.to_owned(),
+        connection: connection(book.connection()),
+        venue_time: Some(now.to_datetime().to_rfc3339()),
+        accounts: book.accounts().map(account).collect(),
+        positions: book.positions(now, stale_after).iter().map(row).collect(),
+        events_applied: book.events_applied(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+    use tradeguard_model::{OptionContract, Price};
+
+    #[test]
+    fn option_label_is_compact_and_exact() {
+        let expiry = NaiveDate::from_ymd_opt(2025, 3, 21).expect("date");
+        let put = Instrument::Option(OptionContract::equity(
+            "SPY",
+            expiry,
+            Right::Put,
+            Price::parse("590").expect("px"),
+        ));
+        assert_eq!(label(&put), "SPY 21MAR25 590 P");
+        let half = Instrument::Option(OptionContract::equity(
+            "SPY",
+            expiry,
+            Right::Call,
+            Price::parse("592.5").expect("px"),
+        ));
+        assert_eq!(label(&half), "SPY 21MAR25 592.50 C");
+        assert_eq!(label(&Instrument::stock("SPY")), "SPY");
+    }
+}

@@ -1,0 +1,108 @@
+import { act, render, screen, within } from "@testing-library/react";
+import { describe, expect, it } from "vitest";
+import type { Backend } from "./backend";
+import type { PortfolioView, PositionRow } from "./bindings";
+import { PortfolioPanel, connectionLabel, formatMoney } from "./Portfolio";
+
+const row = (over: Partial<PositionRow>): PositionRow => ({
+  key: "DU1:SPY",
+  account: "DU1",
+  label: "SPY",
+  instrumentId: "SPY",
+  qty: 100,
+  multiplier: 1,
+  avgCost: "440.00",
+  mark: "441.00",
+  markStatus: "fresh",
+  quoteAgeSecs: 2,
+  marketValue: "44100.00",
+  unrealizedPnl: "100.00",
+  delta: null,
+  ...over,
+});
+
+const view = (positions: PositionRow[]): PortfolioView => ({
+  venue: "sim",
+  connection: { state: "connected" },
+  venueTime: "2025-03-04T15:00:00Z",
+  accounts: [
+    {
+      account: "DU1",
+      netLiquidation: "123456.78",
+      maintenanceMargin: "20000",
+      excessLiquidity: "103456.78",
+      buyingPower: "400000",
+    },
+  ],
+  positions,
+  eventsApplied: 10,
+});
+
+function fake(initial: PortfolioView) {
+  let push: ((v: PortfolioView) => void) | null = null;
+  const backend: Backend = {
+    appStatus: async () => ({ status: "error", error: { code: "internal", message: "unused" } }),
+    onHeartbeat: async () => () => {},
+    portfolio: async () => ({ status: "ok", data: initial }),
+    onPortfolio: async (cb) => {
+      push = cb;
+      return () => (push = null);
+    },
+  };
+  return { backend, push: (v: PortfolioView) => push?.(v) };
+}
+
+describe("formatMoney", () => {
+  it("groups, rounds for display and signs", () => {
+    expect(formatMoney("123456.785")).toBe("123,456.79");
+    expect(formatMoney("-20")).toBe("-20.00");
+    expect(formatMoney("15.5", true)).toBe("+15.50");
+    expect(formatMoney("0", true)).toBe("0.00");
+    expect(formatMoney(null)).toBe("—");
+  });
+});
+
+describe("connectionLabel", () => {
+  it("names every state", () => {
+    expect(connectionLabel({ state: "disconnected", reason: "socket closed" })).toBe("Disconnected: socket closed");
+    expect(connectionLabel({ state: "stalled", silentMs: 12400 })).toBe("Stalled (12 s without data)");
+  });
+});
+
+describe("PortfolioPanel", () => {
+  it("lists positions with marks, ages and signed P&L, and account figures", async () => {
+    const f = fake(
+      view([
+        row({}),
+        row({ key: "k2", label: "SPY 21MAR25 590 P", qty: -2, markStatus: "stale", quoteAgeSecs: 45, unrealizedPnl: "-250.00" }),
+      ]),
+    );
+    render(<PortfolioPanel backend={f.backend} />);
+    const rows = await screen.findAllByTestId("position-row");
+    expect(rows).toHaveLength(2);
+    expect(within(rows[0]).getByText("+100")).toBeTruthy();
+    expect(within(rows[0]).getByText("+100.00")).toBeTruthy();
+    expect(within(rows[1]).getByText("-2")).toBeTruthy();
+    expect(within(rows[1]).getByText(/stale 45 s/)).toBeTruthy();
+    expect(within(rows[1]).getByText("-250.00").className).toContain("neg");
+    expect(screen.getByText("123,456.78")).toBeTruthy();
+    expect(screen.getByTestId("connection").textContent).toBe("Connected");
+  });
+
+  it("shows a position without a quote instead of hiding it", async () => {
+    const f = fake(view([row({ mark: null, markStatus: "missing", quoteAgeSecs: null, unrealizedPnl: null })]));
+    render(<PortfolioPanel backend={f.backend} />);
+    const r = await screen.findByTestId("position-row");
+    expect(within(r).getByText("no quote")).toBeTruthy();
+    expect(within(r).getAllByText("—")).toHaveLength(2); // no delta, no P&L
+  });
+
+  it("applies pushed updates", async () => {
+    const f = fake(view([row({})]));
+    render(<PortfolioPanel backend={f.backend} />);
+    await screen.findByTestId("position-row");
+    act(() => f.push(view([row({}), row({ key: "k3", label: "SPY 21MAR25 580 P" })])));
+    expect(screen.getAllByTestId("position-row")).toHaveLength(2);
+    expect(screen.getByText("SPY 21MAR25 580 P")).toBeTruthy();
+  });
+});

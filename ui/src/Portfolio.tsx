@@ -1,0 +1,132 @@
+import { useCallback, useEffect, useState } from "react";
+import type { Backend } from "./backend";
+import type { ConnectionView, IpcError, PortfolioView, PositionRow } from "./bindings";
+import { useSubscription } from "./useSubscription";
+
+export function connectionLabel(c: ConnectionView): string {
+  switch (c.state) {
+    case "connected":
+      return "Connected";
+    case "connecting":
+      return "Connecting…";
+    case "disconnected":
+      return `Disconnected: ${c.reason}`;
+    case "stalled":
+      return `Stalled (${(c.silentMs / 1000).toFixed(0)} s without data)`;
+    case "unknown":
+      return "Unknown";
+  }
+}
+
+/** "+1,234.50" / "-20.00": signed, grouped, two decimals; exact input string, display rounding only. */
+export function formatMoney(s: string | null, signed = false): string {
+  if (s === null) return "—";
+  const n = Number(s);
+  if (!Number.isFinite(n)) return s;
+  const body = Math.abs(n).toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  const sign = n < 0 ? "-" : signed && n > 0 ? "+" : "";
+  return `${sign}${body}`;
+}
+
+function markCell(row: PositionRow) {
+  if (row.markStatus === "missing") return <span className="badge warn">no quote</span>;
+  const age = row.quoteAgeSecs === null ? "" : `${row.quoteAgeSecs.toFixed(0)} s`;
+  return (
+    <>
+      {row.mark}
+      <span className={row.markStatus === "stale" ? "age stale" : "age"} title="quote age (venue time)">
+        {row.markStatus === "stale" ? ` stale ${age}` : ` ${age}`}
+      </span>
+    </>
+  );
+}
+
+function pnlClass(s: string | null) {
+  if (s === null) return "";
+  return Number(s) < 0 ? "neg" : Number(s) > 0 ? "pos" : "";
+}
+
+export function PortfolioPanel({ backend }: { backend: Backend }) {
+  const [view, setView] = useState<PortfolioView | null>(null);
+  const [error, setError] = useState<IpcError | null>(null);
+
+  useEffect(() => {
+    let live = true;
+    backend.portfolio().then((res) => {
+      if (!live) return;
+      if (res.status === "ok") setView(res.data);
+      else setError(res.error);
+    });
+    return () => {
+      live = false;
+    };
+  }, [backend]);
+
+  const subscribe = useCallback(
+    () =>
+      backend.onPortfolio((v) => {
+        setView(v);
+        setError(null);
+      }),
+    [backend],
+  );
+  const onSubscribeError = useCallback((e: unknown) => setError({ code: "internal", message: String(e) }), []);
+  useSubscription(subscribe, onSubscribeError);
+
+  if (error && !view) {
+    return (
+      <section className="card wide">
+        <h2>Portfolio</h2>
+        <p role="alert" className="error" data-testid="portfolio-error">
+          {error.message} <code>{error.code}</code>
+        </p>
+      </section>
+    );
+  }
+  if (!view) return <section className="card wide">Connecting to the venue…</section>;
+
+  return (
+    <section className="card wide" aria-labelledby="portfolio-title">
+      <div className="row-between">
+        <h2 id="portfolio-title">Portfolio</h2>
+        <span className="muted" data-testid="venue">
+          Venue <strong>{view.venue}</strong> · <span data-testid="connection">{connectionLabel(view.connection)}</span>
+          {view.venueTime && <> · {new Date(view.venueTime).toLocaleString("en-US", { timeZone: "America/New_York" })} ET</>}
+        </span>
+      </div>
+      {view.accounts.map((a) => (
+        <dl className="figures" key={a.account} data-testid="account">
+          <div><dt>Account</dt><dd>{a.account}</dd></div>
+          <div><dt>Net liquidation</dt><dd>{formatMoney(a.netLiquidation)}</dd></div>
+          <div><dt>Maintenance margin</dt><dd>{formatMoney(a.maintenanceMargin)}</dd></div>
+          <div><dt>Excess liquidity</dt><dd className={pnlClass(a.excessLiquidity)}>{formatMoney(a.excessLiquidity)}</dd></div>
+        </dl>
+      ))}
+      <table className="positions" data-testid="positions">
+        <thead>
+          <tr>
+            <th>Instrument</th>
+            <th className="num">Qty</th>
+            <th className="num">Avg cost</th>
+            <th className="num">Mark · age</th>
+            <th className="num">Delta</th>
+            <th className="num">Unrealized P&amp;L</th>
+          </tr>
+        </thead>
+        <tbody>
+          {view.positions.map((p) => (
+            <tr key={p.key} data-testid="position-row">
+              <td>{p.label}</td>
+              <td className={`num ${p.qty < 0 ? "neg" : ""}`}>{p.qty > 0 ? `+${p.qty}` : p.qty}</td>
+              <td className="num">{p.avgCost}</td>
+              <td className="num">{markCell(p)}</td>
+              <td className="num">{p.delta === null ? "—" : p.delta.toFixed(2)}</td>
+              <td className={`num ${pnlClass(p.unrealizedPnl)}`}>{formatMoney(p.unrealizedPnl, true)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {view.positions.length === 0 && <p className="muted">No open positions.</p>}
+    </section>
+  );
+}
