@@ -258,8 +258,7 @@ impl LiveBook {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::NaiveDate;
-    use tradeguard_model::{OptionContract, Right};
+    use tradeguard_model::stubs;
 
     const STALE: Duration = Duration::from_secs(5);
 
@@ -272,8 +271,7 @@ mod tests {
     }
 
     fn put_440() -> Instrument {
-        let expiry = NaiveDate::from_ymd_opt(2025, 1, 17).expect("valid date");
-        Instrument::Option(OptionContract::equity("SPY", expiry, Right::Put, px("440")))
+        stubs::put(440)
     }
 
     fn position(instrument: Instrument, qty: i64, avg: &str) -> BrokerEvent {

@@ -1,0 +1,2 @@
+// Placeholder so the workspace loads; replaced by the real gate bench.
+fn main() {}

@@ -1,0 +1,120 @@
+//! [`ExecutionCoordinator`]: the handle through which every order reaches the broker. Cheap to
+//! clone; each call is a message to the engine task with a oneshot reply.
+//!
+//! Dropping the last handle stops the engine task; [`ExecutionCoordinator::abort`] kills it at
+//! once (a crash, for recovery tests).
+
+use crate::alert::Alert;
+use crate::config::EngineConfig;
+use crate::engine::{Command, Engine, EngineSnapshot};
+use crate::error::ExecError;
+use crate::gate::TradingState;
+use crate::intent::OrderIntent;
+use crate::journal::Journal;
+use crate::risk::RiskModel;
+use crate::stop::StopSpec;
+use std::sync::Arc;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tradeguard_model::{BrokenReason, Broker, Clock, GroupId, StrategyId};
+
+/// Everything the engine needs.
+pub struct EngineDeps {
+    /// The broker.
+    pub broker: Arc<dyn Broker>,
+    /// Durable journal.
+    pub journal: Arc<dyn Journal>,
+    /// Time source.
+    pub clock: Arc<dyn Clock>,
+    /// Stress model for the gate.
+    pub risk: Box<dyn RiskModel>,
+    /// Configuration.
+    pub config: EngineConfig,
+}
+
+/// Handle to the execution engine: the only way to send orders.
+#[derive(Clone)]
+pub struct ExecutionCoordinator {
+    tx: mpsc::Sender<Command>,
+    alerts: broadcast::Sender<Alert>,
+    task: Arc<JoinHandle<()>>,
+}
+
+impl ExecutionCoordinator {
+    /// Recovers from the journal and the broker (see [`crate::recovery`]), then starts the
+    /// engine task.
+    pub async fn start(deps: EngineDeps) -> Result<Self, ExecError> {
+        let (alerts, _) = broadcast::channel(1024);
+        let mut engine = Engine::new(
+            deps.config,
+            deps.broker,
+            deps.journal,
+            deps.clock,
+            deps.risk,
+            alerts.clone(),
+        );
+        let events = engine.recover().await?;
+        let (tx, rx) = mpsc::channel(1024);
+        let task = tokio::spawn(engine.run(rx, events));
+        Ok(Self {
+            tx,
+            alerts,
+            task: Arc::new(task),
+        })
+    }
+
+    async fn call<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, ExecError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(make(tx))
+            .await
+            .map_err(|_| ExecError::EngineStopped)?;
+        rx.await.map_err(|_| ExecError::EngineStopped)
+    }
+
+    /// Gates, journals and starts a group; returns its id once its first order was handed to
+    /// the broker (fills arrive later).
+    pub async fn submit(&self, intent: OrderIntent) -> Result<GroupId, ExecError> {
+        self.call(|r| Command::Submit(intent, r)).await?
+    }
+
+    /// Places a managed hybrid stop-loss; returns its id.
+    pub async fn place_stop(&self, spec: StopSpec) -> Result<u64, ExecError> {
+        self.call(|r| Command::PlaceStop(spec, r)).await?
+    }
+
+    /// Sets ACTIVE / REDUCING / HALTED (journaled).
+    pub async fn set_trading_state(&self, s: TradingState) -> Result<(), ExecError> {
+        self.call(|r| Command::SetTradingState(s, r)).await?
+    }
+
+    /// Marks a strategy Broken: from now on only the emergency path may close it.
+    pub async fn mark_broken(&self, s: StrategyId, reason: &BrokenReason) -> Result<(), ExecError> {
+        let code = reason.code().to_owned();
+        self.call(|r| Command::SetBroken(s, Some(code), r)).await?
+    }
+
+    /// Clears a strategy's Broken flag.
+    pub async fn clear_broken(&self, s: StrategyId) -> Result<(), ExecError> {
+        self.call(|r| Command::SetBroken(s, None, r)).await?
+    }
+
+    /// A copy of the engine's state.
+    pub async fn snapshot(&self) -> Result<EngineSnapshot, ExecError> {
+        self.call(Command::Snapshot).await
+    }
+
+    /// Alerts raised from now on.
+    pub fn subscribe_alerts(&self) -> broadcast::Receiver<Alert> {
+        self.alerts.subscribe()
+    }
+
+    /// Kills the engine task immediately (simulated crash; nothing is flushed beyond what the
+    /// journal already holds).
+    pub fn abort(&self) {
+        self.task.abort();
+    }
+}

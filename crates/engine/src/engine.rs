@@ -1,0 +1,1265 @@
+//! The engine task: ONE tokio task owns all mutable execution state (groups, legs, stops, the
+//! hedge manager, the order-id allocator, the book) and processes, in order, commands from
+//! [`crate::ExecutionCoordinator`] handles, broker events and its own deadlines (leg time-outs,
+//! stop time-outs, hedge debounce, exposure checks). No locks around domain state.
+//!
+//! Write-ahead rule: every state transition is appended to the [`Journal`] before the broker
+//! call that follows it; if the journal write fails, the call is not made.
+
+use crate::alert::{Alert, AuditEntry, Severity};
+use crate::book::{Book, ExposureKey};
+use crate::config::EngineConfig;
+use crate::error::{ExecError, GateRefusal, JournalError};
+use crate::gate::{GateContext, PreTradeGate, TradingState};
+use crate::group::{Group, GroupPhase, LegState, TierOutcome};
+use crate::hedge::HedgeManager;
+use crate::intent::{OrderIntent, Purpose};
+use crate::journal::{Journal, JournalRecord};
+use crate::risk::RiskModel;
+use crate::stop::{StopAction, StopLoss, StopSpec, StopState, limit_price};
+use futures::StreamExt;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tradeguard_model::{
+    AccountId, Broker, BrokerError, BrokerEvent, Clock, ComboLeg, ComboOrder, EventStream, ExecId,
+    Execution, GroupId, InstrumentId, Money, Notice, OrderId, OrderRequest, OrderType, OrderUpdate,
+    Side, StrategyId, Tif, Timestamp,
+};
+
+/// Commands from handles.
+pub(crate) enum Command {
+    Submit(OrderIntent, oneshot::Sender<Result<GroupId, ExecError>>),
+    PlaceStop(StopSpec, oneshot::Sender<Result<u64, ExecError>>),
+    SetTradingState(TradingState, oneshot::Sender<Result<(), ExecError>>),
+    SetBroken(
+        StrategyId,
+        Option<String>,
+        oneshot::Sender<Result<(), ExecError>>,
+    ),
+    Snapshot(oneshot::Sender<EngineSnapshot>),
+}
+
+/// Who owns a broker order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Owner {
+    Group(GroupId),
+    Stop(u64),
+}
+
+/// A read-only copy of the engine's state (UI, tests).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EngineSnapshot {
+    /// Trading state.
+    pub trading_state: TradingState,
+    /// Every group known this session (terminal ones included).
+    pub groups: Vec<Group>,
+    /// Every stop known this session.
+    pub stops: Vec<StopLoss>,
+    /// Book positions.
+    pub positions: Vec<(InstrumentId, i64)>,
+    /// Unintended naked shorts per key (before working hedges).
+    pub unmatched: Vec<(ExposureKey, i64)>,
+    /// Hedge contracts sent per key since start.
+    pub hedges_sent: Vec<(ExposureKey, i64)>,
+    /// Highest order id used.
+    pub highest_order_id: Option<OrderId>,
+    /// Available funds for the stress check.
+    pub available_funds: Option<Money>,
+}
+
+/// Everything the engine task owns.
+pub(crate) struct Engine {
+    pub cfg: EngineConfig,
+    pub broker: Arc<dyn Broker>,
+    pub journal: Arc<dyn Journal>,
+    pub clock: Arc<dyn Clock>,
+    pub risk: Box<dyn RiskModel>,
+    pub gate: PreTradeGate,
+    pub state: TradingState,
+    pub broken: BTreeMap<StrategyId, String>,
+    pub book: Book,
+    pub available_funds: Option<Money>,
+    pub groups: BTreeMap<GroupId, Group>,
+    owners: HashMap<OrderId, Owner>,
+    pub stops: BTreeMap<u64, StopLoss>,
+    pub hedge: HedgeManager,
+    seen_execs: HashSet<ExecId>,
+    pub next_group: u64,
+    pub next_stop: u64,
+    pub highest_order: Option<OrderId>,
+    next_exposure_check: Option<Timestamp>,
+    exposure_alerted: BTreeMap<ExposureKey, i64>,
+    /// Orders whose cancel recovery requested; hedging waits for them (bounded).
+    pub recovery_cancels: BTreeSet<OrderId>,
+    pub recovery_deadline: Option<Timestamp>,
+    pub alerts: broadcast::Sender<Alert>,
+    /// Account seen in the broker's positions / executions / account values.
+    pub account: Option<AccountId>,
+}
+
+impl Engine {
+    pub(crate) fn new(
+        cfg: EngineConfig,
+        broker: Arc<dyn Broker>,
+        journal: Arc<dyn Journal>,
+        clock: Arc<dyn Clock>,
+        risk: Box<dyn RiskModel>,
+        alerts: broadcast::Sender<Alert>,
+    ) -> Self {
+        Self {
+            gate: PreTradeGate::new(cfg.gate.clone()),
+            hedge: HedgeManager::new(cfg.hedge_debounce),
+            cfg,
+            broker,
+            journal,
+            clock,
+            risk,
+            state: TradingState::Active,
+            broken: BTreeMap::new(),
+            book: Book::new(),
+            available_funds: None,
+            groups: BTreeMap::new(),
+            owners: HashMap::new(),
+            stops: BTreeMap::new(),
+            seen_execs: HashSet::new(),
+            next_group: 1,
+            next_stop: 1,
+            highest_order: None,
+            next_exposure_check: None,
+            exposure_alerted: BTreeMap::new(),
+            recovery_cancels: BTreeSet::new(),
+            recovery_deadline: None,
+            alerts,
+            account: None,
+        }
+    }
+
+    fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    pub(crate) fn own_group(&mut self, order: OrderId, g: GroupId) {
+        self.owners.insert(order, Owner::Group(g));
+    }
+
+    pub(crate) fn own_stop(&mut self, order: OrderId, s: u64) {
+        self.owners.insert(order, Owner::Stop(s));
+    }
+
+    // ----- journal, alerts, audit ---------------------------------------------------------
+
+    pub(crate) async fn write(&self, r: JournalRecord) -> Result<(), JournalError> {
+        self.journal.append(r).await
+    }
+
+    async fn write_group(&self, id: GroupId) -> Result<(), JournalError> {
+        match self.groups.get(&id) {
+            Some(g) => self.write(JournalRecord::Group(g.clone())).await,
+            None => Ok(()),
+        }
+    }
+
+    async fn write_stop(&self, id: u64) -> Result<(), JournalError> {
+        match self.stops.get(&id) {
+            Some(s) => self.write(JournalRecord::Stop(s.clone())).await,
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) async fn raise(
+        &self,
+        severity: Severity,
+        code: &str,
+        message: String,
+        group: Option<GroupId>,
+        stop: Option<u64>,
+    ) {
+        match severity {
+            Severity::Critical => tracing::error!(code, group = ?group, stop = ?stop, "{message}"),
+            Severity::Warning => tracing::warn!(code, group = ?group, stop = ?stop, "{message}"),
+            Severity::Info => tracing::info!(code, group = ?group, stop = ?stop, "{message}"),
+        }
+        let a = Alert {
+            ts: self.now(),
+            severity,
+            code: code.to_owned(),
+            message,
+            group,
+            stop,
+        };
+        if let Err(e) = self.write(JournalRecord::Alert(a.clone())).await {
+            tracing::error!(code = e.code(), "alert not journaled: {e}");
+        }
+        // Err only means no subscriber right now.
+        let _ = self.alerts.send(a);
+    }
+
+    pub(crate) async fn audit(
+        &self,
+        decision: &str,
+        code: &str,
+        reason: String,
+        purpose: Option<Purpose>,
+        group: Option<GroupId>,
+    ) -> Result<(), JournalError> {
+        tracing::info!(decision, code, group = ?group, purpose = ?purpose, "{reason}");
+        self.write(JournalRecord::Audit(AuditEntry {
+            ts: self.now(),
+            decision: decision.to_owned(),
+            code: code.to_owned(),
+            reason,
+            purpose,
+            group,
+        }))
+        .await
+    }
+
+    // ----- order ids ----------------------------------------------------------------------
+
+    /// The broker's next valid id, never at or below the highest id ever persisted; the id is
+    /// journaled before it is used.
+    async fn alloc_order_id(&mut self) -> Result<OrderId, ExecError> {
+        let b = self.broker.next_order_id().await?;
+        let id = match self.highest_order {
+            Some(h) if b <= h => OrderId(h.0.saturating_add(1)),
+            _ => b,
+        };
+        self.write(JournalRecord::OrderIdUsed(id)).await?;
+        self.highest_order = Some(id);
+        Ok(id)
+    }
+
+    // ----- commands -----------------------------------------------------------------------
+
+    pub(crate) async fn on_command(&mut self, c: Command) {
+        match c {
+            Command::Submit(intent, reply) => {
+                let r = self.submit(intent).await;
+                let _ = reply.send(r);
+            }
+            Command::PlaceStop(spec, reply) => {
+                let r = self.place_stop(spec).await;
+                let _ = reply.send(r);
+            }
+            Command::SetTradingState(s, reply) => {
+                let r = self.write(JournalRecord::TradingState(s)).await;
+                if r.is_ok() {
+                    let from = self.state;
+                    self.state = s;
+                    let _ = self
+                        .audit(
+                            "trading_state",
+                            "state.changed",
+                            format!("{from:?} -> {s:?}"),
+                            None,
+                            None,
+                        )
+                        .await;
+                }
+                let _ = reply.send(r.map_err(ExecError::from));
+            }
+            Command::SetBroken(strategy, reason, reply) => {
+                let r = self
+                    .write(JournalRecord::StrategyBroken {
+                        strategy,
+                        reason: reason.clone(),
+                    })
+                    .await;
+                if r.is_ok() {
+                    match reason {
+                        Some(code) => {
+                            self.broken.insert(strategy, code);
+                        }
+                        None => {
+                            self.broken.remove(&strategy);
+                        }
+                    }
+                }
+                let _ = reply.send(r.map_err(ExecError::from));
+            }
+            Command::Snapshot(reply) => {
+                let _ = reply.send(self.snapshot());
+            }
+        }
+    }
+
+    fn snapshot(&mut self) -> EngineSnapshot {
+        EngineSnapshot {
+            trading_state: self.state,
+            groups: self.groups.values().cloned().collect(),
+            stops: self.stops.values().cloned().collect(),
+            positions: self.book.positions().map(|(i, q)| (i.id(), q)).collect(),
+            unmatched: self.hedge.unmatched(&self.book).into_iter().collect(),
+            hedges_sent: self
+                .hedge
+                .sent_total
+                .iter()
+                .map(|(k, v)| (k.clone(), *v))
+                .collect(),
+            highest_order_id: self.highest_order,
+            available_funds: self.available_funds,
+        }
+    }
+
+    fn gate_check(&mut self, intent: &OrderIntent, messages: u32) -> Result<(), GateRefusal> {
+        let ctx = GateContext {
+            state: self.state,
+            now: self.clock.now(),
+            book: &self.book,
+            available_funds: self.available_funds,
+            broken: &self.broken,
+            risk: self.risk.as_ref(),
+        };
+        self.gate.check(intent, messages, &ctx)
+    }
+
+    async fn refuse(&self, intent: &OrderIntent, code: &str, reason: String) {
+        if let Err(e) = self
+            .audit("refused", code, reason, Some(intent.purpose), None)
+            .await
+        {
+            tracing::error!(code = e.code(), "refusal not journaled: {e}");
+        }
+    }
+
+    /// Validates, gates, journals and starts a group. Returns once the first broker call of
+    /// the group has been made (or the group ended at send time).
+    pub(crate) async fn submit(&mut self, intent: OrderIntent) -> Result<GroupId, ExecError> {
+        if let Err(e) = intent.validate() {
+            self.refuse(&intent, e.code(), e.to_string()).await;
+            return Err(e.into());
+        }
+        let combo = self.cfg.prefer_native_combos
+            && intent.legs.len() > 1
+            && self.broker.capabilities().native_combos;
+        let messages = if combo {
+            1
+        } else {
+            u32::try_from(intent.legs.len()).unwrap_or(u32::MAX)
+        };
+        if let Err(r) = self.gate_check(&intent, messages) {
+            self.refuse(&intent, r.code(), r.to_string()).await;
+            return Err(r.into());
+        }
+        let id = GroupId(self.next_group);
+        self.next_group += 1;
+        let now = self.now();
+        let g = if combo {
+            Group::combo(id, intent, &self.book, now)
+        } else {
+            Group::legged(id, intent, &self.book, now)
+        };
+        let summary = format!(
+            "{:?} group {} ({} leg(s), {}): tiers {:?}",
+            g.intent.purpose,
+            id,
+            g.legs.len(),
+            if combo { "native combo" } else { "legged" },
+            g.tiers
+        );
+        let purpose = g.intent.purpose;
+        self.groups.insert(id, g);
+        self.audit("accepted", "gate.passed", summary, Some(purpose), Some(id))
+            .await?;
+        self.write_group(id).await?;
+        self.advance_group(id).await;
+        Ok(id)
+    }
+
+    // ----- groups -------------------------------------------------------------------------
+
+    /// Drives a group as far as it can go now: sends pending legs of the current tier, moves
+    /// to the next tier when the current one filled, plans the rollback when it failed.
+    pub(crate) async fn advance_group(&mut self, id: GroupId) {
+        loop {
+            let Some(g) = self.groups.get(&id) else {
+                return;
+            };
+            let phase = g.phase;
+            if phase.is_terminal() {
+                return;
+            }
+            let outcome = g.tier_outcome();
+            let now = self.now();
+            match (phase, outcome) {
+                (GroupPhase::Legging { tier }, TierOutcome::Filled)
+                | (GroupPhase::RollingBack { tier }, TierOutcome::Filled) => {
+                    let rolling = matches!(phase, GroupPhase::RollingBack { .. });
+                    let count = if rolling {
+                        g.rollback_tiers.len()
+                    } else {
+                        g.tiers.len()
+                    };
+                    let next = tier + 1;
+                    let done = next >= count;
+                    if let Some(g) = self.groups.get_mut(&id) {
+                        g.updated = now;
+                        g.phase = match (done, rolling) {
+                            (false, false) => GroupPhase::Legging { tier: next },
+                            (false, true) => GroupPhase::RollingBack { tier: next },
+                            (true, false) => GroupPhase::Completed,
+                            (true, true) => GroupPhase::RolledBack,
+                        };
+                    }
+                    if let Err(e) = self.write_group(id).await {
+                        self.journal_failed(id, e).await;
+                        return;
+                    }
+                    if done {
+                        self.group_finished(id).await;
+                        return;
+                    }
+                }
+                (GroupPhase::Combo, TierOutcome::Filled) => {
+                    if let Some(g) = self.groups.get_mut(&id) {
+                        g.phase = GroupPhase::Completed;
+                        g.updated = now;
+                    }
+                    let _ = self.write_group(id).await;
+                    self.group_finished(id).await;
+                    return;
+                }
+                (GroupPhase::Legging { .. } | GroupPhase::Combo, TierOutcome::Failed) => {
+                    let book = self.book.clone();
+                    let mut reason = String::new();
+                    if let Some(g) = self.groups.get_mut(&id) {
+                        reason = g
+                            .legs
+                            .iter()
+                            .filter(|l| l.state.is_terminal() && l.state != LegState::Filled)
+                            .map(|l| {
+                                format!(
+                                    "{} {:?}{}",
+                                    l.intent.instrument.id(),
+                                    l.state,
+                                    l.reason
+                                        .as_deref()
+                                        .map(|r| format!(" ({r})"))
+                                        .unwrap_or_default()
+                                )
+                            })
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        g.reason = Some(reason.clone());
+                        g.updated = now;
+                        // Cancel legs of later tiers that were never sent.
+                        for l in g.legs.iter_mut().filter(|l| l.state == LegState::Pending) {
+                            l.state = LegState::Cancelled;
+                        }
+                        if !g.plan_rollback(&book) {
+                            g.phase = GroupPhase::RolledBack;
+                        }
+                    }
+                    if let Err(e) = self.write_group(id).await {
+                        self.journal_failed(id, e).await;
+                        return;
+                    }
+                    self.raise(
+                        Severity::Warning,
+                        "group.incomplete",
+                        format!("group {id} could not complete ({reason}); unwinding filled legs"),
+                        Some(id),
+                        None,
+                    )
+                    .await;
+                    if self.groups.get(&id).is_some_and(|g| g.phase.is_terminal()) {
+                        self.group_finished(id).await;
+                        return;
+                    }
+                }
+                (GroupPhase::RollingBack { .. }, TierOutcome::Failed) => {
+                    if let Some(g) = self.groups.get_mut(&id) {
+                        g.phase = GroupPhase::Failed;
+                        g.updated = now;
+                    }
+                    let _ = self.write_group(id).await;
+                    self.raise(
+                        Severity::Critical,
+                        "group.rollback_failed",
+                        format!(
+                            "group {id}: rollback could not complete; positions need manual action"
+                        ),
+                        Some(id),
+                        None,
+                    )
+                    .await;
+                    return;
+                }
+                (_, TierOutcome::Working) => {
+                    self.send_pending(id).await;
+                    // Sending may have ended the tier (rejections): evaluate again if so.
+                    let again = self
+                        .groups
+                        .get(&id)
+                        .is_some_and(|g| g.tier_outcome() != TierOutcome::Working);
+                    if !again {
+                        self.arm_exposure_check();
+                        return;
+                    }
+                }
+                _ => return,
+            }
+        }
+    }
+
+    fn arm_exposure_check(&mut self) {
+        if self.next_exposure_check.is_none() {
+            self.next_exposure_check = Some(self.now().plus(self.cfg.exposure_check_interval));
+        }
+    }
+
+    async fn journal_failed(&mut self, id: GroupId, e: JournalError) {
+        self.raise(
+            Severity::Critical,
+            e.code(),
+            format!("group {id}: journal write failed ({e}); no further orders sent for it"),
+            Some(id),
+            None,
+        )
+        .await;
+    }
+
+    async fn group_finished(&mut self, id: GroupId) {
+        let Some(g) = self.groups.get(&id) else {
+            return;
+        };
+        let (phase, purpose) = (g.phase, g.intent.purpose);
+        let reason = format!("group {id} {purpose:?} finished: {phase:?}");
+        let _ = self
+            .audit(
+                "finished",
+                "group.finished",
+                reason,
+                Some(purpose),
+                Some(id),
+            )
+            .await;
+        if phase == GroupPhase::RolledBack {
+            self.raise(
+                Severity::Warning,
+                "group.rolled_back",
+                format!("group {id} rolled back: {}", g_reason(self.groups.get(&id))),
+                Some(id),
+                None,
+            )
+            .await;
+        }
+    }
+
+    /// Sends the Pending legs of the current tier (or the combo), journaling first.
+    async fn send_pending(&mut self, id: GroupId) {
+        let Some(g) = self.groups.get(&id) else {
+            return;
+        };
+        let pending: Vec<usize> = g
+            .current_tier()
+            .into_iter()
+            .filter(|i| g.legs.get(*i).is_some_and(|l| l.state == LegState::Pending))
+            .collect();
+        if pending.is_empty() {
+            return;
+        }
+        if g.phase == GroupPhase::Combo {
+            self.send_combo(id, pending).await;
+            return;
+        }
+        for (n, idx) in pending.iter().copied().enumerate() {
+            let oid = match self.alloc_order_id().await {
+                Ok(o) => o,
+                Err(e) => {
+                    self.fail_unsent(id, &pending[n..], e.to_string()).await;
+                    return;
+                }
+            };
+            let now = self.now();
+            let Some(g) = self.groups.get_mut(&id) else {
+                return;
+            };
+            g.mark_sent(idx, oid, now);
+            let order = g.intent.order_for(&g.legs[idx].intent, oid);
+            self.own_group(oid, id);
+            if let Err(e) = self.write_group(id).await {
+                self.fail_unsent(id, &pending[n..], e.to_string()).await;
+                return;
+            }
+            if is_later_tier(self.groups.get(&id)) {
+                self.gate.count_messages(1, now);
+            }
+            if let Err(e) = self.broker.place(&order).await {
+                self.fail_unsent(id, &pending[n..], format!("{} ({})", e, e.code()))
+                    .await;
+                return;
+            }
+        }
+    }
+
+    async fn send_combo(&mut self, id: GroupId, legs: Vec<usize>) {
+        let oid = match self.alloc_order_id().await {
+            Ok(o) => o,
+            Err(e) => return self.fail_unsent(id, &legs, e.to_string()).await,
+        };
+        let now = self.now();
+        let Some(g) = self.groups.get_mut(&id) else {
+            return;
+        };
+        for i in &legs {
+            g.mark_sent(*i, oid, now);
+        }
+        let mut order_legs: Vec<(i32, ComboLeg)> = g
+            .legs
+            .iter()
+            .map(|l| {
+                (
+                    l.score,
+                    ComboLeg {
+                        instrument: l.intent.instrument.clone(),
+                        side: l.intent.side,
+                        ratio: u32::try_from(l.ratio).unwrap_or(1),
+                    },
+                )
+            })
+            .collect();
+        order_legs.sort_by(|a, b| b.0.cmp(&a.0));
+        let combo = ComboOrder {
+            id: oid,
+            account: g.intent.account.clone(),
+            legs: order_legs.into_iter().map(|(_, l)| l).collect(),
+            qty: g.combo_qty.unwrap_or(1),
+            order_type: match g.intent.net_limit {
+                Some(limit) => OrderType::Limit { limit },
+                None => OrderType::Market,
+            },
+            tif: g.intent.tif,
+        };
+        self.own_group(oid, id);
+        if let Err(e) = self.write_group(id).await {
+            return self.fail_unsent(id, &legs, e.to_string()).await;
+        }
+        if let Err(e) = self.broker.place_combo(&combo).await {
+            self.fail_unsent(id, &legs, format!("{} ({})", e, e.code()))
+                .await;
+        }
+    }
+
+    /// Legs that could not be sent become Rejected (journaled); the caller re-evaluates.
+    async fn fail_unsent(&mut self, id: GroupId, legs: &[usize], why: String) {
+        let now = self.now();
+        if let Some(g) = self.groups.get_mut(&id) {
+            for i in legs {
+                g.mark_rejected(*i, why.clone(), now);
+            }
+        }
+        if let Err(e) = self.write_group(id).await {
+            tracing::error!(
+                code = e.code(),
+                "group {id}: send failure not journaled: {e}"
+            );
+        }
+        self.raise(
+            Severity::Warning,
+            "group.send_failed",
+            format!("group {id}: could not send: {why}"),
+            Some(id),
+            None,
+        )
+        .await;
+    }
+
+    // ----- stops --------------------------------------------------------------------------
+
+    async fn place_stop(&mut self, spec: StopSpec) -> Result<u64, ExecError> {
+        let limit = limit_price(
+            spec.side,
+            spec.stop,
+            self.cfg.stop_slippage_bps,
+            self.cfg.tick,
+        );
+        let mut intent = OrderIntent::new(Purpose::StopLoss, spec.account.clone()).leg(
+            spec.instrument.clone(),
+            spec.side,
+            spec.qty,
+            OrderType::StopLimit {
+                stop: spec.stop,
+                limit,
+            },
+        );
+        intent.strategy = spec.strategy;
+        intent.tif = Tif::Gtc;
+        if let Err(e) = intent.validate() {
+            self.refuse(&intent, e.code(), e.to_string()).await;
+            return Err(e.into());
+        }
+        if let Err(r) = self.gate_check(&intent, 1) {
+            self.refuse(&intent, r.code(), r.to_string()).await;
+            return Err(r.into());
+        }
+        let oid = self.alloc_order_id().await?;
+        let id = self.next_stop;
+        self.next_stop += 1;
+        let order = intent.order_for(&intent.legs[0], oid);
+        self.stops
+            .insert(id, StopLoss::new(id, spec.clone(), limit, oid));
+        self.own_stop(oid, id);
+        self.audit(
+            "accepted",
+            "stop.placed",
+            format!(
+                "stop {id}: {:?} {} {} stop {} limit {limit}",
+                spec.side,
+                spec.qty,
+                spec.instrument.id(),
+                spec.stop
+            ),
+            Some(Purpose::StopLoss),
+            None,
+        )
+        .await?;
+        self.write_stop(id).await?;
+        if let Err(e) = self
+            .broker
+            .subscribe_quotes(std::slice::from_ref(&spec.instrument))
+            .await
+        {
+            tracing::warn!(code = e.code(), "stop {id}: quote subscription failed: {e}");
+        }
+        if let Err(e) = self.broker.place(&order).await {
+            if let Some(s) = self.stops.get_mut(&id) {
+                s.state = StopState::Failed;
+            }
+            let _ = self.write_stop(id).await;
+            self.raise(
+                Severity::Critical,
+                "stop.place_failed",
+                format!("stop {id}: stop-limit could not be placed: {e}"),
+                None,
+                Some(id),
+            )
+            .await;
+            return Err(e.into());
+        }
+        Ok(id)
+    }
+
+    pub(crate) async fn run_stop_actions_pub(&mut self, id: u64, actions: Vec<StopAction>) {
+        self.run_stop_actions(id, actions).await;
+    }
+
+    pub(crate) fn seen_exec(&mut self, id: ExecId) {
+        self.seen_execs.insert(id);
+    }
+
+    async fn run_stop_actions(&mut self, id: u64, actions: Vec<StopAction>) {
+        if let Err(e) = self.write_stop(id).await {
+            self.raise(
+                Severity::Critical,
+                e.code(),
+                format!("stop {id}: journal write failed ({e}); broker call skipped"),
+                None,
+                Some(id),
+            )
+            .await;
+            return;
+        }
+        for a in actions {
+            match a {
+                StopAction::Alert {
+                    code,
+                    critical,
+                    message,
+                } => {
+                    let sev = if critical {
+                        Severity::Critical
+                    } else {
+                        Severity::Warning
+                    };
+                    self.raise(sev, code, message, None, Some(id)).await;
+                }
+                StopAction::Cancel(oid) => {
+                    self.gate.count_messages(1, self.now());
+                    if let Err(e) = self.broker.cancel(oid).await {
+                        let now = self.now();
+                        let timeout = self.cfg.stop_timeout;
+                        let Some(s) = self.stops.get_mut(&id) else {
+                            return;
+                        };
+                        let alert =
+                            s.on_cancel_failed(&format!("{e} ({})", e.code()), now, timeout);
+                        Box::pin(self.run_stop_actions(id, vec![alert])).await;
+                        return;
+                    }
+                }
+                StopAction::SendMarket { qty } => {
+                    let oid = match self.alloc_order_id().await {
+                        Ok(o) => o,
+                        Err(e) => {
+                            self.stop_market_failed(id, e.to_string()).await;
+                            return;
+                        }
+                    };
+                    let Some(s) = self.stops.get_mut(&id) else {
+                        return;
+                    };
+                    s.market_order = Some(oid);
+                    let order = OrderRequest {
+                        id: oid,
+                        account: s.spec.account.clone(),
+                        instrument: s.spec.instrument.clone(),
+                        side: s.spec.side,
+                        qty,
+                        order_type: OrderType::Market,
+                        tif: Tif::Day,
+                        outside_rth: false,
+                    };
+                    self.own_stop(oid, id);
+                    if let Err(e) = self.write_stop(id).await {
+                        self.stop_market_failed(id, e.to_string()).await;
+                        return;
+                    }
+                    self.gate.count_messages(1, self.now());
+                    let _ = self
+                        .audit(
+                            "stop_market",
+                            "stop.market_sent",
+                            format!("stop {id}: stop-limit cancelled (confirmed); market order {oid} for {qty}"),
+                            Some(Purpose::StopLoss),
+                            None,
+                        )
+                        .await;
+                    if let Err(e) = self.broker.place(&order).await {
+                        self.stop_market_failed(id, format!("{e} ({})", e.code()))
+                            .await;
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn stop_market_failed(&mut self, id: u64, why: String) {
+        if let Some(s) = self.stops.get_mut(&id) {
+            s.state = StopState::Failed;
+        }
+        let _ = self.write_stop(id).await;
+        self.raise(
+            Severity::Critical,
+            "stop.market_failed",
+            format!("stop {id}: market exit could not be sent: {why}"),
+            None,
+            Some(id),
+        )
+        .await;
+    }
+
+    // ----- broker events ------------------------------------------------------------------
+
+    pub(crate) async fn on_event(&mut self, ev: BrokerEvent) {
+        match ev {
+            BrokerEvent::OrderStatus(u) => self.on_status(u).await,
+            BrokerEvent::Execution(e) => self.on_exec(e).await,
+            BrokerEvent::Position(p) => {
+                let id = p.instrument.id();
+                let ours_working = self.owners.iter().any(|(oid, o)| match o {
+                    Owner::Group(g) => self.groups.get(g).is_some_and(|g| {
+                        g.legs.iter().any(|l| {
+                            l.order_id == Some(*oid)
+                                && !l.state.is_terminal()
+                                && l.intent.instrument.id() == id
+                        })
+                    }),
+                    Owner::Stop(s) => self
+                        .stops
+                        .get(s)
+                        .is_some_and(|s| !s.is_terminal() && s.spec.instrument.id() == id),
+                });
+                if !ours_working && self.book.qty(&id) != p.qty {
+                    tracing::info!(instrument = %id, from = self.book.qty(&id), to = p.qty, "position event applied (broker wins)");
+                    self.book.set(&p.instrument, p.qty);
+                    let now = self.now();
+                    self.hedge.on_book_change(&self.book, now);
+                }
+            }
+            BrokerEvent::Account(a) => {
+                self.available_funds = Some(a.net_liquidation);
+                self.account = Some(a.account);
+            }
+            BrokerEvent::Quote(q) => {
+                self.book.on_quote(&q);
+                let now = self.now();
+                let timeout = self.cfg.stop_timeout;
+                let hit: Vec<u64> = self
+                    .stops
+                    .values_mut()
+                    .filter(|s| s.spec.instrument == q.instrument)
+                    .filter_map(|s| s.on_quote(&q, now, timeout).then_some(s.id))
+                    .collect();
+                for id in hit {
+                    tracing::info!(stop = id, "stop triggered: market through the stop");
+                    if let Err(e) = self.write_stop(id).await {
+                        tracing::error!(code = e.code(), "stop {id} trigger not journaled: {e}");
+                    }
+                }
+            }
+            BrokerEvent::Connection(c) => tracing::info!(state = ?c, "broker connection"),
+            BrokerEvent::Notice(n) => {
+                if n.code == Notice::EVENTS_DROPPED {
+                    self.raise(
+                        Severity::Warning,
+                        "broker.events_dropped",
+                        format!("engine fell behind the broker event stream: {}", n.text),
+                        None,
+                        None,
+                    )
+                    .await;
+                } else {
+                    tracing::info!(code = n.code, "broker notice: {}", n.text);
+                }
+            }
+        }
+    }
+
+    async fn on_status(&mut self, u: OrderUpdate) {
+        if u.status.is_terminal() && self.recovery_cancels.remove(&u.order_id) {
+            tracing::info!(order = %u.order_id, status = ?u.status, "recovery cancel settled");
+        }
+        match self.owners.get(&u.order_id).copied() {
+            Some(Owner::Group(gid)) => {
+                let changed = self.groups.get_mut(&gid).is_some_and(|g| g.on_status(&u));
+                if u.status.is_terminal() && self.hedge.is_hedge(u.order_id) {
+                    let now = self.now();
+                    self.hedge.on_terminal(u.order_id, &self.book, now);
+                }
+                if changed {
+                    if let Err(e) = self.write_group(gid).await {
+                        self.journal_failed(gid, e).await;
+                        return;
+                    }
+                    self.advance_group(gid).await;
+                }
+            }
+            Some(Owner::Stop(sid)) => {
+                let now = self.now();
+                let timeout = self.cfg.stop_timeout;
+                let Some(s) = self.stops.get_mut(&sid) else {
+                    return;
+                };
+                let before = s.clone();
+                let actions = s.on_status(&u, now, timeout);
+                if *s != before || !actions.is_empty() {
+                    self.run_stop_actions(sid, actions).await;
+                }
+            }
+            None => {
+                tracing::debug!(order = %u.order_id, "status for an order the engine does not own")
+            }
+        }
+    }
+
+    async fn on_exec(&mut self, e: Execution) {
+        if !self.seen_execs.insert(e.exec_id.clone()) {
+            tracing::debug!(exec = %e.exec_id, "duplicate execution ignored");
+            return;
+        }
+        self.book.apply(&e.instrument, e.signed_qty());
+        if self.account.is_none() {
+            self.account = Some(e.account.clone());
+        }
+        let owner = e.order_id.and_then(|o| self.owners.get(&o).copied());
+        match owner {
+            Some(Owner::Group(gid)) => {
+                let res = self.groups.get_mut(&gid).map(|g| g.on_exec(&e));
+                match res {
+                    Some(Ok(idx)) => {
+                        if let Some(g) = self.groups.get(&gid) {
+                            let l = &g.legs[idx];
+                            if l.score == -100 && !l.rollback && g.intent.purpose != Purpose::Hedge
+                            {
+                                if let Some(o) = l.intent.instrument.as_option() {
+                                    self.hedge.accept(
+                                        ExposureKey {
+                                            underlying: o.underlying.clone(),
+                                            right: o.right,
+                                        },
+                                        e.qty,
+                                    );
+                                }
+                            }
+                        }
+                        if let Some(oid) = e.order_id {
+                            self.hedge.on_fill(oid, e.qty);
+                        }
+                        if let Err(err) = self.write_group(gid).await {
+                            self.journal_failed(gid, err).await;
+                        }
+                    }
+                    Some(Err(fe)) => {
+                        self.raise(
+                            Severity::Critical,
+                            fe.code(),
+                            format!("group {gid}: invalid fill {} ({fe}); booked as the broker reports it", e.exec_id),
+                            Some(gid),
+                            None,
+                        )
+                        .await;
+                    }
+                    None => {}
+                }
+            }
+            Some(Owner::Stop(_)) => {}
+            None => {
+                tracing::info!(exec = %e.exec_id, instrument = %e.instrument.id(), qty = e.signed_qty(), "execution of an order the engine did not send")
+            }
+        }
+        let now = self.now();
+        self.hedge.on_book_change(&self.book, now);
+    }
+
+    // ----- deadlines ----------------------------------------------------------------------
+
+    fn active_groups(&self) -> bool {
+        self.groups.values().any(|g| !g.phase.is_terminal())
+    }
+
+    /// The earliest pending deadline.
+    pub(crate) fn next_deadline(&self) -> Option<Timestamp> {
+        let mut d: Option<Timestamp> = None;
+        let mut put = |t: Timestamp| d = Some(d.map_or(t, |x| x.min(t)));
+        for g in self.groups.values().filter(|g| !g.phase.is_terminal()) {
+            for l in &g.legs {
+                if let (Some(s), false, true) = (
+                    l.sent_at,
+                    l.timeout_cancel,
+                    l.order_id.is_some() && !l.state.is_terminal(),
+                ) {
+                    put(s.plus(self.cfg.leg_timeout));
+                }
+            }
+        }
+        for s in self.stops.values() {
+            if s.state == StopState::Working {
+                if let Some(t) = s.deadline {
+                    put(t);
+                }
+            }
+        }
+        if let Some(h) = self.hedge.deadline() {
+            let blocked = !self.recovery_cancels.is_empty();
+            match (blocked, self.recovery_deadline) {
+                (true, Some(r)) => put(h.max(r)),
+                _ => put(h),
+            }
+        }
+        if let Some(t) = self.next_exposure_check {
+            put(t);
+        }
+        d
+    }
+
+    pub(crate) async fn on_timers(&mut self) {
+        let now = self.now();
+        // Leg time-outs.
+        let mut to_cancel: Vec<(GroupId, usize, OrderId)> = Vec::new();
+        for g in self.groups.values().filter(|g| !g.phase.is_terminal()) {
+            for (i, l) in g.legs.iter().enumerate() {
+                if let (Some(s), Some(oid)) = (l.sent_at, l.order_id) {
+                    if !l.timeout_cancel
+                        && !l.state.is_terminal()
+                        && now >= s.plus(self.cfg.leg_timeout)
+                    {
+                        to_cancel.push((g.id, i, oid));
+                    }
+                }
+            }
+        }
+        let mut cancelled: BTreeSet<OrderId> = BTreeSet::new();
+        for (gid, i, oid) in to_cancel {
+            if let Some(g) = self.groups.get_mut(&gid) {
+                g.legs[i].timeout_cancel = true;
+                g.updated = now;
+            }
+            if let Err(e) = self.write_group(gid).await {
+                self.journal_failed(gid, e).await;
+                continue;
+            }
+            if cancelled.insert(oid) {
+                self.gate.count_messages(1, now);
+                tracing::warn!(group = %gid, order = %oid, "leg not filled in time: cancelling");
+                if let Err(e) = self.broker.cancel(oid).await {
+                    self.raise(
+                        Severity::Warning,
+                        "group.cancel_failed",
+                        format!("group {gid}: cancel of timed-out order {oid} failed: {e}"),
+                        Some(gid),
+                        None,
+                    )
+                    .await;
+                }
+            }
+        }
+        // Stop time-outs.
+        let due: Vec<u64> = self
+            .stops
+            .values()
+            .filter(|s| s.state == StopState::Working && s.deadline.is_some_and(|d| now >= d))
+            .map(|s| s.id)
+            .collect();
+        for id in due {
+            let action = self.stops.get_mut(&id).and_then(|s| s.on_deadline(now));
+            if let Some(a) = action {
+                tracing::warn!(
+                    stop = id,
+                    "stop-limit not filled in time: cancelling, market order only after confirmation"
+                );
+                self.run_stop_actions(id, vec![a]).await;
+            }
+        }
+        // Hedges (after recovery cancels settled, or their wait expired).
+        let recovery_blocked =
+            !self.recovery_cancels.is_empty() && self.recovery_deadline.is_some_and(|r| now < r);
+        if !recovery_blocked && self.hedge.deadline().is_some_and(|d| now >= d) {
+            self.recovery_deadline = None;
+            self.send_hedges(now).await;
+        }
+        // Interim exposure monitor.
+        if self.next_exposure_check.is_some_and(|t| now >= t) {
+            self.next_exposure_check = None;
+            self.check_exposure().await;
+            if self.active_groups() {
+                self.arm_exposure_check();
+            }
+        }
+    }
+
+    async fn send_hedges(&mut self, now: Timestamp) {
+        let orders = self.hedge.flush(&self.book, now);
+        for h in orders {
+            let intent = OrderIntent::new(Purpose::Hedge, self.account_of(&h.instrument.id())).leg(
+                h.instrument.clone(),
+                Side::Buy,
+                h.qty,
+                OrderType::Market,
+            );
+            let _ = self
+                .audit(
+                    "hedge",
+                    "hedge.unmatched",
+                    format!(
+                        "{} {:?}: {} unintended naked short contract(s); buying back {} {}",
+                        h.key.underlying,
+                        h.key.right,
+                        h.qty,
+                        h.qty,
+                        h.instrument.id()
+                    ),
+                    Some(Purpose::Hedge),
+                    None,
+                )
+                .await;
+            match Box::pin(self.submit(intent)).await {
+                Ok(gid) => {
+                    let oid = self
+                        .groups
+                        .get(&gid)
+                        .and_then(|g| g.legs.first())
+                        .and_then(|l| l.order_id);
+                    if let Some(oid) = oid {
+                        self.hedge.on_sent(oid, h.key.clone(), h.qty);
+                        // The fill may already have been processed? No: events are handled by
+                        // this task after this returns.
+                    }
+                }
+                Err(e) => {
+                    self.raise(
+                        Severity::Critical,
+                        "hedge.refused",
+                        format!(
+                            "hedge of {} {} refused: {e} ({})",
+                            h.qty,
+                            h.instrument.id(),
+                            e.code()
+                        ),
+                        None,
+                        None,
+                    )
+                    .await;
+                }
+            }
+        }
+    }
+
+    fn account_of(&self, _instrument: &InstrumentId) -> AccountId {
+        self.account
+            .clone()
+            .unwrap_or_else(|| AccountId::new(self.broker.name()))
+    }
+
+    async fn check_exposure(&mut self) {
+        let unmatched = self.hedge.unmatched(&self.book);
+        let limit = self.cfg.max_unhedged_contracts;
+        let over: BTreeMap<ExposureKey, i64> =
+            unmatched.into_iter().filter(|(_, n)| *n > limit).collect();
+        for (k, n) in &over {
+            if self.exposure_alerted.get(k) != Some(n) {
+                self.raise(
+                    Severity::Critical,
+                    "exposure.unhedged",
+                    format!(
+                        "{} {:?}: {n} naked short contract(s) while legging in (limit {limit})",
+                        k.underlying, k.right
+                    ),
+                    None,
+                    None,
+                )
+                .await;
+            }
+        }
+        self.exposure_alerted = over;
+    }
+
+    /// The engine loop: commands first, then broker events, then deadlines.
+    pub(crate) async fn run(mut self, mut rx: mpsc::Receiver<Command>, mut events: EventStream) {
+        let mut events_open = true;
+        loop {
+            let wait = self
+                .next_deadline()
+                .map(|d| d.duration_since(self.now()))
+                .unwrap_or(Duration::from_secs(3600));
+            tokio::select! {
+                biased;
+                cmd = rx.recv() => match cmd {
+                    Some(c) => self.on_command(c).await,
+                    None => {
+                        tracing::info!("all coordinator handles dropped: engine stops");
+                        return;
+                    }
+                },
+                ev = events.next(), if events_open => match ev {
+                    Some(e) => self.on_event(e).await,
+                    None => {
+                        events_open = false;
+                        self.raise(Severity::Critical, "broker.events_closed", "broker event stream ended".into(), None, None).await;
+                    }
+                },
+                _ = tokio::time::sleep(wait) => self.on_timers().await,
+            }
+        }
+    }
+}
+
+fn g_reason(g: Option<&Group>) -> String {
+    g.and_then(|g| g.reason.clone()).unwrap_or_default()
+}
+
+fn is_later_tier(g: Option<&Group>) -> bool {
+    matches!(
+        g.map(|g| g.phase),
+        Some(GroupPhase::Legging { tier }) | Some(GroupPhase::RollingBack { tier }) if tier > 0
+    ) || matches!(g.map(|g| g.phase), Some(GroupPhase::RollingBack { .. }))
+}
+
+/// Helper for the recovery module: broker error text with code.
+pub(crate) fn berr(e: &BrokerError) -> String {
+    format!("{e} ({})", e.code())
+}

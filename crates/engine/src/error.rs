@@ -1,0 +1,284 @@
+//! Typed errors of the execution engine: [`GateRefusal`] (the pre-trade gate said no, with the
+//! reason), [`IntentError`] (the request itself is malformed), [`JournalError`] and the umbrella
+//! [`ExecError`] returned by the coordinator handle. Every variant has a stable `code()`.
+
+use crate::intent::Purpose;
+use tradeguard_model::{BrokerError, InstrumentId, Money, StrategyId};
+
+/// Why the pre-trade gate refused an order. Every refusal is also written to the audit log.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GateRefusal {
+    /// Trading is HALTED: only Emergency orders pass.
+    #[error("trading is halted: {purpose:?} orders are refused, only emergency exits pass")]
+    Halted {
+        /// Purpose of the refused order.
+        purpose: Purpose,
+    },
+    /// Trading is REDUCING and this leg would open or increase exposure.
+    #[error(
+        "trading is reducing: leg {instrument} would increase exposure (position {position}, order {signed_qty})"
+    )]
+    NotReducing {
+        /// The offending leg.
+        instrument: InstrumentId,
+        /// Current signed position.
+        position: i64,
+        /// Signed order quantity.
+        signed_qty: i64,
+    },
+    /// The order-rate throttle is exhausted.
+    #[error(
+        "order rate limit: {needed} message(s) needed, {available} available; retry in {retry_after_ms} ms"
+    )]
+    Throttled {
+        /// Broker messages the order needs.
+        needed: u32,
+        /// Tokens left in the bucket.
+        available: u32,
+        /// Earliest time the order would pass.
+        retry_after_ms: u64,
+    },
+    /// A leg exceeds the maximum order size.
+    #[error("leg {instrument} quantity {qty} exceeds the maximum {max}")]
+    MaxOrderQty {
+        /// The offending leg.
+        instrument: InstrumentId,
+        /// Its quantity.
+        qty: i64,
+        /// Configured maximum.
+        max: i64,
+    },
+    /// The order's notional exceeds the maximum.
+    #[error("order notional {notional} exceeds the maximum {max}")]
+    MaxNotional {
+        /// Σ |qty| × multiplier × reference price.
+        notional: Money,
+        /// Configured maximum.
+        max: Money,
+    },
+    /// No reference price for a market order leg (needed for the notional check).
+    #[error("no reference price for {instrument}: cannot check notional")]
+    NoPrice {
+        /// The leg.
+        instrument: InstrumentId,
+    },
+    /// No account snapshot yet: the stress check cannot run.
+    #[error("no account values yet: cannot run the stress check")]
+    NoAccount,
+    /// Worst-case stress requirement above the allowed share of available funds.
+    #[error(
+        "worst-case requirement {requirement} exceeds {limit} ({pct}% of available funds {available})"
+    )]
+    StressLimit {
+        /// Worst-case requirement of book + order.
+        requirement: Money,
+        /// Allowed maximum.
+        limit: Money,
+        /// Configured percentage.
+        pct: u32,
+        /// Available funds used.
+        available: Money,
+    },
+    /// The risk model could not evaluate the order.
+    #[error("risk model failed: {0}")]
+    Risk(#[from] RiskError),
+    /// A normal (non-emergency) order for a Broken strategy.
+    #[error("strategy {strategy} is broken ({reason}): only the emergency path may close it")]
+    StrategyBroken {
+        /// The strategy.
+        strategy: StrategyId,
+        /// Stable code of the broken reason (e.g. `broken.assigned`).
+        reason: String,
+    },
+}
+
+impl GateRefusal {
+    /// Stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Halted { .. } => "gate.halted",
+            Self::NotReducing { .. } => "gate.not_reducing",
+            Self::Throttled { .. } => "gate.throttled",
+            Self::MaxOrderQty { .. } => "gate.max_order_qty",
+            Self::MaxNotional { .. } => "gate.max_notional",
+            Self::NoPrice { .. } => "gate.no_price",
+            Self::NoAccount => "gate.no_account",
+            Self::StressLimit { .. } => "gate.stress_limit",
+            Self::Risk(e) => e.code(),
+            Self::StrategyBroken { .. } => "gate.strategy_broken",
+        }
+    }
+}
+
+/// Risk-model failures.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RiskError {
+    /// No underlying price to stress from.
+    #[error("no underlying price for {0}")]
+    NoSpot(String),
+    /// Fixed-point overflow.
+    #[error("arithmetic overflow in the stress computation")]
+    Overflow,
+}
+
+impl RiskError {
+    /// Stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NoSpot(_) => "risk.no_spot",
+            Self::Overflow => "risk.overflow",
+        }
+    }
+}
+
+/// A malformed order intent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IntentError {
+    /// No legs.
+    #[error("order intent has no legs")]
+    NoLegs,
+    /// A leg quantity ≤ 0.
+    #[error("leg {instrument} quantity must be > 0, got {qty}")]
+    NonPositiveQty {
+        /// The leg.
+        instrument: InstrumentId,
+        /// Its quantity.
+        qty: i64,
+    },
+    /// The same instrument twice.
+    #[error("instrument {0} appears in two legs")]
+    DuplicateLeg(InstrumentId),
+    /// The leg's order failed model validation (prices, stop-limit consistency).
+    #[error("leg {instrument}: {reason}")]
+    BadLeg {
+        /// The leg.
+        instrument: InstrumentId,
+        /// Model validation text.
+        reason: String,
+    },
+}
+
+impl IntentError {
+    /// Stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NoLegs => "intent.no_legs",
+            Self::NonPositiveQty { .. } => "intent.non_positive_qty",
+            Self::DuplicateLeg(_) => "intent.duplicate_leg",
+            Self::BadLeg { .. } => "intent.bad_leg",
+        }
+    }
+}
+
+/// Journal (durable write-ahead log) failures.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JournalError {
+    /// The journal refused or failed the write.
+    #[error("journal write failed: {0}")]
+    Write(String),
+    /// The journal could not be read back.
+    #[error("journal read failed: {0}")]
+    Read(String),
+}
+
+impl JournalError {
+    /// Stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Write(_) => "journal.write",
+            Self::Read(_) => "journal.read",
+        }
+    }
+}
+
+/// Errors of the coordinator handle.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExecError {
+    /// The pre-trade gate refused the order.
+    #[error("refused by the pre-trade gate: {0}")]
+    Refused(#[from] GateRefusal),
+    /// The intent is malformed.
+    #[error("invalid order intent: {0}")]
+    Invalid(#[from] IntentError),
+    /// The journal write that must precede the broker call failed; nothing was sent.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// The broker refused a call.
+    #[error("broker: {0}")]
+    Broker(#[from] BrokerError),
+    /// Unknown stop-loss id.
+    #[error("unknown stop-loss {0}")]
+    UnknownStop(u64),
+    /// The engine task is not running.
+    #[error("the execution engine is not running")]
+    EngineStopped,
+}
+
+impl ExecError {
+    /// Stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Refused(r) => r.code(),
+            Self::Invalid(e) => e.code(),
+            Self::Journal(e) => e.code(),
+            Self::Broker(e) => e.code(),
+            Self::UnknownStop(_) => "exec.unknown_stop",
+            Self::EngineStopped => "exec.engine_stopped",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusal_codes_are_distinct() {
+        let id = InstrumentId::from("SPY");
+        let all = [
+            GateRefusal::Halted {
+                purpose: Purpose::Open,
+            },
+            GateRefusal::NotReducing {
+                instrument: id.clone(),
+                position: 0,
+                signed_qty: 1,
+            },
+            GateRefusal::Throttled {
+                needed: 1,
+                available: 0,
+                retry_after_ms: 20,
+            },
+            GateRefusal::MaxOrderQty {
+                instrument: id.clone(),
+                qty: 2,
+                max: 1,
+            },
+            GateRefusal::MaxNotional {
+                notional: Money::ZERO,
+                max: Money::ZERO,
+            },
+            GateRefusal::NoPrice { instrument: id },
+            GateRefusal::NoAccount,
+            GateRefusal::StressLimit {
+                requirement: Money::ZERO,
+                limit: Money::ZERO,
+                pct: 90,
+                available: Money::ZERO,
+            },
+            GateRefusal::Risk(RiskError::Overflow),
+            GateRefusal::StrategyBroken {
+                strategy: StrategyId(1),
+                reason: "broken.assigned".into(),
+            },
+        ];
+        let mut codes: Vec<_> = all.iter().map(GateRefusal::code).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), all.len());
+        assert_eq!(
+            ExecError::from(GateRefusal::NoAccount).code(),
+            "gate.no_account"
+        );
+    }
+}

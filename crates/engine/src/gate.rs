@@ -1,0 +1,476 @@
+//! The pre-trade gate: a pure, synchronous decision in front of every broker order.
+//!
+//! Checks, in order (the first failure is returned; a refused order consumes no throttle
+//! token):
+//! 1. trading state — HALTED lets only Emergency orders (and hedges that only reduce) pass;
+//!    REDUCING lets only orders whose every leg reduces an existing position pass;
+//! 2. Broken strategy — only Emergency and Hedge orders may touch it;
+//! 3. maximum leg quantity and maximum notional (not for Emergency / Hedge);
+//! 4. worst-case stress of book + order against `stress_pct` of available funds (only for
+//!    orders that do not purely reduce);
+//! 5. the token-bucket throttle on Clock time (Emergency orders are counted, never refused).
+
+use crate::book::Book;
+use crate::config::GateConfig;
+use crate::error::GateRefusal;
+use crate::intent::{OrderIntent, Purpose, leg_reduces};
+use crate::risk::RiskModel;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use tradeguard_model::{Money, OrderType, StrategyId, Timestamp};
+
+/// Account-wide trading state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TradingState {
+    /// Everything the limits allow.
+    Active,
+    /// Only exposure-reducing orders.
+    Reducing,
+    /// Only emergency exits.
+    Halted,
+}
+
+/// Token bucket in milli-tokens, refilled from Clock time.
+#[derive(Debug, Clone)]
+pub struct TokenBucket {
+    capacity_milli: u64,
+    per_sec: u64,
+    milli: u64,
+    last: Option<Timestamp>,
+}
+
+impl TokenBucket {
+    /// A full bucket of `capacity` tokens refilled at `per_sec` tokens per second.
+    pub fn new(capacity: u32, per_sec: u32) -> Self {
+        let capacity_milli = u64::from(capacity.max(1)) * 1000;
+        Self {
+            capacity_milli,
+            per_sec: u64::from(per_sec.max(1)),
+            milli: capacity_milli,
+            last: None,
+        }
+    }
+
+    fn refill(&mut self, now: Timestamp) {
+        if let Some(last) = self.last {
+            let ns = u64::try_from(now.nanos_since(last)).unwrap_or(0);
+            // milli-tokens = ns × per_sec / 1e6; in u128 to avoid overflow.
+            let add = u128::from(ns) * u128::from(self.per_sec) / 1_000_000;
+            let add = u64::try_from(add).unwrap_or(u64::MAX);
+            self.milli = self.milli.saturating_add(add).min(self.capacity_milli);
+        }
+        if self.last.is_none_or(|l| now > l) {
+            self.last = Some(now);
+        }
+    }
+
+    /// Whole tokens available at `now`.
+    pub fn available(&mut self, now: Timestamp) -> u32 {
+        self.refill(now);
+        u32::try_from(self.milli / 1000).unwrap_or(u32::MAX)
+    }
+
+    /// Takes `n` tokens, or says how long until they are there.
+    pub fn try_take(&mut self, n: u32, now: Timestamp) -> Result<(), (u32, u64)> {
+        self.refill(now);
+        let need = u64::from(n) * 1000;
+        if self.milli >= need {
+            self.milli -= need;
+            Ok(())
+        } else {
+            let missing = need - self.milli;
+            let wait_ms = missing.div_ceil(self.per_sec);
+            Err((u32::try_from(self.milli / 1000).unwrap_or(0), wait_ms))
+        }
+    }
+
+    /// Takes `n` tokens even if that goes below zero (clamped at zero): emergency traffic.
+    pub fn take_forced(&mut self, n: u32, now: Timestamp) {
+        self.refill(now);
+        self.milli = self.milli.saturating_sub(u64::from(n) * 1000);
+    }
+}
+
+/// What the gate reads besides the intent.
+pub struct GateContext<'a> {
+    /// Current trading state.
+    pub state: TradingState,
+    /// Clock time.
+    pub now: Timestamp,
+    /// Positions and marks.
+    pub book: &'a Book,
+    /// Available funds for the stress check (`None` until the first account snapshot).
+    pub available_funds: Option<Money>,
+    /// Broken strategies with the stable code of their reason.
+    pub broken: &'a BTreeMap<StrategyId, String>,
+    /// Stress model.
+    pub risk: &'a dyn RiskModel,
+}
+
+/// The gate: configuration plus the throttle's state.
+#[derive(Debug, Clone)]
+pub struct PreTradeGate {
+    cfg: GateConfig,
+    bucket: TokenBucket,
+}
+
+impl PreTradeGate {
+    /// A gate with a full throttle bucket.
+    pub fn new(cfg: GateConfig) -> Self {
+        let bucket = TokenBucket::new(cfg.burst, cfg.max_msgs_per_sec);
+        Self { cfg, bucket }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &GateConfig {
+        &self.cfg
+    }
+
+    /// Counts broker messages sent outside a gated intent (cancels, later tiers, stop market
+    /// orders) so the throttle reflects real traffic; never refuses.
+    pub fn count_messages(&mut self, n: u32, now: Timestamp) {
+        self.bucket.take_forced(n, now);
+    }
+
+    /// Decides whether `intent`, which will need `messages` broker messages, may be sent.
+    pub fn check(
+        &mut self,
+        intent: &OrderIntent,
+        messages: u32,
+        ctx: &GateContext<'_>,
+    ) -> Result<(), GateRefusal> {
+        let emergency = intent.purpose == Purpose::Emergency;
+        let hedge = intent.purpose == Purpose::Hedge;
+        let reducing = intent.is_reducing(ctx.book);
+        match ctx.state {
+            TradingState::Halted if !(emergency || (hedge && reducing)) => {
+                return Err(GateRefusal::Halted {
+                    purpose: intent.purpose,
+                });
+            }
+            TradingState::Reducing if !emergency => {
+                if let Some(l) = intent.legs.iter().find(|l| !leg_reduces(l, ctx.book)) {
+                    return Err(GateRefusal::NotReducing {
+                        instrument: l.instrument.id(),
+                        position: ctx.book.qty(&l.instrument.id()),
+                        signed_qty: l.signed_qty(),
+                    });
+                }
+            }
+            _ => {}
+        }
+        if !(emergency || hedge) {
+            if let Some(s) = intent.strategy {
+                if let Some(reason) = ctx.broken.get(&s) {
+                    return Err(GateRefusal::StrategyBroken {
+                        strategy: s,
+                        reason: reason.clone(),
+                    });
+                }
+            }
+            self.check_size(intent, ctx.book)?;
+        }
+        if !reducing && !emergency {
+            let requirement = ctx.risk.worst_case_requirement(ctx.book, &intent.legs)?;
+            let available = ctx.available_funds.ok_or(GateRefusal::NoAccount)?;
+            let limit = available
+                .mul_ratio(i64::from(self.cfg.stress_pct), 100)
+                .unwrap_or(Money::ZERO);
+            if requirement > limit {
+                return Err(GateRefusal::StressLimit {
+                    requirement,
+                    limit,
+                    pct: self.cfg.stress_pct,
+                    available,
+                });
+            }
+        }
+        if emergency {
+            self.bucket.take_forced(messages, ctx.now);
+            return Ok(());
+        }
+        self.bucket
+            .try_take(messages, ctx.now)
+            .map_err(|(available, retry_after_ms)| GateRefusal::Throttled {
+                needed: messages,
+                available,
+                retry_after_ms,
+            })
+    }
+
+    fn check_size(&self, intent: &OrderIntent, book: &Book) -> Result<(), GateRefusal> {
+        let mut notional = Money::ZERO;
+        for l in &intent.legs {
+            if l.qty > self.cfg.max_order_qty {
+                return Err(GateRefusal::MaxOrderQty {
+                    instrument: l.instrument.id(),
+                    qty: l.qty,
+                    max: self.cfg.max_order_qty,
+                });
+            }
+            let px = match l.order_type {
+                OrderType::Limit { limit } | OrderType::StopLimit { limit, .. } => Some(limit),
+                OrderType::Stop { stop } => Some(stop),
+                OrderType::Market | OrderType::TrailingStop { .. } => book.mark(&l.instrument.id()),
+            }
+            .ok_or_else(|| GateRefusal::NoPrice {
+                instrument: l.instrument.id(),
+            })?;
+            let n = px
+                .notional(l.qty, l.instrument.multiplier())
+                .unwrap_or(Money::MAX);
+            notional = notional.checked_add(n).unwrap_or(Money::MAX);
+        }
+        if notional > self.cfg.max_notional {
+            return Err(GateRefusal::MaxNotional {
+                notional,
+                max: self.cfg.max_notional,
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::risk::IntrinsicStressModel;
+    use tradeguard_model::{Price, Side, stubs};
+
+    fn px(u: i64) -> Price {
+        Price::from_units(u).unwrap_or_default()
+    }
+
+    struct Fx {
+        book: Book,
+        broken: BTreeMap<StrategyId, String>,
+        risk: IntrinsicStressModel,
+    }
+
+    impl Fx {
+        fn new() -> Self {
+            let mut book = Book::new();
+            book.set_spot("SPY", px(450));
+            book.set(&stubs::put(440), -1);
+            Self {
+                book,
+                broken: BTreeMap::new(),
+                risk: IntrinsicStressModel::default(),
+            }
+        }
+        fn ctx(&self, state: TradingState, secs: i64) -> GateContext<'_> {
+            GateContext {
+                state,
+                now: Timestamp::from_secs(1_000 + secs),
+                book: &self.book,
+                available_funds: Some(Money::from_units(100_000).unwrap_or_default()),
+                broken: &self.broken,
+                risk: &self.risk,
+            }
+        }
+    }
+
+    fn buy_put(qty: i64, purpose: Purpose) -> OrderIntent {
+        OrderIntent::new(purpose, stubs::account()).leg(
+            stubs::put(440),
+            Side::Buy,
+            qty,
+            OrderType::Limit { limit: px(2) },
+        )
+    }
+
+    #[test]
+    fn states_filter_by_purpose_and_direction() {
+        let fx = Fx::new();
+        let mut g = PreTradeGate::new(GateConfig::default());
+        let open = OrderIntent::new(Purpose::Open, stubs::account()).leg(
+            stubs::put(430),
+            Side::Buy,
+            1,
+            OrderType::Limit { limit: px(1) },
+        );
+        assert_eq!(g.check(&open, 1, &fx.ctx(TradingState::Active, 0)), Ok(()));
+        let e = g
+            .check(&open, 1, &fx.ctx(TradingState::Reducing, 0))
+            .unwrap_err();
+        assert_eq!(e.code(), "gate.not_reducing");
+        assert!(e.to_string().contains("430"), "{e}");
+        // Buying back the short passes REDUCING, but not HALTED.
+        let close = buy_put(1, Purpose::Close);
+        assert_eq!(
+            g.check(&close, 1, &fx.ctx(TradingState::Reducing, 0)),
+            Ok(())
+        );
+        let e = g
+            .check(&close, 1, &fx.ctx(TradingState::Halted, 0))
+            .unwrap_err();
+        assert_eq!(
+            e,
+            GateRefusal::Halted {
+                purpose: Purpose::Close
+            }
+        );
+        assert_eq!(
+            g.check(
+                &buy_put(1, Purpose::Emergency),
+                1,
+                &fx.ctx(TradingState::Halted, 0)
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            g.check(
+                &buy_put(1, Purpose::Hedge),
+                1,
+                &fx.ctx(TradingState::Halted, 0)
+            ),
+            Ok(())
+        );
+        // Over-buying flips the position: not reducing.
+        let e = g
+            .check(
+                &buy_put(2, Purpose::Close),
+                1,
+                &fx.ctx(TradingState::Reducing, 0),
+            )
+            .unwrap_err();
+        assert_eq!(e.code(), "gate.not_reducing");
+    }
+
+    #[test]
+    fn broken_strategy_only_takes_emergency() {
+        let mut fx = Fx::new();
+        fx.broken.insert(StrategyId(7), "broken.assigned".into());
+        let mut g = PreTradeGate::new(GateConfig::default());
+        let close = buy_put(1, Purpose::Close).for_strategy(StrategyId(7));
+        let e = g
+            .check(&close, 1, &fx.ctx(TradingState::Active, 0))
+            .unwrap_err();
+        assert_eq!(e.code(), "gate.strategy_broken");
+        assert!(e.to_string().contains("broken.assigned"));
+        let mut em = close.clone();
+        em.purpose = Purpose::Emergency;
+        assert_eq!(g.check(&em, 1, &fx.ctx(TradingState::Active, 0)), Ok(()));
+    }
+
+    #[test]
+    fn size_notional_and_price_limits() {
+        let fx = Fx::new();
+        let cfg = GateConfig {
+            max_order_qty: 10,
+            max_notional: Money::from_units(5_000).unwrap_or_default(),
+            ..GateConfig::default()
+        };
+        let mut g = PreTradeGate::new(cfg);
+        let big = buy_put(11, Purpose::Close);
+        assert_eq!(
+            g.check(&big, 1, &fx.ctx(TradingState::Active, 0)),
+            Err(GateRefusal::MaxOrderQty {
+                instrument: stubs::put(440).id(),
+                qty: 11,
+                max: 10
+            })
+        );
+        // 2.00 × 100 × 10 = 2 000 passes; at 6.00 it is 6 000.
+        assert_eq!(
+            g.check(
+                &buy_put(10, Purpose::Close),
+                1,
+                &fx.ctx(TradingState::Active, 0)
+            ),
+            Ok(())
+        );
+        let mut dear = buy_put(10, Purpose::Close);
+        dear.legs[0].order_type = OrderType::Limit { limit: px(6) };
+        assert_eq!(
+            g.check(&dear, 1, &fx.ctx(TradingState::Active, 0))
+                .unwrap_err()
+                .code(),
+            "gate.max_notional"
+        );
+        let mut mkt = buy_put(1, Purpose::Close);
+        mkt.legs[0].order_type = OrderType::Market;
+        assert_eq!(
+            g.check(&mkt, 1, &fx.ctx(TradingState::Active, 0))
+                .unwrap_err()
+                .code(),
+            "gate.no_price"
+        );
+    }
+
+    #[test]
+    fn stress_limit_against_available_funds() {
+        let mut fx = Fx::new();
+        let mut g = PreTradeGate::new(GateConfig::default());
+        // 20 naked 400 puts: at −15 % (382.50) each is worth 17.50 → 35 000; book's 440 put adds 5 750.
+        let naked = OrderIntent::new(Purpose::Open, stubs::account()).leg(
+            stubs::put(400),
+            Side::Sell,
+            20,
+            OrderType::Limit { limit: px(1) },
+        );
+        let mut ctx = fx.ctx(TradingState::Active, 0);
+        ctx.available_funds = Some(Money::from_units(40_000).unwrap_or_default());
+        let e = g.check(&naked, 1, &ctx).unwrap_err();
+        assert_eq!(
+            e,
+            GateRefusal::StressLimit {
+                requirement: Money::from_units(40_750).unwrap_or_default(),
+                limit: Money::from_units(36_000).unwrap_or_default(),
+                pct: 90,
+                available: Money::from_units(40_000).unwrap_or_default(),
+            }
+        );
+        ctx.available_funds = Some(Money::from_units(50_000).unwrap_or_default());
+        assert_eq!(g.check(&naked, 1, &ctx), Ok(()));
+        ctx.available_funds = None;
+        assert_eq!(g.check(&naked, 1, &ctx), Err(GateRefusal::NoAccount));
+        fx.book = Book::new();
+        let ctx = fx.ctx(TradingState::Active, 0);
+        assert_eq!(g.check(&naked, 1, &ctx).unwrap_err().code(), "risk.no_spot");
+    }
+
+    #[test]
+    fn throttle_refills_on_clock_time_and_spares_emergencies() {
+        let fx = Fx::new();
+        let cfg = GateConfig {
+            max_msgs_per_sec: 50,
+            burst: 50,
+            ..GateConfig::default()
+        };
+        let mut g = PreTradeGate::new(cfg);
+        let o = buy_put(1, Purpose::Close);
+        for _ in 0..50 {
+            assert_eq!(g.check(&o, 1, &fx.ctx(TradingState::Active, 0)), Ok(()));
+        }
+        let e = g
+            .check(&o, 1, &fx.ctx(TradingState::Active, 0))
+            .unwrap_err();
+        assert_eq!(
+            e,
+            GateRefusal::Throttled {
+                needed: 1,
+                available: 0,
+                retry_after_ms: 20
+            }
+        );
+        assert_eq!(
+            g.check(
+                &buy_put(1, Purpose::Emergency),
+                1,
+                &fx.ctx(TradingState::Active, 0)
+            ),
+            Ok(())
+        );
+        // One second later the bucket is full again: 50 more pass, the 51st does not.
+        for _ in 0..50 {
+            assert_eq!(g.check(&o, 1, &fx.ctx(TradingState::Active, 1)), Ok(()));
+        }
+        assert_eq!(
+            g.check(&o, 1, &fx.ctx(TradingState::Active, 1))
+                .unwrap_err()
+                .code(),
+            "gate.throttled"
+        );
+    }
+}

@@ -1,0 +1,155 @@
+//! [`Journal`]: the durable write-ahead log of the engine. Every group, leg and stop-loss
+//! transition, every audit entry and alert, and every order id used is appended **before** the
+//! broker call that follows it; start-up folds the records back into a [`JournalState`].
+//!
+//! [`MemoryJournal`] keeps the records in memory; its clones share them, so a test can drop an
+//! engine and "reopen" the same journal ([`MemoryJournal::reopen`]). The SQLite store
+//! implements the same trait for production.
+
+use crate::alert::{Alert, AuditEntry};
+use crate::error::JournalError;
+use crate::gate::TradingState;
+use crate::group::Group;
+use crate::stop::StopLoss;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use tradeguard_model::{GroupId, OrderId, StrategyId};
+
+/// One journal record. Groups and stops are written as full snapshots (last one wins).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "data", rename_all = "snake_case")]
+pub enum JournalRecord {
+    /// Group snapshot after a transition.
+    Group(Group),
+    /// Stop-loss snapshot after a transition.
+    Stop(StopLoss),
+    /// Audit entry.
+    Audit(AuditEntry),
+    /// Alert.
+    Alert(Alert),
+    /// An order id about to be used (persisted before the order is placed).
+    OrderIdUsed(OrderId),
+    /// A strategy's broken flag (`Some(reason code)`) or its clearing (`None`).
+    StrategyBroken {
+        /// Strategy.
+        strategy: StrategyId,
+        /// Reason code, `None` when no longer broken.
+        reason: Option<String>,
+    },
+    /// Trading state change.
+    TradingState(TradingState),
+}
+
+/// Everything the journal knows, folded.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JournalState {
+    /// Latest snapshot per group.
+    pub groups: BTreeMap<GroupId, Group>,
+    /// Latest snapshot per stop.
+    pub stops: BTreeMap<u64, StopLoss>,
+    /// Highest order id ever used.
+    pub highest_order_id: Option<OrderId>,
+    /// Broken strategies and their reason codes.
+    pub broken: BTreeMap<StrategyId, String>,
+    /// Last trading state.
+    pub trading_state: Option<TradingState>,
+    /// Audit log.
+    pub audit: Vec<AuditEntry>,
+    /// Alerts.
+    pub alerts: Vec<Alert>,
+}
+
+impl JournalState {
+    /// Folds one record in.
+    pub fn apply(&mut self, r: JournalRecord) {
+        match r {
+            JournalRecord::Group(g) => {
+                self.groups.insert(g.id, g);
+            }
+            JournalRecord::Stop(s) => {
+                self.stops.insert(s.id, s);
+            }
+            JournalRecord::Audit(a) => self.audit.push(a),
+            JournalRecord::Alert(a) => self.alerts.push(a),
+            JournalRecord::OrderIdUsed(id) => {
+                self.highest_order_id = Some(self.highest_order_id.map_or(id, |h| h.max(id)));
+            }
+            JournalRecord::StrategyBroken { strategy, reason } => match reason {
+                Some(r) => {
+                    self.broken.insert(strategy, r);
+                }
+                None => {
+                    self.broken.remove(&strategy);
+                }
+            },
+            JournalRecord::TradingState(s) => self.trading_state = Some(s),
+        }
+    }
+}
+
+/// Durable write-ahead log.
+#[async_trait::async_trait]
+pub trait Journal: Send + Sync {
+    /// Appends a record durably; returns only after it is safe.
+    async fn append(&self, record: JournalRecord) -> Result<(), JournalError>;
+    /// Reads everything back.
+    async fn load(&self) -> Result<JournalState, JournalError>;
+}
+
+/// In-memory journal; clones share the records.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryJournal {
+    records: Arc<Mutex<Vec<JournalRecord>>>,
+    fail_writes: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl MemoryJournal {
+    /// Empty journal.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A new handle on the same records, as if the database were opened again after a crash.
+    pub fn reopen(&self) -> Self {
+        self.clone()
+    }
+
+    /// Every record so far.
+    pub fn records(&self) -> Vec<JournalRecord> {
+        self.records
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Test hook: make every following write fail (disk full, database locked).
+    pub fn set_fail_writes(&self, fail: bool) {
+        self.fail_writes
+            .store(fail, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[async_trait::async_trait]
+impl Journal for MemoryJournal {
+    async fn append(&self, record: JournalRecord) -> Result<(), JournalError> {
+        if self.fail_writes.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(JournalError::Write(
+                "memory journal: writes disabled".into(),
+            ));
+        }
+        self.records
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(record);
+        Ok(())
+    }
+
+    async fn load(&self) -> Result<JournalState, JournalError> {
+        let mut st = JournalState::default();
+        for r in self.records() {
+            st.apply(r);
+        }
+        Ok(st)
+    }
+}

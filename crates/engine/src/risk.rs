@@ -1,0 +1,126 @@
+//! [`RiskModel`]: worst-case requirement of (book + proposed order) for the pre-trade gate, and
+//! [`IntrinsicStressModel`], the built-in implementation.
+//!
+//! `IntrinsicStressModel` moves every underlying by each point of a grid (±3 … ±15 % by
+//! default) and values options at intrinsic and stock at the moved price, all in fixed point.
+//! The requirement is the largest loss versus the unmoved valuation. It ignores volatility and
+//! time value (the pricing crate's stress grid adds them; an adapter over it can implement this
+//! trait without touching the gate).
+
+use crate::book::Book;
+use crate::error::RiskError;
+use crate::intent::LegIntent;
+use std::collections::BTreeMap;
+use tradeguard_model::{Instrument, Money, Price};
+
+/// Computes the worst-case requirement of the book plus an order.
+pub trait RiskModel: Send + Sync {
+    /// Worst-case loss (≥ 0) of `book` with `order` filled, over the model's stress scenarios.
+    fn worst_case_requirement(&self, book: &Book, order: &[LegIntent]) -> Result<Money, RiskError>;
+}
+
+/// Intrinsic-value stress over a grid of underlying moves (see module docs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntrinsicStressModel {
+    /// Underlying moves in basis points (−1500 = −15 %).
+    pub moves_bps: Vec<i64>,
+}
+
+impl Default for IntrinsicStressModel {
+    fn default() -> Self {
+        Self {
+            moves_bps: vec![-1500, -1000, -500, -300, 0, 300, 500, 1000, 1500],
+        }
+    }
+}
+
+fn value(inst: &Instrument, qty: i64, spot: Price) -> Result<Money, RiskError> {
+    let per_unit = match inst {
+        Instrument::Option(o) => o.intrinsic(spot),
+        Instrument::Stock { .. } | Instrument::Future { .. } => spot,
+    };
+    per_unit
+        .notional(qty, inst.multiplier())
+        .map_err(|_| RiskError::Overflow)
+}
+
+impl RiskModel for IntrinsicStressModel {
+    fn worst_case_requirement(&self, book: &Book, order: &[LegIntent]) -> Result<Money, RiskError> {
+        let mut pos: BTreeMap<tradeguard_model::InstrumentId, (Instrument, i64)> = BTreeMap::new();
+        for (i, q) in book.positions() {
+            pos.insert(i.id(), (i.clone(), q));
+        }
+        for l in order {
+            let e = pos
+                .entry(l.instrument.id())
+                .or_insert((l.instrument.clone(), 0));
+            e.1 = e.1.saturating_add(l.signed_qty());
+        }
+        let mut worst = Money::ZERO;
+        for m in &self.moves_bps {
+            let mut pnl = Money::ZERO;
+            for (inst, q) in pos.values() {
+                if *q == 0 {
+                    continue;
+                }
+                let sym = inst.underlying();
+                let spot = book
+                    .spot(sym)
+                    .ok_or_else(|| RiskError::NoSpot(sym.to_owned()))?;
+                let moved = spot
+                    .mul_ratio(10_000 + m, 10_000)
+                    .map_err(|_| RiskError::Overflow)?;
+                let d = value(inst, *q, moved)?
+                    .checked_sub(value(inst, *q, spot)?)
+                    .map_err(|_| RiskError::Overflow)?;
+                pnl = pnl.checked_add(d).map_err(|_| RiskError::Overflow)?;
+            }
+            let loss = pnl.checked_neg().map_err(|_| RiskError::Overflow)?;
+            worst = worst.max(loss);
+        }
+        Ok(worst)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tradeguard_model::{OrderType, Side, stubs};
+
+    fn leg(i: Instrument, side: Side) -> LegIntent {
+        LegIntent {
+            instrument: i,
+            side,
+            qty: 1,
+            order_type: OrderType::Market,
+        }
+    }
+
+    #[test]
+    fn spread_risk_is_bounded_by_width_and_naked_is_not() {
+        let mut book = Book::new();
+        book.set_spot("SPY", Price::from_units(450).unwrap_or_default());
+        let m = IntrinsicStressModel::default();
+        let naked = [leg(stubs::put(440), Side::Sell)];
+        // −15 %: 382.50, put worth 57.50 × 100.
+        assert_eq!(
+            m.worst_case_requirement(&book, &naked),
+            Ok(Money::from_units(5_750).unwrap_or_default())
+        );
+        let spread = [
+            leg(stubs::put(440), Side::Sell),
+            leg(stubs::put(430), Side::Buy),
+        ];
+        assert_eq!(
+            m.worst_case_requirement(&book, &spread),
+            Ok(Money::from_units(1_000).unwrap_or_default())
+        );
+        let nospot = Book::new();
+        assert_eq!(
+            m.worst_case_requirement(&nospot, &naked)
+                .unwrap_err()
+                .code(),
+            "risk.no_spot"
+        );
+    }
+}

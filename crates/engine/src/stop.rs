@@ -1,0 +1,281 @@
+//! Hybrid stop-loss: a stop-limit with a slippage buffer; if it has not filled `timeout` after
+//! the stop triggered, cancel it, **wait for the broker's confirmation**, and only then send a
+//! market order for the quantity still open. A fill while the cancel is pending ends the stop
+//! with no market order; a rejected cancel keeps the stop managed (re-armed) and alerts. At no
+//! time are two exit orders live for the same quantity.
+//!
+//! Pure state machine: inputs are quotes, order statuses, executions and deadlines; outputs are
+//! [`StopAction`]s the engine task performs (after journaling the new state).
+
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use tradeguard_model::{
+    AccountId, Instrument, OrderId, OrderStatus, OrderUpdate, Price, Quote, Side, StrategyId,
+    Timestamp,
+};
+
+/// What to protect.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StopSpec {
+    /// Account.
+    pub account: AccountId,
+    /// Instrument held.
+    pub instrument: Instrument,
+    /// Exit side (Sell for a long, Buy for a short).
+    pub side: Side,
+    /// Quantity to exit, > 0.
+    pub qty: i64,
+    /// Stop (trigger) price.
+    pub stop: Price,
+    /// Strategy, if any.
+    pub strategy: Option<StrategyId>,
+}
+
+/// Stop-loss state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum StopState {
+    /// Stop-limit working at the broker.
+    Working,
+    /// Cancel of the stop-limit requested; waiting for the broker.
+    CancelPending,
+    /// Stop-limit cancelled; market order for the rest working.
+    MarketSent,
+    /// Exit complete (terminal).
+    Done,
+    /// Exit could not complete (terminal; alerted).
+    Failed,
+}
+
+/// What the engine must do next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StopAction {
+    /// Request cancellation of the stop-limit.
+    Cancel(OrderId),
+    /// Send a market order for `qty`.
+    SendMarket {
+        /// Quantity still open.
+        qty: i64,
+    },
+    /// Raise an alert.
+    Alert {
+        /// Stable code.
+        code: &'static str,
+        /// Critical (`true`) or warning.
+        critical: bool,
+        /// Text.
+        message: String,
+    },
+}
+
+/// A managed stop-loss.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StopLoss {
+    /// Id (engine-assigned).
+    pub id: u64,
+    /// What is protected.
+    pub spec: StopSpec,
+    /// Limit of the stop-limit (stop ± slippage buffer, on tick).
+    pub limit: Price,
+    /// The stop-limit order.
+    pub limit_order: OrderId,
+    /// The market order, once sent.
+    pub market_order: Option<OrderId>,
+    /// State.
+    pub state: StopState,
+    /// Filled on the stop-limit.
+    pub limit_filled: i64,
+    /// Filled on the market order.
+    pub market_filled: i64,
+    /// When the stop triggered (market through the stop, or first fill).
+    pub triggered_at: Option<Timestamp>,
+    /// When the stop-limit is given up on.
+    pub deadline: Option<Timestamp>,
+    /// Cancel attempts rejected so far.
+    pub cancel_rejections: u32,
+}
+
+/// Stop-limit limit price: `stop × (1 ∓ bps)` rounded away from the market to `tick`
+/// (down for sells, up for buys) so the buffer is never smaller than asked.
+pub fn limit_price(side: Side, stop: Price, bps: u32, tick: Price) -> Price {
+    let b = i64::from(bps);
+    let raw = match side {
+        Side::Sell => stop.mul_ratio(10_000 - b, 10_000),
+        Side::Buy => stop.mul_ratio(10_000 + b, 10_000),
+    }
+    .unwrap_or(stop)
+    .raw();
+    let t = tick.raw().max(1);
+    let floor = raw.div_euclid(t) * t;
+    let px = match side {
+        Side::Sell => floor,
+        Side::Buy if floor == raw => floor,
+        Side::Buy => floor + t,
+    };
+    Price::from_raw(px.max(t))
+}
+
+impl StopLoss {
+    /// A new stop in state Working with its stop-limit `limit_order`.
+    pub fn new(id: u64, spec: StopSpec, limit: Price, limit_order: OrderId) -> Self {
+        Self {
+            id,
+            spec,
+            limit,
+            limit_order,
+            market_order: None,
+            state: StopState::Working,
+            limit_filled: 0,
+            market_filled: 0,
+            triggered_at: None,
+            deadline: None,
+            cancel_rejections: 0,
+        }
+    }
+
+    /// Quantity not yet exited.
+    pub fn remaining(&self) -> i64 {
+        (self.spec.qty - self.limit_filled - self.market_filled).max(0)
+    }
+
+    /// `true` once Done or Failed.
+    pub fn is_terminal(&self) -> bool {
+        matches!(self.state, StopState::Done | StopState::Failed)
+    }
+
+    fn trigger(&mut self, now: Timestamp, timeout: Duration) {
+        if self.triggered_at.is_none() {
+            self.triggered_at = Some(now);
+            self.deadline = Some(now.plus(timeout));
+        }
+    }
+
+    /// A quote for the stop's instrument: starts the time-out when the market is through the stop.
+    pub fn on_quote(&mut self, q: &Quote, now: Timestamp, timeout: Duration) -> bool {
+        if self.state != StopState::Working || self.triggered_at.is_some() {
+            return false;
+        }
+        let hit = match self.spec.side {
+            Side::Sell => q.bid <= self.spec.stop,
+            Side::Buy => q.ask >= self.spec.stop,
+        };
+        if hit {
+            self.trigger(now, timeout);
+        }
+        hit
+    }
+
+    /// Deadline reached: request the cancel (only from Working).
+    pub fn on_deadline(&mut self, now: Timestamp) -> Option<StopAction> {
+        match (self.state, self.deadline) {
+            (StopState::Working, Some(d)) if now >= d && self.remaining() > 0 => {
+                self.state = StopState::CancelPending;
+                self.deadline = None;
+                Some(StopAction::Cancel(self.limit_order))
+            }
+            _ => None,
+        }
+    }
+
+    /// The cancel request itself failed at the broker: stay managed, re-arm, alert.
+    pub fn on_cancel_failed(&mut self, why: &str, now: Timestamp, timeout: Duration) -> StopAction {
+        self.state = StopState::Working;
+        self.deadline = Some(now.plus(timeout));
+        self.cancel_rejections += 1;
+        StopAction::Alert {
+            code: "stop.cancel_rejected",
+            critical: false,
+            message: format!(
+                "stop {} on {}: cancel of order {} rejected ({why}); stop-limit stays working and managed, retry in {} ms",
+                self.id,
+                self.spec.instrument.id(),
+                self.limit_order,
+                timeout.as_millis()
+            ),
+        }
+    }
+
+    /// Order status for one of the stop's orders.
+    pub fn on_status(
+        &mut self,
+        u: &OrderUpdate,
+        now: Timestamp,
+        timeout: Duration,
+    ) -> Vec<StopAction> {
+        let mut out = Vec::new();
+        if u.order_id == self.limit_order {
+            self.limit_filled = self.limit_filled.max(u.filled.min(self.spec.qty));
+            if self.limit_filled > 0 {
+                self.trigger(now, timeout);
+            }
+            match (self.state, u.status) {
+                (StopState::Working | StopState::CancelPending, OrderStatus::Filled) => {
+                    self.state = StopState::Done;
+                }
+                (StopState::CancelPending, OrderStatus::Cancelled | OrderStatus::ApiCancelled) => {
+                    let qty = self.remaining();
+                    if qty > 0 {
+                        self.state = StopState::MarketSent;
+                        out.push(StopAction::SendMarket { qty });
+                    } else {
+                        self.state = StopState::Done;
+                    }
+                }
+                // Back to working (a partial fill during the pending cancel carries no reason
+                // and is not a rejection).
+                (StopState::CancelPending, OrderStatus::Submitted | OrderStatus::PendingSubmit)
+                | (StopState::CancelPending, OrderStatus::PartiallyFilled)
+                    if u.status != OrderStatus::PartiallyFilled || u.reason.is_some() =>
+                {
+                    let why = u
+                        .reason
+                        .as_ref()
+                        .map_or("broker kept the order working".to_owned(), |r| {
+                            format!("{}: {}", r.code, r.text)
+                        });
+                    out.push(self.on_cancel_failed(&why, now, timeout));
+                }
+                (
+                    StopState::Working,
+                    OrderStatus::Cancelled | OrderStatus::ApiCancelled | OrderStatus::Rejected,
+                ) => {
+                    self.state = StopState::Failed;
+                    out.push(StopAction::Alert {
+                        code: "stop.order_lost",
+                        critical: true,
+                        message: format!(
+                            "stop {} on {}: stop-limit {} ended {:?} without our cancel; {} not protected",
+                            self.id,
+                            self.spec.instrument.id(),
+                            self.limit_order,
+                            u.status,
+                            self.remaining()
+                        ),
+                    });
+                }
+                _ => {}
+            }
+        } else if Some(u.order_id) == self.market_order {
+            self.market_filled = self.market_filled.max(u.filled);
+            match u.status {
+                OrderStatus::Filled => self.state = StopState::Done,
+                OrderStatus::Cancelled | OrderStatus::ApiCancelled | OrderStatus::Rejected => {
+                    self.state = StopState::Failed;
+                    out.push(StopAction::Alert {
+                        code: "stop.market_failed",
+                        critical: true,
+                        message: format!(
+                            "stop {} on {}: market exit {} ended {:?}; {} still open",
+                            self.id,
+                            self.spec.instrument.id(),
+                            u.order_id,
+                            u.status,
+                            self.remaining()
+                        ),
+                    });
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+}
