@@ -29,6 +29,9 @@ use tradeguard_model::{
     Side, StrategyId, Tif, Timestamp,
 };
 
+/// Finished groups kept in memory for snapshots.
+const HISTORY: usize = 1000;
+
 /// Commands from handles.
 pub(crate) enum Command {
     Submit(OrderIntent, oneshot::Sender<Result<GroupId, ExecError>>),
@@ -83,6 +86,8 @@ pub(crate) struct Engine {
     pub book: Book,
     pub available_funds: Option<Money>,
     pub groups: BTreeMap<GroupId, Group>,
+    /// Finished groups, most recent last (bounded by `HISTORY`).
+    pub history: BTreeMap<GroupId, Group>,
     owners: HashMap<OrderId, Owner>,
     pub stops: BTreeMap<u64, StopLoss>,
     pub hedge: HedgeManager,
@@ -122,6 +127,7 @@ impl Engine {
             book: Book::new(),
             available_funds: None,
             groups: BTreeMap::new(),
+            history: BTreeMap::new(),
             owners: HashMap::new(),
             stops: BTreeMap::new(),
             seen_execs: HashSet::new(),
@@ -156,7 +162,7 @@ impl Engine {
     }
 
     async fn write_group(&self, id: GroupId) -> Result<(), JournalError> {
-        match self.groups.get(&id) {
+        match self.groups.get(&id).or_else(|| self.history.get(&id)) {
             Some(g) => self.write(JournalRecord::Group(g.clone())).await,
             None => Ok(()),
         }
@@ -289,7 +295,12 @@ impl Engine {
     fn snapshot(&mut self) -> EngineSnapshot {
         EngineSnapshot {
             trading_state: self.state,
-            groups: self.groups.values().cloned().collect(),
+            groups: self
+                .history
+                .values()
+                .chain(self.groups.values())
+                .cloned()
+                .collect(),
             stops: self.stops.values().cloned().collect(),
             positions: self.book.positions().map(|(i, q)| (i.id(), q)).collect(),
             unmatched: self.hedge.unmatched(&self.book).into_iter().collect(),
@@ -522,7 +533,31 @@ impl Engine {
         .await;
     }
 
+    /// Moves a finished group to the bounded history (its fills may still arrive: the order
+    /// index keeps pointing at it).
+    pub(crate) fn retire(&mut self, id: GroupId) {
+        if let Some(g) = self.groups.remove(&id) {
+            self.history.insert(id, g);
+            while self.history.len() > HISTORY {
+                self.history.pop_first();
+            }
+        }
+    }
+
+    fn group_mut(&mut self, id: GroupId) -> Option<&mut Group> {
+        if self.groups.contains_key(&id) {
+            self.groups.get_mut(&id)
+        } else {
+            self.history.get_mut(&id)
+        }
+    }
+
     async fn group_finished(&mut self, id: GroupId) {
+        self.finish_notes(id).await;
+        self.retire(id);
+    }
+
+    async fn finish_notes(&mut self, id: GroupId) {
         let Some(g) = self.groups.get(&id) else {
             return;
         };
@@ -861,19 +896,16 @@ impl Engine {
             BrokerEvent::Execution(e) => self.on_exec(e).await,
             BrokerEvent::Position(p) => {
                 let id = p.instrument.id();
-                let ours_working = self.owners.iter().any(|(oid, o)| match o {
-                    Owner::Group(g) => self.groups.get(g).is_some_and(|g| {
-                        g.legs.iter().any(|l| {
-                            l.order_id == Some(*oid)
-                                && !l.state.is_terminal()
-                                && l.intent.instrument.id() == id
-                        })
-                    }),
-                    Owner::Stop(s) => self
-                        .stops
-                        .get(s)
-                        .is_some_and(|s| !s.is_terminal() && s.spec.instrument.id() == id),
-                });
+                let ours_working = self.groups.values().any(|g| {
+                    g.legs.iter().any(|l| {
+                        l.order_id.is_some()
+                            && !l.state.is_terminal()
+                            && l.intent.instrument.id() == id
+                    })
+                }) || self
+                    .stops
+                    .values()
+                    .any(|s| !s.is_terminal() && s.spec.instrument.id() == id);
                 if !ours_working && self.book.qty(&id) != p.qty {
                     tracing::info!(instrument = %id, from = self.book.qty(&id), to = p.qty, "position event applied (broker wins)");
                     self.book.set(&p.instrument, p.qty);
@@ -926,7 +958,7 @@ impl Engine {
         }
         match self.owners.get(&u.order_id).copied() {
             Some(Owner::Group(gid)) => {
-                let changed = self.groups.get_mut(&gid).is_some_and(|g| g.on_status(&u));
+                let changed = self.group_mut(gid).is_some_and(|g| g.on_status(&u));
                 if u.status.is_terminal() && self.hedge.is_hedge(u.order_id) {
                     let now = self.now();
                     self.hedge.on_terminal(u.order_id, &self.book, now);
@@ -969,10 +1001,10 @@ impl Engine {
         let owner = e.order_id.and_then(|o| self.owners.get(&o).copied());
         match owner {
             Some(Owner::Group(gid)) => {
-                let res = self.groups.get_mut(&gid).map(|g| g.on_exec(&e));
+                let res = self.group_mut(gid).map(|g| g.on_exec(&e));
                 match res {
                     Some(Ok(idx)) => {
-                        if let Some(g) = self.groups.get(&gid) {
+                        if let Some(g) = self.groups.get(&gid).or_else(|| self.history.get(&gid)) {
                             let l = &g.legs[idx];
                             if l.score == -100 && !l.rollback && g.intent.purpose != Purpose::Hedge
                             {

@@ -24,6 +24,7 @@ pub mod group;
 pub mod hedge;
 pub mod intent;
 pub mod journal;
+pub mod live;
 pub mod recovery;
 pub mod risk;
 pub mod stop;

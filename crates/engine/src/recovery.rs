@@ -112,7 +112,10 @@ impl Engine {
                 }
             }
             if g.phase.is_terminal() {
-                self.groups.insert(gid, g);
+                for oid in g.legs.iter().filter_map(|l| l.order_id) {
+                    self.own_group(oid, gid);
+                }
+                self.history.insert(gid, g);
                 continue;
             }
             let mut cancel = BTreeSet::new();

@@ -24,12 +24,15 @@ pub trait RiskModel: Send + Sync {
 pub struct IntrinsicStressModel {
     /// Underlying moves in basis points (−1500 = −15 %).
     pub moves_bps: Vec<i64>,
+    /// Underlying prices used when the book has no quote yet (start-up, tests).
+    pub fallback_spots: BTreeMap<String, Price>,
 }
 
 impl Default for IntrinsicStressModel {
     fn default() -> Self {
         Self {
             moves_bps: vec![-1500, -1000, -500, -300, 0, 300, 500, 1000, 1500],
+            fallback_spots: BTreeMap::new(),
         }
     }
 }

@@ -3,15 +3,41 @@
 use crate::intent::{OrderIntent, Purpose};
 use std::sync::atomic::{AtomicI64, Ordering};
 use tradeguard_model::{
-    AccountSnapshot, Broker, BrokerError, Capabilities, ComboOrder, EventStream, Execution,
-    Instrument, MarginImpact, Money, OpenOrder, OrderId, OrderRequest, OrderType, Position, Side,
-    Timestamp, stubs,
+    AccountSnapshot, Broker, BrokerError, BrokerEvent, Capabilities, ComboOrder, EventStream,
+    ExecId, Execution, Instrument, MarginImpact, Money, OpenOrder, OrderId, OrderRequest,
+    OrderStatus, OrderType, OrderUpdate, Position, Price, Side, Timestamp, stubs,
 };
 
-/// A broker that accepts everything, reports nothing and never fills (for overhead benches).
-#[derive(Debug, Default)]
+/// A broker that accepts everything at once. With `fill`, every single order is reported
+/// filled at its limit (or 1.00) right away; otherwise it never reports anything.
+#[derive(Debug)]
 pub struct NoopBroker {
     next: AtomicI64,
+    exec: AtomicI64,
+    fill: bool,
+    tx: tokio::sync::broadcast::Sender<BrokerEvent>,
+}
+
+impl NoopBroker {
+    /// A broker that never reports anything.
+    pub fn silent() -> Self {
+        Self::new(false)
+    }
+
+    /// A broker that fills every single order immediately.
+    pub fn filling() -> Self {
+        Self::new(true)
+    }
+
+    fn new(fill: bool) -> Self {
+        let (tx, _) = tokio::sync::broadcast::channel(65_536);
+        Self {
+            next: AtomicI64::new(0),
+            exec: AtomicI64::new(0),
+            fill,
+            tx,
+        }
+    }
 }
 
 #[async_trait::async_trait]
@@ -35,12 +61,49 @@ impl Broker for NoopBroker {
         Ok(())
     }
     fn events(&self) -> EventStream {
-        Box::pin(futures::stream::pending())
+        let rx = self.tx.subscribe();
+        Box::pin(futures::stream::unfold(rx, |mut rx| async move {
+            loop {
+                match rx.recv().await {
+                    Ok(ev) => return Some((ev, rx)),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        }))
     }
     async fn next_order_id(&self) -> Result<OrderId, BrokerError> {
         Ok(OrderId(self.next.fetch_add(1, Ordering::Relaxed) + 1))
     }
-    async fn place(&self, _order: &OrderRequest) -> Result<(), BrokerError> {
+    async fn place(&self, order: &OrderRequest) -> Result<(), BrokerError> {
+        if self.fill {
+            let price = match order.order_type {
+                OrderType::Limit { limit } | OrderType::StopLimit { limit, .. } => limit,
+                _ => Price::from_raw(tradeguard_model::SCALE),
+            };
+            let n = self.exec.fetch_add(1, Ordering::Relaxed);
+            let _ = self.tx.send(BrokerEvent::Execution(Execution {
+                exec_id: ExecId(format!("noop-{n}")),
+                order_id: Some(order.id),
+                account: order.account.clone(),
+                instrument: order.instrument.clone(),
+                side: order.side,
+                qty: order.qty,
+                price,
+                ts: stubs::ts(),
+                commission: None,
+                liquidity: None,
+            }));
+            let _ = self.tx.send(BrokerEvent::OrderStatus(OrderUpdate {
+                order_id: order.id,
+                status: OrderStatus::Filled,
+                filled: order.qty,
+                remaining: 0,
+                avg_fill_price: Some(price),
+                reason: None,
+                ts: stubs::ts(),
+            }));
+        }
         Ok(())
     }
     async fn place_combo(&self, _order: &ComboOrder) -> Result<(), BrokerError> {
