@@ -99,6 +99,8 @@ pub struct SimVenue {
     out: Outbox,
     next_quote_at: Timestamp,
     next_account_at: Timestamp,
+    /// Test hook: cap on the units of any one fill (see [`SimVenue::set_max_fill_qty`]).
+    max_fill_qty: Option<i64>,
 }
 
 fn reason(code: &str, text: impl Into<String>) -> StatusReason {
@@ -133,6 +135,7 @@ impl SimVenue {
             out: Outbox::new(),
             next_quote_at: cfg.start,
             next_account_at: cfg.start,
+            max_fill_qty: None,
             cfg,
         };
         for s in v.cfg.scheduled.clone() {
@@ -850,11 +853,22 @@ impl SimVenue {
     }
 
     fn fill_qty(&mut self, remaining: i64) -> i64 {
-        if remaining > 1 && chance(&mut self.rng, self.cfg.matching.partial_fill_prob) {
+        let n = if remaining > 1 && chance(&mut self.rng, self.cfg.matching.partial_fill_prob) {
             self.rng.random_range(1..remaining)
         } else {
             remaining
+        };
+        match self.max_fill_qty {
+            Some(cap) if cap > 0 => n.min(cap),
+            _ => n,
         }
+    }
+
+    /// Test hook: every fill (single orders and combo packages) is at most `cap` units, so a
+    /// test can force a deterministic schedule of partial fills (one fill per order per step).
+    /// `None` removes the cap. Draws nothing from the RNG.
+    pub fn set_max_fill_qty(&mut self, cap: Option<i64>) {
+        self.max_fill_qty = cap;
     }
 
     fn match_orders(&mut self) {
