@@ -69,6 +69,7 @@ impl RiskModel for IntrinsicStressModel {
                 let sym = inst.underlying();
                 let spot = book
                     .spot(sym)
+                    .or_else(|| self.fallback_spots.get(sym).copied())
                     .ok_or_else(|| RiskError::NoSpot(sym.to_owned()))?;
                 let moved = spot
                     .mul_ratio(10_000 + m, 10_000)

@@ -1,0 +1,169 @@
+//! Shared rig for the engine's integration tests: a quiet simulated venue, a SimBroker in
+//! paused tokio time and an engine on a TokioClock aligned with the venue's start.
+#![allow(dead_code)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tradeguard_engine::{
+    EngineConfig, EngineDeps, ExecutionCoordinator, IntrinsicStressModel, JournalRecord,
+    MemoryJournal, TokioClock,
+};
+use tradeguard_model::{
+    Broker, Execution, Instrument, Money, OptionContract, OrderId, OrderRequest, OrderType,
+    Position, Price, Right, Side, Tif, Timestamp, stubs,
+};
+use tradeguard_sim::{
+    AssignmentConfig, FaultConfig, MarketConfig, MatchingConfig, SimBroker, SimConfig, SimVenue,
+    Speed, UnderlyingSpec, calendar,
+};
+
+pub fn px(s: &str) -> Price {
+    Price::parse(s).unwrap()
+}
+
+pub fn start_ts() -> Timestamp {
+    calendar::et_time(chrono::NaiveDate::from_ymd_opt(2025, 3, 4).unwrap(), 10, 0)
+}
+
+pub fn opt(right: Right, strike: i64) -> Instrument {
+    Instrument::Option(OptionContract::equity(
+        "SPY",
+        chrono::NaiveDate::from_ymd_opt(2025, 3, 21).unwrap(),
+        right,
+        Price::from_units(strike).unwrap(),
+    ))
+}
+
+pub fn spy() -> Instrument {
+    Instrument::stock("SPY")
+}
+
+/// SPY at 500, no jumps or gaps, 100 ms latency, no slippage or random partials.
+pub fn sim_cfg(seed: u64) -> SimConfig {
+    SimConfig {
+        seed,
+        start: start_ts(),
+        account: stubs::account(),
+        cash: Money::from_units(1_000_000).unwrap(),
+        positions: vec![],
+        underlyings: vec![UnderlyingSpec {
+            symbol: "SPY".into(),
+            price: px("500"),
+            vol: 0.15,
+            drift: 0.0,
+            dividend_yield: 0.0,
+            ex_dividend_dates: vec![],
+        }],
+        market: MarketConfig {
+            jump_intensity: 0.0,
+            gap_std: 0.0,
+            ..MarketConfig::default()
+        },
+        matching: MatchingConfig {
+            latency: Duration::from_millis(100),
+            latency_jitter: Duration::ZERO,
+            max_slippage_ticks: 0,
+            ..MatchingConfig::default()
+        },
+        assignment: AssignmentConfig::default(),
+        faults: FaultConfig::default(),
+        scheduled: vec![],
+    }
+}
+
+pub fn position(instrument: Instrument, qty: i64, cost: &str) -> Position {
+    Position {
+        account: stubs::account(),
+        instrument,
+        qty,
+        avg_cost: px(cost),
+    }
+}
+
+pub fn broker(cfg: SimConfig) -> Arc<SimBroker> {
+    Arc::new(SimBroker::new(SimVenue::new(cfg).unwrap(), Speed::RealTime))
+}
+
+pub fn venue(b: &SimBroker) -> Arc<Mutex<SimVenue>> {
+    b.venue()
+}
+
+pub fn engine_cfg() -> EngineConfig {
+    EngineConfig {
+        watch_symbols: vec!["SPY".into()],
+        ..EngineConfig::default()
+    }
+}
+
+pub async fn start(
+    b: Arc<SimBroker>,
+    journal: &MemoryJournal,
+    cfg: EngineConfig,
+) -> ExecutionCoordinator {
+    let mut risk = IntrinsicStressModel::default();
+    risk.fallback_spots.insert("SPY".into(), px("500"));
+    ExecutionCoordinator::start(EngineDeps {
+        broker: b,
+        journal: Arc::new(journal.reopen()),
+        clock: Arc::new(TokioClock::new(start_ts())),
+        risk: Box::new(risk),
+        config: cfg,
+    })
+    .await
+    .unwrap()
+}
+
+pub async fn sleep_ms(ms: u64) {
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+}
+
+pub async fn executions(b: &SimBroker) -> Vec<Execution> {
+    b.executions_since(Timestamp(0)).await.unwrap()
+}
+
+pub async fn qty_at_broker(b: &SimBroker, inst: &Instrument) -> i64 {
+    b.positions()
+        .await
+        .unwrap()
+        .iter()
+        .find(|p| &p.instrument == inst)
+        .map_or(0, |p| p.qty)
+}
+
+/// Places an order directly at the venue, bypassing the engine (a manual trade in TWS).
+pub async fn external(b: &SimBroker, inst: Instrument, side: Side, qty: i64) -> OrderId {
+    let id = b.next_order_id().await.unwrap();
+    b.place(&OrderRequest {
+        id,
+        account: stubs::account(),
+        instrument: inst,
+        side,
+        qty,
+        order_type: OrderType::Market,
+        tif: Tif::Day,
+        outside_rth: false,
+    })
+    .await
+    .unwrap();
+    id
+}
+
+pub fn audits(j: &MemoryJournal) -> Vec<tradeguard_engine::AuditEntry> {
+    j.records()
+        .into_iter()
+        .filter_map(|r| match r {
+            JournalRecord::Audit(a) => Some(a),
+            _ => None,
+        })
+        .collect()
+}
+
+pub fn alerts(j: &MemoryJournal) -> Vec<tradeguard_engine::Alert> {
+    j.records()
+        .into_iter()
+        .filter_map(|r| match r {
+            JournalRecord::Alert(a) => Some(a),
+            _ => None,
+        })
+        .collect()
+}
