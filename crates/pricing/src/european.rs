@@ -28,8 +28,9 @@ pub fn bsm_unchecked(inp: &BsmInputs) -> Greeks {
         q,
         vol,
     } = *inp;
-    let dq = (-q * t).exp();
-    let dr = (-r * t).exp();
+    // Zero rates/yields are common (equities without dividends): skip their exp.
+    let dq = if q == 0.0 { 1.0 } else { (-q * t).exp() };
+    let dr = if r == 0.0 { 1.0 } else { (-r * t).exp() };
     let sq = s * dq;
     let kr = k * dr;
     let sqrt_t = t.sqrt();
@@ -37,7 +38,8 @@ pub fn bsm_unchecked(inp: &BsmInputs) -> Greeks {
     if v <= 0.0 || !v.is_normal() {
         return bsm_deterministic(kind, s, k, t, r, q, sq, kr);
     }
-    let d1 = ((sq / kr).ln()) / v + 0.5 * v;
+    let inv_v = 1.0 / v;
+    let d1 = (sq / kr).ln() * inv_v + 0.5 * v;
     let d2 = d1 - v;
     let phi = kind.sign();
     let n1 = cdf(phi * d1);
@@ -48,9 +50,9 @@ pub fn bsm_unchecked(inp: &BsmInputs) -> Greeks {
     Greeks {
         price,
         delta: phi * dq * n1,
-        gamma: sq_pdf / (s * s * v),
+        gamma: sq_pdf * inv_v / (s * s),
         vega: sq_pdf * sqrt_t,
-        theta: -sq_pdf * vol / (2.0 * sqrt_t) - phi * (r * kr * n2 - q * sq * n1),
+        theta: -0.5 * sq_pdf * vol * vol * inv_v - phi * (r * kr * n2 - q * sq * n1),
         rho: phi * kr * t * n2,
         dividend_rho: -phi * sq * t * n1,
         d1,

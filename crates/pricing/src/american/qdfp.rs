@@ -12,6 +12,11 @@ use crate::normal::{INV_SQRT_2PI, fast_cdf as cdf};
 use crate::types::OptionType;
 
 const EPS: f64 = f64::EPSILON;
+/// Relative (to the strike) step at which the QD+ Halley iteration stops; the fixed-point
+/// iteration that follows refines the boundary, so the start need not be tight.
+const QD_PLUS_TOL: f64 = 1e-6;
+/// Halley steps before accepting the iterate (see [`QdPlus::solve`]).
+const MAX_HALLEY: usize = 4;
 /// Upper bound on Chebyshev points (n + 1).
 const MAX_NODES: usize = 14;
 /// Upper bound on the fixed-point quadrature order.
@@ -143,6 +148,12 @@ fn put_with_edge_cases(
     Some(calculate_put(s, k, r, q, vol, t, sc).max(k - s))
 }
 
+/// `e^x`, skipping the call for the common zero rate / zero yield.
+#[inline]
+fn exp_or_one(x: f64) -> f64 {
+    if x == 0.0 { 1.0 } else { x.exp() }
+}
+
 /// Exercise boundary at expiry.
 fn x_max(k: f64, r: f64, q: f64) -> f64 {
     if q > r { k * r / q } else { k }
@@ -150,7 +161,6 @@ fn x_max(k: f64, r: f64, q: f64) -> f64 {
 
 /// QD+ boundary equation at time-to-expiry `tau` (Li 2005), with first and second derivatives.
 struct QdPlus {
-    tau: f64,
     k: f64,
     sigma2: f64,
     v: f64,
@@ -159,8 +169,11 @@ struct QdPlus {
     dr: f64,
     dq: f64,
     lambda: f64,
-    alpha: f64,
     beta: f64,
+    inv_v: f64,
+    /// alpha / (r * dr)
+    a_rdr: f64,
+    inv_2tau: f64,
 }
 
 impl QdPlus {
@@ -176,7 +189,6 @@ impl QdPlus {
         let beta =
             alpha * (1.0 / (1.0 - dr) + lambda_prime / (2.0 * lambda + omega - 1.0)) - lambda;
         Self {
-            tau,
             k,
             sigma2,
             v: vol * tau.sqrt(),
@@ -185,15 +197,16 @@ impl QdPlus {
             dr,
             dq,
             lambda,
-            alpha,
             beta,
+            inv_v: 1.0 / (vol * tau.sqrt()),
+            a_rdr: alpha / (r * dr),
+            inv_2tau: 0.5 / tau,
         }
     }
 
     /// (f, f', f'') at boundary candidate `x`.
     fn eval(&self, x: f64) -> (f64, f64, f64) {
         let Self {
-            tau,
             k,
             sigma2,
             v,
@@ -202,55 +215,63 @@ impl QdPlus {
             dr,
             dq,
             lambda,
-            alpha,
             beta,
+            inv_v,
+            a_rdr,
+            inv_2tau,
         } = *self;
         let s = x.max(EPS);
-        let dp = (s * dq / (k * dr)).ln() / v + 0.5 * v;
+        let dp = (s * dq / (k * dr)).ln() * inv_v + 0.5 * v;
         let dm = dp - v;
         let n_dp = cdf(-dp);
         let n_dm = cdf(-dm);
         let phi_dp = INV_SQRT_2PI * (-0.5 * dp * dp).exp();
         let npv = dr * k * n_dm - s * dq * n_dp;
-        let theta = r * k * dr * n_dm - q * s * dq * n_dp - sigma2 * s / (2.0 * v) * dq * phi_dp;
-        let charm = -dq * (phi_dp * ((r - q) / v - dm / (2.0 * tau)) + q * n_dp);
+        let theta = r * k * dr * n_dm - q * s * dq * n_dp - 0.5 * sigma2 * s * inv_v * dq * phi_dp;
+        let charm = -dq * (phi_dp * ((r - q) * inv_v - dm * inv_2tau) + q * n_dp);
         let exercise = k - s - npv;
         let f = if exercise.abs() <= 1e-14 * k {
-            (1.0 - dq * n_dp) * s + alpha * theta / (dr * r)
+            (1.0 - dq * n_dp) * s + a_rdr * theta
         } else {
-            let c0 = -beta - lambda + alpha * theta / (dr * r * exercise);
+            let c0 = -beta - lambda + a_rdr * theta / exercise;
             (1.0 - dq * n_dp) * s + (lambda + c0) * exercise
         };
-        let fp =
-            1.0 - dq * n_dp + dq / v * phi_dp + beta * (1.0 - dq * n_dp) + alpha / (r * dr) * charm;
-        let gamma = phi_dp * dq / (v * s);
-        let colour = gamma * (q + (r - q) * dp / v + (1.0 - dp * dm) / (2.0 * tau));
-        let fpp = dq * (phi_dp / (s * v) - phi_dp * dp / (s * v * v))
-            + beta * gamma
-            + alpha / (r * dr) * colour;
+        let fp = 1.0 - dq * n_dp + dq * inv_v * phi_dp + beta * (1.0 - dq * n_dp) + a_rdr * charm;
+        let inv_sv = inv_v / s;
+        let gamma = phi_dp * dq * inv_sv;
+        let colour = gamma * (q + (r - q) * dp * inv_v + (1.0 - dp * dm) * inv_2tau);
+        let fpp = dq * phi_dp * inv_sv * (1.0 - dp * inv_v) + beta * gamma + a_rdr * colour;
         (f, fp, fpp)
     }
 
-    /// Solve for the boundary with Halley steps from `start`, falling back to bisection.
+    /// Solve for the boundary with Halley steps from `start`. The fixed-point iteration refines
+    /// the result, so after `MAX_HALLEY` steps the current iterate is accepted if it is still
+    /// shrinking; bisection is only the net for a diverging or non-finite iteration.
     fn solve(&self, start: f64, xmin: f64, xmax: f64) -> f64 {
         let mut x = start;
-        for _ in 0..12 {
+        let mut last_step = f64::INFINITY;
+        for _ in 0..MAX_HALLEY {
             let (f, fp, fpp) = self.eval(x);
-            if !(f.is_finite() && fp.is_finite()) || fp == 0.0 {
-                break;
+            if !(f.is_finite() && fp.is_finite() && fpp.is_finite()) || fp == 0.0 {
+                return self.bisect(xmin, xmax);
             }
             let lf = f * fpp / (fp * fp);
             let step = f / fp / (1.0 - 0.5 * lf);
             let next = (x - step).max(xmin);
             if !next.is_finite() {
-                break;
+                return self.bisect(xmin, xmax);
             }
-            if (next - x).abs() < 0.5e-8 {
-                return next;
-            }
+            last_step = (next - x).abs();
             x = next;
+            if last_step < QD_PLUS_TOL * self.k {
+                return x;
+            }
         }
-        self.bisect(xmin, xmax)
+        if last_step < 1e-2 * self.k {
+            x
+        } else {
+            self.bisect(xmin, xmax)
+        }
     }
 
     #[cold]
@@ -306,6 +327,7 @@ struct FpPoint {
     er: f64,
     eq: f64,
     vs: f64,
+    inv_vs: f64,
     dt: f64,
     w: f64,
     /// Equation A only: 0.5*tau*(y+1).
@@ -358,18 +380,20 @@ fn calculate_put(s: f64, k: f64, r: f64, q: f64, vol: f64, t: f64, sc: QdFpSchem
             p.w = wj;
             let at = if use_a {
                 let m = 0.25 * ti * (1.0 + xj) * (1.0 + xj);
-                p.er = (r * (ti - m)).exp();
-                p.eq = (q * (ti - m)).exp();
+                p.er = exp_or_one(r * (ti - m));
+                p.eq = exp_or_one(q * (ti - m));
                 p.vs = vol * m.sqrt();
+                p.inv_vs = 1.0 / p.vs;
                 p.dt = m;
                 p.a = 0.5 * ti * (xj + 1.0);
                 ti - m
             } else {
                 let c = 0.5 * ti;
                 let u = c * xj + c;
-                p.er = (r * u).exp();
-                p.eq = (q * u).exp();
+                p.er = exp_or_one(r * u);
+                p.eq = exp_or_one(q * u);
                 p.vs = vol * (ti - u).sqrt();
+                p.inv_vs = 1.0 / p.vs;
                 p.dt = ti - u;
                 u
             };
@@ -404,7 +428,7 @@ fn calculate_put(s: f64, k: f64, r: f64, q: f64, vol: f64, t: f64, sc: QdFpSchem
                     let hb = wk.interp(&p.coef).max(0.0).sqrt();
                     // ln(b / B(tau - m)) = ln(b/xmax) + sqrt(H)
                     let lz = ln_b_over_xmax + hb;
-                    let dp = (lz + rq * p.dt) / p.vs + 0.5 * p.vs;
+                    let dp = (lz + rq * p.dt) * p.inv_vs + 0.5 * p.vs;
                     let dm = dp - p.vs;
                     k12 +=
                         p.w * p.eq * (p.a * cdf(dp) + stv * INV_SQRT_2PI * (-0.5 * dp * dp).exp());
@@ -421,7 +445,7 @@ fn calculate_put(s: f64, k: f64, r: f64, q: f64, vol: f64, t: f64, sc: QdFpSchem
                 for p in &pts[i * l..(i + 1) * l] {
                     let hb = wk.interp(&p.coef).max(0.0).sqrt();
                     let lz = ln_b_over_xmax + hb;
-                    let dp = (lz + rq * p.dt) / p.vs + 0.5 * p.vs;
+                    let dp = (lz + rq * p.dt) * p.inv_vs + 0.5 * p.vs;
                     let dm = dp - p.vs;
                     ni += p.w * p.er * cdf(dm);
                     di += p.w * p.eq * cdf(dp);
@@ -469,8 +493,8 @@ fn calculate_put(s: f64, k: f64, r: f64, q: f64, vol: f64, t: f64, sc: QdFpSchem
         if v < 1e-300 {
             continue;
         }
-        let dr = (-r * tt).exp();
-        let dq = (-q * tt).exp();
+        let dr = exp_or_one(-r * tt);
+        let dq = exp_or_one(-q * tt);
         let dp = (ln_s - q * tt - ln_b + r * tt) / v + 0.5 * v;
         add_on += wj * 2.0 * z * (r * k * dr * cdf(v - dp) - q * s * dq * cdf(-dp));
     }
