@@ -57,10 +57,16 @@ test-e2e: build
 	TRADEGUARD_APP_BIN=$(APP_BIN) TRADEGUARD_ARTIFACTS=$(ARTIFACTS) \
 		xvfb-run -a -s "-screen 0 1280x900x24" dbus-run-session -- node --test tests/e2e/
 
+BENCH_VENV := $(ROOT)/.venv-bench
+
 bench: deps ui
 	rm -rf $(TRADEGUARD_BENCH_DIR) && mkdir -p $(TRADEGUARD_BENCH_DIR)
 	cargo bench --workspace
-	python3 scripts/bench_table.py $(TRADEGUARD_BENCH_DIR)
+	@# QuantLib-Python times the same pricing cases in the same run (ratio figures).
+	[ -x $(BENCH_VENV)/bin/python ] || python3 -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -c "import QuantLib" 2>/dev/null || $(BENCH_VENV)/bin/pip install --quiet QuantLib
+	$(BENCH_VENV)/bin/python crates/pricing/bench/quantlib_compare.py > /dev/null
+	python3 scripts/bench_table.py $(TRADEGUARD_BENCH_DIR) | tee $(ARTIFACTS)/bench-table.md
 
 # Regenerate ui/src/bindings.ts from the Rust command and event list.
 bindings: deps

@@ -49,6 +49,11 @@ impl AppState {
             .requests
             .fetch_add(1, Ordering::Relaxed)
             .saturating_add(1);
+        if served == 1 {
+            // The UI asks right after its first render: this is launch-to-first-paint.
+            let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            tracing::info!(ms, "first screen rendered (first UI request after launch)");
+        }
         AppStatus {
             app_name: "Tradeguard".to_owned(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
