@@ -657,7 +657,7 @@ impl Engine {
                 )
             })
             .collect();
-        order_legs.sort_by(|a, b| b.0.cmp(&a.0));
+        order_legs.sort_by_key(|l| std::cmp::Reverse(l.0));
         let combo = ComboOrder {
             id: oid,
             account: g.intent.account.clone(),
@@ -1006,17 +1006,18 @@ impl Engine {
                     Some(Ok(idx)) => {
                         if let Some(g) = self.groups.get(&gid).or_else(|| self.history.get(&gid)) {
                             let l = &g.legs[idx];
-                            if l.score == -100 && !l.rollback && g.intent.purpose != Purpose::Hedge
+                            if l.score == -100
+                                && !l.rollback
+                                && g.intent.purpose != Purpose::Hedge
+                                && let Some(o) = l.intent.instrument.as_option()
                             {
-                                if let Some(o) = l.intent.instrument.as_option() {
-                                    self.hedge.accept(
-                                        ExposureKey {
-                                            underlying: o.underlying.clone(),
-                                            right: o.right,
-                                        },
-                                        e.qty,
-                                    );
-                                }
+                                self.hedge.accept(
+                                    ExposureKey {
+                                        underlying: o.underlying.clone(),
+                                        right: o.right,
+                                    },
+                                    e.qty,
+                                );
                             }
                         }
                         if let Some(oid) = e.order_id {
@@ -1070,10 +1071,10 @@ impl Engine {
             }
         }
         for s in self.stops.values() {
-            if s.state == StopState::Working {
-                if let Some(t) = s.deadline {
-                    put(t);
-                }
+            if s.state == StopState::Working
+                && let Some(t) = s.deadline
+            {
+                put(t);
             }
         }
         if let Some(h) = self.hedge.deadline() {
@@ -1095,13 +1096,12 @@ impl Engine {
         let mut to_cancel: Vec<(GroupId, usize, OrderId)> = Vec::new();
         for g in self.groups.values().filter(|g| !g.phase.is_terminal()) {
             for (i, l) in g.legs.iter().enumerate() {
-                if let (Some(s), Some(oid)) = (l.sent_at, l.order_id) {
-                    if !l.timeout_cancel
-                        && !l.state.is_terminal()
-                        && now >= s.plus(self.cfg.leg_timeout)
-                    {
-                        to_cancel.push((g.id, i, oid));
-                    }
+                if let (Some(s), Some(oid)) = (l.sent_at, l.order_id)
+                    && !l.timeout_cancel
+                    && !l.state.is_terminal()
+                    && now >= s.plus(self.cfg.leg_timeout)
+                {
+                    to_cancel.push((g.id, i, oid));
                 }
             }
         }

@@ -160,13 +160,13 @@ impl PreTradeGate {
             _ => {}
         }
         if !(emergency || hedge) {
-            if let Some(s) = intent.strategy {
-                if let Some(reason) = ctx.broken.get(&s) {
-                    return Err(GateRefusal::StrategyBroken {
-                        strategy: s,
-                        reason: reason.clone(),
-                    });
-                }
+            if let Some(s) = intent.strategy
+                && let Some(reason) = ctx.broken.get(&s)
+            {
+                return Err(GateRefusal::StrategyBroken {
+                    strategy: s,
+                    reason: reason.clone(),
+                });
             }
             self.check_size(intent, ctx.book)?;
         }

@@ -319,10 +319,10 @@ impl Group {
 
     /// Marks `idx` rejected at send time.
     pub fn mark_rejected(&mut self, idx: usize, why: String, now: Timestamp) {
-        if let Some(l) = self.legs.get_mut(idx) {
-            if l.go(LegState::Rejected) {
-                l.reason = Some(why);
-            }
+        if let Some(l) = self.legs.get_mut(idx)
+            && l.go(LegState::Rejected)
+        {
+            l.reason = Some(why);
         }
         self.updated = now;
     }
@@ -348,16 +348,17 @@ impl Group {
                 _ if l.filled() > 0 && l.state == LegState::Sent => Some(LegState::PartiallyFilled),
                 _ => None,
             };
-            if let Some(to) = to {
-                if l.state != to && l.go(to) {
-                    changed = true;
-                    if to.is_terminal() && to != LegState::Filled {
-                        l.reason = u
-                            .reason
-                            .as_ref()
-                            .map(|r| format!("{}: {}", r.code, r.text))
-                            .or_else(|| Some(format!("{to:?}")));
-                    }
+            if let Some(to) = to
+                && l.state != to
+                && l.go(to)
+            {
+                changed = true;
+                if to.is_terminal() && to != LegState::Filled {
+                    l.reason = u
+                        .reason
+                        .as_ref()
+                        .map(|r| format!("{}: {}", r.code, r.text))
+                        .or_else(|| Some(format!("{to:?}")));
                 }
             }
         }

@@ -45,10 +45,10 @@ impl Engine {
             .iter()
             .map(|s| Instrument::stock(s))
             .collect();
-        if !watch.is_empty() {
-            if let Err(e) = self.broker.subscribe_quotes(&watch).await {
-                tracing::warn!(code = e.code(), "quote subscription failed: {e}");
-            }
+        if !watch.is_empty()
+            && let Err(e) = self.broker.subscribe_quotes(&watch).await
+        {
+            tracing::warn!(code = e.code(), "quote subscription failed: {e}");
         }
         self.highest_order = st.highest_order_id;
         self.broken = st.broken.clone();
@@ -144,16 +144,19 @@ impl Engine {
                     l.reason = Some("order gone at the broker after the restart".into());
                 }
                 // Accepted naked fills of interrupted groups count too.
-                if l.score == -100 && !l.rollback && l.intent.side == Side::Sell && l.filled() > 0 {
-                    if let Some(o) = l.intent.instrument.as_option() {
-                        self.hedge.accept(
-                            ExposureKey {
-                                underlying: o.underlying.clone(),
-                                right: o.right,
-                            },
-                            l.filled(),
-                        );
-                    }
+                if l.score == -100
+                    && !l.rollback
+                    && l.intent.side == Side::Sell
+                    && l.filled() > 0
+                    && let Some(o) = l.intent.instrument.as_option()
+                {
+                    self.hedge.accept(
+                        ExposureKey {
+                            underlying: o.underlying.clone(),
+                            right: o.right,
+                        },
+                        l.filled(),
+                    );
                 }
             }
             g.phase = GroupPhase::Interrupted;

@@ -279,3 +279,113 @@ impl StopLoss {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tradeguard_model::{StatusReason, stubs};
+
+    fn p(s: &str) -> Price {
+        Price::parse(s).unwrap_or_default()
+    }
+
+    fn upd(id: i64, status: OrderStatus, filled: i64, reason: Option<&str>) -> OrderUpdate {
+        OrderUpdate {
+            order_id: OrderId(id),
+            status,
+            filled,
+            remaining: 0,
+            avg_fill_price: None,
+            reason: reason.map(|c| StatusReason {
+                code: c.into(),
+                text: c.into(),
+            }),
+            ts: stubs::ts(),
+        }
+    }
+
+    fn stop() -> StopLoss {
+        let spec = StopSpec {
+            account: stubs::account(),
+            instrument: Instrument::stock("SPY"),
+            side: Side::Sell,
+            qty: 100,
+            stop: p("495"),
+            strategy: None,
+        };
+        StopLoss::new(1, spec, p("492.52"), OrderId(10))
+    }
+
+    const T: Duration = Duration::from_secs(2);
+
+    #[test]
+    fn limit_price_buffer_rounds_away_from_the_market() {
+        assert_eq!(
+            limit_price(Side::Sell, p("495"), 50, p("0.01")),
+            p("492.52")
+        );
+        assert_eq!(limit_price(Side::Buy, p("495"), 50, p("0.01")), p("497.48"));
+        assert_eq!(limit_price(Side::Buy, p("100"), 50, p("0.01")), p("100.50"));
+    }
+
+    #[test]
+    fn partial_then_cancel_confirmed_sends_market_for_the_rest_only() {
+        let mut s = stop();
+        let t0 = stubs::ts();
+        assert!(s.on_deadline(t0).is_none(), "not triggered, no deadline");
+        s.on_status(&upd(10, OrderStatus::PartiallyFilled, 30, None), t0, T);
+        assert_eq!(s.deadline, Some(t0.plus(T)));
+        assert_eq!(
+            s.on_deadline(t0.plus(T)),
+            Some(StopAction::Cancel(OrderId(10)))
+        );
+        // A partial fill during the pending cancel is not a rejection.
+        assert!(
+            s.on_status(&upd(10, OrderStatus::PartiallyFilled, 40, None), t0, T)
+                .is_empty()
+        );
+        assert_eq!(s.state, StopState::CancelPending);
+        let a = s.on_status(&upd(10, OrderStatus::Cancelled, 40, None), t0, T);
+        assert_eq!(a, vec![StopAction::SendMarket { qty: 60 }]);
+        assert_eq!(s.state, StopState::MarketSent);
+    }
+
+    #[test]
+    fn fill_while_cancel_pending_and_rejected_cancel() {
+        let mut s = stop();
+        let t0 = stubs::ts();
+        let q = tradeguard_model::Quote {
+            instrument: Instrument::stock("SPY"),
+            bid: p("494"),
+            ask: p("494.02"),
+            last: None,
+            bid_size: 1,
+            ask_size: 1,
+            greeks: None,
+            underlying_price: None,
+            ts: t0,
+        };
+        assert!(s.on_quote(&q, t0, T));
+        s.on_deadline(t0.plus(T));
+        let a = s.on_status(
+            &upd(10, OrderStatus::Submitted, 0, Some("sim.cancel_rejected")),
+            t0.plus(T),
+            T,
+        );
+        assert!(matches!(
+            &a[0],
+            StopAction::Alert {
+                code: "stop.cancel_rejected",
+                ..
+            }
+        ));
+        assert_eq!(s.state, StopState::Working);
+        assert_eq!(s.deadline, Some(t0.plus(T).plus(T)));
+        s.on_deadline(t0.plus(T).plus(T));
+        assert!(
+            s.on_status(&upd(10, OrderStatus::Filled, 100, None), t0, T)
+                .is_empty()
+        );
+        assert_eq!((s.state, s.market_order), (StopState::Done, None));
+    }
+}
