@@ -1,6 +1,8 @@
-//! American options: the QD+ fixed-point engine (default), a CRR binomial fallback, and a
-//! Crank-Nicolson solver for discrete cash dividends. Greeks by bump-and-reprice.
+//! American options: the QD+ fixed-point engine (default), a CRR binomial fallback, a
+//! Crank-Nicolson solver for discrete cash dividends, and the classic BAW / Ju approximations
+//! (for the published anchors only). Greeks by bump-and-reprice.
 
+pub mod approx;
 pub mod binomial;
 pub mod fd;
 pub mod qdfp;
