@@ -17,6 +17,7 @@
 //! Choose [`Synchronous::Full`] to survive those too (one fsync per group commit).
 
 mod apply;
+mod checkpoint;
 mod cmd;
 mod config;
 mod error;

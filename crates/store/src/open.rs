@@ -88,8 +88,10 @@ pub(crate) fn open_writer(cfg: &StoreConfig) -> Result<Connection, StoreError> {
             detail: format!("could not switch to WAL journal (got {mode})"),
         });
     }
+    // Checkpoints normally run on the checkpoint thread; 10,000 pages is only a backstop.
     conn.execute_batch(&format!(
-        "PRAGMA synchronous = {}; PRAGMA foreign_keys = ON;",
+        "PRAGMA synchronous = {}; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 10000;
+         PRAGMA journal_size_limit = 67108864;",
         cfg.synchronous.pragma()
     ))
     .map_err(sq)?;

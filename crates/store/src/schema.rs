@@ -84,9 +84,10 @@ CREATE TABLE executions (
 CREATE INDEX executions_by_account_time ON executions(account_id, executed_at_ms);
 CREATE INDEX executions_by_order ON executions(order_id);
 
--- Append-only decision log.
+-- Append-only decision log. Plain rowid ids stay increasing because rows are never deleted
+-- (AUTOINCREMENT would add a sqlite_sequence write to every insert).
 CREATE TABLE audit_log (
-    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    id      INTEGER PRIMARY KEY,
     ts_ms   INTEGER NOT NULL,
     kind    TEXT NOT NULL,
     subject TEXT NOT NULL,

@@ -8,6 +8,7 @@ use std::thread::JoinHandle;
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::checkpoint::Checkpointer;
 use crate::cmd::{WriteCmd, WriteOutcome};
 use crate::config::StoreConfig;
 use crate::error::StoreError;
@@ -102,12 +103,14 @@ impl Store {
         drop(open_reader(&cfg)?);
         let (tx, rx) = mpsc::channel(cfg.queue_capacity.max(1));
         let counters = Arc::new(Counters::default());
+        let checkpointer = Checkpointer::start(&cfg)?;
         let writer = Writer::new(
             conn,
             cfg.path.clone(),
             cfg.max_group,
             lock,
             Arc::clone(&counters),
+            checkpointer,
         );
         let thread = std::thread::Builder::new()
             .name("tradeguard-store-writer".to_owned())

@@ -1,7 +1,8 @@
 //! Owns the single writer: a dedicated OS thread that owns the only write connection, drains
 //! the bounded request queue and commits whatever is queued (up to a cap) in ONE transaction
-//! (group commit). Every request gets its own savepoint, so one bad request fails alone and a
-//! batch request is all-or-nothing. Acks are sent only after COMMIT returned.
+//! (group commit). A request that can fail halfway (a batch, a multi-statement command) gets
+//! its own savepoint; single statements are atomic by themselves. So one bad request fails
+//! alone and a batch is all-or-nothing. Acks are sent only after COMMIT returned.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,7 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::apply::{ApplyError, apply};
+use crate::apply::{ApplyError, apply, needs_savepoint};
+use crate::checkpoint::{CHECKPOINT_EVERY_COMMITS, Checkpointer};
 use crate::cmd::{WriteCmd, WriteOutcome};
 use crate::error::StoreError;
 use crate::lock::InstanceLock;
@@ -82,6 +84,8 @@ pub(crate) struct Writer {
     /// Held for the lifetime of the writer; released after the connection closes.
     lock: InstanceLock,
     counters: Arc<Counters>,
+    checkpointer: Checkpointer,
+    commits_since_checkpoint: u64,
 }
 
 impl Writer {
@@ -91,6 +95,7 @@ impl Writer {
         max_group: usize,
         lock: InstanceLock,
         counters: Arc<Counters>,
+        checkpointer: Checkpointer,
     ) -> Self {
         Self {
             conn,
@@ -98,6 +103,8 @@ impl Writer {
             max_group: max_group.max(1),
             lock,
             counters,
+            checkpointer,
+            commits_since_checkpoint: 0,
         }
     }
 
@@ -146,6 +153,11 @@ impl Writer {
             match self.attempt(group) {
                 Attempt::Committed => {
                     self.counters.commits.fetch_add(1, Ordering::Relaxed);
+                    self.commits_since_checkpoint += 1;
+                    if self.commits_since_checkpoint >= CHECKPOINT_EVERY_COMMITS {
+                        self.commits_since_checkpoint = 0;
+                        self.checkpointer.poke();
+                    }
                     break;
                 }
                 Attempt::Restart => {}
@@ -196,7 +208,9 @@ impl Writer {
             return Attempt::Failed(self.sq(&e));
         }
         for s in group.iter_mut().filter(|s| s.failed.is_none()) {
-            if let Err(e) = self.exec("SAVEPOINT req") {
+            let cmds = s.cmds.as_slice();
+            let savepoint = cmds.len() > 1 || cmds.iter().any(needs_savepoint);
+            if let Err(e) = self.exec_if(savepoint, "SAVEPOINT req") {
                 let err = self.sq(&e);
                 self.rollback();
                 return Attempt::Failed(err);
@@ -218,7 +232,7 @@ impl Writer {
             }
             match err {
                 None => {
-                    if let Err(e) = self.exec("RELEASE req") {
+                    if let Err(e) = self.exec_if(savepoint, "RELEASE req") {
                         let err = self.sq(&e);
                         self.rollback();
                         return Attempt::Failed(err);
@@ -233,8 +247,8 @@ impl Writer {
                         return Attempt::Restart;
                     }
                     if let Err(e) = self
-                        .exec("ROLLBACK TO req")
-                        .and_then(|()| self.exec("RELEASE req"))
+                        .exec_if(savepoint, "ROLLBACK TO req")
+                        .and_then(|()| self.exec_if(savepoint, "RELEASE req"))
                     {
                         let err = self.sq(&e);
                         self.rollback();
@@ -256,6 +270,11 @@ impl Writer {
     /// Runs a transaction-control statement through the statement cache.
     fn exec(&self, sql: &str) -> rusqlite::Result<()> {
         self.conn.prepare_cached(sql)?.execute([]).map(drop)
+    }
+
+    /// [`Self::exec`] when `cond` holds.
+    fn exec_if(&self, cond: bool, sql: &str) -> rusqlite::Result<()> {
+        if cond { self.exec(sql) } else { Ok(()) }
     }
 
     fn rollback(&self) {
