@@ -69,6 +69,8 @@ impl StoreWriter {
 /// Writer counters since open (for tests, diagnostics and benchmarks).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WriterStats {
+    /// Requests the writer has taken off the queue (committed, failed or in progress).
+    pub received_requests: u64,
     /// Transactions committed (group commits).
     pub commits: u64,
     /// Requests acknowledged as committed.
@@ -136,6 +138,7 @@ impl Store {
     /// Writer counters since open.
     pub fn stats(&self) -> WriterStats {
         WriterStats {
+            received_requests: self.counters.received_requests.load(Ordering::Relaxed),
             commits: self.counters.commits.load(Ordering::Relaxed),
             committed_requests: self.counters.committed_requests.load(Ordering::Relaxed),
             failed_requests: self.counters.failed_requests.load(Ordering::Relaxed),

@@ -68,6 +68,8 @@ enum Attempt {
 /// Counters shared between the writer thread and the [`crate::Store`] handle.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
+    /// Requests taken off the queue.
+    pub(crate) received_requests: AtomicU64,
     /// Transactions committed.
     pub(crate) commits: AtomicU64,
     /// Requests acknowledged as committed.
@@ -128,6 +130,9 @@ impl Writer {
                 }
             }
             if !group.is_empty() {
+                self.counters
+                    .received_requests
+                    .fetch_add(group.len() as u64, Ordering::Relaxed);
                 self.commit_group(&mut group);
             }
             if shutdown.is_some() {

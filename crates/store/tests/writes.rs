@@ -376,7 +376,13 @@ async fn queued_writes_are_committed_as_one_group() {
             tokio::spawn(async move { w.write(WriteCmd::Audit(stubs::audit(i, "rest"))).await })
         })
         .collect();
-    while w.queued() < 200 {
+    // Wait until all 201 requests are queued or in the (stalled) writer's hands.
+    while s.stats().received_requests + (w.queued() as u64) < 201 {
+        assert!(
+            !first.is_finished(),
+            "writer gave up while the lock was held: {:?}",
+            s.stats()
+        );
         tokio::task::yield_now().await;
     }
     raw.execute_batch("COMMIT").unwrap();
