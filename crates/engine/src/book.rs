@@ -27,6 +27,10 @@ pub struct Book {
     positions: BTreeMap<InstrumentId, (Instrument, i64)>,
     marks: BTreeMap<InstrumentId, Price>,
     spots: BTreeMap<String, Price>,
+    /// Implied vol from the broker's option Greeks, when sent.
+    ivs: BTreeMap<InstrumentId, f64>,
+    /// Half the quoted bid-ask spread, per unit.
+    half_spreads: BTreeMap<InstrumentId, Price>,
 }
 
 impl Book {
@@ -65,7 +69,20 @@ impl Book {
     /// or the option quote's underlying price) as the symbol's spot.
     pub fn on_quote(&mut self, q: &Quote) {
         let mid = q.mid();
-        self.marks.insert(q.instrument.id(), mid);
+        let id = q.instrument.id();
+        if let Some(iv) = q
+            .greeks
+            .map(|g| g.iv)
+            .filter(|iv| iv.is_finite() && *iv > 0.0)
+        {
+            self.ivs.insert(id.clone(), iv);
+        }
+        if q.ask >= q.bid && q.bid.is_positive() {
+            let spread = q.ask.checked_sub(q.bid).unwrap_or(Price::ZERO);
+            self.half_spreads
+                .insert(id.clone(), spread.mul_ratio(1, 2).unwrap_or(spread));
+        }
+        self.marks.insert(id, mid);
         match (&q.instrument, q.underlying_price) {
             (Instrument::Stock { symbol }, _) => {
                 self.spots.insert(symbol.clone(), mid);
@@ -90,6 +107,16 @@ impl Book {
     /// Last mark of an instrument.
     pub fn mark(&self, id: &InstrumentId) -> Option<Price> {
         self.marks.get(id).copied()
+    }
+
+    /// Implied vol of an option from its last quote's Greeks.
+    pub fn iv(&self, id: &InstrumentId) -> Option<f64> {
+        self.ivs.get(id).copied()
+    }
+
+    /// Half the last quoted bid-ask spread of an instrument.
+    pub fn half_spread(&self, id: &InstrumentId) -> Option<Price> {
+        self.half_spreads.get(id).copied()
     }
 
     /// Last underlying price of a symbol.

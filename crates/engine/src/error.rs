@@ -119,6 +119,14 @@ pub enum RiskError {
     /// Fixed-point overflow.
     #[error("arithmetic overflow in the stress computation")]
     Overflow,
+    /// No implied vol for an option: neither the broker's Greeks nor one implied from its mark.
+    #[error(
+        "no implied volatility for {0}: no Greeks in its quotes and none implied from its mark"
+    )]
+    NoVol(String),
+    /// The pricing model refused its inputs (`code` is the pricing crate's stable code).
+    #[error("the stress model refused the inputs for {subject}: {code}")]
+    Pricing { subject: String, code: &'static str },
 }
 
 impl RiskError {
@@ -127,6 +135,8 @@ impl RiskError {
         match self {
             Self::NoSpot(_) => "risk.no_spot",
             Self::Overflow => "risk.overflow",
+            Self::NoVol(_) => "risk.no_vol",
+            Self::Pricing { .. } => "risk.pricing",
         }
     }
 }
