@@ -28,6 +28,7 @@ pub mod live;
 pub mod recovery;
 pub mod risk;
 pub mod stop;
+pub mod stress_model;
 #[cfg(any(test, feature = "stubs"))]
 pub mod stubs;
 
@@ -44,4 +45,5 @@ pub use hedge::{HedgeManager, HedgeOrder};
 pub use intent::{LegIntent, OrderIntent, Purpose};
 pub use journal::{Journal, JournalRecord, JournalState, MemoryJournal};
 pub use risk::{IntrinsicStressModel, RiskModel};
+pub use stress_model::PricingStressModel;
 pub use stop::{StopLoss, StopSpec, StopState};
