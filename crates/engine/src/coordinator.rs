@@ -6,7 +6,7 @@
 
 use crate::alert::Alert;
 use crate::config::EngineConfig;
-use crate::engine::{Command, Engine, EngineSnapshot};
+use crate::engine::{Command, Engine, EngineSnapshot, PositionRepair};
 use crate::error::ExecError;
 use crate::gate::TradingState;
 use crate::intent::OrderIntent;
@@ -16,7 +16,7 @@ use crate::stop::StopSpec;
 use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
-use tradeguard_model::{BrokenReason, Broker, Clock, GroupId, StrategyId};
+use tradeguard_model::{AccountId, BrokenReason, Broker, Clock, GroupId, Position, StrategyId};
 
 /// Everything the engine needs.
 pub struct EngineDeps {
@@ -100,6 +100,28 @@ impl ExecutionCoordinator {
     /// Clears a strategy's Broken flag.
     pub async fn clear_broken(&self, s: StrategyId) -> Result<(), ExecError> {
         self.call(|r| Command::SetBroken(s, None, r)).await?
+    }
+
+    /// Switches forced unwind of `account` on or off (journaled first). While on, the gate
+    /// refuses every order for the account that does not reduce, except emergency exits; the
+    /// flag is re-applied at every start until a person switches it off.
+    pub async fn set_forced_unwind(
+        &self,
+        account: AccountId,
+        enabled: bool,
+    ) -> Result<(), ExecError> {
+        self.call(|r| Command::SetForcedUnwind(account, enabled, r))
+            .await?
+    }
+
+    /// Reconciliation: the broker's `positions` (all of them) replace the engine's book for
+    /// every instrument it has nothing working on; returns the repairs made.
+    pub async fn reconcile_positions(
+        &self,
+        positions: Vec<Position>,
+    ) -> Result<Vec<PositionRepair>, ExecError> {
+        self.call(|r| Command::ReconcilePositions(positions, r))
+            .await
     }
 
     /// A copy of the engine's state.

@@ -26,7 +26,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tradeguard_model::{
     AccountId, Broker, BrokerError, BrokerEvent, Clock, ComboLeg, ComboOrder, EventStream, ExecId,
     Execution, GroupId, InstrumentId, Money, Notice, OrderId, OrderRequest, OrderType, OrderUpdate,
-    Side, StrategyId, Tif, Timestamp,
+    Position, Side, StrategyId, Tif, Timestamp,
 };
 
 /// Finished groups kept in memory for snapshots.
@@ -43,6 +43,19 @@ pub(crate) enum Command {
         oneshot::Sender<Result<(), ExecError>>,
     ),
     Snapshot(oneshot::Sender<EngineSnapshot>),
+    SetForcedUnwind(AccountId, bool, oneshot::Sender<Result<(), ExecError>>),
+    ReconcilePositions(Vec<Position>, oneshot::Sender<Vec<PositionRepair>>),
+}
+
+/// A book position the engine changed to the broker's quantity during reconciliation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PositionRepair {
+    /// Instrument.
+    pub instrument: InstrumentId,
+    /// Quantity the engine's book had.
+    pub local: i64,
+    /// Quantity the broker reports (now in the book).
+    pub broker: i64,
 }
 
 /// Who owns a broker order.
@@ -71,6 +84,8 @@ pub struct EngineSnapshot {
     pub highest_order_id: Option<OrderId>,
     /// Available funds for the stress check.
     pub available_funds: Option<Money>,
+    /// Accounts in forced unwind.
+    pub forced_unwind: Vec<AccountId>,
 }
 
 /// Everything the engine task owns.
@@ -103,6 +118,8 @@ pub(crate) struct Engine {
     pub alerts: broadcast::Sender<Alert>,
     /// Account seen in the broker's positions / executions / account values.
     pub account: Option<AccountId>,
+    /// Accounts in forced unwind: only reducing orders and emergency exits pass the gate.
+    pub forced_unwind: BTreeSet<AccountId>,
 }
 
 impl Engine {
@@ -140,6 +157,7 @@ impl Engine {
             recovery_deadline: None,
             alerts,
             account: None,
+            forced_unwind: BTreeSet::new(),
         }
     }
 
@@ -289,6 +307,13 @@ impl Engine {
             Command::Snapshot(reply) => {
                 let _ = reply.send(self.snapshot());
             }
+            Command::SetForcedUnwind(account, enabled, reply) => {
+                let r = self.set_forced_unwind(account, enabled).await;
+                let _ = reply.send(r);
+            }
+            Command::ReconcilePositions(positions, reply) => {
+                let _ = reply.send(self.reconcile_positions(positions));
+            }
         }
     }
 
@@ -312,10 +337,99 @@ impl Engine {
                 .collect(),
             highest_order_id: self.highest_order,
             available_funds: self.available_funds,
+            forced_unwind: self.forced_unwind.iter().cloned().collect(),
         }
     }
 
+    /// Journals the flag first, then applies it to the gate.
+    async fn set_forced_unwind(
+        &mut self,
+        account: AccountId,
+        enabled: bool,
+    ) -> Result<(), ExecError> {
+        self.write(JournalRecord::ForcedUnwind {
+            account: account.clone(),
+            enabled,
+        })
+        .await?;
+        let code = if enabled {
+            "unwind.enabled"
+        } else {
+            "unwind.disabled"
+        };
+        let _ = self
+            .audit(
+                "forced_unwind",
+                code,
+                format!(
+                    "forced unwind of {account}: {}",
+                    if enabled { "on" } else { "off" }
+                ),
+                None,
+                None,
+            )
+            .await;
+        if enabled {
+            self.forced_unwind.insert(account);
+        } else {
+            self.forced_unwind.remove(&account);
+        }
+        Ok(())
+    }
+
+    /// `true` while a group leg or a stop of ours is working on `id` (its events will settle it).
+    fn working_on(&self, id: &InstrumentId) -> bool {
+        self.groups.values().any(|g| {
+            g.legs.iter().any(|l| {
+                l.order_id.is_some() && !l.state.is_terminal() && l.intent.instrument.id() == *id
+            })
+        }) || self
+            .stops
+            .values()
+            .any(|s| !s.is_terminal() && s.spec.instrument.id() == *id)
+    }
+
+    /// Reconciliation: the broker's positions win for every instrument nothing of ours is
+    /// working on. Returns what changed.
+    fn reconcile_positions(&mut self, positions: Vec<Position>) -> Vec<PositionRepair> {
+        let mut target: BTreeMap<InstrumentId, (tradeguard_model::Instrument, i64)> = self
+            .book
+            .positions()
+            .map(|(i, _)| (i.id(), (i.clone(), 0)))
+            .collect();
+        for p in positions {
+            target.insert(p.instrument.id(), (p.instrument, p.qty));
+        }
+        let mut out = Vec::new();
+        for (id, (inst, qty)) in target {
+            let local = self.book.qty(&id);
+            if local == qty || self.working_on(&id) {
+                continue;
+            }
+            tracing::warn!(instrument = %id, from = local, to = qty, "reconciliation: book repaired (broker wins)");
+            self.book.set(&inst, qty);
+            out.push(PositionRepair {
+                instrument: id,
+                local,
+                broker: qty,
+            });
+        }
+        if !out.is_empty() {
+            let now = self.now();
+            self.hedge.on_book_change(&self.book, now);
+        }
+        out
+    }
+
     fn gate_check(&mut self, intent: &OrderIntent, messages: u32) -> Result<(), GateRefusal> {
+        if self.forced_unwind.contains(&intent.account)
+            && !matches!(intent.purpose, Purpose::Emergency | Purpose::Hedge)
+            && !intent.is_reducing(&self.book)
+        {
+            return Err(GateRefusal::ForcedUnwind {
+                account: intent.account.clone(),
+            });
+        }
         let ctx = GateContext {
             state: self.state,
             now: self.clock.now(),

@@ -3,7 +3,7 @@
 //! [`ExecError`] returned by the coordinator handle. Every variant has a stable `code()`.
 
 use crate::intent::Purpose;
-use tradeguard_model::{BrokerError, InstrumentId, Money, StrategyId};
+use tradeguard_model::{AccountId, BrokerError, InstrumentId, Money, StrategyId};
 
 /// Why the pre-trade gate refused an order. Every refusal is also written to the audit log.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -90,6 +90,12 @@ pub enum GateRefusal {
         /// Stable code of the broken reason (e.g. `broken.assigned`).
         reason: String,
     },
+    /// The account is in forced unwind: only orders that reduce (and emergency exits) pass.
+    #[error("account {account} is in forced unwind: new opening orders are refused")]
+    ForcedUnwind {
+        /// The account.
+        account: AccountId,
+    },
 }
 
 impl GateRefusal {
@@ -106,6 +112,7 @@ impl GateRefusal {
             Self::StressLimit { .. } => "gate.stress_limit",
             Self::Risk(e) => e.code(),
             Self::StrategyBroken { .. } => "gate.strategy_broken",
+            Self::ForcedUnwind { .. } => "gate.forced_unwind",
         }
     }
 }
@@ -280,6 +287,9 @@ mod tests {
             GateRefusal::StrategyBroken {
                 strategy: StrategyId(1),
                 reason: "broken.assigned".into(),
+            },
+            GateRefusal::ForcedUnwind {
+                account: AccountId::new("DU1"),
             },
         ];
         let mut codes: Vec<_> = all.iter().map(GateRefusal::code).collect();

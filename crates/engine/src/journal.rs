@@ -12,9 +12,9 @@ use crate::gate::TradingState;
 use crate::group::Group;
 use crate::stop::StopLoss;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
-use tradeguard_model::{GroupId, OrderId, StrategyId};
+use tradeguard_model::{AccountId, GroupId, OrderId, StrategyId};
 
 /// One journal record. Groups and stops are written as full snapshots (last one wins).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -39,6 +39,13 @@ pub enum JournalRecord {
     },
     /// Trading state change.
     TradingState(TradingState),
+    /// Forced unwind of an account switched on (`true`) or off by a person (`false`).
+    ForcedUnwind {
+        /// Account.
+        account: AccountId,
+        /// On or off.
+        enabled: bool,
+    },
 }
 
 /// Everything the journal knows, folded.
@@ -58,6 +65,8 @@ pub struct JournalState {
     pub audit: Vec<AuditEntry>,
     /// Alerts.
     pub alerts: Vec<Alert>,
+    /// Accounts in forced unwind (re-applied at start-up until a person disables it).
+    pub forced_unwind: BTreeSet<AccountId>,
 }
 
 impl JournalState {
@@ -84,6 +93,13 @@ impl JournalState {
                 }
             },
             JournalRecord::TradingState(s) => self.trading_state = Some(s),
+            JournalRecord::ForcedUnwind { account, enabled } => {
+                if enabled {
+                    self.forced_unwind.insert(account);
+                } else {
+                    self.forced_unwind.remove(&account);
+                }
+            }
         }
     }
 }

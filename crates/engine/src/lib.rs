@@ -28,6 +28,7 @@ pub mod live;
 pub mod recovery;
 pub mod risk;
 pub mod stop;
+pub mod strategies;
 pub mod stress_model;
 #[cfg(any(test, feature = "stubs"))]
 pub mod stubs;
@@ -37,7 +38,7 @@ pub use book::{Book, ExposureKey};
 pub use clock::TokioClock;
 pub use config::{EngineConfig, GateConfig};
 pub use coordinator::{EngineDeps, ExecutionCoordinator};
-pub use engine::EngineSnapshot;
+pub use engine::{EngineSnapshot, PositionRepair};
 pub use error::{ExecError, GateRefusal, IntentError, JournalError, RiskError};
 pub use gate::{GateContext, PreTradeGate, TokenBucket, TradingState};
 pub use group::{FillError, Group, GroupLeg, GroupPhase, LegState};

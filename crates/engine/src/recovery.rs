@@ -52,6 +52,10 @@ impl Engine {
         }
         self.highest_order = st.highest_order_id;
         self.broken = st.broken.clone();
+        self.forced_unwind = st.forced_unwind.clone();
+        for a in &self.forced_unwind {
+            tracing::warn!(account = %a, "forced unwind re-applied from the journal");
+        }
         if let Some(s) = st.trading_state {
             self.state = s;
         }
