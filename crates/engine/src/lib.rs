@@ -28,6 +28,7 @@ pub mod live;
 pub mod recovery;
 pub mod risk;
 pub mod stop;
+pub mod strategies;
 pub mod stress_model;
 #[cfg(any(test, feature = "stubs"))]
 pub mod stubs;
