@@ -5,6 +5,7 @@ pub mod bindings;
 pub mod commands;
 pub mod error;
 pub mod events;
+pub mod notify;
 pub mod state;
 pub mod venue;
 pub mod view;
