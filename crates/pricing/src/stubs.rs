@@ -72,3 +72,44 @@ pub fn book_of_legs(n: usize) -> Vec<RiskLeg> {
         })
         .collect()
 }
+
+/// A 20-leg, two-expiry Reg T position (condors, butterflies, verticals, naked legs, covered
+/// calls against 100 shares) for margin tests and benches.
+pub fn twenty_leg_margin_position() -> crate::margin::MarginPosition {
+    use crate::margin::{MarginLeg, MarginPosition, StockPosition, UnderlyingKind};
+    let m = |x: f64| (x * 1e6).round() as i128;
+    let mut legs = Vec::new();
+    for (expiry, base) in [(30, 100.0), (60, 105.0)] {
+        for (kind, dk, qty, prem) in [
+            (OptionType::Put, -15.0, 3, 0.4),
+            (OptionType::Put, -10.0, -3, 0.9),
+            (OptionType::Call, 10.0, -3, 1.1),
+            (OptionType::Call, 15.0, 3, 0.5),
+            (OptionType::Call, -5.0, 2, 7.0),
+            (OptionType::Call, 0.0, -4, 4.0),
+            (OptionType::Call, 5.0, 2, 2.0),
+            (OptionType::Put, -20.0, -5, 0.2),
+            (OptionType::Call, 25.0, -2, 0.1),
+            (OptionType::Put, 5.0, 1, 6.5),
+        ] {
+            legs.push(MarginLeg {
+                kind,
+                strike: m(base + dk),
+                qty,
+                premium: m(prem),
+                expiry,
+            });
+        }
+    }
+    MarginPosition {
+        underlying_price: Some(m(100.0)),
+        underlying_kind: UnderlyingKind::Equity,
+        legs,
+        stock: Some(StockPosition {
+            qty: 100,
+            price: m(100.0),
+            proxy: false,
+        }),
+        multiplier: 100,
+    }
+}

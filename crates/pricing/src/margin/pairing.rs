@@ -17,7 +17,7 @@ use crate::types::OptionType;
 /// Most legs a position may have (bitmask width).
 pub const MAX_LEGS: usize = 128;
 /// Search nodes before switching to greedy completion.
-const NODE_BUDGET: usize = 200_000;
+const NODE_BUDGET: usize = 5_000;
 
 type Cost = (i128, i128); // (net, gross), compared lexicographically
 
@@ -34,6 +34,14 @@ struct State {
     /// Contracts of calls still coverable by long stock / puts by short stock.
     call_cover: i64,
     put_cover: i64,
+}
+
+#[derive(Clone)]
+struct Candidate {
+    used: Vec<(usize, i64)>,
+    strategy: Strategy,
+    amounts: Amounts,
+    cover: (i64, i64),
 }
 
 struct Search<'a> {
@@ -107,46 +115,27 @@ impl Search<'_> {
         let legs = self.legs;
         let li = legs[i];
         let mult = self.mult;
-        let mut best: Option<Solution> = None;
         let greedy = self.nodes > NODE_BUDGET;
-        let consider = |this: &mut Self,
-                        best: &mut Option<Solution>,
-                        used: &[(usize, i64)],
-                        strategy: Strategy,
-                        amounts: Amounts,
-                        cover: (i64, i64)| {
-            let mut next = st.clone();
-            for &(j, q) in used {
-                next.rem[j] -= q;
-            }
-            next.call_cover -= cover.0;
-            next.put_cover -= cover.1;
-            let gl = used
-                .iter()
-                .map(|&(j, q)| GroupLeg {
-                    leg: j,
-                    qty: if legs[j].qty < 0 { -q } else { q },
-                })
-                .collect();
-            let mut g = group(strategy, gl, amounts);
-            g.stock_shares = if cover.0 > 0 {
-                cover.0 * mult as i64
-            } else if cover.1 > 0 {
-                -cover.1 * mult as i64
-            } else {
-                0
-            };
-            let cand = add(this.solve(&next), amounts, g);
-            if better(&cand, best) {
-                *best = cand;
-            }
+        // Candidate groups containing short i: (legs used, strategy, amounts, stock cover used).
+        let mut cands: Vec<Candidate> = Vec::new();
+        let push = |cands: &mut Vec<Candidate>,
+                    used: &[(usize, i64)],
+                    strategy: Strategy,
+                    amounts: Amounts,
+                    cover: (i64, i64)| {
+            cands.push(Candidate {
+                used: used.to_vec(),
+                strategy,
+                amounts,
+                cover,
+            });
         };
 
         // Covered call / covered put.
         if li.kind == OptionType::Call && st.call_cover > 0 {
             let q = st.rem[i].min(st.call_cover);
             let a = rules::covered_call(&li, i128::from(q), mult);
-            consider(self, &mut best, &[(i, q)], Strategy::CoveredCall, a, (q, 0));
+            push(&mut cands, &[(i, q)], Strategy::CoveredCall, a, (q, 0));
         }
         if li.kind == OptionType::Put
             && st.put_cover > 0
@@ -154,13 +143,14 @@ impl Search<'_> {
         {
             let q = st.rem[i].min(st.put_cover);
             let a = rules::covered_put(&li, i128::from(q), price, mult);
-            consider(self, &mut best, &[(i, q)], Strategy::CoveredPut, a, (0, q));
+            push(&mut cands, &[(i, q)], Strategy::CoveredPut, a, (0, q));
         }
-        // Verticals: short i with a long j of the same type expiring no earlier.
-        for (j, &lj) in legs.iter().enumerate() {
-            if lj.qty <= 0 || st.rem[j] == 0 || lj.kind != li.kind || lj.expiry < li.expiry {
-                continue;
-            }
+        // Verticals: short i with a long j of the same type expiring no earlier — per expiry,
+        // the nearest strike on each side (a broker pairs adjacent strikes; wider spreads only
+        // cost more width, and the max-loss combination at the end covers the rest).
+        let wings = self.nearest_longs(st, &li, false);
+        for &j in &wings {
+            let lj = legs[j];
             let q = st.rem[i].min(st.rem[j]);
             let parts = [(&li, -i128::from(q)), (&lj, i128::from(q))];
             if let Some(a) = rules::max_loss(&parts, mult) {
@@ -173,10 +163,7 @@ impl Search<'_> {
                 } else {
                     Strategy::VerticalDebitSpread
                 };
-                consider(self, &mut best, &[(i, q), (j, q)], s, a, (0, 0));
-                if greedy && best.is_some() {
-                    return best;
-                }
+                push(&mut cands, &[(i, q), (j, q)], s, a, (0, 0));
             }
         }
         // Iron condor / iron butterfly: credit spread on i's side plus one on the other side.
@@ -192,24 +179,14 @@ impl Search<'_> {
             if st.aside & (1u128 << j) != 0 {
                 continue;
             }
-            for (a, &la) in legs.iter().enumerate() {
-                if la.qty <= 0
-                    || st.rem[a] == 0
-                    || la.kind != li.kind
-                    || la.expiry != li.expiry
-                    || !is_credit_wing(&li, &la)
-                {
-                    continue;
-                }
-                for (b, &lb) in legs.iter().enumerate() {
-                    if lb.qty <= 0
-                        || st.rem[b] == 0
-                        || lb.kind != lj.kind
-                        || lb.expiry != lj.expiry
-                        || !is_credit_wing(&lj, &lb)
-                    {
-                        continue;
-                    }
+            let wings_j = self.nearest_longs(st, &lj, true);
+            for &a in wings
+                .iter()
+                .filter(|&&a| legs[a].expiry == li.expiry && is_credit_wing(&li, &legs[a]))
+            {
+                let la = legs[a];
+                for &b in wings_j.iter().filter(|&&b| is_credit_wing(&lj, &legs[b])) {
+                    let lb = legs[b];
                     let q = st.rem[i].min(st.rem[j]).min(st.rem[a]).min(st.rem[b]);
                     let q128 = i128::from(q);
                     let parts = [(&li, -q128), (&lj, -q128), (&la, q128), (&lb, q128)];
@@ -219,9 +196,8 @@ impl Search<'_> {
                         } else {
                             Strategy::IronCondor
                         };
-                        consider(
-                            self,
-                            &mut best,
+                        push(
+                            &mut cands,
                             &[(i, q), (j, q), (a, q), (b, q)],
                             s,
                             amt,
@@ -256,9 +232,8 @@ impl Search<'_> {
                         let q128 = i128::from(q);
                         let parts = [(&la, q128), (&li, -2 * q128), (&lb, q128)];
                         if let Some(amt) = rules::max_loss(&parts, mult) {
-                            consider(
-                                self,
-                                &mut best,
+                            push(
+                                &mut cands,
                                 &[(a, q), (i, 2 * q), (b, q)],
                                 Strategy::LongButterfly,
                                 amt,
@@ -279,9 +254,8 @@ impl Search<'_> {
                         let q128 = i128::from(q);
                         let parts = [(&li, -q128), (&la, 2 * q128), (&lb, -q128)];
                         if let Some(amt) = rules::max_loss(&parts, mult) {
-                            consider(
-                                self,
-                                &mut best,
+                            push(
+                                &mut cands,
                                 &[(i, q), (a, 2 * q), (b, q)],
                                 Strategy::ShortButterfly,
                                 amt,
@@ -321,7 +295,41 @@ impl Search<'_> {
                 } else {
                     Strategy::Strangle
                 };
-                consider(self, &mut best, &[(i, q), (j, q)], s, amt, (0, 0));
+                push(&mut cands, &[(i, q), (j, q)], s, amt, (0, 0));
+            }
+        }
+        // Past the node budget, follow only the candidate that saves most against margining its
+        // legs alone (greedy completion, reported as not exhaustive).
+        if greedy {
+            let saving = |c: &Candidate| -> i128 {
+                let alone: Option<i128> = c
+                    .used
+                    .iter()
+                    .map(|&(j, q)| {
+                        let q = i128::from(q);
+                        if legs[j].qty < 0 {
+                            self.naked(j, q).map(|a| a.1)
+                        } else {
+                            Some(rules::long_paid(&legs[j], q, mult).1)
+                        }
+                    })
+                    .sum();
+                alone.map_or(i128::MAX, |a| a - c.amounts.1)
+            };
+            if let Some(c) = cands
+                .iter()
+                .max_by_key(|c| saving(c))
+                .filter(|c| saving(c) > 0)
+            {
+                let c = c.clone();
+                return self.take(st, &c);
+            }
+        }
+        let mut best: Option<Solution> = None;
+        for c in &cands {
+            let cand = self.take(st, c);
+            if better(&cand, &best) {
+                best = cand;
             }
         }
         // Set i aside (naked, or part of a max-loss combination at the end).
@@ -332,6 +340,68 @@ impl Search<'_> {
             best = cand;
         }
         best
+    }
+
+    /// Apply a candidate group to the state and solve the rest.
+    fn take(&mut self, st: &State, c: &Candidate) -> Option<Solution> {
+        let legs = self.legs;
+        let mut next = st.clone();
+        for &(j, q) in &c.used {
+            next.rem[j] -= q;
+        }
+        next.call_cover -= c.cover.0;
+        next.put_cover -= c.cover.1;
+        let gl = c
+            .used
+            .iter()
+            .map(|&(j, q)| GroupLeg {
+                leg: j,
+                qty: if legs[j].qty < 0 { -q } else { q },
+            })
+            .collect();
+        let mut g = group(c.strategy, gl, c.amounts);
+        let mult = self.pos.multiplier;
+        g.stock_shares = if c.cover.0 > 0 {
+            c.cover.0 * mult
+        } else if c.cover.1 > 0 {
+            -c.cover.1 * mult
+        } else {
+            0
+        };
+        add(self.solve(&next), c.amounts, g)
+    }
+
+    /// Longs that can hedge `short` (same type, expiring no earlier, or the same day when
+    /// `same_expiry`): for each expiry, the nearest strike above and the nearest at-or-below.
+    fn nearest_longs(&self, st: &State, short: &MarginLeg, same_expiry: bool) -> Vec<usize> {
+        let mut best: Vec<(i64, bool, usize)> = Vec::new(); // (expiry, above?, leg)
+        for (j, l) in self.legs.iter().enumerate() {
+            if l.qty <= 0 || st.rem[j] == 0 || l.kind != short.kind || l.expiry < short.expiry {
+                continue;
+            }
+            if same_expiry && l.expiry != short.expiry {
+                continue;
+            }
+            let above = l.strike > short.strike;
+            match best
+                .iter_mut()
+                .find(|(e, a, _)| *e == l.expiry && *a == above)
+            {
+                Some(slot) => {
+                    let cur = &self.legs[slot.2];
+                    let closer = if above {
+                        l.strike < cur.strike
+                    } else {
+                        l.strike > cur.strike
+                    };
+                    if closer {
+                        slot.2 = j;
+                    }
+                }
+                None => best.push((l.expiry, above, j)),
+            }
+        }
+        best.into_iter().map(|(_, _, j)| j).collect()
     }
 
     /// Leftovers: per expiry, either shorts naked + longs paid, or a max-loss combination.
@@ -474,6 +544,83 @@ fn is_credit_wing(short: &MarginLeg, long: &MarginLeg) -> bool {
     }
 }
 
+/// Search `legs` (indices into the position) with the given stock cover.
+fn run_search(
+    pos: &MarginPosition,
+    rules: &MarginRules,
+    legs: &[MarginLeg],
+    call_cover: i64,
+    put_cover: i64,
+) -> (Option<Solution>, bool) {
+    let mut s = Search {
+        legs,
+        rules,
+        pos,
+        mult: i128::from(pos.multiplier),
+        memo: HashMap::new(),
+        nodes: 0,
+    };
+    let start = State {
+        rem: legs.iter().map(|l| l.qty.abs()).collect(),
+        aside: 0,
+        call_cover,
+        put_cover,
+    };
+    let sol = s.solve(&start);
+    (sol, s.nodes <= NODE_BUDGET)
+}
+
+/// The whole position searched jointly; if that search had to finish greedily, also each expiry
+/// searched on its own (no diagonal spreads; stock cover handed out nearest expiry first), and
+/// the cheaper decomposition wins. Returns the solution and whether it is provably optimal.
+fn best_decomposition(
+    pos: &MarginPosition,
+    rules: &MarginRules,
+    call_cover: i64,
+    put_cover: i64,
+) -> Result<(Solution, bool), PricingError> {
+    let missing = PricingError::MissingUnderlyingPrice {
+        what: "a naked short option",
+    };
+    let (joint, exhaustive) = run_search(pos, rules, &pos.legs, call_cover, put_cover);
+    if exhaustive {
+        return joint.map(|s| (s, true)).ok_or(missing);
+    }
+    let mut expiries: Vec<i64> = pos.legs.iter().map(|l| l.expiry).collect();
+    expiries.sort_unstable();
+    expiries.dedup();
+    let mut split = Some(Solution {
+        cost: (0, 0),
+        groups: Vec::new(),
+    });
+    let (mut cc, mut pc) = (call_cover, put_cover);
+    for e in expiries {
+        let idx: Vec<usize> = (0..pos.legs.len())
+            .filter(|&i| pos.legs[i].expiry == e)
+            .collect();
+        let sub: Vec<MarginLeg> = idx.iter().map(|&i| pos.legs[i]).collect();
+        let (part, _) = run_search(pos, rules, &sub, cc, pc);
+        let (Some(part), Some(acc)) = (part, split.as_mut()) else {
+            split = None;
+            break;
+        };
+        for mut g in part.groups {
+            for gl in &mut g.legs {
+                gl.leg = idx[gl.leg];
+            }
+            match g.strategy {
+                Strategy::CoveredCall => cc -= g.stock_shares / pos.multiplier,
+                Strategy::CoveredPut => pc -= -g.stock_shares / pos.multiplier,
+                _ => {}
+            }
+            acc.groups.push(g);
+        }
+        acc.cost = (acc.cost.0 + part.cost.0, acc.cost.1 + part.cost.1);
+    }
+    let best = if better(&split, &joint) { split } else { joint };
+    best.map(|s| (s, false)).ok_or(missing)
+}
+
 /// Run the search (position already validated).
 pub fn search(pos: &MarginPosition, rules: &MarginRules) -> Result<MarginResult, PricingError> {
     let mult = i128::from(pos.multiplier);
@@ -510,25 +657,7 @@ pub fn search(pos: &MarginPosition, rules: &MarginRules) -> Result<MarginResult,
             put_cover = contracts;
         }
     }
-    let mut s = Search {
-        legs: &pos.legs,
-        rules,
-        pos,
-        mult,
-        memo: HashMap::new(),
-        nodes: 0,
-    };
-    let start = State {
-        rem: pos.legs.iter().map(|l| l.qty.abs()).collect(),
-        aside: 0,
-        call_cover,
-        put_cover,
-    };
-    let sol = s
-        .solve(&start)
-        .ok_or(PricingError::MissingUnderlyingPrice {
-            what: "a naked short option",
-        })?;
+    let (sol, exhaustive) = best_decomposition(pos, rules, call_cover, put_cover)?;
     let mut groups = sol.groups;
     groups.reverse();
     // Label long puts held against long stock (and long calls against short stock): the Reg T
@@ -563,6 +692,6 @@ pub fn search(pos: &MarginPosition, rules: &MarginRules) -> Result<MarginResult,
         short_proceeds,
         long_premium,
         groups,
-        exhaustive: s.nodes <= NODE_BUDGET,
+        exhaustive,
     })
 }

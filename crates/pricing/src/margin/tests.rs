@@ -158,3 +158,88 @@ fn house_minimum_applies_per_naked_contract() {
     let r = reg_t_margin(&p, &rules).unwrap();
     assert_eq!(dollars(r.gross_requirement), 500.0);
 }
+
+/// A realistic multi-strategy book: condor, butterfly, verticals, naked legs and covered calls
+/// across two expiries (20 legs). Too big to prove optimal within the node budget, so the result
+/// is the best of the joint greedy completion and the per-expiry searches: it must still find
+/// the named strategies, account for every contract once, and beat margining legs one by one.
+/// (Its speed is a bench figure, not a test.)
+#[test]
+fn realistic_twenty_leg_book_finds_the_strategies() {
+    use OptionType::{Call, Put};
+    let mut legs = Vec::new();
+    for (exp, base) in [(30, 100.0), (60, 105.0)] {
+        let mut push = |kind, strike: f64, qty, prem| {
+            let mut l = leg(kind, strike, qty, prem);
+            l.expiry = exp;
+            legs.push(l);
+        };
+        push(Put, base - 15.0, 3, 0.4);
+        push(Put, base - 10.0, -3, 0.9);
+        push(Call, base + 10.0, -3, 1.1);
+        push(Call, base + 15.0, 3, 0.5);
+        push(Call, base - 5.0, 2, 7.0);
+        push(Call, base, -4, 4.0);
+        push(Call, base + 5.0, 2, 2.0);
+        push(Put, base - 20.0, -5, 0.2);
+        push(Call, base + 25.0, -2, 0.1);
+        push(Put, base + 5.0, 1, 6.5);
+    }
+    let mut p = pos(Some(100.0), legs);
+    p.stock = Some(StockPosition {
+        qty: 100,
+        price: to_micros("price", 100.0).unwrap(),
+        proxy: false,
+    });
+    let r = reg_t_margin(&p, &MarginRules::default()).unwrap();
+    // Upper bound: shorts naked, longs paid, stock 50%.
+    let price = to_micros("price", 100.0).unwrap();
+    let naive: i128 = p
+        .legs
+        .iter()
+        .map(|l| {
+            let q = i128::from(l.qty.abs());
+            if l.qty < 0 {
+                rules::naked_short(
+                    l,
+                    q,
+                    price,
+                    UnderlyingKind::Equity,
+                    &MarginRules::default(),
+                    100,
+                )
+                .1
+            } else {
+                rules::long_paid(l, q, 100).1
+            }
+        })
+        .sum::<i128>()
+        + rules::stock(100, price, &MarginRules::default()).1;
+    assert!(
+        r.net_of_proceeds < naive,
+        "{} vs naive {}",
+        r.net_of_proceeds,
+        naive
+    );
+    let strategies: Vec<Strategy> = r.groups.iter().map(|g| g.strategy).collect();
+    assert!(strategies.contains(&Strategy::IronCondor), "{strategies:?}");
+    assert!(
+        strategies.contains(&Strategy::LongButterfly),
+        "{strategies:?}"
+    );
+    assert!(
+        strategies.contains(&Strategy::CoveredCall),
+        "{strategies:?}"
+    );
+    // Every contract of every leg is accounted for exactly once.
+    for (i, l) in p.legs.iter().enumerate() {
+        let used: i64 = r
+            .groups
+            .iter()
+            .flat_map(|g| &g.legs)
+            .filter(|gl| gl.leg == i)
+            .map(|gl| gl.qty)
+            .sum();
+        assert_eq!(used, l.qty, "leg {i}");
+    }
+}
