@@ -12,7 +12,7 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(ROOT)/target)
 APP_BIN := $(TARGET_DIR)/debug/tradeguard-app
 export TRADEGUARD_BENCH_DIR ?= $(ARTIFACTS)/bench
 
-.PHONY: help deps ui build run test check-fmt lint test-rust test-ui test-e2e bench bindings icons clean
+.PHONY: help deps ui build run test check-fmt lint test-rust test-ui test-e2e bench measure-app bindings icons clean
 
 help:
 	@echo "make run    install what is missing, build, open Tradeguard (simulated venue by default)"
@@ -67,6 +67,10 @@ bench: deps ui
 	$(BENCH_VENV)/bin/python -c "import QuantLib" 2>/dev/null || $(BENCH_VENV)/bin/pip install --quiet QuantLib
 	$(BENCH_VENV)/bin/python crates/pricing/bench/quantlib_compare.py > /dev/null
 	python3 scripts/bench_table.py $(TRADEGUARD_BENCH_DIR) | tee $(ARTIFACTS)/bench-table.md
+
+# Launch-to-first-paint and idle memory of the whole app (debug build unless APP_BIN is given).
+measure-app: build
+	xvfb-run -a -s "-screen 0 1280x900x24" scripts/measure-app.sh $(APP_BIN) 20
 
 # Regenerate ui/src/bindings.ts from the Rust command and event list.
 bindings: deps
