@@ -409,6 +409,7 @@ fn calculate_put(s: f64, k: f64, r: f64, q: f64, vol: f64, t: f64, sc: QdFpSchem
         a
     };
     let rq = r - q;
+    let ln_xmax_over_k = (xmax / k).ln();
     for iter in 0..sc.m {
         let newton = iter == 0;
         let mut ynew = wk.y;
@@ -418,7 +419,8 @@ fn calculate_put(s: f64, k: f64, r: f64, q: f64, vol: f64, t: f64, sc: QdFpSchem
             let ln_b_over_xmax = -wk.y[i].max(0.0).sqrt();
             let b = xmax * ln_b_over_xmax.exp();
             let v = vol * sqrt_ti;
-            let dp_k = ((b / k).ln() + rq * ti) / v + 0.5 * v;
+            // ln(b/K) = ln(xmax/K) + ln(b/xmax): no logarithm per node.
+            let dp_k = (ln_xmax_over_k + ln_b_over_xmax + rq * ti) / v + 0.5 * v;
             let dm_k = dp_k - v;
             let (num, den, nd, dd);
             if use_a {
