@@ -7,6 +7,7 @@
 //! implements the same trait for production.
 
 use crate::alert::{Alert, AuditEntry};
+use crate::assignment::AssignmentRecord;
 use crate::error::JournalError;
 use crate::gate::TradingState;
 use crate::group::Group;
@@ -39,6 +40,11 @@ pub enum JournalRecord {
     },
     /// Trading state change.
     TradingState(TradingState),
+    /// An exercise or assignment the assignment guard detected.
+    Assignment(AssignmentRecord),
+    /// The positions the assignment guard last knew (last one wins); compared with the
+    /// broker's snapshot at the next start.
+    KnownPositions(Vec<tradeguard_model::Position>),
     /// Forced unwind of an account switched on (`true`) or off by a person (`false`).
     ForcedUnwind {
         /// Account.
@@ -65,6 +71,10 @@ pub struct JournalState {
     pub audit: Vec<AuditEntry>,
     /// Alerts.
     pub alerts: Vec<Alert>,
+    /// Assignment records (assignment guard).
+    pub assignments: Vec<AssignmentRecord>,
+    /// Last known positions of the assignment guard (`None` before its first start).
+    pub known_positions: Option<Vec<tradeguard_model::Position>>,
     /// Accounts in forced unwind (re-applied at start-up until a person disables it).
     pub forced_unwind: BTreeSet<AccountId>,
 }
@@ -93,6 +103,8 @@ impl JournalState {
                 }
             },
             JournalRecord::TradingState(s) => self.trading_state = Some(s),
+            JournalRecord::Assignment(a) => self.assignments.push(a),
+            JournalRecord::KnownPositions(p) => self.known_positions = Some(p),
             JournalRecord::ForcedUnwind { account, enabled } => {
                 if enabled {
                     self.forced_unwind.insert(account);

@@ -1,0 +1,228 @@
+//! Exchange hours the assignment guard needs: is the market open now, when do armed emergency
+//! orders go out, when is the close of an expiry day.
+//!
+//! [`UsEquityHours`] models US equity/options hours: pre-market 04:00–09:30, regular
+//! 09:30–16:00, Monday–Friday, New York time. With [`UsEquityHours::new_york`] the offset
+//! follows US daylight-saving rules (second Sunday of March to first Sunday of November);
+//! [`UsEquityHours::fixed_offset`] uses one offset all year (the simulator uses UTC−5).
+//! Exchange holidays are not modelled; an app that needs them implements [`MarketHours`].
+
+use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, Weekday};
+use serde::{Deserialize, Serialize};
+use tradeguard_model::Timestamp;
+
+/// When armed emergency orders are released while the market is closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArmAt {
+    /// At the regular open (09:30 New York).
+    Open,
+    /// Stock closes at the start of pre-market (04:00 New York) as outside-RTH orders where
+    /// the broker allows them; option orders still wait for the regular open.
+    PreMarket,
+}
+
+/// Trading session at a moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum MarketSession {
+    /// 04:00–09:30 on a trading day.
+    PreMarket,
+    /// 09:30–16:00 on a trading day.
+    Regular,
+    /// Anything else.
+    Closed,
+}
+
+/// Exchange calendar used by the guard.
+pub trait MarketHours: Send + Sync {
+    /// Exchange-local wall time of `ts`.
+    fn local(&self, ts: Timestamp) -> NaiveDateTime;
+    /// The instant of an exchange-local wall time.
+    fn instant(&self, local: NaiveDateTime) -> Timestamp;
+    /// Whether the exchange trades on `date`.
+    fn is_trading_day(&self, date: NaiveDate) -> bool {
+        !matches!(date.weekday(), Weekday::Sat | Weekday::Sun)
+    }
+
+    /// Session at `ts`.
+    fn session(&self, ts: Timestamp) -> MarketSession {
+        let l = self.local(ts);
+        if !self.is_trading_day(l.date()) {
+            return MarketSession::Closed;
+        }
+        let t = l.time();
+        if t >= hm(9, 30) && t < hm(16, 0) {
+            MarketSession::Regular
+        } else if t >= hm(4, 0) && t < hm(9, 30) {
+            MarketSession::PreMarket
+        } else {
+            MarketSession::Closed
+        }
+    }
+
+    /// Regular close (16:00 local) of `date`.
+    fn close_of(&self, date: NaiveDate) -> Timestamp {
+        self.instant(date.and_time(hm(16, 0)))
+    }
+
+    /// The earliest instant at or after `ts` at which orders of kind `at` may go out:
+    /// `ts` itself when that session is already running.
+    fn release_time(&self, ts: Timestamp, at: ArmAt) -> Timestamp {
+        let s = self.session(ts);
+        let start = match at {
+            ArmAt::Open if s == MarketSession::Regular => return ts,
+            ArmAt::PreMarket if s != MarketSession::Closed => return ts,
+            ArmAt::Open => hm(9, 30),
+            ArmAt::PreMarket => hm(4, 0),
+        };
+        let l = self.local(ts);
+        let mut d = l.date();
+        if l.time() >= start {
+            d = d.succ_opt().unwrap_or(d);
+        }
+        // At most a long weekend plus a week of holidays: bounded search.
+        for _ in 0..14 {
+            if self.is_trading_day(d) {
+                return self.instant(d.and_time(start));
+            }
+            d = d.succ_opt().unwrap_or(d);
+        }
+        self.instant(d.and_time(start))
+    }
+}
+
+fn hm(h: u32, m: u32) -> NaiveTime {
+    // Callers pass literal in-range values.
+    NaiveTime::from_hms_opt(h, m, 0).unwrap_or(NaiveTime::MIN)
+}
+
+/// Offset rule of [`UsEquityHours`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Zone {
+    /// America/New_York with US daylight-saving rules (since 2007).
+    NewYork,
+    /// A fixed offset from UTC in seconds (e.g. −18 000 for UTC−5).
+    Fixed(i64),
+}
+
+/// US equity and equity-option hours (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsEquityHours {
+    /// Offset rule.
+    pub zone: Zone,
+}
+
+impl UsEquityHours {
+    /// New York time with daylight saving.
+    pub fn new_york() -> Self {
+        Self {
+            zone: Zone::NewYork,
+        }
+    }
+
+    /// One offset all year (the simulator's calendar is `fixed_offset(-5 * 3600)`).
+    pub fn fixed_offset(secs: i64) -> Self {
+        Self {
+            zone: Zone::Fixed(secs),
+        }
+    }
+
+    /// UTC offset in seconds at a New York *standard-time* wall clock `std_local`.
+    fn offset_at_std_local(&self, std_local: NaiveDateTime) -> i64 {
+        match self.zone {
+            Zone::Fixed(s) => s,
+            Zone::NewYork => {
+                if in_us_dst(std_local) {
+                    -4 * 3600
+                } else {
+                    -5 * 3600
+                }
+            }
+        }
+    }
+}
+
+/// `n`-th Sunday (1-based) of `month` in `year`.
+fn nth_sunday(year: i32, month: u32, n: u32) -> NaiveDate {
+    let first = NaiveDate::from_ymd_opt(year, month, 1).unwrap_or_default();
+    let to_sun = (7 - first.weekday().num_days_from_sunday()) % 7;
+    first + TimeDelta::days(i64::from(to_sun + 7 * (n - 1)))
+}
+
+/// US DST: from 02:00 standard time on the second Sunday of March to 01:00 standard time
+/// (02:00 daylight time) on the first Sunday of November.
+fn in_us_dst(std_local: NaiveDateTime) -> bool {
+    let y = std_local.date().year();
+    let start = nth_sunday(y, 3, 2).and_time(hm(2, 0));
+    let end = nth_sunday(y, 11, 1).and_time(hm(1, 0));
+    std_local >= start && std_local < end
+}
+
+impl MarketHours for UsEquityHours {
+    fn local(&self, ts: Timestamp) -> NaiveDateTime {
+        let utc = ts.to_datetime().naive_utc();
+        utc + TimeDelta::seconds(self.offset_at_std_local(utc - TimeDelta::hours(5)))
+    }
+
+    fn instant(&self, local: NaiveDateTime) -> Timestamp {
+        let off = self.offset_at_std_local(local);
+        let utc = (local - TimeDelta::seconds(off)).and_utc();
+        Timestamp::from_secs(utc.timestamp()).plus(std::time::Duration::from_nanos(u64::from(
+            utc.timestamp_subsec_nanos(),
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, day).unwrap()
+    }
+
+    #[test]
+    fn sessions_and_release_times_fixed_offset() {
+        let h = UsEquityHours::fixed_offset(-5 * 3600);
+        let tue = d(2025, 3, 4);
+        let at = |date: NaiveDate, hh, mm| h.instant(date.and_time(hm(hh, mm)));
+        assert_eq!(at(tue, 9, 30), Timestamp::from_secs(1_741_098_600));
+        assert_eq!(h.session(at(tue, 3, 59)), MarketSession::Closed);
+        assert_eq!(h.session(at(tue, 4, 0)), MarketSession::PreMarket);
+        assert_eq!(h.session(at(tue, 9, 30)), MarketSession::Regular);
+        assert_eq!(h.session(at(tue, 16, 0)), MarketSession::Closed);
+        // Overnight Tuesday -> Wednesday open; pre-market arming -> Wednesday 04:00.
+        let night = at(d(2025, 3, 5), 2, 30);
+        assert_eq!(h.release_time(night, ArmAt::Open), at(d(2025, 3, 5), 9, 30));
+        assert_eq!(
+            h.release_time(night, ArmAt::PreMarket),
+            at(d(2025, 3, 5), 4, 0)
+        );
+        // During pre-market, option orders wait for the open, stock may go now.
+        let pre = at(tue, 8, 0);
+        assert_eq!(h.release_time(pre, ArmAt::Open), at(tue, 9, 30));
+        assert_eq!(h.release_time(pre, ArmAt::PreMarket), pre);
+        // Friday evening -> Monday.
+        let fri = at(d(2025, 3, 7), 18, 0);
+        assert_eq!(h.release_time(fri, ArmAt::Open), at(d(2025, 3, 10), 9, 30));
+        let open = at(tue, 11, 0);
+        assert_eq!(h.release_time(open, ArmAt::Open), open);
+        assert_eq!(h.close_of(tue), at(tue, 16, 0));
+    }
+
+    #[test]
+    fn new_york_follows_daylight_saving() {
+        let h = UsEquityHours::new_york();
+        // 2025: DST from 9 March to 2 November.
+        assert_eq!(nth_sunday(2025, 3, 2), d(2025, 3, 9));
+        assert_eq!(nth_sunday(2025, 11, 1), d(2025, 11, 2));
+        // 14:30 UTC is 09:30 EDT in July, 09:30 EST in January is 14:30 UTC as well -> 13:30 UTC in July.
+        let jul = h.instant(d(2025, 7, 15).and_time(hm(9, 30)));
+        assert_eq!(jul.to_datetime().to_rfc3339(), "2025-07-15T13:30:00+00:00");
+        let jan = h.instant(d(2025, 1, 15).and_time(hm(9, 30)));
+        assert_eq!(jan.to_datetime().to_rfc3339(), "2025-01-15T14:30:00+00:00");
+        assert_eq!(h.local(jul), d(2025, 7, 15).and_time(hm(9, 30)));
+        assert_eq!(h.local(jan), d(2025, 1, 15).and_time(hm(9, 30)));
+        assert_eq!(h.session(jul), MarketSession::Regular);
+    }
+}

@@ -1,0 +1,38 @@
+//! The assignment guard: detects exercise and assignment from every broker source, records
+//! them, locks the broken strategy, closes it through the coordinator's emergency path in the
+//! safe order (or arms the orders for the open), alerts and notifies, and warns of expiry-day
+//! risk on short legs.
+//!
+//! - [`detect`]: the pure [`Detector`] (position stream, marked executions, snapshots);
+//! - [`record`]: [`Detection`], [`AssignmentRecord`] and their sources;
+//! - [`plan`]: the emergency close plan and its safe order;
+//! - [`hours`]: [`MarketHours`] / [`UsEquityHours`] (open, pre-market, close, release time);
+//! - [`expiry`]: expiry-day risk of short legs;
+//! - [`notify`]: the [`Notifier`] trait, [`LogNotifier`], [`RecordingNotifier`];
+//! - [`guard`]: [`AssignmentGuard`] (the response) and its [`GuardHandle`];
+//! - [`config`], [`error`].
+
+pub mod config;
+pub mod detect;
+pub mod error;
+pub mod expiry;
+pub mod guard;
+pub mod hours;
+pub mod notify;
+pub mod plan;
+pub mod record;
+#[cfg(any(test, feature = "stubs"))]
+pub mod stubs;
+
+pub use config::AssignmentConfig;
+pub use detect::{Detector, DetectorConfig};
+pub use error::AssignmentError;
+pub use expiry::{ExpiryRisk, ExpiryRiskConfig, ExpiryRiskKind};
+pub use guard::{
+    AssignmentGuard, Banner, ClosePhase, EmergencyClose, EmergencyOrder, EmergencyOrderState,
+    GuardDeps, GuardEvent, GuardHandle, GuardStatus,
+};
+pub use hours::{ArmAt, MarketHours, MarketSession, UsEquityHours};
+pub use notify::{LogNotifier, Notification, Notifier, RecordingNotifier};
+pub use plan::{ClosePlan, KeptPosition, PlannedOrder};
+pub use record::{AssignmentRecord, Detection, DetectionKind, DetectionSource, ExecutionMarker};
