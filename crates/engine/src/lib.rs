@@ -18,6 +18,7 @@ pub mod book;
 pub mod clock;
 pub mod config;
 pub mod coordinator;
+pub mod enforce;
 mod engine;
 pub mod error;
 pub mod gate;

@@ -1,0 +1,299 @@
+//! Close jobs: every close the enforcer hands to the coordinator (rule flatten or forced
+//! unwind) is tracked until the position is gone. A rejected or failed close is retried with
+//! back-off a bounded number of times, then parked as **needs manual action** — still tracked
+//! and listed, never dropped. A close whose position the broker no longer has is dropped and
+//! reconciliation is requested instead of retrying.
+//!
+//! Pure bookkeeping; the enforcer performs the broker/coordinator calls.
+
+use crate::enforce::config::backoff;
+use crate::enforce::evaluator::CloseLeg;
+use crate::intent::{OrderIntent, Purpose};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tradeguard_model::{AccountId, GroupId, InstrumentId, OrderType, Side, StrategyId, Timestamp};
+
+/// Where a close job is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum CloseState {
+    /// Waiting to be (re)sent at `not_before`.
+    Pending {
+        /// Earliest send time.
+        not_before: Timestamp,
+    },
+    /// Handed to the coordinator as group `group`.
+    Working {
+        /// The coordinator's group.
+        group: GroupId,
+    },
+    /// Retries exhausted: a person must act. The positions stay listed.
+    NeedsManual {
+        /// Last failure.
+        reason: String,
+    },
+}
+
+/// One tracked close.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CloseJob {
+    /// Id (this session).
+    pub id: u64,
+    /// Account.
+    pub account: AccountId,
+    /// Strategy.
+    pub strategy: Option<StrategyId>,
+    /// Flatten (rules) or Emergency (forced unwind).
+    pub purpose: Purpose,
+    /// Rule (or `forced_unwind`) that asked.
+    pub rule: String,
+    /// Positions still to close.
+    pub legs: Vec<CloseLeg>,
+    /// When the job was queued.
+    pub created: Timestamp,
+    /// Failed attempts so far.
+    pub failures: u32,
+    /// State.
+    pub state: CloseState,
+    /// Last failure text.
+    pub last_error: Option<String>,
+}
+
+impl CloseJob {
+    /// The intent closing `legs` at market.
+    pub fn intent(&self) -> OrderIntent {
+        let mut i = OrderIntent::new(self.purpose, self.account.clone());
+        i.strategy = self.strategy;
+        for l in &self.legs {
+            let side = if l.qty > 0 { Side::Sell } else { Side::Buy };
+            i = i.leg(l.instrument.clone(), side, l.qty.abs(), OrderType::Market);
+        }
+        i
+    }
+
+    /// Instruments of the job.
+    pub fn instruments(&self) -> impl Iterator<Item = InstrumentId> + '_ {
+        self.legs.iter().map(|l| l.instrument.id())
+    }
+}
+
+/// What to do after a failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AfterFailure {
+    /// Retry at this time.
+    Retry(Timestamp),
+    /// Retries exhausted.
+    NeedsManual,
+}
+
+/// Every close job of the session.
+#[derive(Debug, Clone, Default)]
+pub struct CloseTracker {
+    jobs: BTreeMap<u64, CloseJob>,
+    next: u64,
+}
+
+impl CloseTracker {
+    /// `true` when a job (in any state) covers `(account, instrument)`.
+    pub fn covers(&self, account: &AccountId, instrument: &InstrumentId) -> bool {
+        self.jobs
+            .values()
+            .any(|j| &j.account == account && j.instruments().any(|i| &i == instrument))
+    }
+
+    /// Adds a job for the legs not yet covered; `None` when every leg is covered already.
+    pub fn add(
+        &mut self,
+        account: AccountId,
+        strategy: Option<StrategyId>,
+        purpose: Purpose,
+        rule: &str,
+        legs: Vec<CloseLeg>,
+        now: Timestamp,
+    ) -> Option<u64> {
+        let legs: Vec<CloseLeg> = legs
+            .into_iter()
+            .filter(|l| l.qty != 0 && !self.covers(&account, &l.instrument.id()))
+            .collect();
+        if legs.is_empty() {
+            return None;
+        }
+        self.next += 1;
+        let id = self.next;
+        self.jobs.insert(
+            id,
+            CloseJob {
+                id,
+                account,
+                strategy,
+                purpose,
+                rule: rule.to_owned(),
+                legs,
+                created: now,
+                failures: 0,
+                state: CloseState::Pending { not_before: now },
+                last_error: None,
+            },
+        );
+        Some(id)
+    }
+
+    /// A job.
+    pub fn get(&self, id: u64) -> Option<&CloseJob> {
+        self.jobs.get(&id)
+    }
+
+    /// Mutable job.
+    pub fn get_mut(&mut self, id: u64) -> Option<&mut CloseJob> {
+        self.jobs.get_mut(&id)
+    }
+
+    /// Every job.
+    pub fn jobs(&self) -> impl Iterator<Item = &CloseJob> {
+        self.jobs.values()
+    }
+
+    /// Jobs due for sending at `now`.
+    pub fn due(&self, now: Timestamp) -> Vec<u64> {
+        self.jobs
+            .values()
+            .filter(|j| matches!(j.state, CloseState::Pending { not_before } if not_before <= now))
+            .map(|j| j.id)
+            .collect()
+    }
+
+    /// Jobs with a group at the coordinator.
+    pub fn working(&self) -> Vec<(u64, GroupId)> {
+        self.jobs
+            .values()
+            .filter_map(|j| match j.state {
+                CloseState::Working { group } => Some((j.id, group)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Removes a job (closed, or its positions are gone).
+    pub fn remove(&mut self, id: u64) -> Option<CloseJob> {
+        self.jobs.remove(&id)
+    }
+
+    /// Records a failure: retry with back-off, or park as needs-manual after `max_attempts`.
+    pub fn fail(
+        &mut self,
+        id: u64,
+        reason: String,
+        now: Timestamp,
+        max_attempts: u32,
+        base: Duration,
+        max: Duration,
+    ) -> Option<AfterFailure> {
+        let j = self.jobs.get_mut(&id)?;
+        j.failures = j.failures.saturating_add(1);
+        j.last_error = Some(reason.clone());
+        if j.failures >= max_attempts {
+            j.state = CloseState::NeedsManual { reason };
+            Some(AfterFailure::NeedsManual)
+        } else {
+            let at = now.plus(backoff(base, max, j.failures));
+            j.state = CloseState::Pending { not_before: at };
+            Some(AfterFailure::Retry(at))
+        }
+    }
+
+    /// A person asked to try again: the job goes back to Pending with a fresh attempt budget.
+    pub fn retry_manual(&mut self, id: u64, now: Timestamp) -> bool {
+        match self.jobs.get_mut(&id) {
+            Some(j) if matches!(j.state, CloseState::NeedsManual { .. }) => {
+                j.failures = 0;
+                j.state = CloseState::Pending { not_before: now };
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tradeguard_model::stubs;
+
+    fn leg(strike: i64, qty: i64) -> CloseLeg {
+        CloseLeg {
+            instrument: stubs::put(strike),
+            qty,
+        }
+    }
+
+    #[test]
+    fn bounded_retries_then_manual_and_no_duplicate_jobs() {
+        let mut t = CloseTracker::default();
+        let now = Timestamp::from_secs(1000);
+        let a = stubs::account();
+        let id = t
+            .add(
+                a.clone(),
+                None,
+                Purpose::Flatten,
+                "r",
+                vec![leg(440, -2)],
+                now,
+            )
+            .unwrap();
+        assert_eq!(
+            t.add(
+                a.clone(),
+                None,
+                Purpose::Flatten,
+                "r",
+                vec![leg(440, -2)],
+                now
+            ),
+            None,
+            "a covered position gets no second job"
+        );
+        assert_eq!(t.due(now), vec![id]);
+        let s = Duration::from_secs(1);
+        let m = Duration::from_secs(10);
+        assert_eq!(
+            t.fail(id, "x".into(), now, 3, s, m),
+            Some(AfterFailure::Retry(now.plus(s)))
+        );
+        assert!(t.due(now).is_empty());
+        assert_eq!(
+            t.fail(id, "x".into(), now, 3, s, m),
+            Some(AfterFailure::Retry(now.plus(2 * s)))
+        );
+        assert_eq!(
+            t.fail(id, "rejected".into(), now, 3, s, m),
+            Some(AfterFailure::NeedsManual)
+        );
+        assert!(
+            t.due(now.plus(m * 100)).is_empty(),
+            "manual jobs are never resent by themselves"
+        );
+        assert!(t.covers(&a, &stubs::put(440).id()), "still tracked");
+        assert!(t.retry_manual(id, now));
+        assert_eq!(t.due(now), vec![id]);
+    }
+
+    #[test]
+    fn intent_closes_each_leg_at_market() {
+        let mut t = CloseTracker::default();
+        let id = t
+            .add(
+                stubs::account(),
+                None,
+                Purpose::Emergency,
+                "forced_unwind",
+                vec![leg(440, -2), leg(430, 3), leg(420, 0)],
+                Timestamp::from_secs(1),
+            )
+            .unwrap();
+        let i = t.get(id).unwrap().intent();
+        assert_eq!(i.purpose, Purpose::Emergency);
+        let legs: Vec<(Side, i64)> = i.legs.iter().map(|l| (l.side, l.qty)).collect();
+        assert_eq!(legs, vec![(Side::Buy, 2), (Side::Sell, 3)]);
+    }
+}

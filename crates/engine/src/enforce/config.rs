@@ -1,0 +1,84 @@
+//! [`EnforceConfig`]: every interval and bound of the enforcement runtime, with defaults.
+
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Enforcement runtime settings. Intervals are tokio (wall) time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EnforceConfig {
+    /// The enforcer evaluates the rules at least this often (and on every relevant event).
+    pub eval_interval: Duration,
+    /// Reconciliation with the broker's positions and open orders.
+    pub reconcile_interval: Duration,
+    /// Connection up, market open and no event for this long: the stream is stalled.
+    pub stall_after: Duration,
+    /// How often the stall condition is checked.
+    pub stall_check_interval: Duration,
+    /// Periodic status summary (log + UI).
+    pub status_interval: Duration,
+    /// A quote older than this makes a mark stale.
+    pub quote_stale_after: Duration,
+    /// A new close waits up to this long for a quote on each of its legs (the gate needs a
+    /// reference price) before it is sent anyway.
+    pub close_quote_wait: Duration,
+    /// Attempts for one close before it is raised as "needs manual action".
+    pub close_max_attempts: u32,
+    /// First retry delay of a failed close; doubles per attempt up to `close_retry_max`.
+    pub close_retry_base: Duration,
+    /// Longest retry delay of a failed close.
+    pub close_retry_max: Duration,
+    /// First restart delay of a crashed task; doubles per consecutive crash.
+    pub restart_base: Duration,
+    /// Longest restart delay (the supervisor's restart budget).
+    pub restart_max: Duration,
+    /// A task that ran this long without crashing starts again from `restart_base`.
+    pub restart_reset_after: Duration,
+    /// A local order the broker does not list is reported only once it is older than this.
+    pub order_grace: Duration,
+    /// Global dry-run: decisions are logged and audited, no order is sent.
+    pub dry_run: bool,
+}
+
+impl Default for EnforceConfig {
+    fn default() -> Self {
+        Self {
+            eval_interval: Duration::from_millis(500),
+            reconcile_interval: Duration::from_secs(12),
+            stall_after: Duration::from_secs(15),
+            stall_check_interval: Duration::from_secs(1),
+            status_interval: Duration::from_secs(60),
+            quote_stale_after: Duration::from_secs(10),
+            close_quote_wait: Duration::from_secs(5),
+            close_max_attempts: 3,
+            close_retry_base: Duration::from_secs(1),
+            close_retry_max: Duration::from_secs(30),
+            restart_base: Duration::from_millis(100),
+            restart_max: Duration::from_secs(5),
+            restart_reset_after: Duration::from_secs(60),
+            order_grace: Duration::from_secs(5),
+            dry_run: false,
+        }
+    }
+}
+
+/// `base × 2^(n−1)` for the n-th consecutive failure (n ≥ 1), at most `max`.
+pub fn backoff(base: Duration, max: Duration, n: u32) -> Duration {
+    let shift = n.saturating_sub(1).min(20);
+    base.saturating_mul(1u32 << shift).min(max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_bounded() {
+        let b = Duration::from_millis(100);
+        let m = Duration::from_secs(1);
+        let got: Vec<u128> = (1..=6).map(|n| backoff(b, m, n).as_millis()).collect();
+        assert_eq!(got, vec![100, 200, 400, 800, 1000, 1000]);
+        assert_eq!(backoff(b, m, 0), b);
+        assert_eq!(backoff(b, m, u32::MAX), m);
+    }
+}

@@ -1,0 +1,101 @@
+//! [`Core`]: the state the guard's tasks share — the live book, close jobs, counters — behind
+//! one short-held `std::sync::Mutex` (never held across an await), plus the wake-ups between
+//! tasks (event → enforcer, closer → reconciler, stall detector → event pump).
+
+use crate::coordinator::ExecutionCoordinator;
+use crate::enforce::alerter::Alerter;
+use crate::enforce::closer::CloseTracker;
+use crate::enforce::config::EnforceConfig;
+use crate::enforce::evaluator::RuleEvaluator;
+use crate::enforce::hours::MarketHours;
+use crate::enforce::reconcile::ReconcileReport;
+use crate::enforce::status::StatusSummary;
+use crate::enforce::supervisor::Heartbeats;
+use crate::live::LiveBook;
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::{Notify, watch};
+use tradeguard_model::{AccountId, Broker, Clock, Instrument, InstrumentId, OrderId, Timestamp};
+
+/// Mutable state shared by the tasks.
+#[derive(Default)]
+pub(crate) struct GuardState {
+    pub book: LiveBook,
+    /// Clock time of the last broker event received by the pump.
+    pub last_event_at: Option<Timestamp>,
+    /// Instruments with a quote subscription.
+    pub subscribed: BTreeSet<InstrumentId>,
+    pub forced_unwind: BTreeSet<AccountId>,
+    pub closes: CloseTracker,
+    /// Keys of the decisions that fired at the last evaluation (alert once per breach).
+    pub active: BTreeSet<String>,
+    pub evaluations: u64,
+    pub rule_evaluations: u64,
+    pub decisions_fired: u64,
+    pub dry_run_decisions: u64,
+    pub last_reconcile: Option<ReconcileReport>,
+    pub reconciliations: u64,
+    pub stalls: u64,
+    pub resubscribes: u64,
+    /// Order differences already reported (reported once).
+    pub reported_orders: BTreeSet<OrderId>,
+}
+
+/// Everything the tasks share.
+pub(crate) struct Core {
+    pub broker: Arc<dyn Broker>,
+    pub coord: ExecutionCoordinator,
+    pub clock: Arc<dyn Clock>,
+    pub cfg: EnforceConfig,
+    pub hours: Arc<dyn MarketHours>,
+    pub alerter: Alerter,
+    pub beats: Heartbeats,
+    pub state: Mutex<GuardState>,
+    pub evaluator: Mutex<Box<dyn RuleEvaluator>>,
+    pub wake_enforcer: Notify,
+    pub wake_reconciler: Notify,
+    pub resubscribe: Notify,
+    pub status_tx: watch::Sender<StatusSummary>,
+}
+
+impl Core {
+    /// The shared state. Poisoning is recovered: every mutation leaves it consistent.
+    pub fn lock(&self) -> MutexGuard<'_, GuardState> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// Subscribes quotes for the instruments not subscribed yet (`all`: every one again, after
+    /// a resubscribe). A failure is logged and retried at the next call.
+    pub async fn subscribe(&self, instruments: Vec<Instrument>, all: bool) {
+        let todo: Vec<Instrument> = {
+            let st = self.lock();
+            instruments
+                .into_iter()
+                .filter(|i| all || !st.subscribed.contains(&i.id()))
+                .collect()
+        };
+        if todo.is_empty() {
+            return;
+        }
+        match self.broker.subscribe_quotes(&todo).await {
+            Ok(()) => {
+                let mut st = self.lock();
+                st.subscribed.extend(todo.iter().map(Instrument::id));
+            }
+            Err(e) => tracing::warn!(
+                code = e.code(),
+                count = todo.len(),
+                "quote subscription failed (retried later): {e}"
+            ),
+        }
+    }
+}
+
+/// Shared handle.
+pub(crate) type SharedCore = Arc<Core>;

@@ -1,0 +1,416 @@
+//! The enforcer task: on every relevant broker event (coalesced) and at least every
+//! `eval_interval`, evaluates the rules on the live book, alerts and audits each new breach,
+//! queues flatten closes (or, in dry-run, audits the orders it would send), queues the
+//! emergency closes of accounts in forced unwind, and drives every close job (see
+//! [`crate::enforce::closer`]) through the coordinator.
+
+use crate::alert::Severity;
+use crate::enforce::closer::{AfterFailure, CloseState};
+use crate::enforce::core::SharedCore;
+use crate::enforce::evaluator::{CloseLeg, EvalInput, RuleAction};
+use crate::enforce::supervisor::{Heartbeat, TaskResult};
+use crate::group::{Group, GroupPhase};
+use crate::intent::Purpose;
+use crate::live::MarkStatus;
+use std::collections::{BTreeMap, BTreeSet};
+use tradeguard_model::{AccountId, InstrumentId, Position};
+
+pub(crate) async fn run(core: SharedCore, hb: Heartbeat) -> TaskResult {
+    let mut tick = tokio::time::interval(core.cfg.eval_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = core.wake_enforcer.notified() => {}
+        }
+        enforce_once(&core).await?;
+        hb.beat();
+    }
+}
+
+/// One evaluation plus one pass over the close jobs.
+pub(crate) async fn enforce_once(core: &SharedCore) -> TaskResult {
+    let now = core.now();
+    let stale = core.cfg.quote_stale_after;
+    let (positions, accounts, transitions, unwinding) = {
+        let mut st = core.lock();
+        (
+            st.book.positions(now, stale),
+            st.book.accounts().cloned().collect::<Vec<_>>(),
+            st.book.mark_transitions(now, stale),
+            st.forced_unwind.clone(),
+        )
+    };
+    for t in transitions {
+        match t.to {
+            MarkStatus::Fresh => {
+                tracing::info!(account = %t.account, instrument = %t.instrument, "mark fresh again")
+            }
+            s => {
+                tracing::warn!(account = %t.account, instrument = %t.instrument, status = ?s, "position has no usable mark: rules see it without a price")
+            }
+        }
+    }
+    let (decisions, rules) = {
+        let mut ev = core
+            .evaluator
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let input = EvalInput {
+            now,
+            positions: &positions,
+            accounts: &accounts,
+        };
+        let d = ev.evaluate(&input);
+        (d, ev.rule_count())
+    };
+    let mut keys = BTreeSet::new();
+    let mut fresh = Vec::new();
+    {
+        let mut st = core.lock();
+        st.evaluations += 1;
+        st.rule_evaluations += rules as u64;
+        for d in decisions {
+            let key = d.key();
+            let new = !st.active.contains(&key);
+            keys.insert(key);
+            if new {
+                st.decisions_fired += 1;
+            }
+            let dry = d.dry_run || core.cfg.dry_run;
+            let mut queued = None;
+            if d.action == RuleAction::Flatten && !dry {
+                queued = st.closes.add(
+                    d.account.clone(),
+                    d.strategy,
+                    Purpose::Flatten,
+                    &d.rule,
+                    d.close.clone(),
+                    now,
+                );
+            }
+            if d.action == RuleAction::Flatten && dry && new {
+                st.dry_run_decisions += 1;
+            }
+            if new || queued.is_some() {
+                fresh.push((d, new, dry, queued));
+            }
+        }
+        st.active = keys;
+        for account in &unwinding {
+            let legs: Vec<CloseLeg> = positions
+                .iter()
+                .filter(|p| &p.account == account)
+                .map(|p| CloseLeg {
+                    instrument: p.instrument.clone(),
+                    qty: p.qty,
+                })
+                .collect();
+            if let Some(id) = st.closes.add(
+                account.clone(),
+                None,
+                Purpose::Emergency,
+                "forced_unwind",
+                legs,
+                now,
+            ) {
+                tracing::warn!(account = %account, job = id, "forced unwind: emergency close queued");
+            }
+        }
+    }
+    for (d, new, dry, queued) in fresh {
+        let code = format!("rule.{}", d.rule);
+        if new {
+            core.alerter
+                .raise(d.severity, &code, d.reason.clone())
+                .await;
+            core.alerter
+                .audit(
+                    "rule_fired",
+                    &code,
+                    format!("{} [{}]", d.reason, d.account),
+                    None,
+                )
+                .await;
+        }
+        if d.action == RuleAction::Flatten && dry && new {
+            let legs: Vec<String> = d
+                .close
+                .iter()
+                .map(|l| {
+                    format!(
+                        "{} {} {}",
+                        if l.qty > 0 { "SELL" } else { "BUY" },
+                        l.qty.abs(),
+                        l.instrument.id()
+                    )
+                })
+                .collect();
+            core.alerter
+                .audit(
+                    "dry_run",
+                    &code,
+                    format!(
+                        "dry-run: would send Flatten {} at market for {}",
+                        legs.join(", "),
+                        d.account
+                    ),
+                    Some(Purpose::Flatten),
+                )
+                .await;
+        }
+        if let Some(id) = queued {
+            core.alerter
+                .audit(
+                    "flatten_queued",
+                    &code,
+                    format!("close job {id}: {}", d.reason),
+                    Some(Purpose::Flatten),
+                )
+                .await;
+        }
+    }
+    drive_closes(core).await
+}
+
+fn held(positions: &[Position]) -> BTreeMap<(AccountId, InstrumentId), i64> {
+    positions
+        .iter()
+        .map(|p| ((p.account.clone(), p.instrument.id()), p.qty))
+        .collect()
+}
+
+fn group_failure(g: &Group) -> String {
+    let legs: Vec<String> = g
+        .legs
+        .iter()
+        .filter_map(|l| {
+            l.reason
+                .as_ref()
+                .map(|r| format!("{}: {r}", l.intent.instrument.id()))
+        })
+        .collect();
+    format!(
+        "group {} ended {:?}: {}{}",
+        g.id,
+        g.phase,
+        g.reason.clone().unwrap_or_default(),
+        if legs.is_empty() {
+            String::new()
+        } else {
+            format!(" [{}]", legs.join("; "))
+        }
+    )
+}
+
+async fn fail(core: &SharedCore, job: u64, reason: String) {
+    let now = core.now();
+    let c = &core.cfg;
+    let (after, what) = {
+        let mut st = core.lock();
+        let after = st.closes.fail(
+            job,
+            reason.clone(),
+            now,
+            c.close_max_attempts,
+            c.close_retry_base,
+            c.close_retry_max,
+        );
+        let what = st.closes.get(job).map(|j| {
+            let ids: Vec<String> = j.instruments().map(|i| i.to_string()).collect();
+            (j.account.clone(), ids.join(", "), j.failures)
+        });
+        (after, what)
+    };
+    let Some((account, ids, failures)) = what else {
+        return;
+    };
+    match after {
+        Some(AfterFailure::Retry(at)) => {
+            core.alerter
+                .raise(
+                    Severity::Warning,
+                    "close.retry",
+                    format!(
+                        "close {job} of {ids} ({account}) failed (attempt {failures}/{}): {reason}; retrying at {at}",
+                        c.close_max_attempts
+                    ),
+                )
+                .await;
+        }
+        Some(AfterFailure::NeedsManual) => {
+            core.alerter
+                .raise(
+                    Severity::Critical,
+                    "close.needs_manual_action",
+                    format!(
+                        "NEEDS MANUAL ACTION: close {job} of {ids} ({account}) failed {failures} times, last: {reason}. The position is still open and tracked."
+                    ),
+                )
+                .await;
+        }
+        None => {}
+    }
+}
+
+/// Settles working jobs from the coordinator's groups, then sends the due ones.
+async fn drive_closes(core: &SharedCore) -> TaskResult {
+    let now = core.now();
+    let working = core.lock().closes.working();
+    if !working.is_empty() {
+        let snap = core.coord.snapshot().await?;
+        for (job, gid) in working {
+            match snap.groups.iter().find(|g| g.id == gid) {
+                Some(g) if g.phase == GroupPhase::Completed => {
+                    core.lock().closes.remove(job);
+                    core.alerter
+                        .audit(
+                            "close_done",
+                            "close.done",
+                            format!("close {job}: group {gid} completed"),
+                            None,
+                        )
+                        .await;
+                }
+                Some(g) if g.phase.is_terminal() => fail(core, job, group_failure(g)).await,
+                Some(_) => {}
+                None => fail(core, job, format!("group {gid} unknown to the coordinator")).await,
+            }
+        }
+    }
+    // Manual jobs whose positions are gone (closed by a person) are resolved.
+    let resolved: Vec<u64> = {
+        let st = core.lock();
+        let views = st.book.positions(now, core.cfg.quote_stale_after);
+        st.closes
+            .jobs()
+            .filter(|j| matches!(j.state, CloseState::NeedsManual { .. }))
+            .filter(|j| {
+                !views.iter().any(|p| {
+                    p.account == j.account && j.instruments().any(|i| i == p.instrument.id())
+                })
+            })
+            .map(|j| j.id)
+            .collect()
+    };
+    for job in resolved {
+        core.lock().closes.remove(job);
+        core.alerter
+            .raise(
+                Severity::Info,
+                "close.resolved",
+                format!("close {job}: positions no longer held; manual action done"),
+            )
+            .await;
+    }
+    let due = core.lock().closes.due(now);
+    for job in due {
+        let Some(failures) = core.lock().closes.get(job).map(|j| j.failures) else {
+            continue;
+        };
+        // A retry first asks the broker: a position it no longer has is not retried.
+        let holdings = if failures > 0 {
+            match core.broker.positions().await {
+                Ok(p) => held(&p),
+                Err(e) => {
+                    fail(
+                        core,
+                        job,
+                        format!("position check before retry failed: {e} ({})", e.code()),
+                    )
+                    .await;
+                    continue;
+                }
+            }
+        } else {
+            let st = core.lock();
+            let views = st.book.positions(now, core.cfg.quote_stale_after);
+            let Some(j) = st.closes.get(job) else {
+                continue;
+            };
+            let unquoted = j.legs.iter().any(|l| {
+                views.iter().any(|v| {
+                    v.account == j.account
+                        && v.instrument == l.instrument
+                        && v.mark_status == MarkStatus::Missing
+                })
+            });
+            if unquoted && now < j.created.plus(core.cfg.close_quote_wait) {
+                continue;
+            }
+            views
+                .into_iter()
+                .map(|p| ((p.account, p.instrument.id()), p.qty))
+                .collect()
+        };
+        let (gone, intent) = {
+            let mut st = core.lock();
+            let Some(j) = st.closes.get_mut(job) else {
+                continue;
+            };
+            let mut gone = Vec::new();
+            let account = j.account.clone();
+            j.legs.retain_mut(|l| {
+                let q = holdings
+                    .get(&(account.clone(), l.instrument.id()))
+                    .copied()
+                    .unwrap_or(0);
+                if q == 0 || q.signum() != l.qty.signum() {
+                    gone.push(l.instrument.id());
+                    false
+                } else {
+                    l.qty = q;
+                    true
+                }
+            });
+            let intent = (!j.legs.is_empty()).then(|| j.intent());
+            if intent.is_none() {
+                st.closes.remove(job);
+            }
+            (gone, intent)
+        };
+        if !gone.is_empty() {
+            let ids: Vec<String> = gone.iter().map(ToString::to_string).collect();
+            core.alerter
+                .raise(
+                    Severity::Warning,
+                    "close.position_gone",
+                    format!(
+                        "close {job}: broker no longer holds {}; reconciling instead of retrying",
+                        ids.join(", ")
+                    ),
+                )
+                .await;
+            core.wake_reconciler.notify_one();
+        }
+        let Some(intent) = intent else {
+            continue;
+        };
+        let purpose = intent.purpose;
+        match core.coord.submit(intent).await {
+            Ok(gid) => {
+                if let Some(j) = core.lock().closes.get_mut(job) {
+                    j.state = CloseState::Working { group: gid };
+                }
+                tracing::info!(job, group = %gid, ?purpose, "close handed to the coordinator");
+            }
+            Err(e) => {
+                // The coordinator may not have processed the first quote yet: within the quote
+                // wait a missing reference price is not a failed attempt.
+                let created = core.lock().closes.get(job).map(|j| j.created);
+                let waiting = created.is_some_and(|c| now < c.plus(core.cfg.close_quote_wait));
+                if e.code() == "gate.no_price" && waiting {
+                    if let Some(j) = core.lock().closes.get_mut(job) {
+                        j.state = CloseState::Pending {
+                            not_before: now.plus(core.cfg.eval_interval),
+                        };
+                    }
+                    tracing::info!(job, "close waits for the coordinator's first quote");
+                } else {
+                    fail(core, job, format!("{e} ({})", e.code())).await;
+                }
+            }
+        }
+    }
+    Ok(())
+}

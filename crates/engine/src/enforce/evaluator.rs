@@ -1,0 +1,103 @@
+//! The seam between the enforcer and the risk rules: [`RuleEvaluator`] takes the live picture
+//! and returns [`Decision`]s. The rules module implements it; tests use fakes.
+
+use crate::alert::Severity;
+use crate::live::PositionView;
+use serde::Serialize;
+use tradeguard_model::{AccountId, AccountSnapshot, Instrument, StrategyId, Timestamp};
+
+/// What the rules see at one evaluation.
+#[derive(Debug, Clone, Copy)]
+pub struct EvalInput<'a> {
+    /// Clock time.
+    pub now: Timestamp,
+    /// Every open position (missing / stale marks included and flagged).
+    pub positions: &'a [PositionView],
+    /// Latest account values.
+    pub accounts: &'a [AccountSnapshot],
+}
+
+/// What a fired rule asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum RuleAction {
+    /// Alert only.
+    Alert,
+    /// Close the listed positions.
+    Flatten,
+}
+
+/// One position to close: the instrument and its signed quantity when the rule fired.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CloseLeg {
+    /// Instrument.
+    pub instrument: Instrument,
+    /// Signed position quantity to take to zero (+ long, − short).
+    pub qty: i64,
+}
+
+/// A fired rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Decision {
+    /// Rule id (e.g. `max_contracts`), used in codes and the audit log.
+    pub rule: String,
+    /// How bad.
+    pub severity: Severity,
+    /// Alert or flatten.
+    pub action: RuleAction,
+    /// The rule's own dry-run flag: log and audit the orders, send none.
+    pub dry_run: bool,
+    /// Account.
+    pub account: AccountId,
+    /// Strategy concerned, if any.
+    pub strategy: Option<StrategyId>,
+    /// Positions to close (for `Flatten`).
+    pub close: Vec<CloseLeg>,
+    /// Why, for a person.
+    pub reason: String,
+}
+
+impl Decision {
+    /// Identity of the condition (rule, account, strategy, instruments) used to alert once per
+    /// new breach rather than on every evaluation.
+    pub fn key(&self) -> String {
+        let mut ids: Vec<String> = self
+            .close
+            .iter()
+            .map(|l| l.instrument.id().to_string())
+            .collect();
+        ids.sort_unstable();
+        format!(
+            "{}|{}|{}|{}",
+            self.rule,
+            self.account,
+            self.strategy.map_or_else(String::new, |s| s.to_string()),
+            ids.join(",")
+        )
+    }
+}
+
+/// Evaluates the configured rules. `&mut self`: rules may keep state (trailing-stop high-water
+/// marks); the state survives an enforcer restart because the guard owns the evaluator.
+pub trait RuleEvaluator: Send {
+    /// Number of enabled rules (for "rules evaluated" in the status).
+    fn rule_count(&self) -> usize;
+    /// Evaluates every rule against the input.
+    fn evaluate(&mut self, input: &EvalInput<'_>) -> Vec<Decision>;
+    /// Names of the enabled local protections (shown as "local" in the status).
+    fn protections(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// No rules (a guard that only reconciles, unwinds and reports).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoRules;
+
+impl RuleEvaluator for NoRules {
+    fn rule_count(&self) -> usize {
+        0
+    }
+    fn evaluate(&mut self, _input: &EvalInput<'_>) -> Vec<Decision> {
+        Vec::new()
+    }
+}

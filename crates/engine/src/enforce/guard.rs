@@ -1,0 +1,300 @@
+//! [`Guard`]: the one place the enforcement runtime is wired — broker, execution coordinator,
+//! live book, rules (through a [`RuleEvaluator`]) and the supervised tasks (event pump,
+//! enforcer, reconciler, status, alert forwarder). The desktop app and `tradeguard guard` both
+//! call [`Guard::start`] and use the returned handle.
+
+use crate::alert::{Alert, Severity};
+use crate::config::EngineConfig;
+use crate::coordinator::{EngineDeps, ExecutionCoordinator};
+use crate::enforce::alerter::Alerter;
+use crate::enforce::closer::CloseJob;
+use crate::enforce::config::EnforceConfig;
+use crate::enforce::core::{Core, GuardState, SharedCore};
+use crate::enforce::error::EnforceError;
+use crate::enforce::evaluator::RuleEvaluator;
+use crate::enforce::hours::MarketHours;
+use crate::enforce::status::{StatusSummary, summary};
+use crate::enforce::supervisor::{Heartbeat, RestartPolicy, Supervisor, TaskFactory, TaskHealth};
+use crate::enforce::{enforcer, pump, reconcile, status};
+use crate::journal::Journal;
+use crate::live::PositionView;
+use crate::risk::RiskModel;
+use crate::stop::{StopSpec, StopState};
+use futures::FutureExt;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{Notify, broadcast, watch};
+use tradeguard_model::{AccountId, Broker, Clock};
+
+/// Everything a guard needs. Swapping the journal (memory → SQLite store) is the one line
+/// that builds `journal`.
+pub struct GuardDeps {
+    /// The broker (simulator or IB).
+    pub broker: Arc<dyn Broker>,
+    /// Durable journal shared with the coordinator (forced-unwind flags live here).
+    pub journal: Arc<dyn Journal>,
+    /// Time source.
+    pub clock: Arc<dyn Clock>,
+    /// Stress model of the pre-trade gate.
+    pub risk: Box<dyn RiskModel>,
+    /// Coordinator settings.
+    pub engine: EngineConfig,
+    /// Enforcement settings.
+    pub enforce: EnforceConfig,
+    /// The rules.
+    pub evaluator: Box<dyn RuleEvaluator>,
+    /// Market hours for stall detection.
+    pub hours: Arc<dyn MarketHours>,
+    /// Broker-side backstops: GTC stop orders resting at the broker (optional, per strategy).
+    pub backstops: Vec<StopSpec>,
+}
+
+/// Handle to a running guard (cheap to clone).
+#[derive(Clone)]
+pub struct Guard {
+    core: SharedCore,
+    supervisor: Arc<Mutex<Option<Supervisor>>>,
+    status_rx: watch::Receiver<StatusSummary>,
+}
+
+fn task<F, Fut>(core: &SharedCore, f: F) -> TaskFactory
+where
+    F: Fn(SharedCore, Heartbeat) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), EnforceError>> + Send + 'static,
+{
+    let core = core.clone();
+    Box::new(move |hb| f(core.clone(), hb).boxed())
+}
+
+impl Guard {
+    /// Starts the coordinator (recovery from journal + broker), re-applies persisted forced
+    /// unwinds, places missing broker-side backstops and starts the supervised tasks.
+    pub async fn start(deps: GuardDeps) -> Result<Self, EnforceError> {
+        let cfg = deps.enforce;
+        if cfg.eval_interval.is_zero()
+            || cfg.reconcile_interval.is_zero()
+            || cfg.status_interval.is_zero()
+            || cfg.stall_check_interval.is_zero()
+        {
+            return Err(EnforceError::Config {
+                field: "intervals",
+                reason: "eval, reconcile, stall-check and status intervals must be > 0".into(),
+            });
+        }
+        if cfg.close_max_attempts == 0 {
+            return Err(EnforceError::Config {
+                field: "close_max_attempts",
+                reason: "at least one attempt".into(),
+            });
+        }
+        let coord = ExecutionCoordinator::start(EngineDeps {
+            broker: deps.broker.clone(),
+            journal: deps.journal.clone(),
+            clock: deps.clock.clone(),
+            risk: deps.risk,
+            config: deps.engine,
+        })
+        .await?;
+        let (alerts, _) = broadcast::channel(1024);
+        let alerter = Alerter::new(deps.journal.clone(), deps.clock.clone(), alerts);
+        let supervisor = Supervisor::new(
+            deps.clock.clone(),
+            alerter.clone(),
+            RestartPolicy {
+                base: cfg.restart_base,
+                max: cfg.restart_max,
+                reset_after: cfg.restart_reset_after,
+            },
+        );
+        let snap = coord.snapshot().await?;
+        let (status_tx, status_rx) = watch::channel(StatusSummary::default());
+        let state = GuardState {
+            forced_unwind: snap.forced_unwind.iter().cloned().collect(),
+            ..GuardState::default()
+        };
+        let core: SharedCore = Arc::new(Core {
+            broker: deps.broker,
+            coord,
+            clock: deps.clock,
+            cfg,
+            hours: deps.hours,
+            alerter,
+            beats: supervisor.heartbeats(),
+            state: Mutex::new(state),
+            evaluator: Mutex::new(deps.evaluator),
+            wake_enforcer: Notify::new(),
+            wake_reconciler: Notify::new(),
+            resubscribe: Notify::new(),
+            status_tx,
+        });
+        for a in &snap.forced_unwind {
+            core.alerter
+                .raise(
+                    Severity::Critical,
+                    "unwind.reapplied",
+                    format!("forced unwind of {a} is still on (from before the restart): closing every position, refusing opening orders"),
+                )
+                .await;
+        }
+        for spec in deps.backstops {
+            let exists = snap
+                .stops
+                .iter()
+                .any(|s| !matches!(s.state, StopState::Done | StopState::Failed) && s.spec == spec);
+            if exists {
+                continue;
+            }
+            if let Err(e) = core.coord.place_stop(spec.clone()).await {
+                core.alerter
+                    .raise(
+                        Severity::Critical,
+                        "backstop.place_failed",
+                        format!("broker-side backstop for {} could not be placed: {e} ({}); only local protection applies", spec.instrument.id(), e.code()),
+                    )
+                    .await;
+            }
+        }
+        let mut sup = supervisor;
+        sup.spawn("events", task(&core, pump::run));
+        sup.spawn("enforcer", task(&core, enforcer::run));
+        sup.spawn("reconciler", task(&core, reconcile::run));
+        sup.spawn("status", task(&core, status::run));
+        sup.spawn("alerts", task(&core, forward_alerts));
+        Ok(Self {
+            core,
+            supervisor: Arc::new(Mutex::new(Some(sup))),
+            status_rx,
+        })
+    }
+
+    /// The execution coordinator (manual orders from the UI go through it too).
+    pub fn coordinator(&self) -> &ExecutionCoordinator {
+        &self.core.coord
+    }
+
+    /// Every alert from now on: the guard's own and the coordinator's.
+    pub fn subscribe_alerts(&self) -> broadcast::Receiver<Alert> {
+        self.core.alerter.subscribe()
+    }
+
+    /// The periodic status (updated every `status_interval`).
+    pub fn watch_status(&self) -> watch::Receiver<StatusSummary> {
+        self.status_rx.clone()
+    }
+
+    /// The status right now.
+    pub async fn status(&self) -> StatusSummary {
+        summary(&self.core).await
+    }
+
+    /// Heartbeat of every task.
+    pub fn heartbeats(&self) -> Vec<TaskHealth> {
+        self.core.beats.snapshot()
+    }
+
+    /// Every position the guard watches, marked now.
+    pub fn positions(&self) -> Vec<PositionView> {
+        let now = self.core.now();
+        self.core
+            .lock()
+            .book
+            .positions(now, self.core.cfg.quote_stale_after)
+    }
+
+    /// Close jobs (working, retrying, needing manual action).
+    pub fn close_jobs(&self) -> Vec<CloseJob> {
+        self.core.lock().closes.jobs().cloned().collect()
+    }
+
+    /// Switches forced unwind of `account` on or off. The flag is journaled by the coordinator
+    /// (its gate then refuses opening orders) and re-applied at every start until switched off.
+    pub async fn set_forced_unwind(
+        &self,
+        account: AccountId,
+        enabled: bool,
+    ) -> Result<(), EnforceError> {
+        self.core
+            .coord
+            .set_forced_unwind(account.clone(), enabled)
+            .await?;
+        {
+            let mut st = self.core.lock();
+            if enabled {
+                st.forced_unwind.insert(account.clone());
+            } else {
+                st.forced_unwind.remove(&account);
+            }
+        }
+        let (sev, text) = if enabled {
+            (
+                Severity::Critical,
+                format!(
+                    "forced unwind of {account} ON: closing every position through the emergency path, refusing opening orders"
+                ),
+            )
+        } else {
+            (
+                Severity::Warning,
+                format!("forced unwind of {account} switched off by a person"),
+            )
+        };
+        self.core
+            .alerter
+            .raise(
+                sev,
+                if enabled {
+                    "unwind.enabled"
+                } else {
+                    "unwind.disabled"
+                },
+                text,
+            )
+            .await;
+        self.core.wake_enforcer.notify_one();
+        Ok(())
+    }
+
+    /// A person asks to try a needs-manual close again (fresh attempt budget).
+    pub fn retry_manual_close(&self, job: u64) -> bool {
+        let now = self.core.now();
+        let ok = self.core.lock().closes.retry_manual(job, now);
+        if ok {
+            self.core.wake_enforcer.notify_one();
+        }
+        ok
+    }
+
+    /// Reconcile now.
+    pub fn request_reconciliation(&self) {
+        self.core.wake_reconciler.notify_one();
+    }
+
+    /// Stops the guard's tasks (the coordinator stops when its last handle is dropped).
+    pub async fn shutdown(&self) {
+        let sup = self
+            .supervisor
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(s) = sup {
+            s.shutdown().await;
+        }
+    }
+}
+
+async fn forward_alerts(core: SharedCore, hb: Heartbeat) -> Result<(), EnforceError> {
+    let mut rx = core.coord.subscribe_alerts();
+    hb.beat();
+    loop {
+        match rx.recv().await {
+            Ok(a) => core.alerter.forward(a),
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                core.alerter
+                    .raise(Severity::Warning, "guard.alerts_lagged", format!("{n} coordinator alerts not forwarded to the UI (they are in the journal)"))
+                    .await;
+            }
+            Err(broadcast::error::RecvError::Closed) => return Err(EnforceError::StreamEnded),
+        }
+        hb.beat();
+    }
+}

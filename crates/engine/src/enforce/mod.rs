@@ -1,0 +1,33 @@
+//! The enforcement runtime (issue 7): everything that keeps the guard enforcing while the app
+//! or the headless `tradeguard guard` runs.
+//!
+//! - [`guard`]: [`Guard`] — the one place the runtime is wired; [`Guard::start`] + handle;
+//! - [`supervisor`]: restarts crashed tasks with bounded back-off, alerts, heartbeats;
+//! - `pump` (event stream → live book), `enforcer` (rules → decisions → closes),
+//!   [`reconcile`] (broker wins; stalled-stream detection), [`status`] (periodic summary);
+//! - [`closer`]: close jobs with bounded retries and "needs manual action";
+//! - [`evaluator`]: the [`RuleEvaluator`] seam to the rules; [`hours`]: market hours;
+//! - [`config`], [`error`], [`alerter`].
+
+pub mod alerter;
+pub mod closer;
+pub mod config;
+pub(crate) mod core;
+pub(crate) mod enforcer;
+pub mod error;
+pub mod evaluator;
+pub mod guard;
+pub mod hours;
+pub(crate) mod pump;
+pub mod reconcile;
+pub mod status;
+pub mod supervisor;
+
+pub use closer::{CloseJob, CloseState, CloseTracker};
+pub use config::EnforceConfig;
+pub use error::EnforceError;
+pub use evaluator::{CloseLeg, Decision, EvalInput, NoRules, RuleAction, RuleEvaluator};
+pub use guard::{Guard, GuardDeps};
+pub use hours::{AlwaysOpen, MarketHours, UsRegularSession};
+pub use status::{Protection, ProtectionSite, StatusSummary};
+pub use supervisor::{Heartbeats, TaskHealth};

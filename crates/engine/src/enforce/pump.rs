@@ -1,0 +1,128 @@
+//! The event pump task: subscribes to the broker's event stream, takes a position snapshot,
+//! subscribes quotes for every position, and folds each event into the live book, waking the
+//! enforcer on every event that can change a decision. A resubscribe request (stall detector)
+//! drops the stream and starts over; the end of the stream is an error (supervisor restarts).
+
+use crate::alert::Severity;
+use crate::enforce::core::SharedCore;
+use crate::enforce::error::EnforceError;
+use crate::enforce::supervisor::{Heartbeat, TaskResult};
+use futures::StreamExt;
+use std::time::Duration;
+use tradeguard_model::{BrokerEvent, ConnectionState, Instrument, Notice};
+
+/// How often the pump beats while the stream is quiet.
+const IDLE_BEAT: Duration = Duration::from_secs(1);
+
+pub(crate) async fn run(core: SharedCore, hb: Heartbeat) -> TaskResult {
+    let mut first = true;
+    loop {
+        // Subscribe before the snapshot so nothing falls between them.
+        let mut stream = core.broker.events();
+        let instruments: Vec<Instrument> = match core.broker.positions().await {
+            Ok(positions) => {
+                let instruments = positions.iter().map(|p| p.instrument.clone()).collect();
+                core.lock().book.replace_positions(positions);
+                instruments
+            }
+            Err(e) => {
+                // The stream matters more than the snapshot: keep the book, let the reconciler
+                // retry the snapshot.
+                tracing::warn!(
+                    code = e.code(),
+                    "position snapshot on subscribe failed: {e}"
+                );
+                core.wake_reconciler.notify_one();
+                let now = core.now();
+                let st = core.lock();
+                st.book
+                    .positions(now, core.cfg.quote_stale_after)
+                    .into_iter()
+                    .map(|p| p.instrument)
+                    .collect()
+            }
+        };
+        {
+            let now = core.now();
+            core.lock().last_event_at = Some(now);
+        }
+        match core.broker.account().await {
+            Ok(a) => {
+                core.lock().book.apply(&BrokerEvent::Account(a));
+            }
+            Err(e) => tracing::warn!(code = e.code(), "no account values on subscribe: {e}"),
+        }
+        core.subscribe(instruments, !first).await;
+        first = false;
+        hb.beat();
+        core.wake_enforcer.notify_one();
+        let mut idle = tokio::time::interval(IDLE_BEAT);
+        loop {
+            tokio::select! {
+                ev = stream.next() => match ev {
+                    Some(ev) => {
+                        on_event(&core, ev).await;
+                        hb.beat();
+                    }
+                    None => return Err(EnforceError::StreamEnded),
+                },
+                () = core.resubscribe.notified() => {
+                    tracing::warn!("event stream: resubscribing");
+                    break;
+                }
+                _ = idle.tick() => hb.beat(),
+            }
+        }
+    }
+}
+
+async fn on_event(core: &SharedCore, ev: BrokerEvent) {
+    let now = core.now();
+    let mut new_instrument = None;
+    let mut reconcile = false;
+    let mut dropped = None;
+    {
+        let mut st = core.lock();
+        st.last_event_at = Some(now);
+        if let BrokerEvent::Position(p) = &ev
+            && p.qty != 0
+            && !st.subscribed.contains(&p.instrument.id())
+        {
+            new_instrument = Some(p.instrument.clone());
+        }
+        match &ev {
+            BrokerEvent::Connection(c) => {
+                tracing::info!(state = ?c, "broker connection");
+                let was_down = matches!(
+                    st.book.connection(),
+                    Some(ConnectionState::Disconnected { .. } | ConnectionState::Connecting)
+                );
+                reconcile = was_down && *c == ConnectionState::Connected;
+            }
+            BrokerEvent::Notice(n) if n.code == Notice::EVENTS_DROPPED => {
+                dropped = Some(n.text.clone());
+                reconcile = true;
+            }
+            _ => {}
+        }
+        st.book.apply(&ev);
+    }
+    if let Some(i) = new_instrument {
+        core.subscribe(vec![i], false).await;
+    }
+    if let Some(text) = dropped {
+        core.alerter
+            .raise(
+                Severity::Warning,
+                "guard.events_dropped",
+                format!("guard fell behind the broker event stream ({text}); reconciling now"),
+            )
+            .await;
+    }
+    if reconcile {
+        core.wake_reconciler.notify_one();
+    }
+    if !matches!(ev, BrokerEvent::Connection(_) | BrokerEvent::Notice(_)) {
+        core.wake_enforcer.notify_one();
+    }
+}
