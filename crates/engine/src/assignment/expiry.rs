@@ -26,7 +26,7 @@ impl Default for ExpiryRiskConfig {
 }
 
 /// Why a leg is at risk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ExpiryRiskKind {
     /// In the money.

@@ -17,7 +17,7 @@
 use super::config::AssignmentConfig;
 use super::detect::Detector;
 use super::error::AssignmentError;
-use super::expiry::{self, ExpiryRisk};
+use super::expiry::{self, ExpiryRisk, ExpiryRiskKind};
 use super::hours::MarketHours;
 use super::notify::{Notification, Notifier};
 use super::plan::{self, KeptPosition, PlannedOrder};
@@ -200,7 +200,7 @@ pub struct AssignmentGuard {
     closes: Vec<EmergencyClose>,
     banners: Vec<Banner>,
     expiry_risks: Vec<ExpiryRisk>,
-    expiry_warned: BTreeSet<(StrategyId, usize, NaiveDate)>,
+    expiry_warned: BTreeSet<(StrategyId, usize, NaiveDate, ExpiryRiskKind)>,
     next_expiry_check: Timestamp,
     spots: BTreeMap<String, Price>,
     reconnecting: bool,
@@ -219,6 +219,7 @@ impl AssignmentGuard {
         }
         let (events, _) = broadcast::channel(256);
         let now = deps.clock.now();
+        let first_check = deps.config.expiry_check_interval;
         Ok(Self {
             coordinator: deps.coordinator,
             broker: deps.broker,
@@ -234,7 +235,8 @@ impl AssignmentGuard {
             banners: Vec::new(),
             expiry_risks: Vec::new(),
             expiry_warned: BTreeSet::new(),
-            next_expiry_check: now,
+            // Quotes get a moment to arrive before the first check.
+            next_expiry_check: now.plus(first_check),
             spots: BTreeMap::new(),
             reconnecting: false,
             had_known: st.known_positions.is_some(),
@@ -468,7 +470,10 @@ impl AssignmentGuard {
         );
         let today = self.hours.local(now).date();
         for r in &risks {
-            if !self.expiry_warned.insert((r.strategy, r.leg, today)) {
+            if !self
+                .expiry_warned
+                .insert((r.strategy, r.leg, today, r.kind))
+            {
                 continue;
             }
             let left = r.close.duration_since(now).as_secs() / 60;

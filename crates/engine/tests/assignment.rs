@@ -1,0 +1,486 @@
+//! The assignment guard end to end against the simulated venue in paused virtual time: the
+//! reference iron condor assignment, overnight delivery armed for the open, an assignment found
+//! only at start-up, exercise of our own long, expiry worthless, duplicate and out-of-order
+//! position events.
+
+mod common;
+use common::*;
+use std::sync::Arc;
+use std::time::Duration;
+use tradeguard_engine::assignment::stubs::{reference_condor, spy_option};
+use tradeguard_engine::assignment::{
+    AssignmentConfig, AssignmentGuard, ClosePhase, DetectionKind, DetectionSource,
+    EmergencyOrderState, GuardDeps, GuardHandle, RecordingNotifier, UsEquityHours,
+};
+use tradeguard_engine::{
+    ExecError, ExecutionCoordinator, GateRefusal, JournalRecord, MemoryJournal, OrderIntent,
+    Purpose, Severity, TokioClock,
+};
+use tradeguard_model::{
+    Broker, BrokerEvent, EventStream, Instrument, OrderType, Position, Right, Side, StrategyId,
+    StrategyState, Timestamp, stubs,
+};
+use tradeguard_sim::{SimBroker, SimConfig, calendar};
+
+fn expiry() -> chrono::NaiveDate {
+    chrono::NaiveDate::from_ymd_opt(2025, 3, 21).unwrap()
+}
+
+fn o(right: Right, strike: i64) -> Instrument {
+    spy_option(expiry(), right, strike)
+}
+
+fn condor_positions() -> Vec<Position> {
+    vec![
+        position(o(Right::Put, 435), 2, "1.00"),
+        position(o(Right::Put, 440), -2, "2.00"),
+        position(o(Right::Call, 460), -2, "2.00"),
+        position(o(Right::Call, 465), 2, "1.00"),
+    ]
+}
+
+/// SPY at 450 holding the reference condor, starting at `start`.
+fn cfg_at(start: Timestamp, seed: u64) -> SimConfig {
+    let mut c = sim_cfg(seed);
+    c.start = start;
+    c.underlyings[0].price = px("450");
+    c.underlyings[0].vol = 0.001;
+    c.positions = condor_positions();
+    c
+}
+
+fn tue(h: u32, m: u32) -> Timestamp {
+    calendar::et_time(chrono::NaiveDate::from_ymd_opt(2025, 3, 4).unwrap(), h, m)
+}
+
+struct Rig {
+    b: Arc<SimBroker>,
+    c: ExecutionCoordinator,
+    j: MemoryJournal,
+    n: RecordingNotifier,
+    start: Timestamp,
+}
+
+async fn rig(cfg: SimConfig) -> Rig {
+    let start = cfg.start;
+    let b = broker(cfg);
+    b.connect().await.unwrap();
+    let j = MemoryJournal::new();
+    let c = start_at(b.clone(), &j, start).await;
+    Rig {
+        b,
+        c,
+        j,
+        n: RecordingNotifier::new(),
+        start,
+    }
+}
+
+async fn start_at(b: Arc<SimBroker>, j: &MemoryJournal, start: Timestamp) -> ExecutionCoordinator {
+    let mut risk = tradeguard_engine::IntrinsicStressModel::default();
+    risk.fallback_spots.insert("SPY".into(), px("450"));
+    ExecutionCoordinator::start(tradeguard_engine::EngineDeps {
+        broker: b,
+        journal: Arc::new(j.reopen()),
+        clock: Arc::new(TokioClock::new(start)),
+        risk: Box::new(risk),
+        config: engine_cfg(),
+    })
+    .await
+    .unwrap()
+}
+
+impl Rig {
+    fn deps(&self, events_clock_base: Timestamp) -> GuardDeps {
+        GuardDeps {
+            coordinator: self.c.clone(),
+            broker: self.b.clone(),
+            journal: Arc::new(self.j.reopen()),
+            clock: Arc::new(TokioClock::new(events_clock_base)),
+            hours: Arc::new(UsEquityHours::fixed_offset(calendar::ET_OFFSET_SECS)),
+            notifier: Arc::new(self.n.clone()),
+            strategies: vec![reference_condor(1, stubs::account(), expiry())],
+            config: AssignmentConfig::default(),
+        }
+    }
+
+    async fn guard(&self) -> GuardHandle {
+        AssignmentGuard::start(self.deps(self.start)).await.unwrap()
+    }
+
+    fn now(&self) -> Timestamp {
+        self.b.venue().lock().unwrap().now()
+    }
+}
+
+fn alerts_with(j: &MemoryJournal, code: &str) -> Vec<tradeguard_engine::Alert> {
+    alerts(j).into_iter().filter(|a| a.code == code).collect()
+}
+
+async fn all_flat(b: &SimBroker) -> bool {
+    b.positions().await.unwrap().is_empty()
+}
+
+#[tokio::test(start_paused = true)]
+async fn reference_condor_assignment_end_to_end() {
+    let r = rig(cfg_at(tue(10, 0), 1)).await;
+    let g = r.guard().await;
+    sleep_ms(1_000).await;
+    r.b.force_assignment(&o(Right::Put, 440).id(), 2).unwrap();
+    sleep_ms(500).await;
+
+    // Detection, record, lock.
+    let st = g.status();
+    assert_eq!(st.records.len(), 1, "{st:#?}");
+    let rec = &st.records[0];
+    assert_eq!(rec.kind, DetectionKind::Assigned);
+    assert_eq!((rec.strategy, rec.leg), (Some(StrategyId(1)), Some(1)));
+    assert_eq!((rec.contracts, rec.stock_delivered), (2, 200));
+    assert_eq!(rec.stock_price, Some(px("440")));
+    assert_eq!(rec.source, DetectionSource::PositionStream);
+    assert!(
+        r.j.records()
+            .iter()
+            .any(|x| matches!(x, JournalRecord::Assignment(a) if a == rec))
+    );
+    assert!(r.j.records().iter().any(
+        |x| matches!(x, JournalRecord::StrategyBroken { strategy, reason: Some(c) } if *strategy == StrategyId(1) && c == "broken.assigned")
+    ));
+    assert_eq!(st.strategies[0].state, StrategyState::Broken);
+
+    // A normal close is refused: broken, and why.
+    let close = OrderIntent::new(Purpose::Close, stubs::account())
+        .for_strategy(StrategyId(1))
+        .leg(o(Right::Call, 460), Side::Buy, 2, OrderType::Market);
+    let err = r.c.submit(close).await.unwrap_err();
+    assert_eq!(err.code(), "gate.strategy_broken");
+    assert!(
+        matches!(&err, ExecError::Refused(GateRefusal::StrategyBroken { reason, .. }) if reason == "broken.assigned")
+    );
+    assert!(
+        err.to_string().contains("broken (broken.assigned)"),
+        "{err}"
+    );
+
+    // Alert and notification sent at once.
+    let n = r.n.all();
+    assert_eq!(
+        n[0].title,
+        "ASSIGNMENT: SPY 440 P ×2 assigned — emergency close sent"
+    );
+    assert_eq!(n[0].severity, Severity::Critical);
+    assert!(
+        n[0].body.contains("buy to close SPY 460 C ×2"),
+        "{}",
+        n[0].body
+    );
+    assert_eq!(alerts_with(&r.j, "assignment.detected").len(), 1);
+    assert_eq!(
+        alerts_with(&r.j, "assignment.detected")[0].severity,
+        Severity::Critical
+    );
+    assert_eq!(st.banners.len(), 1);
+
+    sleep_ms(10_000).await;
+    let st = g.status();
+    let c = &st.closes[0];
+    assert_eq!(c.phase, ClosePhase::Completed, "{c:#?}");
+    let plan: Vec<(Instrument, Side, i64)> = c
+        .orders
+        .iter()
+        .map(|x| (x.planned.instrument.clone(), x.planned.side, x.planned.qty))
+        .collect();
+    assert_eq!(
+        plan,
+        vec![
+            (o(Right::Call, 460), Side::Buy, 2),
+            (Instrument::stock("SPY"), Side::Sell, 200),
+            (o(Right::Put, 435), Side::Sell, 2),
+            (o(Right::Call, 465), Side::Sell, 2),
+        ]
+    );
+    // The venue saw them in the safe order: each dependent order placed only after the fill
+    // it waits for.
+    let execs = executions(&r.b).await;
+    let fill_ts = |i: usize| {
+        let id = c.orders[i].order_id.unwrap();
+        execs
+            .iter()
+            .filter(|e| e.order_id == Some(id))
+            .map(|e| e.ts)
+            .max()
+            .unwrap()
+    };
+    let sent = |i: usize| c.orders[i].sent_at.unwrap();
+    assert_eq!(
+        execs[0].instrument,
+        o(Right::Call, 460),
+        "first fill is the buy-back"
+    );
+    assert!(
+        sent(3) >= fill_ts(0),
+        "465 C sold only after the 460 C fill"
+    );
+    assert!(sent(1) >= fill_ts(0));
+    assert!(
+        sent(2) >= fill_ts(1),
+        "435 P sold only after the 200 SPY sale filled"
+    );
+    assert!(
+        c.orders
+            .iter()
+            .all(|x| x.state == EmergencyOrderState::Filled)
+    );
+    assert!(
+        all_flat(&r.b).await,
+        "{:#?}",
+        r.b.positions().await.unwrap()
+    );
+    // Completion raised its own alert with the orders and fills.
+    let done = alerts_with(&r.j, "assignment.close_completed");
+    assert_eq!(done.len(), 1);
+    assert!(
+        done[0].message.contains("sell 200 SPY"),
+        "{}",
+        done[0].message
+    );
+    assert!(done[0].message.contains(" @ "), "{}", done[0].message);
+    assert_eq!(r.n.all().len(), 2);
+    assert_eq!(st.strategies[0].state, StrategyState::Closed);
+    // The banner stays until acknowledged.
+    assert!(!g.status().banners[0].acknowledged);
+    assert!(g.acknowledge(rec.id).await.unwrap());
+    sleep_ms(10).await;
+    assert!(g.status().banners[0].acknowledged);
+}
+
+#[tokio::test(start_paused = true)]
+async fn overnight_delivery_without_execution_is_armed_for_the_open() {
+    // 09:00 New York: options do not trade yet.
+    let r = rig(cfg_at(tue(9, 0), 2)).await;
+    let g = r.guard().await;
+    sleep_ms(1_000).await;
+    r.b.force_assignment(&o(Right::Put, 440).id(), 2).unwrap();
+    sleep_ms(500).await;
+    assert!(
+        executions(&r.b).await.is_empty(),
+        "an assignment has no execution"
+    );
+    let st = g.status();
+    assert_eq!(st.records.len(), 1);
+    assert_eq!(st.closes[0].phase, ClosePhase::Armed);
+    assert_eq!(st.closes[0].release_at, tue(9, 30));
+    let left = g.countdown().unwrap();
+    assert!(
+        left > Duration::from_secs(29 * 60) && left <= Duration::from_secs(30 * 60),
+        "{left:?}"
+    );
+    assert_eq!(
+        r.n.all()[0].title,
+        "ASSIGNMENT: SPY 440 P ×2 assigned — emergency close armed for the open"
+    );
+    assert!(
+        r.n.all()[0].body.contains("in 0h 29m"),
+        "{}",
+        r.n.all()[0].body
+    );
+    // Nothing sent before the open.
+    sleep_ms(20 * 60_000).await;
+
+    assert!(
+        g.status().closes[0]
+            .orders
+            .iter()
+            .all(|x| x.sent_at.is_none())
+    );
+    // After the open: released, filled, flat.
+    sleep_ms(20 * 60_000).await;
+    let st = g.status();
+    let c = &st.closes[0];
+    assert_eq!(c.phase, ClosePhase::Completed, "{c:#?}");
+    assert!(c.orders.iter().all(|x| x.sent_at.unwrap() >= tue(9, 30)));
+    assert!(all_flat(&r.b).await);
+    assert_eq!(g.countdown(), None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn assignment_while_closed_is_found_at_start_up() {
+    let r = rig(cfg_at(tue(10, 0), 3)).await;
+    let g = r.guard().await;
+    sleep_ms(500).await;
+    g.abort();
+    // The app is closed; the broker assigns.
+    r.b.force_assignment(&o(Right::Put, 440).id(), 2).unwrap();
+    sleep_ms(2_000).await;
+    // Next start: the journal's last known positions against the broker's snapshot.
+    let now = r.now();
+    let g2 = AssignmentGuard::start(r.deps(now)).await.unwrap();
+    let st = g2.status();
+    assert_eq!(st.records.len(), 1, "{st:#?}");
+    assert_eq!(st.records[0].source, DetectionSource::Snapshot);
+    assert_eq!(st.records[0].stock_delivered, 200);
+    sleep_ms(10_000).await;
+    assert_eq!(g2.status().closes[0].phase, ClosePhase::Completed);
+    assert!(all_flat(&r.b).await);
+    // A third start finds nothing new.
+    g2.abort();
+    let g3 = AssignmentGuard::start(r.deps(r.now())).await.unwrap();
+    assert_eq!(g3.status().records.len(), 1, "records reloaded, none added");
+    assert!(g3.status().closes.is_empty());
+    assert_eq!(alerts_with(&r.j, "assignment.detected").len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn exercise_of_our_long_leg() {
+    let r = rig(cfg_at(tue(10, 0), 4)).await;
+    let g = r.guard().await;
+    sleep_ms(1_000).await;
+    r.b.force_assignment(&o(Right::Call, 465).id(), 2).unwrap();
+    sleep_ms(1_000).await;
+    let st = g.status();
+    assert_eq!(st.records.len(), 1);
+    assert_eq!(st.records[0].kind, DetectionKind::Exercised);
+    assert_eq!(st.records[0].stock_delivered, 200);
+    assert_eq!(st.records[0].leg, Some(3));
+    assert!(
+        r.n.all()[0]
+            .title
+            .starts_with("EXERCISE: SPY 465 C ×2 exercised")
+    );
+    assert!(r.j.records().iter().any(
+        |x| matches!(x, JournalRecord::StrategyBroken { reason: Some(c), .. } if c == "broken.exercised")
+    ));
+    sleep_ms(10_000).await;
+    let st = g.status();
+    let c = &st.closes[0];
+    assert_eq!(c.phase, ClosePhase::Completed, "{c:#?}");
+    // Long stock covers the short call: sold only after the 460 C is bought back.
+    let idx = |i: &Instrument| {
+        c.orders
+            .iter()
+            .position(|x| &x.planned.instrument == i)
+            .unwrap()
+    };
+    let stock = idx(&Instrument::stock("SPY"));
+    assert_eq!(c.orders[stock].planned.side, Side::Sell);
+    assert!(
+        c.orders[stock]
+            .planned
+            .after
+            .contains(&idx(&o(Right::Call, 460)))
+    );
+    assert!(all_flat(&r.b).await);
+}
+
+#[tokio::test(start_paused = true)]
+async fn expiry_worthless_takes_no_action_and_expiry_day_risk_warns() {
+    // The condor expires today; SPY at 441 is 0.23 % above the short 440 put.
+    let mut cfg = cfg_at(tue(15, 0), 5);
+    let today = chrono::NaiveDate::from_ymd_opt(2025, 3, 4).unwrap();
+    cfg.positions = condor_positions()
+        .into_iter()
+        .map(|mut p| {
+            let mut oc = p.instrument.as_option().unwrap().clone();
+            oc.expiry = today;
+            p.instrument = Instrument::Option(oc);
+            p
+        })
+        .collect();
+    cfg.underlyings[0].price = px("441");
+    cfg.assignment.delivery_delay = Duration::from_secs(60);
+    let r = rig(cfg).await;
+    let mut deps = r.deps(r.start);
+    deps.strategies = vec![reference_condor(1, stubs::account(), today)];
+    r.b.subscribe_quotes(&[Instrument::stock("SPY")])
+        .await
+        .unwrap();
+    let g = AssignmentGuard::start(deps).await.unwrap();
+    sleep_ms(2 * 60_000).await;
+    let warn = alerts_with(&r.j, "assignment.expiry_risk");
+    assert_eq!(warn.len(), 1, "{warn:#?}");
+    assert!(
+        warn[0].message.contains("SPY 440 P ×2 is NearTheMoney"),
+        "{}",
+        warn[0].message
+    );
+    assert_eq!(g.status().expiry_risks.len(), 1);
+    // Through the close and the (overnight) expiry delivery.
+    sleep_ms(70 * 60_000).await;
+    assert!(all_flat(&r.b).await, "all four legs expired");
+    let st = g.status();
+    assert!(st.records.is_empty(), "{st:#?}");
+    assert!(st.closes.is_empty());
+    assert!(r.n.all().is_empty());
+    assert_eq!(st.strategies[0].state, StrategyState::Open);
+    let expired = audits(&r.j)
+        .into_iter()
+        .filter(|a| a.code == "assignment.expired")
+        .count();
+    assert_eq!(expired, 4);
+    assert_eq!(
+        alerts_with(&r.j, "assignment.expiry_risk").len(),
+        1,
+        "warned once"
+    );
+}
+
+/// The broker's stream plus events a test injects (duplicates, stale replays).
+fn merged(b: &SimBroker) -> (EventStream, tokio::sync::mpsc::UnboundedSender<BrokerEvent>) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let injected = tokio_stream_from(rx);
+    (Box::pin(futures::stream::select(b.events(), injected)), tx)
+}
+
+fn tokio_stream_from(
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<BrokerEvent>,
+) -> impl futures::Stream<Item = BrokerEvent> + Send {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+#[tokio::test(start_paused = true)]
+async fn duplicate_and_out_of_order_position_events_get_one_response() {
+    let r = rig(cfg_at(tue(10, 0), 6)).await;
+    let mut guard = AssignmentGuard::new(r.deps(r.start)).await.unwrap();
+    let (events, inject) = merged(&r.b);
+    guard.check_snapshot().await.unwrap();
+    let g = guard.spawn(events);
+    sleep_ms(500).await;
+    let put = position(o(Right::Put, 440), 0, "0");
+    let stock = position(Instrument::stock("SPY"), 200, "440");
+    // Out of order: the stock arrives first (injected), then the venue's own pair, then
+    // duplicates and stale replays of the old quantities.
+    inject.send(BrokerEvent::Position(stock.clone())).unwrap();
+    sleep_ms(50).await;
+    r.b.force_assignment(&o(Right::Put, 440).id(), 2).unwrap();
+    sleep_ms(150).await;
+    for e in [
+        put.clone(),
+        stock.clone(),
+        position(o(Right::Put, 440), -2, "2.00"),
+        position(Instrument::stock("SPY"), 0, "0"),
+        put.clone(),
+        stock.clone(),
+    ] {
+        inject.send(BrokerEvent::Position(e)).unwrap();
+    }
+    sleep_ms(15_000).await;
+    let st = g.status();
+    assert_eq!(st.records.len(), 1, "{:#?}", st.records);
+    assert_eq!(st.closes.len(), 1);
+    assert_eq!(
+        st.closes[0].phase,
+        ClosePhase::Completed,
+        "{:#?}",
+        st.closes[0]
+    );
+    assert_eq!(alerts_with(&r.j, "assignment.detected").len(), 1);
+    assert_eq!(alerts_with(&r.j, "assignment.unexplained").len(), 0);
+    assert_eq!(r.n.all().len(), 2, "one assignment + one completion");
+    assert!(all_flat(&r.b).await);
+    // Every emergency order was sent once.
+    let sent: Vec<_> = audits(&r.j)
+        .into_iter()
+        .filter(|a| a.code == "assignment.order_sent")
+        .collect();
+    assert_eq!(sent.len(), 4);
+}
