@@ -304,6 +304,61 @@ pub(crate) fn apply(conn: &Connection, cmd: &WriteCmd) -> Result<WriteOutcome, A
                 id: conn.last_insert_rowid(),
             })
         }
+        WriteCmd::AppendJournal(j) => {
+            let record = json("record", &j.record)?;
+            conn.prepare_cached(
+                "INSERT INTO engine_journal (ts_ms, kind, record) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![j.ts_ms, j.kind, record])?;
+            Ok(WriteOutcome::Inserted {
+                id: conn.last_insert_rowid(),
+            })
+        }
+        WriteCmd::EnsureAccount(a) => {
+            let n = conn
+                .prepare_cached(
+                    "INSERT INTO accounts (account_id, broker, name, currency, created_at_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(account_id) DO NOTHING",
+                )?
+                .execute(params![
+                    a.account_id,
+                    a.broker,
+                    a.name,
+                    a.currency,
+                    a.created_at_ms
+                ])?;
+            Ok(changed(n))
+        }
+        WriteCmd::EnsureStrategy {
+            strategy_id,
+            account_id,
+            underlying,
+            at_ms,
+        } => {
+            let n = conn
+                .prepare_cached(
+                    "INSERT INTO strategies (strategy_id, account_id, kind, underlying, state,
+                       broken_reason, opened_at_ms, updated_at_ms)
+                     VALUES (?1, ?2, 'unknown', ?3, 'open', NULL, ?4, ?4)
+                     ON CONFLICT(strategy_id) DO NOTHING",
+                )?
+                .execute(params![
+                    strategy_id,
+                    account_id,
+                    underlying.as_deref().unwrap_or("unknown"),
+                    at_ms
+                ])?;
+            Ok(changed(n))
+        }
+        WriteCmd::ClearStrategyBroken { strategy_id, at_ms } => {
+            let n = conn
+                .prepare_cached(
+                    "UPDATE strategies SET state = 'open', broken_reason = NULL, updated_at_ms = ?2
+                     WHERE strategy_id = ?1 AND state = 'broken'",
+                )?
+                .execute(params![strategy_id, at_ms])?;
+            Ok(changed(n))
+        }
     }
 }
 

@@ -4,8 +4,8 @@
 use crate::error::StoreError;
 use crate::records::{
     AccountRecord, AccountSnapshot, AssignmentRecord, ExecutionGroupRecord, ExecutionRecord,
-    ForcedUnwindRecord, NewAlert, NewAudit, NewRiskConfig, OrderRecord, StopLossRecord,
-    StrategyRecord, StrategyState,
+    ForcedUnwindRecord, NewAlert, NewAudit, NewJournalEntry, NewRiskConfig, OrderRecord,
+    StopLossRecord, StrategyRecord, StrategyState,
 };
 
 /// One change to durable state. Sent to the single writer; acknowledged after COMMIT.
@@ -55,6 +55,33 @@ pub enum WriteCmd {
     RecordSnapshot(AccountSnapshot),
     /// Append to the audit log; outcome is `Inserted` with the entry id.
     Audit(NewAudit),
+    /// Append to the engine journal; outcome is `Inserted` with the record's `seq`.
+    AppendJournal(NewJournalEntry),
+    /// Insert an account if it does not exist yet (an existing row is left untouched:
+    /// [`WriteOutcome::Unchanged`]). For writers that must satisfy the account foreign key
+    /// without knowing the account's details.
+    EnsureAccount(AccountRecord),
+    /// Insert a placeholder strategy (kind `"unknown"`, state `open`, no legs) if it does not
+    /// exist yet; an existing row is left untouched ([`WriteOutcome::Unchanged`]). For writers
+    /// that record state of a strategy (stop-loss, Broken flag) before its full record exists.
+    EnsureStrategy {
+        /// Strategy.
+        strategy_id: String,
+        /// Owning account (must exist).
+        account_id: String,
+        /// Underlying symbol, if known (`"unknown"` otherwise).
+        underlying: Option<String>,
+        /// When.
+        at_ms: i64,
+    },
+    /// Clear a strategy's Broken state: a `broken` strategy becomes `open` with no reason.
+    /// A strategy in any other state, or a missing one, is left as is ([`WriteOutcome::Unchanged`]).
+    ClearStrategyBroken {
+        /// Strategy.
+        strategy_id: String,
+        /// When.
+        at_ms: i64,
+    },
 }
 
 /// Result of one acknowledged (committed) command.
@@ -182,6 +209,29 @@ impl WriteCmd {
                 non_empty("subject", &a.subject)?;
                 non_empty("reason", &a.reason)
             }
+            Self::AppendJournal(j) => {
+                non_empty("kind", &j.kind)?;
+                if !j.record.is_object() {
+                    return Err(StoreError::InvalidInput {
+                        field: "record",
+                        reason: "must be a JSON object".to_owned(),
+                    });
+                }
+                Ok(())
+            }
+            Self::EnsureAccount(a) => {
+                non_empty("account_id", &a.account_id)?;
+                non_empty("currency", &a.currency)
+            }
+            Self::EnsureStrategy {
+                strategy_id,
+                account_id,
+                ..
+            } => {
+                non_empty("strategy_id", strategy_id)?;
+                non_empty("account_id", account_id)
+            }
+            Self::ClearStrategyBroken { strategy_id, .. } => non_empty("strategy_id", strategy_id),
         }
     }
 }
@@ -226,6 +276,48 @@ mod tests {
         let mut a = stubs::audit(0, "x");
         a.subject = " ".into();
         assert!(WriteCmd::Audit(a).validate().is_err());
+
+        let mut j = stubs::journal_entry(0, "group");
+        j.kind = String::new();
+        let e = WriteCmd::AppendJournal(j).validate().unwrap_err();
+        assert!(matches!(e, StoreError::InvalidInput { field: "kind", .. }));
+        let mut j = stubs::journal_entry(0, "group");
+        j.record = serde_json::json!([1, 2]);
+        let e = WriteCmd::AppendJournal(j).validate().unwrap_err();
+        assert!(matches!(
+            e,
+            StoreError::InvalidInput {
+                field: "record",
+                ..
+            }
+        ));
+
+        let e = WriteCmd::EnsureStrategy {
+            strategy_id: "S1".into(),
+            account_id: String::new(),
+            underlying: None,
+            at_ms: 0,
+        }
+        .validate()
+        .unwrap_err();
+        assert!(matches!(
+            e,
+            StoreError::InvalidInput {
+                field: "account_id",
+                ..
+            }
+        ));
+        let mut acc = stubs::account("U1");
+        acc.currency = String::new();
+        assert!(WriteCmd::EnsureAccount(acc).validate().is_err());
+        assert!(
+            WriteCmd::ClearStrategyBroken {
+                strategy_id: " ".into(),
+                at_ms: 0
+            }
+            .validate()
+            .is_err()
+        );
     }
 
     #[test]
@@ -241,5 +333,10 @@ mod tests {
                 .is_ok()
         );
         assert!(WriteCmd::Audit(stubs::audit(1, "s")).validate().is_ok());
+        assert!(
+            WriteCmd::AppendJournal(stubs::journal_entry(1, "group"))
+                .validate()
+                .is_ok()
+        );
     }
 }

@@ -12,9 +12,9 @@ use crate::error::StoreError;
 use crate::open::{check_lines, open_reader};
 use crate::records::{
     AccountRecord, AccountSnapshot, AlertRecord, AssignmentRecord, AuditEntry, AuditKind,
-    ExecutionGroupRecord, ExecutionRecord, ForcedUnwindRecord, GroupState, LegRecord, NewAlert,
-    NewAudit, NewRiskConfig, OrderRecord, OrderStatus, RiskConfigRecord, Severity, Side,
-    StopLossRecord, StopState, StrategyRecord, StrategyState,
+    ExecutionGroupRecord, ExecutionRecord, ForcedUnwindRecord, GroupState, JournalEntry, LegRecord,
+    NewAlert, NewAudit, NewJournalEntry, NewRiskConfig, OrderRecord, OrderStatus, RiskConfigRecord,
+    Severity, Side, StopLossRecord, StopState, StrategyRecord, StrategyState,
 };
 
 type R<T> = Result<T, StoreError>;
@@ -500,6 +500,35 @@ impl StoreReader {
     pub fn audit_count(&self) -> R<i64> {
         Ok(self
             .one("SELECT count(*) FROM audit_log", [], |r| {
+                Ok(r.get::<_, i64>(0)?)
+            })?
+            .unwrap_or(0))
+    }
+
+    /// Engine journal records with `seq > after_seq`, in commit order, at most `limit`
+    /// (page through with the last `seq` returned).
+    pub fn journal_after(&self, after_seq: i64, limit: u32) -> R<Vec<JournalEntry>> {
+        self.many(
+            "SELECT seq, ts_ms, kind, record FROM engine_journal
+             WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            params![after_seq, limit],
+            |r| {
+                Ok(JournalEntry {
+                    seq: r.get(0)?,
+                    entry: NewJournalEntry {
+                        ts_ms: r.get(1)?,
+                        kind: r.get(2)?,
+                        record: from_json("engine_journal.record", text(r, 3)?)?,
+                    },
+                })
+            },
+        )
+    }
+
+    /// Number of engine journal records.
+    pub fn journal_count(&self) -> R<i64> {
+        Ok(self
+            .one("SELECT count(*) FROM engine_journal", [], |r| {
                 Ok(r.get::<_, i64>(0)?)
             })?
             .unwrap_or(0))

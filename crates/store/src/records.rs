@@ -185,6 +185,9 @@ text_enum!(
         GuardStarted => "guard_started",
         /// Guard stopped.
         GuardStopped => "guard_stopped",
+        /// Any other engine decision (group finished, trading state changed...); its own
+        /// code and text are in `reason` and `details`.
+        Decision => "decision",
     }
 );
 
@@ -457,6 +460,26 @@ pub struct AuditEntry {
     pub id: i64,
     /// The entry.
     pub entry: NewAudit,
+}
+
+/// A new engine journal record: one write-ahead entry of the execution engine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewJournalEntry {
+    /// When appended (engine clock).
+    pub ts_ms: i64,
+    /// Record kind (the engine's serde tag, e.g. `"group"`), for queries without parsing JSON.
+    pub kind: String,
+    /// The whole record as JSON (stored as text).
+    pub record: serde_json::Value,
+}
+
+/// A stored engine journal record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JournalEntry {
+    /// Sequence number: increasing in commit order, never reused.
+    pub seq: i64,
+    /// The record.
+    pub entry: NewJournalEntry,
 }
 
 #[cfg(test)]

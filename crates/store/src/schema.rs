@@ -170,11 +170,27 @@ CREATE TABLE account_snapshots (
 CREATE INDEX audit_log_by_time ON audit_log(ts_ms);
 ";
 
+const M4_ENGINE_JOURNAL: &str = r"
+-- The execution engine's write-ahead journal: every record as JSON, in commit order.
+-- Append-only like the audit log; `seq` is a plain rowid (never reused: rows are never deleted).
+CREATE TABLE engine_journal (
+    seq    INTEGER PRIMARY KEY,
+    ts_ms  INTEGER NOT NULL,
+    kind   TEXT NOT NULL CHECK (length(kind) > 0),
+    record TEXT NOT NULL CHECK (json_valid(record))
+) STRICT;
+CREATE TRIGGER engine_journal_no_update BEFORE UPDATE ON engine_journal
+BEGIN SELECT RAISE(ABORT, 'engine_journal is append-only'); END;
+CREATE TRIGGER engine_journal_no_delete BEFORE DELETE ON engine_journal
+BEGIN SELECT RAISE(ABORT, 'engine_journal is append-only'); END;
+";
+
 const MIGRATION_LIST: &[M<'static>] = &[
     M::up(M1_CORE).comment("core: accounts, strategies, legs, orders, hwm, executions, audit"),
     M::up(M2_EXECUTION_STATE)
         .comment("execution groups, stop loss, assignments, alerts, forced unwind"),
     M::up(M3_HISTORY).comment("risk config versions, account snapshots, audit time index"),
+    M::up(M4_ENGINE_JOURNAL).comment("engine write-ahead journal (append-only JSON records)"),
 ];
 
 /// Schema version after all migrations.

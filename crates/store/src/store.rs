@@ -54,6 +54,22 @@ impl StoreWriter {
         self.tx.max_capacity() - self.tx.capacity()
     }
 
+    /// Blocking form of [`Self::write_batch`] for non-async threads (e.g. inside
+    /// `tokio::task::spawn_blocking`). Panics if called from inside an async runtime.
+    pub fn write_batch_blocking(
+        &self,
+        cmds: Vec<WriteCmd>,
+    ) -> Result<Vec<WriteOutcome>, StoreError> {
+        for c in &cmds {
+            c.validate()?;
+        }
+        let (ack, rx) = oneshot::channel();
+        self.tx
+            .blocking_send(Request::Batch(cmds, ack))
+            .map_err(|_| StoreError::Closed)?;
+        rx.blocking_recv().map_err(|_| StoreError::Closed)?
+    }
+
     /// Blocking form of [`Self::write`] for non-async threads. Panics if called from inside
     /// an async runtime (tokio's rule for blocking channel operations).
     pub fn write_blocking(&self, cmd: WriteCmd) -> Result<WriteOutcome, StoreError> {

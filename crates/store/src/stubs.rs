@@ -4,8 +4,8 @@
 use crate::records::{
     AccountRecord, AccountSnapshot, AssignmentRecord, AuditKind, ExecutionGroupRecord,
     ExecutionRecord, ForcedUnwindRecord, GroupLegRecord, GroupState, LegRecord, NewAlert, NewAudit,
-    NewRiskConfig, OrderRecord, OrderStatus, Severity, Side, StopLossRecord, StopState,
-    StrategyRecord, StrategyState,
+    NewJournalEntry, NewRiskConfig, OrderRecord, OrderStatus, Severity, Side, StopLossRecord,
+    StopState, StrategyRecord, StrategyState,
 };
 
 /// Whole currency units as fixed-point e4.
@@ -188,5 +188,14 @@ pub fn audit(ts_ms: i64, subject: &str) -> NewAudit {
         subject: subject.to_owned(),
         reason: "max_loss_per_strategy exceeded".to_owned(),
         details: serde_json::json!({ "loss_e4": e4(510), "limit_e4": e4(500) }),
+    }
+}
+
+/// An engine journal entry of `kind` whose record is `{"kind": kind, "data": {"n": ts_ms}}`.
+pub fn journal_entry(ts_ms: i64, kind: &str) -> NewJournalEntry {
+    NewJournalEntry {
+        ts_ms,
+        kind: kind.to_owned(),
+        record: serde_json::json!({ "kind": kind, "data": { "n": ts_ms } }),
     }
 }

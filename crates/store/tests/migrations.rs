@@ -43,6 +43,13 @@ fn seed(conn: &Connection, version: i64) {
         )
         .unwrap();
     }
+    if version >= 4 {
+        conn.execute_batch(
+            "INSERT INTO engine_journal (ts_ms, kind, record)
+                 VALUES (14, 'order_id_used', '{\"kind\":\"order_id_used\",\"data\":57}');",
+        )
+        .unwrap();
+    }
 }
 
 fn check(store: &Store, version: i64) {
@@ -80,6 +87,24 @@ fn check(store: &Store, version: i64) {
     if version >= 3 {
         assert_eq!(r.latest_risk_config().unwrap().unwrap().config.hash, "h1");
         assert_eq!(r.snapshots("U1", 0, 100).unwrap().len(), 1);
+    }
+    // The engine journal exists after any upgrade; it holds the seeded record only if the
+    // file already had the table.
+    let journal: Vec<_> = r
+        .journal_after(0, 10)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.entry.kind == "order_id_used")
+        .collect();
+    if version >= 4 {
+        assert_eq!(journal.len(), 1);
+        assert_eq!(
+            (journal[0].seq, journal[0].entry.kind.as_str()),
+            (1, "order_id_used")
+        );
+        assert_eq!(journal[0].entry.record["data"], 57);
+    } else {
+        assert!(journal.is_empty());
     }
 }
 
@@ -122,6 +147,17 @@ async fn upgrades_from_every_earlier_version_and_keeps_data() {
         ))
         .await
         .unwrap();
+        let seq = s
+            .write(tradeguard_store::WriteCmd::AppendJournal(
+                tradeguard_store::stubs::journal_entry(20, "group"),
+            ))
+            .await
+            .unwrap();
+        let expected = if version >= 4 { 2 } else { 1 };
+        assert_eq!(
+            seq,
+            tradeguard_store::WriteOutcome::Inserted { id: expected }
+        );
         s.close().await.unwrap();
         // Reopening a current database is a no-op migration.
         let s = Store::open(StoreConfig::new(&db.path)).unwrap();
