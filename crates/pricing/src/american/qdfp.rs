@@ -43,14 +43,14 @@ impl QdFpScheme {
         n: 7,
         p: 27,
     };
-    /// The default up to two years: (5, 2, 5, 15). Within 6e-4 of QuantLib's high-precision
-    /// reference on the reference set and within 0.002 of [`Self::ACCURATE`] over a wide grid
+    /// The default up to two years: (5, 2, 5, 12). Within 1e-3 of QuantLib's high-precision
+    /// reference on the reference set and within 0.003 of [`Self::ACCURATE`] over a wide grid
     /// (tests), at roughly half the cost of [`Self::FAST`].
     pub const TRADING: Self = Self {
         l: 5,
         m: 2,
         n: 5,
-        p: 15,
+        p: 12,
     };
     /// The default beyond two years, where the boundary needs more nodes and iterations:
     /// (10, 4, 10, 32), within 0.003 of [`Self::ACCURATE`] out to ten years (tests).
