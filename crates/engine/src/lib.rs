@@ -29,6 +29,7 @@ pub mod journal;
 pub mod live;
 pub mod recovery;
 pub mod risk;
+pub mod rules;
 pub mod stop;
 pub mod strategies;
 pub mod stress_model;

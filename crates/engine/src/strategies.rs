@@ -23,8 +23,8 @@ use crate::live::{MarkStatus, PositionView};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 use tradeguard_model::{
-    AccountId, BrokenReason, Instrument, InstrumentId, LegRole, Money, Position, Price, Strategy,
-    StrategyError, StrategyId, StrategyKind, StrategyState,
+    AccountId, BrokenReason, Greeks, Instrument, InstrumentId, LegRole, Money, Position, Price,
+    Strategy, StrategyError, StrategyId, StrategyKind, StrategyState,
 };
 
 use peel::{Holding, Peeled};
@@ -148,6 +148,8 @@ pub struct LegView {
     pub quote_age: Option<Duration>,
     /// `(mark − avg) × qty × multiplier`.
     pub pnl: Option<Money>,
+    /// Per-unit Greeks from the quote (options), when sent.
+    pub greeks: Option<Greeks>,
 }
 
 /// One strategy as the UI and the rules see it.
@@ -560,64 +562,29 @@ fn view_of(
     s: &Strategy,
     index: &HashMap<(&AccountId, InstrumentId), &PositionView>,
 ) -> StrategyView {
-    let mut legs = Vec::with_capacity(s.legs.len());
-    let mut entry = Some(Money::ZERO);
-    let mut value = Some(Money::ZERO);
-    let mut pnl = Some(Money::ZERO);
-    let mut status = MarkStatus::Fresh;
-    let mut greeks = GreekSums {
-        complete: true,
-        ..GreekSums::default()
-    };
-    for l in &s.legs {
-        let pv = index.get(&(&s.account, l.instrument.id()));
-        let (mark, mark_status, quote_age) = match pv {
-            Some(p) => (p.mark, p.mark_status, p.quote_age),
-            None => (None, MarkStatus::Missing, None),
-        };
-        let mult = l.instrument.multiplier();
-        let leg_value = mark.and_then(|m| m.notional(l.qty, mult).ok());
-        let leg_cost = l.avg_price.notional(l.qty, mult).ok();
-        let leg_pnl = match (leg_value, leg_cost) {
-            (Some(v), Some(c)) => v.checked_sub(c).ok(),
-            _ => None,
-        };
-        entry = match (entry, leg_cost) {
-            (Some(e), Some(c)) => e.checked_sub(c).ok(),
-            _ => None,
-        };
-        value = match (value, leg_value) {
-            (Some(a), Some(b)) => a.checked_add(b).ok(),
-            _ => None,
-        };
-        pnl = match (pnl, leg_pnl) {
-            (Some(a), Some(b)) => a.checked_add(b).ok(),
-            _ => None,
-        };
-        status = worse(status, mark_status);
-        let size = l.qty as f64 * f64::from(mult);
-        match (&l.instrument, pv.and_then(|p| p.greeks)) {
-            (Instrument::Stock { .. }, _) => greeks.delta += size,
-            (_, Some(g)) => {
-                greeks.delta += g.delta * size;
-                greeks.gamma += g.gamma * size;
-                greeks.vega += g.vega * size;
-                greeks.theta += g.theta * size;
+    let legs = s
+        .legs
+        .iter()
+        .map(|l| {
+            let pv = index.get(&(&s.account, l.instrument.id()));
+            let mut leg = LegView {
+                instrument: l.instrument.clone(),
+                qty: l.qty,
+                role: l.role,
+                avg_price: l.avg_price,
+                mark: None,
+                mark_status: MarkStatus::Missing,
+                quote_age: None,
+                pnl: None,
+                greeks: None,
+            };
+            if let Some(p) = pv {
+                leg.set_mark(p.mark, p.mark_status, p.quote_age, p.greeks);
             }
-            (_, None) => greeks.complete = false,
-        }
-        legs.push(LegView {
-            instrument: l.instrument.clone(),
-            qty: l.qty,
-            role: l.role,
-            avg_price: l.avg_price,
-            mark,
-            mark_status,
-            quote_age,
-            pnl: leg_pnl,
-        });
-    }
-    StrategyView {
+            leg
+        })
+        .collect();
+    let mut v = StrategyView {
         id: s.id,
         account: s.account.clone(),
         name: s.name.clone(),
@@ -626,11 +593,76 @@ fn view_of(
         broken_reason: s.broken_reason.clone(),
         recognized: StrategyBook::is_recognized(s.id),
         legs,
-        entry_credit: entry,
-        market_value: value,
-        pnl,
-        mark_status: status,
-        greeks,
+        entry_credit: None,
+        market_value: None,
+        pnl: None,
+        mark_status: MarkStatus::Missing,
+        greeks: GreekSums::default(),
+    };
+    v.recompute();
+    v
+}
+
+fn add(a: Option<Money>, b: Option<Money>) -> Option<Money> {
+    a?.checked_add(b?).ok()
+}
+
+impl LegView {
+    /// Sets the mark (from a position row) and the leg's P&L.
+    pub fn set_mark(
+        &mut self,
+        mark: Option<Price>,
+        status: MarkStatus,
+        quote_age: Option<Duration>,
+        greeks: Option<Greeks>,
+    ) {
+        let mult = self.instrument.multiplier();
+        self.mark = mark;
+        self.mark_status = status;
+        self.quote_age = quote_age;
+        self.greeks = greeks;
+        let value = mark.and_then(|m| m.notional(self.qty, mult).ok());
+        let cost = self.avg_price.notional(self.qty, mult).ok();
+        self.pnl = value.zip(cost).and_then(|(v, c)| v.checked_sub(c).ok());
+    }
+}
+
+impl StrategyView {
+    /// Recomputes the totals (entry, value, P&L, worst mark, Greeks) from the legs; call
+    /// after changing a leg's mark with [`LegView::set_mark`].
+    pub fn recompute(&mut self) {
+        let mut entry = Some(Money::ZERO);
+        let mut value = Some(Money::ZERO);
+        let mut pnl = Some(Money::ZERO);
+        let mut status = MarkStatus::Fresh;
+        let mut greeks = GreekSums {
+            complete: true,
+            ..GreekSums::default()
+        };
+        for l in &self.legs {
+            let mult = l.instrument.multiplier();
+            let cost = l.avg_price.notional(l.qty, mult).ok();
+            entry = entry.zip(cost).and_then(|(e, c)| e.checked_sub(c).ok());
+            value = add(value, l.mark.and_then(|m| m.notional(l.qty, mult).ok()));
+            pnl = add(pnl, l.pnl);
+            status = worse(status, l.mark_status);
+            let size = l.qty as f64 * f64::from(mult);
+            match (&l.instrument, l.greeks) {
+                (Instrument::Stock { .. }, _) => greeks.delta += size,
+                (_, Some(g)) => {
+                    greeks.delta += g.delta * size;
+                    greeks.gamma += g.gamma * size;
+                    greeks.vega += g.vega * size;
+                    greeks.theta += g.theta * size;
+                }
+                (_, None) => greeks.complete = false,
+            }
+        }
+        self.entry_credit = entry;
+        self.market_value = value;
+        self.pnl = pnl;
+        self.mark_status = status;
+        self.greeks = greeks;
     }
 }
 

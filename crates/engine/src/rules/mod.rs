@@ -1,0 +1,19 @@
+//! Risk rules from a config file: [`config`] (TOML schema, errors with file/line/field,
+//! validation), [`watch`] (hot reload keeping the last good config), [`eval`] (pure
+//! evaluation into [`Decision`]s and alerts) and [`decision`] (decisions and the
+//! [`RuleState`] the caller keeps between evaluations).
+
+pub mod config;
+pub mod decision;
+pub mod eval;
+#[cfg(any(test, feature = "stubs"))]
+pub mod stubs;
+pub mod watch;
+
+pub use config::{ConfigError, RiskConfig, Rule, RuleAction, RuleCommon, RuleKind, RuleSeverity};
+pub use decision::{AccountMarks, Decision, Outcome, RuleState, Subject};
+pub use eval::{EvalIndex, EvalInput, Evaluation, Session, evaluate, evaluate_position};
+pub use watch::{ConfigWatcher, Reload, WatchHandle};
+
+#[cfg(test)]
+mod tests;
