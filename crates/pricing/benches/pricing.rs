@@ -81,8 +81,8 @@ fn european(c: &mut Criterion) {
     let cases = reference_cases("european_bsm");
     let n = cases.len();
     let mut g = c.benchmark_group("european");
-    g.measurement_time(Duration::from_secs(3))
-        .warm_up_time(Duration::from_secs(1));
+    g.measurement_time(Duration::from_secs(2))
+        .warm_up_time(Duration::from_millis(500));
     // One iteration prices every reference case; criterion reports time per case.
     g.throughput(Throughput::Elements(n as u64));
     g.bench_function("bsm_price_and_greeks", |b| {
@@ -112,9 +112,9 @@ fn american(c: &mut Criterion) {
     let n = cases.len();
     let m = AmericanMethod::default();
     let mut g = c.benchmark_group("american");
-    g.measurement_time(Duration::from_secs(4))
-        .warm_up_time(Duration::from_secs(1))
-        .sample_size(30);
+    g.measurement_time(Duration::from_secs(2))
+        .warm_up_time(Duration::from_millis(500))
+        .sample_size(20);
     g.throughput(Throughput::Elements(n as u64));
     g.bench_function("qdfp_price", |b| {
         b.iter(|| {
@@ -142,8 +142,8 @@ fn stress(c: &mut Criterion) {
     let book = book_of_legs(1000);
     let cfg = StressConfig::default_grid_21x3x3();
     let mut g = c.benchmark_group("stress");
-    g.measurement_time(Duration::from_secs(5))
-        .warm_up_time(Duration::from_secs(1))
+    g.measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_millis(500))
         .sample_size(20);
     g.bench_function("grid_1000_legs_21x3x3", |b| {
         b.iter(|| black_box(stress_grid(black_box(&book), black_box(&cfg))))
@@ -165,9 +165,9 @@ fn margin(c: &mut Criterion) {
     let pos = twenty_leg_margin_position();
     let rules = MarginRules::default();
     let mut g = c.benchmark_group("margin");
-    g.measurement_time(Duration::from_secs(3))
-        .warm_up_time(Duration::from_secs(1))
-        .sample_size(20);
+    g.measurement_time(Duration::from_secs(2))
+        .warm_up_time(Duration::from_millis(500))
+        .sample_size(10);
     g.bench_function("reg_t_pairing_20_legs", |b| {
         b.iter(|| black_box(reg_t_margin(black_box(&pos), &rules)))
     });
