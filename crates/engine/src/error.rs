@@ -196,6 +196,28 @@ pub enum JournalError {
     /// The journal could not be read back.
     #[error("journal read failed: {0}")]
     Read(String),
+    /// The durable store refused or failed the operation; `code` is the store's own code
+    /// (e.g. `store.disk_full`, `store.closed`) and `detail` its message for a person.
+    #[error("journal store failure while {during} ({code}): {detail}")]
+    Store {
+        /// What the journal was doing (`"appending"`, `"loading"`).
+        during: &'static str,
+        /// The store error's stable code.
+        code: &'static str,
+        /// The store error's message.
+        detail: String,
+    },
+    /// A stored record cannot be decoded (written by a newer version, or damaged): start-up
+    /// stops rather than replaying a journal with a hole in it.
+    #[error("journal record {seq} ({kind}) cannot be decoded: {detail}")]
+    Decode {
+        /// Sequence number of the record.
+        seq: i64,
+        /// Its stored kind.
+        kind: String,
+        /// Why.
+        detail: String,
+    },
 }
 
 impl JournalError {
@@ -204,6 +226,8 @@ impl JournalError {
         match self {
             Self::Write(_) => "journal.write",
             Self::Read(_) => "journal.read",
+            Self::Store { code, .. } => code,
+            Self::Decode { .. } => "journal.decode",
         }
     }
 }

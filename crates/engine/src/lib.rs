@@ -31,6 +31,7 @@ pub mod recovery;
 pub mod risk;
 pub mod rules;
 pub mod stop;
+pub mod store_journal;
 pub mod strategies;
 pub mod stress_model;
 #[cfg(any(test, feature = "stubs"))]
@@ -51,3 +52,4 @@ pub use journal::{Journal, JournalRecord, JournalState, MemoryJournal};
 pub use risk::{IntrinsicStressModel, RiskModel};
 pub use stress_model::PricingStressModel;
 pub use stop::{StopLoss, StopSpec, StopState};
+pub use store_journal::StoreJournal;

@@ -88,6 +88,14 @@ impl Engine {
             // Already contained in the position snapshot: never apply them again.
             self.mark_seen(e);
         }
+        // Ids the broker reports in use (other clients, manual orders) are never handed out
+        // either, even by a restarted gateway that counts from a lower id again.
+        let seen = open_ids
+            .iter()
+            .copied()
+            .chain(execs.iter().filter_map(|e| e.order_id))
+            .max();
+        self.highest_order = self.highest_order.max(seen);
         let filled_of = |oid: OrderId, inst: &Instrument| -> i64 {
             execs
                 .iter()

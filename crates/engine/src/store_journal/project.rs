@@ -1,0 +1,233 @@
+//! Owns the projection of a [`JournalRecord`] into the store's typed tables: the extra
+//! [`WriteCmd`]s written in the same batch as the record itself, so the UI and reports can
+//! query groups, stops, alerts, the audit log, the order-id mark, Broken strategies and
+//! forced-unwind flags without parsing the journal.
+//!
+//! Records without a typed table (trading state, and any variant this module does not name)
+//! produce no extra command: they are durable in `engine_journal` only. A new record kind
+//! therefore needs no change here to be journaled; add an arm only to give it a table.
+
+use crate::alert::{Alert, AuditEntry, Severity};
+use crate::group::{Group, GroupPhase};
+use crate::journal::JournalRecord;
+use crate::stop::{StopLoss, StopState};
+use tradeguard_model::{AccountId, StrategyId};
+use tradeguard_store::{
+    AccountRecord, AuditKind, ExecutionGroupRecord, ForcedUnwindRecord, GroupLegRecord, GroupState,
+    NewAlert, NewAudit, Severity as StoreSeverity, StopLossRecord, StopState as StoreStopState,
+    StrategyState, WriteCmd,
+};
+
+/// Typed-table commands for `record`, appended at `now_ms`. `account` owns strategy rows that
+/// must be created for a record that names no account (a Broken flag).
+pub(super) fn project(record: &JournalRecord, now_ms: i64, account: &AccountId) -> Vec<WriteCmd> {
+    match record {
+        JournalRecord::Group(g) => vec![
+            ensure_account(&g.intent.account, now_ms),
+            WriteCmd::UpsertExecutionGroup(group_record(g)),
+        ],
+        JournalRecord::Stop(s) => match s.spec.strategy {
+            // The stop_loss table is keyed by strategy: a stop without one lives in the
+            // journal only.
+            Some(strategy) => vec![
+                ensure_account(&s.spec.account, now_ms),
+                ensure_strategy(
+                    strategy,
+                    &s.spec.account,
+                    Some(s.spec.instrument.underlying()),
+                    now_ms,
+                ),
+                WriteCmd::UpsertStopLoss(stop_record(strategy, s, now_ms)),
+            ],
+            None => Vec::new(),
+        },
+        JournalRecord::Audit(a) => vec![WriteCmd::Audit(audit_record(a))],
+        JournalRecord::Alert(a) => vec![WriteCmd::RaiseAlert(alert_record(a))],
+        JournalRecord::OrderIdUsed(id) => vec![WriteCmd::RaiseHighestOrderId(id.0)],
+        JournalRecord::StrategyBroken {
+            strategy,
+            reason: Some(reason),
+        } => vec![
+            ensure_account(account, now_ms),
+            ensure_strategy(*strategy, account, None, now_ms),
+            WriteCmd::SetStrategyState {
+                strategy_id: strategy.to_string(),
+                state: StrategyState::Broken,
+                reason: Some(or_placeholder(reason, "broken")),
+                at_ms: now_ms,
+            },
+        ],
+        JournalRecord::StrategyBroken {
+            strategy,
+            reason: None,
+        } => vec![WriteCmd::ClearStrategyBroken {
+            strategy_id: strategy.to_string(),
+            at_ms: now_ms,
+        }],
+        JournalRecord::ForcedUnwind { account, enabled } => vec![
+            ensure_account(account, now_ms),
+            WriteCmd::SetForcedUnwind(ForcedUnwindRecord {
+                account_id: account.to_string(),
+                active: *enabled,
+                reason: if *enabled {
+                    "forced unwind switched on by the engine".to_owned()
+                } else {
+                    "forced unwind switched off by a person".to_owned()
+                },
+                updated_at_ms: now_ms,
+            }),
+        ],
+        // Trading state and every other kind: durable in engine_journal only.
+        _ => Vec::new(),
+    }
+}
+
+/// Text columns the store requires to be non-empty get a visible placeholder instead.
+fn or_placeholder(s: &str, placeholder: &str) -> String {
+    if s.trim().is_empty() {
+        placeholder.to_owned()
+    } else {
+        s.to_owned()
+    }
+}
+
+/// An account row for the foreign keys; an existing row (with the real details the app
+/// wrote) is never overwritten. `XXX` is the ISO 4217 code for "no currency".
+fn ensure_account(account: &AccountId, now_ms: i64) -> WriteCmd {
+    WriteCmd::EnsureAccount(AccountRecord {
+        account_id: account.to_string(),
+        broker: "unknown".to_owned(),
+        name: account.to_string(),
+        currency: "XXX".to_owned(),
+        created_at_ms: now_ms,
+    })
+}
+
+fn ensure_strategy(
+    strategy: StrategyId,
+    account: &AccountId,
+    underlying: Option<&str>,
+    now_ms: i64,
+) -> WriteCmd {
+    WriteCmd::EnsureStrategy {
+        strategy_id: strategy.to_string(),
+        account_id: account.to_string(),
+        underlying: underlying.map(str::to_owned),
+        at_ms: now_ms,
+    }
+}
+
+/// The store's coarser group state for an engine group.
+pub(super) fn group_state(g: &Group) -> GroupState {
+    let forward = || g.legs.iter().filter(|l| !l.rollback);
+    let any_filled = g.legs.iter().any(|l| l.filled() > 0);
+    let all_filled = forward().all(|l| l.filled() >= l.intent.qty);
+    match g.phase {
+        GroupPhase::Legging { .. } | GroupPhase::Combo => {
+            if g.legs.iter().all(|l| l.order_id.is_none()) {
+                GroupState::Planned
+            } else if any_filled {
+                GroupState::PartiallyFilled
+            } else {
+                GroupState::Working
+            }
+        }
+        GroupPhase::RollingBack { .. } => GroupState::Unwinding,
+        GroupPhase::Completed => GroupState::Filled,
+        // Filled legs were unwound: nothing remains of the group.
+        GroupPhase::RolledBack => GroupState::Cancelled,
+        GroupPhase::Failed => GroupState::Broken,
+        GroupPhase::Interrupted if !any_filled => GroupState::Cancelled,
+        GroupPhase::Interrupted if all_filled => GroupState::Filled,
+        GroupPhase::Interrupted => GroupState::Broken,
+    }
+}
+
+fn group_record(g: &Group) -> ExecutionGroupRecord {
+    ExecutionGroupRecord {
+        group_id: g.id.to_string(),
+        account_id: g.intent.account.to_string(),
+        strategy_id: g.intent.strategy.map(|s| s.to_string()),
+        state: group_state(g),
+        reason: g.reason.clone(),
+        legs: g
+            .legs
+            .iter()
+            .map(|l| GroupLegRecord {
+                symbol: l.intent.instrument.id().to_string(),
+                qty: l.intent.signed_qty(),
+                order_id: l.order_id.map(|o| o.0),
+                filled_qty: l.intent.side.sign().saturating_mul(l.filled()),
+            })
+            .collect(),
+        created_at_ms: g.created.millis(),
+        updated_at_ms: g.updated.millis(),
+    }
+}
+
+/// `trigger_e4` holds the stop (trigger) price in fixed-point e4, the engine's trigger.
+fn stop_record(strategy: StrategyId, s: &StopLoss, now_ms: i64) -> StopLossRecord {
+    let fired = s.triggered_at.is_some() || s.state != StopState::Working;
+    StopLossRecord {
+        strategy_id: strategy.to_string(),
+        state: if fired {
+            StoreStopState::Triggered
+        } else {
+            StoreStopState::Armed
+        },
+        trigger_e4: s.spec.stop.raw(),
+        triggered_at_ms: s.triggered_at.map(|t| t.millis()),
+        updated_at_ms: now_ms,
+    }
+}
+
+fn audit_kind(decision: &str) -> AuditKind {
+    match decision {
+        "accepted" => AuditKind::OrderSent,
+        "refused" => AuditKind::RuleFired,
+        "hedge" => AuditKind::HedgePlaced,
+        "recovered" => AuditKind::ReconciliationRepair,
+        "forced_unwind" => AuditKind::ForcedUnwind,
+        "stop_market" => AuditKind::StopTriggered,
+        _ => AuditKind::Decision,
+    }
+}
+
+fn audit_record(a: &AuditEntry) -> NewAudit {
+    NewAudit {
+        ts_ms: a.ts.millis(),
+        kind: audit_kind(&a.decision),
+        subject: a
+            .group
+            .map_or_else(|| "engine".to_owned(), |g| format!("group:{g}")),
+        reason: or_placeholder(&format!("{}: {}", a.code, a.reason), "(no reason)"),
+        // The whole entry (decision, code, purpose, group) stays queryable.
+        details: serde_json::json!({
+            "decision": a.decision,
+            "code": a.code,
+            "purpose": a.purpose,
+            "group": a.group,
+        }),
+    }
+}
+
+fn alert_record(a: &Alert) -> NewAlert {
+    let mut text = or_placeholder(&a.message, &or_placeholder(&a.code, "(no text)"));
+    if let Some(g) = a.group {
+        text.push_str(&format!(" [group {g}]"));
+    }
+    if let Some(s) = a.stop {
+        text.push_str(&format!(" [stop {s}]"));
+    }
+    NewAlert {
+        account_id: None,
+        severity: match a.severity {
+            Severity::Info => StoreSeverity::Info,
+            Severity::Warning => StoreSeverity::Warning,
+            Severity::Critical => StoreSeverity::Critical,
+        },
+        kind: or_placeholder(&a.code, "engine.alert"),
+        text,
+        created_at_ms: a.ts.millis(),
+    }
+}

@@ -1,0 +1,193 @@
+//! Test rig for the durable-journal and exposure-monitor tests: a real [`Store`] in a temp
+//! dir, an engine started on any [`Journal`], and [`WrappedBroker`], a SimBroker wrapper that
+//! can (a) hand out order ids from a restarted counter (a gateway restart) and (b) hold back
+//! the executions and position events of one instrument (IB's execDetails lagging orderStatus).
+#![allow(dead_code)]
+
+use futures::StreamExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+use tradeguard_engine::{
+    EngineConfig, EngineDeps, ExecutionCoordinator, IntrinsicStressModel, Journal, StoreJournal,
+    TokioClock,
+};
+use tradeguard_model::{
+    AccountSnapshot, Broker, BrokerError, BrokerEvent, Capabilities, ComboOrder, EventStream,
+    Execution, Instrument, MarginImpact, OpenOrder, OrderId, OrderRequest, Position, Timestamp,
+    stubs,
+};
+use tradeguard_sim::SimBroker;
+use tradeguard_store::{Store, StoreConfig};
+
+/// A database path in a fresh temp dir (the dir lives as long as the value).
+pub struct TempDb {
+    pub _dir: tempfile::TempDir,
+    pub path: PathBuf,
+}
+
+pub fn temp_db() -> TempDb {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("tradeguard.db");
+    TempDb { _dir: dir, path }
+}
+
+pub fn open_store(path: &Path) -> Store {
+    Store::open(StoreConfig::new(path)).expect("open store")
+}
+
+/// The venue's current time (engines started later in a test must agree with the venue).
+pub fn venue_now(b: &SimBroker) -> Timestamp {
+    b.venue().lock().expect("venue lock").now()
+}
+
+/// A StoreJournal on `store` with a clock reading `now` at this instant.
+pub fn store_journal(store: &Store, now: Timestamp) -> StoreJournal {
+    StoreJournal::new(store, Arc::new(TokioClock::new(now)), stubs::account())
+}
+
+/// Starts an engine on `broker` and `journal`, its clock reading `now` at this instant.
+pub async fn start_on(
+    broker: Arc<dyn Broker>,
+    journal: Arc<dyn Journal>,
+    cfg: EngineConfig,
+    now: Timestamp,
+) -> ExecutionCoordinator {
+    let mut risk = IntrinsicStressModel::default();
+    risk.fallback_spots.insert(
+        "SPY".into(),
+        tradeguard_model::Price::parse("500").expect("price"),
+    );
+    ExecutionCoordinator::start(EngineDeps {
+        broker,
+        journal,
+        clock: Arc::new(TokioClock::new(now)),
+        risk: Box::new(risk),
+        config: cfg,
+    })
+    .await
+    .expect("engine starts")
+}
+
+/// A SimBroker with test faults layered on top.
+pub struct WrappedBroker {
+    inner: Arc<SimBroker>,
+    /// `Some(next)`: `next_order_id` answers from this counter instead of the venue's.
+    restarted_ids: Option<AtomicI64>,
+    /// Executions and position events of this instrument reach subscribers this much later.
+    hold_back: Option<(Instrument, Duration)>,
+}
+
+impl WrappedBroker {
+    pub fn new(inner: Arc<SimBroker>) -> Self {
+        Self {
+            inner,
+            restarted_ids: None,
+            hold_back: None,
+        }
+    }
+
+    /// Order ids start again at `first` (the gateway forgot the ids it handed out).
+    pub fn with_restarted_ids(mut self, first: i64) -> Self {
+        self.restarted_ids = Some(AtomicI64::new(first));
+        self
+    }
+
+    /// Executions and position events of `instrument` are delivered `delay` late.
+    pub fn with_held_back_fills(mut self, instrument: Instrument, delay: Duration) -> Self {
+        self.hold_back = Some((instrument, delay));
+        self
+    }
+}
+
+fn held(ev: &BrokerEvent, inst: &Instrument) -> bool {
+    match ev {
+        BrokerEvent::Execution(e) => &e.instrument == inst,
+        BrokerEvent::Position(p) => &p.instrument == inst,
+        _ => false,
+    }
+}
+
+#[async_trait::async_trait]
+impl Broker for WrappedBroker {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+    async fn connect(&self) -> Result<(), BrokerError> {
+        self.inner.connect().await
+    }
+    async fn disconnect(&self) -> Result<(), BrokerError> {
+        self.inner.disconnect().await
+    }
+    fn events(&self) -> EventStream {
+        let mut inner = self.inner.events();
+        let Some((inst, delay)) = self.hold_back.clone() else {
+            return inner;
+        };
+        let (out, rx) = futures::channel::mpsc::unbounded::<BrokerEvent>();
+        let (late_tx, mut late_rx) =
+            tokio::sync::mpsc::unbounded_channel::<(tokio::time::Instant, BrokerEvent)>();
+        let direct = out.clone();
+        tokio::spawn(async move {
+            while let Some(ev) = inner.next().await {
+                let sent = if held(&ev, &inst) {
+                    late_tx
+                        .send((tokio::time::Instant::now() + delay, ev))
+                        .is_ok()
+                } else {
+                    direct.unbounded_send(ev).is_ok()
+                };
+                if !sent {
+                    return;
+                }
+            }
+        });
+        // One FIFO delay line: equal delays keep the held events in their original order.
+        tokio::spawn(async move {
+            while let Some((at, ev)) = late_rx.recv().await {
+                tokio::time::sleep_until(at).await;
+                if out.unbounded_send(ev).is_err() {
+                    return;
+                }
+            }
+        });
+        Box::pin(rx)
+    }
+    async fn next_order_id(&self) -> Result<OrderId, BrokerError> {
+        match &self.restarted_ids {
+            Some(n) => Ok(OrderId(n.fetch_add(1, Ordering::SeqCst))),
+            None => self.inner.next_order_id().await,
+        }
+    }
+    async fn place(&self, order: &OrderRequest) -> Result<(), BrokerError> {
+        self.inner.place(order).await
+    }
+    async fn place_combo(&self, order: &ComboOrder) -> Result<(), BrokerError> {
+        self.inner.place_combo(order).await
+    }
+    async fn cancel(&self, id: OrderId) -> Result<(), BrokerError> {
+        self.inner.cancel(id).await
+    }
+    async fn positions(&self) -> Result<Vec<Position>, BrokerError> {
+        self.inner.positions().await
+    }
+    async fn open_orders(&self) -> Result<Vec<OpenOrder>, BrokerError> {
+        self.inner.open_orders().await
+    }
+    async fn executions_since(&self, since: Timestamp) -> Result<Vec<Execution>, BrokerError> {
+        self.inner.executions_since(since).await
+    }
+    async fn account(&self) -> Result<AccountSnapshot, BrokerError> {
+        self.inner.account().await
+    }
+    async fn what_if(&self, order: &OrderRequest) -> Result<Option<MarginImpact>, BrokerError> {
+        self.inner.what_if(order).await
+    }
+    async fn subscribe_quotes(&self, instruments: &[Instrument]) -> Result<(), BrokerError> {
+        self.inner.subscribe_quotes(instruments).await
+    }
+}
