@@ -3,6 +3,7 @@
 //! so bad input (exit code 2) never leaves half an answer on stdout.
 
 mod error;
+mod guard;
 mod input;
 mod margin;
 mod price;
@@ -45,6 +46,8 @@ enum Command {
         /// JSON file with one book or an array of books; `-` reads stdin.
         input: String,
     },
+    /// Headless guard: enforcement, reconciliation and status without a window.
+    Guard(guard::GuardArgs),
 }
 
 type Handler = fn(&Fields<'_>) -> Result<Value, CliError>;
@@ -70,10 +73,15 @@ fn run(path: &str, handler: Handler) -> Result<String, CliError> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Guard(args) = cli.command {
+        return guard::run(args);
+    }
     let result = match &cli.command {
         Command::Price { input } => run(input, price::price_case),
         Command::Margin { input } => run(input, margin::margin_case),
         Command::Stress { input } => run(input, stress::stress_case),
+        // Handled above; the guard never reaches here.
+        Command::Guard(_) => return ExitCode::SUCCESS,
     };
     let written = result.and_then(|out| {
         let mut stdout = std::io::stdout().lock();

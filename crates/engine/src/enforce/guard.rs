@@ -285,8 +285,16 @@ impl Guard {
 async fn forward_alerts(core: SharedCore, hb: Heartbeat) -> Result<(), EnforceError> {
     let mut rx = core.coord.subscribe_alerts();
     hb.beat();
+    let mut idle = tokio::time::interval(std::time::Duration::from_secs(1));
     loop {
-        match rx.recv().await {
+        let r = tokio::select! {
+            r = rx.recv() => r,
+            _ = idle.tick() => {
+                hb.beat();
+                continue;
+            }
+        };
+        match r {
             Ok(a) => core.alerter.forward(a),
             Err(broadcast::error::RecvError::Lagged(n)) => {
                 core.alerter

@@ -1,0 +1,351 @@
+//! `tradeguard guard`: the headless guard. Runs the same [`Guard`] as the desktop app — against
+//! the simulated demo venue or IB Gateway/TWS — without a window, prints alerts and the
+//! periodic status to stdout (logs go to stderr), and exits cleanly on SIGINT/SIGTERM or after
+//! `--for SECONDS`.
+
+use clap::{Args, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+use tradeguard_engine::enforce::{EnforceConfig, Guard, GuardDeps, NoRules, UsRegularSession};
+use tradeguard_engine::{EngineConfig, IntrinsicStressModel, Journal, MemoryJournal};
+use tradeguard_model::{Broker, Clock, SystemClock, Timestamp};
+
+/// Which broker to guard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BrokerKind {
+    /// The simulated demo venue.
+    Sim,
+    /// Interactive Brokers (IB Gateway or TWS).
+    Ib,
+}
+
+/// `tradeguard guard` options.
+#[derive(Debug, Args)]
+pub struct GuardArgs {
+    /// Broker to connect to.
+    #[arg(long, value_enum)]
+    pub broker: BrokerKind,
+    /// Simulator seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Simulator speed multiplier (virtual seconds per wall second).
+    #[arg(long, default_value_t = 10)]
+    pub speed: u32,
+    /// Guard settings file (TOML, `[guard]` table: dry_run, reconcile_secs, stall_secs, status_secs).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// IB Gateway / TWS host.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub ib_host: String,
+    /// IB Gateway / TWS port (Gateway paper 4002).
+    #[arg(long, default_value_t = 4002)]
+    pub ib_port: u16,
+    /// IB API client id.
+    #[arg(long, default_value_t = 1)]
+    pub ib_client_id: i32,
+    /// IB account code (empty: the first managed account).
+    #[arg(long, default_value = "")]
+    pub ib_account: String,
+    /// Data directory (journal).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Stop after this many wall-clock seconds.
+    #[arg(long = "for")]
+    pub run_for: Option<f64>,
+    /// Status summary period in wall-clock seconds (overrides the config file).
+    #[arg(long)]
+    pub status_every: Option<f64>,
+}
+
+/// Failures of the guard command.
+#[derive(Debug, thiserror::Error)]
+pub enum GuardCliError {
+    /// Config file unreadable.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// File.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Config file invalid (the TOML error names line, column and field).
+    #[error("{path}: {message}")]
+    Config {
+        /// File.
+        path: String,
+        /// Parser message.
+        message: String,
+    },
+    /// A bad option value.
+    #[error("option {option}: {reason}")]
+    BadOption {
+        /// Option.
+        option: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// Simulator set-up.
+    #[error("simulator: {0}")]
+    Sim(#[from] tradeguard_sim::SimError),
+    /// The guard failed to start.
+    #[error("guard: {0}")]
+    Guard(#[from] tradeguard_engine::enforce::EnforceError),
+    /// Runtime / data dir.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl GuardCliError {
+    /// Stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Read { .. } => "guard.read_config",
+            Self::Config { .. } => "guard.bad_config",
+            Self::BadOption { .. } => "guard.bad_option",
+            Self::Sim(e) => e.code(),
+            Self::Guard(e) => e.code(),
+            Self::Io(_) => "guard.io",
+        }
+    }
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GuardFile {
+    #[serde(default)]
+    guard: GuardSection,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GuardSection {
+    dry_run: Option<bool>,
+    reconcile_secs: Option<f64>,
+    stall_secs: Option<f64>,
+    status_secs: Option<f64>,
+}
+
+fn secs(option: &'static str, v: f64) -> Result<Duration, GuardCliError> {
+    Duration::try_from_secs_f64(v)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| GuardCliError::BadOption {
+            option,
+            reason: format!("{v} is not a positive number of seconds"),
+        })
+}
+
+fn enforce_config(args: &GuardArgs) -> Result<EnforceConfig, GuardCliError> {
+    let mut cfg = EnforceConfig::default();
+    if let Some(path) = &args.config {
+        let p = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| GuardCliError::Read {
+            path: p.clone(),
+            source,
+        })?;
+        let f: GuardFile = toml::from_str(&text).map_err(|e| GuardCliError::Config {
+            path: p,
+            message: e.to_string(),
+        })?;
+        if let Some(d) = f.guard.dry_run {
+            cfg.dry_run = d;
+        }
+        if let Some(s) = f.guard.reconcile_secs {
+            cfg.reconcile_interval = secs("guard.reconcile_secs", s)?;
+        }
+        if let Some(s) = f.guard.stall_secs {
+            cfg.stall_after = secs("guard.stall_secs", s)?;
+        }
+        if let Some(s) = f.guard.status_secs {
+            cfg.status_interval = secs("guard.status_secs", s)?;
+        }
+    }
+    if let Some(s) = args.status_every {
+        cfg.status_interval = secs("--status-every", s)?;
+    }
+    Ok(cfg)
+}
+
+/// Simulator time as the guard sees it: the venue's start plus tokio time × speed.
+struct ScaledClock {
+    base: Timestamp,
+    start: tokio::time::Instant,
+    factor: u32,
+}
+
+impl Clock for ScaledClock {
+    fn now(&self) -> Timestamp {
+        self.base
+            .plus(self.start.elapsed().saturating_mul(self.factor))
+    }
+}
+
+/// Runs the command; the exit code is 0 after a clean stop, 2 on bad options, 1 otherwise.
+pub fn run(args: GuardArgs) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return report(&GuardCliError::Io(e)),
+    };
+    match rt.block_on(guard_main(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => report(&e),
+    }
+}
+
+fn report(e: &GuardCliError) -> ExitCode {
+    eprintln!("tradeguard guard: error [{}]: {e}", e.code());
+    match e {
+        GuardCliError::BadOption { .. }
+        | GuardCliError::Config { .. }
+        | GuardCliError::Read { .. } => ExitCode::from(2),
+        _ => ExitCode::from(1),
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn guard_main(args: GuardArgs) -> Result<(), GuardCliError> {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .try_init();
+    let enforce = enforce_config(&args)?;
+    let run_for = args.run_for.map(|s| secs("--for", s)).transpose()?;
+    if let Some(dir) = &args.data_dir {
+        std::fs::create_dir_all(dir)?;
+    }
+    // The one line to change for the SQLite store journal (in `--data-dir`).
+    let journal: Arc<dyn Journal> = Arc::new(MemoryJournal::new());
+    let mut engine = EngineConfig::default();
+    let (broker, clock): (Arc<dyn Broker>, Arc<dyn Clock>) = match args.broker {
+        BrokerKind::Sim => {
+            if args.speed == 0 {
+                return Err(GuardCliError::BadOption {
+                    option: "--speed",
+                    reason: "must be at least 1".into(),
+                });
+            }
+            let scenario = tradeguard_sim::Scenario::demo(args.seed);
+            let venue = scenario.venue()?;
+            let clock = ScaledClock {
+                base: venue.now(),
+                start: tokio::time::Instant::now(),
+                factor: args.speed,
+            };
+            engine.watch_symbols = scenario
+                .config
+                .underlyings
+                .iter()
+                .map(|u| u.symbol.clone())
+                .collect();
+            let b = tradeguard_sim::SimBroker::new(
+                venue,
+                tradeguard_sim::Speed::Multiplier(args.speed),
+            );
+            println!(
+                "guard: simulated demo venue, seed {}, speed {}x",
+                args.seed, args.speed
+            );
+            (Arc::new(b), Arc::new(clock))
+        }
+        BrokerKind::Ib => {
+            let settings = tradeguard_ibkr::IbSettings {
+                host: args.ib_host.clone(),
+                port: args.ib_port,
+                client_id: args.ib_client_id,
+                account: args.ib_account.clone(),
+                ..tradeguard_ibkr::IbSettings::default()
+            };
+            let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+            println!(
+                "guard: IB at {}:{} client id {}",
+                args.ib_host, args.ib_port, args.ib_client_id
+            );
+            (
+                Arc::new(tradeguard_ibkr::IbBroker::new(settings, clock.clone())),
+                clock,
+            )
+        }
+    };
+    let guard = Guard::start(GuardDeps {
+        broker,
+        journal,
+        clock,
+        risk: Box::new(IntrinsicStressModel::default()),
+        engine,
+        enforce,
+        evaluator: Box::new(NoRules),
+        hours: Arc::new(UsRegularSession),
+        backstops: Vec::new(),
+    })
+    .await?;
+    println!(
+        "guard: started; {} positions monitored",
+        guard.positions().len()
+    );
+    let mut alerts = guard.subscribe_alerts();
+    let mut status = guard.watch_status();
+    let deadline = async {
+        match run_for {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::pin!(deadline);
+    let signal = shutdown_signal();
+    tokio::pin!(signal);
+    loop {
+        tokio::select! {
+            () = &mut deadline => break,
+            () = &mut signal => {
+                println!("guard: signal received, stopping");
+                break;
+            }
+            a = alerts.recv() => match a {
+                Ok(a) => println!("alert [{}] {:?}: {}", a.code, a.severity, a.message),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => println!("alert: {n} alerts skipped (in the journal)"),
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            },
+            r = status.changed() => {
+                if r.is_err() {
+                    break;
+                }
+                let s = status.borrow_and_update().clone();
+                println!("{s}");
+            }
+        }
+    }
+    println!("{}", guard.status().await);
+    guard.shutdown().await;
+    println!("guard: stopped cleanly");
+    Ok(())
+}
