@@ -55,9 +55,8 @@ fn protects(a: &Instrument, qa: i64, b: &Instrument, qb: i64) -> bool {
     let right = |i: &Instrument| i.as_option().map(|o| o.right);
     let stock = |i: &Instrument| matches!(i, Instrument::Stock { .. });
     match (right(a), qa > 0) {
-        (Some(Right::Call), true) => {
-            (right(b) == Some(Right::Call) && qb < 0) || (stock(b) && qb < 0)
-        }
+        // Short calls and short stock.
+        (Some(Right::Call), true) => qb < 0 && (right(b) == Some(Right::Call) || stock(b)),
         (Some(Right::Put), true) => {
             (right(b) == Some(Right::Put) && qb < 0) || (stock(b) && qb > 0)
         }
