@@ -231,3 +231,73 @@ fn alert_record(a: &Alert) -> NewAlert {
         created_at_ms: a.ts.millis(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::book::Book;
+    use tradeguard_model::{GroupId, OrderId, Timestamp};
+
+    fn group() -> Group {
+        Group::legged(
+            GroupId(1),
+            crate::stubs::iron_condor_open(1),
+            &Book::new(),
+            Timestamp(0),
+        )
+    }
+
+    #[test]
+    fn group_states_follow_phase_and_fills() {
+        let mut g = group();
+        assert_eq!(group_state(&g), GroupState::Planned);
+        g.mark_sent(1, OrderId(1), Timestamp(1));
+        assert_eq!(group_state(&g), GroupState::Working);
+        g.legs[1].status_filled = 1;
+        assert_eq!(group_state(&g), GroupState::PartiallyFilled);
+        g.phase = GroupPhase::Interrupted;
+        assert_eq!(group_state(&g), GroupState::Broken, "unmatched legs left");
+        for l in &mut g.legs {
+            l.status_filled = l.intent.qty;
+        }
+        assert_eq!(group_state(&g), GroupState::Filled);
+        for l in &mut g.legs {
+            l.status_filled = 0;
+        }
+        assert_eq!(group_state(&g), GroupState::Cancelled, "nothing filled");
+        g.phase = GroupPhase::RolledBack;
+        assert_eq!(group_state(&g), GroupState::Cancelled);
+        g.phase = GroupPhase::Failed;
+        assert_eq!(group_state(&g), GroupState::Broken);
+        g.phase = GroupPhase::RollingBack { tier: 0 };
+        assert_eq!(group_state(&g), GroupState::Unwinding);
+    }
+
+    #[test]
+    fn records_without_a_table_project_to_nothing() {
+        let acc = AccountId::new("DU1");
+        let r = JournalRecord::TradingState(crate::gate::TradingState::Halted);
+        assert!(project(&r, 0, &acc).is_empty());
+        // Every projected command passes the store's validation.
+        let r = JournalRecord::Group(group());
+        let cmds = project(&r, 0, &acc);
+        assert_eq!(cmds.len(), 2);
+        assert!(cmds.iter().all(|c| c.validate().is_ok()));
+    }
+
+    #[test]
+    fn empty_texts_get_placeholders_the_store_accepts() {
+        let a = Alert {
+            ts: Timestamp(0),
+            severity: Severity::Info,
+            code: String::new(),
+            message: " ".into(),
+            group: None,
+            stop: None,
+        };
+        let cmd = WriteCmd::RaiseAlert(alert_record(&a));
+        assert!(cmd.validate().is_ok(), "{cmd:?}");
+        assert_eq!(audit_kind("finished"), AuditKind::Decision);
+        assert_eq!(audit_kind("hedge"), AuditKind::HedgePlaced);
+    }
+}
