@@ -10,10 +10,16 @@ pub const BINDINGS_PATH: &str = "../ui/src/bindings.ts";
 pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
     tauri_specta::Builder::<tauri::Wry>::new()
         .disable_serde_phases()
-        .commands(collect_commands![commands::app_status, commands::portfolio])
+        .commands(collect_commands![
+            commands::app_status,
+            commands::portfolio,
+            commands::alerts,
+            commands::acknowledge_alert
+        ])
         .events(collect_events![
             events::BackendHeartbeat,
-            events::PortfolioChanged
+            events::PortfolioChanged,
+            events::AlertsChanged
         ])
 }
 

@@ -2,7 +2,10 @@
 
 use crate::error::IpcError;
 use crate::state::AppState;
-use crate::view::PortfolioView;
+use crate::view::{self, AlertView, PortfolioView};
+use serde::Deserialize;
+use std::sync::Arc;
+use tradeguard_store::{Store, WriteCmd};
 use serde::Serialize;
 use specta::Type;
 
@@ -30,4 +33,52 @@ pub fn app_status(state: tauri::State<'_, AppState>) -> Result<AppStatus, IpcErr
 #[specta::specta]
 pub fn portfolio(state: tauri::State<'_, AppState>) -> Result<PortfolioView, IpcError> {
     Ok(state.venue()?.portfolio())
+}
+
+/// How many alerts the alert views show (newest first).
+const ALERT_LIMIT: u32 = 200;
+
+fn recent_alerts(store: &Store) -> Result<Vec<AlertView>, IpcError> {
+    Ok(store.reader().alerts(false, ALERT_LIMIT)?.iter().map(view::alert).collect())
+}
+
+/// Reads off the async runtime's worker threads (SQLite reads are blocking).
+async fn read<T: Send + 'static>(
+    store: Arc<Store>,
+    f: impl FnOnce(&Store) -> Result<T, IpcError> + Send + 'static,
+) -> Result<T, IpcError> {
+    tokio::task::spawn_blocking(move || f(&store))
+        .await
+        .map_err(|e| IpcError::new(crate::error::ErrorCode::Internal, "task.join", e.to_string()))?
+}
+
+/// The newest alerts, acknowledged or not (newest first).
+#[tauri::command]
+#[specta::specta]
+pub async fn alerts(state: tauri::State<'_, AppState>) -> Result<Vec<AlertView>, IpcError> {
+    read(state.store()?, recent_alerts).await
+}
+
+/// Which alert.
+#[derive(Debug, Clone, Deserialize, specta::Type)]
+pub struct AlertId {
+    #[specta(type = specta_typescript::Number)]
+    pub id: i64,
+}
+
+/// Acknowledges an alert (its banner goes away); returns the updated list.
+#[tauri::command]
+#[specta::specta]
+pub async fn acknowledge_alert(
+    app: tauri::AppHandle,
+    state: tauri::State<'_, AppState>,
+    alert: AlertId,
+) -> Result<Vec<AlertView>, IpcError> {
+    let store = state.store()?;
+    let at_ms = chrono::Utc::now().timestamp_millis();
+    store.writer().write(WriteCmd::AcknowledgeAlert { alert_id: alert.id, at_ms }).await?;
+    tracing::info!(alert = alert.id, "alert acknowledged");
+    let list = read(store, recent_alerts).await?;
+    crate::events::emit_alerts(&app, &list);
+    Ok(list)
 }

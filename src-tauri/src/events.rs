@@ -13,3 +13,15 @@ pub struct BackendHeartbeat {
 /// The live portfolio changed (throttled; see `venue::EMIT_INTERVAL`).
 #[derive(Debug, Clone, Serialize, Type, tauri_specta::Event)]
 pub struct PortfolioChanged(pub crate::view::PortfolioView);
+
+/// The alert list changed (raised or acknowledged): the newest alerts, newest first.
+#[derive(Debug, Clone, Serialize, Type, tauri_specta::Event)]
+pub struct AlertsChanged(pub Vec<crate::view::AlertView>);
+
+/// Pushes the alert list to the UI; a failure is logged (the UI also polls on focus).
+pub fn emit_alerts(app: &tauri::AppHandle, list: &[crate::view::AlertView]) {
+    use tauri_specta::Event;
+    if let Err(e) = AlertsChanged(list.to_vec()).emit(app) {
+        tracing::warn!(error = %e, "alert update not delivered to the UI");
+    }
+}

@@ -7,6 +7,7 @@ pub mod error;
 pub mod events;
 pub mod notify;
 pub mod state;
+pub mod storage;
 pub mod venue;
 pub mod view;
 
@@ -24,6 +25,7 @@ pub fn run() {
         .setup(move |app| {
             builder.mount_events(app);
             spawn_heartbeat(app.handle().clone());
+            open_store(app.handle());
             start_venue(app.handle());
             tracing::info!(version = env!("CARGO_PKG_VERSION"), "Tradeguard started");
             Ok(())
@@ -64,6 +66,20 @@ fn sim_seed() -> u64 {
     }
 }
 
+/// Opens the database. A failure (locked by another Tradeguard, corrupt, read-only...) is kept
+/// and shown in the UI; the app stays up.
+fn open_store(app: &tauri::AppHandle) {
+    let state = app.state::<state::AppState>();
+    let store = storage::data_dir(app).and_then(|dir| {
+        tracing::info!(dir = %dir.display(), "data directory");
+        storage::open(&dir)
+    });
+    if let Err(e) = &store {
+        tracing::error!(reason = %e.reason, "{}", e.message);
+    }
+    state.set_store(store.map(std::sync::Arc::new));
+}
+
 /// Connects to the simulated venue. A failure is kept and shown in the UI; the app stays up.
 fn start_venue(app: &tauri::AppHandle) {
     let seed = sim_seed();
@@ -78,6 +94,7 @@ fn start_venue(app: &tauri::AppHandle) {
             tracing::error!(error = %e, "venue did not start");
             state.set_venue(Err(error::IpcError::new(
                 error::ErrorCode::Unavailable,
+                e.code(),
                 e.to_string(),
             )));
         }

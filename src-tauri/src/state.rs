@@ -3,6 +3,7 @@
 use crate::commands::AppStatus;
 use crate::error::{ErrorCode, IpcError};
 use crate::venue::Venue;
+use tradeguard_store::Store;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
@@ -11,6 +12,7 @@ pub struct AppState {
     started: Instant,
     requests: AtomicU32,
     venue: OnceLock<Result<Arc<Venue>, IpcError>>,
+    store: OnceLock<Result<Arc<Store>, IpcError>>,
 }
 
 impl AppState {
@@ -19,6 +21,7 @@ impl AppState {
             started: Instant::now(),
             requests: AtomicU32::new(0),
             venue: OnceLock::new(),
+            store: OnceLock::new(),
         }
     }
 
@@ -29,12 +32,28 @@ impl AppState {
         }
     }
 
+    /// Records the outcome of opening the database (once, at start-up).
+    pub fn set_store(&self, store: Result<Arc<Store>, IpcError>) {
+        if self.store.set(store).is_err() {
+            tracing::error!("store set twice; keeping the first");
+        }
+    }
+
+    /// The open database, or why there is none (locked by another Tradeguard, corrupt, ...).
+    pub fn store(&self) -> Result<Arc<Store>, IpcError> {
+        match self.store.get() {
+            Some(s) => s.clone(),
+            None => Err(IpcError::new(ErrorCode::Unavailable, "storage.opening", "still opening the database")),
+        }
+    }
+
     /// The connected venue, or why there is none.
     pub fn venue(&self) -> Result<Arc<Venue>, IpcError> {
         match self.venue.get() {
             Some(v) => v.clone(),
             None => Err(IpcError::new(
                 ErrorCode::Unavailable,
+                "venue.connecting",
                 "still connecting to the venue",
             )),
         }

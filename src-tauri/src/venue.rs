@@ -27,6 +27,15 @@ pub enum VenueError {
     Broker(#[from] BrokerError),
 }
 
+impl VenueError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Sim(e) => e.code(),
+            Self::Broker(e) => e.code(),
+        }
+    }
+}
+
 /// A running venue connection and the book it feeds.
 pub struct Venue {
     name: &'static str,

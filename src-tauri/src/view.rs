@@ -6,6 +6,7 @@ use specta::Type;
 use std::time::Duration;
 use tradeguard_engine::live::{LiveBook, MarkStatus, PositionView};
 use tradeguard_model::{AccountSnapshot, ConnectionState, Instrument, Right, Timestamp};
+use tradeguard_store::{AlertRecord, Severity};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Type)]
 #[serde(rename_all = "camelCase")]
@@ -80,6 +81,50 @@ pub struct PositionRow {
     pub unrealized_pnl: Option<String>,
     /// Per-unit delta from the broker's Greeks, when known.
     pub delta: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Type)]
+#[serde(rename_all = "snake_case")]
+pub enum SeverityView {
+    Info,
+    Warning,
+    Critical,
+}
+
+/// One alert from the store's alert table (the source of truth, acknowledgement included).
+#[derive(Debug, Clone, PartialEq, Serialize, Type)]
+#[serde(rename_all = "camelCase")]
+pub struct AlertView {
+    #[specta(type = specta_typescript::Number)]
+    pub id: i64,
+    pub severity: SeverityView,
+    /// Stable machine code, e.g. `assignment.detected`.
+    pub code: String,
+    pub message: String,
+    pub account: Option<String>,
+    /// RFC 3339.
+    pub created_at: String,
+    pub acknowledged_at: Option<String>,
+}
+
+fn rfc3339_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).map_or_else(|| format!("{ms} ms"), |t| t.to_rfc3339())
+}
+
+pub fn alert(r: &AlertRecord) -> AlertView {
+    AlertView {
+        id: r.id,
+        severity: match r.alert.severity {
+            Severity::Info => SeverityView::Info,
+            Severity::Warning => SeverityView::Warning,
+            Severity::Critical => SeverityView::Critical,
+        },
+        code: r.alert.kind.clone(),
+        message: r.alert.text.clone(),
+        account: r.alert.account_id.clone(),
+        created_at: rfc3339_ms(r.alert.created_at_ms),
+        acknowledged_at: r.acknowledged_at_ms.map(rfc3339_ms),
+    }
 }
 
 /// A short human label for an instrument.

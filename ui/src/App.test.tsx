@@ -11,15 +11,21 @@ function fakeBackend(statuses: Array<AppStatus | "error">) {
     appStatus: async () => {
       const next = statuses[Math.min(i++, statuses.length - 1)];
       return next === "error"
-        ? { status: "error", error: { code: "unavailable", message: "engine not ready" } }
+        ? { status: "error", error: { code: "unavailable", reason: "engine.starting", message: "engine not ready" } }
         : { status: "ok", data: next };
     },
     onHeartbeat: async (cb) => {
       heartbeat = cb;
       return () => (heartbeat = null);
     },
-    portfolio: async () => ({ status: "error", error: { code: "unavailable", message: "still connecting to the venue" } }),
+    portfolio: async () => ({
+      status: "error",
+      error: { code: "unavailable", reason: "venue.connecting", message: "still connecting to the venue" },
+    }),
     onPortfolio: async () => () => {},
+    alerts: async () => ({ status: "ok", data: [] }),
+    acknowledgeAlert: async () => ({ status: "ok", data: [] }),
+    onAlerts: async () => () => {},
   };
   return { backend, beat: (s: number) => heartbeat?.(s), calls: () => i };
 }
@@ -68,5 +74,6 @@ describe("App", () => {
     const alert = await screen.findByTestId("error");
     expect(alert.textContent).toContain("engine not ready");
     expect(alert.textContent).toContain("unavailable");
+    expect(screen.queryByTestId("critical-banner")).toBeNull();
   });
 });

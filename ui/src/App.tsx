@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useState } from "react";
 import type { Backend } from "./backend";
+import { AlertsPanel, CriticalBanner, useAlerts } from "./Alerts";
 import { PortfolioPanel } from "./Portfolio";
 import { useSubscription } from "./useSubscription";
 import type { AppStatus, IpcError } from "./bindings";
@@ -18,6 +19,7 @@ export function App({ backend }: { backend: Backend }) {
   const [error, setError] = useState<IpcError | null>(null);
   const [heartbeat, setHeartbeat] = useState<number | null | undefined>(undefined);
   const [busy, setBusy] = useState(false);
+  const alerts = useAlerts(backend);
 
   const refresh = useCallback(async () => {
     setBusy(true);
@@ -30,7 +32,7 @@ export function App({ backend }: { backend: Backend }) {
         setError(res.error);
       }
     } catch (e) {
-      setError({ code: "internal", message: `Backend unreachable: ${String(e)}` });
+      setError({ code: "internal", reason: "ui.invoke", message: `Backend unreachable: ${String(e)}` });
     } finally {
       setBusy(false);
     }
@@ -45,6 +47,7 @@ export function App({ backend }: { backend: Backend }) {
 
   return (
     <main className="app">
+      <CriticalBanner alerts={alerts.alerts} error={alerts.error} onAcknowledge={(id) => void alerts.acknowledge(id)} />
       <header className="topbar">
         <h1 data-testid="app-name">{status?.appName ?? "Tradeguard"}</h1>
         <span className="version" data-testid="app-version">
@@ -71,6 +74,7 @@ export function App({ backend }: { backend: Backend }) {
         )}
       </section>
       <PortfolioPanel backend={backend} />
+      <AlertsPanel alerts={alerts.alerts} />
     </main>
   );
 }

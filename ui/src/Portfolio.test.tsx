@@ -41,7 +41,10 @@ const view = (positions: PositionRow[]): PortfolioView => ({
 function fake(initial: PortfolioView) {
   let push: ((v: PortfolioView) => void) | null = null;
   const backend: Backend = {
-    appStatus: async () => ({ status: "error", error: { code: "internal", message: "unused" } }),
+    appStatus: async () => ({ status: "error", error: { code: "internal", reason: "test", message: "unused" } }),
+    alerts: async () => ({ status: "ok", data: [] }),
+    acknowledgeAlert: async () => ({ status: "ok", data: [] }),
+    onAlerts: async () => () => {},
     onHeartbeat: async () => () => {},
     portfolio: async () => ({ status: "ok", data: initial }),
     onPortfolio: async (cb) => {

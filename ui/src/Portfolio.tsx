@@ -70,7 +70,10 @@ export function PortfolioPanel({ backend }: { backend: Backend }) {
       }),
     [backend],
   );
-  const onSubscribeError = useCallback((e: unknown) => setError({ code: "internal", message: String(e) }), []);
+  const onSubscribeError = useCallback(
+    (e: unknown) => setError({ code: "internal", reason: "ui.subscribe", message: String(e) }),
+    [],
+  );
   useSubscription(subscribe, onSubscribeError);
 
   if (error && !view) {
@@ -78,7 +81,7 @@ export function PortfolioPanel({ backend }: { backend: Backend }) {
       <section className="card wide">
         <h2>Portfolio</h2>
         <p role="alert" className="error" data-testid="portfolio-error">
-          {error.message} <code>{error.code}</code>
+          {error.message} <code>{error.reason}</code>
         </p>
       </section>
     );

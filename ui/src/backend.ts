@@ -1,5 +1,5 @@
 // The UI's one door to the Rust backend. Components receive a `Backend` so tests can pass a fake.
-import { commands, events, type AppStatus, type IpcError, type PortfolioView } from "./bindings";
+import { commands, events, type AlertView, type AppStatus, type IpcError, type PortfolioView } from "./bindings";
 
 export type Result<T> = { status: "ok"; data: T } | { status: "error"; error: IpcError };
 export type Unlisten = () => void;
@@ -9,6 +9,9 @@ export interface Backend {
   portfolio(): Promise<Result<PortfolioView>>;
   onHeartbeat(cb: (uptimeSecs: number | null) => void): Promise<Unlisten>;
   onPortfolio(cb: (view: PortfolioView) => void): Promise<Unlisten>;
+  alerts(): Promise<Result<AlertView[]>>;
+  acknowledgeAlert(id: number): Promise<Result<AlertView[]>>;
+  onAlerts(cb: (alerts: AlertView[]) => void): Promise<Unlisten>;
 }
 
 export const tauriBackend: Backend = {
@@ -16,4 +19,7 @@ export const tauriBackend: Backend = {
   portfolio: () => commands.portfolio(),
   onHeartbeat: (cb) => events.backendHeartbeat.listen((e) => cb(e.payload.uptimeSecs)),
   onPortfolio: (cb) => events.portfolioChanged.listen((e) => cb(e.payload)),
+  alerts: () => commands.alerts(),
+  acknowledgeAlert: (id) => commands.acknowledgeAlert({ id }),
+  onAlerts: (cb) => events.alertsChanged.listen((e) => cb(e.payload)),
 };

@@ -11,10 +11,15 @@ export const commands = {
 	appStatus: () => typedError<AppStatus, IpcError>(__TAURI_INVOKE("app_status")),
 	/**  The live portfolio: accounts, positions with marks, quote ages and P&L. */
 	portfolio: () => typedError<PortfolioView, IpcError>(__TAURI_INVOKE("portfolio")),
+	/**  The newest alerts, acknowledged or not (newest first). */
+	alerts: () => typedError<AlertView[], IpcError>(__TAURI_INVOKE("alerts")),
+	/**  Acknowledges an alert (its banner goes away); returns the updated list. */
+	acknowledgeAlert: (alert: AlertId) => typedError<AlertView[], IpcError>(__TAURI_INVOKE("acknowledge_alert", { alert })),
 };
 
 /** Events */
 export const events = {
+	alertsChanged: makeEvent<AlertsChanged, AlertsChanged>("alerts-changed"),
 	backendHeartbeat: makeEvent<BackendHeartbeat, BackendHeartbeat>("backend-heartbeat"),
 	portfolioChanged: makeEvent<PortfolioChanged, PortfolioChanged>("portfolio-changed"),
 };
@@ -27,6 +32,27 @@ export type AccountView = {
 	excessLiquidity: string,
 	buyingPower: string,
 };
+
+/**  Which alert. */
+export type AlertId = {
+	id: number,
+};
+
+/**  One alert from the store's alert table (the source of truth, acknowledgement included). */
+export type AlertView = {
+	id: number,
+	severity: SeverityView,
+	/**  Stable machine code, e.g. `assignment.detected`. */
+	code: string,
+	message: string,
+	account: string | null,
+	/**  RFC 3339. */
+	createdAt: string,
+	acknowledgedAt: string | null,
+};
+
+/**  The alert list changed (raised or acknowledged): the newest alerts, newest first. */
+export type AlertsChanged = AlertView[];
 
 /**  What the first screen shows: who we are and that the backend is alive. */
 export type AppStatus = {
@@ -51,12 +77,23 @@ export type ErrorCode =
 "invalid_input" | 
 /**  The backend could not do what was asked right now; `message` says why. */
 "unavailable" | 
+/**
+ *  The database could not be opened or written (locked by another Tradeguard, corrupt,
+ *  read-only, full, foreign, newer); `message` says which and what to do.
+ */
+"storage" | 
+/**  The thing asked for does not exist. */
+"not_found" | 
 /**  An unexpected internal failure; the log has the details. */
 "internal";
 
 /**  An error as the UI receives it. */
 export type IpcError = {
+	/**  The category the UI switches on. */
 	code: ErrorCode,
+	/**  The originating typed error's stable code, e.g. `store.locked` (logs, support). */
+	reason: string,
+	/**  What happened and what to do, for a person. */
 	message: string,
 };
 
@@ -96,6 +133,8 @@ export type PositionRow = {
 	/**  Per-unit delta from the broker's Greeks, when known. */
 	delta: number | null,
 };
+
+export type SeverityView = "info" | "warning" | "critical";
 
 /* Tauri Specta runtime */
 async function typedError<T, E>(result: Promise<T>): Promise<{ status: "ok"; data: T } | { status: "error"; error: E }> {
