@@ -139,9 +139,19 @@ impl EvalIndex {
 
 /// Evaluates every enabled rule on every subject. Replaces the alert memory of `state`.
 pub fn evaluate(input: &EvalInput<'_>, state: &mut RuleState) -> Evaluation {
-    let ix = EvalIndex::build(input);
-    let mut ev = Eval::new(input, &ix, state);
+    evaluate_indexed(input, &EvalIndex::build(input), state)
+}
+
+/// [`evaluate`] with an index the caller keeps (valid while the set of positions and
+/// strategies is unchanged; marks may change).
+pub fn evaluate_indexed(
+    input: &EvalInput<'_>,
+    ix: &EvalIndex,
+    state: &mut RuleState,
+) -> Evaluation {
+    let mut ev = Eval::new(input, ix, state);
     ev.update_accounts(None);
+    let accounts = ev.accounts_in_play();
     for rule in input.config.enabled_rules() {
         match &rule.kind {
             RuleKind::MaxContracts { .. } => {
@@ -151,8 +161,8 @@ pub fn evaluate(input: &EvalInput<'_>, state: &mut RuleState) -> Evaluation {
             }
             RuleKind::PositionCap { max_positions } => ev.position_cap(rule, *max_positions),
             RuleKind::DailyLoss { .. } | RuleKind::MaxDrawdown { .. } => {
-                for a in ev.accounts_in_play() {
-                    ev.account_rule(rule, &a);
+                for a in &accounts {
+                    ev.account_rule(rule, a);
                 }
             }
             _ => {
@@ -511,16 +521,14 @@ impl<'a, 'i> Eval<'a, 'i> {
 
     /// Accounts with positions or values, sorted.
     fn accounts_in_play(&self) -> Vec<AccountId> {
-        let mut v: Vec<AccountId> = self
-            .input
+        let input = self.input;
+        let set: std::collections::BTreeSet<&AccountId> = input
             .positions
             .iter()
-            .map(|p| p.account.clone())
-            .chain(self.input.accounts.iter().map(|a| a.account.clone()))
+            .map(|p| &p.account)
+            .chain(input.accounts.iter().map(|a| &a.account))
             .collect();
-        v.sort();
-        v.dedup();
-        v
+        set.into_iter().cloned().collect()
     }
 
     fn account_rule(&mut self, rule: &Rule, account: &AccountId) {
@@ -771,18 +779,23 @@ impl<'a, 'i> Eval<'a, 'i> {
                 activation_pct,
                 give_back_pct,
             } => {
-                let m = self
+                let prev = self
                     .state
                     .trailing
-                    .entry(rule.common.id.clone())
-                    .or_default();
-                let high = match m.get(&s.id) {
-                    Some(h) => Some((*h).max(pnl)),
-                    None if p100 >= pct_of(premium, activation_pct) => Some(pnl),
-                    None => None,
+                    .get(&rule.common.id)
+                    .and_then(|m| m.get(&s.id).copied());
+                let high = match prev {
+                    Some(h) => h.max(pnl),
+                    None if p100 >= pct_of(premium, activation_pct) => pnl,
+                    None => return Ok(None),
                 };
-                let Some(high) = high else { return Ok(None) };
-                m.insert(s.id, high);
+                if prev != Some(high) {
+                    self.state
+                        .trailing
+                        .entry(rule.common.id.clone())
+                        .or_default()
+                        .insert(s.id, high);
+                }
                 let stop = i128::from(high.raw()) * 100 - pct_of(premium, give_back_pct);
                 (p100 <= stop).then(|| {
                     format!(

@@ -12,7 +12,9 @@ pub mod watch;
 
 pub use config::{ConfigError, RiskConfig, Rule, RuleAction, RuleCommon, RuleKind, RuleSeverity};
 pub use decision::{AccountMarks, Decision, Outcome, RuleState, Subject};
-pub use eval::{EvalIndex, EvalInput, Evaluation, Session, evaluate, evaluate_position};
+pub use eval::{
+    EvalIndex, EvalInput, Evaluation, Session, evaluate, evaluate_indexed, evaluate_position,
+};
 pub use watch::{ConfigWatcher, Reload, WatchHandle};
 
 #[cfg(test)]
