@@ -15,9 +15,9 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 use tradeguard_model::{
-    AccountSnapshot, Broker, BrokerError, BrokerEvent, Capabilities, ComboOrder, EventStream,
-    Execution, Instrument, InstrumentId, MarginImpact, Notice, OpenOrder, OrderId, OrderRequest,
-    Position, Timestamp,
+    AccountSnapshot, Broker, BrokerError, BrokerEvent, Capabilities, Clock, ComboOrder,
+    EventStream, Execution, Instrument, InstrumentId, MarginImpact, Notice, OpenOrder, OrderId,
+    OrderRequest, Position, Timestamp,
 };
 
 /// How fast virtual time runs relative to (tokio) wall time.
@@ -52,6 +52,15 @@ pub const DRIVER_INTERVAL: Duration = Duration::from_millis(100);
 /// Broadcast buffer per subscriber; a subscriber further behind gets an events-dropped notice.
 pub const EVENT_BUFFER: usize = 8192;
 
+/// Reads the venue's virtual time.
+struct VenueClock(Arc<Mutex<SimVenue>>);
+
+impl Clock for VenueClock {
+    fn now(&self) -> Timestamp {
+        lock(&self.0).now()
+    }
+}
+
 /// The simulated broker.
 pub struct SimBroker {
     venue: Arc<Mutex<SimVenue>>,
@@ -79,6 +88,12 @@ impl SimBroker {
     /// Shared handle to the venue (tests, demo controls).
     pub fn venue(&self) -> Arc<Mutex<SimVenue>> {
         self.venue.clone()
+    }
+
+    /// The venue's virtual clock as a [`Clock`]: what the engine should read for timestamps
+    /// and market hours while it runs against this venue (it advances with the driver).
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        Arc::new(VenueClock(self.venue.clone()))
     }
 
     /// Demo/test hook: assign or exercise `contracts` of an option position now.

@@ -106,3 +106,25 @@ async fn lagging_subscriber_gets_a_dropped_events_notice() {
         "stream continues after the notice"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn clock_reads_the_venues_virtual_time() {
+    use tradeguard_model::Broker;
+    let scenario = tradeguard_sim::Scenario::demo(1);
+    let start = scenario.config.start;
+    let broker = tradeguard_sim::SimBroker::new(
+        scenario.venue().expect("venue"),
+        tradeguard_sim::Speed::X10,
+    );
+    let clock = broker.clock();
+    assert_eq!(clock.now(), start);
+    broker.connect().await.expect("connect");
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    // 6 s of (paused) wall time at 10x is one virtual minute.
+    let elapsed = clock.now().duration_since(start);
+    assert!(
+        elapsed >= std::time::Duration::from_secs(55)
+            && elapsed <= std::time::Duration::from_secs(61),
+        "virtual time advanced {elapsed:?}"
+    );
+}
