@@ -14,7 +14,8 @@ pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
             commands::app_status,
             commands::portfolio,
             commands::alerts,
-            commands::acknowledge_alert
+            commands::acknowledge_alert,
+            commands::sim_force_assignment
         ])
         .events(collect_events![
             events::BackendHeartbeat,

@@ -82,3 +82,25 @@ pub async fn acknowledge_alert(
     crate::events::emit_alerts(&app, &list);
     Ok(list)
 }
+
+/// A simulator action: which option and how many contracts.
+#[derive(Debug, Clone, Deserialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct ForceAssignment {
+    /// Instrument id as in `PositionRow.instrumentId` (OCC symbol).
+    pub instrument_id: String,
+    pub contracts: u32,
+}
+
+/// Simulator only: assign or exercise contracts of an option position now (demo and tests).
+#[tauri::command]
+#[specta::specta]
+pub fn sim_force_assignment(state: tauri::State<'_, AppState>, req: ForceAssignment) -> Result<(), IpcError> {
+    if req.contracts == 0 {
+        return Err(IpcError::invalid_input("sim.contracts", "contracts must be at least 1"));
+    }
+    state
+        .venue()?
+        .force_assignment(&req.instrument_id, i64::from(req.contracts))
+        .map_err(|e| IpcError::invalid_input(e.code(), e.to_string()))
+}

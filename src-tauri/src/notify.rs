@@ -54,3 +54,34 @@ pub fn send(n: &OsNotification) -> Result<(), NotifyError> {
 pub async fn send_async(n: OsNotification) -> Result<(), NotifyError> {
     tokio::task::spawn_blocking(move || send(&n)).await?
 }
+
+/// The engine's notifier for the desktop: every notification becomes an OS notification
+/// (critical ones stay until dismissed). Sending happens on the blocking pool; the outcome and
+/// the delivery time are logged, a failure never stops the guard.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DesktopNotifier;
+
+impl tradeguard_engine::assignment::notify::Notifier for DesktopNotifier {
+    fn notify(&self, n: &tradeguard_engine::assignment::notify::Notification) {
+        let os = OsNotification {
+            title: n.title.clone(),
+            body: n.body.clone(),
+            critical: n.severity == tradeguard_engine::Severity::Critical,
+        };
+        let job = move || {
+            let started = std::time::Instant::now();
+            match send(&os) {
+                Ok(()) => tracing::info!(title = %os.title, ms = started.elapsed().as_millis() as u64, "OS notification delivered"),
+                Err(e) => tracing::warn!(title = %os.title, code = e.code(), error = %e, "OS notification not delivered; the in-app alert still shows"),
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn_blocking(job);
+            }
+            Err(_) => {
+                std::thread::spawn(job);
+            }
+        }
+    }
+}

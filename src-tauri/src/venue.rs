@@ -74,6 +74,15 @@ impl Venue {
         })
     }
 
+    /// Simulator only: assign (short) or exercise (long) `contracts` of an option position now,
+    /// delivered as the broker would overnight: a position change with no execution.
+    pub fn force_assignment(&self, instrument: &str, contracts: i64) -> Result<(), VenueError> {
+        let id = tradeguard_model::InstrumentId::new(instrument);
+        self.broker.force_assignment(&id, contracts)?;
+        tracing::warn!(instrument, contracts, "simulator: assignment forced by the user");
+        Ok(())
+    }
+
     /// The venue's clock (virtual on the simulator).
     pub fn now(&self) -> Timestamp {
         lock(&self.venue).now()

@@ -54,6 +54,14 @@ pub struct AccountView {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Type)]
 #[serde(rename_all = "snake_case")]
+pub enum InstrumentKind {
+    Stock,
+    Option,
+    Future,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Type)]
+#[serde(rename_all = "snake_case")]
 pub enum MarkStatusView {
     Fresh,
     Stale,
@@ -70,6 +78,7 @@ pub struct PositionRow {
     pub label: String,
     /// Broker-neutral id (OCC symbol for options).
     pub instrument_id: String,
+    pub kind: InstrumentKind,
     #[specta(type = specta_typescript::Number)]
     pub qty: i64,
     pub multiplier: u32,
@@ -151,6 +160,11 @@ fn row(p: &PositionView) -> PositionRow {
         account: p.account.as_str().to_owned(),
         label: label(&p.instrument),
         instrument_id: id.as_str().to_owned(),
+        kind: match p.instrument {
+            Instrument::Stock { .. } => InstrumentKind::Stock,
+            Instrument::Option(_) => InstrumentKind::Option,
+            Instrument::Future { .. } => InstrumentKind::Future,
+        },
         qty: p.qty,
         multiplier: p.instrument.multiplier(),
         avg_cost: p.avg_cost.to_string(),

@@ -26,6 +26,7 @@ function fakeBackend(statuses: Array<AppStatus | "error">) {
     alerts: async () => ({ status: "ok", data: [] }),
     acknowledgeAlert: async () => ({ status: "ok", data: [] }),
     onAlerts: async () => () => {},
+    simForceAssignment: async () => ({ status: "ok", data: null }),
   };
   return { backend, beat: (s: number) => heartbeat?.(s), calls: () => i };
 }

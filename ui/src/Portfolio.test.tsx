@@ -9,6 +9,7 @@ const row = (over: Partial<PositionRow>): PositionRow => ({
   account: "DU1",
   label: "SPY",
   instrumentId: "SPY",
+  kind: "stock",
   qty: 100,
   multiplier: 1,
   avgCost: "440.00",
@@ -45,6 +46,7 @@ function fake(initial: PortfolioView) {
     alerts: async () => ({ status: "ok", data: [] }),
     acknowledgeAlert: async () => ({ status: "ok", data: [] }),
     onAlerts: async () => () => {},
+    simForceAssignment: async () => ({ status: "ok", data: null }),
     onHeartbeat: async () => () => {},
     portfolio: async () => ({ status: "ok", data: initial }),
     onPortfolio: async (cb) => {
@@ -107,5 +109,28 @@ describe("PortfolioPanel", () => {
     act(() => f.push(view([row({}), row({ key: "k3", label: "SPY 21MAR25 580 P" })])));
     expect(screen.getAllByTestId("position-row")).toHaveLength(2);
     expect(screen.getByText("SPY 21MAR25 580 P")).toBeTruthy();
+  });
+});
+
+describe("SimulatorActions", () => {
+  it("offers only short options and reports the backend's answer", async () => {
+    const calls: Array<[string, number]> = [];
+    const f = fake(
+      view([
+        row({}),
+        row({ key: "p590", label: "SPY 21MAR25 590 P", instrumentId: "SPY   250321P00590000", kind: "option", qty: -2 }),
+        row({ key: "p580", label: "SPY 21MAR25 580 P", instrumentId: "SPY   250321P00580000", kind: "option", qty: 2 }),
+      ]),
+    );
+    f.backend.simForceAssignment = async (id, n) => {
+      calls.push([id, n]);
+      return { status: "ok", data: null };
+    };
+    render(<PortfolioPanel backend={f.backend} />);
+    const buttons = await screen.findAllByTestId("sim-assign");
+    expect(buttons).toHaveLength(1);
+    await act(async () => buttons[0].click());
+    expect(calls).toEqual([["SPY   250321P00590000", 1]]);
+    expect(screen.getByTestId("sim-result").textContent).toContain("no execution");
   });
 });

@@ -130,6 +130,43 @@ export function PortfolioPanel({ backend }: { backend: Backend }) {
         </tbody>
       </table>
       {view.positions.length === 0 && <p className="muted">No open positions.</p>}
+      {view.venue === "sim" && <SimulatorActions backend={backend} positions={view.positions} />}
     </section>
+  );
+}
+
+/** Simulator only: assign a short option now, to see the assignment guard act. */
+export function SimulatorActions({ backend, positions }: { backend: Backend; positions: PositionRow[] }) {
+  const shorts = positions.filter((p) => p.kind === "option" && p.qty < 0);
+  const [result, setResult] = useState<string | null>(null);
+  const [error, setError] = useState<IpcError | null>(null);
+  if (shorts.length === 0) return null;
+  const assign = async (p: PositionRow) => {
+    const res = await backend.simForceAssignment(p.instrumentId, 1);
+    if (res.status === "ok") {
+      setError(null);
+      setResult(`Assigned 1 × ${p.label}: the broker delivers it as a position change, with no execution.`);
+    } else {
+      setResult(null);
+      setError(res.error);
+    }
+  };
+  return (
+    <details className="sim-actions" data-testid="sim-actions">
+      <summary>Simulator: trigger an assignment</summary>
+      <div className="sim-buttons">
+        {shorts.map((p) => (
+          <button type="button" key={p.key} data-testid="sim-assign" data-instrument={p.instrumentId} onClick={() => void assign(p)}>
+            Assign 1 × {p.label}
+          </button>
+        ))}
+      </div>
+      {result && <p className="muted" data-testid="sim-result">{result}</p>}
+      {error && (
+        <p role="alert" className="error">
+          {error.message} <code>{error.reason}</code>
+        </p>
+      )}
+    </details>
   );
 }

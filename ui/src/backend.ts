@@ -12,6 +12,7 @@ export interface Backend {
   alerts(): Promise<Result<AlertView[]>>;
   acknowledgeAlert(id: number): Promise<Result<AlertView[]>>;
   onAlerts(cb: (alerts: AlertView[]) => void): Promise<Unlisten>;
+  simForceAssignment(instrumentId: string, contracts: number): Promise<Result<null>>;
 }
 
 export const tauriBackend: Backend = {
@@ -22,4 +23,5 @@ export const tauriBackend: Backend = {
   alerts: () => commands.alerts(),
   acknowledgeAlert: (id) => commands.acknowledgeAlert({ id }),
   onAlerts: (cb) => events.alertsChanged.listen((e) => cb(e.payload)),
+  simForceAssignment: (instrumentId, contracts) => commands.simForceAssignment({ instrumentId, contracts }),
 };

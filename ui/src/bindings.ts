@@ -15,6 +15,8 @@ export const commands = {
 	alerts: () => typedError<AlertView[], IpcError>(__TAURI_INVOKE("alerts")),
 	/**  Acknowledges an alert (its banner goes away); returns the updated list. */
 	acknowledgeAlert: (alert: AlertId) => typedError<AlertView[], IpcError>(__TAURI_INVOKE("acknowledge_alert", { alert })),
+	/**  Simulator only: assign or exercise contracts of an option position now (demo and tests). */
+	simForceAssignment: (req: ForceAssignment) => typedError<null, IpcError>(__TAURI_INVOKE("sim_force_assignment", { req })),
 };
 
 /** Events */
@@ -87,6 +89,15 @@ export type ErrorCode =
 /**  An unexpected internal failure; the log has the details. */
 "internal";
 
+/**  A simulator action: which option and how many contracts. */
+export type ForceAssignment = {
+	/**  Instrument id as in `PositionRow.instrumentId` (OCC symbol). */
+	instrumentId: string,
+	contracts: number,
+};
+
+export type InstrumentKind = "stock" | "option" | "future";
+
 /**  An error as the UI receives it. */
 export type IpcError = {
 	/**  The category the UI switches on. */
@@ -122,6 +133,7 @@ export type PositionRow = {
 	label: string,
 	/**  Broker-neutral id (OCC symbol for options). */
 	instrumentId: string,
+	kind: InstrumentKind,
 	qty: number,
 	multiplier: number,
 	avgCost: string,
