@@ -306,6 +306,9 @@ async fn guard_main(args: GuardArgs) -> Result<(), GuardCliError> {
         evaluator: Box::new(NoRules),
         hours: Arc::new(UsRegularSession),
         backstops: Vec::new(),
+        notifier: Arc::new(tradeguard_engine::assignment::LogNotifier),
+        assignment: tradeguard_engine::assignment::AssignmentConfig::default(),
+        assignment_hours: Arc::new(tradeguard_engine::assignment::UsEquityHours::new_york()),
     })
     .await?;
     println!(

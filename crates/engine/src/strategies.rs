@@ -262,6 +262,20 @@ impl StrategyBook {
         Ok(())
     }
 
+    /// Takes `s` into the managed set under its own id, whatever its id space and state — for
+    /// a strategy the assignment guard locked (Broken) after the positions it was recognized
+    /// from changed, so it no longer exists among the recognized ones. Refused if a managed
+    /// strategy already has the id; a recognized one with the id is replaced.
+    pub fn adopt(&mut self, s: Strategy) -> Result<(), StrategyBookError> {
+        if self.managed.contains_key(&s.id) {
+            return Err(StrategyBookError::Duplicate(s.id));
+        }
+        check_legs(&s)?;
+        self.managed.insert(s.id, s);
+        self.rebuild();
+        Ok(())
+    }
+
     /// Removes a managed strategy; its positions become recognizable again.
     pub fn remove(&mut self, id: StrategyId) -> Result<Strategy, StrategyBookError> {
         let s = self

@@ -112,6 +112,11 @@ async fn guard(
         evaluator,
         hours,
         backstops,
+        notifier: Arc::new(tradeguard_engine::assignment::LogNotifier),
+        assignment: tradeguard_engine::assignment::AssignmentConfig::default(),
+        assignment_hours: Arc::new(tradeguard_engine::assignment::UsEquityHours::fixed_offset(
+            tradeguard_sim::calendar::ET_OFFSET_SECS,
+        )),
     })
     .await
     .unwrap()

@@ -288,9 +288,23 @@ impl AssignmentGuard {
         self.events.subscribe()
     }
 
-    /// Replaces the guarded strategies (the strategy book changed).
+    /// Replaces the guarded strategies (the strategy book changed). A strategy this guard
+    /// locked (Broken) or closed keeps its state and legs even when the new list still shows
+    /// it open (the list may predate the lock) or no longer lists it (a Broken one stays
+    /// until its emergency close ends).
     pub fn set_strategies(&mut self, s: Vec<Strategy>) {
-        self.strategies = s;
+        let mut next = s;
+        for old in &self.strategies {
+            if !matches!(old.state, StrategyState::Broken | StrategyState::Closed) {
+                continue;
+            }
+            match next.iter_mut().find(|n| n.id == old.id) {
+                Some(n) => *n = old.clone(),
+                None if old.state == StrategyState::Broken => next.push(old.clone()),
+                None => {}
+            }
+        }
+        self.strategies = next;
     }
 
     /// Acknowledges a banner; `false` if unknown.

@@ -2,6 +2,7 @@
 //! one short-held `std::sync::Mutex` (never held across an await), plus the wake-ups between
 //! tasks (event → enforcer, closer → reconciler, stall detector → event pump).
 
+use crate::assignment::{GuardEvent, GuardHandle};
 use crate::coordinator::ExecutionCoordinator;
 use crate::enforce::alerter::Alerter;
 use crate::enforce::closer::CloseTracker;
@@ -12,15 +13,23 @@ use crate::enforce::reconcile::ReconcileReport;
 use crate::enforce::status::StatusSummary;
 use crate::enforce::supervisor::Heartbeats;
 use crate::live::LiveBook;
+use crate::strategies::StrategyBook;
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard};
-use tokio::sync::{Notify, watch};
+use std::time::Duration;
+use tokio::sync::{Notify, broadcast, watch};
 use tradeguard_model::{AccountId, Broker, Clock, Instrument, InstrumentId, OrderId, Timestamp};
 
 /// Mutable state shared by the tasks.
 #[derive(Default)]
 pub(crate) struct GuardState {
     pub book: LiveBook,
+    /// Strategies recognized from the live positions plus the managed (Broken) ones.
+    pub strategies: StrategyBook,
+    /// The positions (account, instrument, qty) the strategy book was last synced from.
+    pub strategy_sig: Vec<(AccountId, InstrumentId, i64)>,
+    /// What was last given to the assignment guard.
+    pub link: crate::enforce::strategy_link::LinkState,
     /// Clock time of the last broker event received by the pump.
     pub last_event_at: Option<Timestamp>,
     /// Instruments with a quote subscription.
@@ -56,6 +65,15 @@ pub(crate) struct Core {
     pub wake_reconciler: Notify,
     pub resubscribe: Notify,
     pub status_tx: watch::Sender<StatusSummary>,
+    /// The assignment guard started with this guard.
+    pub assignment: GuardHandle,
+    /// The assignment guard's events from before its task started (taken by the first run
+    /// of the forwarder, so a start-up detection is not lost).
+    pub assignment_first_rx: Mutex<Option<broadcast::Receiver<GuardEvent>>>,
+    /// The strategy book changed (enforcer → strategy link task).
+    pub strategies_changed: Notify,
+    /// How long a strategy that vanished from the book stays known to the assignment guard.
+    pub retain_vanished: Duration,
 }
 
 impl Core {

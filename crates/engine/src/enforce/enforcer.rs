@@ -2,12 +2,14 @@
 //! `eval_interval`, evaluates the rules on the live book, alerts and audits each new breach,
 //! queues flatten closes (or, in dry-run, audits the orders it would send), queues the
 //! emergency closes of accounts in forced unwind, and drives every close job (see
-//! [`crate::enforce::closer`]) through the coordinator.
+//! [`crate::enforce::closer`]) through the coordinator. Before each evaluation the strategy
+//! book is re-synced from the positions when they changed (the rules see its views).
 
 use crate::alert::Severity;
 use crate::enforce::closer::{AfterFailure, CloseState};
 use crate::enforce::core::SharedCore;
 use crate::enforce::evaluator::{CloseLeg, EvalInput, RuleAction};
+use crate::enforce::strategy_link;
 use crate::enforce::supervisor::{Heartbeat, TaskResult};
 use crate::group::{Group, GroupPhase};
 use crate::intent::Purpose;
@@ -32,15 +34,25 @@ pub(crate) async fn run(core: SharedCore, hb: Heartbeat) -> TaskResult {
 pub(crate) async fn enforce_once(core: &SharedCore) -> TaskResult {
     let now = core.now();
     let stale = core.cfg.quote_stale_after;
-    let (positions, accounts, transitions, unwinding) = {
+    let (positions, accounts, transitions, unwinding, strategies, spots, changed) = {
         let mut st = core.lock();
+        let positions = st.book.positions(now, stale);
+        let changed = strategy_link::refresh(&mut st, &positions);
+        let strategies = st.strategies.views(&positions);
+        let spots = strategy_link::spots(&st.book, &positions);
         (
-            st.book.positions(now, stale),
+            positions,
             st.book.accounts().cloned().collect::<Vec<_>>(),
             st.book.mark_transitions(now, stale),
             st.forced_unwind.clone(),
+            strategies,
+            spots,
+            changed,
         )
     };
+    if changed {
+        core.strategies_changed.notify_one();
+    }
     for t in transitions {
         match t.to {
             MarkStatus::Fresh => {
@@ -51,7 +63,7 @@ pub(crate) async fn enforce_once(core: &SharedCore) -> TaskResult {
             }
         }
     }
-    let (decisions, rules) = {
+    let (decisions, rules, notes) = {
         let mut ev = core
             .evaluator
             .lock()
@@ -60,10 +72,15 @@ pub(crate) async fn enforce_once(core: &SharedCore) -> TaskResult {
             now,
             positions: &positions,
             accounts: &accounts,
+            strategies: &strategies,
+            spots: &spots,
         };
         let d = ev.evaluate(&input);
-        (d, ev.rule_count())
+        (d, ev.rule_count(), ev.drain_alerts())
     };
+    for a in notes {
+        core.alerter.raise(a.severity, &a.code, a.message).await;
+    }
     let mut keys = BTreeSet::new();
     let mut fresh = Vec::new();
     {

@@ -1,5 +1,6 @@
 //! [`EnforceError`]: what can stop a guard task or its start-up, with stable codes.
 
+use crate::assignment::AssignmentError;
 use crate::error::{ExecError, JournalError};
 use tradeguard_model::BrokerError;
 
@@ -16,6 +17,9 @@ pub enum EnforceError {
     /// The journal failed.
     #[error("journal: {0}")]
     Journal(#[from] JournalError),
+    /// The assignment guard failed to start or stopped.
+    #[error("assignment guard: {0}")]
+    Assignment(#[from] AssignmentError),
     /// The broker event stream ended.
     #[error("broker event stream ended")]
     StreamEnded,
@@ -36,6 +40,7 @@ impl EnforceError {
             Self::Exec(e) => e.code(),
             Self::Broker(e) => e.code(),
             Self::Journal(e) => e.code(),
+            Self::Assignment(e) => e.code(),
             Self::StreamEnded => "enforce.stream_ended",
             Self::Config { .. } => "enforce.config",
         }

@@ -1,10 +1,12 @@
 //! The seam between the enforcer and the risk rules: [`RuleEvaluator`] takes the live picture
 //! and returns [`Decision`]s. The rules module implements it; tests use fakes.
 
-use crate::alert::Severity;
+use crate::alert::{Alert, Severity};
 use crate::live::PositionView;
+use crate::strategies::StrategyView;
 use serde::Serialize;
-use tradeguard_model::{AccountId, AccountSnapshot, Instrument, StrategyId, Timestamp};
+use std::collections::HashMap;
+use tradeguard_model::{AccountId, AccountSnapshot, Instrument, Price, StrategyId, Timestamp};
 
 /// What the rules see at one evaluation.
 #[derive(Debug, Clone, Copy)]
@@ -15,6 +17,11 @@ pub struct EvalInput<'a> {
     pub positions: &'a [PositionView],
     /// Latest account values.
     pub accounts: &'a [AccountSnapshot],
+    /// Strategies of the guard's strategy book (recognized from these positions, plus the
+    /// managed / Broken ones), marked from `positions`.
+    pub strategies: &'a [StrategyView],
+    /// Underlying prices by symbol (from the quotes of the positions), for pin risk.
+    pub spots: &'a HashMap<String, Price>,
 }
 
 /// What a fired rule asks for.
@@ -85,6 +92,11 @@ pub trait RuleEvaluator: Send {
     fn evaluate(&mut self, input: &EvalInput<'_>) -> Vec<Decision>;
     /// Names of the enabled local protections (shown as "local" in the status).
     fn protections(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// Alerts the evaluator raised outside any decision since the last call (a configuration
+    /// reload applied or rejected); the enforcer raises them after each evaluation.
+    fn drain_alerts(&mut self) -> Vec<Alert> {
         Vec::new()
     }
 }

@@ -1,9 +1,18 @@
 //! [`Guard`]: the one place the enforcement runtime is wired — broker, execution coordinator,
-//! live book, rules (through a [`RuleEvaluator`]) and the supervised tasks (event pump,
-//! enforcer, reconciler, status, alert forwarder). The desktop app and `tradeguard guard` both
-//! call [`Guard::start`] and use the returned handle.
+//! live book, strategy book, rules (through a [`RuleEvaluator`]), the assignment guard and the
+//! supervised tasks (event pump, enforcer, reconciler, status, alert forwarders, strategy
+//! link). The desktop app and `tradeguard guard` both call [`Guard::start`] and use the
+//! returned handle.
+//!
+//! Notifications: every Critical alert — the guard's own, the coordinator's and the assignment
+//! guard's — is notified exactly once through [`GuardDeps::notifier`] (by the alerter); the
+//! assignment guard gets the notifier wrapped in [`CriticalViaAlerts`] so it does not notify
+//! its Critical alerts a second time.
 
 use crate::alert::{Alert, Severity};
+use crate::assignment::{
+    self, AssignmentConfig, AssignmentGuard, GuardHandle, GuardStatus, Notifier,
+};
 use crate::config::EngineConfig;
 use crate::coordinator::{EngineDeps, ExecutionCoordinator};
 use crate::enforce::alerter::Alerter;
@@ -14,17 +23,20 @@ use crate::enforce::error::EnforceError;
 use crate::enforce::evaluator::RuleEvaluator;
 use crate::enforce::hours::MarketHours;
 use crate::enforce::status::{StatusSummary, summary};
+use crate::enforce::strategy_link::{self, CriticalViaAlerts, LinkState};
 use crate::enforce::supervisor::{Heartbeat, RestartPolicy, Supervisor, TaskFactory, TaskHealth};
 use crate::enforce::{enforcer, pump, reconcile, status};
 use crate::journal::Journal;
 use crate::live::PositionView;
 use crate::risk::RiskModel;
 use crate::stop::{StopSpec, StopState};
+use crate::strategies::{StrategyBook, StrategyView};
 use futures::FutureExt;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::{Notify, broadcast, watch};
-use tradeguard_model::{AccountId, Broker, Clock};
+use tradeguard_model::{AccountId, Broker, Clock, Strategy};
 
 /// Everything a guard needs. Swapping the journal (memory → SQLite store) is the one line
 /// that builds `journal`.
@@ -47,7 +59,19 @@ pub struct GuardDeps {
     pub hours: Arc<dyn MarketHours>,
     /// Broker-side backstops: GTC stop orders resting at the broker (optional, per strategy).
     pub backstops: Vec<StopSpec>,
+    /// Reaches a person outside the window (OS notification in the app, log in the CLI):
+    /// exactly one notification per Critical alert of any source.
+    pub notifier: Arc<dyn Notifier>,
+    /// Assignment guard settings.
+    pub assignment: AssignmentConfig,
+    /// Exchange calendar of the assignment guard (release time of armed closes, expiry-day
+    /// risk) and of the rules (days to expiry, pin risk). [`assignment::UsEquityHours`] also
+    /// implements the stall detector's [`MarketHours`], so one value can serve both.
+    pub assignment_hours: Arc<dyn assignment::MarketHours>,
 }
+
+/// Shortest time a strategy that vanished from the book stays known to the assignment guard.
+const RETAIN_VANISHED_MIN: Duration = Duration::from_secs(60);
 
 /// Handle to a running guard (cheap to clone).
 #[derive(Clone)]
@@ -96,7 +120,8 @@ impl Guard {
         })
         .await?;
         let (alerts, _) = broadcast::channel(1024);
-        let alerter = Alerter::new(deps.journal.clone(), deps.clock.clone(), alerts);
+        let alerter = Alerter::new(deps.journal.clone(), deps.clock.clone(), alerts)
+            .with_notifier(deps.notifier.clone());
         let supervisor = Supervisor::new(
             deps.clock.clone(),
             alerter.clone(),
@@ -107,9 +132,43 @@ impl Guard {
             },
         );
         let snap = coord.snapshot().await?;
+        // The strategy book: first from the positions known before the last stop (so an
+        // assignment that happened while the guard was down is still correlated with its
+        // strategy), then from the broker's positions now.
+        let now = deps.clock.now();
+        let retain = RETAIN_VANISHED_MIN.max(deps.assignment.detector.window.saturating_mul(6));
+        let known = deps.journal.load().await?.known_positions;
+        let held = deps.broker.positions().await?;
+        let mut book = StrategyBook::new();
+        let mut link = LinkState::default();
+        if let Some(k) = &known {
+            book.sync_positions(k);
+            link.book = book.strategies().cloned().collect();
+        }
+        book.sync_positions(&held);
+        let initial: Vec<Strategy> =
+            strategy_link::next_push(&mut link, &book, now, retain).unwrap_or_default();
+        let mut ag = AssignmentGuard::new(assignment::GuardDeps {
+            coordinator: coord.clone(),
+            broker: deps.broker.clone(),
+            journal: deps.journal.clone(),
+            clock: deps.clock.clone(),
+            hours: deps.assignment_hours,
+            notifier: Arc::new(CriticalViaAlerts(deps.notifier)),
+            strategies: initial,
+            config: deps.assignment,
+        })
+        .await?;
+        // Subscribed before the start-up snapshot check so its alerts reach the forwarder.
+        let first_rx = ag.subscribe();
+        let events = deps.broker.events();
+        ag.check_snapshot().await?;
+        let assignment = ag.spawn(events);
         let (status_tx, status_rx) = watch::channel(StatusSummary::default());
         let state = GuardState {
             forced_unwind: snap.forced_unwind.iter().cloned().collect(),
+            strategies: book,
+            link,
             ..GuardState::default()
         };
         let core: SharedCore = Arc::new(Core {
@@ -126,6 +185,10 @@ impl Guard {
             wake_reconciler: Notify::new(),
             resubscribe: Notify::new(),
             status_tx,
+            assignment,
+            assignment_first_rx: Mutex::new(Some(first_rx)),
+            strategies_changed: Notify::new(),
+            retain_vanished: retain,
         });
         for a in &snap.forced_unwind {
             core.alerter
@@ -160,6 +223,11 @@ impl Guard {
         sup.spawn("reconciler", task(&core, reconcile::run));
         sup.spawn("status", task(&core, status::run));
         sup.spawn("alerts", task(&core, forward_alerts));
+        sup.spawn(
+            "assignment",
+            task(&core, strategy_link::run_assignment_alerts),
+        );
+        sup.spawn("strategies", task(&core, strategy_link::run_strategies));
         Ok(Self {
             core,
             supervisor: Arc::new(Mutex::new(Some(sup))),
@@ -172,9 +240,39 @@ impl Guard {
         &self.core.coord
     }
 
-    /// Every alert from now on: the guard's own and the coordinator's.
+    /// Every alert from now on: the guard's own, the coordinator's and the assignment guard's.
     pub fn subscribe_alerts(&self) -> broadcast::Receiver<Alert> {
         self.core.alerter.subscribe()
+    }
+
+    /// Every strategy that is not closed — recognized from the positions, managed, and the
+    /// ones the assignment guard locked (Broken) — with marks, P&L and Greeks, for the UI.
+    pub fn strategies(&self) -> Vec<StrategyView> {
+        let now = self.core.now();
+        let st = self.core.lock();
+        let positions = st.book.positions(now, self.core.cfg.quote_stale_after);
+        st.strategies.views(&positions)
+    }
+
+    /// The assignment guard's handle (status watch, events, banners, marked executions).
+    pub fn assignment(&self) -> &GuardHandle {
+        &self.core.assignment
+    }
+
+    /// The assignment guard's status: records, emergency closes (armed ones with their release
+    /// time), banners, expiry-day risks.
+    pub fn assignment_status(&self) -> GuardStatus {
+        self.core.assignment.status()
+    }
+
+    /// Time left until the earliest armed emergency close goes out.
+    pub fn assignment_countdown(&self) -> Option<Duration> {
+        self.core.assignment.countdown()
+    }
+
+    /// Acknowledges an assignment banner; `false` if unknown.
+    pub async fn acknowledge_banner(&self, id: u64) -> Result<bool, EnforceError> {
+        Ok(self.core.assignment.acknowledge(id).await?)
     }
 
     /// The periodic status (updated every `status_interval`).
@@ -279,6 +377,7 @@ impl Guard {
         if let Some(s) = sup {
             s.shutdown().await;
         }
+        self.core.assignment.abort();
     }
 }
 

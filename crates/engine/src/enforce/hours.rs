@@ -25,6 +25,14 @@ impl MarketHours for AlwaysOpen {
     }
 }
 
+/// The assignment guard's exchange calendar answers the stall detector too (regular session).
+impl MarketHours for crate::assignment::UsEquityHours {
+    fn is_open(&self, ts: Timestamp) -> bool {
+        crate::assignment::MarketHours::session(self, ts)
+            == crate::assignment::MarketSession::Regular
+    }
+}
+
 fn nth_sunday(year: i32, month: u32, n: u32) -> Option<NaiveDate> {
     let first = NaiveDate::from_ymd_opt(year, month, 1)?;
     let to_sunday = (7 - first.weekday().num_days_from_sunday()) % 7;

@@ -6,7 +6,9 @@
 //! - `pump` (event stream → live book), `enforcer` (rules → decisions → closes),
 //!   [`reconcile`] (broker wins; stalled-stream detection), [`status`] (periodic summary);
 //! - [`closer`]: close jobs with bounded retries and "needs manual action";
-//! - [`evaluator`]: the [`RuleEvaluator`] seam to the rules; [`hours`]: market hours;
+//! - [`evaluator`]: the [`RuleEvaluator`] seam to the rules; [`risk_rules`]: [`RiskRules`], the
+//!   evaluator over the TOML risk rules (hot reload, trailing state); [`hours`]: market hours;
+//! - `strategy_link`: the guard's strategy book and its link to the assignment guard;
 //! - [`config`], [`error`], [`alerter`].
 
 pub mod alerter;
@@ -20,7 +22,9 @@ pub mod guard;
 pub mod hours;
 pub(crate) mod pump;
 pub mod reconcile;
+pub mod risk_rules;
 pub mod status;
+pub(crate) mod strategy_link;
 pub mod supervisor;
 
 pub use closer::{CloseJob, CloseState, CloseTracker};
@@ -29,5 +33,7 @@ pub use error::EnforceError;
 pub use evaluator::{CloseLeg, Decision, EvalInput, NoRules, RuleAction, RuleEvaluator};
 pub use guard::{Guard, GuardDeps};
 pub use hours::{AlwaysOpen, MarketHours, UsRegularSession};
+pub use risk_rules::RiskRules;
 pub use status::{Protection, ProtectionSite, StatusSummary};
+pub use strategy_link::CriticalViaAlerts;
 pub use supervisor::{Heartbeats, TaskHealth};

@@ -1,0 +1,276 @@
+//! [`RiskRules`]: the [`RuleEvaluator`] over the risk rules of a TOML file
+//! ([`crate::rules`]) — the one the desktop app and `tradeguard guard` give the enforcer.
+//!
+//! - Hot reload: the file is polled (through [`ConfigWatcher`]) at most every `reload_every`
+//!   of clock time, inside the evaluation, so it runs on virtual time in tests. A good edit
+//!   applies at the next evaluation; a bad edit keeps the last good configuration and raises
+//!   one `rules.config_rejected` alert naming the file, line, field and reason.
+//! - Trailing state (high-water marks, day-start and peak account values) lives in the
+//!   [`RuleState`] owned here; the guard owns the evaluator, so it survives enforcer restarts.
+//! - Each rule decision becomes an enforcer [`Decision`]: fired flatten decisions carry the
+//!   positions their intents close (in dry-run, the ones they would close); "cannot evaluate"
+//!   and "left to the assignment guard" become alerts under `<rule id>.no_data` /
+//!   `<rule id>.broken`, so each keeps its own alert.
+
+use crate::alert::{Alert, Severity};
+use crate::assignment::MarketHours;
+use crate::enforce::evaluator::{CloseLeg, Decision, EvalInput, RuleAction, RuleEvaluator};
+use crate::intent::OrderIntent;
+use crate::live::PositionView;
+use crate::rules::{
+    self, ConfigError, ConfigWatcher, Outcome, Reload, RiskConfig, RuleState, Session, Subject,
+};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tradeguard_model::{AccountId, Timestamp};
+
+/// Default period of the configuration file poll.
+pub const DEFAULT_RELOAD_EVERY: Duration = Duration::from_secs(1);
+
+/// The risk rules as a [`RuleEvaluator`] (see the module docs).
+pub struct RiskRules {
+    watcher: Option<ConfigWatcher>,
+    config: Arc<RiskConfig>,
+    state: RuleState,
+    hours: Arc<dyn MarketHours>,
+    reload_every: Duration,
+    next_poll: Option<Timestamp>,
+    alerts: Vec<Alert>,
+}
+
+impl std::fmt::Debug for RiskRules {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RiskRules")
+            .field("path", &self.config.path)
+            .field("rules", &self.config.rules.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RiskRules {
+    /// Loads the rules from `path` (which must be valid now) and watches it for edits.
+    /// `hours` gives the exchange date and close (days to expiry, pin risk).
+    pub fn load(path: impl AsRef<Path>, hours: Arc<dyn MarketHours>) -> Result<Self, ConfigError> {
+        let watcher = ConfigWatcher::load(path.as_ref())?;
+        let config = watcher.current();
+        Ok(Self {
+            watcher: Some(watcher),
+            config,
+            state: RuleState::new(),
+            hours,
+            reload_every: DEFAULT_RELOAD_EVERY,
+            next_poll: None,
+            alerts: Vec::new(),
+        })
+    }
+
+    /// Fixed rules, no file (tests, embedded defaults).
+    pub fn from_config(config: RiskConfig, hours: Arc<dyn MarketHours>) -> Self {
+        Self {
+            watcher: None,
+            config: Arc::new(config),
+            state: RuleState::new(),
+            hours,
+            reload_every: DEFAULT_RELOAD_EVERY,
+            next_poll: None,
+            alerts: Vec::new(),
+        }
+    }
+
+    /// Polls the file at most this often (clock time).
+    #[must_use]
+    pub fn with_reload_every(mut self, every: Duration) -> Self {
+        self.reload_every = every;
+        self
+    }
+
+    /// Starts from a persisted rule state (trailing highs, day-start values).
+    #[must_use]
+    pub fn with_state(mut self, state: RuleState) -> Self {
+        self.state = state;
+        self
+    }
+
+    /// The rule state (persist it to keep trailing stops across restarts).
+    pub fn state(&self) -> &RuleState {
+        &self.state
+    }
+
+    /// The configuration in effect (the last good one).
+    pub fn config(&self) -> Arc<RiskConfig> {
+        Arc::clone(&self.config)
+    }
+
+    fn alert(&mut self, now: Timestamp, severity: Severity, code: &str, message: String) {
+        self.alerts.push(Alert {
+            ts: now,
+            severity,
+            code: code.to_owned(),
+            message,
+            group: None,
+            stop: None,
+        });
+    }
+
+    fn poll(&mut self, now: Timestamp) {
+        if self.next_poll.is_some_and(|t| now < t) {
+            return;
+        }
+        self.next_poll = Some(now.plus(self.reload_every));
+        let Some(w) = self.watcher.as_mut() else {
+            return;
+        };
+        match w.poll() {
+            Reload::Unchanged => {}
+            Reload::Applied(cfg) => {
+                let n = cfg.enabled_rules().count();
+                let path = cfg.path.display().to_string();
+                self.config = cfg;
+                self.alert(
+                    now,
+                    Severity::Info,
+                    "rules.config_applied",
+                    format!("risk rules reloaded from {path}: {n} enabled rule(s) in force"),
+                );
+            }
+            Reload::Rejected(e) => {
+                let path = self.config.path.display().to_string();
+                self.alert(
+                    now,
+                    Severity::Warning,
+                    "rules.config_rejected",
+                    format!(
+                        "risk rules edit rejected: {e} ({}); the last good configuration from {path} stays in force",
+                        e.code()
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// The positions an intent closes, as signed position quantities.
+fn legs_of(intents: &[OrderIntent]) -> Vec<CloseLeg> {
+    intents
+        .iter()
+        .flat_map(|i| i.legs.iter())
+        .map(|l| CloseLeg {
+            instrument: l.instrument.clone(),
+            qty: l.signed_qty().saturating_neg(),
+        })
+        .collect()
+}
+
+/// One rule decision as an enforcer decision.
+fn convert(d: rules::Decision, positions: &[PositionView]) -> Decision {
+    let (mut account, strategy) = match &d.subject {
+        Subject::Position { account, .. } | Subject::Account { account } => {
+            (Some(account.clone()), None)
+        }
+        Subject::Strategy { account, strategy } => (Some(account.clone()), Some(*strategy)),
+        Subject::Global => (None, None),
+    };
+    let fired = d.outcome == Outcome::Fired;
+    let flatten = fired && d.action == rules::RuleAction::Flatten;
+    let mut close = if d.dry_run {
+        legs_of(&d.would_send)
+    } else {
+        legs_of(&d.intents)
+    };
+    if close.is_empty()
+        && let Subject::Position {
+            account: a,
+            instrument,
+        } = &d.subject
+    {
+        // Alert-only decisions about one position name it (it also keeps their alerts apart).
+        close.extend(
+            positions
+                .iter()
+                .filter(|p| &p.account == a && &p.instrument.id() == instrument)
+                .map(|p| CloseLeg {
+                    instrument: p.instrument.clone(),
+                    qty: p.qty,
+                }),
+        );
+    }
+    if account.is_none() {
+        account = d
+            .intents
+            .iter()
+            .chain(&d.would_send)
+            .map(|i| i.account.clone())
+            .next();
+    }
+    let rule = match d.outcome {
+        Outcome::Fired => d.rule_id,
+        Outcome::CannotEvaluate => format!("{}.no_data", d.rule_id),
+        Outcome::LeftToAssignmentGuard => format!("{}.broken", d.rule_id),
+    };
+    Decision {
+        rule,
+        severity: d.severity,
+        action: if flatten && !close.is_empty() {
+            RuleAction::Flatten
+        } else {
+            RuleAction::Alert
+        },
+        dry_run: d.dry_run,
+        account: account.unwrap_or_else(|| AccountId::new("*")),
+        strategy,
+        close,
+        reason: d.reason,
+    }
+}
+
+impl RuleEvaluator for RiskRules {
+    fn rule_count(&self) -> usize {
+        self.config.enabled_rules().count()
+    }
+
+    fn evaluate(&mut self, input: &EvalInput<'_>) -> Vec<Decision> {
+        self.poll(input.now);
+        let today = self.hours.local(input.now).date();
+        let ri = rules::EvalInput {
+            config: &self.config,
+            strategies: input.strategies,
+            positions: input.positions,
+            accounts: input.accounts,
+            spots: input.spots,
+            session: Session {
+                today,
+                close: self.hours.close_of(today),
+            },
+            now: input.now,
+        };
+        rules::evaluate(&ri, &mut self.state)
+            .decisions
+            .into_iter()
+            .map(|d| convert(d, input.positions))
+            .collect()
+    }
+
+    fn protections(&self) -> Vec<String> {
+        self.config
+            .enabled_rules()
+            .map(|r| {
+                format!(
+                    "{} ({}, {:?}{})",
+                    r.common.id,
+                    r.kind.name(),
+                    r.common.action,
+                    if r.common.dry_run || self.config.dry_run {
+                        ", dry-run"
+                    } else {
+                        ""
+                    }
+                )
+            })
+            .collect()
+    }
+
+    fn drain_alerts(&mut self) -> Vec<Alert> {
+        std::mem::take(&mut self.alerts)
+    }
+}

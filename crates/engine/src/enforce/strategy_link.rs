@@ -1,0 +1,217 @@
+//! The guard's strategy book and its link to the assignment guard.
+//!
+//! - [`refresh`]: the book is re-synced from the live positions whenever the set of positions
+//!   (account, instrument, quantity) changes — the enforcer calls it before every evaluation;
+//! - [`spots`]: underlying prices from the positions' quotes (pin risk);
+//! - the `strategies` task: pushes the book's strategies to the assignment guard when they
+//!   change — plus, for [`Core::retain_vanished`], the strategies that just vanished from the
+//!   book, because an assignment removes the very leg the strategy was recognized from before
+//!   the guard has correlated it — and mirrors the assignment guard's locks (Broken) and
+//!   completed emergency closes (Closed) into the book;
+//! - the `assignment` task: forwards the assignment guard's alerts to the guard's alerter
+//!   (subscribers + the one notification per Critical alert);
+//! - [`CriticalViaAlerts`]: the notifier the assignment guard gets, so its Critical alerts are
+//!   notified once, by the alerter, not a second time by the assignment guard itself.
+//!
+//! [`Core::retain_vanished`]: crate::enforce::core::Core
+
+use crate::assignment::{GuardEvent, Notification, Notifier};
+use crate::enforce::core::{GuardState, SharedCore};
+use crate::enforce::error::EnforceError;
+use crate::enforce::supervisor::{Heartbeat, TaskResult};
+use crate::live::{LiveBook, PositionView};
+use crate::strategies::StrategyBook;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::broadcast;
+use tradeguard_model::{Instrument, Price, Strategy, StrategyId, StrategyState, Timestamp};
+
+/// What the strategy task remembers between pushes.
+#[derive(Debug, Default)]
+pub(crate) struct LinkState {
+    /// The book's strategies at the last push.
+    pub book: Vec<Strategy>,
+    /// Strategies gone from the book, still given to the assignment guard until the time.
+    pub retained: BTreeMap<StrategyId, (Strategy, Timestamp)>,
+    /// The list last given to the assignment guard.
+    pub pushed: Vec<Strategy>,
+}
+
+/// Re-syncs the strategy book when the positions changed; `true` when it did.
+pub(crate) fn refresh(st: &mut GuardState, positions: &[PositionView]) -> bool {
+    let same = st.strategy_sig.len() == positions.len()
+        && st
+            .strategy_sig
+            .iter()
+            .zip(positions)
+            .all(|((a, i, q), p)| *q == p.qty && a == &p.account && *i == p.instrument.id());
+    if same {
+        return false;
+    }
+    st.strategy_sig = positions
+        .iter()
+        .map(|p| (p.account.clone(), p.instrument.id(), p.qty))
+        .collect();
+    st.strategies.sync_views(positions);
+    true
+}
+
+/// Underlying prices by symbol: stock quotes (mid) and the underlying price option quotes carry.
+pub(crate) fn spots(book: &LiveBook, positions: &[PositionView]) -> HashMap<String, Price> {
+    let mut out = HashMap::new();
+    for p in positions {
+        let Some(q) = book.quote(&p.instrument.id()) else {
+            continue;
+        };
+        match &p.instrument {
+            Instrument::Stock { symbol } if q.bid.is_positive() => {
+                out.insert(symbol.clone(), q.mid());
+            }
+            Instrument::Option(o) => {
+                if let Some(u) = q.underlying_price {
+                    out.entry(o.underlying.clone()).or_insert(u);
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The list for the assignment guard: the book's strategies plus the recently vanished ones;
+/// `None` when it is the list already pushed.
+pub(crate) fn next_push(
+    link: &mut LinkState,
+    book: &StrategyBook,
+    now: Timestamp,
+    retain: Duration,
+) -> Option<Vec<Strategy>> {
+    let current: Vec<Strategy> = book.strategies().cloned().collect();
+    for s in &link.book {
+        if !current.iter().any(|c| c.id == s.id) {
+            link.retained
+                .entry(s.id)
+                .or_insert_with(|| (s.clone(), now.plus(retain)));
+        }
+    }
+    link.retained
+        .retain(|id, (_, until)| now < *until && !current.iter().any(|c| c.id == *id));
+    let mut list = current.clone();
+    list.extend(link.retained.values().map(|(s, _)| s.clone()));
+    link.book = current;
+    if list == link.pushed {
+        return None;
+    }
+    link.pushed.clone_from(&list);
+    Some(list)
+}
+
+/// Applies the assignment guard's locks and completed closes to the book.
+pub(crate) fn mirror(book: &mut StrategyBook, guarded: &[Strategy]) {
+    for s in guarded {
+        let mine = book.get(s.id).map(|b| b.state);
+        let r = match (s.state, mine) {
+            (StrategyState::Broken, None) => book.adopt(s.clone()),
+            (StrategyState::Broken, Some(st)) if st != StrategyState::Broken => {
+                match &s.broken_reason {
+                    Some(reason) => book.mark_broken(s.id, reason.clone()),
+                    None => Ok(()),
+                }
+            }
+            (StrategyState::Closed, Some(StrategyState::Broken | StrategyState::Closing)) => {
+                if mine == Some(StrategyState::Broken) {
+                    book.begin_close(s.id)
+                } else {
+                    Ok(())
+                }
+                .and_then(|()| book.mark_closed(s.id))
+            }
+            _ => Ok(()),
+        };
+        if let Err(e) = r {
+            tracing::warn!(code = e.code(), strategy = %s.id, "strategy book: {e}");
+        }
+    }
+}
+
+/// Keeps the book and the assignment guard's strategies in step (see the module docs).
+pub(crate) async fn run_strategies(core: SharedCore, hb: Heartbeat) -> TaskResult {
+    let mut guarded = core.assignment.watch();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let list = {
+            let g = guarded.borrow_and_update().strategies.clone();
+            let now = core.now();
+            let mut st = core.lock();
+            let st = &mut *st;
+            mirror(&mut st.strategies, &g);
+            next_push(&mut st.link, &st.strategies, now, core.retain_vanished)
+        };
+        if let Some(list) = list {
+            core.assignment.set_strategies(list).await?;
+        }
+        hb.beat();
+        tokio::select! {
+            () = core.strategies_changed.notified() => {}
+            r = guarded.changed() => r.map_err(|_| {
+                EnforceError::Assignment(crate::assignment::AssignmentError::Stopped)
+            })?,
+            _ = tick.tick() => {}
+        }
+    }
+}
+
+/// Forwards the assignment guard's alerts to the guard's subscribers (journaled already).
+pub(crate) async fn run_assignment_alerts(core: SharedCore, hb: Heartbeat) -> TaskResult {
+    let first = core
+        .assignment_first_rx
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
+    let mut rx = first.unwrap_or_else(|| core.assignment.subscribe());
+    hb.beat();
+    let mut idle = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        let r = tokio::select! {
+            r = rx.recv() => r,
+            _ = idle.tick() => {
+                hb.beat();
+                continue;
+            }
+        };
+        match r {
+            Ok(GuardEvent::Alert(a)) => core.alerter.forward(a),
+            Ok(GuardEvent::Banner(_)) => {}
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                core.alerter
+                    .raise(
+                        crate::alert::Severity::Critical,
+                        "guard.assignment_alerts_lagged",
+                        format!("{n} assignment-guard alerts not forwarded (they are in the journal and its status): check the assignment banners"),
+                    )
+                    .await;
+            }
+            Err(broadcast::error::RecvError::Closed) => {
+                return Err(EnforceError::Assignment(
+                    crate::assignment::AssignmentError::Stopped,
+                ));
+            }
+        }
+        hb.beat();
+    }
+}
+
+/// The assignment guard's notifier inside a [`crate::enforce::Guard`]: Critical notifications
+/// are dropped because the guard's alerter notifies every Critical alert (the assignment
+/// guard's included) exactly once; the others (an emergency close completed) go through.
+pub struct CriticalViaAlerts(pub Arc<dyn Notifier>);
+
+impl Notifier for CriticalViaAlerts {
+    fn notify(&self, n: &Notification) {
+        if n.severity != crate::alert::Severity::Critical {
+            self.0.notify(n);
+        }
+    }
+}
