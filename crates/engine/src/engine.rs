@@ -1120,18 +1120,9 @@ impl Engine {
                     Some(Ok(idx)) => {
                         if let Some(g) = self.groups.get(&gid).or_else(|| self.history.get(&gid)) {
                             let l = &g.legs[idx];
-                            if l.score == -100
-                                && !l.rollback
-                                && g.intent.purpose != Purpose::Hedge
-                                && let Some(o) = l.intent.instrument.as_option()
+                            if l.score == -100 && !l.rollback && g.intent.purpose != Purpose::Hedge
                             {
-                                self.hedge.accept(
-                                    ExposureKey {
-                                        underlying: o.underlying.clone(),
-                                        right: o.right,
-                                    },
-                                    e.qty,
-                                );
+                                self.hedge.accept(&l.intent.instrument, e.qty);
                             }
                         }
                         if let Some(oid) = e.order_id {

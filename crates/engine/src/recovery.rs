@@ -112,16 +112,8 @@ impl Engine {
                 .iter()
                 .filter(|l| l.score == -100 && !l.rollback && l.intent.side == Side::Sell)
             {
-                if let Some(o) = l.intent.instrument.as_option() {
-                    let f = if g.phase.is_terminal() { l.filled() } else { 0 };
-                    self.hedge.accept(
-                        ExposureKey {
-                            underlying: o.underlying.clone(),
-                            right: o.right,
-                        },
-                        f,
-                    );
-                }
+                let f = if g.phase.is_terminal() { l.filled() } else { 0 };
+                self.hedge.accept(&l.intent.instrument, f);
             }
             if g.phase.is_terminal() {
                 for oid in g.legs.iter().filter_map(|l| l.order_id) {
@@ -156,19 +148,8 @@ impl Engine {
                     l.reason = Some("order gone at the broker after the restart".into());
                 }
                 // Accepted naked fills of interrupted groups count too.
-                if l.score == -100
-                    && !l.rollback
-                    && l.intent.side == Side::Sell
-                    && l.filled() > 0
-                    && let Some(o) = l.intent.instrument.as_option()
-                {
-                    self.hedge.accept(
-                        ExposureKey {
-                            underlying: o.underlying.clone(),
-                            right: o.right,
-                        },
-                        l.filled(),
-                    );
+                if l.score == -100 && !l.rollback && l.intent.side == Side::Sell && l.filled() > 0 {
+                    self.hedge.accept(&l.intent.instrument, l.filled());
                 }
             }
             g.phase = GroupPhase::Interrupted;
@@ -244,7 +225,10 @@ impl Engine {
                 self.hedge.arm_at(now);
                 "emergency hedge armed"
             } else {
-                "hedging at start-up is disabled"
+                // Kept on purpose: later legging or closes of other strategies must not
+                // turn these into "unintended" exposure and buy them back.
+                self.hedge.accept_current(&self.book);
+                "hedging at start-up is disabled: they are treated as held on purpose"
             };
             self.raise(
                 Severity::Critical,
