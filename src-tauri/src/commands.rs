@@ -4,10 +4,10 @@ use crate::error::IpcError;
 use crate::state::AppState;
 use crate::view::{self, AlertView, PortfolioView};
 use serde::Deserialize;
-use std::sync::Arc;
-use tradeguard_store::{Store, WriteCmd};
 use serde::Serialize;
 use specta::Type;
+use std::sync::Arc;
+use tradeguard_store::{Store, WriteCmd};
 
 /// What the first screen shows: who we are and that the backend is alive.
 #[derive(Debug, Clone, Serialize, Type)]
@@ -38,8 +38,13 @@ pub fn portfolio(state: tauri::State<'_, AppState>) -> Result<PortfolioView, Ipc
 /// How many alerts the alert views show (newest first).
 const ALERT_LIMIT: u32 = 200;
 
-fn recent_alerts(store: &Store) -> Result<Vec<AlertView>, IpcError> {
-    Ok(store.reader().alerts(false, ALERT_LIMIT)?.iter().map(view::alert).collect())
+pub(crate) fn recent_alerts(store: &Store) -> Result<Vec<AlertView>, IpcError> {
+    Ok(store
+        .reader()
+        .alerts(false, ALERT_LIMIT)?
+        .iter()
+        .map(view::alert)
+        .collect())
 }
 
 /// Reads off the async runtime's worker threads (SQLite reads are blocking).
@@ -49,7 +54,13 @@ async fn read<T: Send + 'static>(
 ) -> Result<T, IpcError> {
     tokio::task::spawn_blocking(move || f(&store))
         .await
-        .map_err(|e| IpcError::new(crate::error::ErrorCode::Internal, "task.join", e.to_string()))?
+        .map_err(|e| {
+            IpcError::new(
+                crate::error::ErrorCode::Internal,
+                "task.join",
+                e.to_string(),
+            )
+        })?
 }
 
 /// The newest alerts, acknowledged or not (newest first).
@@ -76,7 +87,13 @@ pub async fn acknowledge_alert(
 ) -> Result<Vec<AlertView>, IpcError> {
     let store = state.store()?;
     let at_ms = chrono::Utc::now().timestamp_millis();
-    store.writer().write(WriteCmd::AcknowledgeAlert { alert_id: alert.id, at_ms }).await?;
+    store
+        .writer()
+        .write(WriteCmd::AcknowledgeAlert {
+            alert_id: alert.id,
+            at_ms,
+        })
+        .await?;
     tracing::info!(alert = alert.id, "alert acknowledged");
     let list = read(store, recent_alerts).await?;
     crate::events::emit_alerts(&app, &list);
@@ -95,9 +112,15 @@ pub struct ForceAssignment {
 /// Simulator only: assign or exercise contracts of an option position now (demo and tests).
 #[tauri::command]
 #[specta::specta]
-pub fn sim_force_assignment(state: tauri::State<'_, AppState>, req: ForceAssignment) -> Result<(), IpcError> {
+pub fn sim_force_assignment(
+    state: tauri::State<'_, AppState>,
+    req: ForceAssignment,
+) -> Result<(), IpcError> {
     if req.contracts == 0 {
-        return Err(IpcError::invalid_input("sim.contracts", "contracts must be at least 1"));
+        return Err(IpcError::invalid_input(
+            "sim.contracts",
+            "contracts must be at least 1",
+        ));
     }
     state
         .venue()?

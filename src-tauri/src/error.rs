@@ -37,7 +37,11 @@ pub struct IpcError {
 
 impl IpcError {
     pub fn new(code: ErrorCode, reason: &str, message: impl Into<String>) -> Self {
-        Self { code, reason: reason.to_owned(), message: message.into() }
+        Self {
+            code,
+            reason: reason.to_owned(),
+            message: message.into(),
+        }
     }
 
     pub fn invalid_input(reason: &str, message: impl Into<String>) -> Self {
@@ -50,7 +54,9 @@ impl From<tradeguard_store::StoreError> for IpcError {
         use tradeguard_store::StoreError as E;
         let code = match &e {
             E::NotFound { .. } => ErrorCode::NotFound,
-            E::InvalidInput { .. } | E::BadValue { .. } | E::Constraint { .. } => ErrorCode::InvalidInput,
+            E::InvalidInput { .. } | E::BadValue { .. } | E::Constraint { .. } => {
+                ErrorCode::InvalidInput
+            }
             _ => ErrorCode::Storage,
         };
         Self::new(code, e.code(), e.to_string())

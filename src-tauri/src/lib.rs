@@ -84,11 +84,29 @@ fn open_store(app: &tauri::AppHandle) {
 fn start_venue(app: &tauri::AppHandle) {
     let seed = sim_seed();
     let state = app.state::<state::AppState>();
-    match tauri::async_runtime::block_on(venue::Venue::start_sim(seed)) {
+    let store = match state.store() {
+        Ok(s) => s,
+        Err(e) => {
+            // No database, no guard: the UI shows why (locked by another Tradeguard, corrupt...).
+            state.set_venue(Err(e));
+            return;
+        }
+    };
+    let notifier = std::sync::Arc::new(notify::DesktopNotifier);
+    let rules_path = match storage::data_dir(app) {
+        Ok(dir) => dir.join(storage::RULES_FILE),
+        Err(e) => {
+            state.set_venue(Err(e));
+            return;
+        }
+    };
+    match tauri::async_runtime::block_on(venue::Venue::start_sim(seed, store, rules_path, notifier))
+    {
         Ok(v) => {
             let v = std::sync::Arc::new(v);
             state.set_venue(Ok(v.clone()));
-            tauri::async_runtime::spawn(v.pump(app.clone()));
+            tauri::async_runtime::spawn(v.clone().pump(app.clone()));
+            tauri::async_runtime::spawn(v.forward_alerts(app.clone()));
         }
         Err(e) => {
             tracing::error!(error = %e, "venue did not start");

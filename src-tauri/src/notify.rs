@@ -36,12 +36,18 @@ pub const APP_NAME: &str = "Tradeguard";
 /// Sends one notification (blocking).
 pub fn send(n: &OsNotification) -> Result<(), NotifyError> {
     let mut notification = notify_rust::Notification::new();
-    notification.appname(APP_NAME).summary(&n.title).body(&n.body).icon("dialog-warning");
+    notification
+        .appname(APP_NAME)
+        .summary(&n.title)
+        .body(&n.body)
+        .icon("dialog-warning");
     #[cfg(all(unix, not(target_os = "macos")))]
     {
         use notify_rust::{Timeout, Urgency};
         if n.critical {
-            notification.urgency(Urgency::Critical).timeout(Timeout::Never);
+            notification
+                .urgency(Urgency::Critical)
+                .timeout(Timeout::Never);
         } else {
             notification.urgency(Urgency::Normal);
         }
@@ -71,8 +77,12 @@ impl tradeguard_engine::assignment::notify::Notifier for DesktopNotifier {
         let job = move || {
             let started = std::time::Instant::now();
             match send(&os) {
-                Ok(()) => tracing::info!(title = %os.title, ms = started.elapsed().as_millis() as u64, "OS notification delivered"),
-                Err(e) => tracing::warn!(title = %os.title, code = e.code(), error = %e, "OS notification not delivered; the in-app alert still shows"),
+                Ok(()) => {
+                    tracing::info!(title = %os.title, ms = started.elapsed().as_millis() as u64, "OS notification delivered")
+                }
+                Err(e) => {
+                    tracing::warn!(title = %os.title, code = e.code(), error = %e, "OS notification not delivered; the in-app alert still shows")
+                }
             }
         };
         match tokio::runtime::Handle::try_current() {

@@ -3,10 +3,10 @@
 use crate::commands::AppStatus;
 use crate::error::{ErrorCode, IpcError};
 use crate::venue::Venue;
-use tradeguard_store::Store;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
+use tradeguard_store::Store;
 
 pub struct AppState {
     started: Instant,
@@ -43,7 +43,11 @@ impl AppState {
     pub fn store(&self) -> Result<Arc<Store>, IpcError> {
         match self.store.get() {
             Some(s) => s.clone(),
-            None => Err(IpcError::new(ErrorCode::Unavailable, "storage.opening", "still opening the database")),
+            None => Err(IpcError::new(
+                ErrorCode::Unavailable,
+                "storage.opening",
+                "still opening the database",
+            )),
         }
     }
 

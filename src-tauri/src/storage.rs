@@ -12,6 +12,8 @@ use tradeguard_store::{Store, StoreConfig};
 pub const DATA_DIR_ENV: &str = "TRADEGUARD_DATA_DIR";
 /// The database file inside the data directory.
 pub const DB_FILE: &str = "tradeguard.db";
+/// The risk rules (TOML) inside the data directory.
+pub const RULES_FILE: &str = "risk.toml";
 
 /// The data directory: `TRADEGUARD_DATA_DIR`, else the platform's app data directory.
 pub fn data_dir(app: &tauri::AppHandle) -> Result<PathBuf, IpcError> {
@@ -19,7 +21,11 @@ pub fn data_dir(app: &tauri::AppHandle) -> Result<PathBuf, IpcError> {
         return Ok(PathBuf::from(dir));
     }
     app.path().app_data_dir().map_err(|e| {
-        IpcError::new(ErrorCode::Storage, "storage.no_data_dir", format!("no data directory for this platform: {e}; set {DATA_DIR_ENV}"))
+        IpcError::new(
+            ErrorCode::Storage,
+            "storage.no_data_dir",
+            format!("no data directory for this platform: {e}; set {DATA_DIR_ENV}"),
+        )
     })
 }
 

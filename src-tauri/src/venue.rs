@@ -1,6 +1,8 @@
-//! Connects the app to its venue (the simulated one by default) and keeps the live book
-//! current. Broker events are folded into the book as they arrive; the UI is told at most
-//! [`EMIT_INTERVAL`] apart, so a busy market cannot flood the webview.
+//! Connects the app to its venue (the simulated one by default), starts the guard on it (the
+//! execution coordinator, enforcement and the assignment guard, journaled in the app's
+//! database), and keeps the portfolio view current. Broker events are folded into the view's
+//! book as they arrive; the UI is told at most [`EMIT_INTERVAL`] apart, so a busy market cannot
+//! flood the webview. Alerts live in the database; the UI is told when they change.
 
 use crate::events::PortfolioChanged;
 use crate::view::{self, PortfolioView};
@@ -8,14 +10,23 @@ use futures::StreamExt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tauri_specta::Event;
+use tradeguard_engine::assignment::{self, AssignmentConfig};
+use tradeguard_engine::enforce::{
+    EnforceConfig, EnforceError, Guard, GuardDeps, RiskRules, UsRegularSession,
+};
 use tradeguard_engine::live::{LiveBook, MarkStatus};
+use tradeguard_engine::rules::ConfigError;
+use tradeguard_engine::{EngineConfig, PricingStressModel, StoreJournal};
 use tradeguard_model::{Broker, BrokerError, Timestamp};
 use tradeguard_sim::{Scenario, SimBroker, SimError, SimVenue};
+use tradeguard_store::Store;
 
 /// Fastest rate at which portfolio updates are pushed to the UI.
 pub const EMIT_INTERVAL: Duration = Duration::from_millis(250);
 /// A quote older than this (venue time) marks its position stale.
 pub const STALE_AFTER: Duration = Duration::from_secs(30);
+/// The alert list is re-read at least this often.
+pub const ALERT_POLL: Duration = Duration::from_secs(2);
 /// Quotes are requested at start; a position still without one after this is reported.
 pub const QUOTE_GRACE: Duration = Duration::from_secs(2);
 
@@ -25,6 +36,15 @@ pub enum VenueError {
     Sim(#[from] SimError),
     #[error("the broker refused: {0}")]
     Broker(#[from] BrokerError),
+    #[error("the guard did not start: {0}")]
+    Guard(#[from] EnforceError),
+    #[error("the risk rules could not be loaded: {0}")]
+    Rules(#[from] ConfigError),
+    #[error("cannot write the starter risk config {path}: {source}")]
+    StarterConfig {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
 }
 
 impl VenueError {
@@ -32,16 +52,22 @@ impl VenueError {
         match self {
             Self::Sim(e) => e.code(),
             Self::Broker(e) => e.code(),
+            Self::Guard(e) => e.code(),
+            Self::Rules(e) => e.code(),
+            Self::StarterConfig { .. } => "rules.starter_config",
         }
     }
 }
 
-/// A running venue connection and the book it feeds.
+/// A running venue connection, the guard on it, and the book the portfolio view is drawn from.
 pub struct Venue {
     name: &'static str,
     broker: Arc<SimBroker>,
     venue: Arc<Mutex<SimVenue>>,
     book: Arc<Mutex<LiveBook>>,
+    guard: Guard,
+    store: Arc<Store>,
+    rules_path: std::path::PathBuf,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -49,12 +75,54 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Venue {
-    /// Builds the demo scenario for `seed` and connects to it.
-    pub async fn start_sim(seed: u64) -> Result<Self, VenueError> {
+    /// Builds the demo scenario for `seed`, connects to it and starts the guard, journaled in
+    /// `store`, with the risk rules of `rules_path` (a starter file in dry-run is written when
+    /// there is none).
+    pub async fn start_sim(
+        seed: u64,
+        store: Arc<Store>,
+        rules_path: std::path::PathBuf,
+        notifier: Arc<dyn assignment::notify::Notifier>,
+    ) -> Result<Self, VenueError> {
         let scenario = Scenario::demo(seed);
-        let broker = Arc::new(SimBroker::new(scenario.venue()?, scenario.speed));
-        let venue = broker.venue();
-        broker.connect().await?;
+        let sim = Arc::new(SimBroker::new(scenario.venue()?, scenario.speed));
+        let venue = sim.venue();
+        let broker: Arc<dyn Broker> = sim.clone();
+        let clock = sim.clock();
+        let journal = Arc::new(StoreJournal::new(
+            &store,
+            clock.clone(),
+            scenario.config.account.clone(),
+        ));
+        let engine = EngineConfig {
+            watch_symbols: scenario
+                .config
+                .underlyings
+                .iter()
+                .map(|u| u.symbol.clone())
+                .collect(),
+            // The demo holds a short strangle on purpose: don't buy protection for it at start.
+            hedge_on_startup: false,
+            ..EngineConfig::default()
+        };
+        write_starter_rules(&rules_path)?;
+        // The simulator's calendar is New York standard time (UTC-5) all year.
+        let sim_hours = Arc::new(assignment::hours::UsEquityHours::fixed_offset(-5 * 3600));
+        let guard = Guard::start(GuardDeps {
+            broker: broker.clone(),
+            journal,
+            clock: clock.clone(),
+            risk: Box::new(PricingStressModel::new(clock)),
+            engine,
+            enforce: EnforceConfig::default(),
+            evaluator: Box::new(RiskRules::load(&rules_path, sim_hours.clone())?),
+            hours: Arc::new(UsRegularSession),
+            backstops: Vec::new(),
+            notifier,
+            assignment: AssignmentConfig::default(),
+            assignment_hours: sim_hours,
+        })
+        .await?;
         let mut book = LiveBook::new();
         book.replace_positions(broker.positions().await?);
         book.apply(&tradeguard_model::BrokerEvent::Account(
@@ -64,22 +132,64 @@ impl Venue {
         tracing::info!(
             seed,
             positions = book.position_count(),
-            "connected to the simulated venue"
+            strategies = guard.strategies().len(),
+            rules = %rules_path.display(),
+            "guarding the simulated venue"
         );
         Ok(Self {
             name: "sim",
-            broker,
+            broker: sim,
             venue,
             book: Arc::new(Mutex::new(book)),
+            guard,
+            store,
+            rules_path,
         })
     }
 
+    /// Where the risk rules live (shown in the UI).
+    pub fn rules_path(&self) -> &std::path::Path {
+        &self.rules_path
+    }
+
+    /// Re-reads the alerts from the database and pushes them to the UI whenever the guard
+    /// (enforcement, execution or assignment) raises one; also every few seconds, so nothing raised by another
+    /// path is missed.
+    pub async fn forward_alerts(self: Arc<Self>, app: tauri::AppHandle) {
+        use tokio::sync::broadcast::error::RecvError;
+        let mut alerts = self.guard.subscribe_alerts();
+        let mut tick = tokio::time::interval(ALERT_POLL);
+        let mut last: Option<Vec<crate::view::AlertView>> = None;
+        loop {
+            tokio::select! {
+                r = alerts.recv() => if let Err(RecvError::Closed) = r { return; },
+                _ = tick.tick() => {}
+            }
+            let store = self.store.clone();
+            match tokio::task::spawn_blocking(move || crate::commands::recent_alerts(&store)).await
+            {
+                Ok(Ok(list)) if last.as_ref() != Some(&list) => {
+                    crate::events::emit_alerts(&app, &list);
+                    last = Some(list);
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(reason = %e.reason, "alerts could not be read: {}", e.message)
+                }
+                Err(e) => tracing::warn!(error = %e, "alert reader task failed"),
+            }
+        }
+    }
     /// Simulator only: assign (short) or exercise (long) `contracts` of an option position now,
     /// delivered as the broker would overnight: a position change with no execution.
     pub fn force_assignment(&self, instrument: &str, contracts: i64) -> Result<(), VenueError> {
         let id = tradeguard_model::InstrumentId::new(instrument);
         self.broker.force_assignment(&id, contracts)?;
-        tracing::warn!(instrument, contracts, "simulator: assignment forced by the user");
+        tracing::warn!(
+            instrument,
+            contracts,
+            "simulator: assignment forced by the user"
+        );
         Ok(())
     }
 
@@ -146,5 +256,54 @@ impl Venue {
                 }
             }
         }
+    }
+}
+
+/// The example rules shipped with Tradeguard (every rule documented).
+const EXAMPLE_RULES: &str = include_str!("../../config/risk.example.toml");
+
+/// First start: writes the example rules with the global dry-run on, so example limits never
+/// trade by themselves: every rule decides, logs and audits, and sends nothing until the trader
+/// edits the file and sets `dry_run = false`. An existing file is never touched.
+fn write_starter_rules(path: &std::path::Path) -> Result<(), VenueError> {
+    if path.exists() {
+        return Ok(());
+    }
+    let starter = EXAMPLE_RULES.replacen("\ndry_run = false\n", "\ndry_run = true\n", 1);
+    let write = || -> std::io::Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(path, starter)
+    };
+    write().map_err(|source| VenueError::StarterConfig {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    tracing::warn!(path = %path.display(), "wrote starter risk rules in DRY-RUN: edit them and set dry_run = false to let the rules act");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn starter_rules_are_the_example_in_global_dry_run_and_parse() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("sub").join("risk.toml");
+        write_starter_rules(&path).expect("written");
+        let text = std::fs::read_to_string(&path).expect("read");
+        let global: Vec<&str> = text.lines().filter(|l| l.starts_with("dry_run")).collect();
+        assert_eq!(global.first(), Some(&"dry_run = true"), "global dry-run on");
+        let cfg = tradeguard_engine::rules::RiskConfig::load(&path).expect("parses");
+        assert!(cfg.dry_run);
+        // An existing file (the trader's) is never overwritten.
+        std::fs::write(&path, "dry_run = false\n").expect("edit");
+        write_starter_rules(&path).expect("kept");
+        assert_eq!(
+            std::fs::read_to_string(&path).expect("read"),
+            "dry_run = false\n"
+        );
     }
 }

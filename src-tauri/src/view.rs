@@ -117,7 +117,8 @@ pub struct AlertView {
 }
 
 fn rfc3339_ms(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms).map_or_else(|| format!("{ms} ms"), |t| t.to_rfc3339())
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map_or_else(|| format!("{ms} ms"), |t| t.to_rfc3339())
 }
 
 pub fn alert(r: &AlertRecord) -> AlertView {
