@@ -1,14 +1,36 @@
 // Real-app end-to-end: the built desktop binary under Xvfb, driven through tauri-driver.
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
 import { APP_BIN, Session, startDriver, stopDriver } from "./webdriver.mjs";
+
+// Every run starts from an empty database (the app reads TRADEGUARD_DATA_DIR; tauri-driver
+// passes its environment on to the app).
+process.env.TRADEGUARD_DATA_DIR = mkdtempSync(join(tmpdir(), "tradeguard-e2e-"));
+
+/** Records freedesktop Notify calls on the session bus (the test runs in dbus-run-session). */
+function monitorNotifications() {
+  const child = spawn("dbus-monitor", ["--session", "interface='org.freedesktop.Notifications',member='Notify'"], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  let out = "";
+  child.stdout.on("data", (d) => (out += d.toString()));
+  return { child, text: () => out };
+}
 
 describe("Tradeguard desktop app", () => {
   let driver;
   let session;
+  let notifications;
 
   before(async () => {
     assert.ok(APP_BIN, "TRADEGUARD_APP_BIN must point at the built app (run through `make test-e2e`)");
+    assert.ok(process.env.DBUS_SESSION_BUS_ADDRESS, "run under dbus-run-session (make test-e2e does)");
+    notifications = monitorNotifications();
     driver = await startDriver();
     session = await Session.create(driver.base, APP_BIN);
   });
@@ -18,6 +40,7 @@ describe("Tradeguard desktop app", () => {
       await session?.close();
     } finally {
       if (driver) await stopDriver(driver.child);
+      notifications?.child.kill("SIGTERM");
     }
   });
 
@@ -57,5 +80,36 @@ describe("Tradeguard desktop app", () => {
     assert.equal(after, before + 1, "the backend counted exactly one more request");
     const uptime = await session.text(await session.find('[data-testid="uptime"]'));
     assert.match(uptime, /^\d+(\.\d)? s$|min/);
+  });
+
+  it("an assignment in the simulated venue raises the banner and an OS notification; acknowledge clears it", async () => {
+    const summary = await session.waitFor('[data-testid="sim-actions"] summary');
+    await session.click(summary);
+    const button = await session.waitFor('[data-testid="sim-assign"][data-instrument*="P00590000"]');
+    const clickedAt = Date.now();
+    await session.click(button);
+    const banner = await session.waitForText('[data-testid="critical-banner"]', (t) => t.includes("SPY 590 P"), 15000);
+    assert.match(banner, /ASSIGNMENT/);
+    assert.match(banner, /emergency close/i);
+    const bannerMs = Date.now() - clickedAt;
+    // The desktop notification went out on the session bus.
+    let text = "";
+    for (let i = 0; i < 50 && !/ASSIGNMENT: SPY 590 P/.test(text); i++) {
+      await sleep(100);
+      text = notifications.text();
+    }
+    assert.match(text, /ASSIGNMENT: SPY 590 P/, "a Notify call with the assignment title");
+    console.log(`assignment click -> banner in ${bannerMs} ms`);
+    await session.screenshot("assignment-banner");
+    // Acknowledge every critical alert of this assignment; the banner row goes away.
+    const rows = async () => (await session.text(await session.find('[data-testid="critical-banner"]')).catch(() => ""));
+    for (let i = 0; i < 10 && (await rows()).includes("SPY 590 P"); i++) {
+      const ack = await session.find('[data-testid="critical-banner"] button');
+      await session.click(ack);
+      await sleep(300);
+    }
+    assert.ok(!(await rows()).includes("SPY 590 P assigned"), "the acknowledged assignment left the banner");
+    const history = await session.waitForText('[data-testid="alert-list"]', (t) => t.includes("SPY 590 P"));
+    assert.match(history, /acknowledged/, "the alert stays in the history, acknowledged");
   });
 });
