@@ -2,15 +2,36 @@
 //! the simulated demo venue or IB Gateway/TWS — without a window, prints alerts and the
 //! periodic status to stdout (logs go to stderr), and exits cleanly on SIGINT/SIGTERM or after
 //! `--for SECONDS`.
+//!
+//! - Journal: the SQLite store (`tradeguard.db`) in `--data-dir`, else `TRADEGUARD_DATA_DIR`,
+//!   else `$XDG_DATA_HOME/tradeguard` / `~/.local/share/tradeguard` (created). The store's
+//!   single-instance lock makes a second guard on the same directory fail (exit 1, naming the
+//!   first one's pid).
+//! - `--config FILE`: the risk rules (format of `config/risk.example.toml`, hot-reloaded while
+//!   running) plus an optional `[guard]` table of runtime settings (`dry_run`, `reconcile_secs`,
+//!   `stall_secs`, `status_secs`) in the same file. Without it no rule runs (the guard still
+//!   reconciles, reports and handles assignments).
+//! - Risk model of the pre-trade gate: [`PricingStressModel`]; notifications: [`LogNotifier`]
+//!   (target `tradeguard::notify` on stderr).
 
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
-use tradeguard_engine::enforce::{EnforceConfig, Guard, GuardDeps, NoRules, UsRegularSession};
-use tradeguard_engine::{EngineConfig, IntrinsicStressModel, Journal, MemoryJournal};
-use tradeguard_model::{Broker, Clock, SystemClock, Timestamp};
+use tradeguard_engine::assignment::{AssignmentConfig, LogNotifier, UsEquityHours};
+use tradeguard_engine::enforce::{
+    EnforceConfig, Guard, GuardDeps, NoRules, RiskRules, RuleEvaluator,
+};
+use tradeguard_engine::rules::ConfigError;
+use tradeguard_engine::{EngineConfig, Journal, PricingStressModel, StoreJournal};
+use tradeguard_model::{AccountId, Broker, Clock, SystemClock, Timestamp};
+use tradeguard_store::{Store, StoreConfig, StoreError};
+
+/// Overrides the default data directory.
+pub const DATA_DIR_ENV: &str = "TRADEGUARD_DATA_DIR";
+/// The database file inside the data directory.
+pub const DB_FILE: &str = "tradeguard.db";
 
 /// Which broker to guard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -33,7 +54,8 @@ pub struct GuardArgs {
     /// Simulator speed multiplier (virtual seconds per wall second).
     #[arg(long, default_value_t = 10)]
     pub speed: u32,
-    /// Guard settings file (TOML, `[guard]` table: dry_run, reconcile_secs, stall_secs, status_secs).
+    /// Risk rules (TOML, format of config/risk.example.toml; hot-reloaded), optionally with a
+    /// `[guard]` table: dry_run, reconcile_secs, stall_secs, status_secs.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// IB Gateway / TWS host.
@@ -48,7 +70,8 @@ pub struct GuardArgs {
     /// IB account code (empty: the first managed account).
     #[arg(long, default_value = "")]
     pub ib_account: String,
-    /// Data directory (journal).
+    /// Data directory of the journal database (default: $TRADEGUARD_DATA_DIR, else
+    /// $XDG_DATA_HOME/tradeguard or ~/.local/share/tradeguard).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
     /// Stop after this many wall-clock seconds.
@@ -89,6 +112,15 @@ pub enum GuardCliError {
     /// Simulator set-up.
     #[error("simulator: {0}")]
     Sim(#[from] tradeguard_sim::SimError),
+    /// The risk rules file is invalid (names file, line and field).
+    #[error("risk rules: {0}")]
+    Rules(#[from] ConfigError),
+    /// The journal database could not be opened (another guard holds it, damaged, ...).
+    #[error("journal database: {0}")]
+    Store(#[from] StoreError),
+    /// No data directory could be determined.
+    #[error("no data directory: set --data-dir or {DATA_DIR_ENV} (HOME is not set)")]
+    NoDataDir,
     /// The guard failed to start.
     #[error("guard: {0}")]
     Guard(#[from] tradeguard_engine::enforce::EnforceError),
@@ -105,14 +137,17 @@ impl GuardCliError {
             Self::Config { .. } => "guard.bad_config",
             Self::BadOption { .. } => "guard.bad_option",
             Self::Sim(e) => e.code(),
+            Self::Rules(e) => e.code(),
+            Self::Store(e) => e.code(),
+            Self::NoDataDir => "guard.no_data_dir",
             Self::Guard(e) => e.code(),
             Self::Io(_) => "guard.io",
         }
     }
 }
 
+/// The `[guard]` table of the config file (the rest of the file is the risk rules).
 #[derive(Debug, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
 struct GuardFile {
     #[serde(default)]
     guard: GuardSection,
@@ -203,7 +238,8 @@ fn report(e: &GuardCliError) -> ExitCode {
     match e {
         GuardCliError::BadOption { .. }
         | GuardCliError::Config { .. }
-        | GuardCliError::Read { .. } => ExitCode::from(2),
+        | GuardCliError::Read { .. }
+        | GuardCliError::Rules(_) => ExitCode::from(2),
         _ => ExitCode::from(1),
     }
 }
@@ -240,12 +276,35 @@ async fn guard_main(args: GuardArgs) -> Result<(), GuardCliError> {
         .try_init();
     let enforce = enforce_config(&args)?;
     let run_for = args.run_for.map(|s| secs("--for", s)).transpose()?;
-    if let Some(dir) = &args.data_dir {
-        std::fs::create_dir_all(dir)?;
-    }
-    // The one line to change for the SQLite store journal (in `--data-dir`).
-    let journal: Arc<dyn Journal> = Arc::new(MemoryJournal::new());
+    let hours = Arc::new(match args.broker {
+        BrokerKind::Sim => UsEquityHours::fixed_offset(tradeguard_sim::calendar::ET_OFFSET_SECS),
+        BrokerKind::Ib => UsEquityHours::new_york(),
+    });
+    let evaluator: Box<dyn RuleEvaluator> = match &args.config {
+        Some(path) => {
+            let rules = RiskRules::load(path, hours.clone())?;
+            println!(
+                "guard: {} risk rule(s) from {} (watched for edits)",
+                rules.rule_count(),
+                path.display()
+            );
+            Box::new(rules)
+        }
+        None => {
+            println!("guard: no risk rules (--config not given)");
+            Box::new(NoRules)
+        }
+    };
+    let dir = data_dir(&args)?;
+    std::fs::create_dir_all(&dir)?;
+    let store = Store::open(StoreConfig::new(dir.join(DB_FILE)))?;
+    println!("guard: journal {}", dir.join(DB_FILE).display());
     let mut engine = EngineConfig::default();
+    let mut account = AccountId::new(if args.ib_account.is_empty() {
+        "IB"
+    } else {
+        args.ib_account.as_str()
+    });
     let (broker, clock): (Arc<dyn Broker>, Arc<dyn Clock>) = match args.broker {
         BrokerKind::Sim => {
             if args.speed == 0 {
@@ -267,6 +326,7 @@ async fn guard_main(args: GuardArgs) -> Result<(), GuardCliError> {
                 .iter()
                 .map(|u| u.symbol.clone())
                 .collect();
+            account = scenario.config.account.clone();
             let b = tradeguard_sim::SimBroker::new(
                 venue,
                 tradeguard_sim::Speed::Multiplier(args.speed),
@@ -296,19 +356,20 @@ async fn guard_main(args: GuardArgs) -> Result<(), GuardCliError> {
             )
         }
     };
+    let journal: Arc<dyn Journal> = Arc::new(StoreJournal::new(&store, clock.clone(), account));
     let guard = Guard::start(GuardDeps {
         broker,
         journal,
-        clock,
-        risk: Box::new(IntrinsicStressModel::default()),
+        clock: clock.clone(),
+        risk: Box::new(PricingStressModel::new(clock)),
         engine,
         enforce,
-        evaluator: Box::new(NoRules),
-        hours: Arc::new(UsRegularSession),
+        evaluator,
+        hours: hours.clone(),
         backstops: Vec::new(),
-        notifier: Arc::new(tradeguard_engine::assignment::LogNotifier),
-        assignment: tradeguard_engine::assignment::AssignmentConfig::default(),
-        assignment_hours: Arc::new(tradeguard_engine::assignment::UsEquityHours::new_york()),
+        notifier: Arc::new(LogNotifier),
+        assignment: AssignmentConfig::default(),
+        assignment_hours: hours,
     })
     .await?;
     println!(
@@ -349,6 +410,30 @@ async fn guard_main(args: GuardArgs) -> Result<(), GuardCliError> {
     }
     println!("{}", guard.status().await);
     guard.shutdown().await;
+    drop(guard);
+    store.close().await?;
     println!("guard: stopped cleanly");
     Ok(())
+}
+
+/// `--data-dir`, else `TRADEGUARD_DATA_DIR`, else `$XDG_DATA_HOME/tradeguard`, else
+/// `~/.local/share/tradeguard`.
+fn data_dir(args: &GuardArgs) -> Result<PathBuf, GuardCliError> {
+    if let Some(d) = &args.data_dir {
+        return Ok(d.clone());
+    }
+    let env = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    if let Some(d) = env(DATA_DIR_ENV) {
+        return Ok(d);
+    }
+    if let Some(x) = env("XDG_DATA_HOME") {
+        return Ok(x.join("tradeguard"));
+    }
+    env("HOME")
+        .map(|h| h.join(".local/share/tradeguard"))
+        .ok_or(GuardCliError::NoDataDir)
 }

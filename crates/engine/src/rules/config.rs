@@ -255,6 +255,9 @@ rule_table!(PinRiskToml {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileToml {
+    /// Runtime settings of the headless guard (`tradeguard guard` reads them); not rules.
+    #[serde(default, rename = "guard")]
+    _guard: Option<toml::Table>,
     #[serde(default)]
     dry_run: bool,
     #[serde(default = "default_stale")]
