@@ -358,7 +358,10 @@ impl<'a, 'i> Eval<'a, 'i> {
         let RuleKind::MaxContracts { max_contracts } = rule.kind else {
             return;
         };
-        if !in_scope(&rule.common.accounts, p.account.as_str())
+        // Contracts: options and futures. Stock is held in shares (a covered call's 100 shares
+        // are one contract's worth); flattening it would leave the call naked.
+        if matches!(p.instrument, tradeguard_model::Instrument::Stock { .. })
+            || !in_scope(&rule.common.accounts, p.account.as_str())
             || !in_scope(&rule.common.underlyings, p.instrument.underlying())
         {
             return;

@@ -389,6 +389,32 @@ fn max_contracts_flattens_exactly_the_breaching_position() {
 }
 
 #[test]
+fn max_contracts_counts_option_contracts_not_shares() {
+    // A covered call: 2,000 shares under 20 short calls. The shares are not "contracts";
+    // flattening them would leave the calls naked.
+    let cfg = "[[max_contracts]]\naction = \"flatten\"\nmax_contracts = 20\n";
+    let mut fx = Fx::new(
+        cfg,
+        vec![
+            row(
+                ACCT,
+                tradeguard_model::Instrument::stock("SPY"),
+                2000,
+                "440.00",
+                "441.00",
+            ),
+            row(ACCT, call(460), -20, "2.00", "2.00"),
+        ],
+    );
+    assert!(
+        fx.fired().is_empty(),
+        "20 contracts is at the limit; shares do not count"
+    );
+    let mut fx = Fx::new(cfg, vec![row(ACCT, call(460), -21, "2.00", "2.00")]);
+    assert_eq!(fx.fired().len(), 1, "21 contracts breach it");
+}
+
+#[test]
 fn dry_run_rule_and_global_dry_run_send_nothing() {
     let mut fx = Fx::new(
         "[[max_contracts]]\naction = \"flatten\"\ndry_run = true\nmax_contracts = 1\n",
