@@ -15,7 +15,8 @@ pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
             commands::portfolio,
             commands::alerts,
             commands::acknowledge_alert,
-            commands::sim_force_assignment
+            commands::sim_force_assignment,
+            commands::guard_status
         ])
         .events(collect_events![
             events::BackendHeartbeat,

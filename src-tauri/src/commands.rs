@@ -2,7 +2,7 @@
 
 use crate::error::IpcError;
 use crate::state::AppState;
-use crate::view::{self, AlertView, PortfolioView};
+use crate::view::{self, AlertView, GuardView, PortfolioView};
 use serde::Deserialize;
 use serde::Serialize;
 use specta::Type;
@@ -126,4 +126,11 @@ pub fn sim_force_assignment(
         .venue()?
         .force_assignment(&req.instrument_id, i64::from(req.contracts))
         .map_err(|e| IpcError::invalid_input(e.code(), e.to_string()))
+}
+
+/// Enforcement health: task heartbeats, rules file and dry-run, last reconciliation, protections.
+#[tauri::command]
+#[specta::specta]
+pub async fn guard_status(state: tauri::State<'_, AppState>) -> Result<GuardView, IpcError> {
+    Ok(state.venue()?.guard_view().await)
 }

@@ -147,9 +147,9 @@ impl Venue {
         })
     }
 
-    /// Where the risk rules live (shown in the UI).
-    pub fn rules_path(&self) -> &std::path::Path {
-        &self.rules_path
+    /// The guard's health, rules file and protections for the UI.
+    pub async fn guard_view(&self) -> crate::view::GuardView {
+        crate::view::guard(&self.guard.status().await, &self.rules_path)
     }
 
     /// Re-reads the alerts from the database and pushes them to the UI whenever the guard

@@ -137,6 +137,101 @@ pub fn alert(r: &AlertRecord) -> AlertView {
     }
 }
 
+/// The guard's health for the status bar: is enforcement running, what it checked, where the
+/// rules come from, which protections are local and which live at the broker.
+#[derive(Debug, Clone, PartialEq, Serialize, Type)]
+#[serde(rename_all = "camelCase")]
+pub struct GuardView {
+    /// The risk rules file (edit it; changes apply without restart).
+    pub rules_path: String,
+    /// Global dry-run: rules decide and log, send nothing.
+    pub dry_run: bool,
+    pub rules: u32,
+    #[specta(type = specta_typescript::Number)]
+    pub rules_evaluated: u64,
+    #[specta(type = specta_typescript::Number)]
+    pub decisions_fired: u64,
+    #[specta(type = specta_typescript::Number)]
+    pub dry_run_decisions: u64,
+    /// Venue time of the last reconciliation (RFC 3339) and what it repaired.
+    pub last_reconciliation: Option<String>,
+    pub last_reconciliation_repairs: u32,
+    pub needs_manual_action: u32,
+    pub forced_unwind: Vec<String>,
+    pub tasks: Vec<TaskView>,
+    pub protections: Vec<ProtectionView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Type)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskView {
+    pub name: String,
+    pub running: bool,
+    /// Seconds since the task's last heartbeat.
+    pub since_last_secs: Option<f64>,
+    pub restarts: u32,
+    pub last_failure: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Type)]
+#[serde(rename_all = "camelCase")]
+pub struct ProtectionView {
+    pub name: String,
+    /// "local" (only while the app runs) or "broker" (rests at the broker).
+    pub at_broker: bool,
+}
+
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+pub fn guard(
+    s: &tradeguard_engine::enforce::StatusSummary,
+    rules_path: &std::path::Path,
+) -> GuardView {
+    use tradeguard_engine::enforce::ProtectionSite;
+    GuardView {
+        rules_path: rules_path.display().to_string(),
+        dry_run: s.dry_run,
+        rules: count(s.rules),
+        rules_evaluated: s.rules_evaluated,
+        decisions_fired: s.decisions_fired,
+        dry_run_decisions: s.dry_run_decisions,
+        last_reconciliation: s
+            .last_reconciliation
+            .as_ref()
+            .map(|r| r.at.to_datetime().to_rfc3339()),
+        last_reconciliation_repairs: s.last_reconciliation.as_ref().map_or(0, |r| {
+            count(r.positions.len().saturating_add(r.engine_repairs))
+        }),
+        needs_manual_action: count(s.needs_manual),
+        forced_unwind: s
+            .forced_unwind
+            .iter()
+            .map(|a| a.as_str().to_owned())
+            .collect(),
+        tasks: s
+            .tasks
+            .iter()
+            .map(|t| TaskView {
+                name: t.name.to_owned(),
+                running: t.running,
+                since_last_secs: t.since_last.map(|d| d.as_secs_f64()),
+                restarts: t.restarts,
+                last_failure: t.last_failure.clone(),
+            })
+            .collect(),
+        protections: s
+            .protections
+            .iter()
+            .map(|p| ProtectionView {
+                name: p.name.clone(),
+                at_broker: p.site == ProtectionSite::Broker,
+            })
+            .collect(),
+    }
+}
+
 /// A short human label for an instrument.
 pub fn label(instrument: &Instrument) -> String {
     match instrument {

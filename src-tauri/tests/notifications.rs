@@ -40,8 +40,17 @@ impl MockNotifications {
         expire_timeout: i32,
     ) -> u32 {
         let urgency = hints.remove("urgency").and_then(|v| u8::try_from(v).ok());
-        let mut calls = self.calls.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        calls.push(Call { app_name, summary, body, urgency, expire_timeout });
+        let mut calls = self
+            .calls
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        calls.push(Call {
+            app_name,
+            summary,
+            body,
+            urgency,
+            expire_timeout,
+        });
         u32::try_from(calls.len()).unwrap_or(u32::MAX)
     }
 
@@ -50,7 +59,12 @@ impl MockNotifications {
     }
 
     fn get_server_information(&self) -> (String, String, String, String) {
-        ("mock".to_owned(), "tradeguard-tests".to_owned(), "1.0".to_owned(), "1.2".to_owned())
+        (
+            "mock".to_owned(),
+            "tradeguard-tests".to_owned(),
+            "1.0".to_owned(),
+            "1.2".to_owned(),
+        )
     }
 
     fn close_notification(&self, _id: u32) {}
@@ -72,9 +86,14 @@ impl Bus {
             .expect("dbus-daemon must be installed (scripts/install-deps.sh installs dbus)");
         let stdout = child.stdout.take().expect("piped stdout");
         let mut address = String::new();
-        BufReader::new(stdout).read_line(&mut address).expect("dbus-daemon prints its address");
+        BufReader::new(stdout)
+            .read_line(&mut address)
+            .expect("dbus-daemon prints its address");
         let address = address.trim().to_owned();
-        assert!(address.starts_with("unix:"), "unexpected bus address {address:?}");
+        assert!(
+            address.starts_with("unix:"),
+            "unexpected bus address {address:?}"
+        );
         Bus { child, address }
     }
 }
@@ -126,7 +145,12 @@ fn notifications_reach_the_desktop_service_with_urgency() {
     let _server = futures::executor::block_on(async {
         zbus::connection::Builder::address(bus.address.as_str())
             .name("org.freedesktop.Notifications")
-            .serve_at("/org/freedesktop/Notifications", MockNotifications { calls: calls.clone() })
+            .serve_at(
+                "/org/freedesktop/Notifications",
+                MockNotifications {
+                    calls: calls.clone(),
+                },
+            )
             .build()
             .await
             .expect("connect the mock to the private bus")
@@ -146,7 +170,10 @@ fn notifications_reach_the_desktop_service_with_urgency() {
     assert_eq!(calls[0].summary, "ASSIGNMENT: SPY 440 P ×2 assigned");
     assert!(calls[0].body.contains("emergency close armed"));
     assert_eq!(calls[0].urgency, Some(2), "critical urgency");
-    assert_eq!(calls[0].expire_timeout, 0, "critical notifications never expire");
+    assert_eq!(
+        calls[0].expire_timeout, 0,
+        "critical notifications never expire"
+    );
     assert_eq!(calls[1].urgency, Some(1), "normal urgency");
 }
 
@@ -158,7 +185,13 @@ fn no_notification_service_is_an_error_not_a_silent_success() {
     // A bus with nobody serving org.freedesktop.Notifications.
     let bus = Bus::start();
     let out = run_child(&bus, "child_sends_assignment_notification");
-    assert!(!out.status.success(), "sending without a notification service must fail");
+    assert!(
+        !out.status.success(),
+        "sending without a notification service must fail"
+    );
     let output = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
-    assert!(output.contains("notification accepted by the bus"), "{output}");
+    assert!(
+        output.contains("notification accepted by the bus"),
+        "{output}"
+    );
 }

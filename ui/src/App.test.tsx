@@ -27,6 +27,7 @@ function fakeBackend(statuses: Array<AppStatus | "error">) {
     acknowledgeAlert: async () => ({ status: "ok", data: [] }),
     onAlerts: async () => () => {},
     simForceAssignment: async () => ({ status: "ok", data: null }),
+    guardStatus: async () => ({ status: "error", error: { code: "unavailable", reason: "venue.connecting", message: "starting" } }),
   };
   return { backend, beat: (s: number) => heartbeat?.(s), calls: () => i };
 }

@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useState } from "react";
 import type { Backend } from "./backend";
 import { AlertsPanel, CriticalBanner, useAlerts } from "./Alerts";
+import { GuardPanel } from "./Guard";
 import { PortfolioPanel } from "./Portfolio";
 import { useSubscription } from "./useSubscription";
 import type { AppStatus, IpcError } from "./bindings";
@@ -74,6 +75,7 @@ export function App({ backend }: { backend: Backend }) {
         )}
       </section>
       <PortfolioPanel backend={backend} />
+      <GuardPanel backend={backend} />
       <AlertsPanel alerts={alerts.alerts} />
     </main>
   );

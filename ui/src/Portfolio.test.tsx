@@ -47,6 +47,7 @@ function fake(initial: PortfolioView) {
     acknowledgeAlert: async () => ({ status: "ok", data: [] }),
     onAlerts: async () => () => {},
     simForceAssignment: async () => ({ status: "ok", data: null }),
+    guardStatus: async () => ({ status: "error", error: { code: "unavailable", reason: "venue.connecting", message: "starting" } }),
     onHeartbeat: async () => () => {},
     portfolio: async () => ({ status: "ok", data: initial }),
     onPortfolio: async (cb) => {

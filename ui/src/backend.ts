@@ -1,5 +1,5 @@
 // The UI's one door to the Rust backend. Components receive a `Backend` so tests can pass a fake.
-import { commands, events, type AlertView, type AppStatus, type IpcError, type PortfolioView } from "./bindings";
+import { commands, events, type AlertView, type AppStatus, type GuardView, type IpcError, type PortfolioView } from "./bindings";
 
 export type Result<T> = { status: "ok"; data: T } | { status: "error"; error: IpcError };
 export type Unlisten = () => void;
@@ -13,6 +13,7 @@ export interface Backend {
   acknowledgeAlert(id: number): Promise<Result<AlertView[]>>;
   onAlerts(cb: (alerts: AlertView[]) => void): Promise<Unlisten>;
   simForceAssignment(instrumentId: string, contracts: number): Promise<Result<null>>;
+  guardStatus(): Promise<Result<GuardView>>;
 }
 
 export const tauriBackend: Backend = {
@@ -24,4 +25,5 @@ export const tauriBackend: Backend = {
   acknowledgeAlert: (id) => commands.acknowledgeAlert({ id }),
   onAlerts: (cb) => events.alertsChanged.listen((e) => cb(e.payload)),
   simForceAssignment: (instrumentId, contracts) => commands.simForceAssignment({ instrumentId, contracts }),
+  guardStatus: () => commands.guardStatus(),
 };

@@ -17,6 +17,8 @@ export const commands = {
 	acknowledgeAlert: (alert: AlertId) => typedError<AlertView[], IpcError>(__TAURI_INVOKE("acknowledge_alert", { alert })),
 	/**  Simulator only: assign or exercise contracts of an option position now (demo and tests). */
 	simForceAssignment: (req: ForceAssignment) => typedError<null, IpcError>(__TAURI_INVOKE("sim_force_assignment", { req })),
+	/**  Enforcement health: task heartbeats, rules file and dry-run, last reconciliation, protections. */
+	guardStatus: () => typedError<GuardView, IpcError>(__TAURI_INVOKE("guard_status")),
 };
 
 /** Events */
@@ -96,6 +98,28 @@ export type ForceAssignment = {
 	contracts: number,
 };
 
+/**
+ *  The guard's health for the status bar: is enforcement running, what it checked, where the
+ *  rules come from, which protections are local and which live at the broker.
+ */
+export type GuardView = {
+	/**  The risk rules file (edit it; changes apply without restart). */
+	rulesPath: string,
+	/**  Global dry-run: rules decide and log, send nothing. */
+	dryRun: boolean,
+	rules: number,
+	rulesEvaluated: number,
+	decisionsFired: number,
+	dryRunDecisions: number,
+	/**  Venue time of the last reconciliation (RFC 3339) and what it repaired. */
+	lastReconciliation: string | null,
+	lastReconciliationRepairs: number,
+	needsManualAction: number,
+	forcedUnwind: string[],
+	tasks: TaskView[],
+	protections: ProtectionView[],
+};
+
 export type InstrumentKind = "stock" | "option" | "future";
 
 /**  An error as the UI receives it. */
@@ -146,7 +170,22 @@ export type PositionRow = {
 	delta: number | null,
 };
 
+export type ProtectionView = {
+	name: string,
+	/**  "local" (only while the app runs) or "broker" (rests at the broker). */
+	atBroker: boolean,
+};
+
 export type SeverityView = "info" | "warning" | "critical";
+
+export type TaskView = {
+	name: string,
+	running: boolean,
+	/**  Seconds since the task's last heartbeat. */
+	sinceLastSecs: number | null,
+	restarts: number,
+	lastFailure: string | null,
+};
 
 /* Tauri Specta runtime */
 async function typedError<T, E>(result: Promise<T>): Promise<{ status: "ok"; data: T } | { status: "error"; error: E }> {

@@ -50,6 +50,6 @@ pub use hedge::{HedgeManager, HedgeOrder};
 pub use intent::{LegIntent, OrderIntent, Purpose};
 pub use journal::{Journal, JournalRecord, JournalState, MemoryJournal};
 pub use risk::{IntrinsicStressModel, RiskModel};
-pub use stress_model::PricingStressModel;
 pub use stop::{StopLoss, StopSpec, StopState};
 pub use store_journal::StoreJournal;
+pub use stress_model::PricingStressModel;

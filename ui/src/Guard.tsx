@@ -1,0 +1,116 @@
+import { useEffect, useState } from "react";
+import type { Backend } from "./backend";
+import type { GuardView, IpcError, TaskView } from "./bindings";
+
+/** A task whose heartbeat is older than this is shown as late. */
+export const LATE_SECS = 5;
+
+export function taskHealth(t: TaskView): "ok" | "late" | "down" {
+  if (!t.running) return "down";
+  if (t.sinceLastSecs === null || t.sinceLastSecs > LATE_SECS) return "late";
+  return "ok";
+}
+
+/** Polls the guard's health once a second (heartbeat ages change continuously). */
+export function GuardPanel({ backend, pollMs = 1000 }: { backend: Backend; pollMs?: number }) {
+  const [view, setView] = useState<GuardView | null>(null);
+  const [error, setError] = useState<IpcError | null>(null);
+  useEffect(() => {
+    let live = true;
+    const poll = async () => {
+      const res = await backend.guardStatus();
+      if (!live) return;
+      if (res.status === "ok") {
+        setView(res.data);
+        setError(null);
+      } else {
+        setError(res.error);
+      }
+    };
+    void poll();
+    const id = setInterval(() => void poll(), pollMs);
+    return () => {
+      live = false;
+      clearInterval(id);
+    };
+  }, [backend, pollMs]);
+
+  if (!view) {
+    return (
+      <section className="card wide">
+        <h2>Guard</h2>
+        {error ? (
+          <p role="alert" className="error" data-testid="guard-error">
+            {error.message} <code>{error.reason}</code>
+          </p>
+        ) : (
+          <p className="muted">Starting…</p>
+        )}
+      </section>
+    );
+  }
+  const unhealthy = view.tasks.filter((t) => taskHealth(t) !== "ok");
+  return (
+    <section className="card wide" aria-labelledby="guard-title" data-testid="guard">
+      <div className="row-between">
+        <h2 id="guard-title">Guard</h2>
+        <span data-testid="guard-health" className={unhealthy.length ? "badge warn" : "badge ok"}>
+          {unhealthy.length ? `${unhealthy.map((t) => t.name).join(", ")} not checking` : "enforcing"}
+        </span>
+      </div>
+      <dl className="facts">
+        <dt>Risk rules</dt>
+        <dd>
+          <code data-testid="rules-path">{view.rulesPath}</code> · {view.rules} rules
+          {view.dryRun && (
+            <span className="badge warn" data-testid="dry-run" title="rules decide and log; no order is sent">
+              {" "}
+              DRY-RUN
+            </span>
+          )}
+        </dd>
+        <dt>Decisions</dt>
+        <dd>
+          {view.decisionsFired} fired · {view.dryRunDecisions} dry-run · {view.rulesEvaluated} rule checks
+        </dd>
+        <dt>Last reconciliation</dt>
+        <dd data-testid="last-reconciliation">
+          {view.lastReconciliation
+            ? `${new Date(view.lastReconciliation).toLocaleTimeString("en-US", { timeZone: "America/New_York" })} ET · ${view.lastReconciliationRepairs} repaired`
+            : "not yet"}
+        </dd>
+        <dt>Tasks</dt>
+        <dd data-testid="tasks">
+          {view.tasks.map((t) => (
+            <span key={t.name} className={`task ${taskHealth(t)}`} title={t.lastFailure ?? ""}>
+              {t.name} {t.sinceLastSecs === null ? "—" : `${t.sinceLastSecs.toFixed(1)} s ago`}
+              {t.restarts > 0 ? ` (restarted ${t.restarts}×)` : ""}
+            </span>
+          ))}
+        </dd>
+        {view.needsManualAction > 0 && (
+          <>
+            <dt>Needs you</dt>
+            <dd className="neg">{view.needsManualAction} close(s) need manual action</dd>
+          </>
+        )}
+        {view.forcedUnwind.length > 0 && (
+          <>
+            <dt>Forced unwind</dt>
+            <dd className="neg">{view.forcedUnwind.join(", ")}</dd>
+          </>
+        )}
+        <dt>Protections</dt>
+        <dd>
+          {view.protections.length === 0
+            ? "none configured"
+            : view.protections.map((p) => (
+                <span key={p.name} className="task ok">
+                  {p.name} · {p.atBroker ? "at the broker (survives closing the app)" : "local (only while the app runs)"}
+                </span>
+              ))}
+        </dd>
+      </dl>
+    </section>
+  );
+}
