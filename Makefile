@@ -61,7 +61,8 @@ BENCH_VENV := $(ROOT)/.venv-bench
 
 bench: deps ui
 	rm -rf $(TRADEGUARD_BENCH_DIR) && mkdir -p $(TRADEGUARD_BENCH_DIR)
-	cargo bench --workspace
+	@# Only the crates with benchmarks (a workspace-wide bench would build the desktop app in release).
+	cargo bench -p tradeguard-pricing -p tradeguard-store -p tradeguard-engine -p tradeguard-sim --benches
 	@# QuantLib-Python times the same pricing cases in the same run (ratio figures).
 	[ -x $(BENCH_VENV)/bin/python ] || python3 -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -c "import QuantLib" 2>/dev/null || $(BENCH_VENV)/bin/pip install --quiet QuantLib
