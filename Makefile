@@ -78,8 +78,8 @@ bindings: deps
 	UPDATE_BINDINGS=1 cargo test -p tradeguard-app --lib bindings::tests::committed_bindings_are_fresh
 
 # Regenerate every icon from icons/source.svg.
-icons: deps
-	ui/node_modules/.bin/tauri icon icons/source.svg -o icons
+icons:
+	npx --yes @tauri-apps/cli@2.12.5 icon icons/source.svg -o icons
 	rm -rf icons/android icons/ios icons/Square*Logo.png icons/StoreLogo.png
 
 clean:
