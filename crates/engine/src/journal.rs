@@ -40,6 +40,9 @@ pub enum JournalRecord {
     },
     /// Trading state change.
     TradingState(TradingState),
+    /// The risk rules' state between evaluations (trailing-stop highs, day-start and peak
+    /// account values): the latest record wins.
+    RuleState(crate::rules::RuleState),
     /// An exercise or assignment the assignment guard detected.
     Assignment(AssignmentRecord),
     /// The positions the assignment guard last knew (last one wins); compared with the
@@ -67,6 +70,8 @@ pub struct JournalState {
     pub broken: BTreeMap<StrategyId, String>,
     /// Last trading state.
     pub trading_state: Option<TradingState>,
+    /// The latest risk-rule state.
+    pub rule_state: Option<crate::rules::RuleState>,
     /// Audit log.
     pub audit: Vec<AuditEntry>,
     /// Alerts.
@@ -103,6 +108,7 @@ impl JournalState {
                 }
             },
             JournalRecord::TradingState(s) => self.trading_state = Some(s),
+            JournalRecord::RuleState(s) => self.rule_state = Some(s),
             JournalRecord::Assignment(a) => self.assignments.push(a),
             JournalRecord::KnownPositions(p) => self.known_positions = Some(p),
             JournalRecord::ForcedUnwind { account, enabled } => {

@@ -349,3 +349,86 @@ async fn demo_assignment_breaks_the_spread_closes_it_in_safe_order_and_notifies_
     );
     g.shutdown().await;
 }
+
+/// Delegates to the real rules and records what `Guard::start` restores into it.
+struct RestoreSpy {
+    inner: RiskRules,
+    restored: Arc<std::sync::Mutex<Option<tradeguard_engine::rules::RuleState>>>,
+}
+
+impl RuleEvaluator for RestoreSpy {
+    fn rule_count(&self) -> usize {
+        self.inner.rule_count()
+    }
+    fn evaluate(
+        &mut self,
+        input: &tradeguard_engine::enforce::EvalInput<'_>,
+    ) -> Vec<tradeguard_engine::enforce::Decision> {
+        self.inner.evaluate(input)
+    }
+    fn drain_alerts(&mut self) -> Vec<Alert> {
+        self.inner.drain_alerts()
+    }
+    fn durable_state(&self) -> Option<tradeguard_engine::rules::RuleState> {
+        self.inner.durable_state()
+    }
+    fn restore_state(&mut self, state: tradeguard_engine::rules::RuleState) {
+        *self.restored.lock().unwrap() = Some(state.clone());
+        self.inner.restore_state(state);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn rule_state_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = rules_file(
+        dir.path(),
+        "[[max_drawdown]]\nid = \"dd\"\nmax_drawdown = 1000000\n",
+    );
+    let b = broker(short_put_book());
+    b.connect().await.unwrap();
+    let j = MemoryJournal::new();
+    let n = RecordingNotifier::new();
+    let restored = Arc::new(std::sync::Mutex::new(None));
+    let spy = |r: &Arc<std::sync::Mutex<Option<_>>>| -> Box<dyn RuleEvaluator> {
+        Box::new(RestoreSpy {
+            inner: RiskRules::load(&path, hours()).unwrap(),
+            restored: r.clone(),
+        })
+    };
+    let g = start_guard(b.clone(), &j, spy(&restored), &n, "500").await;
+    assert!(
+        restored.lock().unwrap().is_none(),
+        "first start: nothing to restore"
+    );
+    sleep_ms(15_000).await;
+    g.shutdown().await;
+    let saved: Vec<_> = j
+        .records()
+        .into_iter()
+        .filter_map(|r| match r {
+            tradeguard_engine::JournalRecord::RuleState(s) => Some(s),
+            _ => None,
+        })
+        .collect();
+    let last = saved
+        .last()
+        .expect("the rules' day-start/peak values were journaled")
+        .clone();
+    assert!(!last.accounts.is_empty(), "account peak tracked: {last:?}");
+    assert!(
+        saved.len() <= 4,
+        "throttled, not one record per evaluation: {}",
+        saved.len()
+    );
+
+    let g2 = start_guard(b.clone(), &j, spy(&restored), &n, "500").await;
+    let got = restored
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("restored at the restart");
+    assert_eq!(got.accounts, last.accounts);
+    assert_eq!(got.trailing, last.trailing);
+    g2.shutdown().await;
+}

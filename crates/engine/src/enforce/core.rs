@@ -74,6 +74,10 @@ pub(crate) struct Core {
     pub strategies_changed: Notify,
     /// How long a strategy that vanished from the book stays known to the assignment guard.
     pub retain_vanished: Duration,
+    /// Where the rules' state is persisted.
+    pub journal: Arc<dyn crate::journal::Journal>,
+    /// The rules' state last persisted, and when.
+    pub rule_state_saved: Mutex<(Option<crate::rules::RuleState>, Option<Timestamp>)>,
 }
 
 impl Core {

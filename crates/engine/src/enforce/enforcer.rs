@@ -7,7 +7,7 @@
 
 use crate::alert::Severity;
 use crate::enforce::closer::{AfterFailure, CloseState};
-use crate::enforce::core::SharedCore;
+use crate::enforce::core::{Core, SharedCore};
 use crate::enforce::evaluator::{CloseLeg, EvalInput, RuleAction};
 use crate::enforce::strategy_link;
 use crate::enforce::supervisor::{Heartbeat, TaskResult};
@@ -15,7 +15,7 @@ use crate::group::{Group, GroupPhase};
 use crate::intent::Purpose;
 use crate::live::MarkStatus;
 use std::collections::{BTreeMap, BTreeSet};
-use tradeguard_model::{AccountId, InstrumentId, Position};
+use tradeguard_model::{AccountId, InstrumentId, Position, Timestamp};
 
 pub(crate) async fn run(core: SharedCore, hb: Heartbeat) -> TaskResult {
     let mut tick = tokio::time::interval(core.cfg.eval_interval);
@@ -63,7 +63,7 @@ pub(crate) async fn enforce_once(core: &SharedCore) -> TaskResult {
             }
         }
     }
-    let (decisions, rules, notes) = {
+    let (decisions, rules, notes, durable) = {
         let mut ev = core
             .evaluator
             .lock()
@@ -76,8 +76,11 @@ pub(crate) async fn enforce_once(core: &SharedCore) -> TaskResult {
             spots: &spots,
         };
         let d = ev.evaluate(&input);
-        (d, ev.rule_count(), ev.drain_alerts())
+        (d, ev.rule_count(), ev.drain_alerts(), ev.durable_state())
     };
+    if let Some(state) = durable {
+        persist_rule_state(core, state, now).await;
+    }
     for a in notes {
         core.alerter.raise(a.severity, &a.code, a.message).await;
     }
@@ -430,4 +433,43 @@ async fn drive_closes(core: &SharedCore) -> TaskResult {
         }
     }
     Ok(())
+}
+
+/// The rules' state is written at most this often (clock time) while it changes: a crash loses
+/// at most this much progress of a trailing high, and the journal does not grow per evaluation.
+pub const RULE_STATE_SAVE_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Journals the rules' durable state when it differs from the last saved one (throttled).
+async fn persist_rule_state(core: &Core, state: crate::rules::RuleState, now: Timestamp) {
+    {
+        let saved = core
+            .rule_state_saved
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let unchanged = saved
+            .0
+            .as_ref()
+            .is_some_and(|s| s.trailing == state.trailing && s.accounts == state.accounts);
+        let recent = saved
+            .1
+            .is_some_and(|at| now.duration_since(at) < RULE_STATE_SAVE_EVERY);
+        if unchanged || recent {
+            return;
+        }
+    }
+    match core
+        .journal
+        .append(crate::journal::JournalRecord::RuleState(state.clone()))
+        .await
+    {
+        Ok(()) => {
+            *core
+                .rule_state_saved
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = (Some(state), Some(now));
+        }
+        Err(e) => {
+            tracing::error!(code = e.code(), error = %e, "rule state not persisted; retried at the next evaluation")
+        }
+    }
 }

@@ -99,6 +99,13 @@ pub trait RuleEvaluator: Send {
     fn drain_alerts(&mut self) -> Vec<Alert> {
         Vec::new()
     }
+    /// The state the rules carry between evaluations (trailing-stop highs, day-start and peak
+    /// account values), to persist so it survives a restart; `None` when there is none.
+    fn durable_state(&self) -> Option<crate::rules::RuleState> {
+        None
+    }
+    /// Restores the state persisted by an earlier run (start-up).
+    fn restore_state(&mut self, _state: crate::rules::RuleState) {}
 }
 
 /// No rules (a guard that only reconciles, unwinds and reports).

@@ -171,7 +171,15 @@ impl Guard {
             link,
             ..GuardState::default()
         };
+        // The rules' state (trailing highs, day-start and peak values) from before the restart.
+        let mut evaluator = deps.evaluator;
+        let saved_rules = deps.journal.load().await?.rule_state;
+        if let Some(s) = saved_rules.clone() {
+            evaluator.restore_state(s);
+        }
         let core: SharedCore = Arc::new(Core {
+            journal: deps.journal.clone(),
+            rule_state_saved: Mutex::new((saved_rules, None)),
             broker: deps.broker,
             coord,
             clock: deps.clock,
@@ -180,7 +188,7 @@ impl Guard {
             alerter,
             beats: supervisor.heartbeats(),
             state: Mutex::new(state),
-            evaluator: Mutex::new(deps.evaluator),
+            evaluator: Mutex::new(evaluator),
             wake_enforcer: Notify::new(),
             wake_reconciler: Notify::new(),
             resubscribe: Notify::new(),

@@ -225,6 +225,19 @@ fn convert(d: rules::Decision, positions: &[PositionView]) -> Decision {
 }
 
 impl RuleEvaluator for RiskRules {
+    fn durable_state(&self) -> Option<RuleState> {
+        Some(self.state.clone())
+    }
+
+    fn restore_state(&mut self, state: RuleState) {
+        tracing::info!(
+            trailing = state.trailing.values().map(|m| m.len()).sum::<usize>(),
+            accounts = state.accounts.len(),
+            "rule state restored from the journal (trailing highs, day-start and peak values)"
+        );
+        self.state = state;
+    }
+
     fn rule_count(&self) -> usize {
         self.config.enabled_rules().count()
     }
