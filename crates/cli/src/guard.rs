@@ -64,8 +64,8 @@ pub struct GuardArgs {
     /// IB Gateway / TWS port (Gateway paper 4002).
     #[arg(long, default_value_t = 4002)]
     pub ib_port: u16,
-    /// IB API client id.
-    #[arg(long, default_value_t = 1)]
+    /// IB API client id (2 by convention for the CLI, so it can run beside the app's 1).
+    #[arg(long, default_value_t = 2)]
     pub ib_client_id: i32,
     /// IB account code (empty: the first managed account).
     #[arg(long, default_value = "")]

@@ -142,6 +142,10 @@ fn quiet(i: usize, k: usize) -> Price {
 }
 
 fn bench(c: &mut Criterion) {
+    if !measuring() {
+        return; // listed or run as a test (nextest, cargo test): measure only under `cargo bench`
+    }
+
     let mut w = World::new();
     let ix = EvalIndex::build(&w.input());
 
@@ -275,6 +279,12 @@ fn bench(c: &mut Criterion) {
         b.iter(|| black_box(evaluate_indexed(&input, &full_ix, &mut state)))
     });
     g.finish();
+}
+
+/// `cargo bench` passes `--bench`; nextest and `cargo test` list or run bench targets without
+/// it, and then nothing is measured and no figure file is written.
+fn measuring() -> bool {
+    std::env::args().any(|a| a == "--bench")
 }
 
 criterion_group!(benches, bench);

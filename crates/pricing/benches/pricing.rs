@@ -78,6 +78,10 @@ fn measure_ns(rounds: usize, per_round: usize, mut f: impl FnMut(usize)) -> f64 
 }
 
 fn european(c: &mut Criterion) {
+    if !measuring() {
+        return; // listed or run as a test (nextest, cargo test): measure only under `cargo bench`
+    }
+
     let cases = reference_cases("european_bsm");
     let n = cases.len();
     let mut g = c.benchmark_group("european");
@@ -108,6 +112,10 @@ fn european(c: &mut Criterion) {
 }
 
 fn american(c: &mut Criterion) {
+    if !measuring() {
+        return; // listed or run as a test (nextest, cargo test): measure only under `cargo bench`
+    }
+
     let cases = reference_cases("american");
     let n = cases.len();
     let m = AmericanMethod::default();
@@ -139,6 +147,10 @@ fn american(c: &mut Criterion) {
 }
 
 fn stress(c: &mut Criterion) {
+    if !measuring() {
+        return; // listed or run as a test (nextest, cargo test): measure only under `cargo bench`
+    }
+
     let book = book_of_legs(1000);
     let cfg = StressConfig::default_grid_21x3x3();
     let mut g = c.benchmark_group("stress");
@@ -162,6 +174,10 @@ fn stress(c: &mut Criterion) {
 }
 
 fn margin(c: &mut Criterion) {
+    if !measuring() {
+        return; // listed or run as a test (nextest, cargo test): measure only under `cargo bench`
+    }
+
     let pos = twenty_leg_margin_position();
     let rules = MarginRules::default();
     let mut g = c.benchmark_group("margin");
@@ -182,6 +198,12 @@ fn margin(c: &mut Criterion) {
         "ms",
         "< 50 ms (not in the issue; tracked)",
     );
+}
+
+/// `cargo bench` passes `--bench`; nextest and `cargo test` list or run bench targets without
+/// it, and then nothing is measured and no figure file is written.
+fn measuring() -> bool {
+    std::env::args().any(|a| a == "--bench")
 }
 
 criterion_group!(benches, european, american, stress, margin);

@@ -6,6 +6,10 @@ use std::time::{Duration, Instant};
 use tradeguard_sim::Scenario;
 
 fn demo_hour(c: &mut Criterion) {
+    if !measuring() {
+        return; // listed or run as a test (nextest, cargo test): measure only under `cargo bench`
+    }
+
     let s = Scenario::demo(1);
     let mut g = c.benchmark_group("sim");
     g.sample_size(10)
@@ -39,6 +43,12 @@ fn demo_hour(c: &mut Criterion) {
         );
         let _ = std::fs::write(format!("{dir}/sim_venue_steps_per_sec.json"), json);
     }
+}
+
+/// `cargo bench` passes `--bench`; nextest and `cargo test` list or run bench targets without
+/// it, and then nothing is measured and no figure file is written.
+fn measuring() -> bool {
+    std::env::args().any(|a| a == "--bench")
 }
 
 criterion_group!(benches, demo_hour);
