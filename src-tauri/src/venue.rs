@@ -68,6 +68,7 @@ pub struct Venue {
     guard: Guard,
     store: Arc<Store>,
     rules_path: std::path::PathBuf,
+    enforce: EnforceConfig,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -106,6 +107,7 @@ impl Venue {
             ..EngineConfig::default()
         };
         write_starter_rules(&rules_path)?;
+        let enforce = EnforceConfig::default();
         // The simulator's calendar is New York standard time (UTC-5) all year.
         let sim_hours = Arc::new(assignment::hours::UsEquityHours::fixed_offset(-5 * 3600));
         let guard = Guard::start(GuardDeps {
@@ -114,7 +116,7 @@ impl Venue {
             clock: clock.clone(),
             risk: Box::new(PricingStressModel::new(clock)),
             engine,
-            enforce: EnforceConfig::default(),
+            enforce: enforce.clone(),
             evaluator: Box::new(RiskRules::load(&rules_path, sim_hours.clone())?),
             hours: Arc::new(UsRegularSession),
             backstops: Vec::new(),
@@ -144,12 +146,13 @@ impl Venue {
             guard,
             store,
             rules_path,
+            enforce,
         })
     }
 
     /// The guard's health, rules file and protections for the UI.
     pub async fn guard_view(&self) -> crate::view::GuardView {
-        crate::view::guard(&self.guard.status().await, &self.rules_path)
+        crate::view::guard(&self.guard.status().await, &self.rules_path, &self.enforce)
     }
 
     /// Re-reads the alerts from the database and pushes them to the UI whenever the guard

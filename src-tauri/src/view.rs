@@ -169,6 +169,9 @@ pub struct TaskView {
     pub running: bool,
     /// Seconds since the task's last heartbeat.
     pub since_last_secs: Option<f64>,
+    /// The task is late (not checking) when its heartbeat is older than this; `None` for tasks
+    /// that beat on activity only.
+    pub late_after_secs: Option<f64>,
     pub restarts: u32,
     pub last_failure: Option<String>,
 }
@@ -185,9 +188,22 @@ fn count(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
+/// How often a guard task beats, from the configuration it was started with; a task is late
+/// after three periods plus two seconds of slack.
+fn late_after(task: &str, cfg: &tradeguard_engine::enforce::EnforceConfig) -> Option<f64> {
+    let period = match task {
+        "enforcer" => cfg.eval_interval,
+        "reconciler" => cfg.reconcile_interval.min(cfg.stall_check_interval),
+        "status" => cfg.status_interval,
+        _ => return None,
+    };
+    Some(period.as_secs_f64() * 3.0 + 2.0)
+}
+
 pub fn guard(
     s: &tradeguard_engine::enforce::StatusSummary,
     rules_path: &std::path::Path,
+    cfg: &tradeguard_engine::enforce::EnforceConfig,
 ) -> GuardView {
     use tradeguard_engine::enforce::ProtectionSite;
     GuardView {
@@ -217,6 +233,7 @@ pub fn guard(
                 name: t.name.to_owned(),
                 running: t.running,
                 since_last_secs: t.since_last.map(|d| d.as_secs_f64()),
+                late_after_secs: late_after(t.name, cfg),
                 restarts: t.restarts,
                 last_failure: t.last_failure.clone(),
             })
@@ -323,6 +340,23 @@ mod tests {
     use super::*;
     use chrono::NaiveDate;
     use tradeguard_model::{OptionContract, Price};
+
+    #[test]
+    fn lateness_follows_each_tasks_own_period() {
+        let cfg = tradeguard_engine::enforce::EnforceConfig::default();
+        let enforcer = late_after("enforcer", &cfg).expect("periodic");
+        let status = late_after("status", &cfg).expect("periodic");
+        assert!(
+            enforcer < 10.0,
+            "the enforcer checks every {:?}",
+            cfg.eval_interval
+        );
+        assert!(
+            status > cfg.status_interval.as_secs_f64(),
+            "status beats once per interval"
+        );
+        assert_eq!(late_after("alerts", &cfg), None, "activity-driven");
+    }
 
     #[test]
     fn option_label_is_compact_and_exact() {

@@ -67,6 +67,10 @@ describe("Tradeguard desktop app", () => {
     // Marks are live: the venue clock moves (10x), so the displayed venue time changes.
     const later = await session.waitForText('[data-testid="venue"]', (t) => t !== venue, 10000);
     assert.notEqual(later, venue);
+    // Every periodic guard task is checking on time.
+    const health = await session.waitForText('[data-testid="guard-health"]', (t) => t === "enforcing", 15000);
+    assert.equal(health, "enforcing");
+    assert.match(await session.text(await session.find('[data-testid="rules-path"]')), /risk\.toml$/);
     await session.screenshot("positions");
   });
 

@@ -16,8 +16,10 @@ const view = (over: Partial<GuardView> = {}): GuardView => ({
   needsManualAction: 0,
   forcedUnwind: [],
   tasks: [
-    { name: "enforcer", running: true, sinceLastSecs: 0.3, restarts: 0, lastFailure: null },
-    { name: "reconciler", running: true, sinceLastSecs: 1.2, restarts: 1, lastFailure: "panicked" },
+    { name: "enforcer", running: true, sinceLastSecs: 0.3, lateAfterSecs: 3.5, restarts: 0, lastFailure: null },
+    { name: "reconciler", running: true, sinceLastSecs: 1.2, lateAfterSecs: 20, restarts: 1, lastFailure: "panicked" },
+    { name: "status", running: true, sinceLastSecs: 41, lateAfterSecs: 182, restarts: 0, lastFailure: null },
+    { name: "alerts", running: true, sinceLastSecs: 300, lateAfterSecs: null, restarts: 0, lastFailure: null },
   ],
   protections: [{ name: "stop-loss SPY condor", atBroker: false }],
   ...over,
@@ -26,11 +28,21 @@ const view = (over: Partial<GuardView> = {}): GuardView => ({
 const backendWith = (v: GuardView) => ({ guardStatus: async () => ({ status: "ok", data: v }) }) as unknown as Backend;
 
 describe("taskHealth", () => {
-  it("is late past the limit and down when not running", () => {
-    expect(taskHealth({ name: "e", running: true, sinceLastSecs: 0.3, restarts: 0, lastFailure: null })).toBe("ok");
-    expect(taskHealth({ name: "e", running: true, sinceLastSecs: 9, restarts: 0, lastFailure: null })).toBe("late");
-    expect(taskHealth({ name: "e", running: true, sinceLastSecs: null, restarts: 0, lastFailure: null })).toBe("late");
-    expect(taskHealth({ name: "e", running: false, sinceLastSecs: 0.1, restarts: 3, lastFailure: "x" })).toBe("down");
+  it("is late past the task's own limit, never for activity-driven tasks, and down when not running", () => {
+    const t = (sinceLastSecs: number | null, lateAfterSecs: number | null, running = true) => ({
+      name: "e",
+      running,
+      sinceLastSecs,
+      lateAfterSecs,
+      restarts: 0,
+      lastFailure: null,
+    });
+    expect(taskHealth(t(0.3, 3.5))).toBe("ok");
+    expect(taskHealth(t(9, 3.5))).toBe("late");
+    expect(taskHealth(t(41, 182))).toBe("ok");
+    expect(taskHealth(t(null, 3.5))).toBe("late");
+    expect(taskHealth(t(300, null))).toBe("ok");
+    expect(taskHealth(t(0.1, 3.5, false))).toBe("down");
   });
 });
 
@@ -48,7 +60,7 @@ describe("GuardPanel", () => {
   it("names the tasks that stopped checking", async () => {
     const v = view({
       dryRun: false,
-      tasks: [{ name: "enforcer", running: true, sinceLastSecs: 12, restarts: 0, lastFailure: null }],
+      tasks: [{ name: "enforcer", running: true, sinceLastSecs: 12, lateAfterSecs: 3.5, restarts: 0, lastFailure: null }],
     });
     render(<GuardPanel backend={backendWith(v)} pollMs={60000} />);
     expect((await screen.findByTestId("guard-health")).textContent).toBe("enforcer not checking");

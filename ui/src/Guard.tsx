@@ -2,12 +2,11 @@ import { useEffect, useState } from "react";
 import type { Backend } from "./backend";
 import type { GuardView, IpcError, TaskView } from "./bindings";
 
-/** A task whose heartbeat is older than this is shown as late. */
-export const LATE_SECS = 5;
-
+/** Late against the task's own period (the backend sends it; activity-driven tasks have none). */
 export function taskHealth(t: TaskView): "ok" | "late" | "down" {
   if (!t.running) return "down";
-  if (t.sinceLastSecs === null || t.sinceLastSecs > LATE_SECS) return "late";
+  if (t.lateAfterSecs === null) return "ok";
+  if (t.sinceLastSecs === null || t.sinceLastSecs > t.lateAfterSecs) return "late";
   return "ok";
 }
 

@@ -183,6 +183,11 @@ export type TaskView = {
 	running: boolean,
 	/**  Seconds since the task's last heartbeat. */
 	sinceLastSecs: number | null,
+	/**
+	 *  The task is late (not checking) when its heartbeat is older than this; `None` for tasks
+	 *  that beat on activity only.
+	 */
+	lateAfterSecs: number | null,
 	restarts: number,
 	lastFailure: string | null,
 };
