@@ -69,6 +69,7 @@ pub struct Venue {
     store: Arc<Store>,
     rules_path: std::path::PathBuf,
     enforce: EnforceConfig,
+    started: std::time::Instant,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -147,12 +148,18 @@ impl Venue {
             store,
             rules_path,
             enforce,
+            started: std::time::Instant::now(),
         })
     }
 
     /// The guard's health, rules file and protections for the UI.
     pub async fn guard_view(&self) -> crate::view::GuardView {
-        crate::view::guard(&self.guard.status().await, &self.rules_path, &self.enforce)
+        crate::view::guard(
+            &self.guard.status().await,
+            &self.rules_path,
+            &self.enforce,
+            self.started.elapsed(),
+        )
     }
 
     /// Re-reads the alerts from the database and pushes them to the UI whenever the guard

@@ -204,6 +204,7 @@ pub fn guard(
     s: &tradeguard_engine::enforce::StatusSummary,
     rules_path: &std::path::Path,
     cfg: &tradeguard_engine::enforce::EnforceConfig,
+    guard_age: std::time::Duration,
 ) -> GuardView {
     use tradeguard_engine::enforce::ProtectionSite;
     GuardView {
@@ -232,7 +233,9 @@ pub fn guard(
             .map(|t| TaskView {
                 name: t.name.to_owned(),
                 running: t.running,
-                since_last_secs: t.since_last.map(|d| d.as_secs_f64()),
+                // Not beaten yet: as old as the guard (a periodic task is late only once the
+                // guard has run longer than its period allows).
+                since_last_secs: Some(t.since_last.unwrap_or(guard_age).as_secs_f64()),
                 late_after_secs: late_after(t.name, cfg),
                 restarts: t.restarts,
                 last_failure: t.last_failure.clone(),

@@ -71,6 +71,8 @@ describe("Tradeguard desktop app", () => {
     const health = await session.waitForText('[data-testid="guard-health"]', (t) => t === "enforcing", 15000);
     assert.equal(health, "enforcing");
     assert.match(await session.text(await session.find('[data-testid="rules-path"]')), /risk\.toml$/);
+    // First start: the starter rules run in global dry-run, and the card says so.
+    assert.match(await session.text(await session.waitFor('[data-testid="dry-run"]')), /DRY-RUN/);
     await session.screenshot("positions");
   });
 

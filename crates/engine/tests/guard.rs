@@ -163,7 +163,12 @@ async fn global_dry_run_sends_nothing() {
         dry[0].reason.contains("would send Flatten BUY 5"),
         "{dry:?}"
     );
-    assert_eq!(g.status().await.dry_run_decisions, 1);
+    let status = g.status().await;
+    assert_eq!(status.dry_run_decisions, 1);
+    assert!(
+        status.dry_run,
+        "the status shows the rules file's global dry-run"
+    );
     g.shutdown().await;
 }
 

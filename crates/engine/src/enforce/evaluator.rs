@@ -106,6 +106,10 @@ pub trait RuleEvaluator: Send {
     }
     /// Restores the state persisted by an earlier run (start-up).
     fn restore_state(&mut self, _state: crate::rules::RuleState) {}
+    /// The rules' own global dry-run (no rule sends orders), as opposed to the guard's.
+    fn global_dry_run(&self) -> bool {
+        false
+    }
 }
 
 /// No rules (a guard that only reconciles, unwinds and reports).

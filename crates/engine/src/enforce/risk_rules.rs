@@ -229,6 +229,10 @@ impl RuleEvaluator for RiskRules {
         Some(self.state.clone())
     }
 
+    fn global_dry_run(&self) -> bool {
+        self.config.dry_run
+    }
+
     fn restore_state(&mut self, state: RuleState) {
         tracing::info!(
             trailing = state.trailing.values().map(|m| m.len()).sum::<usize>(),

@@ -138,13 +138,13 @@ pub(crate) async fn summary(core: &SharedCore) -> StatusSummary {
             Vec::new()
         }
     };
-    let (rules, mut protections) = {
+    let (rules, mut protections, rules_dry_run) = {
         let ev = core
             .evaluator
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let names = ev.protections();
-        (ev.rule_count(), names)
+        (ev.rule_count(), names, ev.global_dry_run())
     };
     let mut out = {
         let st = core.lock();
@@ -185,7 +185,8 @@ pub(crate) async fn summary(core: &SharedCore) -> StatusSummary {
             rules_evaluated: st.rule_evaluations,
             decisions_fired: st.decisions_fired,
             dry_run_decisions: st.dry_run_decisions,
-            dry_run: core.cfg.dry_run,
+            // Either switch stops rule-driven orders: the guard's own or the rules file's.
+            dry_run: core.cfg.dry_run || rules_dry_run,
             last_reconciliation: st.last_reconcile.clone(),
             reconciliations: st.reconciliations,
             stalls: st.stalls,
