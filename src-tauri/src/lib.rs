@@ -105,7 +105,7 @@ fn start_venue(app: &tauri::AppHandle) {
         Ok(v) => {
             let v = std::sync::Arc::new(v);
             state.set_venue(Ok(v.clone()));
-            tauri::async_runtime::spawn(v.clone().pump(app.clone()));
+            tauri::async_runtime::spawn(v.clone().publish_portfolio(app.clone()));
             tauri::async_runtime::spawn(v.forward_alerts(app.clone()));
         }
         Err(e) => {

@@ -1,20 +1,16 @@
-//! Connects the app to its venue (the simulated one by default), starts the guard on it (the
+//! Connects the app to its venue (the simulated one by default) and starts the guard on it (the
 //! execution coordinator, enforcement and the assignment guard, journaled in the app's
-//! database), and keeps the portfolio view current. Broker events are folded into the view's
-//! book as they arrive; the UI is told at most [`EMIT_INTERVAL`] apart, so a busy market cannot
-//! flood the webview. Alerts live in the database; the UI is told when they change.
+//! database). The portfolio view is drawn from the guard's own live book; the UI is told at most
+//! [`EMIT_INTERVAL`] apart, so a busy market cannot flood the webview. Alerts live in the
+//! database; the UI is told when the guard raises one.
 
 use crate::events::PortfolioChanged;
 use crate::view::{self, PortfolioView};
-use futures::StreamExt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tauri_specta::Event;
 use tradeguard_engine::assignment::{self, AssignmentConfig};
-use tradeguard_engine::enforce::{
-    EnforceConfig, EnforceError, Guard, GuardDeps, RiskRules, UsRegularSession,
-};
-use tradeguard_engine::live::{LiveBook, MarkStatus};
+use tradeguard_engine::enforce::{EnforceConfig, EnforceError, Guard, GuardDeps, RiskRules};
 use tradeguard_engine::rules::ConfigError;
 use tradeguard_engine::{EngineConfig, PricingStressModel, StoreJournal};
 use tradeguard_model::{Broker, BrokerError, Timestamp};
@@ -23,12 +19,6 @@ use tradeguard_store::Store;
 
 /// Fastest rate at which portfolio updates are pushed to the UI.
 pub const EMIT_INTERVAL: Duration = Duration::from_millis(250);
-/// A quote older than this (venue time) marks its position stale.
-pub const STALE_AFTER: Duration = Duration::from_secs(30);
-/// The alert list is re-read at least this often.
-pub const ALERT_POLL: Duration = Duration::from_secs(2);
-/// Quotes are requested at start; a position still without one after this is reported.
-pub const QUOTE_GRACE: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum VenueError {
@@ -59,12 +49,11 @@ impl VenueError {
     }
 }
 
-/// A running venue connection, the guard on it, and the book the portfolio view is drawn from.
+/// A running venue connection and the guard on it.
 pub struct Venue {
     name: &'static str,
     broker: Arc<SimBroker>,
     venue: Arc<Mutex<SimVenue>>,
-    book: Arc<Mutex<LiveBook>>,
     guard: Guard,
     store: Arc<Store>,
     rules_path: std::path::PathBuf,
@@ -119,22 +108,15 @@ impl Venue {
             engine,
             enforce: enforce.clone(),
             evaluator: Box::new(RiskRules::load(&rules_path, sim_hours.clone())?),
-            hours: Arc::new(UsRegularSession),
+            hours: sim_hours,
             backstops: Vec::new(),
             notifier,
             assignment: AssignmentConfig::default(),
-            assignment_hours: sim_hours,
         })
         .await?;
-        let mut book = LiveBook::new();
-        book.replace_positions(broker.positions().await?);
-        book.apply(&tradeguard_model::BrokerEvent::Account(
-            broker.account().await?,
-        ));
-        broker.subscribe_quotes(&scenario.instruments()).await?;
         tracing::info!(
             seed,
-            positions = book.position_count(),
+            positions = guard.positions().len(),
             strategies = guard.strategies().len(),
             rules = %rules_path.display(),
             "guarding the simulated venue"
@@ -143,7 +125,6 @@ impl Venue {
             name: "sim",
             broker: sim,
             venue,
-            book: Arc::new(Mutex::new(book)),
             guard,
             store,
             rules_path,
@@ -162,34 +143,29 @@ impl Venue {
         )
     }
 
-    /// Re-reads the alerts from the database and pushes them to the UI whenever the guard
-    /// (enforcement, execution or assignment) raises one; also every few seconds, so nothing raised by another
-    /// path is missed.
+    /// Pushes the alert list (read from the database, the source of truth) to the UI at start
+    /// and whenever the guard (enforcement, execution or assignment) raises an alert.
+    /// Acknowledgements push their own update.
     pub async fn forward_alerts(self: Arc<Self>, app: tauri::AppHandle) {
         use tokio::sync::broadcast::error::RecvError;
         let mut alerts = self.guard.subscribe_alerts();
-        let mut tick = tokio::time::interval(ALERT_POLL);
-        let mut last: Option<Vec<crate::view::AlertView>> = None;
         loop {
-            tokio::select! {
-                r = alerts.recv() => if let Err(RecvError::Closed) = r { return; },
-                _ = tick.tick() => {}
-            }
             let store = self.store.clone();
             match tokio::task::spawn_blocking(move || crate::commands::recent_alerts(&store)).await
             {
-                Ok(Ok(list)) if last.as_ref() != Some(&list) => {
-                    crate::events::emit_alerts(&app, &list);
-                    last = Some(list);
-                }
-                Ok(Ok(_)) => {}
+                Ok(Ok(list)) => crate::events::emit_alerts(&app, &list),
                 Ok(Err(e)) => {
                     tracing::warn!(reason = %e.reason, "alerts could not be read: {}", e.message)
                 }
                 Err(e) => tracing::warn!(error = %e, "alert reader task failed"),
             }
+            // A lagged receiver re-reads too: the list comes from the database, nothing is lost.
+            if let Err(RecvError::Closed) = alerts.recv().await {
+                return;
+            }
         }
     }
+
     /// Simulator only: assign (short) or exercise (long) `contracts` of an option position now,
     /// delivered as the broker would overnight: a position change with no execution.
     pub fn force_assignment(&self, instrument: &str, contracts: i64) -> Result<(), VenueError> {
@@ -210,60 +186,26 @@ impl Venue {
 
     pub fn portfolio(&self) -> PortfolioView {
         let now = self.now();
-        view::portfolio(self.name, &lock(&self.book), now, STALE_AFTER)
+        let stale = self.enforce.quote_stale_after;
+        self.guard
+            .read_live_book(|book| view::portfolio(self.name, book, now, stale))
     }
 
-    /// Logs every position whose mark went bad (warn) or recovered (info), once per change.
-    fn log_mark_transitions(&self) {
-        let now = self.now();
-        for t in lock(&self.book).mark_transitions(now, STALE_AFTER) {
-            let (account, instrument) = (t.account.as_str(), t.instrument.as_str());
-            match t.to {
-                MarkStatus::Fresh => {
-                    tracing::info!(account, instrument, from = ?t.from, "position mark recovered")
-                }
-                MarkStatus::Stale => tracing::warn!(
-                    account,
-                    instrument,
-                    "position mark is stale: its quote is older than {STALE_AFTER:?}"
-                ),
-                MarkStatus::Missing => tracing::warn!(
-                    account,
-                    instrument,
-                    "position has no usable quote: P&L and rules use no mark for it"
-                ),
-            }
-        }
-    }
-
-    /// Folds broker events into the book and pushes throttled updates to the UI. Runs until
-    /// the broker's event stream ends.
-    pub async fn pump(self: Arc<Self>, app: tauri::AppHandle) {
-        let mut events = self.broker.events();
+    /// Pushes the portfolio to the UI when the guard's book changed, at most every
+    /// [`EMIT_INTERVAL`]. Mark problems are logged by the guard's enforcer, not here.
+    pub async fn publish_portfolio(self: Arc<Self>, app: tauri::AppHandle) {
         let mut tick = tokio::time::interval(EMIT_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut dirty = true;
-        let report_marks_from = tokio::time::Instant::now() + QUOTE_GRACE;
+        let mut published = None;
         loop {
-            tokio::select! {
-                ev = events.next() => {
-                    let Some(ev) = ev else {
-                        tracing::error!("venue event stream ended; live updates stopped");
-                        return;
-                    };
-                    dirty |= lock(&self.book).apply(&ev);
-                }
-                _ = tick.tick() => {
-                    if tokio::time::Instant::now() >= report_marks_from {
-                        self.log_mark_transitions();
-                    }
-                    if dirty {
-                        dirty = false;
-                        if let Err(e) = PortfolioChanged(self.portfolio()).emit(&app) {
-                            tracing::warn!(error = %e, "portfolio update not delivered to the UI");
-                        }
-                    }
-                }
+            tick.tick().await;
+            let applied = self.guard.read_live_book(|b| b.events_applied());
+            if published == Some(applied) {
+                continue;
+            }
+            published = Some(applied);
+            if let Err(e) = PortfolioChanged(self.portfolio()).emit(&app) {
+                tracing::warn!(error = %e, "portfolio update not delivered to the UI");
             }
         }
     }

@@ -365,11 +365,10 @@ async fn guard_main(args: GuardArgs) -> Result<(), GuardCliError> {
         engine,
         enforce,
         evaluator,
-        hours: hours.clone(),
+        hours,
         backstops: Vec::new(),
         notifier: Arc::new(LogNotifier),
         assignment: AssignmentConfig::default(),
-        assignment_hours: hours,
     })
     .await?;
     println!(

@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 use tradeguard_engine::enforce::{
     CloseLeg, CloseState, Decision, EnforceConfig, EvalInput, Guard, GuardDeps, MarketHours,
-    NoRules, ProtectionSite, RuleAction, RuleEvaluator, UsRegularSession,
+    NoRules, ProtectionSite, RuleAction, RuleEvaluator,
 };
 use tradeguard_engine::{
     Alert, GroupPhase, IntrinsicStressModel, JournalRecord, MemoryJournal, OrderIntent, Purpose,
@@ -96,7 +96,8 @@ async fn guard(
 ) -> Guard {
     let mut risk = IntrinsicStressModel::default();
     risk.fallback_spots.insert("SPY".into(), px("500"));
-    let hours: Arc<dyn MarketHours> = Arc::new(UsRegularSession);
+    let hours: Arc<dyn MarketHours> =
+        Arc::new(tradeguard_engine::assignment::UsEquityHours::new_york());
     Guard::start(GuardDeps {
         broker: b,
         journal: Arc::new(j.reopen()),
@@ -114,9 +115,6 @@ async fn guard(
         backstops,
         notifier: Arc::new(tradeguard_engine::assignment::LogNotifier),
         assignment: tradeguard_engine::assignment::AssignmentConfig::default(),
-        assignment_hours: Arc::new(tradeguard_engine::assignment::UsEquityHours::fixed_offset(
-            tradeguard_sim::calendar::ET_OFFSET_SECS,
-        )),
     })
     .await
     .unwrap()

@@ -55,7 +55,6 @@ async fn start_guard(
         backstops: Vec::new(),
         notifier: Arc::new(n.clone()),
         assignment: AssignmentConfig::default(),
-        assignment_hours: hours(),
     })
     .await
     .unwrap()

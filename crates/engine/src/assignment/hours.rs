@@ -44,6 +44,11 @@ pub trait MarketHours: Send + Sync {
         !matches!(date.weekday(), Weekday::Sat | Weekday::Sun)
     }
 
+    /// `true` during the regular session (the stall detector expects events then).
+    fn is_open(&self, ts: Timestamp) -> bool {
+        self.session(ts) == MarketSession::Regular
+    }
+
     /// Session at `ts`.
     fn session(&self, ts: Timestamp) -> MarketSession {
         let l = self.local(ts);

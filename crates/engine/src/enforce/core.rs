@@ -2,13 +2,13 @@
 //! one short-held `std::sync::Mutex` (never held across an await), plus the wake-ups between
 //! tasks (event → enforcer, closer → reconciler, stall detector → event pump).
 
+use crate::assignment::MarketHours;
 use crate::assignment::{GuardEvent, GuardHandle};
 use crate::coordinator::ExecutionCoordinator;
 use crate::enforce::alerter::Alerter;
 use crate::enforce::closer::CloseTracker;
 use crate::enforce::config::EnforceConfig;
 use crate::enforce::evaluator::RuleEvaluator;
-use crate::enforce::hours::MarketHours;
 use crate::enforce::reconcile::ReconcileReport;
 use crate::enforce::status::StatusSummary;
 use crate::enforce::supervisor::Heartbeats;

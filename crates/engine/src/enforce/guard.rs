@@ -10,6 +10,7 @@
 //! its Critical alerts a second time.
 
 use crate::alert::{Alert, Severity};
+use crate::assignment::MarketHours;
 use crate::assignment::{
     self, AssignmentConfig, AssignmentGuard, GuardHandle, GuardStatus, Notifier,
 };
@@ -21,7 +22,6 @@ use crate::enforce::config::EnforceConfig;
 use crate::enforce::core::{Core, GuardState, SharedCore};
 use crate::enforce::error::EnforceError;
 use crate::enforce::evaluator::RuleEvaluator;
-use crate::enforce::hours::MarketHours;
 use crate::enforce::status::{StatusSummary, summary};
 use crate::enforce::strategy_link::{self, CriticalViaAlerts, LinkState};
 use crate::enforce::supervisor::{Heartbeat, RestartPolicy, Supervisor, TaskFactory, TaskHealth};
@@ -55,7 +55,8 @@ pub struct GuardDeps {
     pub enforce: EnforceConfig,
     /// The rules.
     pub evaluator: Box<dyn RuleEvaluator>,
-    /// Market hours for stall detection.
+    /// The exchange calendar: stall detection (regular session), the assignment guard (arming
+    /// for the open, expiry-day checks).
     pub hours: Arc<dyn MarketHours>,
     /// Broker-side backstops: GTC stop orders resting at the broker (optional, per strategy).
     pub backstops: Vec<StopSpec>,
@@ -64,10 +65,6 @@ pub struct GuardDeps {
     pub notifier: Arc<dyn Notifier>,
     /// Assignment guard settings.
     pub assignment: AssignmentConfig,
-    /// Exchange calendar of the assignment guard (release time of armed closes, expiry-day
-    /// risk) and of the rules (days to expiry, pin risk). [`assignment::UsEquityHours`] also
-    /// implements the stall detector's [`MarketHours`], so one value can serve both.
-    pub assignment_hours: Arc<dyn assignment::MarketHours>,
 }
 
 /// Shortest time a strategy that vanished from the book stays known to the assignment guard.
@@ -153,7 +150,7 @@ impl Guard {
             broker: deps.broker.clone(),
             journal: deps.journal.clone(),
             clock: deps.clock.clone(),
-            hours: deps.assignment_hours,
+            hours: deps.hours.clone(),
             notifier: Arc::new(CriticalViaAlerts(deps.notifier)),
             strategies: initial,
             config: deps.assignment,
@@ -299,6 +296,12 @@ impl Guard {
     }
 
     /// Every position the guard watches, marked now.
+    /// Reads the guard's live book (positions, quotes, accounts, connection) under its lock:
+    /// what a viewer draws, without folding the broker's events a second time.
+    pub fn read_live_book<R>(&self, f: impl FnOnce(&crate::live::LiveBook) -> R) -> R {
+        f(&self.core.lock().book)
+    }
+
     pub fn positions(&self) -> Vec<PositionView> {
         let now = self.core.now();
         self.core

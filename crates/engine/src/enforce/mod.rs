@@ -7,7 +7,7 @@
 //!   [`reconcile`] (broker wins; stalled-stream detection), [`status`] (periodic summary);
 //! - [`closer`]: close jobs with bounded retries and "needs manual action";
 //! - [`evaluator`]: the [`RuleEvaluator`] seam to the rules; [`risk_rules`]: [`RiskRules`], the
-//!   evaluator over the TOML risk rules (hot reload, trailing state); [`hours`]: market hours;
+//!   evaluator over the TOML risk rules (hot reload, trailing state); market hours come from the assignment guard's calendar ([`MarketHours`]);
 //! - `strategy_link`: the guard's strategy book and its link to the assignment guard;
 //! - [`config`], [`error`], [`alerter`].
 
@@ -19,7 +19,6 @@ pub(crate) mod enforcer;
 pub mod error;
 pub mod evaluator;
 pub mod guard;
-pub mod hours;
 pub(crate) mod pump;
 pub mod reconcile;
 pub mod risk_rules;
@@ -27,12 +26,12 @@ pub mod status;
 pub(crate) mod strategy_link;
 pub mod supervisor;
 
+pub use crate::assignment::{MarketHours, UsEquityHours};
 pub use closer::{CloseJob, CloseState, CloseTracker};
 pub use config::EnforceConfig;
 pub use error::EnforceError;
 pub use evaluator::{CloseLeg, Decision, EvalInput, NoRules, RuleAction, RuleEvaluator};
 pub use guard::{Guard, GuardDeps};
-pub use hours::{AlwaysOpen, MarketHours, UsRegularSession};
 pub use risk_rules::RiskRules;
 pub use status::{Protection, ProtectionSite, StatusSummary};
 pub use strategy_link::CriticalViaAlerts;
