@@ -193,6 +193,28 @@ impl Engine {
         }
     }
 
+    /// Reports a journal write that came after the broker already acted (a settled group, an
+    /// audit entry): its failure cannot undo anything, so it is logged and broadcast as a
+    /// critical alert — not journaled, the journal is what failed — never dropped. The broker's
+    /// state wins at the next start.
+    fn report_unjournaled(&self, r: Result<(), JournalError>, what: &str) {
+        if let Err(e) = r {
+            let message = format!(
+                "{what} not journaled ({e}); it is lost if the app stops before the next reconciliation"
+            );
+            tracing::error!(code = e.code(), "{message}");
+            // Err only means no subscriber right now.
+            let _ = self.alerts.send(Alert {
+                ts: self.now(),
+                severity: Severity::Critical,
+                code: "journal.write_failed".to_owned(),
+                message,
+                group: None,
+                stop: None,
+            });
+        }
+    }
+
     pub(crate) async fn raise(
         &self,
         severity: Severity,
@@ -273,7 +295,7 @@ impl Engine {
                 if r.is_ok() {
                     let from = self.state;
                     self.state = s;
-                    let _ = self
+                    let r = self
                         .audit(
                             "trading_state",
                             "state.changed",
@@ -282,6 +304,7 @@ impl Engine {
                             None,
                         )
                         .await;
+                    self.report_unjournaled(r, "audit entry");
                 }
                 let _ = reply.send(r.map_err(ExecError::from));
             }
@@ -357,7 +380,7 @@ impl Engine {
         } else {
             "unwind.disabled"
         };
-        let _ = self
+        let r = self
             .audit(
                 "forced_unwind",
                 code,
@@ -369,6 +392,7 @@ impl Engine {
                 None,
             )
             .await;
+        self.report_unjournaled(r, "audit entry");
         if enabled {
             self.forced_unwind.insert(account);
         } else {
@@ -543,7 +567,8 @@ impl Engine {
                         g.phase = GroupPhase::Completed;
                         g.updated = now;
                     }
-                    let _ = self.write_group(id).await;
+                    let r = self.write_group(id).await;
+                    self.report_unjournaled(r, "group state");
                     self.group_finished(id).await;
                     return;
                 }
@@ -600,7 +625,8 @@ impl Engine {
                         g.phase = GroupPhase::Failed;
                         g.updated = now;
                     }
-                    let _ = self.write_group(id).await;
+                    let r = self.write_group(id).await;
+                    self.report_unjournaled(r, "group state");
                     self.raise(
                         Severity::Critical,
                         "group.rollback_failed",
@@ -677,7 +703,7 @@ impl Engine {
         };
         let (phase, purpose) = (g.phase, g.intent.purpose);
         let reason = format!("group {id} {purpose:?} finished: {phase:?}");
-        let _ = self
+        let r = self
             .audit(
                 "finished",
                 "group.finished",
@@ -686,6 +712,7 @@ impl Engine {
                 Some(id),
             )
             .await;
+        self.report_unjournaled(r, "audit entry");
         if phase == GroupPhase::RolledBack {
             self.raise(
                 Severity::Warning,
@@ -878,7 +905,8 @@ impl Engine {
             if let Some(s) = self.stops.get_mut(&id) {
                 s.state = StopState::Failed;
             }
-            let _ = self.write_stop(id).await;
+            let r = self.write_stop(id).await;
+            self.report_unjournaled(r, "stop-loss state");
             self.raise(
                 Severity::Critical,
                 "stop.place_failed",
@@ -968,15 +996,15 @@ impl Engine {
                         return;
                     }
                     self.gate.count_messages(1, self.now());
-                    let _ = self
+                    let r = self
                         .audit(
                             "stop_market",
                             "stop.market_sent",
                             format!("stop {id}: stop-limit cancelled (confirmed); market order {oid} for {qty}"),
                             Some(Purpose::StopLoss),
                             None,
-                        )
-                        .await;
+                        ).await;
+                    self.report_unjournaled(r, "audit entry");
                     if let Err(e) = self.broker.place(&order).await {
                         self.stop_market_failed(id, format!("{e} ({})", e.code()))
                             .await;
@@ -991,7 +1019,8 @@ impl Engine {
         if let Some(s) = self.stops.get_mut(&id) {
             s.state = StopState::Failed;
         }
-        let _ = self.write_stop(id).await;
+        let r = self.write_stop(id).await;
+        self.report_unjournaled(r, "stop-loss state");
         self.raise(
             Severity::Critical,
             "stop.market_failed",
@@ -1278,7 +1307,7 @@ impl Engine {
                 h.qty,
                 OrderType::Market,
             );
-            let _ = self
+            let r = self
                 .audit(
                     "hedge",
                     "hedge.unmatched",
@@ -1294,6 +1323,7 @@ impl Engine {
                     None,
                 )
                 .await;
+            self.report_unjournaled(r, "audit entry");
             match Box::pin(self.submit(intent)).await {
                 Ok(gid) => {
                     let oid = self

@@ -187,3 +187,42 @@ async fn journal_failure_means_no_broker_call() {
     assert!(b.open_orders().await.unwrap().is_empty());
     assert!(executions(&b).await.is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_write_after_the_broker_acted_is_raised_not_dropped() {
+    let b = broker(sim_cfg(13));
+    let j = MemoryJournal::new();
+    let c = start(b.clone(), &j, engine_cfg()).await;
+    let mut alerts = c.subscribe_alerts();
+    c.submit(buy_put(1, "30")).await.unwrap();
+    // The order is at the broker; the journal fails before its fill is recorded.
+    j.set_fail_writes(true);
+    sleep_ms(5_000).await;
+    assert_eq!(
+        executions(&b).await.len(),
+        1,
+        "the order filled at the venue"
+    );
+    let mut raised = Vec::new();
+    while let Ok(a) = alerts.try_recv() {
+        raised.push(a);
+    }
+    let failed: Vec<_> = raised
+        .iter()
+        .filter(|a| a.code.starts_with("journal."))
+        .collect();
+    assert!(
+        !failed.is_empty(),
+        "a journal failure must be raised: {raised:#?}"
+    );
+    assert!(
+        failed
+            .iter()
+            .all(|a| a.severity == tradeguard_engine::Severity::Critical)
+    );
+    assert!(
+        failed[0].message.contains("journal write failed"),
+        "{}",
+        failed[0].message
+    );
+}
