@@ -55,7 +55,7 @@ test-ui:
 test-e2e: build
 	mkdir -p $(ARTIFACTS)/e2e
 	TRADEGUARD_APP_BIN=$(APP_BIN) TRADEGUARD_ARTIFACTS=$(ARTIFACTS) \
-		xvfb-run -a -s "-screen 0 1280x900x24" dbus-run-session -- node --test tests/e2e/
+		scripts/e2e.sh
 
 BENCH_VENV := $(ROOT)/.venv-bench
 

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Real-app E2E: runs `node --test tests/e2e/` against a private X server (Xvfb) and a private session
+# bus (dbus-daemon), then leaves nothing behind.
+#
+# Why not `xvfb-run dbus-run-session -- node ...`: a CI run once passed every E2E test and then never
+# returned (killed at its time limit). Whatever outlived the tests (WebKit helpers, the accessibility
+# bus, a daemon stuck exiting) is out of reach there. Here everything runs in its own process session,
+# is stopped with SIGTERM then SIGKILL at the end whatever happened, and the tests have a hard time
+# limit, so the run always ends and its exit status is the tests' own.
+#
+# Usage: scripts/e2e.sh (TRADEGUARD_APP_BIN and TRADEGUARD_ARTIFACTS as for tests/e2e).
+# TRADEGUARD_E2E_TIMEOUT: seconds the tests may take in all (default 600).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Become a session leader so that every descendant can be found, and stopped, by session id.
+if [ -z "${TRADEGUARD_E2E_SESSION:-}" ]; then
+  TRADEGUARD_E2E_SESSION=1 exec setsid --wait "$0" "$@"
+fi
+
+log() { echo "[e2e] $*" >&2; }
+work=$(mktemp -d)
+
+# The other processes of this session, one pid per line (pgrep excludes itself; this shell and the
+# subshell that asks are filtered out).
+others() {
+  pgrep -s "$$" >"$work/pids" || true
+  grep -vx -e "$$" -e "$BASHPID" "$work/pids" || true
+}
+
+# Stop everything else in this session: SIGTERM, up to 2 s of grace, then SIGKILL.
+stop_session() {
+  local left
+  left=$(others)
+  if [ -n "$left" ]; then
+    kill -TERM $left 2>/dev/null || true
+    for _ in $(seq 20); do
+      left=$(others)
+      [ -z "$left" ] && break
+      sleep 0.1
+    done
+    if [ -n "$left" ]; then
+      log "still running 2 s after SIGTERM, killing: $(ps -o pid=,comm= -p "$(echo $left | tr ' ' ,)" | tr -s ' \n' ' ')"
+      kill -KILL $left 2>/dev/null || true
+    fi
+  fi
+  rm -rf "$work"
+}
+trap stop_session EXIT
+
+# Wait up to 10 s for a daemon to write its first line into a file.
+first_line() {
+  local file=$1 what=$2
+  for _ in $(seq 100); do
+    if [ -s "$file" ] && [ "$(wc -l < "$file")" -ge 1 ]; then head -n1 "$file"; return; fi
+    sleep 0.1
+  done
+  log "$what did not start"
+  exit 1
+}
+
+Xvfb -displayfd 3 -screen 0 1280x900x24 -nolisten tcp 3>"$work/display" 2>"$work/xvfb.log" &
+display=$(first_line "$work/display" Xvfb)
+export DISPLAY=":$display"
+
+dbus-daemon --session --nofork --nopidfile --print-address=3 3>"$work/bus" &
+DBUS_SESSION_BUS_ADDRESS=$(first_line "$work/bus" dbus-daemon)
+export DBUS_SESSION_BUS_ADDRESS
+
+# No accessibility bus: GTK would start at-spi-bus-launcher, one more daemon to outlive the run.
+export NO_AT_BRIDGE=1
+log "X display $DISPLAY, session bus $DBUS_SESSION_BUS_ADDRESS"
+
+set +e
+timeout --kill-after=10 "${TRADEGUARD_E2E_TIMEOUT:-600}" node --test tests/e2e/
+rc=$?
+set -e
+[ "$rc" = 124 ] && log "the tests did not finish within ${TRADEGUARD_E2E_TIMEOUT:-600} s"
+exit "$rc"
