@@ -55,7 +55,7 @@ test-ui:
 test-e2e: build
 	mkdir -p $(ARTIFACTS)/e2e
 	TRADEGUARD_APP_BIN=$(APP_BIN) TRADEGUARD_ARTIFACTS=$(ARTIFACTS) \
-		scripts/e2e.sh
+		scripts/headless.sh node --test tests/e2e/
 
 BENCH_VENV := $(ROOT)/.venv-bench
 

@@ -1,7 +1,7 @@
 //! The tauri-specta builder: the single list of commands and events the UI may use.
 //! `ui/src/bindings.ts` is generated from it; a test fails when the committed file is stale.
 
-use crate::{commands, events};
+use crate::{commands, desktop, events};
 use tauri_specta::{collect_commands, collect_events};
 
 /// Where the generated TypeScript lives, relative to this crate.
@@ -16,12 +16,19 @@ pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
             commands::alerts,
             commands::acknowledge_alert,
             commands::sim_force_assignment,
-            commands::guard_status
+            commands::guard_status,
+            desktop::locations,
+            desktop::settings,
+            desktop::save_settings,
+            desktop::open_logs_folder,
+            desktop::export_diagnostics,
+            desktop::quit_app
         ])
         .events(collect_events![
             events::BackendHeartbeat,
             events::PortfolioChanged,
-            events::AlertsChanged
+            events::AlertsChanged,
+            events::ShellRequest
         ])
 }
 

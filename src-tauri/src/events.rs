@@ -25,3 +25,20 @@ pub fn emit_alerts(app: &tauri::AppHandle, list: &[crate::view::AlertView]) {
         tracing::warn!(error = %e, "alert update not delivered to the UI");
     }
 }
+
+/// What the shell (tray menu) asks the UI to do with a person's confirmation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type)]
+#[serde(rename_all = "camelCase")]
+pub enum ShellRequestKind {
+    /// "Quit…" while positions are guarded: show what stops and what stays, then confirm.
+    ConfirmQuit,
+    /// "Flatten all…": open the flatten-all preview.
+    FlattenAll,
+}
+
+/// Emitted by the tray after it has shown and focused the window.
+#[derive(Debug, Clone, Serialize, Deserialize, Type, tauri_specta::Event)]
+#[serde(rename_all = "camelCase")]
+pub struct ShellRequest {
+    pub kind: ShellRequestKind,
+}

@@ -3,9 +3,15 @@
 
 pub mod bindings;
 pub mod commands;
+pub mod desktop;
+pub mod diagnostics;
 pub mod error;
 pub mod events;
+pub mod logging;
 pub mod notify;
+pub mod paths;
+pub mod settings;
+pub mod shell;
 pub mod state;
 pub mod storage;
 pub mod venue;
@@ -15,18 +21,59 @@ use std::time::Duration;
 use tauri::Manager;
 use tauri_specta::Event;
 
-/// Start the desktop app. Returns when the last window closes.
+/// Start the desktop app. Returns when the user quits.
 pub fn run() {
-    init_logging();
+    let paths = match paths::AppPaths::from_process() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("Tradeguard: {e} ({})", e.code());
+            std::process::exit(2);
+        }
+    };
+    let settings = settings::Settings::load(&paths.settings_file());
+    let level = settings
+        .as_ref()
+        .map(|s| s.log_level)
+        .unwrap_or_default()
+        .as_filter();
+    if let Err(e) = paths.create_all() {
+        eprintln!("Tradeguard: cannot create its folders: {e}");
+    }
+    logging::init(&paths.log_dir, level);
+    if let Err(e) = &settings {
+        tracing::error!(reason = %e.reason, "{}; running on the default settings", e.message);
+    }
+    tracing::info!(
+        data = %paths.data_dir.display(),
+        config = %paths.config_dir.display(),
+        logs = %paths.log_dir.display(),
+        source = %paths.source,
+        "locations"
+    );
     let builder = bindings::builder();
     let app = tauri::Builder::default()
+        // First: a second launch must reach the running instance before anything else starts.
+        .plugin(tauri_plugin_single_instance::init(|app, args, cwd| {
+            shell::on_second_launch(app, args, cwd)
+        }))
+        .plugin(tauri_plugin_autostart::init(
+            tauri_plugin_autostart::MacosLauncher::LaunchAgent,
+            None,
+        ))
         .manage(state::AppState::new())
+        .manage(paths)
         .invoke_handler(builder.invoke_handler())
+        .on_window_event(shell::on_window_event)
         .setup(move |app| {
             builder.mount_events(app);
             spawn_heartbeat(app.handle().clone());
             open_store(app.handle());
             start_venue(app.handle());
+            if let Err(e) = shell::build_tray(app.handle()) {
+                // No tray (no status-notifier host): closing still hides the window; a second
+                // launch brings it back.
+                tracing::warn!(error = %e, "no tray icon");
+            }
             tracing::info!(version = env!("CARGO_PKG_VERSION"), "Tradeguard started");
             Ok(())
         })
@@ -70,10 +117,7 @@ fn sim_seed() -> u64 {
 /// and shown in the UI; the app stays up.
 fn open_store(app: &tauri::AppHandle) {
     let state = app.state::<state::AppState>();
-    let store = storage::data_dir(app).and_then(|dir| {
-        tracing::info!(dir = %dir.display(), "data directory");
-        storage::open(&dir)
-    });
+    let store = storage::open(&app.state::<paths::AppPaths>());
     if let Err(e) = &store {
         tracing::error!(reason = %e.reason, "{}", e.message);
     }
@@ -93,13 +137,7 @@ fn start_venue(app: &tauri::AppHandle) {
         }
     };
     let notifier = std::sync::Arc::new(notify::DesktopNotifier);
-    let rules_path = match storage::data_dir(app) {
-        Ok(dir) => dir.join(storage::RULES_FILE),
-        Err(e) => {
-            state.set_venue(Err(e));
-            return;
-        }
-    };
+    let rules_path = app.state::<paths::AppPaths>().rules_file();
     match tauri::async_runtime::block_on(venue::Venue::start_sim(seed, store, rules_path, notifier))
     {
         Ok(v) => {
@@ -117,10 +155,4 @@ fn start_venue(app: &tauri::AppHandle) {
             )));
         }
     }
-}
-
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
 }

@@ -133,6 +133,11 @@ impl Venue {
         })
     }
 
+    /// The running guard.
+    pub fn guard(&self) -> &Guard {
+        &self.guard
+    }
+
     /// The guard's health, rules file and protections for the UI.
     pub async fn guard_view(&self) -> crate::view::GuardView {
         crate::view::guard(

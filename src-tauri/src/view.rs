@@ -188,6 +188,19 @@ fn count(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
+/// A task is down (not running) or late (heartbeat older than its period allows); the UI's
+/// `taskHealth` applies the same rule.
+pub fn task_is_late(t: &TaskView) -> bool {
+    if !t.running {
+        return true;
+    }
+    match (t.late_after_secs, t.since_last_secs) {
+        (None, _) => false,
+        (Some(_), None) => true,
+        (Some(limit), Some(since)) => since > limit,
+    }
+}
+
 /// How often a guard task beats, from the configuration it was started with; a task is late
 /// after three periods plus two seconds of slack.
 fn late_after(task: &str, cfg: &tradeguard_engine::enforce::EnforceConfig) -> Option<f64> {

@@ -12,7 +12,7 @@ import { APP_BIN, Session, startDriver, stopDriver } from "./webdriver.mjs";
 // passes its environment on to the app).
 process.env.TRADEGUARD_DATA_DIR = mkdtempSync(join(tmpdir(), "tradeguard-e2e-"));
 
-/** Records freedesktop Notify calls on the session bus (scripts/e2e.sh gives the run a private one). */
+/** Records freedesktop Notify calls on the session bus (scripts/headless.sh gives the run a private one). */
 function monitorNotifications() {
   const child = spawn("dbus-monitor", ["--session", "interface='org.freedesktop.Notifications',member='Notify'"], {
     stdio: ["ignore", "pipe", "inherit"],
@@ -29,7 +29,7 @@ describe("Tradeguard desktop app", () => {
 
   before(async () => {
     assert.ok(APP_BIN, "TRADEGUARD_APP_BIN must point at the built app (run through `make test-e2e`)");
-    assert.ok(process.env.DBUS_SESSION_BUS_ADDRESS, "run under a private session bus (scripts/e2e.sh, via make test-e2e)");
+    assert.ok(process.env.DBUS_SESSION_BUS_ADDRESS, "run under a private session bus (scripts/headless.sh, via make test-e2e)");
     notifications = monitorNotifications();
     driver = await startDriver();
     session = await Session.create(driver.base, APP_BIN);

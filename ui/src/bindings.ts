@@ -19,6 +19,18 @@ export const commands = {
 	simForceAssignment: (req: ForceAssignment) => typedError<null, IpcError>(__TAURI_INVOKE("sim_force_assignment", { req })),
 	/**  Enforcement health: task heartbeats, rules file and dry-run, last reconciliation, protections. */
 	guardStatus: () => typedError<GuardView, IpcError>(__TAURI_INVOKE("guard_status")),
+	/**  Where this run keeps its data, config and logs (and what chose them). */
+	locations: () => __TAURI_INVOKE<AppPaths>("locations"),
+	/**  The settings as saved, with "start at login" as the system has it now. */
+	settings: () => typedError<Settings, IpcError>(__TAURI_INVOKE("settings")),
+	/**  Saves the settings and applies "start at login" now; the log level applies at the next start. */
+	saveSettings: (settings: Settings) => typedError<Settings, IpcError>(__TAURI_INVOKE("save_settings", { settings })),
+	/**  Opens the log folder in the file manager. */
+	openLogsFolder: () => typedError<null, IpcError>(__TAURI_INVOKE("open_logs_folder")),
+	/**  Writes a diagnostics file for a bug report; returns its path. */
+	exportDiagnostics: () => typedError<string, IpcError>(__TAURI_INVOKE("export_diagnostics")),
+	/**  Quits after the user confirmed: stops the guard, then the app. */
+	quitApp: () => __TAURI_INVOKE<void>("quit_app"),
 };
 
 /** Events */
@@ -26,6 +38,7 @@ export const events = {
 	alertsChanged: makeEvent<AlertsChanged, AlertsChanged>("alerts-changed"),
 	backendHeartbeat: makeEvent<BackendHeartbeat, BackendHeartbeat>("backend-heartbeat"),
 	portfolioChanged: makeEvent<PortfolioChanged, PortfolioChanged>("portfolio-changed"),
+	shellRequest: makeEvent<ShellRequest, ShellRequest>("shell-request"),
 };
 
 /* Types */
@@ -57,6 +70,15 @@ export type AlertView = {
 
 /**  The alert list changed (raised or acknowledged): the newest alerts, newest first. */
 export type AlertsChanged = AlertView[];
+
+/**  Where this run keeps its files. Shown in Settings. */
+export type AppPaths = {
+	dataDir: string,
+	configDir: string,
+	logDir: string,
+	/**  What chose them: `--data-dir`, `TRADEGUARD_DATA_DIR` or `platform`. */
+	source: string,
+};
 
 /**  What the first screen shows: who we are and that the backend is alive. */
 export type AppStatus = {
@@ -132,6 +154,9 @@ export type IpcError = {
 	message: string,
 };
 
+/**  Log levels the Settings screen offers. */
+export type LogLevel = "error" | "warn" | "info" | "debug" | "trace";
+
 export type MarkStatusView = "fresh" | "stale" | "missing";
 
 /**  The live portfolio changed (throttled; see `venue::EMIT_INTERVAL`). */
@@ -176,7 +201,26 @@ export type ProtectionView = {
 	atBroker: boolean,
 };
 
+export type Settings = {
+	/**  Start Tradeguard when the user logs in (off by default). */
+	startAtLogin?: boolean,
+	/**  Level of the log files (RUST_LOG, when set, overrides it). */
+	logLevel?: LogLevel,
+};
+
 export type SeverityView = "info" | "warning" | "critical";
+
+/**  Emitted by the tray after it has shown and focused the window. */
+export type ShellRequest = {
+	kind: ShellRequestKind,
+};
+
+/**  What the shell (tray menu) asks the UI to do with a person's confirmation. */
+export type ShellRequestKind = 
+/**  "Quit…" while positions are guarded: show what stops and what stays, then confirm. */
+"confirmQuit" | 
+/**  "Flatten all…": open the flatten-all preview. */
+"flattenAll";
 
 export type TaskView = {
 	name: string,

@@ -1,24 +1,24 @@
 #!/usr/bin/env bash
-# Real-app E2E: runs `node --test tests/e2e/` against a private X server (Xvfb) and a private session
-# bus (dbus-daemon), then leaves nothing behind.
+# Runs a command against a private X server (Xvfb) and a private session bus (dbus-daemon), then
+# leaves nothing behind: the real-app E2E and the package test run under it.
 #
-# Why not `xvfb-run dbus-run-session -- node ...`: a CI run once passed every E2E test and then never
+# Why not `xvfb-run dbus-run-session -- CMD`: a CI run once passed every E2E test and then never
 # returned (killed at its time limit). Whatever outlived the tests (WebKit helpers, the accessibility
 # bus, a daemon stuck exiting) is out of reach there. Here everything runs in its own process session,
 # is stopped with SIGTERM then SIGKILL at the end whatever happened, and the tests have a hard time
 # limit, so the run always ends and its exit status is the tests' own.
 #
-# Usage: scripts/e2e.sh (TRADEGUARD_APP_BIN and TRADEGUARD_ARTIFACTS as for tests/e2e).
-# TRADEGUARD_E2E_TIMEOUT: seconds the tests may take in all (default 600).
+# Usage: scripts/headless.sh CMD [ARGS...]
+# HEADLESS_TIMEOUT: seconds CMD may take in all (default 600); exit status 124 when it ran out.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+[ $# -ge 1 ] || { echo "usage: $0 CMD [ARGS...]" >&2; exit 2; }
 
 # Become a session leader so that every descendant can be found, and stopped, by session id.
-if [ -z "${TRADEGUARD_E2E_SESSION:-}" ]; then
-  TRADEGUARD_E2E_SESSION=1 exec setsid --wait "$0" "$@"
+if [ -z "${HEADLESS_SESSION:-}" ]; then
+  HEADLESS_SESSION=1 exec setsid --wait "$0" "$@"
 fi
 
-log() { echo "[e2e] $*" >&2; }
+log() { echo "[headless] $*" >&2; }
 work=$(mktemp -d)
 
 # The other processes of this session, one pid per line (pgrep excludes itself; this shell and the
@@ -72,8 +72,8 @@ export NO_AT_BRIDGE=1
 log "X display $DISPLAY, session bus $DBUS_SESSION_BUS_ADDRESS"
 
 set +e
-timeout --kill-after=10 "${TRADEGUARD_E2E_TIMEOUT:-600}" node --test tests/e2e/
+timeout --kill-after=10 "${HEADLESS_TIMEOUT:-600}" "$@"
 rc=$?
 set -e
-[ "$rc" = 124 ] && log "the tests did not finish within ${TRADEGUARD_E2E_TIMEOUT:-600} s"
+[ "$rc" = 124 ] && log "$1 did not finish within ${HEADLESS_TIMEOUT:-600} s"
 exit "$rc"

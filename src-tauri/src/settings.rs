@@ -1,0 +1,128 @@
+//! App settings (`settings.toml` in the config directory): what the Settings screen edits.
+//! A missing file means the defaults; a file that does not parse is an error shown to the
+//! user (never silently replaced), and the app runs on the defaults meanwhile.
+
+use crate::error::IpcError;
+use serde::{Deserialize, Serialize};
+use specta::Type;
+use std::path::Path;
+
+/// Log levels the Settings screen offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, Type)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Error,
+    Warn,
+    #[default]
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    pub fn as_filter(self) -> &'static str {
+        match self {
+            Self::Error => "error",
+            Self::Warn => "warn",
+            Self::Info => "info",
+            Self::Debug => "debug",
+            Self::Trace => "trace",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Type)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct Settings {
+    /// Start Tradeguard when the user logs in (off by default).
+    pub start_at_login: bool,
+    /// Level of the log files (RUST_LOG, when set, overrides it).
+    pub log_level: LogLevel,
+}
+
+impl Settings {
+    /// Reads the settings file; missing means defaults.
+    pub fn load(path: &Path) -> Result<Self, IpcError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(e) => {
+                return Err(IpcError::new(
+                    crate::error::ErrorCode::Storage,
+                    "settings.read",
+                    format!("cannot read {}: {e}", path.display()),
+                ));
+            }
+        };
+        toml::from_str(&text).map_err(|e| {
+            IpcError::invalid_input(
+                "settings.parse",
+                format!("{} is not valid: {}", path.display(), e.message()),
+            )
+        })
+    }
+
+    /// Writes the settings file atomically (temp file + rename): a crash mid-write leaves the
+    /// old file, never half a file.
+    pub fn save(&self, path: &Path) -> Result<(), IpcError> {
+        let storage = |what: &str, e: std::io::Error| {
+            IpcError::new(
+                crate::error::ErrorCode::Storage,
+                "settings.write",
+                format!("cannot {what} {}: {e}", path.display()),
+            )
+        };
+        let text = toml::to_string_pretty(self).map_err(|e| {
+            IpcError::new(
+                crate::error::ErrorCode::Internal,
+                "settings.encode",
+                e.to_string(),
+            )
+        })?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| storage("create the folder of", e))?;
+        }
+        let tmp = path.with_extension("toml.tmp");
+        std::fs::write(&tmp, text).map_err(|e| storage("write", e))?;
+        std::fs::rename(&tmp, path).map_err(|e| storage("replace", e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_file_is_the_defaults_and_a_save_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.toml");
+        assert_eq!(Settings::load(&path).unwrap(), Settings::default());
+        assert!(
+            !Settings::default().start_at_login,
+            "start at login is off by default"
+        );
+        let s = Settings {
+            start_at_login: true,
+            log_level: LogLevel::Debug,
+        };
+        s.save(&path).unwrap();
+        assert_eq!(Settings::load(&path).unwrap(), s);
+        assert!(
+            std::fs::read_to_string(&path)
+                .unwrap()
+                .contains("logLevel = \"debug\"")
+        );
+    }
+
+    #[test]
+    fn a_bad_file_is_an_error_naming_it_not_the_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.toml");
+        std::fs::write(&path, "logLevel = \"loud\"\n").unwrap();
+        let e = Settings::load(&path).unwrap_err();
+        assert_eq!(e.reason, "settings.parse");
+        assert!(e.message.contains("settings.toml"), "{}", e.message);
+        std::fs::write(&path, "startAtLogon = true\n").unwrap();
+        assert_eq!(Settings::load(&path).unwrap_err().reason, "settings.parse");
+    }
+}
