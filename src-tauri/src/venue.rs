@@ -140,11 +140,21 @@ impl Venue {
 
     /// The guard's health, rules file and protections for the UI.
     pub async fn guard_view(&self) -> crate::view::GuardView {
+        let strategies = self.guard.strategies();
+        let names = |id: &tradeguard_model::StrategyId| {
+            strategies
+                .iter()
+                .find(|s| &s.id == id)
+                .map_or_else(|| id.to_string(), |s| s.name.clone())
+        };
+        let closes =
+            crate::view::emergency_closes(&self.guard.assignment_status(), &names, self.now());
         crate::view::guard(
             &self.guard.status().await,
             &self.rules_path,
             &self.enforce,
             self.started.elapsed(),
+            closes,
         )
     }
 

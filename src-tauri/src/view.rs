@@ -160,6 +160,71 @@ pub struct GuardView {
     pub forced_unwind: Vec<String>,
     pub tasks: Vec<TaskView>,
     pub protections: Vec<ProtectionView>,
+    /// Emergency closes of broken strategies (armed ones count down to the open).
+    pub emergency_closes: Vec<EmergencyCloseView>,
+}
+
+/// One emergency close as the UI shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Type)]
+#[serde(rename_all = "camelCase")]
+pub struct EmergencyCloseView {
+    pub strategy: String,
+    pub account: String,
+    /// "armed" | "working" | "completed" | "failed".
+    pub phase: String,
+    /// Venue time the orders (were or will be) released (RFC 3339).
+    pub release_at: String,
+    /// Venue seconds until an armed close goes out; `None` once released.
+    pub releases_in_secs: Option<f64>,
+    /// The orders in plan order with their progress, e.g. "BUY 2 SPY 21MAR25 600 C — filled".
+    pub orders: Vec<String>,
+}
+
+/// The assignment guard's emergency closes at venue time `now`.
+pub fn emergency_closes(
+    s: &tradeguard_engine::assignment::guard::GuardStatus,
+    names: &dyn Fn(&tradeguard_model::StrategyId) -> String,
+    now: tradeguard_model::Timestamp,
+) -> Vec<EmergencyCloseView> {
+    use tradeguard_engine::assignment::guard::{ClosePhase, EmergencyOrderState};
+    s.closes
+        .iter()
+        .map(|c| EmergencyCloseView {
+            strategy: names(&c.strategy),
+            account: c.account.as_str().to_owned(),
+            phase: match c.phase {
+                ClosePhase::Armed => "armed",
+                ClosePhase::Working => "working",
+                ClosePhase::Completed => "completed",
+                ClosePhase::Failed => "failed",
+            }
+            .to_owned(),
+            release_at: c.release_at.to_datetime().to_rfc3339(),
+            releases_in_secs: (c.phase == ClosePhase::Armed)
+                .then(|| c.release_at.duration_since(now).as_secs_f64()),
+            orders: c
+                .orders
+                .iter()
+                .map(|o| {
+                    let state = match &o.state {
+                        EmergencyOrderState::Waiting => "waiting".to_owned(),
+                        EmergencyOrderState::Sent => "sent".to_owned(),
+                        EmergencyOrderState::Filled => "filled".to_owned(),
+                        EmergencyOrderState::Failed { reason } => format!("failed: {reason}"),
+                    };
+                    let side = match o.planned.side {
+                        tradeguard_model::Side::Buy => "BUY",
+                        tradeguard_model::Side::Sell => "SELL",
+                    };
+                    format!(
+                        "{side} {} {} — {state}",
+                        o.planned.qty,
+                        label(&o.planned.instrument)
+                    )
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Type)]
@@ -218,9 +283,11 @@ pub fn guard(
     rules_path: &std::path::Path,
     cfg: &tradeguard_engine::enforce::EnforceConfig,
     guard_age: std::time::Duration,
+    emergency_closes: Vec<EmergencyCloseView>,
 ) -> GuardView {
     use tradeguard_engine::enforce::ProtectionSite;
     GuardView {
+        emergency_closes,
         rules_path: rules_path.display().to_string(),
         dry_run: s.dry_run,
         rules: count(s.rules),

@@ -97,6 +97,20 @@ export type BackendHeartbeat = {
 
 export type ConnectionView = { state: "unknown" } | { state: "connecting" } | { state: "connected" } | { state: "disconnected"; reason: string } | { state: "stalled"; silentMs: number };
 
+/**  One emergency close as the UI shows it. */
+export type EmergencyCloseView = {
+	strategy: string,
+	account: string,
+	/**  "armed" | "working" | "completed" | "failed". */
+	phase: string,
+	/**  Venue time the orders (were or will be) released (RFC 3339). */
+	releaseAt: string,
+	/**  Venue seconds until an armed close goes out; `None` once released. */
+	releasesInSecs: number | null,
+	/**  The orders in plan order with their progress, e.g. "BUY 2 SPY 21MAR25 600 C — filled". */
+	orders: string[],
+};
+
 /**  Stable error codes. The UI switches on these; never rename one, only add. */
 export type ErrorCode = 
 /**  The request itself was malformed (a field out of range, an unknown value). */
@@ -140,6 +154,8 @@ export type GuardView = {
 	forcedUnwind: string[],
 	tasks: TaskView[],
 	protections: ProtectionView[],
+	/**  Emergency closes of broken strategies (armed ones count down to the open). */
+	emergencyCloses: EmergencyCloseView[],
 };
 
 export type InstrumentKind = "stock" | "option" | "future";
