@@ -12,12 +12,13 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(ROOT)/target)
 APP_BIN := $(TARGET_DIR)/debug/tradeguard-app
 export TRADEGUARD_BENCH_DIR ?= $(ARTIFACTS)/bench
 
-.PHONY: help deps ui build run test check-fmt lint test-rust test-ui test-e2e bench measure-app bindings icons clean
+.PHONY: help deps ui build run test check-fmt lint test-rust test-ui test-e2e package package-test soak bench measure-app bindings icons clean
 
 help:
 	@echo "make run    install what is missing, build, open Tradeguard (simulated venue by default)"
 	@echo "make test   install what is missing, fmt/clippy/tsc, Rust tests, UI tests, real-app E2E"
 	@echo "make bench  criterion benchmarks and the figures table"
+	@echo "make package  the installable .deb (release) in artifacts/package"
 
 deps:
 	@scripts/install-deps.sh
@@ -31,7 +32,7 @@ build: ui
 run: build
 	$(APP_BIN)
 
-test: deps ui check-fmt lint test-rust test-ui test-e2e
+test: deps ui check-fmt lint test-rust test-ui test-e2e package-test
 	@echo "make test: all green"
 
 check-fmt:
@@ -56,6 +57,18 @@ test-e2e: build
 	mkdir -p $(ARTIFACTS)/e2e
 	TRADEGUARD_APP_BIN=$(APP_BIN) TRADEGUARD_ARTIFACTS=$(ARTIFACTS) \
 		scripts/headless.sh node --test tests/e2e/
+
+# The installable .deb (release build), from the root tauri.conf.json and the workspace version.
+package: ui
+	cargo build --release -p tradeguard-app -p tradeguard-cli
+	python3 scripts/package_deb.py --bin-dir $(TARGET_DIR)/release --out $(ARTIFACTS)/package --strip
+
+# Install-and-launch test of the package. It packages the debug build `make test` already has
+# (same packaging code, no second 10-minute release build), installs it with dpkg, launches it
+# under a private X server, checks it, and removes it.
+package-test: build
+	deb=$$(python3 scripts/package_deb.py --bin-dir $(TARGET_DIR)/debug --out $(ARTIFACTS)/package-test --strip --fast) && \
+		HEADLESS_TIMEOUT=300 scripts/headless.sh scripts/package-test.sh "$$deb"
 
 BENCH_VENV := $(ROOT)/.venv-bench
 

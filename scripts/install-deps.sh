@@ -11,6 +11,8 @@ APT_PACKAGES=(
   libwebkit2gtk-4.1-dev libgtk-3-dev librsvg2-dev libayatana-appindicator3-dev libsoup-3.0-dev libssl-dev pkg-config
   # Real-app tests: virtual display, WebDriver for WebKitGTK, a private session bus
   xvfb xauth webkit2gtk-driver dbus-x11
+  # Package test: window state (xwininfo)
+  x11-utils
 )
 
 missing=()
