@@ -98,6 +98,7 @@ fn warn(severity: Severity, kind: WarningKind, message: String) -> FlattenWarnin
         WarningKind::ForcedUnwindPersists => "flatten.warn.forced_unwind_persists",
         WarningKind::ForcedUnwindOff => "flatten.warn.forced_unwind_off",
         WarningKind::AssignmentCloseActive { .. } => "flatten.warn.assignment_close_active",
+        WarningKind::LeavesShortsUncovered { .. } => "flatten.warn.leaves_shorts_uncovered",
     };
     FlattenWarning {
         code: code.to_owned(),
@@ -367,6 +368,28 @@ pub(crate) fn plan(action: &FlattenAction, inp: &Inputs<'_>) -> Result<Plan, Fla
             order_type: OrderType::Market,
         })
         .collect();
+    // Shorts this close leaves without their protection (the engine hedges them at market).
+    let mut after = ob.clone();
+    for l in &legs {
+        after.apply(&l.instrument, l.signed_qty());
+    }
+    let before = ob.naked_shorts();
+    for (k, n) in after.naked_shorts() {
+        if n > before.get(&k).copied().unwrap_or(0) {
+            warnings.push(warn(
+                Severity::Warning,
+                WarningKind::LeavesShortsUncovered {
+                    underlying: k.underlying.clone(),
+                    right: k.right,
+                    contracts: n,
+                },
+                format!(
+                    "this close sells the protection of {n} short {} {:?} contract(s) that stay open: the guard's hedge manager will buy them back at market",
+                    k.underlying, k.right
+                ),
+            ));
+        }
+    }
     let mut orders = Vec::new();
     let mut cash = Money::ZERO;
     let mut complete = true;

@@ -200,6 +200,17 @@ pub enum WarningKind {
     ForcedUnwindPersists,
     /// Forced unwind off: no new unwind closes; close jobs already queued or working continue.
     ForcedUnwindOff,
+    /// After this close, short options of `underlying`/`right` are left uncovered (their
+    /// protection is sold, the shorts stay): the coordinator's hedge manager will buy them
+    /// back at market.
+    LeavesShortsUncovered {
+        /// Underlying.
+        underlying: String,
+        /// Right.
+        right: tradeguard_model::Right,
+        /// Naked short contracts after the close (more than before it).
+        contracts: i64,
+    },
     /// The assignment guard's emergency close is active on the account.
     AssignmentCloseActive {
         /// The Broken strategy.
