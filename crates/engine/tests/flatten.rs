@@ -660,3 +660,36 @@ async fn broken_strategy_is_flattened_through_the_emergency_path_only() {
     );
     g.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn halted_trading_flattens_through_the_emergency_path_and_says_so() {
+    let b = broker(condor_book(vec![]));
+    b.connect().await.unwrap();
+    let j = MemoryJournal::new();
+    let g = start_guard(b.clone(), &j, false).await;
+    sleep_ms(2_000).await;
+    g.coordinator()
+        .set_trading_state(tradeguard_engine::TradingState::Halted)
+        .await
+        .unwrap();
+    let p = g
+        .preview_flatten(FlattenScope::Strategy {
+            strategy: condor_id(&g),
+        })
+        .await
+        .unwrap();
+    assert!(
+        has(&p, |k| *k == WarningKind::TradingHalted),
+        "{:#?}",
+        p.warnings
+    );
+    assert_eq!(p.purpose, Purpose::Emergency);
+    let t = g.confirm_flatten(&p.id).await.unwrap();
+    sleep_ms(5_000).await;
+    assert!(positions_of(&b).await.is_empty());
+    assert_eq!(
+        g.flatten_progress(&t.id).await.unwrap().status,
+        FlattenStatus::Done
+    );
+    g.shutdown().await;
+}

@@ -658,3 +658,29 @@ impl Guard {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_deterministic_distinct_and_single_use() {
+        let t = Timestamp::from_secs(1_000);
+        let mut a = Registry::default();
+        let mut b = Registry::default();
+        let ids: Vec<String> = (0..3).map(|_| a.next_id("fp", t)).collect();
+        let again: Vec<String> = (0..3).map(|_| b.next_id("fp", t)).collect();
+        assert_eq!(ids, again, "same clock and sequence, same ids");
+        assert!(ids[0] != ids[1] && ids[1] != ids[2]);
+        assert!(ids.iter().all(|i| i.len() == 19 && i.starts_with("fp-")));
+        assert_eq!(
+            a.check("fp-x", t).map(|_| ()).unwrap_err().code(),
+            "flatten.unknown_preview"
+        );
+        a.mark_used("fp-x");
+        assert_eq!(
+            a.check("fp-x", t).map(|_| ()).unwrap_err().code(),
+            "flatten.already_used"
+        );
+    }
+}
