@@ -48,6 +48,8 @@ pub(crate) struct GuardState {
     pub resubscribes: u64,
     /// Order differences already reported (reported once).
     pub reported_orders: BTreeSet<OrderId>,
+    /// Flatten previews, spent ids and tickets.
+    pub flatten: crate::enforce::flatten::Registry,
 }
 
 /// Everything the tasks share.

@@ -379,7 +379,9 @@ async fn drive_closes(core: &SharedCore) -> TaskResult {
                     gone.push(l.instrument.id());
                     false
                 } else {
-                    l.qty = q;
+                    // Never more than the job asked for (a position shared by several
+                    // strategies is closed only by the share in the job), less when less is held.
+                    l.qty = l.qty.signum() * l.qty.abs().min(q.abs());
                     true
                 }
             });

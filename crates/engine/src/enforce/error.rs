@@ -1,6 +1,7 @@
 //! [`EnforceError`]: what can stop a guard task or its start-up, with stable codes.
 
 use crate::assignment::AssignmentError;
+use crate::enforce::flatten::FlattenError;
 use crate::error::{ExecError, JournalError};
 use tradeguard_model::BrokerError;
 
@@ -23,6 +24,9 @@ pub enum EnforceError {
     /// The broker event stream ended.
     #[error("broker event stream ended")]
     StreamEnded,
+    /// A flatten preview or confirmation was refused.
+    #[error("flatten: {0}")]
+    Flatten(#[from] FlattenError),
     /// The configuration is unusable.
     #[error("bad enforcement config: {field}: {reason}")]
     Config {
@@ -43,6 +47,7 @@ impl EnforceError {
             Self::Assignment(e) => e.code(),
             Self::StreamEnded => "enforce.stream_ended",
             Self::Config { .. } => "enforce.config",
+            Self::Flatten(e) => e.code(),
         }
     }
 }

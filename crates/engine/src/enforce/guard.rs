@@ -240,6 +240,11 @@ impl Guard {
         })
     }
 
+    /// The shared state (for the guard's other `impl` blocks, e.g. [`crate::enforce::flatten`]).
+    pub(crate) fn core(&self) -> &SharedCore {
+        &self.core
+    }
+
     /// The execution coordinator (manual orders from the UI go through it too).
     pub fn coordinator(&self) -> &ExecutionCoordinator {
         &self.core.coord

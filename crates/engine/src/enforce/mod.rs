@@ -6,6 +6,7 @@
 //! - `pump` (event stream → live book), `enforcer` (rules → decisions → closes),
 //!   [`reconcile`] (broker wins; stalled-stream detection), [`status`] (periodic summary);
 //! - [`closer`]: close jobs with bounded retries and "needs manual action";
+//! - [`flatten`]: two-step (preview, confirm) flatten and forced-unwind toggle for the UI;
 //! - [`evaluator`]: the [`RuleEvaluator`] seam to the rules; [`risk_rules`]: [`RiskRules`], the
 //!   evaluator over the TOML risk rules (hot reload, trailing state); market hours come from the assignment guard's calendar ([`MarketHours`]);
 //! - `strategy_link`: the guard's strategy book and its link to the assignment guard;
@@ -18,6 +19,7 @@ pub(crate) mod core;
 pub(crate) mod enforcer;
 pub mod error;
 pub mod evaluator;
+pub mod flatten;
 pub mod guard;
 pub(crate) mod pump;
 pub mod reconcile;
@@ -31,6 +33,7 @@ pub use closer::{CloseJob, CloseState, CloseTracker};
 pub use config::EnforceConfig;
 pub use error::EnforceError;
 pub use evaluator::{CloseLeg, Decision, EvalInput, NoRules, RuleAction, RuleEvaluator};
+pub use flatten::{FlattenError, FlattenPreview, FlattenProgress, FlattenScope, FlattenTicket};
 pub use guard::{Guard, GuardDeps};
 pub use risk_rules::RiskRules;
 pub use status::{Protection, ProtectionSite, StatusSummary};
