@@ -1,7 +1,7 @@
 //! The tauri-specta builder: the single list of commands and events the UI may use.
 //! `ui/src/bindings.ts` is generated from it; a test fails when the committed file is stale.
 
-use crate::{commands, desktop, events};
+use crate::{commands, desktop, events, flatten};
 use tauri_specta::{collect_commands, collect_events};
 
 /// Where the generated TypeScript lives, relative to this crate.
@@ -22,7 +22,12 @@ pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
             desktop::save_settings,
             desktop::open_logs_folder,
             desktop::export_diagnostics,
-            desktop::quit_app
+            desktop::quit_app,
+            flatten::strategies,
+            flatten::preview_flatten,
+            flatten::preview_forced_unwind,
+            flatten::confirm_flatten,
+            flatten::flatten_progress
         ])
         .events(collect_events![
             events::BackendHeartbeat,

@@ -7,6 +7,7 @@ pub mod desktop;
 pub mod diagnostics;
 pub mod error;
 pub mod events;
+pub mod flatten;
 pub mod logging;
 pub mod notify;
 pub mod paths;

@@ -31,6 +31,16 @@ export const commands = {
 	exportDiagnostics: () => typedError<string, IpcError>(__TAURI_INVOKE("export_diagnostics")),
 	/**  Quits after the user confirmed: stops the guard, then the app. */
 	quitApp: () => __TAURI_INVOKE<void>("quit_app"),
+	/**  The strategies the guard protects (Broken ones included). */
+	strategies: () => typedError<StrategyRow[], IpcError>(__TAURI_INVOKE("strategies")),
+	/**  Step one: what flattening `target` would do. Sends nothing. */
+	previewFlatten: (target: FlattenTarget) => typedError<FlattenPreviewView, IpcError>(__TAURI_INVOKE("preview_flatten", { target })),
+	/**  Step one for the forced-unwind switch of an account. */
+	previewForcedUnwind: (account: string, on: boolean) => typedError<FlattenPreviewView, IpcError>(__TAURI_INVOKE("preview_forced_unwind", { account, on })),
+	/**  Step two: executes a valid, unexpired, unused preview. */
+	confirmFlatten: (previewId: string) => typedError<FlattenTicketView, IpcError>(__TAURI_INVOKE("confirm_flatten", { previewId })),
+	/**  Progress of a confirmed flatten (the dialog polls it until `finished`). */
+	flattenProgress: (ticket: string) => typedError<FlattenProgressView, IpcError>(__TAURI_INVOKE("flatten_progress", { ticket })),
 };
 
 /** Events */
@@ -127,6 +137,86 @@ export type ErrorCode =
 /**  An unexpected internal failure; the log has the details. */
 "internal";
 
+/**  One order of a preview or ticket. */
+export type FlattenOrderView = {
+	/**  Orders of a step go out together; the next step waits for their fills. */
+	step: number,
+	/**  "BUY" | "SELL". */
+	side: string,
+	qty: number,
+	label: string,
+	/**  "market", "limit 1.25", ... */
+	orderType: string,
+	/**  Estimated price, from the bid (sells) or the ask (buys). */
+	price: string | null,
+	priceSide: string | null,
+	quoteAgeSecs: number | null,
+	staleQuote: boolean,
+	/**  Estimated cash of this order (+ credit, − debit). */
+	cash: string | null,
+};
+
+/**  A preview: exactly what confirming it would do. */
+export type FlattenPreviewView = {
+	id: string,
+	/**  "Flatten SPY iron condor 540/550/600/610", "Flatten all of DU000001", ... */
+	title: string,
+	account: string,
+	/**  Goes through the emergency path (a Broken strategy, HALTED trading, forced unwind). */
+	emergency: boolean,
+	orders: FlattenOrderView[],
+	/**  Positions left to another close already under way, and why. */
+	excluded: string[],
+	estimatedCash: string,
+	/**  Every order had a quote; otherwise the estimate leaves some out. */
+	estimateComplete: boolean,
+	warnings: FlattenWarningView[],
+	/**  Confirming sends orders (false in dry-run or when there is nothing to do). */
+	willSend: boolean,
+	/**  Market closed: orders are held until then (venue time, RFC 3339). */
+	armedUntil: string | null,
+	/**  Venue seconds left to confirm. */
+	expiresInSecs: number | null,
+};
+
+/**  How far a confirmed flatten got. */
+export type FlattenProgressView = {
+	ticket: string,
+	/**  "dry_run" | "armed" | "working" | "done" | "needs_manual" | "incomplete". */
+	status: string,
+	/**  Release time (armed) or why a person is needed. */
+	detail: string | null,
+	/**  The flatten is over (done, dry run, or needs a person): stop polling. */
+	finished: boolean,
+	orders: OrderProgressView[],
+	sent: number,
+	filled: number,
+	failed: number,
+};
+
+/**  What to flatten. */
+export type FlattenTarget = 
+/**  One strategy, by `StrategyRow.id`. */
+{ kind: "strategy"; strategyId: string } | 
+/**  Everything of an account ("Flatten all"). */
+{ kind: "account"; account: string };
+
+/**  What a confirmation started. */
+export type FlattenTicketView = {
+	id: string,
+	previewId: string,
+	dryRun: boolean,
+	armedUntil: string | null,
+	orders: FlattenOrderView[],
+};
+
+export type FlattenWarningView = {
+	code: string,
+	/**  "info" | "warning" | "critical". */
+	severity: string,
+	message: string,
+};
+
 /**  A simulator action: which option and how many contracts. */
 export type ForceAssignment = {
 	/**  Instrument id as in `PositionRow.instrumentId` (OCC symbol). */
@@ -174,6 +264,16 @@ export type IpcError = {
 export type LogLevel = "error" | "warn" | "info" | "debug" | "trace";
 
 export type MarkStatusView = "fresh" | "stale" | "missing";
+
+export type OrderProgressView = {
+	side: string,
+	qty: number,
+	filled: number,
+	label: string,
+	/**  "not_sent" | "waiting" | "sent" | "partially_filled" | "filled" | "failed" | "not_working". */
+	state: string,
+	reason: string | null,
+};
 
 /**  The live portfolio changed (throttled; see `venue::EMIT_INTERVAL`). */
 export type PortfolioChanged = PortfolioView;
@@ -237,6 +337,33 @@ export type ShellRequestKind =
 "confirmQuit" | 
 /**  "Flatten all…": open the flatten-all preview. */
 "flattenAll";
+
+export type StrategyLegRow = {
+	label: string,
+	qty: number,
+	avgPrice: string,
+	mark: string | null,
+	pnl: string | null,
+	delta: number | null,
+};
+
+/**  One strategy row: what the dashboard lists and what "Flatten" acts on. */
+export type StrategyRow = {
+	/**  Decimal id (a string: ids are 64-bit). */
+	id: string,
+	account: string,
+	name: string,
+	/**  "iron_condor", "vertical", ... */
+	kind: string,
+	/**  "open", "closing", "broken: assignment", ... */
+	badge: string,
+	broken: boolean,
+	recognized: boolean,
+	/**  Entry credit (+) or debit (−), dollars. */
+	entryCredit: string | null,
+	pnl: string | null,
+	legs: StrategyLegRow[],
+};
 
 export type TaskView = {
 	name: string,
