@@ -3,11 +3,12 @@ import { describe, expect, it } from "vitest";
 import { App, formatUptime } from "./App";
 import type { Backend } from "./backend";
 import type { AppStatus } from "./bindings";
+import { fakeBackend } from "./testing/fakeBackend";
 
-function fakeBackend(statuses: Array<AppStatus | "error">) {
+function statusBackend(statuses: Array<AppStatus | "error">) {
   let i = 0;
   let heartbeat: ((s: number | null) => void) | null = null;
-  const backend: Backend = {
+  const backend: Backend = fakeBackend({
     appStatus: async () => {
       const next = statuses[Math.min(i++, statuses.length - 1)];
       return next === "error"
@@ -18,17 +19,7 @@ function fakeBackend(statuses: Array<AppStatus | "error">) {
       heartbeat = cb;
       return () => (heartbeat = null);
     },
-    portfolio: async () => ({
-      status: "error",
-      error: { code: "unavailable", reason: "venue.connecting", message: "still connecting to the venue" },
-    }),
-    onPortfolio: async () => () => {},
-    alerts: async () => ({ status: "ok", data: [] }),
-    acknowledgeAlert: async () => ({ status: "ok", data: [] }),
-    onAlerts: async () => () => {},
-    simForceAssignment: async () => ({ status: "ok", data: null }),
-    guardStatus: async () => ({ status: "error", error: { code: "unavailable", reason: "venue.connecting", message: "starting" } }),
-  };
+  });
   return { backend, beat: (s: number) => heartbeat?.(s), calls: () => i };
 }
 
@@ -52,7 +43,7 @@ describe("formatUptime", () => {
 
 describe("App", () => {
   it("shows the backend status and refreshes it on click", async () => {
-    const fake = fakeBackend([status(1.5, 1), status(9.0, 2)]);
+    const fake = statusBackend([status(1.5, 1), status(9.0, 2)]);
     render(<App backend={fake.backend} />);
     expect(await screen.findByText("1.5 s")).toBeTruthy();
     expect(screen.getByTestId("app-version").textContent).toBe("v0.1.0");
@@ -63,7 +54,7 @@ describe("App", () => {
   });
 
   it("shows the heartbeat pushed by the backend", async () => {
-    const fake = fakeBackend([status(1, 1)]);
+    const fake = statusBackend([status(1, 1)]);
     render(<App backend={fake.backend} />);
     await screen.findByText("1.0 s");
     act(() => fake.beat(42));
@@ -71,7 +62,7 @@ describe("App", () => {
   });
 
   it("shows a backend error with its code where the user acted", async () => {
-    const fake = fakeBackend(["error"]);
+    const fake = statusBackend(["error"]);
     render(<App backend={fake.backend} />);
     const alert = await screen.findByTestId("error");
     expect(alert.textContent).toContain("engine not ready");

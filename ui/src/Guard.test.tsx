@@ -22,6 +22,7 @@ const view = (over: Partial<GuardView> = {}): GuardView => ({
     { name: "alerts", running: true, sinceLastSecs: 300, lateAfterSecs: null, restarts: 0, lastFailure: null },
   ],
   protections: [{ name: "stop-loss SPY condor", atBroker: false }],
+  emergencyCloses: [],
   ...over,
 });
 
