@@ -1,9 +1,9 @@
 import { act, fireEvent, render, screen, waitFor } from "@testing-library/react";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { App, formatUptime } from "./App";
 import type { Backend } from "./backend";
-import type { AppStatus } from "./bindings";
-import { fakeBackend } from "./testing/fakeBackend";
+import type { AlertView, AppStatus, ShellRequestKind } from "./bindings";
+import { fakeBackend, guardView, ok } from "./testing/fakeBackend";
 
 function statusBackend(statuses: Array<AppStatus | "error">) {
   let i = 0;
@@ -68,5 +68,86 @@ describe("App", () => {
     expect(alert.textContent).toContain("engine not ready");
     expect(alert.textContent).toContain("unavailable");
     expect(screen.queryByTestId("critical-banner")).toBeNull();
+  });
+});
+
+const critical: AlertView = {
+  id: 7,
+  severity: "critical",
+  code: "assignment.detected",
+  message: "ASSIGNMENT: SPY 590 P ×1 assigned — emergency close sent",
+  account: "DU1",
+  createdAt: "2025-03-04T15:00:00Z",
+  acknowledgedAt: null,
+};
+
+function shellBackend(over: Partial<Backend> = {}) {
+  let request: ((k: ShellRequestKind) => void) | null = null;
+  const backend = fakeBackend({
+    appStatus: async () => ok(status(1, 1)),
+    alerts: async () => ok([critical]),
+    onShellRequest: async (cb) => {
+      request = cb;
+      return () => (request = null);
+    },
+    ...over,
+  });
+  return { backend, request: (k: ShellRequestKind) => request?.(k) };
+}
+
+describe("App navigation and shell requests", () => {
+  it("switches screens from the tab bar; the critical banner stays on every screen", async () => {
+    const { backend } = shellBackend();
+    render(<App backend={backend} />);
+    await screen.findByTestId("critical-alert");
+    expect(screen.getByTestId("nav-dashboard").getAttribute("aria-current")).toBe("page");
+    expect(screen.getByTestId("refresh-status")).toBeTruthy();
+    await act(async () => fireEvent.click(screen.getByTestId("nav-settings")));
+    expect(screen.getByTestId("nav-settings").getAttribute("aria-current")).toBe("page");
+    expect(screen.getByTestId("nav-dashboard").getAttribute("aria-current")).toBeNull();
+    expect(screen.getByTestId("save-settings")).toBeTruthy();
+    expect(screen.queryByTestId("refresh-status")).toBeNull();
+    expect(screen.getByTestId("critical-alert").textContent).toContain("SPY 590 P");
+    expect(screen.getByTestId("app-version").textContent).toBe("v0.1.0");
+    await act(async () => fireEvent.click(screen.getByTestId("nav-dashboard")));
+    expect(screen.getByTestId("refresh-status")).toBeTruthy();
+  });
+
+  it("shows armed emergency closes on the Dashboard", async () => {
+    const v = guardView({
+      emergencyCloses: [
+        { strategy: "SPY strangle", account: "DU1", phase: "armed", releaseAt: "2025-03-05T14:30:00Z", releasesInSecs: 600, orders: [] },
+      ],
+    });
+    const { backend } = shellBackend({ guardStatus: async () => ok(v) });
+    render(<App backend={backend} />);
+    expect((await screen.findByTestId("emergency-countdown")).textContent).toContain("goes out at the open in 10 min");
+  });
+
+  it("a quit request from the tray opens the quit confirmation over an inert app", async () => {
+    const quitApp = vi.fn(async () => ok(null));
+    const v = guardView({ protections: [{ name: "backstop stop SPY 590 P", atBroker: true }] });
+    const fake = shellBackend({ guardStatus: async () => ok(v), quitApp });
+    render(<App backend={fake.backend} />);
+    await screen.findByTestId("critical-alert");
+    expect(screen.queryByTestId("quit-dialog")).toBeNull();
+    await act(async () => fake.request("confirmQuit"));
+    expect(screen.getByTestId("quit-broker-list").textContent).toContain("backstop stop SPY 590 P");
+    expect(document.querySelector("main")?.hasAttribute("inert")).toBe(true);
+    fireEvent.click(screen.getByTestId("quit-cancel"));
+    expect(screen.queryByTestId("quit-dialog")).toBeNull();
+    expect(document.querySelector("main")?.hasAttribute("inert")).toBe(false);
+    expect(quitApp).not.toHaveBeenCalled();
+  });
+
+  it("a flatten-all request from the tray goes to the Dashboard and says that nothing was sent", async () => {
+    const fake = shellBackend();
+    render(<App backend={fake.backend} />);
+    await act(async () => fireEvent.click(screen.getByTestId("nav-settings")));
+    await act(async () => fake.request("flattenAll"));
+    expect(screen.getByTestId("nav-dashboard").getAttribute("aria-current")).toBe("page");
+    expect(screen.getByTestId("flatten-all-request").textContent).toContain("nothing has been sent");
+    fireEvent.click(screen.getByTestId("flatten-all-dismiss"));
+    expect(screen.queryByTestId("flatten-all-request")).toBeNull();
   });
 });
