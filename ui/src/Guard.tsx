@@ -1,5 +1,6 @@
 import { useEffect, useState } from "react";
 import { attempt, type Backend } from "./backend";
+import { ErrorNote } from "./ErrorNote";
 import type { GuardView, IpcError, TaskView } from "./bindings";
 
 /** Late against the task's own period (the backend sends it; activity-driven tasks have none). */
@@ -42,9 +43,7 @@ export function GuardPanel({ view, error }: { view: GuardView | null; error: Ipc
       <section className="card wide">
         <h2>Guard</h2>
         {error ? (
-          <p role="alert" className="error" data-testid="guard-error">
-            {error.message} <code>{error.reason}</code>
-          </p>
+          <ErrorNote error={error} testId="guard-error" />
         ) : (
           <p className="muted">Starting…</p>
         )}
