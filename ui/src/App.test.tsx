@@ -1,13 +1,14 @@
 import { act, fireEvent, render, screen, waitFor } from "@testing-library/react";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { App, formatUptime } from "./App";
 import type { Backend } from "./backend";
-import type { AppStatus } from "./bindings";
+import type { AlertView, AppStatus, ShellRequestKind } from "./bindings";
+import { fakeBackend, guardView, ok } from "./testing/fakeBackend";
 
-function fakeBackend(statuses: Array<AppStatus | "error">) {
+function statusBackend(statuses: Array<AppStatus | "error">) {
   let i = 0;
   let heartbeat: ((s: number | null) => void) | null = null;
-  const backend: Backend = {
+  const backend: Backend = fakeBackend({
     appStatus: async () => {
       const next = statuses[Math.min(i++, statuses.length - 1)];
       return next === "error"
@@ -18,17 +19,7 @@ function fakeBackend(statuses: Array<AppStatus | "error">) {
       heartbeat = cb;
       return () => (heartbeat = null);
     },
-    portfolio: async () => ({
-      status: "error",
-      error: { code: "unavailable", reason: "venue.connecting", message: "still connecting to the venue" },
-    }),
-    onPortfolio: async () => () => {},
-    alerts: async () => ({ status: "ok", data: [] }),
-    acknowledgeAlert: async () => ({ status: "ok", data: [] }),
-    onAlerts: async () => () => {},
-    simForceAssignment: async () => ({ status: "ok", data: null }),
-    guardStatus: async () => ({ status: "error", error: { code: "unavailable", reason: "venue.connecting", message: "starting" } }),
-  };
+  });
   return { backend, beat: (s: number) => heartbeat?.(s), calls: () => i };
 }
 
@@ -52,7 +43,7 @@ describe("formatUptime", () => {
 
 describe("App", () => {
   it("shows the backend status and refreshes it on click", async () => {
-    const fake = fakeBackend([status(1.5, 1), status(9.0, 2)]);
+    const fake = statusBackend([status(1.5, 1), status(9.0, 2)]);
     render(<App backend={fake.backend} />);
     expect(await screen.findByText("1.5 s")).toBeTruthy();
     expect(screen.getByTestId("app-version").textContent).toBe("v0.1.0");
@@ -63,7 +54,7 @@ describe("App", () => {
   });
 
   it("shows the heartbeat pushed by the backend", async () => {
-    const fake = fakeBackend([status(1, 1)]);
+    const fake = statusBackend([status(1, 1)]);
     render(<App backend={fake.backend} />);
     await screen.findByText("1.0 s");
     act(() => fake.beat(42));
@@ -71,11 +62,92 @@ describe("App", () => {
   });
 
   it("shows a backend error with its code where the user acted", async () => {
-    const fake = fakeBackend(["error"]);
+    const fake = statusBackend(["error"]);
     render(<App backend={fake.backend} />);
     const alert = await screen.findByTestId("error");
     expect(alert.textContent).toContain("engine not ready");
     expect(alert.textContent).toContain("unavailable");
     expect(screen.queryByTestId("critical-banner")).toBeNull();
+  });
+});
+
+const critical: AlertView = {
+  id: 7,
+  severity: "critical",
+  code: "assignment.detected",
+  message: "ASSIGNMENT: SPY 590 P ×1 assigned — emergency close sent",
+  account: "DU1",
+  createdAt: "2025-03-04T15:00:00Z",
+  acknowledgedAt: null,
+};
+
+function shellBackend(over: Partial<Backend> = {}) {
+  let request: ((k: ShellRequestKind) => void) | null = null;
+  const backend = fakeBackend({
+    appStatus: async () => ok(status(1, 1)),
+    alerts: async () => ok([critical]),
+    onShellRequest: async (cb) => {
+      request = cb;
+      return () => (request = null);
+    },
+    ...over,
+  });
+  return { backend, request: (k: ShellRequestKind) => request?.(k) };
+}
+
+describe("App navigation and shell requests", () => {
+  it("switches screens from the tab bar; the critical banner stays on every screen", async () => {
+    const { backend } = shellBackend();
+    render(<App backend={backend} />);
+    await screen.findByTestId("critical-alert");
+    expect(screen.getByTestId("nav-dashboard").getAttribute("aria-current")).toBe("page");
+    expect(screen.getByTestId("refresh-status")).toBeTruthy();
+    await act(async () => fireEvent.click(screen.getByTestId("nav-settings")));
+    expect(screen.getByTestId("nav-settings").getAttribute("aria-current")).toBe("page");
+    expect(screen.getByTestId("nav-dashboard").getAttribute("aria-current")).toBeNull();
+    expect(screen.getByTestId("save-settings")).toBeTruthy();
+    expect(screen.queryByTestId("refresh-status")).toBeNull();
+    expect(screen.getByTestId("critical-alert").textContent).toContain("SPY 590 P");
+    expect(screen.getByTestId("app-version").textContent).toBe("v0.1.0");
+    await act(async () => fireEvent.click(screen.getByTestId("nav-dashboard")));
+    expect(screen.getByTestId("refresh-status")).toBeTruthy();
+  });
+
+  it("shows armed emergency closes on the Dashboard", async () => {
+    const v = guardView({
+      emergencyCloses: [
+        { strategy: "SPY strangle", account: "DU1", phase: "armed", releaseAt: "2025-03-05T14:30:00Z", releasesInSecs: 600, orders: [] },
+      ],
+    });
+    const { backend } = shellBackend({ guardStatus: async () => ok(v) });
+    render(<App backend={backend} />);
+    expect((await screen.findByTestId("emergency-countdown")).textContent).toContain("goes out at the open in 10 min");
+  });
+
+  it("a quit request from the tray opens the quit confirmation over an inert app", async () => {
+    const quitApp = vi.fn(async () => ok(null));
+    const v = guardView({ protections: [{ name: "backstop stop SPY 590 P", atBroker: true }] });
+    const fake = shellBackend({ guardStatus: async () => ok(v), quitApp });
+    render(<App backend={fake.backend} />);
+    await screen.findByTestId("critical-alert");
+    expect(screen.queryByTestId("quit-dialog")).toBeNull();
+    await act(async () => fake.request("confirmQuit"));
+    expect(screen.getByTestId("quit-broker-list").textContent).toContain("backstop stop SPY 590 P");
+    expect(document.querySelector("main")?.hasAttribute("inert")).toBe(true);
+    fireEvent.click(screen.getByTestId("quit-cancel"));
+    expect(screen.queryByTestId("quit-dialog")).toBeNull();
+    expect(document.querySelector("main")?.hasAttribute("inert")).toBe(false);
+    expect(quitApp).not.toHaveBeenCalled();
+  });
+
+  it("a flatten-all request from the tray goes to the Dashboard and says that nothing was sent", async () => {
+    const fake = shellBackend();
+    render(<App backend={fake.backend} />);
+    await act(async () => fireEvent.click(screen.getByTestId("nav-settings")));
+    await act(async () => fake.request("flattenAll"));
+    expect(screen.getByTestId("nav-dashboard").getAttribute("aria-current")).toBe("page");
+    expect(screen.getByTestId("flatten-all-request").textContent).toContain("nothing has been sent");
+    fireEvent.click(screen.getByTestId("flatten-all-dismiss"));
+    expect(screen.queryByTestId("flatten-all-request")).toBeNull();
   });
 });

@@ -1,82 +1,111 @@
 import { useCallback, useEffect, useState } from "react";
-import type { Backend } from "./backend";
-import { AlertsPanel, CriticalBanner, useAlerts } from "./Alerts";
-import { GuardPanel } from "./Guard";
-import { PortfolioPanel } from "./Portfolio";
+import { attempt, type Backend } from "./backend";
+import { CriticalBanner, useAlerts } from "./Alerts";
+import type { AppStatus, IpcError, ShellRequestKind } from "./bindings";
+import { Dashboard, type BackendHealth } from "./Dashboard";
+import { QuitDialog } from "./QuitDialog";
+import { SettingsScreen } from "./Settings";
 import { useSubscription } from "./useSubscription";
-import type { AppStatus, IpcError } from "./bindings";
 
-export function formatUptime(secs: number | null): string {
-  if (secs === null || !Number.isFinite(secs) || secs < 0) return "—";
-  if (secs < 60) return `${secs.toFixed(1)} s`;
-  const m = Math.floor(secs / 60);
-  const s = Math.floor(secs % 60);
-  if (m < 60) return `${m} min ${s} s`;
-  return `${Math.floor(m / 60)} h ${m % 60} min`;
+export { formatUptime } from "./Dashboard";
+
+/** The screens in tab order. A new screen is one entry here and one case in `App`. */
+export const SCREENS = [
+  { id: "dashboard", label: "Dashboard" },
+  { id: "settings", label: "Settings" },
+] as const;
+export type Screen = (typeof SCREENS)[number]["id"];
+
+function NavBar({ screen, onSelect }: { screen: Screen; onSelect: (s: Screen) => void }) {
+  return (
+    <nav className="nav" aria-label="Screens">
+      {SCREENS.map((s) => (
+        <button
+          key={s.id}
+          type="button"
+          className={s.id === screen ? "nav-item current" : "nav-item"}
+          aria-current={s.id === screen ? "page" : undefined}
+          data-testid={`nav-${s.id}`}
+          onClick={() => onSelect(s.id)}
+        >
+          {s.label}
+        </button>
+      ))}
+    </nav>
+  );
 }
 
-export function App({ backend }: { backend: Backend }) {
+/** The backend's status (header and Dashboard) and its live heartbeat. */
+function useBackendHealth(backend: Backend): BackendHealth {
   const [status, setStatus] = useState<AppStatus | null>(null);
   const [error, setError] = useState<IpcError | null>(null);
   const [heartbeat, setHeartbeat] = useState<number | null | undefined>(undefined);
   const [busy, setBusy] = useState(false);
-  const alerts = useAlerts(backend);
 
   const refresh = useCallback(async () => {
     setBusy(true);
-    try {
-      const res = await backend.appStatus();
-      if (res.status === "ok") {
-        setStatus(res.data);
-        setError(null);
-      } else {
-        setError(res.error);
-      }
-    } catch (e) {
-      setError({ code: "internal", reason: "ui.invoke", message: `Backend unreachable: ${String(e)}` });
-    } finally {
-      setBusy(false);
+    const res = await attempt(() => backend.appStatus());
+    setBusy(false);
+    if (res.status === "ok") {
+      setStatus(res.data);
+      setError(null);
+    } else {
+      setError(res.error);
     }
   }, [backend]);
-
   useEffect(() => {
     void refresh();
   }, [refresh]);
-  const subscribeHeartbeat = useCallback(() => backend.onHeartbeat((s) => setHeartbeat(s)), [backend]);
-  const onHeartbeatError = useCallback(() => setHeartbeat(undefined), []);
-  useSubscription(subscribeHeartbeat, onHeartbeatError);
+
+  const subscribe = useCallback(() => backend.onHeartbeat((s) => setHeartbeat(s)), [backend]);
+  const onError = useCallback(() => setHeartbeat(undefined), []);
+  useSubscription(subscribe, onError);
+  return { status, error, busy, heartbeat, refresh: () => void refresh() };
+}
+
+export function App({ backend }: { backend: Backend }) {
+  const [screen, setScreen] = useState<Screen>("dashboard");
+  const [quitOpen, setQuitOpen] = useState(false);
+  const [flattenAll, setFlattenAll] = useState(false);
+  const health = useBackendHealth(backend);
+  const alerts = useAlerts(backend);
+
+  const onShellRequest = useCallback((kind: ShellRequestKind) => {
+    if (kind === "confirmQuit") {
+      setQuitOpen(true);
+    } else if (kind === "flattenAll") {
+      setScreen("dashboard");
+      setFlattenAll(true);
+    }
+  }, []);
+  const subscribeShell = useCallback(() => backend.onShellRequest(onShellRequest), [backend, onShellRequest]);
+  const onShellError = useCallback((e: unknown) => console.error("shell requests unavailable", e), []);
+  useSubscription(subscribeShell, onShellError);
+  const closeQuit = useCallback(() => setQuitOpen(false), []);
 
   return (
-    <main className="app">
-      <CriticalBanner alerts={alerts.alerts} error={alerts.error} onAcknowledge={(id) => void alerts.acknowledge(id)} />
-      <header className="topbar">
-        <h1 data-testid="app-name">{status?.appName ?? "Tradeguard"}</h1>
-        <span className="version" data-testid="app-version">
-          {status ? `v${status.version}` : ""}
-        </span>
-      </header>
-      <section className="card" aria-labelledby="backend-title">
-        <h2 id="backend-title">Backend</h2>
-        <dl className="facts">
-          <dt>Uptime</dt>
-          <dd data-testid="uptime">{status ? formatUptime(status.uptimeSecs) : "…"}</dd>
-          <dt>Requests answered</dt>
-          <dd data-testid="requests">{status?.requestsServed ?? "…"}</dd>
-          <dt>Live heartbeat</dt>
-          <dd data-testid="heartbeat">{heartbeat === undefined ? "waiting…" : formatUptime(heartbeat)}</dd>
-        </dl>
-        <button type="button" data-testid="refresh-status" onClick={() => void refresh()} disabled={busy}>
-          {busy ? "Checking…" : "Check backend"}
-        </button>
-        {error && (
-          <p role="alert" className="error" data-testid="error">
-            {error.message} <code>{error.code}</code>
-          </p>
+    <>
+      <main className="app" inert={quitOpen}>
+        <CriticalBanner alerts={alerts.alerts} error={alerts.error} onAcknowledge={(id) => void alerts.acknowledge(id)} />
+        <header className="topbar">
+          <h1 data-testid="app-name">{health.status?.appName ?? "Tradeguard"}</h1>
+          <span className="version" data-testid="app-version">
+            {health.status ? `v${health.status.version}` : ""}
+          </span>
+          <NavBar screen={screen} onSelect={setScreen} />
+        </header>
+        {screen === "dashboard" && (
+          <Dashboard
+            backend={backend}
+            health={health}
+            alerts={alerts.alerts}
+            flattenAllRequested={flattenAll}
+            onDismissFlattenAll={() => setFlattenAll(false)}
+          />
         )}
-      </section>
-      <PortfolioPanel backend={backend} />
-      <GuardPanel backend={backend} />
-      <AlertsPanel alerts={alerts.alerts} />
-    </main>
+        {screen === "settings" && <SettingsScreen backend={backend} />}
+      </main>
+      {quitOpen && <QuitDialog backend={backend} onClose={closeQuit} />}
+    </>
   );
 }

@@ -1,8 +1,9 @@
-import { render, screen } from "@testing-library/react";
-import { describe, expect, it } from "vitest";
+import { act, render, screen } from "@testing-library/react";
+import { describe, expect, it, vi } from "vitest";
 import type { Backend } from "./backend";
 import type { GuardView } from "./bindings";
-import { GuardPanel, taskHealth } from "./Guard";
+import { GuardPanel, taskHealth, useGuardView } from "./Guard";
+import { fail, fakeBackend, ok } from "./testing/fakeBackend";
 
 const view = (over: Partial<GuardView> = {}): GuardView => ({
   rulesPath: "/home/t/.local/share/dev.tradeguard.desktop/risk.toml",
@@ -22,10 +23,10 @@ const view = (over: Partial<GuardView> = {}): GuardView => ({
     { name: "alerts", running: true, sinceLastSecs: 300, lateAfterSecs: null, restarts: 0, lastFailure: null },
   ],
   protections: [{ name: "stop-loss SPY condor", atBroker: false }],
+  emergencyCloses: [],
   ...over,
 });
 
-const backendWith = (v: GuardView) => ({ guardStatus: async () => ({ status: "ok", data: v }) }) as unknown as Backend;
 
 describe("taskHealth", () => {
   it("is late past the task's own limit, never for activity-driven tasks, and down when not running", () => {
@@ -48,8 +49,8 @@ describe("taskHealth", () => {
 
 describe("GuardPanel", () => {
   it("shows the rules file, dry-run, heartbeats, restarts and where protections live", async () => {
-    render(<GuardPanel backend={backendWith(view())} pollMs={60000} />);
-    expect((await screen.findByTestId("rules-path")).textContent).toContain("risk.toml");
+    render(<GuardPanel view={view()} error={null} />);
+    expect(screen.getByTestId("rules-path").textContent).toContain("risk.toml");
     expect(screen.getByTestId("dry-run")).toBeTruthy();
     expect(screen.getByTestId("guard-health").textContent).toBe("enforcing");
     expect(screen.getByTestId("tasks").textContent).toContain("enforcer 0.3 s ago");
@@ -62,8 +63,34 @@ describe("GuardPanel", () => {
       dryRun: false,
       tasks: [{ name: "enforcer", running: true, sinceLastSecs: 12, lateAfterSecs: 3.5, restarts: 0, lastFailure: null }],
     });
-    render(<GuardPanel backend={backendWith(v)} pollMs={60000} />);
-    expect((await screen.findByTestId("guard-health")).textContent).toBe("enforcer not checking");
+    render(<GuardPanel view={v} error={null} />);
+    expect(screen.getByTestId("guard-health").textContent).toBe("enforcer not checking");
     expect(screen.queryByTestId("dry-run")).toBeNull();
+  });
+});
+
+function Polled({ backend }: { backend: Backend }) {
+  const g = useGuardView(backend, 1000);
+  return <GuardPanel view={g.view} error={g.error} />;
+}
+
+describe("useGuardView", () => {
+  it("polls, shows a refusal with its code until the guard answers, and stops polling on unmount", async () => {
+    vi.useFakeTimers();
+    try {
+      const answers = [fail<GuardView>("unavailable", "venue.connecting", "starting"), ok(view())];
+      const guardStatus = vi.fn(async () => answers[Math.min(guardStatus.mock.calls.length - 1, 1)]);
+      const { unmount } = render(<Polled backend={fakeBackend({ guardStatus })} />);
+      await act(async () => {});
+      expect(screen.getByTestId("guard-error").textContent).toContain("venue.connecting");
+      await act(async () => vi.advanceTimersByTime(1000));
+      expect(screen.getByTestId("guard-health").textContent).toBe("enforcing");
+      unmount();
+      const calls = guardStatus.mock.calls.length;
+      await act(async () => vi.advanceTimersByTime(5000));
+      expect(guardStatus.mock.calls.length).toBe(calls);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

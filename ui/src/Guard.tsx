@@ -1,5 +1,6 @@
 import { useEffect, useState } from "react";
-import type { Backend } from "./backend";
+import { attempt, type Backend } from "./backend";
+import { ErrorNote } from "./ErrorNote";
 import type { GuardView, IpcError, TaskView } from "./bindings";
 
 /** Late against the task's own period (the backend sends it; activity-driven tasks have none). */
@@ -10,14 +11,14 @@ export function taskHealth(t: TaskView): "ok" | "late" | "down" {
   return "ok";
 }
 
-/** Polls the guard's health once a second (heartbeat ages change continuously). */
-export function GuardPanel({ backend, pollMs = 1000 }: { backend: Backend; pollMs?: number }) {
+/** Polls the guard's health once a second (heartbeat ages and countdowns change continuously). */
+export function useGuardView(backend: Backend, pollMs = 1000) {
   const [view, setView] = useState<GuardView | null>(null);
   const [error, setError] = useState<IpcError | null>(null);
   useEffect(() => {
     let live = true;
     const poll = async () => {
-      const res = await backend.guardStatus();
+      const res = await attempt(() => backend.guardStatus());
       if (!live) return;
       if (res.status === "ok") {
         setView(res.data);
@@ -33,15 +34,16 @@ export function GuardPanel({ backend, pollMs = 1000 }: { backend: Backend; pollM
       clearInterval(id);
     };
   }, [backend, pollMs]);
+  return { view, error };
+}
 
+export function GuardPanel({ view, error }: { view: GuardView | null; error: IpcError | null }) {
   if (!view) {
     return (
       <section className="card wide">
         <h2>Guard</h2>
         {error ? (
-          <p role="alert" className="error" data-testid="guard-error">
-            {error.message} <code>{error.reason}</code>
-          </p>
+          <ErrorNote error={error} testId="guard-error" />
         ) : (
           <p className="muted">Starting…</p>
         )}

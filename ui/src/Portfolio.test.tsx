@@ -2,6 +2,7 @@ import { act, render, screen, within } from "@testing-library/react";
 import { describe, expect, it } from "vitest";
 import type { Backend } from "./backend";
 import type { PortfolioView, PositionRow } from "./bindings";
+import { fakeBackend } from "./testing/fakeBackend";
 import { PortfolioPanel, connectionLabel, formatMoney } from "./Portfolio";
 
 const row = (over: Partial<PositionRow>): PositionRow => ({
@@ -41,20 +42,13 @@ const view = (positions: PositionRow[]): PortfolioView => ({
 
 function fake(initial: PortfolioView) {
   let push: ((v: PortfolioView) => void) | null = null;
-  const backend: Backend = {
-    appStatus: async () => ({ status: "error", error: { code: "internal", reason: "test", message: "unused" } }),
-    alerts: async () => ({ status: "ok", data: [] }),
-    acknowledgeAlert: async () => ({ status: "ok", data: [] }),
-    onAlerts: async () => () => {},
-    simForceAssignment: async () => ({ status: "ok", data: null }),
-    guardStatus: async () => ({ status: "error", error: { code: "unavailable", reason: "venue.connecting", message: "starting" } }),
-    onHeartbeat: async () => () => {},
+  const backend: Backend = fakeBackend({
     portfolio: async () => ({ status: "ok", data: initial }),
     onPortfolio: async (cb) => {
       push = cb;
       return () => (push = null);
     },
-  };
+  });
   return { backend, push: (v: PortfolioView) => push?.(v) };
 }
 

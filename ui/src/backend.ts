@@ -1,5 +1,16 @@
 // The UI's one door to the Rust backend. Components receive a `Backend` so tests can pass a fake.
-import { commands, events, type AlertView, type AppStatus, type GuardView, type IpcError, type PortfolioView } from "./bindings";
+import {
+  commands,
+  events,
+  type AlertView,
+  type AppPaths,
+  type AppStatus,
+  type GuardView,
+  type IpcError,
+  type PortfolioView,
+  type Settings,
+  type ShellRequestKind,
+} from "./bindings";
 
 export type Result<T> = { status: "ok"; data: T } | { status: "error"; error: IpcError };
 export type Unlisten = () => void;
@@ -14,6 +25,42 @@ export interface Backend {
   onAlerts(cb: (alerts: AlertView[]) => void): Promise<Unlisten>;
   simForceAssignment(instrumentId: string, contracts: number): Promise<Result<null>>;
   guardStatus(): Promise<Result<GuardView>>;
+  /** Data, config and log directories of this run, and what chose them. */
+  locations(): Promise<Result<AppPaths>>;
+  settings(): Promise<Result<Settings>>;
+  /** Saves and applies "start at login" now; the log level applies at the next start. */
+  saveSettings(settings: Settings): Promise<Result<Settings>>;
+  openLogsFolder(): Promise<Result<null>>;
+  /** Writes a diagnostics file; answers its path. */
+  exportDiagnostics(): Promise<Result<string>>;
+  /** Stops the guard and quits. Only after a person confirmed. */
+  quitApp(): Promise<Result<null>>;
+  /** The tray asks the UI for something that needs a person (confirm a quit, flatten all). */
+  onShellRequest(cb: (kind: ShellRequestKind) => void): Promise<Unlisten>;
+}
+
+/** The error a rejected invoke carries: an `IpcError` from Rust, or anything else from the bridge. */
+export function toIpcError(e: unknown): IpcError {
+  if (e && typeof e === "object" && "code" in e && "message" in e && "reason" in e) return e as IpcError;
+  return { code: "internal", reason: "ui.invoke", message: `Backend unreachable: ${String(e)}` };
+}
+
+/** Runs a backend call; a rejection (the bridge itself failed) becomes an error result to show. */
+export async function attempt<T>(call: () => Promise<Result<T>>): Promise<Result<T>> {
+  try {
+    return await call();
+  } catch (e) {
+    return { status: "error", error: toIpcError(e) };
+  }
+}
+
+/** Commands generated without a typed error (they reject instead) answer a `Result` like the rest. */
+async function settle<T>(call: () => Promise<T>): Promise<Result<T>> {
+  try {
+    return { status: "ok", data: await call() };
+  } catch (e) {
+    return { status: "error", error: toIpcError(e) };
+  }
 }
 
 export const tauriBackend: Backend = {
@@ -26,4 +73,11 @@ export const tauriBackend: Backend = {
   onAlerts: (cb) => events.alertsChanged.listen((e) => cb(e.payload)),
   simForceAssignment: (instrumentId, contracts) => commands.simForceAssignment({ instrumentId, contracts }),
   guardStatus: () => commands.guardStatus(),
+  locations: () => settle(() => commands.locations()),
+  settings: () => commands.settings(),
+  saveSettings: (settings) => commands.saveSettings(settings),
+  openLogsFolder: () => commands.openLogsFolder(),
+  exportDiagnostics: () => commands.exportDiagnostics(),
+  quitApp: () => settle(async () => (await commands.quitApp(), null)),
+  onShellRequest: (cb) => events.shellRequest.listen((e) => cb(e.payload.kind)),
 };
