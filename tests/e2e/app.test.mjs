@@ -1,7 +1,7 @@
 // Real-app end-to-end: the built desktop binary under Xvfb, driven through tauri-driver.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -11,6 +11,9 @@ import { APP_BIN, Session, startDriver, stopDriver } from "./webdriver.mjs";
 // Every run starts from an empty database (the app reads TRADEGUARD_DATA_DIR; tauri-driver
 // passes its environment on to the app).
 process.env.TRADEGUARD_DATA_DIR = mkdtempSync(join(tmpdir(), "tradeguard-e2e-"));
+// "Start at login" writes ~/.config/autostart/Tradeguard.desktop: the app gets a throwaway home so
+// the test never touches the machine's real login items.
+process.env.HOME = mkdtempSync(join(tmpdir(), "tradeguard-e2e-home-"));
 
 /** Records freedesktop Notify calls on the session bus (scripts/headless.sh gives the run a private one). */
 function monitorNotifications() {
@@ -117,5 +120,40 @@ describe("Tradeguard desktop app", () => {
     assert.ok(!(await rows()).includes("SPY 590 P assigned"), "the acknowledged assignment left the banner");
     const history = await session.waitForText('[data-testid="alert-list"]', (t) => t.includes("SPY 590 P"));
     assert.match(history, /acknowledged/, "the alert stays in the history, acknowledged");
+  });
+
+  it("settings show where files live; start at login writes the autostart entry; diagnostics export a file", async () => {
+    await session.click(await session.waitFor('[data-testid="nav-settings"]'));
+    const dataDir = await session.waitForText('[data-testid="settings-data-dir"]', (t) => t.length > 0);
+    assert.equal(dataDir, process.env.TRADEGUARD_DATA_DIR);
+    const logDir = await session.text(await session.find('[data-testid="settings-log-dir"]'));
+    assert.equal(logDir, join(process.env.TRADEGUARD_DATA_DIR, "logs"));
+    assert.ok(readdirSync(logDir).some((f) => /^tradeguard\..*\.log$/.test(f)), "a log file in the log folder");
+
+    const autostart = join(process.env.HOME, ".config", "autostart");
+    const entries = () => (existsSync(autostart) ? readdirSync(autostart).filter((f) => f.endsWith(".desktop")) : []);
+    assert.deepEqual(entries(), [], "start at login is off by default");
+    const toggle = await session.waitFor('[data-testid="start-at-login"]');
+    await session.click(toggle);
+    await session.click(await session.find('[data-testid="save-settings"]'));
+    await session.waitFor('[data-testid="settings-saved"]');
+    assert.equal(entries().length, 1, "an autostart entry after turning start at login on");
+    const entry = readFileSync(join(autostart, entries()[0]), "utf8");
+    assert.match(entry, /Exec=.*tradeguard-app/);
+    assert.match(readFileSync(join(process.env.TRADEGUARD_DATA_DIR, "settings.toml"), "utf8"), /startAtLogin = true/);
+
+    await session.click(await session.find('[data-testid="export-diagnostics"]'));
+    const path = await session.waitForText('[data-testid="diagnostics-path"]', (t) => t.endsWith(".txt"));
+    const report = readFileSync(path, "utf8");
+    assert.match(report, /# Tradeguard diagnostics/);
+    assert.match(report, /## Guard health and last reconciliation/);
+    await session.screenshot("settings");
+
+    // Off again: the entry goes away.
+    await session.click(await session.find('[data-testid="start-at-login"]'));
+    await session.click(await session.find('[data-testid="save-settings"]'));
+    for (let i = 0; i < 30 && entries().length > 0; i++) await sleep(100);
+    assert.deepEqual(entries(), [], "no autostart entry after turning it off");
+    await session.click(await session.find('[data-testid="nav-dashboard"]'));
   });
 });
