@@ -415,6 +415,25 @@ impl SimVenue {
         Ok(self.ledger.positions())
     }
 
+    /// Test oracle: the venue's true non-zero positions whatever the link state (the
+    /// [`SimVenue::positions`] query fails while disconnected or stalled). Draws nothing from
+    /// the RNG and emits nothing.
+    pub fn positions_truth(&self) -> Vec<Position> {
+        self.ledger.positions()
+    }
+
+    /// Test oracle: the venue's true working orders whatever the link state.
+    pub fn open_orders_truth(&self) -> Vec<OpenOrder> {
+        self.orders
+            .iter()
+            .filter(|(_, w)| !w.status.is_terminal())
+            .map(|(id, w)| OpenOrder {
+                order: w.order.clone(),
+                status: self.update_of(*id, w),
+            })
+            .collect()
+    }
+
     /// Non-terminal orders.
     pub fn open_orders(&self) -> Result<Vec<OpenOrder>, BrokerError> {
         self.check_query("open_orders")?;

@@ -284,3 +284,32 @@ fn fault_rates_can_change_mid_run() {
     let evs = run(&mut v, 1);
     assert_eq!(last_status(&evs, filled), Some(OrderStatus::Filled));
 }
+
+#[test]
+fn truth_oracle_reads_through_a_broken_link() {
+    let mut c: SimConfig = cfg(24);
+    c.positions = vec![tradeguard_model::Position {
+        account: tradeguard_model::stubs::account(),
+        instrument: spy(),
+        qty: 100,
+        avg_cost: p("500"),
+    }];
+    let mut v = venue(c);
+    let id = place(
+        &mut v,
+        spy(),
+        Side::Buy,
+        1,
+        OrderType::Limit { limit: p("1") },
+    );
+    run(&mut v, 1);
+    v.disconnect();
+    assert!(v.positions().is_err());
+    assert!(v.open_orders().is_err());
+    let truth = v.positions_truth();
+    assert_eq!(truth.len(), 1);
+    assert_eq!(truth[0].qty, 100);
+    let orders = v.open_orders_truth();
+    assert_eq!(orders.len(), 1);
+    assert_eq!(orders[0].status.order_id, id);
+}
