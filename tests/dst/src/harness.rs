@@ -166,7 +166,8 @@ pub fn run_seed_with(seed: u64, opts: Options) -> Result<RunReport, DstError> {
             detail: e.to_string(),
         })?;
     let scenario = Scenario::from_seed(seed);
-    rt.block_on(Run::new(scenario, opts)?.go())
+    // Built inside the runtime: the clock must read the paused tokio time from the start.
+    rt.block_on(async move { Run::new(scenario, opts)?.go().await })
 }
 
 fn setup(seed: u64, stage: &'static str) -> impl Fn(String) -> DstError {
@@ -276,6 +277,7 @@ struct Run {
 /// A running guard and the store under it.
 struct Live {
     guard: Guard,
+    journal: AckJournal,
     store: Store,
     started: Timestamp,
 }
@@ -358,13 +360,14 @@ impl Run {
         loop {
             let journal = AckJournal::new(
                 StoreJournal::new(&store, self.clock.clone(), account()),
+                store.writer(),
                 self.acked.clone(),
             );
             let rules = RiskRules::load(&self.rules, self.hours.clone())
                 .map_err(|e| setup(seed, "risk rules")(format!("{e} ({})", e.code())))?;
             let r = Guard::start(GuardDeps {
                 broker: self.broker.clone(),
-                journal: Arc::new(journal),
+                journal: Arc::new(journal.clone()),
                 clock: self.clock.clone(),
                 risk: Box::new(PricingStressModel::new(self.clock.clone())),
                 engine: engine_config(&self.sc),
@@ -380,6 +383,7 @@ impl Run {
                 Ok(guard) => {
                     return Ok(Live {
                         guard,
+                        journal,
                         store,
                         started: self.clock.now(),
                     });
@@ -411,6 +415,7 @@ impl Run {
         live.guard.coordinator().abort();
         live.guard.shutdown().await;
         drop(live.guard);
+        live.journal.drain().await;
         let store = live.store;
         // On the blocking pool: the paused clock must not jump while the writer finishes.
         let closed =
@@ -675,14 +680,14 @@ impl Run {
         let (name, intent) = match self.rng.random_range(0..5) {
             0 => (
                 "iron condor",
-                i.leg(o(Right::Put, k - off - w), Side::Buy, q, m.clone())
-                    .leg(o(Right::Put, k - off), Side::Sell, q, m.clone())
-                    .leg(o(Right::Call, k + off), Side::Sell, q, m.clone())
+                i.leg(o(Right::Put, k - off - w), Side::Buy, q, m)
+                    .leg(o(Right::Put, k - off), Side::Sell, q, m)
+                    .leg(o(Right::Call, k + off), Side::Sell, q, m)
                     .leg(o(Right::Call, k + off + w), Side::Buy, q, m),
             ),
             1 => (
                 "put vertical",
-                i.leg(o(Right::Put, k - off), Side::Sell, q, m.clone()).leg(
+                i.leg(o(Right::Put, k - off), Side::Sell, q, m).leg(
                     o(Right::Put, k - off - w),
                     Side::Buy,
                     q,
@@ -691,13 +696,21 @@ impl Run {
             ),
             2 => (
                 "call vertical",
-                i.leg(o(Right::Call, k + off), Side::Sell, q, m.clone())
-                    .leg(o(Right::Call, k + off + w), Side::Buy, q, m),
+                i.leg(o(Right::Call, k + off), Side::Sell, q, m).leg(
+                    o(Right::Call, k + off + w),
+                    Side::Buy,
+                    q,
+                    m,
+                ),
             ),
             3 => (
                 "strangle",
-                i.leg(o(Right::Put, k - off - 10), Side::Sell, q, m.clone())
-                    .leg(o(Right::Call, k + off + 10), Side::Sell, q, m),
+                i.leg(o(Right::Put, k - off - 10), Side::Sell, q, m).leg(
+                    o(Right::Call, k + off + 10),
+                    Side::Sell,
+                    q,
+                    m,
+                ),
             ),
             _ => (
                 "stock",

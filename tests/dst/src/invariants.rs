@@ -426,7 +426,7 @@ impl Checker {
         let mut found = None;
         if let Some((prev_t, broken_ids, broken_instruments)) = &self.prev {
             for g in &o.groups {
-                if self.seen_groups.contains(&g.id) || g.created <= *prev_t {
+                if self.seen_groups.contains(&g.id) || g.created < *prev_t {
                     continue;
                 }
                 if matches!(
