@@ -1,6 +1,6 @@
 //! `tradeguard-dst`: the soak runner. `--seed S` replays one seed (printing its scenario and,
-//! on failure, the report); `--seeds N [--from S]` runs N seeds and reports seeds/s. Exit code
-//! 1 on the first failing seed, 2 on bad arguments.
+//! on failure, the report); `--seeds N [--from S]` runs N seeds, prints every failure and
+//! reports seeds/s and the failing seeds. Exit code 1 if any seed failed, 2 on bad arguments.
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -58,6 +58,7 @@ fn main() -> ExitCode {
     let t0 = Instant::now();
     let mut virtual_secs = 0u64;
     let mut crashes = 0usize;
+    let mut failed: Vec<(u64, &'static str)> = Vec::new();
     for seed in args.from..args.from.saturating_add(args.count) {
         match tradeguard_dst::run_seed(seed) {
             Ok(r) => {
@@ -75,17 +76,22 @@ fn main() -> ExitCode {
                 if let tradeguard_dst::DstError::Setup { .. } = e {
                     eprintln!("reproduce: {}", tradeguard_dst::repro_command(seed));
                 }
-                return ExitCode::from(1);
+                failed.push((seed, e.code()));
             }
         }
     }
     let secs = t0.elapsed().as_secs_f64();
     println!(
-        "soak: {} seeds from {} passed in {secs:.1} s = {:.2} seeds/s ({} virtual hours, {crashes} crashes)",
+        "soak: {} seeds from {} in {secs:.1} s = {:.2} seeds/s ({} virtual hours, {crashes} crashes); {} failed: {failed:?}",
         args.count,
         args.from,
         args.count as f64 / secs.max(1e-9),
-        virtual_secs / 3600
+        virtual_secs / 3600,
+        failed.len()
     );
-    ExitCode::SUCCESS
+    if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
