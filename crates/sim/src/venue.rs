@@ -29,7 +29,7 @@
 //! settle in cash. [`SimVenue::force_assignment`] delivers immediately.
 
 use crate::calendar::{self, Session};
-use crate::config::SimConfig;
+use crate::config::{FaultConfig, SimConfig};
 use crate::error::SimError;
 use crate::ledger::Ledger;
 use crate::market::{Market, chance};
@@ -413,6 +413,25 @@ impl SimVenue {
     pub fn positions(&self) -> Result<Vec<Position>, BrokerError> {
         self.check_query("positions")?;
         Ok(self.ledger.positions())
+    }
+
+    /// Test oracle: the venue's true non-zero positions whatever the link state (the
+    /// [`SimVenue::positions`] query fails while disconnected or stalled). Draws nothing from
+    /// the RNG and emits nothing.
+    pub fn positions_truth(&self) -> Vec<Position> {
+        self.ledger.positions()
+    }
+
+    /// Test oracle: the venue's true working orders whatever the link state.
+    pub fn open_orders_truth(&self) -> Vec<OpenOrder> {
+        self.orders
+            .iter()
+            .filter(|(_, w)| !w.status.is_terminal())
+            .map(|(id, w)| OpenOrder {
+                order: w.order.clone(),
+                status: self.update_of(*id, w),
+            })
+            .collect()
     }
 
     /// Non-terminal orders.
@@ -869,6 +888,20 @@ impl SimVenue {
     /// `None` removes the cap. Draws nothing from the RNG.
     pub fn set_max_fill_qty(&mut self, cap: Option<i64>) {
         self.max_fill_qty = cap;
+    }
+
+    /// Replaces the fault rates from now on (a fault storm starting or ending mid-run; the
+    /// deterministic simulation suite's calm phase). A link already down or stalled recovers
+    /// at its scheduled time. Draws nothing from the RNG.
+    pub fn set_faults(&mut self, faults: FaultConfig) {
+        self.cfg.faults = faults;
+    }
+
+    /// Replaces the random-rejection and partial-fill probabilities from now on. Draws nothing
+    /// from the RNG.
+    pub fn set_order_faults(&mut self, random_reject_prob: f64, partial_fill_prob: f64) {
+        self.cfg.matching.random_reject_prob = random_reject_prob;
+        self.cfg.matching.partial_fill_prob = partial_fill_prob;
     }
 
     fn match_orders(&mut self) {

@@ -259,3 +259,57 @@ fn fill_after_cancel_requested() {
     let (_, evs, _, _) = cancel_run(FaultConfig::default());
     assert!(execs(&evs).is_empty());
 }
+
+#[test]
+fn fault_rates_can_change_mid_run() {
+    // A storm of duplicates that is switched off: duplicates before, none after.
+    let mut c: SimConfig = cfg(23);
+    c.underlyings[0].vol = 0.2;
+    c.faults.duplicate_prob = 0.5;
+    c.matching.random_reject_prob = 1.0;
+    let mut v = venue(c);
+    v.subscribe_quotes(&[spy()]).unwrap();
+    let storm = quote_times(&run(&mut v, 120));
+    assert!(duplicates(&storm) > 20, "{}", duplicates(&storm));
+    let rejected = place(&mut v, spy(), Side::Buy, 1, OrderType::Market);
+    let evs = run(&mut v, 1);
+    assert_eq!(last_status(&evs, rejected), Some(OrderStatus::Rejected));
+
+    v.set_faults(FaultConfig::default());
+    v.set_order_faults(0.0, 0.0);
+    let calm = quote_times(&run(&mut v, 120));
+    assert!(calm.len() >= 119);
+    assert_eq!(duplicates(&calm), 0);
+    let filled = place(&mut v, spy(), Side::Buy, 1, OrderType::Market);
+    let evs = run(&mut v, 1);
+    assert_eq!(last_status(&evs, filled), Some(OrderStatus::Filled));
+}
+
+#[test]
+fn truth_oracle_reads_through_a_broken_link() {
+    let mut c: SimConfig = cfg(24);
+    c.positions = vec![tradeguard_model::Position {
+        account: tradeguard_model::stubs::account(),
+        instrument: spy(),
+        qty: 100,
+        avg_cost: p("500"),
+    }];
+    let mut v = venue(c);
+    let id = place(
+        &mut v,
+        spy(),
+        Side::Buy,
+        1,
+        OrderType::Limit { limit: p("1") },
+    );
+    run(&mut v, 1);
+    v.disconnect();
+    assert!(v.positions().is_err());
+    assert!(v.open_orders().is_err());
+    let truth = v.positions_truth();
+    assert_eq!(truth.len(), 1);
+    assert_eq!(truth[0].qty, 100);
+    let orders = v.open_orders_truth();
+    assert_eq!(orders.len(), 1);
+    assert_eq!(orders[0].status.order_id, id);
+}

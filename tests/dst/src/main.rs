@@ -1,0 +1,97 @@
+//! `tradeguard-dst`: the soak runner. `--seed S` replays one seed (printing its scenario and,
+//! on failure, the report); `--seeds N [--from S]` runs N seeds, prints every failure and
+//! reports seeds/s and the failing seeds. Exit code 1 if any seed failed, 2 on bad arguments.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+#[derive(Debug, thiserror::Error)]
+enum ArgError {
+    #[error("unknown argument {0:?}")]
+    Unknown(String),
+    #[error("{0} needs a number")]
+    Missing(&'static str),
+    #[error("{flag}: {value:?} is not a non-negative integer")]
+    NotANumber { flag: &'static str, value: String },
+}
+
+struct Args {
+    from: u64,
+    count: u64,
+}
+
+fn number(flag: &'static str, v: Option<String>) -> Result<u64, ArgError> {
+    let v = v.ok_or(ArgError::Missing(flag))?;
+    v.parse()
+        .map_err(|_| ArgError::NotANumber { flag, value: v })
+}
+
+fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, ArgError> {
+    let mut a = Args {
+        from: 0,
+        count: 100,
+    };
+    while let Some(x) = it.next() {
+        match x.as_str() {
+            "--seed" => {
+                a.from = number("--seed", it.next())?;
+                a.count = 1;
+            }
+            "--seeds" => a.count = number("--seeds", it.next())?,
+            "--from" => a.from = number("--from", it.next())?,
+            _ => return Err(ArgError::Unknown(x)),
+        }
+    }
+    Ok(a)
+}
+
+fn main() -> ExitCode {
+    let args = match parse(std::env::args().skip(1)) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!(
+                "tradeguard-dst: {e}\nusage: tradeguard-dst [--seeds N] [--from S] | --seed S"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let t0 = Instant::now();
+    let mut virtual_secs = 0u64;
+    let mut crashes = 0usize;
+    let mut failed: Vec<(u64, &'static str)> = Vec::new();
+    for seed in args.from..args.from.saturating_add(args.count) {
+        match tradeguard_dst::run_seed(seed) {
+            Ok(r) => {
+                virtual_secs += r.virtual_secs;
+                crashes += r.crashes;
+                if args.count == 1 {
+                    println!(
+                        "seed {seed}: ok, trace {:016x} ({} lines), {} groups, {} submitted, {} refused, {} crashes",
+                        r.trace_hash, r.trace_lines, r.groups, r.submitted, r.refused, r.crashes
+                    );
+                }
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                if let tradeguard_dst::DstError::Setup { .. } = e {
+                    eprintln!("reproduce: {}", tradeguard_dst::repro_command(seed));
+                }
+                failed.push((seed, e.code()));
+            }
+        }
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    println!(
+        "soak: {} seeds from {} in {secs:.1} s = {:.2} seeds/s ({} virtual hours, {crashes} crashes); {} failed: {failed:?}",
+        args.count,
+        args.from,
+        args.count as f64 / secs.max(1e-9),
+        virtual_secs / 3600,
+        failed.len()
+    );
+    if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
