@@ -19,6 +19,7 @@ help:
 	@echo "make test   install what is missing, fmt/clippy/tsc, Rust tests, UI tests, real-app E2E"
 	@echo "make bench  criterion benchmarks and the figures table"
 	@echo "make package  the installable .deb (release) in artifacts/package"
+	@echo "make soak SEEDS=N  deterministic simulation soak (seeded fault storms against the whole guard)"
 
 deps:
 	@scripts/install-deps.sh
@@ -69,6 +70,13 @@ package: ui
 package-test: build
 	deb=$$(python3 scripts/package_deb.py --bin-dir $(TARGET_DIR)/debug --out $(ARTIFACTS)/package-test --strip --fast) && \
 		HEADLESS_TIMEOUT=300 scripts/headless.sh scripts/package-test.sh "$$deb"
+
+# Deterministic simulation soak: SEEDS seeds from FROM (release build), reports seeds/s and every
+# failing seed with the command that replays it.
+SEEDS ?= 10000
+FROM ?= 0
+soak:
+	cargo run -p tradeguard-dst --release -- --seeds $(SEEDS) --from $(FROM)
 
 BENCH_VENV := $(ROOT)/.venv-bench
 
