@@ -92,7 +92,7 @@ bench: deps ui
 
 # Launch-to-first-paint and idle memory of the whole app (debug build unless APP_BIN is given).
 measure-app: build
-	xvfb-run -a -s "-screen 0 1280x900x24" scripts/measure-app.sh $(APP_BIN) 20
+	scripts/headless.sh scripts/measure-app.sh $(APP_BIN) 20
 
 # Regenerate ui/src/bindings.ts from the Rust command and event list.
 bindings: deps

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Launch the built app under Xvfb, report launch-to-first-paint and idle memory of the whole
 # app (main process + WebKit web/network processes), then quit it.
-# Usage: scripts/measure-app.sh BIN [IDLE_SECONDS]   (run under xvfb-run; `make measure-app` does)
+# Usage: scripts/measure-app.sh BIN [IDLE_SECONDS]   (run under scripts/headless.sh; `make measure-app` does)
+# The app runs on a fresh data directory (first start), never the user's own.
 set -euo pipefail
 bin=${1:?usage: measure-app.sh BIN [IDLE_SECONDS]}
 idle=${2:-20}
 log=$(mktemp)
+data=$(mktemp -d)
 export WEBKIT_DISABLE_DMABUF_RENDERER=1 LIBGL_ALWAYS_SOFTWARE=1 RUST_LOG=info NO_COLOR=1
-"$bin" >"$log" 2>&1 &
+"$bin" --data-dir "$data" >"$log" 2>&1 &
 pid=$!
-trap 'kill $pid 2>/dev/null || true; rm -f "$log"' EXIT
+trap 'kill $pid 2>/dev/null || true; rm -rf "$log" "$data"' EXIT
 
 for _ in $(seq 1 200); do
   grep -q "first screen rendered" "$log" && break
