@@ -34,6 +34,8 @@ pub enum ShellRequestKind {
     ConfirmQuit,
     /// "Flatten all…": open the flatten-all preview.
     FlattenAll,
+    /// A notification was clicked: show the alerts.
+    ShowAlerts,
 }
 
 /// Emitted by the tray after it has shown and focused the window.

@@ -137,7 +137,10 @@ fn start_venue(app: &tauri::AppHandle) {
             return;
         }
     };
-    let notifier = std::sync::Arc::new(notify::DesktopNotifier);
+    let clicked = app.clone();
+    let notifier = std::sync::Arc::new(notify::DesktopNotifier {
+        on_click: Some(std::sync::Arc::new(move || shell::show_alerts(&clicked))),
+    });
     let rules_path = app.state::<paths::AppPaths>().rules_file();
     match tauri::async_runtime::block_on(venue::Venue::start_sim(seed, store, rules_path, notifier))
     {

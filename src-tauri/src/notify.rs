@@ -33,8 +33,24 @@ impl NotifyError {
 /// The application name notifications are sent under.
 pub const APP_NAME: &str = "Tradeguard";
 
+/// What to do when the user clicks a notification (focus the window on the alerts).
+pub type ClickHandler = std::sync::Arc<dyn Fn() + Send + Sync>;
+
+/// The action id freedesktop servers invoke when the notification body is clicked.
+pub const CLICK_ACTION: &str = "default";
+
 /// Sends one notification (blocking).
 pub fn send(n: &OsNotification) -> Result<(), NotifyError> {
+    send_clickable(n, None)
+}
+
+/// Sends one notification (blocking); with `on_click`, a thread waits for the user to click it
+/// (where the platform reports clicks) and runs the handler once. The thread ends when the
+/// notification is clicked or closed.
+pub fn send_clickable(
+    n: &OsNotification,
+    on_click: Option<ClickHandler>,
+) -> Result<(), NotifyError> {
     let mut notification = notify_rust::Notification::new();
     notification
         .appname(APP_NAME)
@@ -52,7 +68,27 @@ pub fn send(n: &OsNotification) -> Result<(), NotifyError> {
             notification.urgency(Urgency::Normal);
         }
     }
-    notification.show()?;
+    if on_click.is_some() {
+        notification.action(CLICK_ACTION, "Show in Tradeguard");
+    }
+    let handle = notification.show()?;
+    #[cfg(all(unix, not(target_os = "macos")))]
+    if let Some(on_click) = on_click {
+        let spawned = std::thread::Builder::new()
+            .name("notification-click".to_owned())
+            .spawn(move || {
+                handle.wait_for_action(|action| {
+                    if action == CLICK_ACTION {
+                        on_click();
+                    }
+                })
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot wait for notification clicks");
+        }
+    }
+    #[cfg(not(all(unix, not(target_os = "macos"))))]
+    let _ = (handle, on_click);
     Ok(())
 }
 
@@ -62,10 +98,13 @@ pub async fn send_async(n: OsNotification) -> Result<(), NotifyError> {
 }
 
 /// The engine's notifier for the desktop: every notification becomes an OS notification
-/// (critical ones stay until dismissed). Sending happens on the blocking pool; the outcome and
-/// the delivery time are logged, a failure never stops the guard.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct DesktopNotifier;
+/// (critical ones stay until dismissed); clicking one runs `on_click` (the app focuses its
+/// window on the alerts). Sending happens on the blocking pool; the outcome and the delivery
+/// time are logged, a failure never stops the guard.
+#[derive(Clone, Default)]
+pub struct DesktopNotifier {
+    pub on_click: Option<ClickHandler>,
+}
 
 impl tradeguard_engine::assignment::notify::Notifier for DesktopNotifier {
     fn notify(&self, n: &tradeguard_engine::assignment::notify::Notification) {
@@ -74,9 +113,10 @@ impl tradeguard_engine::assignment::notify::Notifier for DesktopNotifier {
             body: n.body.clone(),
             critical: n.severity == tradeguard_engine::Severity::Critical,
         };
+        let on_click = self.on_click.clone();
         let job = move || {
             let started = std::time::Instant::now();
-            match send(&os) {
+            match send_clickable(&os, on_click) {
                 Ok(()) => {
                     tracing::info!(title = %os.title, ms = started.elapsed().as_millis() as u64, "OS notification delivered")
                 }

@@ -78,6 +78,12 @@ pub fn on_window_event(window: &tauri::Window, event: &WindowEvent) {
     }
 }
 
+/// A notification was clicked: the window comes forward on the alerts.
+pub fn show_alerts(app: &AppHandle) {
+    tracing::info!("notification clicked: showing the alerts");
+    request(app, ShellRequestKind::ShowAlerts);
+}
+
 /// Asks the UI (shown and focused) to do something that needs a person: confirm a quit, preview
 /// a flatten.
 fn request(app: &AppHandle, kind: ShellRequestKind) {

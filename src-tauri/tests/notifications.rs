@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use tradeguard_app::notify::{OsNotification, send};
+use tradeguard_app::notify::{CLICK_ACTION, OsNotification, send, send_clickable};
 
 const CHILD_ENV: &str = "TRADEGUARD_NOTIFY_CHILD";
 
@@ -19,6 +19,7 @@ struct Call {
     body: String,
     urgency: Option<u8>,
     expire_timeout: i32,
+    actions: Vec<String>,
 }
 
 struct MockNotifications {
@@ -35,7 +36,7 @@ impl MockNotifications {
         _app_icon: String,
         summary: String,
         body: String,
-        _actions: Vec<String>,
+        actions: Vec<String>,
         mut hints: HashMap<String, zbus::OwnedVariant>,
         expire_timeout: i32,
     ) -> u32 {
@@ -50,6 +51,7 @@ impl MockNotifications {
             body,
             urgency,
             expire_timeout,
+            actions,
         });
         u32::try_from(calls.len()).unwrap_or(u32::MAX)
     }
@@ -68,6 +70,13 @@ impl MockNotifications {
     }
 
     fn close_notification(&self, _id: u32) {}
+
+    #[zbus(signal)]
+    async fn action_invoked(
+        emitter: &zbus::object_server::SignalEmitter<'_>,
+        id: u32,
+        action_key: &str,
+    ) -> zbus::Result<()>;
 }
 
 /// A private session bus; killed on drop.
@@ -134,6 +143,94 @@ fn child_sends_assignment_notification() {
         critical: false,
     })
     .expect("notification accepted by the bus");
+}
+
+/// Child side: sends a clickable notification and waits for the click.
+#[test]
+#[ignore = "helper process, spawned by the notification tests on a private bus"]
+fn child_waits_for_a_click() {
+    assert!(
+        std::env::var_os(CHILD_ENV).is_some(),
+        "run by the parent tests only"
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    let tx = Mutex::new(tx);
+    send_clickable(
+        &OsNotification {
+            title: "ASSIGNMENT: SPY 590 P ×1 assigned".to_owned(),
+            body: "click me".to_owned(),
+            critical: true,
+        },
+        Some(Arc::new(move || {
+            let _ = tx.lock().map(|t| t.send(()));
+        })),
+    )
+    .expect("notification accepted by the bus");
+    rx.recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the click handler ran");
+    println!("CLICK HANDLED");
+}
+
+fn serve_mock(bus: &Bus, calls: Arc<Mutex<Vec<Call>>>) -> zbus::Connection {
+    futures::executor::block_on(async {
+        zbus::connection::Builder::address(bus.address.as_str())
+            .name("org.freedesktop.Notifications")
+            .serve_at(
+                "/org/freedesktop/Notifications",
+                MockNotifications { calls },
+            )
+            .build()
+            .await
+            .expect("connect the mock to the private bus")
+    })
+}
+
+#[test]
+fn clicking_a_notification_runs_the_click_handler() {
+    let bus = Bus::start();
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    let server = serve_mock(&bus, calls.clone());
+    // The user "clicks" notification 1 until the child has seen it (the child subscribes to
+    // the signal only after Notify returns, so one early signal could be missed).
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let clicker = {
+        let done = done.clone();
+        let server = server.clone();
+        std::thread::spawn(move || {
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                futures::executor::block_on(async {
+                    if let Ok(iface) = server
+                        .object_server()
+                        .interface::<_, MockNotifications>("/org/freedesktop/Notifications")
+                        .await
+                    {
+                        let _ = MockNotifications::action_invoked(
+                            iface.signal_emitter(),
+                            1,
+                            CLICK_ACTION,
+                        )
+                        .await;
+                    }
+                });
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        })
+    };
+    let out = run_child(&bus, "child_waits_for_a_click");
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    clicker.join().expect("clicker thread");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("CLICK HANDLED"),
+        "child failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let calls = calls.lock().expect("calls").clone();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(
+        calls[0].actions,
+        vec![CLICK_ACTION.to_owned(), "Show in Tradeguard".to_owned()]
+    );
 }
 
 #[test]

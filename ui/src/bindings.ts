@@ -336,7 +336,9 @@ export type ShellRequestKind =
 /**  "Quit…" while positions are guarded: show what stops and what stays, then confirm. */
 "confirmQuit" | 
 /**  "Flatten all…": open the flatten-all preview. */
-"flattenAll";
+"flattenAll" | 
+/**  A notification was clicked: show the alerts. */
+"showAlerts";
 
 export type StrategyLegRow = {
 	label: string,
