@@ -1,7 +1,7 @@
 //! The tauri-specta builder: the single list of commands and events the UI may use.
 //! `ui/src/bindings.ts` is generated from it; a test fails when the committed file is stale.
 
-use crate::{commands, desktop, events, flatten};
+use crate::{commands, desktop, events, flatten, records};
 use tauri_specta::{collect_commands, collect_events};
 
 /// Where the generated TypeScript lives, relative to this crate.
@@ -27,7 +27,12 @@ pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
             flatten::preview_flatten,
             flatten::preview_forced_unwind,
             flatten::confirm_flatten,
-            flatten::flatten_progress
+            flatten::flatten_progress,
+            records::audit_log,
+            records::export_audit_csv,
+            records::rules_file,
+            records::check_rules,
+            records::save_rules
         ])
         .events(collect_events![
             events::BackendHeartbeat,

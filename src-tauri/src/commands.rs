@@ -48,7 +48,7 @@ pub(crate) fn recent_alerts(store: &Store) -> Result<Vec<AlertView>, IpcError> {
 }
 
 /// Reads off the async runtime's worker threads (SQLite reads are blocking).
-async fn read<T: Send + 'static>(
+pub(crate) async fn read<T: Send + 'static>(
     store: Arc<Store>,
     f: impl FnOnce(&Store) -> Result<T, IpcError> + Send + 'static,
 ) -> Result<T, IpcError> {

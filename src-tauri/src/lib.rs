@@ -11,6 +11,7 @@ pub mod flatten;
 pub mod logging;
 pub mod notify;
 pub mod paths;
+pub mod records;
 pub mod settings;
 pub mod shell;
 pub mod state;

@@ -41,6 +41,19 @@ export const commands = {
 	confirmFlatten: (previewId: string) => typedError<FlattenTicketView, IpcError>(__TAURI_INVOKE("confirm_flatten", { previewId })),
 	/**  Progress of a confirmed flatten (the dialog polls it until `finished`). */
 	flattenProgress: (ticket: string) => typedError<FlattenProgressView, IpcError>(__TAURI_INVOKE("flatten_progress", { ticket })),
+	/**  The newest audit entries that match, for the screen. */
+	auditLog: (filter: AuditFilter) => typedError<AuditPage, IpcError>(__TAURI_INVOKE("audit_log", { filter })),
+	/**  Writes every matching entry (oldest first) to a CSV file in the data folder; returns its path. */
+	exportAuditCsv: (filter: AuditFilter) => typedError<string, IpcError>(__TAURI_INVOKE("export_audit_csv", { filter })),
+	/**  The rules file with its validation. */
+	rulesFile: () => typedError<RulesFile, IpcError>(__TAURI_INVOKE("rules_file")),
+	/**  Checks `text` without saving (inline validation while editing). */
+	checkRules: (text: string) => __TAURI_INVOKE<RulesFile>("check_rules", { text }),
+	/**
+	 *  Saves the rules when they validate (atomically: temp file + rename); the guard applies them
+	 *  without a restart. Invalid text is refused and nothing is written.
+	 */
+	saveRules: (text: string) => typedError<RulesFile, IpcError>(__TAURI_INVOKE("save_rules", { text })),
 };
 
 /** Events */
@@ -98,6 +111,36 @@ export type AppStatus = {
 	uptimeSecs: number | null,
 	/**  How many status requests the backend has answered, this one included. */
 	requestsServed: number,
+};
+
+/**  Which audit entries. */
+export type AuditFilter = {
+	/**  Only this kind (`rule_fired`, `order_sent`, ...); empty or absent = every kind. */
+	kind: string | null,
+	/**  Case-insensitive text in the subject or the reason. */
+	text: string | null,
+};
+
+export type AuditPage = {
+	/**  Newest first. */
+	rows: AuditRow[],
+	/**  Every kind there is, for the filter. */
+	kinds: string[],
+	/**  Entries in the whole log. */
+	total: number,
+	/**  More entries match than the screen shows (export to see all). */
+	truncated: boolean,
+};
+
+export type AuditRow = {
+	id: number,
+	/**  RFC 3339. */
+	at: string,
+	kind: string,
+	subject: string,
+	reason: string,
+	/**  Structured details (JSON text). */
+	details: string,
 };
 
 /**  Emitted once a second so the UI can show that the backend is alive without polling. */
@@ -315,6 +358,28 @@ export type ProtectionView = {
 	name: string,
 	/**  "local" (only while the app runs) or "broker" (rests at the broker). */
 	atBroker: boolean,
+};
+
+/**  The rules file as the rules screen shows it. */
+export type RulesFile = {
+	path: string,
+	text: string,
+	/**  The text parses and validates (what the guard would apply). */
+	valid: boolean,
+	problems: RulesProblem[],
+	/**  Global dry-run in this text. */
+	dryRun: boolean | null,
+	/**  Enabled rules in this text. */
+	rules: number,
+};
+
+/**  One problem in the rules file, where it is. */
+export type RulesProblem = {
+	/**  1-based line, when known. */
+	line: number | null,
+	/**  Stable code, e.g. `rules.unknown_field`. */
+	code: string,
+	message: string,
 };
 
 export type Settings = {

@@ -486,6 +486,16 @@ impl StoreReader {
         )
     }
 
+    /// The newest `limit` audit entries, newest first (the audit screen).
+    pub fn audit_latest(&self, limit: u32) -> R<Vec<AuditEntry>> {
+        self.many(
+            "SELECT id, ts_ms, kind, subject, reason, details FROM audit_log
+             ORDER BY id DESC LIMIT ?1",
+            params![limit],
+            Self::audit_row,
+        )
+    }
+
     /// Audit entries with `from_ms <= ts_ms < to_ms`, oldest first, at most `limit`.
     pub fn audit_range(&self, from_ms: i64, to_ms: i64, limit: u32) -> R<Vec<AuditEntry>> {
         self.many(

@@ -289,6 +289,12 @@ async fn audit_log_is_append_only_even_for_raw_sql() {
         .audit_range(stubs::T0_MS + 1, stubs::T0_MS + 3, 100)
         .unwrap();
     assert_eq!(range.len(), 2);
+    let latest = s.reader().audit_latest(2).unwrap();
+    assert_eq!(
+        latest.iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![5, 4],
+        "newest first"
+    );
     s.close().await.unwrap();
 
     let raw = rusqlite::Connection::open(&db.path).unwrap();
