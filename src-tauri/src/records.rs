@@ -204,7 +204,7 @@ pub async fn export_audit_csv(
 pub struct RulesProblem {
     /// 1-based line, when known.
     pub line: Option<u32>,
-    /// Stable code, e.g. `rules.unknown_field`.
+    /// Stable code, e.g. `config.invalid`.
     pub code: String,
     pub message: String,
 }

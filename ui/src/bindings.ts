@@ -377,7 +377,7 @@ export type RulesFile = {
 export type RulesProblem = {
 	/**  1-based line, when known. */
 	line: number | null,
-	/**  Stable code, e.g. `rules.unknown_field`. */
+	/**  Stable code, e.g. `config.invalid`. */
 	code: string,
 	message: string,
 };
