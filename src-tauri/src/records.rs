@@ -340,12 +340,9 @@ mod tests {
         );
         assert!(!bad.valid);
         assert_eq!(bad.problems.len(), 1);
-        assert!(bad.problems[0].line.is_some(), "{:?}", bad.problems);
-        assert!(
-            bad.problems[0].code.starts_with("rules."),
-            "{:?}",
-            bad.problems
-        );
+        assert_eq!(bad.problems[0].line, Some(5), "{:?}", bad.problems);
+        assert_eq!(bad.problems[0].code, "config.invalid");
+        assert!(bad.problems[0].message.contains("max_contracts"));
     }
 
     #[test]
