@@ -284,6 +284,8 @@ export function FlattenDialog({
   const [progress, setProgress] = useState<FlattenProgressView | null>(null);
   const [progressError, setProgressError] = useState<IpcError | null>(null);
   const live = useRef(true);
+  // Only the newest preview request counts (StrictMode runs the opening effect twice in development).
+  const seq = useRef(0);
   useEffect(() => {
     live.current = true;
     return () => {
@@ -294,8 +296,9 @@ export function FlattenDialog({
   const fetchPreview = async (): Promise<Result<FlattenPreviewView>> => {
     setLoading(true);
     setLoadError(null);
+    const mine = ++seq.current;
     const res = await attempt(() => requestPreview(backend, request));
-    if (!live.current) return res;
+    if (!live.current || mine !== seq.current) return res;
     setLoading(false);
     if (res.status === "ok") {
       const t = Date.now();
@@ -309,8 +312,9 @@ export function FlattenDialog({
 
   // The first preview, when the dialog opens.
   useEffect(() => {
+    const first = seq.current + 1;
     void fetchPreview().then((res) => {
-      if (live.current && res.status === "error") setLoadError(res.error);
+      if (live.current && first === seq.current && res.status === "error") setLoadError(res.error);
     });
     // One request per dialog: a new request mounts a new dialog.
   }, []);
