@@ -2,8 +2,8 @@ import { act, fireEvent, render, screen, waitFor } from "@testing-library/react"
 import { describe, expect, it, vi } from "vitest";
 import { App, formatUptime } from "./App";
 import type { Backend } from "./backend";
-import type { AlertView, AppStatus, ShellRequestKind } from "./bindings";
-import { fakeBackend, guardView, ok } from "./testing/fakeBackend";
+import type { AlertView, AppStatus, FlattenTarget, ShellRequestKind } from "./bindings";
+import { fakeBackend, guardView, ok, portfolioView, preview, ticket } from "./testing/fakeBackend";
 
 function statusBackend(statuses: Array<AppStatus | "error">) {
   let i = 0;
@@ -140,14 +140,39 @@ describe("App navigation and shell requests", () => {
     expect(quitApp).not.toHaveBeenCalled();
   });
 
-  it("a flatten-all request from the tray goes to the Dashboard and says that nothing was sent", async () => {
-    const fake = shellBackend();
+  it("a flatten-all request from the tray opens the flatten-all preview of the only account", async () => {
+    const previewFlatten = vi.fn(async (_t: FlattenTarget) => ok(preview({ title: "Flatten all of DU1" })));
+    const confirmFlatten = vi.fn(async () => ok(ticket()));
+    const fake = shellBackend({ portfolio: async () => ok(portfolioView(["DU1"])), previewFlatten, confirmFlatten });
     render(<App backend={fake.backend} />);
     await act(async () => fireEvent.click(screen.getByTestId("nav-settings")));
     await act(async () => fake.request("flattenAll"));
     expect(screen.getByTestId("nav-dashboard").getAttribute("aria-current")).toBe("page");
-    expect(screen.getByTestId("flatten-all-request").textContent).toContain("nothing has been sent");
-    fireEvent.click(screen.getByTestId("flatten-all-dismiss"));
-    expect(screen.queryByTestId("flatten-all-request")).toBeNull();
+    expect(screen.getByTestId("flatten-title").textContent).toBe("Flatten all of DU1");
+    expect(previewFlatten).toHaveBeenCalledTimes(1);
+    expect(previewFlatten).toHaveBeenCalledWith({ kind: "account", account: "DU1" });
+    expect(screen.queryByTestId("flatten-accounts")).toBeNull();
+    fireEvent.click(screen.getByTestId("flatten-cancel"));
+    expect(screen.queryByTestId("flatten-dialog")).toBeNull();
+    expect(confirmFlatten).not.toHaveBeenCalled();
+  });
+
+  it("with several accounts, a flatten-all request asks which account before previewing", async () => {
+    const previewFlatten = vi.fn(async (t: FlattenTarget) =>
+      ok(preview({ title: `Flatten all of ${t.kind === "account" ? t.account : "?"}` })),
+    );
+    const fake = shellBackend({ portfolio: async () => ok(portfolioView(["DU1", "DU2"])), previewFlatten });
+    render(<App backend={fake.backend} />);
+    await act(async () => fake.request("flattenAll"));
+    expect(screen.getByTestId("flatten-title").textContent).toBe("Flatten all");
+    const confirm = screen.getByTestId("flatten-confirm") as HTMLButtonElement;
+    expect(confirm.disabled).toBe(true);
+    const choices = screen.getAllByTestId("flatten-account") as HTMLInputElement[];
+    expect(choices.map((c) => c.value)).toEqual(["DU1", "DU2"]);
+    expect(previewFlatten).not.toHaveBeenCalled();
+    fireEvent.click(choices[1]);
+    await act(async () => fireEvent.click(screen.getByTestId("flatten-confirm")));
+    expect(previewFlatten).toHaveBeenCalledWith({ kind: "account", account: "DU2" });
+    expect(screen.getByTestId("flatten-title").textContent).toBe("Flatten all of DU2");
   });
 });

@@ -23,9 +23,16 @@ export interface ConfirmDialogProps {
   onConfirmed?: () => void;
   /** Cancel button and Escape. Never called by a click outside the dialog. */
   onCancel: () => void;
+  /** Told when the action failed (the dialog shows the error itself). */
+  onError?: (error: IpcError) => void;
+  /** Replaces the Cancel/Confirm buttons, e.g. a Close button once the action ran. Escape still cancels. */
+  actions?: ReactNode;
   testId?: string;
   confirmTestId?: string;
   cancelTestId?: string;
+  titleTestId?: string;
+  /** Defaults to `${testId}-error`. */
+  errorTestId?: string;
 }
 
 const FOCUSABLE = 'button:not([disabled]), [href], input:not([disabled]), select:not([disabled]), textarea:not([disabled]), [tabindex]:not([tabindex="-1"])';
@@ -47,9 +54,13 @@ export function ConfirmDialog({
   onConfirm,
   onConfirmed,
   onCancel,
+  onError,
+  actions,
   testId = "confirm-dialog",
   confirmTestId = "confirm-dialog-confirm",
   cancelTestId = "confirm-dialog-cancel",
+  titleTestId,
+  errorTestId,
 }: ConfirmDialogProps) {
   const titleId = useId();
   const dialogRef = useRef<HTMLDivElement>(null);
@@ -99,7 +110,10 @@ export function ConfirmDialog({
     }
     setBusy(false);
     if (outcome.status === "ok") onConfirmed?.();
-    else setError(outcome.error);
+    else {
+      setError(outcome.error);
+      onError?.(outcome.error);
+    }
   };
 
   return (
@@ -113,9 +127,14 @@ export function ConfirmDialog({
         aria-busy={busy}
         data-testid={testId}
       >
-        <h2 id={titleId}>{title}</h2>
+        <h2 id={titleId} data-testid={titleTestId}>
+          {title}
+        </h2>
         <div className="modal-body">{children}</div>
-        <ErrorNote error={error} testId={`${testId}-error`} />
+        <ErrorNote error={error} testId={errorTestId ?? `${testId}-error`} />
+        {actions ? (
+          <div className="modal-actions">{actions}</div>
+        ) : (
         <div className="modal-actions">
           <button type="button" className="secondary" ref={cancelRef} onClick={onCancel} disabled={busy} data-testid={cancelTestId}>
             {cancelLabel}
@@ -130,6 +149,7 @@ export function ConfirmDialog({
             {busy ? busyLabel : confirmLabel}
           </button>
         </div>
+        )}
       </div>
     </div>
   );

@@ -1,11 +1,14 @@
+import { useState } from "react";
 import type { Backend } from "./backend";
 import type { AlertView, AppStatus, IpcError } from "./bindings";
 import { AlertsPanel } from "./Alerts";
 import { EmergencyCloses } from "./EmergencyCloses";
 import { ErrorNote } from "./ErrorNote";
 import { FlattenAllRequest } from "./FlattenAllRequest";
+import { FlattenDialog, type FlattenRequest } from "./FlattenDialog";
 import { GuardPanel, useGuardView } from "./Guard";
-import { PortfolioPanel } from "./Portfolio";
+import { PortfolioPanel, usePortfolio } from "./Portfolio";
+import { StrategiesPanel, useStrategies } from "./Strategies";
 
 export function formatUptime(secs: number | null): string {
   if (secs === null || !Number.isFinite(secs) || secs < 0) return "—";
@@ -60,12 +63,26 @@ export function Dashboard({
   onDismissFlattenAll: () => void;
 }) {
   const guard = useGuardView(backend);
+  const portfolio = usePortfolio(backend);
+  const strategies = useStrategies(backend);
+  const [flatten, setFlatten] = useState<FlattenRequest | null>(null);
+  const accounts = portfolio.view ? portfolio.view.accounts.map((a) => a.account) : null;
   return (
     <>
-      {flattenAllRequested && <FlattenAllRequest onDismiss={onDismissFlattenAll} />}
+      {flatten && <FlattenDialog backend={backend} request={flatten} onClose={() => setFlatten(null)} />}
+      {flattenAllRequested && !flatten && (
+        <FlattenAllRequest backend={backend} accounts={accounts} error={portfolio.error} onClose={onDismissFlattenAll} />
+      )}
       <EmergencyCloses closes={guard.view?.emergencyCloses ?? []} />
+      <StrategiesPanel
+        rows={strategies.rows}
+        error={strategies.error}
+        accounts={accounts ?? []}
+        forcedUnwind={guard.view?.forcedUnwind ?? []}
+        onFlatten={setFlatten}
+      />
       <BackendCard health={health} />
-      <PortfolioPanel backend={backend} />
+      <PortfolioPanel backend={backend} portfolio={portfolio} />
       <GuardPanel view={guard.view} error={guard.error} />
       <AlertsPanel alerts={alerts} />
     </>

@@ -41,12 +41,18 @@ function markCell(row: PositionRow) {
   );
 }
 
-function pnlClass(s: string | null) {
+export function pnlClass(s: string | null) {
   if (s === null) return "";
   return Number(s) < 0 ? "neg" : Number(s) > 0 ? "pos" : "";
 }
 
-export function PortfolioPanel({ backend }: { backend: Backend }) {
+export interface PortfolioState {
+  view: PortfolioView | null;
+  error: IpcError | null;
+}
+
+/** The portfolio as first read, then as pushed by `portfolioChanged`. */
+export function usePortfolio(backend: Backend): PortfolioState {
   const [view, setView] = useState<PortfolioView | null>(null);
   const [error, setError] = useState<IpcError | null>(null);
 
@@ -75,7 +81,20 @@ export function PortfolioPanel({ backend }: { backend: Backend }) {
     [],
   );
   useSubscription(subscribe, onSubscribeError);
+  return { view, error };
+}
 
+function OwnPortfolioPanel({ backend }: { backend: Backend }) {
+  return <PortfolioCard backend={backend} portfolio={usePortfolio(backend)} />;
+}
+
+/** The portfolio card; reads the portfolio itself unless the parent shares its own. */
+export function PortfolioPanel({ backend, portfolio }: { backend: Backend; portfolio?: PortfolioState }) {
+  return portfolio ? <PortfolioCard backend={backend} portfolio={portfolio} /> : <OwnPortfolioPanel backend={backend} />;
+}
+
+function PortfolioCard({ backend, portfolio }: { backend: Backend; portfolio: PortfolioState }) {
+  const { view, error } = portfolio;
   if (error && !view) {
     return (
       <section className="card wide">

@@ -5,11 +5,16 @@ import {
   type AlertView,
   type AppPaths,
   type AppStatus,
+  type FlattenPreviewView,
+  type FlattenProgressView,
+  type FlattenTarget,
+  type FlattenTicketView,
   type GuardView,
   type IpcError,
   type PortfolioView,
   type Settings,
   type ShellRequestKind,
+  type StrategyRow,
 } from "./bindings";
 
 export type Result<T> = { status: "ok"; data: T } | { status: "error"; error: IpcError };
@@ -37,6 +42,16 @@ export interface Backend {
   quitApp(): Promise<Result<null>>;
   /** The tray asks the UI for something that needs a person (confirm a quit, flatten all). */
   onShellRequest(cb: (kind: ShellRequestKind) => void): Promise<Unlisten>;
+  /** The strategies the guard protects, Broken ones included. */
+  strategies(): Promise<Result<StrategyRow[]>>;
+  /** Step one of a flatten: what it would send. Sends nothing. */
+  previewFlatten(target: FlattenTarget): Promise<Result<FlattenPreviewView>>;
+  /** Step one of switching an account's forced unwind on or off. */
+  previewForcedUnwind(account: string, on: boolean): Promise<Result<FlattenPreviewView>>;
+  /** Step two: executes a valid, unexpired, unused preview (only after a person confirmed it). */
+  confirmFlatten(previewId: string): Promise<Result<FlattenTicketView>>;
+  /** How far a confirmed flatten got; poll until `finished`. */
+  flattenProgress(ticket: string): Promise<Result<FlattenProgressView>>;
 }
 
 /** The error a rejected invoke carries: an `IpcError` from Rust, or anything else from the bridge. */
@@ -80,4 +95,9 @@ export const tauriBackend: Backend = {
   exportDiagnostics: () => commands.exportDiagnostics(),
   quitApp: () => settle(async () => (await commands.quitApp(), null)),
   onShellRequest: (cb) => events.shellRequest.listen((e) => cb(e.payload.kind)),
+  strategies: () => commands.strategies(),
+  previewFlatten: (target) => commands.previewFlatten(target),
+  previewForcedUnwind: (account, on) => commands.previewForcedUnwind(account, on),
+  confirmFlatten: (previewId) => commands.confirmFlatten(previewId),
+  flattenProgress: (ticket) => commands.flattenProgress(ticket),
 };

@@ -1,6 +1,18 @@
 // Test helper: a Backend whose every call answers something harmless, with overrides per test.
 import type { Backend, Result } from "../backend";
-import type { GuardView, IpcError } from "../bindings";
+import type {
+  AccountView,
+  FlattenOrderView,
+  FlattenPreviewView,
+  FlattenProgressView,
+  FlattenTicketView,
+  GuardView,
+  IpcError,
+  OrderProgressView,
+  PortfolioView,
+  StrategyLegRow,
+  StrategyRow,
+} from "../bindings";
 
 export const ipcError = (code: IpcError["code"], reason: string, message: string): IpcError => ({ code, reason, message });
 
@@ -28,6 +40,110 @@ export const guardView = (over: Partial<GuardView> = {}): GuardView => ({
   ...over,
 });
 
+export const account = (name: string, over: Partial<AccountView> = {}): AccountView => ({
+  account: name,
+  netLiquidation: "100000.00",
+  maintenanceMargin: "20000.00",
+  excessLiquidity: "80000.00",
+  buyingPower: "300000.00",
+  ...over,
+});
+
+export const portfolioView = (accounts: string[] = ["DU1"], over: Partial<PortfolioView> = {}): PortfolioView => ({
+  venue: "sim",
+  connection: { state: "connected" },
+  venueTime: "2025-03-04T15:00:00Z",
+  accounts: accounts.map((a) => account(a)),
+  positions: [],
+  eventsApplied: 0,
+  ...over,
+});
+
+export const leg = (over: Partial<StrategyLegRow> = {}): StrategyLegRow => ({
+  label: "SPY 21MAR25 540 P",
+  qty: 1,
+  avgPrice: "1.10",
+  mark: "0.80",
+  pnl: "-30.00",
+  delta: -0.08,
+  ...over,
+});
+
+export const strategy = (over: Partial<StrategyRow> = {}): StrategyRow => ({
+  id: "18446744073709551615",
+  account: "DU1",
+  name: "SPY iron condor 540/550/600/610",
+  kind: "iron_condor",
+  badge: "open",
+  broken: false,
+  recognized: true,
+  entryCredit: "310.00",
+  pnl: "45.00",
+  legs: [leg()],
+  ...over,
+});
+
+export const flattenOrder = (over: Partial<FlattenOrderView> = {}): FlattenOrderView => ({
+  step: 1,
+  side: "BUY",
+  qty: 1,
+  label: "SPY 21MAR25 550 P",
+  orderType: "limit 1.25",
+  price: "1.25",
+  priceSide: "ask",
+  quoteAgeSecs: 1,
+  staleQuote: false,
+  cash: "-125.00",
+  ...over,
+});
+
+export const preview = (over: Partial<FlattenPreviewView> = {}): FlattenPreviewView => ({
+  id: "9007199254740993",
+  title: "Flatten SPY iron condor 540/550/600/610",
+  account: "DU1",
+  emergency: false,
+  orders: [flattenOrder()],
+  excluded: [],
+  estimatedCash: "-125.00",
+  estimateComplete: true,
+  warnings: [],
+  willSend: true,
+  armedUntil: null,
+  expiresInSecs: 30,
+  ...over,
+});
+
+export const ticket = (over: Partial<FlattenTicketView> = {}): FlattenTicketView => ({
+  id: "t-1",
+  previewId: "9007199254740993",
+  dryRun: false,
+  armedUntil: null,
+  orders: [flattenOrder()],
+  ...over,
+});
+
+export const orderProgress = (over: Partial<OrderProgressView> = {}): OrderProgressView => ({
+  side: "BUY",
+  qty: 1,
+  filled: 0,
+  label: "SPY 21MAR25 550 P",
+  state: "sent",
+  reason: null,
+  ...over,
+});
+
+export const progress = (over: Partial<FlattenProgressView> = {}): FlattenProgressView => ({
+  ticket: "t-1",
+  status: "working",
+  detail: null,
+  finished: false,
+  orders: [orderProgress()],
+  sent: 1,
+  filled: 0,
+  failed: 0,
+  ...over,
+});
+
 const noop = async () => () => {};
 
 export function fakeBackend(over: Partial<Backend> = {}): Backend {
@@ -49,6 +165,11 @@ export function fakeBackend(over: Partial<Backend> = {}): Backend {
     exportDiagnostics: async () => ok("/d/diagnostics.txt"),
     quitApp: async () => ok(null),
     onShellRequest: noop,
+    strategies: async () => ok([]),
+    previewFlatten: async () => fail("unavailable", "venue.connecting", "still connecting to the venue"),
+    previewForcedUnwind: async () => fail("unavailable", "venue.connecting", "still connecting to the venue"),
+    confirmFlatten: async () => fail("invalid_input", "flatten.expired_preview", "the preview expired"),
+    flattenProgress: async () => fail("not_found", "flatten.unknown_ticket", "no such ticket"),
     ...over,
   };
 }

@@ -1,0 +1,229 @@
+import { Fragment, useEffect, useId, useState } from "react";
+import { attempt, type Backend } from "./backend";
+import type { IpcError, StrategyRow } from "./bindings";
+import { ErrorNote } from "./ErrorNote";
+import type { FlattenRequest } from "./FlattenDialog";
+import { formatMoney, pnlClass } from "./Portfolio";
+
+/** Polls the strategies once a second (marks and P&L move continuously). */
+export function useStrategies(backend: Backend, pollMs = 1000) {
+  const [rows, setRows] = useState<StrategyRow[] | null>(null);
+  const [error, setError] = useState<IpcError | null>(null);
+  useEffect(() => {
+    let live = true;
+    const poll = async () => {
+      const res = await attempt(() => backend.strategies());
+      if (!live) return;
+      if (res.status === "ok") {
+        setRows(res.data);
+        setError(null);
+      } else {
+        setError(res.error);
+      }
+    };
+    void poll();
+    const id = setInterval(() => void poll(), pollMs);
+    return () => {
+      live = false;
+      clearInterval(id);
+    };
+  }, [backend, pollMs]);
+  return { rows, error };
+}
+
+/** "iron_condor" → "iron condor". */
+export function kindLabel(kind: string): string {
+  return kind.replace(/_/g, " ");
+}
+
+/** "open" → "Open", "broken: assignment" → "Broken: assignment". */
+export function badgeLabel(badge: string): string {
+  return badge.charAt(0).toUpperCase() + badge.slice(1);
+}
+
+function badgeClass(s: StrategyRow): string {
+  if (s.broken || s.badge.startsWith("broken")) return "badge state broken";
+  if (s.badge.startsWith("closing")) return "badge state closing";
+  return "badge state open";
+}
+
+function ForcedUnwindSwitch({ account, on, onToggle }: { account: string; on: boolean; onToggle: () => void }) {
+  return (
+    <button
+      type="button"
+      role="switch"
+      aria-checked={on}
+      className={on ? "switch on" : "switch"}
+      data-testid="forced-unwind"
+      data-account={account}
+      title="Forced unwind closes every position of the account and blocks new ones; asks for a preview first"
+      onClick={onToggle}
+    >
+      <span className="switch-track" aria-hidden="true">
+        <span className="switch-thumb" />
+      </span>
+      Forced unwind {on ? "on" : "off"}
+    </button>
+  );
+}
+
+function StrategyRows({ s, onFlatten }: { s: StrategyRow; onFlatten: (r: FlattenRequest) => void }) {
+  const [open, setOpen] = useState(false);
+  const legsId = useId();
+  const broken = s.broken || s.badge.startsWith("broken");
+  return (
+    <Fragment>
+      <tr data-testid="strategy" data-strategy-name={s.name} data-badge={s.badge} className={broken ? "strategy broken" : "strategy"}>
+        <td>
+          <button
+            type="button"
+            className="expander"
+            aria-expanded={open}
+            aria-controls={legsId}
+            aria-label={`${open ? "Hide" : "Show"} legs of ${s.name}`}
+            data-testid="strategy-expand"
+            onClick={() => setOpen(!open)}
+          >
+            {open ? "▾" : "▸"}
+          </button>
+        </td>
+        <td>
+          {s.name}
+          {!s.recognized && <span className="age"> (not recognized)</span>}
+        </td>
+        <td className="muted">{kindLabel(s.kind)}</td>
+        <td>
+          <span className={badgeClass(s)} data-testid="strategy-badge">
+            {badgeLabel(s.badge)}
+          </span>
+        </td>
+        <td className="num mono">{formatMoney(s.entryCredit, true)}</td>
+        <td className={`num mono ${pnlClass(s.pnl)}`}>{formatMoney(s.pnl, true)}</td>
+        <td className="num">
+          <button
+            type="button"
+            className={broken ? "danger" : "secondary"}
+            data-testid="strategy-flatten"
+            aria-label={`Flatten ${s.name}…`}
+            onClick={() => onFlatten({ kind: "strategy", strategyId: s.id, name: s.name })}
+          >
+            Flatten…
+          </button>
+        </td>
+      </tr>
+      {open && (
+        <tr className="legs-row" id={legsId}>
+          <td />
+          <td colSpan={6}>
+            <table className="legs" data-testid="strategy-legs" aria-label={`Legs of ${s.name}`}>
+              <thead>
+                <tr>
+                  <th scope="col">Leg</th>
+                  <th scope="col" className="num">Qty</th>
+                  <th scope="col" className="num">Avg</th>
+                  <th scope="col" className="num">Mark</th>
+                  <th scope="col" className="num">P&amp;L</th>
+                  <th scope="col" className="num">Delta</th>
+                </tr>
+              </thead>
+              <tbody>
+                {s.legs.map((l, i) => (
+                  <tr key={`${l.label}:${i}`} data-testid="strategy-leg">
+                    <td>{l.label}</td>
+                    <td className={`num mono ${l.qty < 0 ? "neg" : ""}`}>{l.qty > 0 ? `+${l.qty}` : l.qty}</td>
+                    <td className="num mono">{l.avgPrice}</td>
+                    <td className="num mono">{l.mark ?? <span className="badge warn">no quote</span>}</td>
+                    <td className={`num mono ${pnlClass(l.pnl)}`}>{formatMoney(l.pnl, true)}</td>
+                    <td className="num mono">{l.delta === null ? "—" : l.delta.toFixed(2)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </td>
+        </tr>
+      )}
+    </Fragment>
+  );
+}
+
+/**
+ * The strategies by account, with their state (Broken ones stand out), and the actions that go
+ * through a preview: flatten one strategy, flatten all of an account, switch forced unwind.
+ */
+export function StrategiesPanel({
+  rows,
+  error,
+  accounts,
+  forcedUnwind,
+  onFlatten,
+}: {
+  rows: StrategyRow[] | null;
+  error: IpcError | null;
+  /** The portfolio's accounts (an account without strategies can still be flattened). */
+  accounts: string[];
+  /** Accounts where forced unwind is on (from the guard). */
+  forcedUnwind: string[];
+  onFlatten: (r: FlattenRequest) => void;
+}) {
+  const names = Array.from(new Set([...accounts, ...(rows ?? []).map((r) => r.account)]));
+  return (
+    <section className="card wide" aria-labelledby="strategies-title" data-testid="strategies">
+      <h2 id="strategies-title">Strategies</h2>
+      <ErrorNote error={error} testId="strategies-error" />
+      {rows === null && !error && <p className="muted">Reading the strategies…</p>}
+      {rows !== null && names.length === 0 && <p className="muted">No account and no strategy yet.</p>}
+      {names.map((account) => {
+        const mine = (rows ?? []).filter((r) => r.account === account);
+        const on = forcedUnwind.includes(account);
+        return (
+          <section key={account} className="strategy-account" data-testid="strategy-account" data-account={account} aria-label={`Account ${account}`}>
+            <div className="row-between account-head">
+              <h3>{account}</h3>
+              <div className="account-actions">
+                <ForcedUnwindSwitch account={account} on={on} onToggle={() => onFlatten({ kind: "forcedUnwind", account, on: !on })} />
+                <button
+                  type="button"
+                  className="danger"
+                  data-testid="flatten-all"
+                  data-account={account}
+                  aria-label={`Flatten all of ${account}…`}
+                  onClick={() => onFlatten({ kind: "account", account })}
+                >
+                  Flatten all…
+                </button>
+              </div>
+            </div>
+            {rows !== null && mine.length === 0 ? (
+              <p className="muted">No strategy in this account.</p>
+            ) : (
+              mine.length > 0 && (
+                <table className="positions strategies-table">
+                  <thead>
+                    <tr>
+                      <th scope="col">
+                        <span className="sr-only">Legs</span>
+                      </th>
+                      <th scope="col">Strategy</th>
+                      <th scope="col">Kind</th>
+                      <th scope="col">State</th>
+                      <th scope="col" className="num">Entry credit</th>
+                      <th scope="col" className="num">P&amp;L</th>
+                      <th scope="col">
+                        <span className="sr-only">Actions</span>
+                      </th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {mine.map((s) => (
+                      <StrategyRows key={s.id} s={s} onFlatten={onFlatten} />
+                    ))}
+                  </tbody>
+                </table>
+              )
+            )}
+          </section>
+        );
+      })}
+    </section>
+  );
+}
