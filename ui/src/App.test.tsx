@@ -113,6 +113,16 @@ describe("App navigation and shell requests", () => {
     expect(screen.getByTestId("refresh-status")).toBeTruthy();
   });
 
+  it("a clicked notification brings the Dashboard's alerts forward from any screen", async () => {
+    const fake = shellBackend();
+    render(<App backend={fake.backend} />);
+    await act(async () => fireEvent.click(await screen.findByTestId("nav-settings")));
+    expect(screen.queryByTestId("alert-list")).toBeNull();
+    await act(async () => fake.request("showAlerts"));
+    expect(screen.getByTestId("nav-dashboard").getAttribute("aria-current")).toBe("page");
+    expect((await screen.findByTestId("alert-list")).textContent).toContain("SPY 590 P");
+  });
+
   it("shows armed emergency closes on the Dashboard", async () => {
     const v = guardView({
       emergencyCloses: [

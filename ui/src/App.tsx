@@ -67,6 +67,7 @@ export function App({ backend }: { backend: Backend }) {
   const [screen, setScreen] = useState<Screen>("dashboard");
   const [quitOpen, setQuitOpen] = useState(false);
   const [flattenAll, setFlattenAll] = useState(false);
+  const [showAlerts, setShowAlerts] = useState(0);
   const health = useBackendHealth(backend);
   const alerts = useAlerts(backend);
 
@@ -76,8 +77,15 @@ export function App({ backend }: { backend: Backend }) {
     } else if (kind === "flattenAll") {
       setScreen("dashboard");
       setFlattenAll(true);
+    } else if (kind === "showAlerts") {
+      // A notification was clicked: the alerts, wherever the person was.
+      setScreen("dashboard");
+      setShowAlerts((n) => n + 1);
     }
   }, []);
+  useEffect(() => {
+    if (showAlerts > 0) document.querySelector('[data-testid="alert-list"]')?.scrollIntoView?.({ block: "start" });
+  }, [showAlerts]);
   const subscribeShell = useCallback(() => backend.onShellRequest(onShellRequest), [backend, onShellRequest]);
   const onShellError = useCallback((e: unknown) => console.error("shell requests unavailable", e), []);
   useSubscription(subscribeShell, onShellError);
