@@ -5,9 +5,12 @@ import {
   type AlertView,
   type AppPaths,
   type AppStatus,
+  type AuditFilter,
+  type AuditPage,
   type GuardView,
   type IpcError,
   type PortfolioView,
+  type RulesFile,
   type Settings,
   type ShellRequestKind,
 } from "./bindings";
@@ -37,6 +40,16 @@ export interface Backend {
   quitApp(): Promise<Result<null>>;
   /** The tray asks the UI for something that needs a person (confirm a quit, flatten all). */
   onShellRequest(cb: (kind: ShellRequestKind) => void): Promise<Unlisten>;
+  /** The newest audit entries matching `filter` (newest first), the kinds there are and the total. */
+  auditLog(filter: AuditFilter): Promise<Result<AuditPage>>;
+  /** Writes every entry matching `filter` to a CSV file; answers its path. */
+  exportAuditCsv(filter: AuditFilter): Promise<Result<string>>;
+  /** The risk rules file: where it lives, its text and its validation. */
+  rulesFile(): Promise<Result<RulesFile>>;
+  /** Validates `text` without saving (inline validation while editing). */
+  checkRules(text: string): Promise<Result<RulesFile>>;
+  /** Saves valid rules (they apply without restart); invalid text is refused and nothing is written. */
+  saveRules(text: string): Promise<Result<RulesFile>>;
 }
 
 /** The error a rejected invoke carries: an `IpcError` from Rust, or anything else from the bridge. */
@@ -80,4 +93,9 @@ export const tauriBackend: Backend = {
   exportDiagnostics: () => commands.exportDiagnostics(),
   quitApp: () => settle(async () => (await commands.quitApp(), null)),
   onShellRequest: (cb) => events.shellRequest.listen((e) => cb(e.payload.kind)),
+  auditLog: (filter) => commands.auditLog(filter),
+  exportAuditCsv: (filter) => commands.exportAuditCsv(filter),
+  rulesFile: () => commands.rulesFile(),
+  checkRules: (text) => settle(() => commands.checkRules(text)),
+  saveRules: (text) => commands.saveRules(text),
 };

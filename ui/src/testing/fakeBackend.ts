@@ -1,6 +1,6 @@
 // Test helper: a Backend whose every call answers something harmless, with overrides per test.
 import type { Backend, Result } from "../backend";
-import type { GuardView, IpcError } from "../bindings";
+import type { GuardView, IpcError, RulesFile } from "../bindings";
 
 export const ipcError = (code: IpcError["code"], reason: string, message: string): IpcError => ({ code, reason, message });
 
@@ -28,6 +28,16 @@ export const guardView = (over: Partial<GuardView> = {}): GuardView => ({
   ...over,
 });
 
+export const rulesFile = (over: Partial<RulesFile> = {}): RulesFile => ({
+  path: "/home/t/.config/tradeguard/risk.toml",
+  text: "dry_run = false\n",
+  valid: true,
+  problems: [],
+  dryRun: false,
+  rules: 0,
+  ...over,
+});
+
 const noop = async () => () => {};
 
 export function fakeBackend(over: Partial<Backend> = {}): Backend {
@@ -49,6 +59,11 @@ export function fakeBackend(over: Partial<Backend> = {}): Backend {
     exportDiagnostics: async () => ok("/d/diagnostics.txt"),
     quitApp: async () => ok(null),
     onShellRequest: noop,
+    auditLog: async () => ok({ rows: [], kinds: [], total: 0, truncated: false }),
+    exportAuditCsv: async () => ok("/d/audit.csv"),
+    rulesFile: async () => ok(rulesFile()),
+    checkRules: async (text) => ok(rulesFile({ text })),
+    saveRules: async (text) => ok(rulesFile({ text })),
     ...over,
   };
 }
