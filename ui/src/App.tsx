@@ -1,9 +1,11 @@
 import { useCallback, useEffect, useState } from "react";
+import { AuditScreen } from "./AuditScreen";
 import { attempt, type Backend } from "./backend";
 import { CriticalBanner, useAlerts } from "./Alerts";
 import type { AppStatus, IpcError, ShellRequestKind } from "./bindings";
 import { Dashboard, type BackendHealth } from "./Dashboard";
 import { QuitDialog } from "./QuitDialog";
+import { RulesScreen } from "./RulesScreen";
 import { SettingsScreen } from "./Settings";
 import { useSubscription } from "./useSubscription";
 
@@ -12,6 +14,8 @@ export { formatUptime } from "./Dashboard";
 /** The screens in tab order. A new screen is one entry here and one case in `App`. */
 export const SCREENS = [
   { id: "dashboard", label: "Dashboard" },
+  { id: "rules", label: "Rules" },
+  { id: "audit", label: "Audit log" },
   { id: "settings", label: "Settings" },
 ] as const;
 export type Screen = (typeof SCREENS)[number]["id"];
@@ -111,6 +115,8 @@ export function App({ backend }: { backend: Backend }) {
             onDismissFlattenAll={() => setFlattenAll(false)}
           />
         )}
+        {screen === "rules" && <RulesScreen backend={backend} />}
+        {screen === "audit" && <AuditScreen backend={backend} />}
         {screen === "settings" && <SettingsScreen backend={backend} />}
       </main>
       {quitOpen && <QuitDialog backend={backend} onClose={closeQuit} />}

@@ -5,6 +5,8 @@ import {
   type AlertView,
   type AppPaths,
   type AppStatus,
+  type AuditFilter,
+  type AuditPage,
   type FlattenPreviewView,
   type FlattenProgressView,
   type FlattenTarget,
@@ -12,6 +14,7 @@ import {
   type GuardView,
   type IpcError,
   type PortfolioView,
+  type RulesFile,
   type Settings,
   type ShellRequestKind,
   type StrategyRow,
@@ -52,6 +55,16 @@ export interface Backend {
   confirmFlatten(previewId: string): Promise<Result<FlattenTicketView>>;
   /** How far a confirmed flatten got; poll until `finished`. */
   flattenProgress(ticket: string): Promise<Result<FlattenProgressView>>;
+  /** The newest audit entries matching `filter` (newest first), the kinds there are and the total. */
+  auditLog(filter: AuditFilter): Promise<Result<AuditPage>>;
+  /** Writes every entry matching `filter` to a CSV file; answers its path. */
+  exportAuditCsv(filter: AuditFilter): Promise<Result<string>>;
+  /** The risk rules file: where it lives, its text and its validation. */
+  rulesFile(): Promise<Result<RulesFile>>;
+  /** Validates `text` without saving (inline validation while editing). */
+  checkRules(text: string): Promise<Result<RulesFile>>;
+  /** Saves valid rules (they apply without restart); invalid text is refused and nothing is written. */
+  saveRules(text: string): Promise<Result<RulesFile>>;
 }
 
 /** The error a rejected invoke carries: an `IpcError` from Rust, or anything else from the bridge. */
@@ -100,4 +113,9 @@ export const tauriBackend: Backend = {
   previewForcedUnwind: (account, on) => commands.previewForcedUnwind(account, on),
   confirmFlatten: (previewId) => commands.confirmFlatten(previewId),
   flattenProgress: (ticket) => commands.flattenProgress(ticket),
+  auditLog: (filter) => commands.auditLog(filter),
+  exportAuditCsv: (filter) => commands.exportAuditCsv(filter),
+  rulesFile: () => commands.rulesFile(),
+  checkRules: (text) => settle(() => commands.checkRules(text)),
+  saveRules: (text) => commands.saveRules(text),
 };

@@ -12,6 +12,7 @@ import type {
   PortfolioView,
   StrategyLegRow,
   StrategyRow,
+  RulesFile,
 } from "../bindings";
 
 export const ipcError = (code: IpcError["code"], reason: string, message: string): IpcError => ({ code, reason, message });
@@ -144,6 +145,16 @@ export const progress = (over: Partial<FlattenProgressView> = {}): FlattenProgre
   ...over,
 });
 
+export const rulesFile = (over: Partial<RulesFile> = {}): RulesFile => ({
+  path: "/home/t/.config/tradeguard/risk.toml",
+  text: "dry_run = false\n",
+  valid: true,
+  problems: [],
+  dryRun: false,
+  rules: 0,
+  ...over,
+});
+
 const noop = async () => () => {};
 
 export function fakeBackend(over: Partial<Backend> = {}): Backend {
@@ -170,6 +181,11 @@ export function fakeBackend(over: Partial<Backend> = {}): Backend {
     previewForcedUnwind: async () => fail("unavailable", "venue.connecting", "still connecting to the venue"),
     confirmFlatten: async () => fail("invalid_input", "flatten.expired_preview", "the preview expired"),
     flattenProgress: async () => fail("not_found", "flatten.unknown_ticket", "no such ticket"),
+    auditLog: async () => ok({ rows: [], kinds: [], total: 0, truncated: false }),
+    exportAuditCsv: async () => ok("/d/audit.csv"),
+    rulesFile: async () => ok(rulesFile()),
+    checkRules: async (text) => ok(rulesFile({ text })),
+    saveRules: async (text) => ok(rulesFile({ text })),
     ...over,
   };
 }
