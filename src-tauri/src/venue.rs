@@ -58,6 +58,8 @@ pub struct Venue {
     store: Arc<Store>,
     rules_path: std::path::PathBuf,
     enforce: EnforceConfig,
+    /// Venue seconds per wall second (10 on the demo simulator, 1 on a real broker).
+    speed: f64,
     started: std::time::Instant,
 }
 
@@ -76,6 +78,7 @@ impl Venue {
         notifier: Arc<dyn assignment::notify::Notifier>,
     ) -> Result<Self, VenueError> {
         let scenario = Scenario::demo(seed);
+        let speed = f64::from(scenario.speed.factor().unwrap_or(1));
         let sim = Arc::new(SimBroker::new(scenario.venue()?, scenario.speed));
         let venue = sim.venue();
         let broker: Arc<dyn Broker> = sim.clone();
@@ -129,6 +132,7 @@ impl Venue {
             store,
             rules_path,
             enforce,
+            speed,
             started: std::time::Instant::now(),
         })
     }
@@ -154,6 +158,7 @@ impl Venue {
             &self.rules_path,
             &self.enforce,
             self.started.elapsed(),
+            self.speed,
             closes,
         )
     }

@@ -283,6 +283,7 @@ pub fn guard(
     rules_path: &std::path::Path,
     cfg: &tradeguard_engine::enforce::EnforceConfig,
     guard_age: std::time::Duration,
+    speed: f64,
     emergency_closes: Vec<EmergencyCloseView>,
 ) -> GuardView {
     use tradeguard_engine::enforce::ProtectionSite;
@@ -313,9 +314,14 @@ pub fn guard(
             .map(|t| TaskView {
                 name: t.name.to_owned(),
                 running: t.running,
+                // Heartbeats are stamped on the venue's clock, but the tasks run on wall time:
+                // shown (and judged) in wall seconds, or a 10x simulator would look 10x late.
                 // Not beaten yet: as old as the guard (a periodic task is late only once the
                 // guard has run longer than its period allows).
-                since_last_secs: Some(t.since_last.unwrap_or(guard_age).as_secs_f64()),
+                since_last_secs: Some(match t.since_last {
+                    Some(venue) => venue.as_secs_f64() / speed.max(1.0),
+                    None => guard_age.as_secs_f64(),
+                }),
                 late_after_secs: late_after(t.name, cfg),
                 restarts: t.restarts,
                 last_failure: t.last_failure.clone(),

@@ -1,7 +1,7 @@
 // Real-app end-to-end: the built desktop binary under Xvfb, driven through tauri-driver.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -155,5 +155,36 @@ describe("Tradeguard desktop app", () => {
     for (let i = 0; i < 30 && entries().length > 0; i++) await sleep(100);
     assert.deepEqual(entries(), [], "no autostart entry after turning it off");
     await session.click(await session.find('[data-testid="nav-dashboard"]'));
+  });
+
+  it("flattening the iron condor: preview lists the exact orders, confirm closes it, progress shows in place", async () => {
+    // Leave dry-run (the starter rules' default) with no rules at all, through the rules file the
+    // guard reloads without a restart; the DRY-RUN badge goes away when it has.
+    writeFileSync(join(process.env.TRADEGUARD_DATA_DIR, "risk.toml"), "dry_run = false\n");
+    for (let i = 0; i < 100 && (await session.findAll('[data-testid="dry-run"]')).length > 0; i++) await sleep(200);
+    assert.equal((await session.findAll('[data-testid="dry-run"]')).length, 0, "the guard left dry-run");
+
+    const condor = '[data-testid="strategy"][data-strategy-name*="iron condor"]';
+    await session.waitFor(condor);
+    await session.click(await session.find(`${condor} [data-testid="strategy-flatten"]`));
+    const title = await session.waitForText('[data-testid="flatten-title"]', (t) => t.includes("iron condor"));
+    assert.match(title, /Flatten SPY .*iron condor/);
+    const orders = await session.waitForText('[data-testid="flatten-orders"]', (t) => /BUY/.test(t));
+    // Shorts are bought back before the protection is sold.
+    for (const leg of ["550 P", "600 C", "540 P", "610 C"]) assert.ok(orders.includes(leg), `order for ${leg}: ${orders}`);
+    assert.ok(orders.indexOf("BUY") < orders.indexOf("SELL"), `buys first: ${orders}`);
+    await session.screenshot("flatten-preview");
+    await session.click(await session.find('[data-testid="flatten-confirm"]'));
+    const status = await session.waitForText('[data-testid="flatten-status"]', (t) => /done/i.test(t), 30000);
+    assert.match(status, /done/i);
+    await session.screenshot("flatten-done");
+    await session.click(await session.waitFor('[data-testid="flatten-close"]'));
+    // The condor's legs are gone from the positions.
+    const table = await session.waitForText('[data-testid="positions"]', (t) => !t.includes("SPY 21MAR25 540 P"), 15000);
+    for (const leg of ["540 P", "550 P", "600 C", "610 C"]) {
+      assert.ok(!table.includes(`SPY 21MAR25 ${leg}`), `leg ${leg} still open`);
+    }
+    assert.ok(table.includes("SPY 21MAR25 530 P"), "the strangle is untouched");
+    await session.screenshot("dashboard-after-flatten");
   });
 });

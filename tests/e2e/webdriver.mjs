@@ -84,6 +84,20 @@ export class Session {
     return el[ELEMENT];
   }
 
+  /** Every element matching `css` (possibly none). */
+  async findAll(css) {
+    // WebKitWebDriver can report a stale element while React re-renders: ask again.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const els = await this.cmd("POST", "/elements", { using: "css selector", value: css });
+        return els.map((e) => e[ELEMENT]);
+      } catch (e) {
+        if (attempt >= 20 || !String(e).includes("stale element")) throw e;
+        await sleep(100);
+      }
+    }
+  }
+
   /** Wait for an element matching `css`, up to `timeoutMs`. */
   async waitFor(css, timeoutMs = 15000) {
     const deadline = Date.now() + timeoutMs;
@@ -103,7 +117,12 @@ export class Session {
     return this.cmd("GET", `/element/${el}/text`);
   }
 
-  click(el) {
+  /** Scrolls the element to the middle of the view (a sticky banner must not cover it), then clicks. */
+  async click(el) {
+    await this.cmd("POST", "/execute/sync", {
+      script: "arguments[0].scrollIntoView({ block: 'center', inline: 'center' });",
+      args: [{ [ELEMENT]: el }],
+    });
     return this.cmd("POST", `/element/${el}/click`, {});
   }
 

@@ -36,7 +36,8 @@ pub enum Speed {
 }
 
 impl Speed {
-    fn factor(self) -> Option<u32> {
+    /// Virtual seconds per wall second; `None` when the venue runs as fast as it can.
+    pub fn factor(self) -> Option<u32> {
         match self {
             Self::RealTime => Some(1),
             Self::X10 => Some(10),
