@@ -326,7 +326,14 @@ async fn assignment_while_closed_is_found_at_start_up() {
     g2.abort();
     let g3 = AssignmentGuard::start(r.deps(r.now())).await.unwrap();
     assert_eq!(g3.status().records.len(), 1, "records reloaded, none added");
-    assert!(g3.status().closes.is_empty());
+    // The finished close is reloaded as it ended; nothing is planned or sent again.
+    let orders_before = executions(&r.b).await.len();
+    sleep_ms(5_000).await;
+    let st3 = g3.status();
+    assert_eq!(st3.closes.len(), 1);
+    assert_eq!(st3.closes[0].phase, ClosePhase::Completed);
+    assert_eq!(executions(&r.b).await.len(), orders_before);
+    assert_eq!(st3.strategies[0].state, StrategyState::Closed);
     assert_eq!(alerts_with(&r.j, "assignment.detected").len(), 1);
 }
 
