@@ -459,3 +459,44 @@ async fn pre_market_arming_keeps_the_safe_order_and_open_arming_waits_for_the_op
         assert!(b.positions().await.unwrap().is_empty());
     }
 }
+
+#[tokio::test]
+async fn emergency_close_records_survive_the_sqlite_store_and_old_intents_still_decode() {
+    use tradeguard_engine::StoreJournal;
+    use tradeguard_engine::assignment::{CloseSnapshot, EmergencyClose};
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        tradeguard_store::Store::open(tradeguard_store::StoreConfig::new(dir.path().join("t.db")))
+            .unwrap();
+    let j = StoreJournal::new(
+        &store,
+        Arc::new(TokioClock::new(tue(10, 0))),
+        stubs::account(),
+    );
+    let snap = CloseSnapshot {
+        close: EmergencyClose {
+            strategy: StrategyId(9),
+            account: stubs::account(),
+            record: 1,
+            orders: Vec::new(),
+            kept: Vec::new(),
+            release_at: tue(9, 30),
+            phase: ClosePhase::Armed,
+        },
+        strategy: Some(put_spread()),
+    };
+    j.append(JournalRecord::EmergencyClose(Box::new(snap.clone())))
+        .await
+        .unwrap();
+    let st = j.load().await.unwrap();
+    assert_eq!(st.emergency_closes.get(&StrategyId(9)), Some(&snap));
+    // An intent journaled before `outside_rth` / `client_ref` existed.
+    let mut v = serde_json::to_value(
+        OrderIntent::new(Purpose::Close, stubs::account()).with_client_ref("x"),
+    )
+    .unwrap();
+    let m = v.as_object_mut().unwrap();
+    assert!(m.remove("outside_rth").is_some() && m.remove("client_ref").is_some());
+    let old: OrderIntent = serde_json::from_value(v).unwrap();
+    assert!(!old.outside_rth && old.client_ref.is_none());
+}
