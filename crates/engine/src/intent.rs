@@ -71,6 +71,15 @@ pub struct OrderIntent {
     pub net_limit: Option<Price>,
     /// Time in force.
     pub tif: Tif,
+    /// Let the legs fill outside regular trading hours (stock in pre-market; venues ignore it
+    /// for options). Applies to single-leg orders; default `false`.
+    #[serde(default)]
+    pub outside_rth: bool,
+    /// A caller's tag for this intent, journaled with its group, so the caller can find the
+    /// group — and the broker order ids it used — again after a restart (the assignment guard
+    /// resumes an interrupted emergency close this way). Not sent to the broker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ref: Option<String>,
 }
 
 impl OrderIntent {
@@ -83,6 +92,8 @@ impl OrderIntent {
             legs: Vec::new(),
             net_limit: None,
             tif: Tif::Day,
+            outside_rth: false,
+            client_ref: None,
         }
     }
 
@@ -106,6 +117,18 @@ impl OrderIntent {
     /// Sets the strategy.
     pub fn for_strategy(mut self, s: StrategyId) -> Self {
         self.strategy = Some(s);
+        self
+    }
+
+    /// Lets the (single-leg) orders fill outside regular trading hours.
+    pub fn with_outside_rth(mut self, outside_rth: bool) -> Self {
+        self.outside_rth = outside_rth;
+        self
+    }
+
+    /// Tags the intent (see [`OrderIntent::client_ref`]).
+    pub fn with_client_ref(mut self, r: impl Into<String>) -> Self {
+        self.client_ref = Some(r.into());
         self
     }
 
@@ -150,7 +173,7 @@ impl OrderIntent {
             qty: leg.qty,
             order_type: leg.order_type,
             tif: self.tif,
-            outside_rth: false,
+            outside_rth: self.outside_rth,
         }
     }
 

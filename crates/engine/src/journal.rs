@@ -7,7 +7,7 @@
 //! implements the same trait for production.
 
 use crate::alert::{Alert, AuditEntry};
-use crate::assignment::AssignmentRecord;
+use crate::assignment::{AssignmentRecord, CloseSnapshot};
 use crate::error::JournalError;
 use crate::gate::TradingState;
 use crate::group::Group;
@@ -48,6 +48,10 @@ pub enum JournalRecord {
     /// The positions the assignment guard last knew (last one wins); compared with the
     /// broker's snapshot at the next start.
     KnownPositions(Vec<tradeguard_model::Position>),
+    /// An emergency close of the assignment guard after a change: its plan and every step's
+    /// state (last one per strategy wins). Written before each order goes to the coordinator,
+    /// so a restart resumes the close instead of planning it again.
+    EmergencyClose(Box<CloseSnapshot>),
     /// Forced unwind of an account switched on (`true`) or off by a person (`false`).
     ForcedUnwind {
         /// Account.
@@ -82,6 +86,8 @@ pub struct JournalState {
     pub known_positions: Option<Vec<tradeguard_model::Position>>,
     /// Accounts in forced unwind (re-applied at start-up until a person disables it).
     pub forced_unwind: BTreeSet<AccountId>,
+    /// The latest snapshot of each emergency close, per strategy (assignment guard).
+    pub emergency_closes: BTreeMap<StrategyId, CloseSnapshot>,
 }
 
 impl JournalState {
@@ -111,6 +117,9 @@ impl JournalState {
             JournalRecord::RuleState(s) => self.rule_state = Some(s),
             JournalRecord::Assignment(a) => self.assignments.push(a),
             JournalRecord::KnownPositions(p) => self.known_positions = Some(p),
+            JournalRecord::EmergencyClose(c) => {
+                self.emergency_closes.insert(c.close.strategy, *c);
+            }
             JournalRecord::ForcedUnwind { account, enabled } => {
                 if enabled {
                     self.forced_unwind.insert(account);

@@ -326,7 +326,14 @@ async fn assignment_while_closed_is_found_at_start_up() {
     g2.abort();
     let g3 = AssignmentGuard::start(r.deps(r.now())).await.unwrap();
     assert_eq!(g3.status().records.len(), 1, "records reloaded, none added");
-    assert!(g3.status().closes.is_empty());
+    // The finished close is reloaded as it ended; nothing is planned or sent again.
+    let orders_before = executions(&r.b).await.len();
+    sleep_ms(5_000).await;
+    let st3 = g3.status();
+    assert_eq!(st3.closes.len(), 1);
+    assert_eq!(st3.closes[0].phase, ClosePhase::Completed);
+    assert_eq!(executions(&r.b).await.len(), orders_before);
+    assert_eq!(st3.strategies[0].state, StrategyState::Closed);
     assert_eq!(alerts_with(&r.j, "assignment.detected").len(), 1);
 }
 
@@ -483,4 +490,52 @@ async fn duplicate_and_out_of_order_position_events_get_one_response() {
         .filter(|a| a.code == "assignment.order_sent")
         .collect();
     assert_eq!(sent.len(), 4);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_emergency_order_is_its_own_critical_alert_and_nothing_behind_it_goes_out() {
+    // The venue rejects every order: the 460 C buy-back fails, so neither the stock, the
+    // 435 P nor the 465 C (all behind it) may be sold.
+    let mut cfg = cfg_at(tue(10, 0), 7);
+    cfg.matching.random_reject_prob = 1.0;
+    let r = rig(cfg).await;
+    let g = r.guard().await;
+    sleep_ms(1_000).await;
+    r.b.force_assignment(&o(Right::Put, 440).id(), 2).unwrap();
+    sleep_ms(5_000).await;
+    let st = g.status();
+    let c = &st.closes[0];
+    assert_eq!(c.phase, ClosePhase::Failed, "{c:#?}");
+    assert!(matches!(
+        &c.orders[0].state,
+        EmergencyOrderState::Failed { reason } if reason.contains("Rejected")
+    ));
+    assert!(
+        c.orders[1..]
+            .iter()
+            .all(|x| x.state == EmergencyOrderState::Waiting && x.sent_at.is_none()),
+        "{c:#?}"
+    );
+    let sent: Vec<_> = audits(&r.j)
+        .into_iter()
+        .filter(|a| a.code == "assignment.order_sent")
+        .collect();
+    assert_eq!(sent.len(), 1, "only the buy-back went out: {sent:#?}");
+    let failed = alerts_with(&r.j, "assignment.close_failed");
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].severity, Severity::Critical);
+    let m = &failed[0].message;
+    assert!(m.contains("buy to close SPY 460 C ×2"), "{m}");
+    assert!(m.contains("FAILED (Rejected after 0 filled"), "{m}");
+    assert!(m.contains("sell 200 SPY Waiting, no fills"), "{m}");
+    let n = r.n.all();
+    assert_eq!(n.len(), 2, "assignment + failure: {n:#?}");
+    assert!(n[1].title.contains("FAILED — act now"));
+    assert_eq!(n[1].severity, Severity::Critical);
+    assert_eq!(
+        st.strategies[0].state,
+        StrategyState::Broken,
+        "still locked"
+    );
+    assert!(alerts_with(&r.j, "assignment.close_completed").is_empty());
 }

@@ -354,6 +354,35 @@ impl Detector {
         Vec::new()
     }
 
+    /// Executions of the guard's own emergency orders found at start-up (they may have filled
+    /// while the app was down, and the last known positions may or may not contain them).
+    /// Per instrument, a difference between `broker` and the known quantity that these fills
+    /// explain (same direction, no larger than their sum) is taken into the known positions,
+    /// so the start-up snapshot comparison does not mistake the guard's own fills for an
+    /// assignment; any other difference is left for [`Detector::on_snapshot`]. Every exec id is
+    /// remembered, so a replay of these executions changes nothing.
+    pub fn apply_own_fills(&mut self, execs: &[Execution], broker: &[Position]) {
+        let mut sums: BTreeMap<Key, (Instrument, i64)> = BTreeMap::new();
+        for e in execs {
+            self.seen_execs.insert(e.exec_id.clone());
+            let s = sums
+                .entry(key_of(&e.account, &e.instrument))
+                .or_insert_with(|| (e.instrument.clone(), 0));
+            s.1 = s.1.saturating_add(e.signed_qty());
+        }
+        for (key, (inst, ours)) in sums {
+            let known = self.known.get(&key).map_or(0, |h| h.qty);
+            let (now, avg) = broker
+                .iter()
+                .find(|p| key_of(&p.account, &p.instrument) == key)
+                .map_or((0, None), |p| (p.qty, Some(p.avg_cost)));
+            let diff = now.saturating_sub(known);
+            if diff != 0 && diff.signum() == ours.signum() && diff.abs() <= ours.abs() {
+                self.set_known(key, &inst, now, avg);
+            }
+        }
+    }
+
     /// An execution the broker marked as assignment, exercise or expiry.
     pub fn on_marked_execution(
         &mut self,

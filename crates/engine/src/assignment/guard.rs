@@ -18,12 +18,13 @@ use super::config::AssignmentConfig;
 use super::detect::Detector;
 use super::error::AssignmentError;
 use super::expiry::{self, ExpiryRisk, ExpiryRiskKind};
-use super::hours::MarketHours;
+use super::hours::{ArmAt, MarketHours, MarketSession};
 use super::notify::{Notification, Notifier};
 use super::plan::{self, KeptPosition, PlannedOrder};
 use super::record::{AssignmentRecord, Detection, DetectionKind, ExecutionMarker, short_name};
 use crate::alert::{Alert, AuditEntry, Severity};
 use crate::coordinator::ExecutionCoordinator;
+use crate::error::JournalError;
 use crate::intent::{OrderIntent, Purpose};
 use crate::journal::{Journal, JournalRecord};
 use chrono::NaiveDate;
@@ -35,9 +36,9 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tradeguard_model::{
-    AccountId, BrokenReason, Broker, BrokerEvent, Clock, ConnectionState, EventStream, Execution,
-    GroupId, Instrument, OrderId, OrderStatus, OrderType, OrderUpdate, Price, Strategy, StrategyId,
-    StrategyState, Timestamp,
+    AccountId, BrokenReason, Broker, BrokerEvent, Clock, ConnectionState, EventStream, ExecId,
+    Execution, GroupId, Instrument, OrderId, OrderStatus, OrderType, OrderUpdate, Price, Strategy,
+    StrategyId, StrategyState, Timestamp,
 };
 
 /// Everything the guard needs.
@@ -64,9 +65,12 @@ pub struct GuardDeps {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum EmergencyOrderState {
-    /// Waiting for the fills it depends on (or for the open).
+    /// Waiting for the fills it depends on (or for its release time).
     Waiting,
-    /// Handed to the coordinator.
+    /// Being handed to the coordinator under [`EmergencyOrder::client_ref`] (journaled first:
+    /// after a restart the order is looked up by that tag before anything is sent again).
+    Submitting,
+    /// Handed to the coordinator: [`EmergencyOrder::order_id`] is at the broker.
     Sent,
     /// Completely filled.
     Filled,
@@ -77,6 +81,21 @@ pub enum EmergencyOrderState {
     },
 }
 
+/// One fill of an emergency order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmergencyFill {
+    /// The broker order (attempt) that filled.
+    pub order_id: Option<OrderId>,
+    /// Execution id (fills are counted once).
+    pub exec_id: ExecId,
+    /// Quantity.
+    pub qty: i64,
+    /// Price.
+    pub price: Price,
+    /// When.
+    pub ts: Timestamp,
+}
+
 /// One order of an emergency close with its progress.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EmergencyOrder {
@@ -84,14 +103,46 @@ pub struct EmergencyOrder {
     pub planned: PlannedOrder,
     /// Progress.
     pub state: EmergencyOrderState,
-    /// Coordinator group.
+    /// Coordinator group of the current attempt.
     pub group: Option<GroupId>,
-    /// Broker order id.
+    /// Broker order id of the current attempt.
     pub order_id: Option<OrderId>,
-    /// When it was sent.
+    /// When the current attempt was sent.
     pub sent_at: Option<Timestamp>,
-    /// Fills: (quantity, price).
-    pub fills: Vec<(i64, Price)>,
+    /// Fills of every attempt.
+    pub fills: Vec<EmergencyFill>,
+    /// Armed until: the order does not go out before this time (`None`: as soon as the fills
+    /// it depends on are in).
+    #[serde(default)]
+    pub release_at: Option<Timestamp>,
+    /// May go out as an outside-regular-hours order (stock with pre-market arming).
+    #[serde(default)]
+    pub outside_rth: bool,
+    /// Tag of the current attempt's intent (`assignment:<record>:<step>:<attempt>`).
+    #[serde(default)]
+    pub client_ref: Option<String>,
+    /// Attempts made so far (the remainder of an order a restart cancelled is sent again).
+    #[serde(default)]
+    pub attempts: u32,
+    /// Broker ids of earlier attempts.
+    #[serde(default)]
+    pub previous_orders: Vec<OrderId>,
+}
+
+impl EmergencyOrder {
+    /// Quantity filled over every attempt.
+    pub fn filled(&self) -> i64 {
+        self.fills.iter().map(|f| f.qty).sum()
+    }
+
+    /// Quantity still to close.
+    pub fn remaining(&self) -> i64 {
+        self.planned.qty.saturating_sub(self.filled()).max(0)
+    }
+
+    fn owns(&self, id: OrderId) -> bool {
+        self.order_id == Some(id) || self.previous_orders.contains(&id)
+    }
 }
 
 /// Phase of an emergency close.
@@ -121,10 +172,37 @@ pub struct EmergencyClose {
     pub orders: Vec<EmergencyOrder>,
     /// Positions kept on purpose.
     pub kept: Vec<KeptPosition>,
-    /// When the orders (were or will be) released.
+    /// When the (next) armed orders are released: the earliest release time of an order still
+    /// waiting for it, else when the close was released.
     pub release_at: Timestamp,
     /// Phase.
     pub phase: ClosePhase,
+}
+
+impl EmergencyClose {
+    /// The earliest release time after `now` of an order still waiting.
+    pub fn next_release(&self, now: Timestamp) -> Option<Timestamp> {
+        self.orders
+            .iter()
+            .filter(|o| o.state == EmergencyOrderState::Waiting)
+            .filter_map(|o| o.release_at)
+            .filter(|r| *r > now)
+            .min()
+    }
+
+    fn unfinished(&self) -> bool {
+        matches!(self.phase, ClosePhase::Armed | ClosePhase::Working)
+    }
+}
+
+/// What the journal keeps of an emergency close ([`JournalRecord::EmergencyClose`], the last
+/// one per strategy wins): the close with every step's state, and the locked strategy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CloseSnapshot {
+    /// The close.
+    pub close: EmergencyClose,
+    /// The strategy as the guard holds it (Broken, or Closed once the close completed).
+    pub strategy: Option<Strategy>,
 }
 
 /// An alert the UI shows as a banner until a person acknowledges it.
@@ -168,12 +246,13 @@ pub struct GuardStatus {
 }
 
 impl GuardStatus {
-    /// Time left until the earliest armed close is released, if any.
+    /// Time left until the earliest armed emergency order is released, if any.
     pub fn countdown(&self, now: Timestamp) -> Option<Duration> {
         self.closes
             .iter()
-            .filter(|c| c.phase == ClosePhase::Armed)
-            .map(|c| c.release_at.duration_since(now))
+            .filter(|c| c.unfinished())
+            .filter_map(|c| c.next_release(now))
+            .map(|r| r.duration_since(now))
             .min()
     }
 }
@@ -206,6 +285,9 @@ pub struct AssignmentGuard {
     reconnecting: bool,
     /// Known positions were persisted before (not the very first start).
     had_known: bool,
+    /// Orders of resumed closes still working at start-up: the coordinator's recovery cancels
+    /// them, and their remainder is sent again once the cancel is confirmed.
+    restart_cancels: BTreeSet<OrderId>,
     events: broadcast::Sender<GuardEvent>,
 }
 
@@ -220,6 +302,18 @@ impl AssignmentGuard {
         let (events, _) = broadcast::channel(256);
         let now = deps.clock.now();
         let first_check = deps.config.expiry_check_interval;
+        // Emergency closes from before the restart, and the strategies they locked.
+        let mut saved: Vec<CloseSnapshot> = st.emergency_closes.into_values().collect();
+        saved.sort_by_key(|c| c.close.record);
+        let mut strategies = deps.strategies;
+        for s in saved.iter().filter_map(|c| c.strategy.as_ref()) {
+            match strategies.iter_mut().find(|x| x.id == s.id) {
+                Some(x) => *x = s.clone(),
+                None if s.state == StrategyState::Broken => strategies.push(s.clone()),
+                None => {}
+            }
+        }
+        let closes = saved.into_iter().map(|c| c.close).collect();
         Ok(Self {
             coordinator: deps.coordinator,
             broker: deps.broker,
@@ -229,9 +323,9 @@ impl AssignmentGuard {
             notifier: deps.notifier,
             cfg: deps.config,
             detector,
-            strategies: deps.strategies,
+            strategies,
             records: st.assignments,
-            closes: Vec::new(),
+            closes,
             banners: Vec::new(),
             expiry_risks: Vec::new(),
             expiry_warned: BTreeSet::new(),
@@ -240,6 +334,7 @@ impl AssignmentGuard {
             spots: BTreeMap::new(),
             reconnecting: false,
             had_known: st.known_positions.is_some(),
+            restart_cancels: BTreeSet::new(),
             events,
         })
     }
@@ -249,8 +344,167 @@ impl AssignmentGuard {
     pub async fn start(deps: GuardDeps) -> Result<GuardHandle, AssignmentError> {
         let mut g = Self::new(deps).await?;
         let events = g.broker.events();
+        g.resume_closes().await?;
         g.check_snapshot().await?;
         Ok(g.spawn(events))
+    }
+
+    /// Resumes the emergency closes a restart interrupted (call after subscribing to the
+    /// broker's events, before [`AssignmentGuard::check_snapshot`]). Nothing is planned again
+    /// from the current positions. Per step:
+    /// - filled or failed: left as it is;
+    /// - submitting (the answer was not journaled): its group is looked up in the journal by
+    ///   the step's client tag; with a broker order id it counts as sent, else nothing reached
+    ///   the broker and the step waits to be sent;
+    /// - sent: the broker's executions of its order are counted (once, by exec id); filled in
+    ///   full, it is done; still open at the broker, it stays sent (the coordinator's recovery
+    ///   cancels it and the remainder goes out again once the cancel is confirmed); gone with a
+    ///   remainder, the remainder waits to be sent;
+    /// - waiting: goes out in the plan's order once the fills it depends on are in and its
+    ///   release time (the open, or pre-market) has come.
+    ///
+    /// The executions of the guard's own orders are also taken into the known positions
+    /// ([`Detector::apply_own_fills`]) so the start-up snapshot does not mistake them for an
+    /// assignment.
+    pub async fn resume_closes(&mut self) -> Result<(), AssignmentError> {
+        let todo: Vec<usize> = (0..self.closes.len())
+            .filter(|i| self.closes[*i].unfinished())
+            .collect();
+        if todo.is_empty() {
+            return Ok(());
+        }
+        let groups = self.journal.load().await?.groups;
+        let open: BTreeSet<OrderId> = self
+            .broker
+            .open_orders()
+            .await?
+            .iter()
+            .map(|o| o.status.order_id)
+            .collect();
+        let since = todo
+            .iter()
+            .flat_map(|ci| self.closes[*ci].orders.iter())
+            .filter(|o| !o.fills.is_empty() || o.sent_at.is_some())
+            .filter_map(|o| o.fills.iter().map(|f| f.ts).chain(o.sent_at).min())
+            .min();
+        let execs = match since {
+            Some(t) => self.broker.executions_since(t).await?,
+            None => Vec::new(),
+        };
+        let positions = self.broker.positions().await?;
+        let mut own = Vec::new();
+        let mut notes = Vec::new();
+        for &ci in &todo {
+            let sid = self.closes[ci].strategy;
+            for oi in 0..self.closes[ci].orders.len() {
+                let o = &mut self.closes[ci].orders[oi];
+                if o.state == EmergencyOrderState::Submitting {
+                    let found = o.client_ref.as_ref().and_then(|r| {
+                        groups
+                            .values()
+                            .find(|g| g.intent.client_ref.as_ref() == Some(r))
+                    });
+                    match found
+                        .and_then(|g| g.legs.first().and_then(|l| l.order_id).map(|id| (g.id, id)))
+                    {
+                        Some((gid, id)) => {
+                            o.group = Some(gid);
+                            o.order_id = Some(id);
+                            o.state = EmergencyOrderState::Sent;
+                        }
+                        None => {
+                            o.state = EmergencyOrderState::Waiting;
+                            notes
+                                .push(format!("{} was not sent before the restart", order_text(o)));
+                        }
+                    }
+                }
+                let mine: Vec<&Execution> = execs
+                    .iter()
+                    .filter(|e| e.order_id.is_some_and(|id| o.owns(id)))
+                    .collect();
+                for e in mine {
+                    own.push(e.clone());
+                    if !o.fills.iter().any(|f| f.exec_id == e.exec_id) {
+                        o.fills.push(fill_of(e));
+                    }
+                }
+                if o.state != EmergencyOrderState::Sent {
+                    continue;
+                }
+                let Some(id) = o.order_id else { continue };
+                if o.remaining() == 0 {
+                    o.state = EmergencyOrderState::Filled;
+                    notes.push(format!("{} filled", order_text(o)));
+                } else if open.contains(&id) {
+                    self.restart_cancels.insert(id);
+                    notes.push(format!(
+                        "{} still working as order {id} ({} filled): its remainder goes out again once the restart's cancel is confirmed",
+                        order_text(o),
+                        o.filled()
+                    ));
+                } else {
+                    notes.push(format!(
+                        "{} order {id} ended with {} of {} filled: the remainder is sent again",
+                        order_text(o),
+                        o.filled(),
+                        o.planned.qty
+                    ));
+                    retire_attempt(o);
+                }
+            }
+            self.audit(
+                "emergency_resume",
+                "assignment.close_resumed",
+                format!(
+                    "strategy {sid}: emergency close resumed after a restart (nothing planned again){}",
+                    if notes.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", notes.join("; "))
+                    }
+                ),
+            )
+            .await;
+            notes.clear();
+            self.save(ci).await;
+        }
+        self.detector.apply_own_fills(&own, &positions);
+        self.persist_known().await;
+        for ci in todo {
+            self.advance(ci).await;
+        }
+        Ok(())
+    }
+
+    /// Journals the close `ci` (after the broker acted: a failure is a critical alert).
+    async fn save(&self, ci: usize) {
+        if let Err(e) = self.write_close(ci).await {
+            let sid = self.closes.get(ci).map(|c| c.strategy);
+            self.alert(
+                Severity::Critical,
+                "assignment.journal_failed",
+                format!(
+                    "emergency close of strategy {}: state not journaled ({e}, {}); a restart may not resume it correctly",
+                    sid.map_or_else(|| "?".to_owned(), |s| s.to_string()),
+                    e.code()
+                ),
+            )
+            .await;
+        }
+    }
+
+    async fn write_close(&self, ci: usize) -> Result<(), JournalError> {
+        let Some(c) = self.closes.get(ci) else {
+            return Ok(());
+        };
+        let snap = CloseSnapshot {
+            close: c.clone(),
+            strategy: self.strategies.iter().find(|s| s.id == c.strategy).cloned(),
+        };
+        self.journal
+            .append(JournalRecord::EmergencyClose(Box::new(snap)))
+            .await
     }
 
     /// Compares the broker's positions with the known ones (start-up, reconnect). On the very
@@ -321,11 +575,12 @@ impl AssignmentGuard {
 
     /// The earliest time [`AssignmentGuard::on_timer`] has work.
     pub fn next_deadline(&self) -> Option<Timestamp> {
+        let now = self.clock.now();
         let armed = self
             .closes
             .iter()
-            .filter(|c| c.phase == ClosePhase::Armed)
-            .map(|c| c.release_at);
+            .filter(|c| c.unfinished())
+            .filter_map(|c| c.next_release(now));
         [self.detector.next_deadline(), Some(self.next_expiry_check)]
             .into_iter()
             .flatten()
@@ -393,9 +648,14 @@ impl AssignmentGuard {
                 }
             }
             BrokerEvent::Execution(e) => {
+                // An own fill is journaled with its close before the known positions contain
+                // it (a restart then counts it once).
+                let own = self.record_fill(e).await;
                 self.detector.on_execution(e, now);
                 self.persist_known().await;
-                self.on_fill(e).await;
+                if let Some(ci) = own {
+                    self.advance(ci).await;
+                }
             }
             BrokerEvent::OrderStatus(u) => self.on_status(u).await,
             BrokerEvent::Quote(q) => {
@@ -450,21 +710,9 @@ impl AssignmentGuard {
             self.handle(d).await;
         }
         let due: Vec<usize> = (0..self.closes.len())
-            .filter(|i| {
-                self.closes[*i].phase == ClosePhase::Armed && now >= self.closes[*i].release_at
-            })
+            .filter(|i| !self.ready(*i, now).is_empty())
             .collect();
         for i in due {
-            self.closes[i].phase = ClosePhase::Working;
-            self.audit(
-                "emergency_release",
-                "assignment.close_released",
-                format!(
-                    "strategy {}: armed emergency close released",
-                    self.closes[i].strategy
-                ),
-            )
-            .await;
             self.advance(i).await;
         }
         if now >= self.next_expiry_check {
@@ -663,24 +911,41 @@ impl AssignmentGuard {
             &held,
             self.cfg.close_stock,
         );
-        let release_at = self.hours.release_time(now, self.cfg.arm_at);
-        let armed = release_at > now;
-        self.closes.push(EmergencyClose {
-            strategy: sid,
-            account: d.account.clone(),
-            record: record.id,
-            orders: p
-                .orders
-                .into_iter()
-                .map(|planned| EmergencyOrder {
+        // Options go out at the regular open; with pre-market arming (and a broker that takes
+        // outside-RTH orders) stock goes out from 04:00. The plan's order still holds: a step
+        // waits for the fills it depends on, whatever its release time.
+        let pre = self.cfg.arm_at == ArmAt::PreMarket && self.broker.capabilities().outside_rth;
+        let open_at = self.hours.release_time(now, ArmAt::Open);
+        let pre_at = self.hours.release_time(now, ArmAt::PreMarket);
+        let orders: Vec<EmergencyOrder> = p
+            .orders
+            .into_iter()
+            .map(|planned| {
+                let stock_pre = pre && planned.instrument.as_option().is_none();
+                let r = if stock_pre { pre_at } else { open_at };
+                EmergencyOrder {
                     planned,
                     state: EmergencyOrderState::Waiting,
                     group: None,
                     order_id: None,
                     sent_at: None,
                     fills: Vec::new(),
-                })
-                .collect(),
+                    release_at: (r > now).then_some(r),
+                    outside_rth: stock_pre,
+                    client_ref: None,
+                    attempts: 0,
+                    previous_orders: Vec::new(),
+                }
+            })
+            .collect();
+        let first = orders.iter().map(|o| o.release_at.unwrap_or(now)).min();
+        let release_at = first.unwrap_or(now);
+        let armed = release_at > now;
+        self.closes.push(EmergencyClose {
+            strategy: sid,
+            account: d.account.clone(),
+            record: record.id,
+            orders,
             kept: p.kept,
             release_at,
             phase: if armed {
@@ -696,23 +961,38 @@ impl AssignmentGuard {
             .map(order_text)
             .collect::<Vec<_>>()
             .join("; ");
-        let when = if armed {
-            let mins = release_at.duration_since(now).as_secs() / 60;
-            format!(
-                "emergency close armed for the open (in {}h {:02}m)",
-                mins / 60,
-                mins % 60
-            )
+        let left = |t: Timestamp| {
+            let mins = t.duration_since(now).as_secs() / 60;
+            format!("in {}h {:02}m", mins / 60, mins % 60)
+        };
+        let at_open = armed && release_at >= open_at;
+        let when = if !armed {
+            let later = self.closes[ci].next_release(now);
+            match later {
+                Some(t) => format!(
+                    "emergency close sent (option orders at the open, {})",
+                    left(t)
+                ),
+                None => "emergency close sent".to_owned(),
+            }
+        } else if at_open {
+            format!("emergency close armed for the open ({})", left(release_at))
         } else {
-            "emergency close sent".to_owned()
+            format!(
+                "emergency close armed: stock outside regular hours from pre-market ({}), options at the open ({})",
+                left(release_at),
+                left(open_at)
+            )
         };
         let title = format!(
             "{}: {what} {verb} — {}",
             if want_short { "ASSIGNMENT" } else { "EXERCISE" },
-            if armed {
+            if !armed {
+                "emergency close sent"
+            } else if at_open {
                 "emergency close armed for the open"
             } else {
-                "emergency close sent"
+                "emergency close armed for pre-market"
             }
         );
         let kept = if self.closes[ci].kept.is_empty() {
@@ -732,10 +1012,10 @@ impl AssignmentGuard {
             "Strategy {sid} is Broken ({}); {delivered} delivered; {when}: {plan_text}.{kept}",
             reason.code()
         );
+        // Planned and armed orders are durable before anything is sent.
+        self.save(ci).await;
         self.announce(&record, title, body).await;
-        if !armed {
-            self.advance(ci).await;
-        }
+        self.advance(ci).await;
     }
 
     async fn announce(&mut self, record: &AssignmentRecord, title: String, body: String) {
@@ -764,41 +1044,98 @@ impl AssignmentGuard {
 
     // ----- emergency close ----------------------------------------------------------------
 
-    /// Sends every Waiting order whose dependencies filled; settles the close when nothing
+    /// Steps of close `ci` that may go out now: waiting, released, every dependency filled.
+    fn ready(&self, ci: usize, now: Timestamp) -> Vec<usize> {
+        let Some(c) = self.closes.get(ci).filter(|c| c.unfinished()) else {
+            return Vec::new();
+        };
+        (0..c.orders.len())
+            .filter(|i| {
+                let o = &c.orders[*i];
+                o.state == EmergencyOrderState::Waiting
+                    && o.release_at.is_none_or(|r| r <= now)
+                    && o.planned.after.iter().all(|j| {
+                        c.orders
+                            .get(*j)
+                            .is_some_and(|d| d.state == EmergencyOrderState::Filled)
+                    })
+            })
+            .collect()
+    }
+
+    /// Sends every step that may go out now (in plan order); settles the close when nothing
     /// more can happen.
     async fn advance(&mut self, ci: usize) {
         loop {
-            let Some(c) = self.closes.get(ci) else { return };
-            if c.phase != ClosePhase::Working {
-                return;
-            }
-            let ready: Vec<usize> = (0..c.orders.len())
-                .filter(|i| {
-                    c.orders[*i].state == EmergencyOrderState::Waiting
-                        && c.orders[*i].planned.after.iter().all(|j| {
-                            c.orders
-                                .get(*j)
-                                .is_some_and(|o| o.state == EmergencyOrderState::Filled)
-                        })
-                })
-                .collect();
+            let now = self.clock.now();
+            let ready = self.ready(ci, now);
             if ready.is_empty() {
                 break;
+            }
+            if self.closes[ci].phase == ClosePhase::Armed {
+                self.closes[ci].phase = ClosePhase::Working;
+                self.audit(
+                    "emergency_release",
+                    "assignment.close_released",
+                    format!(
+                        "strategy {}: armed emergency close released",
+                        self.closes[ci].strategy
+                    ),
+                )
+                .await;
             }
             for oi in ready {
                 self.send(ci, oi).await;
             }
         }
+        let now = self.clock.now();
+        if let Some(c) = self.closes.get_mut(ci)
+            && let Some(r) = c.next_release(now)
+        {
+            c.release_at = r;
+        }
         self.settle(ci).await;
     }
 
+    /// Sends the remainder of step `oi`: journaled as Submitting (with its client tag) first,
+    /// then handed to the coordinator's emergency path, then journaled as Sent.
     async fn send(&mut self, ci: usize, oi: usize) {
-        let Some(c) = self.closes.get(ci) else { return };
-        let (sid, account, o) = (c.strategy, c.account.clone(), c.orders[oi].planned.clone());
+        let now = self.clock.now();
+        let outside_rth = self.hours.session(now) != MarketSession::Regular;
+        let Some(c) = self.closes.get_mut(ci) else {
+            return;
+        };
+        let (sid, account, record) = (c.strategy, c.account.clone(), c.record);
+        let Some(eo) = c.orders.get_mut(oi) else {
+            return;
+        };
+        let qty = eo.remaining();
+        if qty == 0 {
+            eo.state = EmergencyOrderState::Filled;
+            return;
+        }
+        eo.attempts = eo.attempts.saturating_add(1);
+        let tag = format!("assignment:{record}:{oi}:{}", eo.attempts);
+        eo.client_ref = Some(tag.clone());
+        eo.state = EmergencyOrderState::Submitting;
+        eo.sent_at = Some(now);
+        let o = eo.planned.clone();
+        let rth_flag = eo.outside_rth && outside_rth;
+        if let Err(e) = self.write_close(ci).await {
+            let reason = format!(
+                "not sent: the journal refused the write-ahead record ({e}, {})",
+                e.code()
+            );
+            if let Some(eo) = self.closes.get_mut(ci).and_then(|c| c.orders.get_mut(oi)) {
+                eo.state = EmergencyOrderState::Failed { reason };
+            }
+            return;
+        }
         let intent = OrderIntent::new(Purpose::Emergency, account)
             .for_strategy(sid)
-            .leg(o.instrument.clone(), o.side, o.qty, OrderType::Market);
-        let now = self.clock.now();
+            .leg(o.instrument.clone(), o.side, qty, OrderType::Market)
+            .with_outside_rth(rth_flag)
+            .with_client_ref(tag);
         let result = match self.coordinator.submit(intent).await {
             Ok(gid) => match self.coordinator.snapshot().await {
                 Ok(snap) => {
@@ -818,59 +1155,88 @@ impl AssignmentGuard {
         let Some(eo) = self.closes.get_mut(ci).and_then(|c| c.orders.get_mut(oi)) else {
             return;
         };
-        eo.sent_at = Some(now);
         match result {
             Ok((gid, id)) => {
                 eo.group = Some(gid);
                 eo.order_id = Some(id);
-                eo.state = EmergencyOrderState::Sent;
+                // A fill may already have been counted (it cannot arrive before this, but a
+                // restart's recount may have): keep Filled.
+                eo.state = if eo.remaining() == 0 {
+                    EmergencyOrderState::Filled
+                } else {
+                    EmergencyOrderState::Sent
+                };
                 let t = order_text(eo);
+                let ext = if rth_flag {
+                    ", outside regular hours"
+                } else {
+                    ""
+                };
+                self.save(ci).await;
                 self.audit(
                     "emergency_order",
                     "assignment.order_sent",
-                    format!("strategy {sid}: {t} (order {id})"),
+                    format!("strategy {sid}: {t} ×{qty} (order {id}{ext})"),
                 )
                 .await;
             }
             Err(reason) => {
                 eo.state = EmergencyOrderState::Failed { reason };
+                self.save(ci).await;
             }
         }
     }
 
     fn find_order(&self, id: OrderId) -> Option<(usize, usize)> {
-        self.closes.iter().enumerate().find_map(|(ci, c)| {
-            c.orders
-                .iter()
-                .position(|o| o.order_id == Some(id))
-                .map(|oi| (ci, oi))
-        })
+        self.closes
+            .iter()
+            .enumerate()
+            .find_map(|(ci, c)| c.orders.iter().position(|o| o.owns(id)).map(|oi| (ci, oi)))
     }
 
-    async fn on_fill(&mut self, e: &Execution) {
-        let Some((ci, oi)) = e.order_id.and_then(|id| self.find_order(id)) else {
-            return;
-        };
+    /// Counts a fill of an emergency order once (by exec id) and journals the close; returns
+    /// the close to advance.
+    async fn record_fill(&mut self, e: &Execution) -> Option<usize> {
+        let (ci, oi) = e.order_id.and_then(|id| self.find_order(id))?;
         let o = &mut self.closes[ci].orders[oi];
-        o.fills.push((e.qty, e.price));
-        if o.fills.iter().map(|f| f.0).sum::<i64>() >= o.planned.qty
-            && o.state == EmergencyOrderState::Sent
-        {
-            o.state = EmergencyOrderState::Filled;
-            self.advance(ci).await;
+        if o.fills.iter().any(|f| f.exec_id == e.exec_id) {
+            return None;
         }
+        o.fills.push(fill_of(e));
+        if o.remaining() == 0 && o.state == EmergencyOrderState::Sent {
+            o.state = EmergencyOrderState::Filled;
+        }
+        self.save(ci).await;
+        Some(ci)
     }
 
     async fn on_status(&mut self, u: &OrderUpdate) {
         let Some((ci, oi)) = self.find_order(u.order_id) else {
             return;
         };
+        let restart_cancel = self.restart_cancels.contains(&u.order_id);
         let o = &mut self.closes[ci].orders[oi];
-        if o.state != EmergencyOrderState::Sent {
+        if o.state != EmergencyOrderState::Sent || o.order_id != Some(u.order_id) {
             return;
         }
         match u.status {
             OrderStatus::Filled => o.state = EmergencyOrderState::Filled,
+            OrderStatus::Cancelled | OrderStatus::ApiCancelled if restart_cancel => {
+                // Cancelled by the coordinator's start-up recovery: send the remainder again.
+                retire_attempt(o);
+                let t = order_text(o);
+                let left = o.remaining();
+                self.restart_cancels.remove(&u.order_id);
+                self.audit(
+                    "emergency_resume",
+                    "assignment.order_resumed",
+                    format!(
+                        "{t}: order {} cancelled by the restart's recovery after {} filled; {left} sent again",
+                        u.order_id, u.filled
+                    ),
+                )
+                .await;
+            }
             OrderStatus::Cancelled | OrderStatus::Rejected | OrderStatus::ApiCancelled => {
                 o.state = EmergencyOrderState::Failed {
                     reason: format!(
@@ -886,16 +1252,44 @@ impl AssignmentGuard {
             }
             _ => return,
         }
+        self.save(ci).await;
         self.advance(ci).await;
     }
 
+    /// Ends the close when nothing more can go out: Completed when every step filled, Failed
+    /// when a step failed and everything not depending on it is done.
     async fn settle(&mut self, ci: usize) {
         let Some(c) = self.closes.get(ci) else { return };
-        if c.phase != ClosePhase::Working
-            || c.orders
-                .iter()
-                .any(|o| o.state == EmergencyOrderState::Sent)
-        {
+        if !c.unfinished() {
+            return;
+        }
+        // Waiting steps behind a failed one can never go out.
+        let n = c.orders.len();
+        let mut blocked: Vec<bool> = c
+            .orders
+            .iter()
+            .map(|o| matches!(o.state, EmergencyOrderState::Failed { .. }))
+            .collect();
+        for _ in 0..n {
+            for i in 0..n {
+                if !blocked[i]
+                    && c.orders[i].state == EmergencyOrderState::Waiting
+                    && c.orders[i]
+                        .planned
+                        .after
+                        .iter()
+                        .any(|j| blocked.get(*j).copied().unwrap_or(true))
+                {
+                    blocked[i] = true;
+                }
+            }
+        }
+        let live = c.orders.iter().enumerate().any(|(i, o)| match o.state {
+            EmergencyOrderState::Sent | EmergencyOrderState::Submitting => true,
+            EmergencyOrderState::Waiting => !blocked[i],
+            _ => false,
+        });
+        if live {
             return;
         }
         let all_filled = c
@@ -917,6 +1311,7 @@ impl AssignmentGuard {
             {
                 tracing::warn!(code = e.code(), "strategy {sid}: {e}");
             }
+            self.save(ci).await;
             let msg = format!("Emergency close of strategy {sid} completed: {summary}");
             self.alert(Severity::Warning, "assignment.close_completed", msg.clone())
                 .await;
@@ -927,6 +1322,7 @@ impl AssignmentGuard {
             });
         } else {
             self.closes[ci].phase = ClosePhase::Failed;
+            self.save(ci).await;
             let msg = format!("Emergency close of strategy {sid} FAILED — act now: {summary}");
             self.alert(Severity::Critical, "assignment.close_failed", msg)
                 .await;
@@ -1006,13 +1402,37 @@ fn order_text(o: &EmergencyOrder) -> String {
     }
 }
 
+fn fill_of(e: &Execution) -> EmergencyFill {
+    EmergencyFill {
+        order_id: e.order_id,
+        exec_id: e.exec_id.clone(),
+        qty: e.qty,
+        price: e.price,
+        ts: e.ts,
+    }
+}
+
+/// Ends the current attempt of `o` (its order is done at the broker): filled in full, the step
+/// is Filled; otherwise the remainder waits to be sent as a new attempt.
+fn retire_attempt(o: &mut EmergencyOrder) {
+    if let Some(id) = o.order_id.take() {
+        o.previous_orders.push(id);
+    }
+    o.group = None;
+    o.state = if o.remaining() == 0 {
+        EmergencyOrderState::Filled
+    } else {
+        EmergencyOrderState::Waiting
+    };
+}
+
 fn order_report(o: &EmergencyOrder) -> String {
     let fills = if o.fills.is_empty() {
         "no fills".to_owned()
     } else {
         o.fills
             .iter()
-            .map(|(q, p)| format!("{q} @ {p}"))
+            .map(|f| format!("{} @ {}", f.qty, f.price))
             .collect::<Vec<_>>()
             .join(", ")
     };

@@ -29,8 +29,8 @@ pub use detect::{Detector, DetectorConfig};
 pub use error::AssignmentError;
 pub use expiry::{ExpiryRisk, ExpiryRiskConfig, ExpiryRiskKind};
 pub use guard::{
-    AssignmentGuard, Banner, ClosePhase, EmergencyClose, EmergencyOrder, EmergencyOrderState,
-    GuardDeps, GuardEvent, GuardHandle, GuardStatus,
+    AssignmentGuard, Banner, ClosePhase, CloseSnapshot, EmergencyClose, EmergencyFill,
+    EmergencyOrder, EmergencyOrderState, GuardDeps, GuardEvent, GuardHandle, GuardStatus,
 };
 pub use hours::{ArmAt, MarketHours, MarketSession, UsEquityHours};
 pub use notify::{LogNotifier, Notification, Notifier, RecordingNotifier};

@@ -159,6 +159,8 @@ impl Guard {
         // Subscribed before the start-up snapshot check so its alerts reach the forwarder.
         let first_rx = ag.subscribe();
         let events = deps.broker.events();
+        // An emergency close a restart interrupted goes on where it stopped (never re-planned).
+        ag.resume_closes().await?;
         ag.check_snapshot().await?;
         let assignment = ag.spawn(events);
         let (status_tx, status_rx) = watch::channel(StatusSummary::default());
