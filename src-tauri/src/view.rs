@@ -208,6 +208,7 @@ pub fn emergency_closes(
                 .map(|o| {
                     let state = match &o.state {
                         EmergencyOrderState::Waiting => "waiting".to_owned(),
+                        EmergencyOrderState::Submitting => "sending".to_owned(),
                         EmergencyOrderState::Sent => "sent".to_owned(),
                         EmergencyOrderState::Filled => "filled".to_owned(),
                         EmergencyOrderState::Failed { reason } => format!("failed: {reason}"),
