@@ -69,6 +69,9 @@ export DBUS_SESSION_BUS_ADDRESS
 
 # No accessibility bus: GTK would start at-spi-bus-launcher, one more daemon to outlive the run.
 export NO_AT_BRIDGE=1
+# Xvfb has no GPU: WebKitGTK's DMA-BUF renderer under it left WebDriver screenshots hanging now
+# and then; render in software through the shared-memory path instead.
+export WEBKIT_DISABLE_DMABUF_RENDERER=1 LIBGL_ALWAYS_SOFTWARE=1
 log "X display $DISPLAY, session bus $DBUS_SESSION_BUS_ADDRESS"
 
 set +e

@@ -47,12 +47,19 @@ export async function stopDriver(child) {
   await Promise.race([exited, sleep(5000)]);
 }
 
-async function call(base, method, path, body) {
-  const r = await fetch(`${base}${path}`, {
-    method,
-    headers: { "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
+/** One WebDriver command; a command that hangs fails after `timeoutMs` with its name. */
+async function call(base, method, path, body, timeoutMs = 60000) {
+  let r;
+  try {
+    r = await fetch(`${base}${path}`, {
+      method,
+      headers: { "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+  } catch (e) {
+    throw new Error(`${method} ${path} got no answer within ${timeoutMs} ms: ${e}`);
+  }
   const json = await r.json();
   if (!r.ok || (json.value && json.value.error)) {
     throw new Error(`${method} ${path} failed: ${JSON.stringify(json.value ?? json)}`);
@@ -143,7 +150,13 @@ export class Session {
   }
 
   async screenshot(name) {
-    await sleep(500); // let the last frame paint
+    // WebKit's snapshot waits for the next frame, and a static page may never paint another:
+    // nudge one (an invisible opacity change), then let it paint.
+    await this.cmd("POST", "/execute/sync", {
+      script: "const s = document.body.style; s.opacity = s.opacity === '0.9999' ? '' : '0.9999';",
+      args: [],
+    });
+    await sleep(500);
     const png = await this.cmd("GET", "/screenshot");
     const dir = join(ARTIFACTS, "e2e");
     mkdirSync(dir, { recursive: true });
