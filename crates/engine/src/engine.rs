@@ -42,6 +42,7 @@ pub(crate) enum Command {
         Option<String>,
         oneshot::Sender<Result<(), ExecError>>,
     ),
+    SetBrokenLegs(BTreeMap<InstrumentId, StrategyId>, oneshot::Sender<()>),
     Snapshot(oneshot::Sender<EngineSnapshot>),
     SetForcedUnwind(AccountId, bool, oneshot::Sender<Result<(), ExecError>>),
     ReconcilePositions(Vec<Position>, oneshot::Sender<Vec<PositionRepair>>),
@@ -98,6 +99,9 @@ pub(crate) struct Engine {
     pub gate: PreTradeGate,
     pub state: TradingState,
     pub broken: BTreeMap<StrategyId, String>,
+    /// Instruments of Broken strategies' legs (as the guard's strategy book shows them):
+    /// locked for every normal order.
+    pub broken_legs: BTreeMap<InstrumentId, StrategyId>,
     pub book: Book,
     pub available_funds: Option<Money>,
     pub groups: BTreeMap<GroupId, Group>,
@@ -141,6 +145,7 @@ impl Engine {
             risk,
             state: TradingState::Active,
             broken: BTreeMap::new(),
+            broken_legs: BTreeMap::new(),
             book: Book::new(),
             available_funds: None,
             groups: BTreeMap::new(),
@@ -327,6 +332,16 @@ impl Engine {
                 }
                 let _ = reply.send(r.map_err(ExecError::from));
             }
+            Command::SetBrokenLegs(legs, reply) => {
+                if legs != self.broken_legs {
+                    tracing::info!(
+                        locked = legs.len(),
+                        "broken strategies' instruments locked for normal orders"
+                    );
+                    self.broken_legs = legs;
+                }
+                let _ = reply.send(());
+            }
             Command::Snapshot(reply) => {
                 let _ = reply.send(self.snapshot());
             }
@@ -460,6 +475,7 @@ impl Engine {
             book: &self.book,
             available_funds: self.available_funds,
             broken: &self.broken,
+            broken_legs: &self.broken_legs,
             risk: self.risk.as_ref(),
         };
         self.gate.check(intent, messages, &ctx)

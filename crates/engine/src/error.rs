@@ -90,6 +90,21 @@ pub enum GateRefusal {
         /// Stable code of the broken reason (e.g. `broken.assigned`).
         reason: String,
     },
+    /// A normal (non-emergency, non-hedge) order with a leg on an instrument that a Broken
+    /// strategy holds: whatever strategy the order is for, only the emergency path may trade
+    /// a Broken strategy's instruments.
+    #[error(
+        "{instrument} is a leg of broken strategy {strategy} ({}): only the emergency path may trade it",
+        reason.as_deref().unwrap_or("reason not recorded")
+    )]
+    BrokenStrategyLeg {
+        /// The locked instrument.
+        instrument: InstrumentId,
+        /// The Broken strategy holding it.
+        strategy: StrategyId,
+        /// Stable code of the broken reason, when the coordinator has it.
+        reason: Option<String>,
+    },
     /// The account is in forced unwind: only orders that reduce (and emergency exits) pass.
     #[error("account {account} is in forced unwind: new opening orders are refused")]
     ForcedUnwind {
@@ -112,6 +127,7 @@ impl GateRefusal {
             Self::StressLimit { .. } => "gate.stress_limit",
             Self::Risk(e) => e.code(),
             Self::StrategyBroken { .. } => "gate.strategy_broken",
+            Self::BrokenStrategyLeg { .. } => "gate.broken_strategy_leg",
             Self::ForcedUnwind { .. } => "gate.forced_unwind",
         }
     }
@@ -311,6 +327,11 @@ mod tests {
             GateRefusal::StrategyBroken {
                 strategy: StrategyId(1),
                 reason: "broken.assigned".into(),
+            },
+            GateRefusal::BrokenStrategyLeg {
+                instrument: InstrumentId::from("SPY"),
+                strategy: StrategyId(1),
+                reason: None,
             },
             GateRefusal::ForcedUnwind {
                 account: AccountId::new("DU1"),
