@@ -3,7 +3,7 @@
 //! [`ExecError`] returned by the coordinator handle. Every variant has a stable `code()`.
 
 use crate::intent::Purpose;
-use tradeguard_model::{AccountId, BrokerError, InstrumentId, Money, StrategyId};
+use tradeguard_model::{AccountId, BrokerError, GroupId, InstrumentId, Money, StrategyId};
 
 /// Why the pre-trade gate refused an order. Every refusal is also written to the audit log.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -266,6 +266,27 @@ pub enum ExecError {
     /// Unknown stop-loss id.
     #[error("unknown stop-loss {0}")]
     UnknownStop(u64),
+    /// A stop on a position that already has a live managed stop: two live exits for the same
+    /// quantity.
+    #[error(
+        "stop {stop} already protects {instrument}: a second stop would be a second live exit for the same position"
+    )]
+    StopExists {
+        /// The instrument.
+        instrument: InstrumentId,
+        /// The live stop.
+        stop: u64,
+    },
+    /// A stop on a position that a live exit group (Close / Flatten / Emergency) is closing.
+    #[error(
+        "group {group} is already closing {instrument}: a stop would be a second live exit for the same position"
+    )]
+    ExitWorking {
+        /// The instrument.
+        instrument: InstrumentId,
+        /// The live exit group.
+        group: GroupId,
+    },
     /// The engine task is not running.
     #[error("the execution engine is not running")]
     EngineStopped,
@@ -280,6 +301,8 @@ impl ExecError {
             Self::Journal(e) => e.code(),
             Self::Broker(e) => e.code(),
             Self::UnknownStop(_) => "exec.unknown_stop",
+            Self::StopExists { .. } => "stop.already_exists",
+            Self::ExitWorking { .. } => "stop.exit_working",
             Self::EngineStopped => "exec.engine_stopped",
         }
     }

@@ -175,11 +175,13 @@ pub(crate) async fn run_strategies(core: SharedCore, hb: Heartbeat) -> TaskResul
             core.assignment.set_strategies(list).await?;
         }
         hb.beat();
+        // Biased (deterministic under simulation): rare changes first, the periodic tick last.
         tokio::select! {
-            () = core.strategies_changed.notified() => {}
+            biased;
             r = guarded.changed() => r.map_err(|_| {
                 EnforceError::Assignment(crate::assignment::AssignmentError::Stopped)
             })?,
+            () = core.strategies_changed.notified() => {}
             _ = tick.tick() => {}
         }
     }
@@ -196,7 +198,9 @@ pub(crate) async fn run_assignment_alerts(core: SharedCore, hb: Heartbeat) -> Ta
     hb.beat();
     let mut idle = tokio::time::interval(Duration::from_secs(1));
     loop {
+        // Biased (deterministic under simulation); every alert beats the heartbeat too.
         let r = tokio::select! {
+            biased;
             r = rx.recv() => r,
             _ = idle.tick() => {
                 hb.beat();
