@@ -288,3 +288,83 @@ async fn a_leg_whose_events_were_lost_is_settled_from_the_brokers_executions() {
     assert_eq!(spy_book, 100);
     assert!(alerts(&j).iter().any(|a| a.code == "group.order_lost"));
 }
+
+/// DST seed 650 (invariant 2): forced unwind and the assignment guard both sent an emergency
+/// buy-back of the same delivered shares. The second Emergency exit is cut by the first one's
+/// unfilled quantity; cut to nothing, it ends without an order.
+#[tokio::test(start_paused = true)]
+async fn a_second_emergency_exit_of_the_same_position_is_cut() {
+    let mut cfg = sim_cfg(650);
+    cfg.positions = vec![position(spy(), -100, "500")];
+    let b = broker(cfg);
+    let j = MemoryJournal::new();
+    let c = start(b.clone(), &j, engine_cfg()).await;
+    sleep_ms(500).await;
+    let buy = |limit: &str| {
+        OrderIntent::new(Purpose::Emergency, stubs::account()).leg(
+            spy(),
+            Side::Buy,
+            100,
+            OrderType::Limit { limit: px(limit) },
+        )
+    };
+    // Far below the market: the first exit rests.
+    let first = c.submit(buy("400")).await.unwrap();
+    let second = c.submit(buy("510")).await.unwrap();
+    let snap = c.snapshot().await.unwrap();
+    let g1 = snap.groups.iter().find(|g| g.id == first).unwrap();
+    assert!(g1.legs[0].order_id.is_some());
+    let g2 = snap.groups.iter().find(|g| g.id == second).unwrap();
+    assert_eq!(g2.phase, GroupPhase::Completed);
+    assert!(g2.legs.iter().all(|l| l.order_id.is_none()), "{g2:#?}");
+    assert!(
+        g2.reason.as_deref().unwrap_or("").contains("another exit"),
+        "{g2:#?}"
+    );
+    sleep_ms(2_000).await;
+    assert_eq!(
+        qty_at_broker(&b, &spy()).await,
+        -100,
+        "nothing bought twice"
+    );
+}
+
+/// DST seed 712 (invariant 4): a stop-limit filled while the link was down; its events were
+/// lost and the stop stayed working, so its instrument was never reconciled. A reconnect (or
+/// a refused cancel) now settles it from the broker's executions.
+#[tokio::test(start_paused = true)]
+async fn a_stop_whose_events_were_lost_is_settled_from_the_brokers_executions() {
+    let mut cfg = sim_cfg(712);
+    cfg.positions = vec![position(spy(), 100, "495")];
+    let b = broker(cfg);
+    let j = MemoryJournal::new();
+    let c = start(b.clone(), &j, engine_cfg()).await;
+    sleep_ms(500).await;
+    let id = c.place_stop(stop_on_spy(100)).await.unwrap();
+    sleep_ms(500).await;
+    venue(&b).lock().unwrap().disconnect();
+    // The market falls through the stop while the link is down (limit 487.55).
+    venue(&b)
+        .lock()
+        .unwrap()
+        .set_spot("SPY", px("489"))
+        .unwrap();
+    sleep_ms(3_000).await;
+    venue(&b).lock().unwrap().connect();
+    sleep_ms(10_000).await;
+    assert_eq!(
+        qty_at_broker(&b, &spy()).await,
+        0,
+        "the stop filled at the venue"
+    );
+    let snap = c.snapshot().await.unwrap();
+    let s = snap.stops.iter().find(|s| s.id == id).unwrap();
+    assert_eq!(s.state, StopState::Done, "{s:#?}");
+    let spy_book = snap
+        .positions
+        .iter()
+        .find(|(i, _)| *i == spy().id())
+        .map_or(0, |(_, q)| *q);
+    assert_eq!(spy_book, 0);
+    assert!(alerts(&j).iter().any(|a| a.code == "stop.order_lost"));
+}
