@@ -647,7 +647,13 @@ impl Engine {
                         for l in g.legs.iter_mut().filter(|l| l.state == LegState::Pending) {
                             l.state = LegState::Cancelled;
                         }
-                        if !g.plan_rollback(&book) {
+                        // An exit is never rolled back: undoing its filled legs would re-open
+                        // the exposure it just closed (a forced unwind re-buying the stock it
+                        // sold, a hedge re-selling: DST seeds 599, 871). It ends Failed with
+                        // what filled kept; its caller retries the rest.
+                        if !rolls_back(g.intent.purpose) {
+                            g.phase = GroupPhase::Failed;
+                        } else if !g.plan_rollback(&book) {
                             g.phase = GroupPhase::RolledBack;
                         }
                     }
@@ -655,10 +661,19 @@ impl Engine {
                         self.journal_failed(id, e).await;
                         return;
                     }
+                    let what = if self
+                        .groups
+                        .get(&id)
+                        .is_some_and(|g| !rolls_back(g.intent.purpose))
+                    {
+                        "filled legs kept (an exit is not rolled back)"
+                    } else {
+                        "unwinding filled legs"
+                    };
                     self.raise(
                         Severity::Warning,
                         "group.incomplete",
-                        format!("group {id} could not complete ({reason}); unwinding filled legs"),
+                        format!("group {id} could not complete ({reason}); {what}"),
                         Some(id),
                         None,
                     )
@@ -1498,6 +1513,12 @@ impl Engine {
             self.release_held().await;
         }
     }
+}
+
+/// Only opening groups are rolled back when they cannot complete (no half-built structure
+/// left); exits, hedges and stop exits keep what filled.
+fn rolls_back(p: Purpose) -> bool {
+    p == Purpose::Open
 }
 
 fn g_reason(g: Option<&Group>) -> String {

@@ -368,3 +368,40 @@ async fn a_stop_whose_events_were_lost_is_settled_from_the_brokers_executions() 
     assert_eq!(spy_book, 0);
     assert!(alerts(&j).iter().any(|a| a.code == "stop.order_lost"));
 }
+
+/// DST seeds 599 / 871 (invariant 6): a forced-unwind (Emergency) group whose last leg was
+/// rejected was rolled back — the stock it had just sold was bought back — and the unwind
+/// never finished. An exit keeps what filled and ends Failed; its caller retries the rest.
+#[tokio::test(start_paused = true)]
+async fn an_exit_that_cannot_complete_keeps_what_filled() {
+    let mut cfg = sim_cfg(599);
+    cfg.positions = vec![position(spy(), 100, "495")];
+    let b = broker(cfg);
+    let j = MemoryJournal::new();
+    let c = start(b.clone(), &j, engine_cfg()).await;
+    sleep_ms(500).await;
+    // The stock sells; the other leg (a future, which the venue refuses) fails.
+    let future = tradeguard_model::Instrument::Future {
+        symbol: "ES".into(),
+        expiry: chrono::NaiveDate::from_ymd_opt(2025, 3, 21).unwrap(),
+        multiplier: 50,
+    };
+    let unwind = OrderIntent::new(Purpose::Emergency, stubs::account())
+        .leg(spy(), Side::Sell, 100, OrderType::Market)
+        .leg(future, Side::Sell, 1, OrderType::Market);
+    let gid = c.submit(unwind).await.unwrap();
+    sleep_ms(3_000).await;
+    let snap = c.snapshot().await.unwrap();
+    let g = snap.groups.iter().find(|g| g.id == gid).unwrap();
+    assert_eq!(g.phase, GroupPhase::Failed, "{g:#?}");
+    assert!(
+        g.legs.iter().all(|l| !l.rollback),
+        "no rollback legs: {g:#?}"
+    );
+    assert_eq!(qty_at_broker(&b, &spy()).await, 0, "the stock stays sold");
+    assert!(
+        alerts(&j)
+            .iter()
+            .any(|a| a.code == "group.incomplete" && a.message.contains("not rolled back"))
+    );
+}
