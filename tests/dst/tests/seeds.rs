@@ -7,7 +7,7 @@ use tradeguard_dst::{DstError, Options, run_seed, run_seed_with};
 
 /// Seeds that still break an invariant because of an engine finding (see README "Known
 /// failures"). They are run by `known_failures` (ignored until fixed), never silently skipped.
-pub const KNOWN_FAILURES: &[u64] = &[516, 1100, 1309];
+pub const KNOWN_FAILURES: &[u64] = &[516, 1100, 1149, 1309];
 
 fn batch(from: u64, to: u64) {
     let mut failures = Vec::new();
