@@ -13,10 +13,13 @@ use crate::intent::OrderIntent;
 use crate::journal::Journal;
 use crate::risk::RiskModel;
 use crate::stop::StopSpec;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
-use tradeguard_model::{AccountId, BrokenReason, Broker, Clock, GroupId, Position, StrategyId};
+use tradeguard_model::{
+    AccountId, BrokenReason, Broker, Clock, GroupId, InstrumentId, Position, StrategyId,
+};
 
 /// Everything the engine needs.
 pub struct EngineDeps {
@@ -100,6 +103,18 @@ impl ExecutionCoordinator {
     /// Clears a strategy's Broken flag.
     pub async fn clear_broken(&self, s: StrategyId) -> Result<(), ExecError> {
         self.call(|r| Command::SetBroken(s, None, r)).await?
+    }
+
+    /// Replaces the set of instruments held by Broken strategies' legs (instrument → the
+    /// Broken strategy holding it). The gate refuses every order that is not an emergency exit
+    /// or a hedge with a leg on one of them, whatever strategy the order names
+    /// (`gate.broken_strategy_leg`). In memory only: the guard pushes its strategy book's
+    /// Broken strategies whenever they change and at every start.
+    pub async fn set_broken_legs(
+        &self,
+        legs: BTreeMap<InstrumentId, StrategyId>,
+    ) -> Result<(), ExecError> {
+        self.call(|r| Command::SetBrokenLegs(legs, r)).await
     }
 
     /// Switches forced unwind of `account` on or off (journaled first). While on, the gate

@@ -42,6 +42,7 @@ pub(crate) enum Command {
         Option<String>,
         oneshot::Sender<Result<(), ExecError>>,
     ),
+    SetBrokenLegs(BTreeMap<InstrumentId, StrategyId>, oneshot::Sender<()>),
     Snapshot(oneshot::Sender<EngineSnapshot>),
     SetForcedUnwind(AccountId, bool, oneshot::Sender<Result<(), ExecError>>),
     ReconcilePositions(Vec<Position>, oneshot::Sender<Vec<PositionRepair>>),
@@ -98,6 +99,9 @@ pub(crate) struct Engine {
     pub gate: PreTradeGate,
     pub state: TradingState,
     pub broken: BTreeMap<StrategyId, String>,
+    /// Instruments of Broken strategies' legs (as the guard's strategy book shows them):
+    /// locked for every normal order.
+    pub broken_legs: BTreeMap<InstrumentId, StrategyId>,
     pub book: Book,
     pub available_funds: Option<Money>,
     pub groups: BTreeMap<GroupId, Group>,
@@ -120,6 +124,9 @@ pub(crate) struct Engine {
     pub account: Option<AccountId>,
     /// Accounts in forced unwind: only reducing orders and emergency exits pass the gate.
     pub forced_unwind: BTreeSet<AccountId>,
+    /// Close/Flatten groups held until earlier exits of the same position ended
+    /// ([`crate::exits`]).
+    pub(crate) held: BTreeMap<GroupId, crate::exits::Held>,
 }
 
 impl Engine {
@@ -141,6 +148,7 @@ impl Engine {
             risk,
             state: TradingState::Active,
             broken: BTreeMap::new(),
+            broken_legs: BTreeMap::new(),
             book: Book::new(),
             available_funds: None,
             groups: BTreeMap::new(),
@@ -158,6 +166,7 @@ impl Engine {
             alerts,
             account: None,
             forced_unwind: BTreeSet::new(),
+            held: BTreeMap::new(),
         }
     }
 
@@ -179,11 +188,15 @@ impl Engine {
         self.journal.append(r).await
     }
 
-    async fn write_group(&self, id: GroupId) -> Result<(), JournalError> {
+    pub(crate) async fn write_group(&self, id: GroupId) -> Result<(), JournalError> {
         match self.groups.get(&id).or_else(|| self.history.get(&id)) {
             Some(g) => self.write(JournalRecord::Group(g.clone())).await,
             None => Ok(()),
         }
+    }
+
+    pub(crate) async fn write_stop_pub(&self, id: u64) -> Result<(), JournalError> {
+        self.write_stop(id).await
     }
 
     async fn write_stop(&self, id: u64) -> Result<(), JournalError> {
@@ -197,7 +210,7 @@ impl Engine {
     /// audit entry): its failure cannot undo anything, so it is logged and broadcast as a
     /// critical alert — not journaled, the journal is what failed — never dropped. The broker's
     /// state wins at the next start.
-    fn report_unjournaled(&self, r: Result<(), JournalError>, what: &str) {
+    pub(crate) fn report_unjournaled(&self, r: Result<(), JournalError>, what: &str) {
         if let Err(e) = r {
             let message = format!(
                 "{what} not journaled ({e}); it is lost if the app stops before the next reconciliation"
@@ -327,6 +340,16 @@ impl Engine {
                 }
                 let _ = reply.send(r.map_err(ExecError::from));
             }
+            Command::SetBrokenLegs(legs, reply) => {
+                if legs != self.broken_legs {
+                    tracing::info!(
+                        locked = legs.len(),
+                        "broken strategies' instruments locked for normal orders"
+                    );
+                    self.broken_legs = legs;
+                }
+                let _ = reply.send(());
+            }
             Command::Snapshot(reply) => {
                 let _ = reply.send(self.snapshot());
             }
@@ -401,16 +424,21 @@ impl Engine {
         Ok(())
     }
 
-    /// `true` while a group leg or a stop of ours is working on `id` (its events will settle it).
+    /// `true` while a group leg or a stop of ours is working on `id` and fills of it may be in
+    /// flight (its events will settle the book). A stop that rests untouched (not triggered,
+    /// nothing filled, no cancel or market order of its own) does not count: a GTC stop can
+    /// rest for days, and an assignment or expiry delivery on its instrument must still reach
+    /// the book (DST invariant 4, seed 71).
     fn working_on(&self, id: &InstrumentId) -> bool {
         self.groups.values().any(|g| {
             g.legs.iter().any(|l| {
                 l.order_id.is_some() && !l.state.is_terminal() && l.intent.instrument.id() == *id
             })
-        }) || self
-            .stops
-            .values()
-            .any(|s| !s.is_terminal() && s.spec.instrument.id() == *id)
+        }) || self.stops.values().any(|s| {
+            !s.is_terminal()
+                && s.spec.instrument.id() == *id
+                && !(s.state == StopState::Working && s.triggered_at.is_none() && s.filled() == 0)
+        })
     }
 
     /// Reconciliation: the broker's positions win for every instrument nothing of ours is
@@ -460,6 +488,7 @@ impl Engine {
             book: &self.book,
             available_funds: self.available_funds,
             broken: &self.broken,
+            broken_legs: &self.broken_legs,
             risk: self.risk.as_ref(),
         };
         self.gate.check(intent, messages, &ctx)
@@ -493,6 +522,9 @@ impl Engine {
             self.refuse(&intent, r.code(), r.to_string()).await;
             return Err(r.into());
         }
+        // One live exit per position: a Close/Flatten waits for the stops / exit groups already
+        // working on it (crate::exits).
+        let wait_for = self.exits_to_wait_for(&intent);
         let id = GroupId(self.next_group);
         self.next_group += 1;
         let now = self.now();
@@ -514,7 +546,20 @@ impl Engine {
         self.audit("accepted", "gate.passed", summary, Some(purpose), Some(id))
             .await?;
         self.write_group(id).await?;
-        self.advance_group(id).await;
+        if wait_for.is_empty() {
+            if purpose == Purpose::Emergency
+                && let Some(g) = self.groups.get(&id)
+            {
+                let intent = g.intent.clone();
+                self.supersede_stops_for(&intent).await;
+                // Drives the group itself (cut or not).
+                self.cut_emergency(id, combo).await;
+            } else {
+                self.advance_group(id).await;
+            }
+        } else {
+            self.hold(id, combo, wait_for).await;
+        }
         Ok(id)
     }
 
@@ -523,6 +568,9 @@ impl Engine {
     /// Drives a group as far as it can go now: sends pending legs of the current tier, moves
     /// to the next tier when the current one filled, plans the rollback when it failed.
     pub(crate) async fn advance_group(&mut self, id: GroupId) {
+        if self.held.contains_key(&id) {
+            return;
+        }
         loop {
             let Some(g) = self.groups.get(&id) else {
                 return;
@@ -599,7 +647,13 @@ impl Engine {
                         for l in g.legs.iter_mut().filter(|l| l.state == LegState::Pending) {
                             l.state = LegState::Cancelled;
                         }
-                        if !g.plan_rollback(&book) {
+                        // An exit is never rolled back: undoing its filled legs would re-open
+                        // the exposure it just closed (a forced unwind re-buying the stock it
+                        // sold, a hedge re-selling: DST seeds 599, 871). It ends Failed with
+                        // what filled kept; its caller retries the rest.
+                        if !rolls_back(g.intent.purpose) {
+                            g.phase = GroupPhase::Failed;
+                        } else if !g.plan_rollback(&book) {
                             g.phase = GroupPhase::RolledBack;
                         }
                     }
@@ -607,10 +661,19 @@ impl Engine {
                         self.journal_failed(id, e).await;
                         return;
                     }
+                    let what = if self
+                        .groups
+                        .get(&id)
+                        .is_some_and(|g| !rolls_back(g.intent.purpose))
+                    {
+                        "filled legs kept (an exit is not rolled back)"
+                    } else {
+                        "unwinding filled legs"
+                    };
                     self.raise(
                         Severity::Warning,
                         "group.incomplete",
-                        format!("group {id} could not complete ({reason}); unwinding filled legs"),
+                        format!("group {id} could not complete ({reason}); {what}"),
                         Some(id),
                         None,
                     )
@@ -662,7 +725,7 @@ impl Engine {
         }
     }
 
-    async fn journal_failed(&mut self, id: GroupId, e: JournalError) {
+    pub(crate) async fn journal_failed(&mut self, id: GroupId, e: JournalError) {
         self.raise(
             Severity::Critical,
             e.code(),
@@ -692,7 +755,7 @@ impl Engine {
         }
     }
 
-    async fn group_finished(&mut self, id: GroupId) {
+    pub(crate) async fn group_finished(&mut self, id: GroupId) {
         self.finish_notes(id).await;
         self.retire(id);
     }
@@ -868,6 +931,10 @@ impl Engine {
             self.refuse(&intent, e.code(), e.to_string()).await;
             return Err(e.into());
         }
+        if let Some(e) = self.stop_conflict(&spec) {
+            self.refuse(&intent, e.code(), e.to_string()).await;
+            return Err(e);
+        }
         if let Err(r) = self.gate_check(&intent, 1) {
             self.refuse(&intent, r.code(), r.to_string()).await;
             return Err(r.into());
@@ -965,10 +1032,39 @@ impl Engine {
                         let alert =
                             s.on_cancel_failed(&format!("{e} ({})", e.code()), now, timeout);
                         Box::pin(self.run_stop_actions(id, vec![alert])).await;
+                        // Filled or unknown at the broker with its events lost (crate::lost).
+                        Box::pin(self.settle_lost_stops()).await;
                         return;
                     }
                 }
                 StopAction::SendMarket { qty } => {
+                    // Never more than the position still held: an assignment, expiry or
+                    // another exit may have closed it meanwhile, and a market order for a
+                    // position that is gone would open a new one (DST seed 27).
+                    let open = self.stops.get(&id).map_or(0, |s| {
+                        let pos = self.book.qty(&s.spec.instrument.id());
+                        match s.spec.side {
+                            Side::Sell => pos.max(0),
+                            Side::Buy => (-pos).max(0),
+                        }
+                    });
+                    let qty = qty.min(open);
+                    if qty <= 0 {
+                        if let Some(s) = self.stops.get_mut(&id) {
+                            s.state = StopState::Done;
+                        }
+                        let r = self.write_stop(id).await;
+                        self.report_unjournaled(r, "stop-loss state");
+                        self.raise(
+                            Severity::Warning,
+                            "stop.position_gone",
+                            format!("stop {id}: stop-limit cancelled (confirmed) and the position is already closed: no market order"),
+                            None,
+                            Some(id),
+                        )
+                        .await;
+                        return;
+                    }
                     let oid = match self.alloc_order_id().await {
                         Ok(o) => o,
                         Err(e) => {
@@ -1039,17 +1135,7 @@ impl Engine {
             BrokerEvent::Execution(e) => self.on_exec(e).await,
             BrokerEvent::Position(p) => {
                 let id = p.instrument.id();
-                let ours_working = self.groups.values().any(|g| {
-                    g.legs.iter().any(|l| {
-                        l.order_id.is_some()
-                            && !l.state.is_terminal()
-                            && l.intent.instrument.id() == id
-                    })
-                }) || self
-                    .stops
-                    .values()
-                    .any(|s| !s.is_terminal() && s.spec.instrument.id() == id);
-                if !ours_working && self.book.qty(&id) != p.qty {
+                if !self.working_on(&id) && self.book.qty(&id) != p.qty {
                     tracing::info!(instrument = %id, from = self.book.qty(&id), to = p.qty, "position event applied (broker wins)");
                     self.book.set(&p.instrument, p.qty);
                     let now = self.now();
@@ -1077,7 +1163,14 @@ impl Engine {
                     }
                 }
             }
-            BrokerEvent::Connection(c) => tracing::info!(state = ?c, "broker connection"),
+            BrokerEvent::Connection(c) => {
+                tracing::info!(state = ?c, "broker connection");
+                if c == tradeguard_model::ConnectionState::Connected {
+                    // Events of the disconnected time are lost: settle what they would have.
+                    self.settle_lost_orders().await;
+                    self.settle_lost_stops().await;
+                }
+            }
             BrokerEvent::Notice(n) => {
                 if n.code == Notice::EVENTS_DROPPED {
                     self.raise(
@@ -1132,7 +1225,7 @@ impl Engine {
         }
     }
 
-    async fn on_exec(&mut self, e: Execution) {
+    pub(crate) async fn on_exec(&mut self, e: Execution) {
         if !self.seen_execs.insert(e.exec_id.clone()) {
             tracing::debug!(exec = %e.exec_id, "duplicate execution ignored");
             return;
@@ -1240,6 +1333,7 @@ impl Engine {
             }
         }
         let mut cancelled: BTreeSet<OrderId> = BTreeSet::new();
+        let mut cancel_failed = false;
         for (gid, i, oid) in to_cancel {
             if let Some(g) = self.groups.get_mut(&gid) {
                 g.legs[i].timeout_cancel = true;
@@ -1253,6 +1347,7 @@ impl Engine {
                 self.gate.count_messages(1, now);
                 tracing::warn!(group = %gid, order = %oid, "leg not filled in time: cancelling");
                 if let Err(e) = self.broker.cancel(oid).await {
+                    cancel_failed = true;
                     self.raise(
                         Severity::Warning,
                         "group.cancel_failed",
@@ -1263,6 +1358,10 @@ impl Engine {
                     .await;
                 }
             }
+        }
+        if cancel_failed {
+            // Filled or unknown at the broker with its events lost (crate::lost).
+            self.settle_lost_orders().await;
         }
         // Stop time-outs.
         let due: Vec<u64> = self
@@ -1411,8 +1510,15 @@ impl Engine {
                 },
                 _ = tokio::time::sleep(wait) => self.on_timers().await,
             }
+            self.release_held().await;
         }
     }
+}
+
+/// Only opening groups are rolled back when they cannot complete (no half-built structure
+/// left); exits, hedges and stop exits keep what filled.
+fn rolls_back(p: Purpose) -> bool {
+    p == Purpose::Open
 }
 
 fn g_reason(g: Option<&Group>) -> String {

@@ -3,7 +3,7 @@
 //! [`ExecError`] returned by the coordinator handle. Every variant has a stable `code()`.
 
 use crate::intent::Purpose;
-use tradeguard_model::{AccountId, BrokerError, InstrumentId, Money, StrategyId};
+use tradeguard_model::{AccountId, BrokerError, GroupId, InstrumentId, Money, StrategyId};
 
 /// Why the pre-trade gate refused an order. Every refusal is also written to the audit log.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -90,6 +90,21 @@ pub enum GateRefusal {
         /// Stable code of the broken reason (e.g. `broken.assigned`).
         reason: String,
     },
+    /// A normal (non-emergency, non-hedge) order with a leg on an instrument that a Broken
+    /// strategy holds: whatever strategy the order is for, only the emergency path may trade
+    /// a Broken strategy's instruments.
+    #[error(
+        "{instrument} is a leg of broken strategy {strategy} ({}): only the emergency path may trade it",
+        reason.as_deref().unwrap_or("reason not recorded")
+    )]
+    BrokenStrategyLeg {
+        /// The locked instrument.
+        instrument: InstrumentId,
+        /// The Broken strategy holding it.
+        strategy: StrategyId,
+        /// Stable code of the broken reason, when the coordinator has it.
+        reason: Option<String>,
+    },
     /// The account is in forced unwind: only orders that reduce (and emergency exits) pass.
     #[error("account {account} is in forced unwind: new opening orders are refused")]
     ForcedUnwind {
@@ -112,6 +127,7 @@ impl GateRefusal {
             Self::StressLimit { .. } => "gate.stress_limit",
             Self::Risk(e) => e.code(),
             Self::StrategyBroken { .. } => "gate.strategy_broken",
+            Self::BrokenStrategyLeg { .. } => "gate.broken_strategy_leg",
             Self::ForcedUnwind { .. } => "gate.forced_unwind",
         }
     }
@@ -250,6 +266,27 @@ pub enum ExecError {
     /// Unknown stop-loss id.
     #[error("unknown stop-loss {0}")]
     UnknownStop(u64),
+    /// A stop on a position that already has a live managed stop: two live exits for the same
+    /// quantity.
+    #[error(
+        "stop {stop} already protects {instrument}: a second stop would be a second live exit for the same position"
+    )]
+    StopExists {
+        /// The instrument.
+        instrument: InstrumentId,
+        /// The live stop.
+        stop: u64,
+    },
+    /// A stop on a position that a live exit group (Close / Flatten / Emergency) is closing.
+    #[error(
+        "group {group} is already closing {instrument}: a stop would be a second live exit for the same position"
+    )]
+    ExitWorking {
+        /// The instrument.
+        instrument: InstrumentId,
+        /// The live exit group.
+        group: GroupId,
+    },
     /// The engine task is not running.
     #[error("the execution engine is not running")]
     EngineStopped,
@@ -264,6 +301,8 @@ impl ExecError {
             Self::Journal(e) => e.code(),
             Self::Broker(e) => e.code(),
             Self::UnknownStop(_) => "exec.unknown_stop",
+            Self::StopExists { .. } => "stop.already_exists",
+            Self::ExitWorking { .. } => "stop.exit_working",
             Self::EngineStopped => "exec.engine_stopped",
         }
     }
@@ -311,6 +350,11 @@ mod tests {
             GateRefusal::StrategyBroken {
                 strategy: StrategyId(1),
                 reason: "broken.assigned".into(),
+            },
+            GateRefusal::BrokenStrategyLeg {
+                instrument: InstrumentId::from("SPY"),
+                strategy: StrategyId(1),
+                reason: None,
             },
             GateRefusal::ForcedUnwind {
                 account: AccountId::new("DU1"),

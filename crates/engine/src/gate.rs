@@ -4,7 +4,10 @@
 //! token):
 //! 1. trading state — HALTED lets only Emergency orders (and hedges that only reduce) pass;
 //!    REDUCING lets only orders whose every leg reduces an existing position pass;
-//! 2. Broken strategy — only Emergency and Hedge orders may touch it;
+//! 2. Broken strategy — only Emergency and Hedge orders may touch it: neither an order naming
+//!    it nor any order with a leg on one of its instruments (whatever strategy the order names,
+//!    whichever direction: a Broken strategy's instruments are locked for every normal path,
+//!    so only the assignment guard's emergency close changes them);
 //! 3. maximum leg quantity and maximum notional (not for Emergency / Hedge);
 //! 4. worst-case stress of book + order against `stress_pct` of available funds (only for
 //!    orders that do not purely reduce);
@@ -17,7 +20,7 @@ use crate::intent::{OrderIntent, Purpose, leg_reduces};
 use crate::risk::RiskModel;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use tradeguard_model::{Money, OrderType, StrategyId, Timestamp};
+use tradeguard_model::{InstrumentId, Money, OrderType, StrategyId, Timestamp};
 
 /// Account-wide trading state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -103,6 +106,9 @@ pub struct GateContext<'a> {
     pub available_funds: Option<Money>,
     /// Broken strategies with the stable code of their reason.
     pub broken: &'a BTreeMap<StrategyId, String>,
+    /// Instruments held by a Broken strategy's legs, with that strategy (locked for every
+    /// order that is not an emergency exit or a hedge).
+    pub broken_legs: &'a BTreeMap<InstrumentId, StrategyId>,
     /// Stress model.
     pub risk: &'a dyn RiskModel,
 }
@@ -166,6 +172,17 @@ impl PreTradeGate {
                 return Err(GateRefusal::StrategyBroken {
                     strategy: s,
                     reason: reason.clone(),
+                });
+            }
+            if let Some((l, s)) = intent
+                .legs
+                .iter()
+                .find_map(|l| ctx.broken_legs.get(&l.instrument.id()).map(|s| (l, *s)))
+            {
+                return Err(GateRefusal::BrokenStrategyLeg {
+                    instrument: l.instrument.id(),
+                    strategy: s,
+                    reason: ctx.broken.get(&s).cloned(),
                 });
             }
             self.check_size(intent, ctx.book)?;
@@ -244,6 +261,7 @@ mod tests {
     struct Fx {
         book: Book,
         broken: BTreeMap<StrategyId, String>,
+        broken_legs: BTreeMap<InstrumentId, StrategyId>,
         risk: IntrinsicStressModel,
     }
 
@@ -255,6 +273,7 @@ mod tests {
             Self {
                 book,
                 broken: BTreeMap::new(),
+                broken_legs: BTreeMap::new(),
                 risk: IntrinsicStressModel::default(),
             }
         }
@@ -265,6 +284,7 @@ mod tests {
                 book: &self.book,
                 available_funds: Some(Money::from_units(100_000).unwrap_or_default()),
                 broken: &self.broken,
+                broken_legs: &self.broken_legs,
                 risk: &self.risk,
             }
         }
@@ -351,6 +371,51 @@ mod tests {
         let mut em = close.clone();
         em.purpose = Purpose::Emergency;
         assert_eq!(g.check(&em, 1, &fx.ctx(TradingState::Active, 0)), Ok(()));
+    }
+
+    #[test]
+    fn broken_strategy_legs_are_locked_for_every_normal_order() {
+        let mut fx = Fx::new();
+        fx.broken.insert(StrategyId(7), "broken.assigned".into());
+        fx.broken_legs.insert(stubs::put(440).id(), StrategyId(7));
+        let mut g = PreTradeGate::new(GateConfig::default());
+        // Another strategy's close, an untagged flatten, an open adding to the leg, a stop.
+        for purpose in [
+            Purpose::Close,
+            Purpose::Flatten,
+            Purpose::Open,
+            Purpose::StopLoss,
+        ] {
+            let o = buy_put(1, purpose).for_strategy(StrategyId(8));
+            let e = g
+                .check(&o, 1, &fx.ctx(TradingState::Active, 0))
+                .unwrap_err();
+            assert_eq!(
+                e,
+                GateRefusal::BrokenStrategyLeg {
+                    instrument: stubs::put(440).id(),
+                    strategy: StrategyId(7),
+                    reason: Some("broken.assigned".into()),
+                },
+                "{purpose:?}"
+            );
+            assert_eq!(e.code(), "gate.broken_strategy_leg");
+            assert!(e.to_string().contains("strategy 7"), "{e}");
+        }
+        // Emergency exits and hedges pass; other instruments are not locked.
+        for purpose in [Purpose::Emergency, Purpose::Hedge] {
+            assert_eq!(
+                g.check(&buy_put(1, purpose), 1, &fx.ctx(TradingState::Active, 0)),
+                Ok(())
+            );
+        }
+        let other = OrderIntent::new(Purpose::Close, stubs::account()).leg(
+            stubs::put(430),
+            Side::Sell,
+            1,
+            OrderType::Limit { limit: px(1) },
+        );
+        assert_eq!(g.check(&other, 1, &fx.ctx(TradingState::Active, 0)), Ok(()));
     }
 
     #[test]

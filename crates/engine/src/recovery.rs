@@ -290,10 +290,21 @@ impl Engine {
                             tracing::warn!("stop {id}: quote subscription failed: {}", berr(&e));
                         }
                     }
+                    // Superseded by a close the restart interrupted: the stop-limit is still
+                    // there, so it protects the position again.
+                    StopState::CancelPending
+                        if s.superseded && open_ids.contains(&s.limit_order) =>
+                    {
+                        s.state = StopState::Working;
+                        s.superseded = false;
+                        s.deadline = s
+                            .triggered_at
+                            .map(|_| self.clock.now().plus(self.cfg.stop_timeout));
+                    }
                     StopState::CancelPending if open_ids.contains(&s.limit_order) => {
                         actions.push(StopAction::Cancel(s.limit_order));
                     }
-                    StopState::CancelPending => {
+                    StopState::CancelPending if !s.superseded => {
                         // The cancel completed while we were down: continue to the market order.
                         s.state = StopState::MarketSent;
                         actions.push(StopAction::SendMarket { qty: s.remaining() });

@@ -4,6 +4,11 @@
 //! with no market order; a rejected cancel keeps the stop managed (re-armed) and alerts. At no
 //! time are two exit orders live for the same quantity.
 //!
+//! A stop can also be **superseded** by a Close/Flatten of the same position
+//! ([`StopLoss::supersede`]): its stop-limit is cancelled, and once the broker confirms, the stop
+//! ends [`StopState::Cancelled`] with no market order; the close is sent only then (see
+//! `crate::exits`).
+//!
 //! Pure state machine: inputs are quotes, order statuses, executions and deadlines; outputs are
 //! [`StopAction`]s the engine task performs (after journaling the new state).
 
@@ -44,6 +49,9 @@ pub enum StopState {
     Done,
     /// Exit could not complete (terminal; alerted).
     Failed,
+    /// Cancelled (confirmed by the broker) so a Close/Flatten of the position could take over
+    /// the exit (terminal).
+    Cancelled,
 }
 
 /// What the engine must do next.
@@ -92,6 +100,14 @@ pub struct StopLoss {
     pub deadline: Option<Timestamp>,
     /// Cancel attempts rejected so far.
     pub cancel_rejections: u32,
+    /// A Close/Flatten of the position takes over: once the stop-limit's cancel is confirmed
+    /// the stop ends Cancelled, no market order.
+    #[serde(default)]
+    pub superseded: bool,
+    /// The broker acknowledged the pending cancel (PendingCancel): a later Submitted means
+    /// it kept the order (a Submitted before is the order's own late acknowledgement).
+    #[serde(default)]
+    pub cancel_acked: bool,
 }
 
 /// Stop-limit limit price: `stop × (1 ∓ bps)` rounded away from the market to `tick`
@@ -129,6 +145,8 @@ impl StopLoss {
             triggered_at: None,
             deadline: None,
             cancel_rejections: 0,
+            superseded: false,
+            cancel_acked: false,
         }
     }
 
@@ -137,9 +155,37 @@ impl StopLoss {
         (self.spec.qty - self.limit_filled - self.market_filled).max(0)
     }
 
-    /// `true` once Done or Failed.
+    /// `true` once Done, Failed or Cancelled.
     pub fn is_terminal(&self) -> bool {
-        matches!(self.state, StopState::Done | StopState::Failed)
+        matches!(
+            self.state,
+            StopState::Done | StopState::Failed | StopState::Cancelled
+        )
+    }
+
+    /// Filled so far (stop-limit + market order).
+    pub fn filled(&self) -> i64 {
+        self.limit_filled + self.market_filled
+    }
+
+    /// A Close/Flatten of the position takes over the exit: from Working, request the cancel
+    /// of the stop-limit (the stop ends Cancelled once the broker confirms, with no market
+    /// order); from CancelPending (its own time-out) the pending cancel now ends it the same
+    /// way. A stop whose market order is already out is left to finish.
+    pub fn supersede(&mut self) -> Option<StopAction> {
+        if self.is_terminal() {
+            return None;
+        }
+        self.superseded = true;
+        match self.state {
+            StopState::Working => {
+                self.state = StopState::CancelPending;
+                self.cancel_acked = false;
+                self.deadline = None;
+                Some(StopAction::Cancel(self.limit_order))
+            }
+            _ => None,
+        }
     }
 
     fn trigger(&mut self, now: Timestamp, timeout: Duration) {
@@ -169,6 +215,7 @@ impl StopLoss {
         match (self.state, self.deadline) {
             (StopState::Working, Some(d)) if now >= d && self.remaining() > 0 => {
                 self.state = StopState::CancelPending;
+                self.cancel_acked = false;
                 self.deadline = None;
                 Some(StopAction::Cancel(self.limit_order))
             }
@@ -211,6 +258,15 @@ impl StopLoss {
                 (StopState::Working | StopState::CancelPending, OrderStatus::Filled) => {
                     self.state = StopState::Done;
                 }
+                (StopState::CancelPending, OrderStatus::Cancelled | OrderStatus::ApiCancelled)
+                    if self.superseded =>
+                {
+                    self.state = if self.remaining() > 0 {
+                        StopState::Cancelled
+                    } else {
+                        StopState::Done
+                    };
+                }
                 (StopState::CancelPending, OrderStatus::Cancelled | OrderStatus::ApiCancelled) => {
                     let qty = self.remaining();
                     if qty > 0 {
@@ -220,11 +276,16 @@ impl StopLoss {
                         self.state = StopState::Done;
                     }
                 }
+                (StopState::CancelPending, OrderStatus::PendingCancel) => {
+                    self.cancel_acked = true;
+                }
                 // Back to working (a partial fill during the pending cancel carries no reason
-                // and is not a rejection).
+                // and is not a rejection; neither is the order's own late acknowledgement,
+                // Submitted with no reason before the broker acknowledged the cancel).
                 (StopState::CancelPending, OrderStatus::Submitted | OrderStatus::PendingSubmit)
                 | (StopState::CancelPending, OrderStatus::PartiallyFilled)
-                    if u.status != OrderStatus::PartiallyFilled || u.reason.is_some() =>
+                    if u.reason.is_some()
+                        || (u.status != OrderStatus::PartiallyFilled && self.cancel_acked) =>
                 {
                     let why = u
                         .reason
@@ -387,5 +448,79 @@ mod tests {
                 .is_empty()
         );
         assert_eq!((s.state, s.market_order), (StopState::Done, None));
+    }
+
+    #[test]
+    fn superseded_stop_ends_cancelled_without_a_market_order() {
+        let mut s = stop();
+        let t0 = stubs::ts();
+        assert_eq!(s.supersede(), Some(StopAction::Cancel(OrderId(10))));
+        assert_eq!(s.state, StopState::CancelPending);
+        // A rejected cancel re-arms the stop; its deadline retries the cancel.
+        let a = s.on_status(
+            &upd(10, OrderStatus::Submitted, 0, Some("sim.cancel_rejected")),
+            t0,
+            T,
+        );
+        assert!(matches!(
+            &a[0],
+            StopAction::Alert {
+                code: "stop.cancel_rejected",
+                ..
+            }
+        ));
+        assert_eq!(s.state, StopState::Working);
+        assert_eq!(
+            s.on_deadline(t0.plus(T)),
+            Some(StopAction::Cancel(OrderId(10)))
+        );
+        let a = s.on_status(&upd(10, OrderStatus::Cancelled, 30, None), t0, T);
+        assert!(
+            a.is_empty(),
+            "no market order: the close takes over ({a:?})"
+        );
+        assert_eq!(
+            (s.state, s.filled(), s.market_order),
+            (StopState::Cancelled, 30, None)
+        );
+        assert!(s.is_terminal());
+        assert_eq!(s.supersede(), None);
+        // Superseding during the stop's own pending cancel: no market order either.
+        let mut s = stop();
+        s.on_status(&upd(10, OrderStatus::PartiallyFilled, 10, None), t0, T);
+        s.on_deadline(t0.plus(T));
+        assert_eq!(s.supersede(), None);
+        assert!(
+            s.on_status(&upd(10, OrderStatus::Cancelled, 10, None), t0, T)
+                .is_empty()
+        );
+        assert_eq!(s.state, StopState::Cancelled);
+    }
+
+    #[test]
+    fn a_late_acknowledgement_is_not_a_rejected_cancel() {
+        let mut s = stop();
+        let t0 = stubs::ts();
+        assert!(s.supersede().is_some());
+        // The stop-limit's own Submitted ack arrives after our cancel request: ignored.
+        assert!(
+            s.on_status(&upd(10, OrderStatus::Submitted, 0, None), t0, T)
+                .is_empty()
+        );
+        assert_eq!(s.state, StopState::CancelPending);
+        // After the broker acknowledged the cancel, Submitted means it kept the order.
+        assert!(
+            s.on_status(&upd(10, OrderStatus::PendingCancel, 0, None), t0, T)
+                .is_empty()
+        );
+        let a = s.on_status(&upd(10, OrderStatus::Submitted, 0, None), t0, T);
+        assert!(matches!(
+            &a[0],
+            StopAction::Alert {
+                code: "stop.cancel_rejected",
+                ..
+            }
+        ));
+        assert_eq!(s.state, StopState::Working);
     }
 }

@@ -3,9 +3,16 @@
 //! record whose `append` returned `Ok` — acknowledged to the engine — normalized as JSON text,
 //! so that after a crash the harness can check each one is in the database (invariant 5).
 //!
-//! It also counts writes handed to the store's writer and not yet answered: a crash in the
-//! harness waits for them ([`AckJournal::drain`]), so whether a write that was already on
-//! its way to the disk lands does not depend on thread timing (determinism).
+//! Determinism: unlike the production journal (which awaits the commit on the blocking pool),
+//! every write and load **blocks the harness's single runtime thread** until the store's
+//! writer thread answered. Awaiting it on the blocking pool let the other tasks of the same
+//! virtual instant run meanwhile, in an order that depended on how fast the disk was (wall
+//! clock, load of the machine) — the same seed could give two traces. Blocking the only
+//! runtime thread makes every interleaving a function of the seed.
+//!
+//! It also counts writes handed to the store's writer and not yet answered
+//! ([`AckJournal::drain`]): with blocking writes there are none when a crash is injected, the
+//! check stays as a guard.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -41,16 +48,12 @@ impl AckJournal {
         }
     }
 
-    /// Waits (on the blocking pool, so the paused clock holds still) until every write handed
-    /// to the store has been answered, even those whose caller was killed.
-    pub async fn drain(&self) {
-        let n = self.in_flight.clone();
-        let _ = tokio::task::spawn_blocking(move || {
-            while n.load(Ordering::SeqCst) > 0 {
-                std::thread::sleep(Duration::from_micros(100));
-            }
-        })
-        .await;
+    /// Waits (blocking the runtime thread, so the paused clock holds still and no task runs)
+    /// until every write handed to the store has been answered.
+    pub fn drain(&self) {
+        while self.in_flight.load(Ordering::SeqCst) > 0 {
+            std::thread::sleep(Duration::from_micros(100));
+        }
     }
 }
 
@@ -63,14 +66,10 @@ impl Journal for AckJournal {
         let writer = self.writer.clone();
         let n = self.in_flight.clone();
         n.fetch_add(1, Ordering::SeqCst);
-        // As StoreJournal::append: the commit is awaited on the blocking pool.
-        let r = tokio::task::spawn_blocking(move || {
-            let r = writer.write_batch_blocking(cmds);
-            n.fetch_sub(1, Ordering::SeqCst);
-            r
-        })
-        .await
-        .map_err(|e| JournalError::Write(format!("journal write task failed: {e}")))?;
+        // Blocks the (only) runtime thread until the commit (see the module docs).
+        // `unconstrained`: tokio's co-operative budget must not make the nested poll Pending.
+        let r = futures::executor::block_on(tokio::task::unconstrained(writer.write_batch(cmds)));
+        n.fetch_sub(1, Ordering::SeqCst);
         r.map_err(|e| JournalError::Store {
             during: "appending",
             code: e.code(),
@@ -84,6 +83,7 @@ impl Journal for AckJournal {
     }
 
     async fn load(&self) -> Result<JournalState, JournalError> {
-        self.inner.load().await
+        // Blocking too (see the module docs): no other task runs while the journal is read.
+        futures::executor::block_on(tokio::task::unconstrained(self.inner.load()))
     }
 }

@@ -6,8 +6,9 @@
 //! Time: a current-thread runtime with paused time. The venue's driver
 //! ([`Speed::RealTime`]) and the guard's clock ([`TokioClock`]) both run on tokio time, so
 //! virtual time only moves when every task waits, and the run is a pure function of the seed.
-//! Store writes wait on the blocking pool, which tokio counts as work in flight (the paused
-//! clock does not jump while the disk is busy).
+//! Store writes and reads block the single runtime thread (see `ack_journal`): the paused
+//! clock does not jump while the disk is busy, and no other task runs meanwhile, so the
+//! interleaving never depends on the disk's (wall-clock) speed.
 
 use crate::ack_journal::{AckJournal, normalize};
 use crate::invariants::{
@@ -415,20 +416,19 @@ impl Run {
         live.guard.coordinator().abort();
         live.guard.shutdown().await;
         drop(live.guard);
-        live.journal.drain().await;
+        live.journal.drain();
         let store = live.store;
-        // On the blocking pool: the paused clock must not jump while the writer finishes.
-        let closed =
-            tokio::task::spawn_blocking(move || futures::executor::block_on(store.close()))
-                .await
-                .map_err(|e| setup(self.sc.seed, "store close")(e.to_string()))?;
+        // Blocking the runtime thread: the paused clock must not jump and no other task may
+        // run while the writer finishes (determinism, see `ack_journal`).
+        let closed = futures::executor::block_on(tokio::task::unconstrained(store.close()));
         closed.map_err(|e| setup(self.sc.seed, "store close")(format!("{e} ({})", e.code())))
     }
 
     /// Invariant 5 on the reopened store: every acknowledged record is there.
     async fn check_durable(&self, store: &Store) -> Result<(), DstError> {
         let reader = store.reader().clone();
-        let stored = tokio::task::spawn_blocking(move || -> Result<Vec<String>, String> {
+        // Read on the runtime thread (blocking): nothing else runs meanwhile (determinism).
+        let stored = (move || -> Result<Vec<String>, String> {
             let mut out = Vec::new();
             let mut after = 0;
             loop {
@@ -441,9 +441,7 @@ impl Run {
                 out.extend(page.iter().map(|e| normalize(&e.entry.record)));
                 after = last;
             }
-        })
-        .await
-        .map_err(|e| setup(self.sc.seed, "journal read")(e.to_string()))?
+        })()
         .map_err(setup(self.sc.seed, "journal read"))?;
         let acked = self
             .acked
@@ -846,7 +844,24 @@ impl Run {
 
     async fn observe(&mut self, live: &Live, calm_since: Option<Timestamp>) -> Observation {
         let now = self.clock.now();
+        let order_ids = |v: &SimVenue| -> BTreeSet<i64> {
+            v.open_orders_truth()
+                .iter()
+                .map(|o| match &o.order {
+                    OpenOrderKind::Single(r) => r.id.0,
+                    OpenOrderKind::Combo(c) => c.id.0,
+                })
+                .collect()
+        };
+        let before = order_ids(&self.venue());
+        // Awaiting the snapshot lets the engine go on with what it had queued at this same
+        // instant (e.g. a stop's market order after a confirmed cancel): orders it places then
+        // are at the venue but not in the snapshot (`placed_during_snapshot`).
         let snap = live.guard.coordinator().snapshot().await.ok();
+        let placed_during_snapshot: BTreeSet<i64> = order_ids(&self.venue())
+            .difference(&before)
+            .copied()
+            .collect();
         let mut exposure = BTreeMap::new();
         let (venue_positions, venue_orders, connected) = {
             // The truth, whatever the link (a stalled or down link fails the broker queries).
@@ -985,6 +1000,7 @@ impl Run {
             calm_since: calm,
             groups,
             stop_orders,
+            placed_during_snapshot,
             venue_positions,
             engine_positions,
             guard_positions,

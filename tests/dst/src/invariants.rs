@@ -194,6 +194,9 @@ pub struct Observation {
     pub groups: Vec<GroupObs>,
     /// Order ids owned by the engine's stop-losses (limit and market orders).
     pub stop_orders: BTreeSet<i64>,
+    /// Venue orders that appeared while the engine's snapshot was being taken (the engine
+    /// placed them at this same instant, after answering): not "unknown to the engine".
+    pub placed_during_snapshot: BTreeSet<i64>,
     /// Non-zero positions at the venue.
     pub venue_positions: BTreeMap<String, i64>,
     /// Non-zero positions in the engine's book.
@@ -381,7 +384,10 @@ impl Checker {
         for g in &o.groups {
             owned.extend(g.legs.iter().filter_map(|l| l.order));
         }
-        if let Some(stray) = venue_ids.iter().find(|id| !owned.contains(id)) {
+        if let Some(stray) = venue_ids
+            .iter()
+            .find(|id| !owned.contains(id) && !o.placed_during_snapshot.contains(id))
+        {
             return Err(format!(
                 "order {stray} works at the venue but the engine does not know it"
             ));

@@ -39,6 +39,7 @@ fn calm(now: i64) -> Observation {
         calm_since: Some(t(0)),
         groups: vec![],
         stop_orders: BTreeSet::new(),
+        placed_during_snapshot: BTreeSet::new(),
         venue_positions: pos.clone(),
         engine_positions: pos.clone(),
         guard_positions: pos,

@@ -21,9 +21,11 @@ pub(crate) async fn run(core: SharedCore, hb: Heartbeat) -> TaskResult {
     let mut tick = tokio::time::interval(core.cfg.eval_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        // Biased (deterministic under simulation); the wake-up is rare, the tick periodic.
         tokio::select! {
-            _ = tick.tick() => {}
+            biased;
             () = core.wake_enforcer.notified() => {}
+            _ = tick.tick() => {}
         }
         enforce_once(&core).await?;
         hb.beat();

@@ -29,7 +29,7 @@ use crate::enforce::{enforcer, pump, reconcile, status};
 use crate::journal::Journal;
 use crate::live::PositionView;
 use crate::risk::RiskModel;
-use crate::stop::{StopSpec, StopState};
+use crate::stop::StopSpec;
 use crate::strategies::{StrategyBook, StrategyView};
 use futures::FutureExt;
 use std::future::Future;
@@ -210,7 +210,7 @@ impl Guard {
             let exists = snap
                 .stops
                 .iter()
-                .any(|s| !matches!(s.state, StopState::Done | StopState::Failed) && s.spec == spec);
+                .any(|s| !s.is_terminal() && s.spec == spec);
             if exists {
                 continue;
             }
@@ -404,7 +404,9 @@ async fn forward_alerts(core: SharedCore, hb: Heartbeat) -> Result<(), EnforceEr
     hb.beat();
     let mut idle = tokio::time::interval(std::time::Duration::from_secs(1));
     loop {
+        // Biased (deterministic under simulation); every alert beats the heartbeat too.
         let r = tokio::select! {
+            biased;
             r = rx.recv() => r,
             _ = idle.tick() => {
                 hb.beat();

@@ -58,7 +58,14 @@ pub(crate) async fn run(core: SharedCore, hb: Heartbeat) -> TaskResult {
         core.wake_enforcer.notify_one();
         let mut idle = tokio::time::interval(IDLE_BEAT);
         loop {
+            // Biased (deterministic under simulation): a resubscribe request (rare) first;
+            // events beat the heartbeat themselves, so the idle tick may wait behind them.
             tokio::select! {
+                biased;
+                () = core.resubscribe.notified() => {
+                    tracing::warn!("event stream: resubscribing");
+                    break;
+                }
                 ev = stream.next() => match ev {
                     Some(ev) => {
                         on_event(&core, ev).await;
@@ -66,10 +73,6 @@ pub(crate) async fn run(core: SharedCore, hb: Heartbeat) -> TaskResult {
                     }
                     None => return Err(EnforceError::StreamEnded),
                 },
-                () = core.resubscribe.notified() => {
-                    tracing::warn!("event stream: resubscribing");
-                    break;
-                }
                 _ = idle.tick() => hb.beat(),
             }
         }

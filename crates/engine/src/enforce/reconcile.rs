@@ -79,9 +79,12 @@ pub(crate) async fn run(core: SharedCore, hb: Heartbeat) -> TaskResult {
     let mut stall = tokio::time::interval(core.cfg.stall_check_interval);
     stall.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        // Biased (deterministic under simulation): a requested reconciliation first, then the
+        // periodic one, then the stall check.
         tokio::select! {
-            _ = rec.tick() => reconcile_once(&core).await?,
+            biased;
             () = core.wake_reconciler.notified() => reconcile_once(&core).await?,
+            _ = rec.tick() => reconcile_once(&core).await?,
             _ = stall.tick() => check_stall(&core).await,
         }
         hb.beat();

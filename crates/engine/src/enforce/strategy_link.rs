@@ -7,7 +7,9 @@
 //!   change — plus, for [`Core::retain_vanished`], the strategies that just vanished from the
 //!   book, because an assignment removes the very leg the strategy was recognized from before
 //!   the guard has correlated it — and mirrors the assignment guard's locks (Broken) and
-//!   completed emergency closes (Closed) into the book;
+//!   completed emergency closes (Closed) into the book, and gives the coordinator the
+//!   instruments of the book's Broken strategies ([`broken_legs`]) so its gate locks them for
+//!   every normal order;
 //! - the `assignment` task: forwards the assignment guard's alerts to the guard's alerter
 //!   (subscribers + the one notification per Critical alert);
 //! - [`CriticalViaAlerts`]: the notifier the assignment guard gets, so its Critical alerts are
@@ -25,7 +27,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast;
-use tradeguard_model::{Instrument, Price, Strategy, StrategyId, StrategyState, Timestamp};
+use tradeguard_model::{
+    Instrument, InstrumentId, Price, Strategy, StrategyId, StrategyState, Timestamp,
+};
 
 /// What the strategy task remembers between pushes.
 #[derive(Debug, Default)]
@@ -36,6 +40,17 @@ pub(crate) struct LinkState {
     pub retained: BTreeMap<StrategyId, (Strategy, Timestamp)>,
     /// The list last given to the assignment guard.
     pub pushed: Vec<Strategy>,
+    /// The Broken strategies' instruments last given to the coordinator (`None`: never).
+    pub locked: Option<BTreeMap<InstrumentId, StrategyId>>,
+}
+
+/// Instrument → Broken strategy holding it, over every leg of every Broken strategy in the book
+/// (legs already at zero included: the assignment emptied them, the close plan still uses them).
+pub(crate) fn broken_legs(book: &StrategyBook) -> BTreeMap<InstrumentId, StrategyId> {
+    book.strategies()
+        .filter(|s| s.state == StrategyState::Broken)
+        .flat_map(|s| s.legs.iter().map(|l| (l.instrument.id(), s.id)))
+        .collect()
 }
 
 /// Re-syncs the strategy book when the positions changed; `true` when it did.
@@ -141,23 +156,32 @@ pub(crate) async fn run_strategies(core: SharedCore, hb: Heartbeat) -> TaskResul
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let list = {
+        let (list, locked) = {
             let g = guarded.borrow_and_update().strategies.clone();
             let now = core.now();
             let mut st = core.lock();
             let st = &mut *st;
             mirror(&mut st.strategies, &g);
-            next_push(&mut st.link, &st.strategies, now, core.retain_vanished)
+            let locked = broken_legs(&st.strategies);
+            let locked = (st.link.locked.as_ref() != Some(&locked)).then_some(locked);
+            let list = next_push(&mut st.link, &st.strategies, now, core.retain_vanished);
+            (list, locked)
         };
+        if let Some(locked) = locked {
+            core.coord.set_broken_legs(locked.clone()).await?;
+            core.lock().link.locked = Some(locked);
+        }
         if let Some(list) = list {
             core.assignment.set_strategies(list).await?;
         }
         hb.beat();
+        // Biased (deterministic under simulation): rare changes first, the periodic tick last.
         tokio::select! {
-            () = core.strategies_changed.notified() => {}
+            biased;
             r = guarded.changed() => r.map_err(|_| {
                 EnforceError::Assignment(crate::assignment::AssignmentError::Stopped)
             })?,
+            () = core.strategies_changed.notified() => {}
             _ = tick.tick() => {}
         }
     }
@@ -174,7 +198,9 @@ pub(crate) async fn run_assignment_alerts(core: SharedCore, hb: Heartbeat) -> Ta
     hb.beat();
     let mut idle = tokio::time::interval(Duration::from_secs(1));
     loop {
+        // Biased (deterministic under simulation); every alert beats the heartbeat too.
         let r = tokio::select! {
+            biased;
             r = rx.recv() => r,
             _ = idle.tick() => {
                 hb.beat();

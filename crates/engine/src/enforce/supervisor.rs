@@ -183,12 +183,15 @@ impl Supervisor {
                 };
                 let started = tokio::time::Instant::now();
                 let mut child = tokio::spawn(factory(hb));
+                // Biased (deterministic under simulation): a stop wins over a child that ended
+                // at the same instant.
                 let outcome = tokio::select! {
-                    r = &mut child => r,
+                    biased;
                     _ = stop.wait_for(|s| *s) => {
                         child.abort();
                         return;
                     }
+                    r = &mut child => r,
                 };
                 let why = match outcome {
                     Ok(Ok(())) => "stopped on its own".to_owned(),
@@ -220,8 +223,9 @@ impl Supervisor {
                     )
                     .await;
                 tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
+                    biased;
                     _ = stop.wait_for(|s| *s) => return,
+                    _ = tokio::time::sleep(delay) => {}
                 }
             }
         }));
