@@ -129,6 +129,7 @@ describe("Tradeguard desktop app", () => {
     const logDir = await session.text(await session.find('[data-testid="settings-log-dir"]'));
     assert.equal(logDir, join(process.env.TRADEGUARD_DATA_DIR, "logs"));
     assert.ok(readdirSync(logDir).some((f) => /^tradeguard\..*\.log$/.test(f)), "a log file in the log folder");
+    await session.screenshot("settings");
 
     const autostart = join(process.env.HOME, ".config", "autostart");
     const entries = () => (existsSync(autostart) ? readdirSync(autostart).filter((f) => f.endsWith(".desktop")) : []);
@@ -147,7 +148,6 @@ describe("Tradeguard desktop app", () => {
     const report = readFileSync(path, "utf8");
     assert.match(report, /# Tradeguard diagnostics/);
     assert.match(report, /## Guard health and last reconciliation/);
-    await session.screenshot("settings");
 
     // Off again: the entry goes away.
     await session.click(await session.find('[data-testid="start-at-login"]'));

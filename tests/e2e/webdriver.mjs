@@ -150,13 +150,14 @@ export class Session {
   }
 
   async screenshot(name) {
-    // WebKit's snapshot waits for the next frame, and a static page may never paint another:
-    // nudge one (an invisible opacity change), then let it paint.
+    // WebKit's snapshot waits for the page's next rendering update, and a static page (Settings,
+    // say) may not have one: keep an invisible change ticking while the snapshot is taken.
+    await sleep(300);
     await this.cmd("POST", "/execute/sync", {
-      script: "const s = document.body.style; s.opacity = s.opacity === '0.9999' ? '' : '0.9999';",
+      script: `const s = document.body.style; let n = 0;
+        const t = setInterval(() => { s.opacity = s.opacity === '0.9999' ? '' : '0.9999'; if (++n >= 40) { clearInterval(t); s.opacity = ''; } }, 50);`,
       args: [],
     });
-    await sleep(500);
     const png = await this.cmd("GET", "/screenshot");
     const dir = join(ARTIFACTS, "e2e");
     mkdirSync(dir, { recursive: true });
