@@ -91,6 +91,43 @@ describe("Tradeguard desktop app", () => {
     assert.match(uptime, /^\d+(\.\d)? s$|min/);
   });
 
+  it("flattening the iron condor: preview lists the exact orders, confirm closes it, progress shows in place", async () => {
+    // Leave dry-run (the starter rules' default) with no rules at all, through the rules file the
+    // guard reloads without a restart; the DRY-RUN badge goes away when it has.
+    await session.click(await session.waitFor('[data-testid="nav-dashboard"]'));
+    await session.waitForText('[data-testid="rules-path"]', (t) => t.endsWith("risk.toml"));
+    assert.equal((await session.findAll('[data-testid="dry-run"]')).length, 1, "dry-run before the edit");
+    writeFileSync(join(process.env.TRADEGUARD_DATA_DIR, "risk.toml"), "dry_run = false\n");
+    for (let i = 0; i < 100 && (await session.findAll('[data-testid="dry-run"]')).length > 0; i++) await sleep(200);
+    assert.equal((await session.findAll('[data-testid="dry-run"]')).length, 0, "the guard left dry-run");
+
+    const strategies = await session.waitForText('[data-testid="strategies"]', (t) => t.includes("iron condor"));
+    const condor = '[data-testid="strategy"][data-strategy-name*="iron condor"]';
+    await session.waitFor(condor).catch((e) => {
+      throw new Error(`${e.message}\nstrategies shown: ${strategies}`);
+    });
+    await session.click(await session.find(`${condor} [data-testid="strategy-flatten"]`));
+    const title = await session.waitForText('[data-testid="flatten-title"]', (t) => t.includes("iron condor"));
+    assert.match(title, /Flatten SPY .*iron condor/);
+    const orders = await session.waitForText('[data-testid="flatten-orders"]', (t) => /BUY/.test(t));
+    // Shorts are bought back before the protection is sold.
+    for (const leg of ["550 P", "600 C", "540 P", "610 C"]) assert.ok(orders.includes(leg), `order for ${leg}: ${orders}`);
+    assert.ok(orders.indexOf("BUY") < orders.indexOf("SELL"), `buys first: ${orders}`);
+    await session.screenshot("flatten-preview");
+    await session.click(await session.find('[data-testid="flatten-confirm"]'));
+    const status = await session.waitForText('[data-testid="flatten-status"]', (t) => /done/i.test(t), 30000);
+    assert.match(status, /done/i);
+    await session.screenshot("flatten-done");
+    await session.click(await session.waitFor('[data-testid="flatten-close"]'));
+    // The condor's legs are gone from the positions.
+    const table = await session.waitForText('[data-testid="positions"]', (t) => !t.includes("SPY 21MAR25 540 P"), 15000);
+    for (const leg of ["540 P", "550 P", "600 C", "610 C"]) {
+      assert.ok(!table.includes(`SPY 21MAR25 ${leg}`), `leg ${leg} still open`);
+    }
+    assert.ok(table.includes("SPY 21MAR25 530 P"), "the strangle is untouched");
+    await session.screenshot("dashboard-after-flatten");
+  });
+
   it("an assignment in the simulated venue raises the banner and an OS notification; acknowledge clears it", async () => {
     const summary = await session.waitFor('[data-testid="sim-actions"] summary');
     await session.click(summary);
@@ -157,34 +194,4 @@ describe("Tradeguard desktop app", () => {
     await session.click(await session.find('[data-testid="nav-dashboard"]'));
   });
 
-  it("flattening the iron condor: preview lists the exact orders, confirm closes it, progress shows in place", async () => {
-    // Leave dry-run (the starter rules' default) with no rules at all, through the rules file the
-    // guard reloads without a restart; the DRY-RUN badge goes away when it has.
-    writeFileSync(join(process.env.TRADEGUARD_DATA_DIR, "risk.toml"), "dry_run = false\n");
-    for (let i = 0; i < 100 && (await session.findAll('[data-testid="dry-run"]')).length > 0; i++) await sleep(200);
-    assert.equal((await session.findAll('[data-testid="dry-run"]')).length, 0, "the guard left dry-run");
-
-    const condor = '[data-testid="strategy"][data-strategy-name*="iron condor"]';
-    await session.waitFor(condor);
-    await session.click(await session.find(`${condor} [data-testid="strategy-flatten"]`));
-    const title = await session.waitForText('[data-testid="flatten-title"]', (t) => t.includes("iron condor"));
-    assert.match(title, /Flatten SPY .*iron condor/);
-    const orders = await session.waitForText('[data-testid="flatten-orders"]', (t) => /BUY/.test(t));
-    // Shorts are bought back before the protection is sold.
-    for (const leg of ["550 P", "600 C", "540 P", "610 C"]) assert.ok(orders.includes(leg), `order for ${leg}: ${orders}`);
-    assert.ok(orders.indexOf("BUY") < orders.indexOf("SELL"), `buys first: ${orders}`);
-    await session.screenshot("flatten-preview");
-    await session.click(await session.find('[data-testid="flatten-confirm"]'));
-    const status = await session.waitForText('[data-testid="flatten-status"]', (t) => /done/i.test(t), 30000);
-    assert.match(status, /done/i);
-    await session.screenshot("flatten-done");
-    await session.click(await session.waitFor('[data-testid="flatten-close"]'));
-    // The condor's legs are gone from the positions.
-    const table = await session.waitForText('[data-testid="positions"]', (t) => !t.includes("SPY 21MAR25 540 P"), 15000);
-    for (const leg of ["540 P", "550 P", "600 C", "610 C"]) {
-      assert.ok(!table.includes(`SPY 21MAR25 ${leg}`), `leg ${leg} still open`);
-    }
-    assert.ok(table.includes("SPY 21MAR25 530 P"), "the strangle is untouched");
-    await session.screenshot("dashboard-after-flatten");
-  });
 });
