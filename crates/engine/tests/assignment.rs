@@ -174,6 +174,12 @@ async fn reference_condor_assignment_end_to_end() {
         "{}",
         n[0].body
     );
+    // The person reads the strategy's name, not its id.
+    assert!(
+        n[0].body.starts_with("SPY IC 435/440/460/465 is Broken"),
+        "{}",
+        n[0].body
+    );
     assert_eq!(alerts_with(&r.j, "assignment.detected").len(), 1);
     assert_eq!(
         alerts_with(&r.j, "assignment.detected")[0].severity,
@@ -530,7 +536,10 @@ async fn a_failed_emergency_order_is_its_own_critical_alert_and_nothing_behind_i
     assert!(m.contains("sell 200 SPY Waiting, no fills"), "{m}");
     let n = r.n.all();
     assert_eq!(n.len(), 2, "assignment + failure: {n:#?}");
-    assert!(n[1].title.contains("FAILED — act now"));
+    assert_eq!(
+        n[1].title,
+        "Emergency close of SPY IC 435/440/460/465 FAILED — act now"
+    );
     assert_eq!(n[1].severity, Severity::Critical);
     assert_eq!(
         st.strategies[0].state,

@@ -610,6 +610,15 @@ impl AssignmentGuard {
         }
     }
 
+    /// How texts for a person name a strategy: its name ("SPY 2025-03-21 vertical 590/580"),
+    /// or its id when it has none.
+    fn strategy_label(&self, id: StrategyId) -> String {
+        match self.strategies.iter().find(|s| s.id == id) {
+            Some(s) if !s.name.trim().is_empty() => s.name.clone(),
+            _ => format!("strategy {id}"),
+        }
+    }
+
     async fn alert(&self, severity: Severity, code: &str, message: String) {
         match severity {
             Severity::Critical => tracing::error!(code, "{message}"),
@@ -746,8 +755,8 @@ impl AssignmentGuard {
                 Severity::Warning,
                 "assignment.expiry_risk",
                 format!(
-                    "EXPIRY RISK: strategy {} short {} ×{} is {:?} (spot {spot}) with {left} min to the close: close or roll it to avoid assignment",
-                    r.strategy,
+                    "EXPIRY RISK: {} short {} ×{} is {:?} (spot {spot}) with {left} min to the close: close or roll it to avoid assignment",
+                    self.strategy_label(r.strategy),
                     short_name(&r.option),
                     r.qty.abs(),
                     r.kind
@@ -1009,7 +1018,8 @@ impl AssignmentGuard {
             )
         };
         let body = format!(
-            "Strategy {sid} is Broken ({}); {delivered} delivered; {when}: {plan_text}.{kept}",
+            "{} is Broken ({}); {delivered} delivered; {when}: {plan_text}.{kept}",
+            self.strategy_label(sid),
             reason.code()
         );
         // Planned and armed orders are durable before anything is sent.
@@ -1297,6 +1307,7 @@ impl AssignmentGuard {
             .iter()
             .all(|o| o.state == EmergencyOrderState::Filled);
         let sid = c.strategy;
+        let label = self.strategy_label(sid);
         let summary = c
             .orders
             .iter()
@@ -1312,22 +1323,22 @@ impl AssignmentGuard {
                 tracing::warn!(code = e.code(), "strategy {sid}: {e}");
             }
             self.save(ci).await;
-            let msg = format!("Emergency close of strategy {sid} completed: {summary}");
+            let msg = format!("Emergency close of {label} completed: {summary}");
             self.alert(Severity::Warning, "assignment.close_completed", msg.clone())
                 .await;
             self.notifier.notify(&Notification {
-                title: format!("Emergency close of strategy {sid} completed"),
+                title: format!("Emergency close of {label} completed"),
                 body: summary,
                 severity: Severity::Warning,
             });
         } else {
             self.closes[ci].phase = ClosePhase::Failed;
             self.save(ci).await;
-            let msg = format!("Emergency close of strategy {sid} FAILED — act now: {summary}");
+            let msg = format!("Emergency close of {label} FAILED — act now: {summary}");
             self.alert(Severity::Critical, "assignment.close_failed", msg)
                 .await;
             self.notifier.notify(&Notification {
-                title: format!("Emergency close of strategy {sid} FAILED — act now"),
+                title: format!("Emergency close of {label} FAILED — act now"),
                 body: summary,
                 severity: Severity::Critical,
             });
