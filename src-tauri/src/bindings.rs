@@ -1,7 +1,7 @@
 //! The tauri-specta builder: the single list of commands and events the UI may use.
 //! `ui/src/bindings.ts` is generated from it; a test fails when the committed file is stale.
 
-use crate::{commands, desktop, events, flatten, records};
+use crate::{blotter, commands, desktop, detail, events, flatten, records};
 use tauri_specta::{collect_commands, collect_events};
 
 /// Where the generated TypeScript lives, relative to this crate.
@@ -17,17 +17,21 @@ pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
             commands::acknowledge_alert,
             commands::sim_force_assignment,
             commands::guard_status,
+            commands::margin_history,
             desktop::locations,
             desktop::settings,
             desktop::save_settings,
             desktop::open_logs_folder,
             desktop::export_diagnostics,
             desktop::quit_app,
+            desktop::test_ib_connection,
             flatten::strategies,
             flatten::preview_flatten,
             flatten::preview_forced_unwind,
             flatten::confirm_flatten,
             flatten::flatten_progress,
+            detail::strategy_detail,
+            blotter::blotter,
             records::audit_log,
             records::export_audit_csv,
             records::rules_file,
@@ -37,6 +41,7 @@ pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
         .events(collect_events![
             events::BackendHeartbeat,
             events::PortfolioChanged,
+            events::StrategiesChanged,
             events::AlertsChanged,
             events::ShellRequest
         ])

@@ -134,3 +134,12 @@ pub fn sim_force_assignment(
 pub async fn guard_status(state: tauri::State<'_, AppState>) -> Result<GuardView, IpcError> {
     Ok(state.venue()?.guard_view().await)
 }
+
+/// Margin use per account since the app started (one sample a second), oldest first.
+#[tauri::command]
+#[specta::specta]
+pub fn margin_history(
+    state: tauri::State<'_, AppState>,
+) -> Result<Vec<crate::venue::MarginSample>, IpcError> {
+    Ok(state.venue()?.margin_history())
+}

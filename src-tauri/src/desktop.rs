@@ -29,7 +29,8 @@ pub fn settings(
     Ok(s)
 }
 
-/// Saves the settings and applies "start at login" now; the log level applies at the next start.
+/// Saves the settings and applies "start at login" now; the log level and the venue apply at
+/// the next start. IB settings that do not validate are refused before anything is written.
 #[tauri::command]
 #[specta::specta]
 pub fn save_settings(
@@ -37,6 +38,9 @@ pub fn save_settings(
     paths: tauri::State<'_, AppPaths>,
     settings: Settings,
 ) -> Result<Settings, IpcError> {
+    if settings.venue.kind == crate::settings::VenueKind::Ib {
+        settings.venue.ib()?;
+    }
     let autostart = app.autolaunch();
     let applied = if settings.start_at_login {
         autostart.enable()
@@ -125,4 +129,146 @@ pub async fn export_diagnostics(
 #[specta::specta]
 pub fn quit_app(app: tauri::AppHandle) {
     crate::shell::quit_now(&app);
+}
+
+/// What a connection test found.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionTest {
+    /// `host:port` tried.
+    pub address: String,
+    /// The account the guard would use (settings, else the first managed account).
+    pub account: String,
+    /// Milliseconds from the first byte to a usable session.
+    #[specta(type = specta_typescript::Number)]
+    pub millis: u64,
+    /// The port is one of IB's live-trading defaults (4001, 7496): real money.
+    pub live_port: bool,
+}
+
+/// How long a connection test may take before it is reported as a time-out.
+pub const CONNECTION_TEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Connects to IB Gateway/TWS with `venue`'s settings (on a client id of its own, so the running
+/// guard is not disturbed), reports the account, and disconnects. Nothing is saved.
+#[tauri::command]
+#[specta::specta]
+pub async fn test_ib_connection(
+    venue: crate::settings::VenueSettings,
+) -> Result<ConnectionTest, IpcError> {
+    test_ib(&venue, CONNECTION_TEST_TIMEOUT).await
+}
+
+pub async fn test_ib(
+    venue: &crate::settings::VenueSettings,
+    timeout: std::time::Duration,
+) -> Result<ConnectionTest, IpcError> {
+    let mut settings = venue.ib()?;
+    // The test must not take the guard's client id (IB refuses a second session on it).
+    settings.client_id = settings.client_id.saturating_add(1) % 1_000_000_000;
+    settings.reconnect_max_delay = std::time::Duration::from_secs(1);
+    let address = settings.address();
+    let live_port = settings.is_live_port();
+    let clock: std::sync::Arc<dyn tradeguard_model::Clock> =
+        std::sync::Arc::new(tradeguard_model::SystemClock);
+    let ib = tradeguard_ibkr::IbBroker::new(settings, clock);
+    let started = std::time::Instant::now();
+    tracing::info!(%address, "testing the IB connection");
+    let outcome = tokio::time::timeout(timeout, ib.connect_ib()).await;
+    let account = ib.account_id();
+    ib.disconnect_ib().await;
+    match outcome {
+        Ok(Ok(())) => {
+            let millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            tracing::info!(%address, %account, millis, "IB connection test passed");
+            Ok(ConnectionTest {
+                address,
+                account,
+                millis,
+                live_port,
+            })
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(%address, error = %e, "IB connection test failed");
+            Err(IpcError::new(
+                ErrorCode::Unavailable,
+                e.code(),
+                format!("{address}: {e}"),
+            ))
+        }
+        Err(_) => {
+            tracing::warn!(%address, "IB connection test timed out");
+            Err(IpcError::new(
+                ErrorCode::Unavailable,
+                "ib.test_timeout",
+                format!(
+                    "{address}: no usable session within {} s (is IB Gateway/TWS running with the API enabled on this port?)",
+                    timeout.as_secs()
+                ),
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::{VenueKind, VenueSettings};
+    use tradeguard_ibkr::fake_tws::{FakeTws, FakeTwsConfig};
+
+    fn venue(port: u16) -> VenueSettings {
+        VenueSettings {
+            kind: VenueKind::Ib,
+            ib_port: port,
+            ..VenueSettings::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn connection_test_reports_the_account_of_a_running_gateway() {
+        let tws = FakeTws::start(FakeTwsConfig {
+            accounts: vec!["DU777".into()],
+            ..FakeTwsConfig::default()
+        })
+        .await
+        .unwrap();
+        let t = test_ib(&venue(tws.port()), CONNECTION_TEST_TIMEOUT)
+            .await
+            .unwrap();
+        assert_eq!(t.account, "DU777");
+        assert_eq!(t.address, format!("127.0.0.1:{}", tws.port()));
+        assert!(!t.live_port);
+    }
+
+    #[tokio::test]
+    async fn connection_test_names_what_failed() {
+        // Nothing listens on a port just freed.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let e = test_ib(&venue(port), CONNECTION_TEST_TIMEOUT)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::Unavailable);
+        assert!(e.reason.starts_with("ib."), "{e:?}");
+        assert!(e.message.contains(&port.to_string()), "{e:?}");
+        // An old gateway is refused with the adapter's reason.
+        let old = FakeTws::start(FakeTwsConfig {
+            server_version: 200,
+            ..FakeTwsConfig::default()
+        })
+        .await
+        .unwrap();
+        let e = test_ib(&venue(old.port()), CONNECTION_TEST_TIMEOUT)
+            .await
+            .unwrap_err();
+        assert!(e.reason.starts_with("ib."), "{e:?}");
+        // Bad input never reaches the network.
+        let e = test_ib(&venue(0), CONNECTION_TEST_TIMEOUT)
+            .await
+            .unwrap_err();
+        assert_eq!(e.reason, "ib.settings.bad_port");
+    }
 }

@@ -14,6 +14,10 @@ pub struct BackendHeartbeat {
 #[derive(Debug, Clone, Serialize, Type, tauri_specta::Event)]
 pub struct PortfolioChanged(pub crate::view::PortfolioView);
 
+/// The strategies changed (sent with [`PortfolioChanged`], same throttle).
+#[derive(Debug, Clone, Serialize, Type, tauri_specta::Event)]
+pub struct StrategiesChanged(pub Vec<crate::flatten::StrategyRow>);
+
 /// The alert list changed (raised or acknowledged): the newest alerts, newest first.
 #[derive(Debug, Clone, Serialize, Type, tauri_specta::Event)]
 pub struct AlertsChanged(pub Vec<crate::view::AlertView>);

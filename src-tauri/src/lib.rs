@@ -2,8 +2,10 @@
 //! events, window and tray wiring. Everything that guards money lives in the core crates.
 
 pub mod bindings;
+pub mod blotter;
 pub mod commands;
 pub mod desktop;
+pub mod detail;
 pub mod diagnostics;
 pub mod error;
 pub mod events;
@@ -126,9 +128,10 @@ fn open_store(app: &tauri::AppHandle) {
     state.set_store(store.map(std::sync::Arc::new));
 }
 
-/// Connects to the simulated venue. A failure is kept and shown in the UI; the app stays up.
+/// Connects to the venue the settings name (the simulated one by default) and starts the guard
+/// on it. A failure is kept and shown in the UI; the app stays up. IB connects in the
+/// background (the UI shows "connecting" meanwhile); the simulator is ready at once.
 fn start_venue(app: &tauri::AppHandle) {
-    let seed = sim_seed();
     let state = app.state::<state::AppState>();
     let store = match state.store() {
         Ok(s) => s,
@@ -143,8 +146,60 @@ fn start_venue(app: &tauri::AppHandle) {
         on_click: Some(std::sync::Arc::new(move || shell::show_alerts(&clicked))),
     });
     let rules_path = app.state::<paths::AppPaths>().rules_file();
-    match tauri::async_runtime::block_on(venue::Venue::start_sim(seed, store, rules_path, notifier))
-    {
+    let venue = match settings::Settings::load(&app.state::<paths::AppPaths>().settings_file()) {
+        Ok(s) => s.venue,
+        Err(e) => {
+            tracing::error!(reason = %e.reason, "{}; guarding the simulated venue", e.message);
+            settings::VenueSettings::default()
+        }
+    };
+    match venue.kind {
+        settings::VenueKind::Sim => {
+            let started = tauri::async_runtime::block_on(venue::Venue::start_sim(
+                sim_seed(),
+                store,
+                rules_path,
+                notifier,
+            ));
+            venue_started(app, started);
+        }
+        settings::VenueKind::Ib => {
+            let ib = match venue.ib() {
+                Ok(ib) => ib,
+                Err(e) => {
+                    tracing::error!(reason = %e.reason, "IB settings: {}", e.message);
+                    state.set_venue(Err(e));
+                    return;
+                }
+            };
+            let app = app.clone();
+            tauri::async_runtime::spawn(async move {
+                let address = ib.address();
+                tracing::info!(%address, "connecting to IB Gateway/TWS");
+                let started = match tokio::time::timeout(
+                    IB_CONNECT_TIMEOUT,
+                    venue::Venue::start_ib(ib, store, rules_path, notifier),
+                )
+                .await
+                {
+                    Ok(r) => r,
+                    Err(_) => Err(venue::VenueError::IbTimeout {
+                        address,
+                        secs: IB_CONNECT_TIMEOUT.as_secs(),
+                    }),
+                };
+                venue_started(&app, started);
+            });
+        }
+    }
+}
+
+/// How long the start-up connection to IB may take.
+const IB_CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn venue_started(app: &tauri::AppHandle, started: Result<venue::Venue, venue::VenueError>) {
+    let state = app.state::<state::AppState>();
+    match started {
         Ok(v) => {
             let v = std::sync::Arc::new(v);
             state.set_venue(Ok(v.clone()));

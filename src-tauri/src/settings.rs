@@ -31,6 +31,59 @@ impl LogLevel {
     }
 }
 
+/// Which venue the guard runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, Type)]
+#[serde(rename_all = "lowercase")]
+pub enum VenueKind {
+    /// The built-in simulated venue (the default: runs with no account).
+    #[default]
+    Sim,
+    /// Interactive Brokers through IB Gateway or TWS.
+    Ib,
+}
+
+/// The venue and, for IB, where IB Gateway/TWS listens. Applies at the next start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct VenueSettings {
+    pub kind: VenueKind,
+    pub ib_host: String,
+    pub ib_port: u16,
+    #[specta(type = specta_typescript::Number)]
+    pub ib_client_id: i32,
+    /// Empty: the first account the gateway manages.
+    pub ib_account: String,
+}
+
+impl Default for VenueSettings {
+    fn default() -> Self {
+        let ib = tradeguard_ibkr::IbSettings::default();
+        Self {
+            kind: VenueKind::Sim,
+            ib_host: ib.host,
+            ib_port: ib.port,
+            ib_client_id: ib.client_id,
+            ib_account: ib.account,
+        }
+    }
+}
+
+impl VenueSettings {
+    /// The IB connection settings, validated (host, port, client id, account code).
+    pub fn ib(&self) -> Result<tradeguard_ibkr::IbSettings, IpcError> {
+        let s = tradeguard_ibkr::IbSettings {
+            host: self.ib_host.trim().to_owned(),
+            port: self.ib_port,
+            client_id: self.ib_client_id,
+            account: self.ib_account.trim().to_owned(),
+            ..tradeguard_ibkr::IbSettings::default()
+        };
+        s.validate()
+            .map_err(|e| IpcError::invalid_input(e.code(), e.to_string()))?;
+        Ok(s)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, Type)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct Settings {
@@ -38,6 +91,8 @@ pub struct Settings {
     pub start_at_login: bool,
     /// Level of the log files (RUST_LOG, when set, overrides it).
     pub log_level: LogLevel,
+    /// The venue to guard (applies at the next start).
+    pub venue: VenueSettings,
 }
 
 impl Settings {
@@ -104,6 +159,12 @@ mod tests {
         let s = Settings {
             start_at_login: true,
             log_level: LogLevel::Debug,
+            venue: VenueSettings {
+                kind: VenueKind::Ib,
+                ib_port: 4001,
+                ib_account: "U1234567".into(),
+                ..VenueSettings::default()
+            },
         };
         s.save(&path).unwrap();
         assert_eq!(Settings::load(&path).unwrap(), s);
@@ -124,5 +185,31 @@ mod tests {
         assert!(e.message.contains("settings.toml"), "{}", e.message);
         std::fs::write(&path, "startAtLogon = true\n").unwrap();
         assert_eq!(Settings::load(&path).unwrap_err().reason, "settings.parse");
+    }
+
+    #[test]
+    fn ib_settings_are_validated_with_the_adapter_codes() {
+        let ok = VenueSettings {
+            kind: VenueKind::Ib,
+            ib_host: " 10.0.0.5 ".into(),
+            ..VenueSettings::default()
+        };
+        let ib = ok.ib().unwrap();
+        assert_eq!((ib.host.as_str(), ib.port), ("10.0.0.5", 4002));
+        let empty = VenueSettings {
+            ib_host: "  ".into(),
+            ..ok.clone()
+        };
+        assert_eq!(empty.ib().unwrap_err().reason, "ib.settings.empty_host");
+        let port = VenueSettings {
+            ib_port: 0,
+            ..ok.clone()
+        };
+        assert_eq!(port.ib().unwrap_err().reason, "ib.settings.bad_port");
+        let client = VenueSettings {
+            ib_client_id: -1,
+            ..ok
+        };
+        assert_eq!(client.ib().unwrap_err().reason, "ib.settings.bad_client_id");
     }
 }

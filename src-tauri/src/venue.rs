@@ -6,15 +6,15 @@
 
 use crate::events::PortfolioChanged;
 use crate::view::{self, PortfolioView};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 use tauri_specta::Event;
 use tradeguard_engine::assignment::{self, AssignmentConfig};
 use tradeguard_engine::enforce::{EnforceConfig, EnforceError, Guard, GuardDeps, RiskRules};
 use tradeguard_engine::rules::ConfigError;
 use tradeguard_engine::{EngineConfig, PricingStressModel, StoreJournal};
-use tradeguard_model::{Broker, BrokerError, Timestamp};
-use tradeguard_sim::{Scenario, SimBroker, SimError, SimVenue};
+use tradeguard_model::{Broker, BrokerError, Clock, Timestamp};
+use tradeguard_sim::{Scenario, SimBroker, SimError};
 use tradeguard_store::Store;
 
 /// Fastest rate at which portfolio updates are pushed to the UI.
@@ -30,6 +30,14 @@ pub enum VenueError {
     Guard(#[from] EnforceError),
     #[error("the risk rules could not be loaded: {0}")]
     Rules(#[from] ConfigError),
+    #[error("only the simulated venue can force an assignment")]
+    NotSimulated,
+    #[error("IB Gateway/TWS: {0}")]
+    Ib(#[from] tradeguard_ibkr::IbError),
+    #[error(
+        "IB Gateway/TWS at {address} gave no usable session within {secs} s: check that it runs with the API enabled on that port, then restart Tradeguard (or test the connection in Settings)"
+    )]
+    IbTimeout { address: String, secs: u64 },
     #[error("cannot write the starter risk config {path}: {source}")]
     StarterConfig {
         path: std::path::PathBuf,
@@ -44,6 +52,9 @@ impl VenueError {
             Self::Broker(e) => e.code(),
             Self::Guard(e) => e.code(),
             Self::Rules(e) => e.code(),
+            Self::NotSimulated => "venue.not_simulated",
+            Self::Ib(e) => e.code(),
+            Self::IbTimeout { .. } => "ib.connect_timeout",
             Self::StarterConfig { .. } => "rules.starter_config",
         }
     }
@@ -52,8 +63,10 @@ impl VenueError {
 /// A running venue connection and the guard on it.
 pub struct Venue {
     name: &'static str,
-    broker: Arc<SimBroker>,
-    venue: Arc<Mutex<SimVenue>>,
+    /// The simulated venue, when that is what runs (forced assignments are its own).
+    sim: Option<Arc<SimBroker>>,
+    clock: Arc<dyn Clock>,
+    hours: Arc<assignment::hours::UsEquityHours>,
     guard: Guard,
     store: Arc<Store>,
     rules_path: std::path::PathBuf,
@@ -61,10 +74,42 @@ pub struct Venue {
     /// Venue seconds per wall second (10 on the demo simulator, 1 on a real broker).
     speed: f64,
     started: std::time::Instant,
+    /// Margin use over time, sampled by [`Self::publish_portfolio`].
+    margin: std::sync::Mutex<std::collections::VecDeque<MarginSample>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+/// One account's margin figures at one time (the dashboard's margin-over-time chart).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, specta::Type)]
+#[serde(rename_all = "camelCase")]
+pub struct MarginSample {
+    pub account: String,
+    /// Venue time, milliseconds since the epoch.
+    pub at_ms: f64,
+    pub net_liquidation: f64,
+    pub maintenance_margin: f64,
+    pub excess_liquidity: f64,
+    /// Maintenance margin / net liquidation (0 when net liquidation is not positive).
+    pub utilisation: f64,
+}
+
+/// Margin samples kept (per app run): two hours at one every [`MARGIN_SAMPLE_EVERY`].
+pub const MARGIN_SAMPLES_KEPT: usize = 7200;
+/// Wall time between margin samples.
+pub const MARGIN_SAMPLE_EVERY: Duration = Duration::from_secs(1);
+
+/// What [`Venue::start_guard`] needs besides the broker's own setup.
+struct Start {
+    name: &'static str,
+    broker: Arc<dyn Broker>,
+    clock: Arc<dyn Clock>,
+    sim: Option<Arc<SimBroker>>,
+    hours: Arc<assignment::hours::UsEquityHours>,
+    account: tradeguard_model::AccountId,
+    engine: EngineConfig,
+    speed: f64,
+    store: Arc<Store>,
+    rules_path: std::path::PathBuf,
+    notifier: Arc<dyn assignment::notify::Notifier>,
 }
 
 impl Venue {
@@ -80,14 +125,6 @@ impl Venue {
         let scenario = Scenario::demo(seed);
         let speed = f64::from(scenario.speed.factor().unwrap_or(1));
         let sim = Arc::new(SimBroker::new(scenario.venue()?, scenario.speed));
-        let venue = sim.venue();
-        let broker: Arc<dyn Broker> = sim.clone();
-        let clock = sim.clock();
-        let journal = Arc::new(StoreJournal::new(
-            &store,
-            clock.clone(),
-            scenario.config.account.clone(),
-        ));
         let engine = EngineConfig {
             watch_symbols: scenario
                 .config
@@ -99,42 +136,119 @@ impl Venue {
             hedge_on_startup: false,
             ..EngineConfig::default()
         };
-        write_starter_rules(&rules_path)?;
-        let enforce = EnforceConfig::default();
-        // The simulator's calendar is New York standard time (UTC-5) all year.
-        let sim_hours = Arc::new(assignment::hours::UsEquityHours::fixed_offset(-5 * 3600));
-        let guard = Guard::start(GuardDeps {
-            broker: broker.clone(),
-            journal,
-            clock: clock.clone(),
-            risk: Box::new(PricingStressModel::new(clock)),
+        let v = Self::start_guard(Start {
+            name: "sim",
+            broker: sim.clone(),
+            clock: sim.clock(),
+            sim: Some(sim),
+            // The simulator's calendar is New York standard time (UTC-5) all year.
+            hours: Arc::new(assignment::hours::UsEquityHours::fixed_offset(-5 * 3600)),
+            account: scenario.config.account.clone(),
             engine,
-            enforce: enforce.clone(),
-            evaluator: Box::new(RiskRules::load(&rules_path, sim_hours.clone())?),
-            hours: sim_hours,
-            backstops: Vec::new(),
+            speed,
+            store,
+            rules_path,
             notifier,
-            assignment: AssignmentConfig::default(),
         })
         .await?;
         tracing::info!(
             seed,
-            positions = guard.positions().len(),
-            strategies = guard.strategies().len(),
-            rules = %rules_path.display(),
+            positions = v.guard.positions().len(),
+            strategies = v.guard.strategies().len(),
+            rules = %v.rules_path.display(),
             "guarding the simulated venue"
         );
-        Ok(Self {
-            name: "sim",
-            broker: sim,
-            venue,
-            guard,
+        Ok(v)
+    }
+
+    /// Connects to IB Gateway/TWS with `settings` and starts the guard on that account.
+    pub async fn start_ib(
+        settings: tradeguard_ibkr::IbSettings,
+        store: Arc<Store>,
+        rules_path: std::path::PathBuf,
+        notifier: Arc<dyn assignment::notify::Notifier>,
+    ) -> Result<Self, VenueError> {
+        let clock: Arc<dyn Clock> = Arc::new(tradeguard_model::SystemClock);
+        let address = settings.address();
+        let ib = Arc::new(tradeguard_ibkr::IbBroker::new(settings, clock.clone()));
+        ib.connect_ib().await?;
+        let account = tradeguard_model::AccountId::new(ib.account_id());
+        tracing::info!(%address, account = %account, "connected to IB");
+        let v = Self::start_guard(Start {
+            name: "ib",
+            broker: ib,
+            clock,
+            sim: None,
+            hours: Arc::new(assignment::hours::UsEquityHours::new_york()),
+            account,
+            engine: EngineConfig::default(),
+            speed: 1.0,
             store,
             rules_path,
-            enforce,
-            speed,
-            started: std::time::Instant::now(),
+            notifier,
         })
+        .await?;
+        tracing::info!(
+            positions = v.guard.positions().len(),
+            strategies = v.guard.strategies().len(),
+            rules = %v.rules_path.display(),
+            "guarding the IB account"
+        );
+        Ok(v)
+    }
+
+    async fn start_guard(s: Start) -> Result<Self, VenueError> {
+        let journal = Arc::new(StoreJournal::new(&s.store, s.clock.clone(), s.account));
+        write_starter_rules(&s.rules_path)?;
+        let enforce = EnforceConfig::default();
+        let guard = Guard::start(GuardDeps {
+            broker: s.broker,
+            journal,
+            clock: s.clock.clone(),
+            risk: Box::new(PricingStressModel::new(s.clock.clone())),
+            engine: s.engine,
+            enforce: enforce.clone(),
+            evaluator: Box::new(RiskRules::load(&s.rules_path, s.hours.clone())?),
+            hours: s.hours.clone(),
+            backstops: Vec::new(),
+            notifier: s.notifier,
+            assignment: AssignmentConfig::default(),
+        })
+        .await?;
+        Ok(Self {
+            name: s.name,
+            sim: s.sim,
+            clock: s.clock,
+            hours: s.hours,
+            guard,
+            store: s.store,
+            rules_path: s.rules_path,
+            enforce,
+            speed: s.speed,
+            started: std::time::Instant::now(),
+            margin: std::sync::Mutex::new(std::collections::VecDeque::new()),
+        })
+    }
+
+    /// Short name of the venue ("sim", "ib").
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The risk rules file.
+    pub fn rules_path(&self) -> &std::path::Path {
+        &self.rules_path
+    }
+
+    /// The exchange's trading date now.
+    pub fn trading_date(&self) -> chrono::NaiveDate {
+        use assignment::hours::MarketHours;
+        self.hours.local(self.now()).date()
+    }
+
+    /// The database.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
     }
 
     /// The running guard.
@@ -190,7 +304,10 @@ impl Venue {
     /// delivered as the broker would overnight: a position change with no execution.
     pub fn force_assignment(&self, instrument: &str, contracts: i64) -> Result<(), VenueError> {
         let id = tradeguard_model::InstrumentId::new(instrument);
-        self.broker.force_assignment(&id, contracts)?;
+        let Some(sim) = &self.sim else {
+            return Err(VenueError::NotSimulated);
+        };
+        sim.force_assignment(&id, contracts)?;
         tracing::warn!(
             instrument,
             contracts,
@@ -201,7 +318,7 @@ impl Venue {
 
     /// The venue's clock (virtual on the simulator).
     pub fn now(&self) -> Timestamp {
-        lock(&self.venue).now()
+        self.clock.now()
     }
 
     pub fn portfolio(&self) -> PortfolioView {
@@ -211,14 +328,20 @@ impl Venue {
             .read_live_book(|book| view::portfolio(self.name, book, now, stale))
     }
 
-    /// Pushes the portfolio to the UI when the guard's book changed, at most every
-    /// [`EMIT_INTERVAL`]. Mark problems are logged by the guard's enforcer, not here.
+    /// Pushes the portfolio and the strategies to the UI when the guard's book changed, at most
+    /// every [`EMIT_INTERVAL`], and samples margin use every [`MARGIN_SAMPLE_EVERY`]. Mark
+    /// problems are logged by the guard's enforcer, not here.
     pub async fn publish_portfolio(self: Arc<Self>, app: tauri::AppHandle) {
         let mut tick = tokio::time::interval(EMIT_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut published = None;
+        let mut sampled: Option<std::time::Instant> = None;
         loop {
             tick.tick().await;
+            if sampled.is_none_or(|t| t.elapsed() >= MARGIN_SAMPLE_EVERY) {
+                sampled = Some(std::time::Instant::now());
+                self.sample_margin();
+            }
             let applied = self.guard.read_live_book(|b| b.events_applied());
             if published == Some(applied) {
                 continue;
@@ -227,7 +350,56 @@ impl Venue {
             if let Err(e) = PortfolioChanged(self.portfolio()).emit(&app) {
                 tracing::warn!(error = %e, "portfolio update not delivered to the UI");
             }
+            let rows = self
+                .guard
+                .strategies()
+                .iter()
+                .map(crate::flatten::strategy_row)
+                .collect();
+            if let Err(e) = crate::events::StrategiesChanged(rows).emit(&app) {
+                tracing::warn!(error = %e, "strategies update not delivered to the UI");
+            }
         }
+    }
+
+    fn sample_margin(&self) {
+        let at_ms = self.now().nanos() as f64 / 1e6;
+        let samples: Vec<MarginSample> = self.guard.read_live_book(|b| {
+            b.accounts()
+                .map(|a| {
+                    let nl = a.net_liquidation.to_f64();
+                    let mm = a.maintenance_margin.to_f64();
+                    MarginSample {
+                        account: a.account.as_str().to_owned(),
+                        at_ms,
+                        net_liquidation: nl,
+                        maintenance_margin: mm,
+                        excess_liquidity: a.excess_liquidity.to_f64(),
+                        utilisation: if nl > 0.0 { mm / nl } else { 0.0 },
+                    }
+                })
+                .collect()
+        });
+        let mut kept = self
+            .margin
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for s in samples {
+            if kept.len() >= MARGIN_SAMPLES_KEPT {
+                kept.pop_front();
+            }
+            kept.push_back(s);
+        }
+    }
+
+    /// Margin samples since start, oldest first.
+    pub fn margin_history(&self) -> Vec<MarginSample> {
+        self.margin
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect()
     }
 }
 

@@ -19,11 +19,16 @@ export const commands = {
 	simForceAssignment: (req: ForceAssignment) => typedError<null, IpcError>(__TAURI_INVOKE("sim_force_assignment", { req })),
 	/**  Enforcement health: task heartbeats, rules file and dry-run, last reconciliation, protections. */
 	guardStatus: () => typedError<GuardView, IpcError>(__TAURI_INVOKE("guard_status")),
+	/**  Margin use per account since the app started (one sample a second), oldest first. */
+	marginHistory: () => typedError<MarginSample[], IpcError>(__TAURI_INVOKE("margin_history")),
 	/**  Where this run keeps its data, config and logs (and what chose them). */
 	locations: () => __TAURI_INVOKE<AppPaths>("locations"),
 	/**  The settings as saved, with "start at login" as the system has it now. */
 	settings: () => typedError<Settings, IpcError>(__TAURI_INVOKE("settings")),
-	/**  Saves the settings and applies "start at login" now; the log level applies at the next start. */
+	/**
+	 *  Saves the settings and applies "start at login" now; the log level and the venue apply at
+	 *  the next start. IB settings that do not validate are refused before anything is written.
+	 */
 	saveSettings: (settings: Settings) => typedError<Settings, IpcError>(__TAURI_INVOKE("save_settings", { settings })),
 	/**  Opens the log folder in the file manager. */
 	openLogsFolder: () => typedError<null, IpcError>(__TAURI_INVOKE("open_logs_folder")),
@@ -31,6 +36,11 @@ export const commands = {
 	exportDiagnostics: () => typedError<string, IpcError>(__TAURI_INVOKE("export_diagnostics")),
 	/**  Quits after the user confirmed: stops the guard, then the app. */
 	quitApp: () => __TAURI_INVOKE<void>("quit_app"),
+	/**
+	 *  Connects to IB Gateway/TWS with `venue`'s settings (on a client id of its own, so the running
+	 *  guard is not disturbed), reports the account, and disconnects. Nothing is saved.
+	 */
+	testIbConnection: (venue: VenueSettings) => typedError<ConnectionTest, IpcError>(__TAURI_INVOKE("test_ib_connection", { venue })),
 	/**  The strategies the guard protects (Broken ones included). */
 	strategies: () => typedError<StrategyRow[], IpcError>(__TAURI_INVOKE("strategies")),
 	/**  Step one: what flattening `target` would do. Sends nothing. */
@@ -41,6 +51,10 @@ export const commands = {
 	confirmFlatten: (previewId: string) => typedError<FlattenTicketView, IpcError>(__TAURI_INVOKE("confirm_flatten", { previewId })),
 	/**  Progress of a confirmed flatten (the dialog polls it until `finished`). */
 	flattenProgress: (ticket: string) => typedError<FlattenProgressView, IpcError>(__TAURI_INVOKE("flatten_progress", { ticket })),
+	/**  The detail of one strategy, by `StrategyRow.id`. */
+	strategyDetail: (strategyId: string) => typedError<StrategyDetail, IpcError>(__TAURI_INVOKE("strategy_detail", { strategyId })),
+	/**  The blotter: groups and stops from the coordinator, executions from the database. */
+	blotter: () => typedError<Blotter, IpcError>(__TAURI_INVOKE("blotter")),
 	/**  The newest audit entries that match, for the screen. */
 	auditLog: (filter: AuditFilter) => typedError<AuditPage, IpcError>(__TAURI_INVOKE("audit_log", { filter })),
 	/**  Writes every matching entry (oldest first) to a CSV file in the data folder; returns its path. */
@@ -62,6 +76,7 @@ export const events = {
 	backendHeartbeat: makeEvent<BackendHeartbeat, BackendHeartbeat>("backend-heartbeat"),
 	portfolioChanged: makeEvent<PortfolioChanged, PortfolioChanged>("portfolio-changed"),
 	shellRequest: makeEvent<ShellRequest, ShellRequest>("shell-request"),
+	strategiesChanged: makeEvent<StrategiesChanged, StrategiesChanged>("strategies-changed"),
 };
 
 /* Types */
@@ -146,6 +161,92 @@ export type AuditRow = {
 /**  Emitted once a second so the UI can show that the backend is alive without polling. */
 export type BackendHeartbeat = {
 	uptimeSecs: number | null,
+};
+
+export type Blotter = {
+	/**  Newest first; live groups before settled ones. */
+	groups: BlotterGroup[],
+	stops: BlotterStop[],
+	/**  Newest first, at most [`MAX_EXECUTIONS`]. */
+	executions: BlotterExecution[],
+	/**  Executions were not readable (the groups still show). */
+	executionsError: IpcError | null,
+};
+
+/**  One execution (fill) as the broker reported it. */
+export type BlotterExecution = {
+	execId: string,
+	time: string,
+	account: string,
+	/**  Instrument id. */
+	instrument: string,
+	side: string,
+	qty: number,
+	price: string,
+	commission: string,
+	orderId: string | null,
+};
+
+/**  One order group (a multi-leg request). */
+export type BlotterGroup = {
+	id: string,
+	/**  "open" | "close" | "flatten" | "emergency" | "hedge" | "stop loss". */
+	purpose: string,
+	account: string,
+	strategyId: string | null,
+	/**
+	 *  "legging (tier 2/3)", "combo", "rolling back", "completed", "rolled back", "failed",
+	 *  "interrupted".
+	 */
+	phase: string,
+	/**  Still working (not completed, rolled back, failed or interrupted). */
+	live: boolean,
+	created: string,
+	updated: string,
+	reason: string | null,
+	legs: BlotterLeg[],
+};
+
+/**  One leg of a group: its order and how much of it filled. */
+export type BlotterLeg = {
+	label: string,
+	/**  "buy" | "sell". */
+	side: string,
+	qty: number,
+	/**  Filled so far (the larger of executions and the broker's order status). */
+	filled: number,
+	/**  "pending" | "sent" | "partially filled" | "filled" | "cancelled" | "rejected" | "timed out". */
+	state: string,
+	orderId: string | null,
+	/**  Added by the rollback (unwinds a filled leg). */
+	rollback: boolean,
+	reason: string | null,
+};
+
+/**  A managed stop-loss. */
+export type BlotterStop = {
+	id: string,
+	account: string,
+	label: string,
+	side: string,
+	qty: number,
+	stop: string,
+	limit: string,
+	/**  "working" | "cancel pending" | "market sent" | "done" | "failed" | "cancelled". */
+	state: string,
+	filled: number,
+};
+
+/**  What a connection test found. */
+export type ConnectionTest = {
+	/**  `host:port` tried. */
+	address: string,
+	/**  The account the guard would use (settings, else the first managed account). */
+	account: string,
+	/**  Milliseconds from the first byte to a usable session. */
+	millis: number,
+	/**  The port is one of IB's live-trading defaults (4001, 7496): real money. */
+	livePort: boolean,
 };
 
 export type ConnectionView = { state: "unknown" } | { state: "connecting" } | { state: "connected" } | { state: "disconnected"; reason: string } | { state: "stalled"; silentMs: number };
@@ -267,6 +368,16 @@ export type ForceAssignment = {
 	contracts: number,
 };
 
+/**  Net Greeks of a strategy (delta and gamma in shares, vega and theta in dollars). */
+export type GreeksView = {
+	delta: number | null,
+	gamma: number | null,
+	vega: number | null,
+	theta: number | null,
+	/**  `false` when some option leg had no Greeks (the sums cover only the others). */
+	complete: boolean,
+};
+
 /**
  *  The guard's health for the status bar: is enforcement running, what it checked, where the
  *  rules come from, which protections are local and which live at the broker.
@@ -306,6 +417,18 @@ export type IpcError = {
 /**  Log levels the Settings screen offers. */
 export type LogLevel = "error" | "warn" | "info" | "debug" | "trace";
 
+/**  One account's margin figures at one time (the dashboard's margin-over-time chart). */
+export type MarginSample = {
+	account: string,
+	/**  Venue time, milliseconds since the epoch. */
+	atMs: number | null,
+	netLiquidation: number | null,
+	maintenanceMargin: number | null,
+	excessLiquidity: number | null,
+	/**  Maintenance margin / net liquidation (0 when net liquidation is not positive). */
+	utilisation: number | null,
+};
+
 export type MarkStatusView = "fresh" | "stale" | "missing";
 
 export type OrderProgressView = {
@@ -316,6 +439,12 @@ export type OrderProgressView = {
 	/**  "not_sent" | "waiting" | "sent" | "partially_filled" | "filled" | "failed" | "not_working". */
 	state: string,
 	reason: string | null,
+};
+
+export type PayoffPointView = {
+	spot: number | null,
+	pnlExpiry: number | null,
+	pnlToday: number | null,
 };
 
 /**  The live portfolio changed (throttled; see `venue::EMIT_INTERVAL`). */
@@ -360,6 +489,37 @@ export type ProtectionView = {
 	atBroker: boolean,
 };
 
+/**  The payoff chart and the stress grid. */
+export type RiskView = {
+	underlying: string,
+	spot: number | null,
+	/**  Option strikes (chart markers), ascending. */
+	strikes: (number | null)[],
+	payoff: PayoffPointView[],
+	movesPct: (number | null)[],
+	volMults: (number | null)[],
+	spreadMults: (number | null)[],
+	/**  Ordered by move, then vol multiplier, then spread multiplier. */
+	cells: StressCellView[],
+	worst: StressCellView,
+};
+
+/**  One rule that applies, and how far the strategy is from it. */
+export type RuleDistanceView = {
+	ruleId: string,
+	/**  Section name (`profit_target`, ...). */
+	kind: string,
+	/**  "alert" | "flatten". */
+	action: string,
+	dryRun: boolean,
+	/**  "clear" | "triggered" | "unknown" | "inactive". */
+	status: string,
+	trigger: string,
+	current: string,
+	distance: string,
+	progress: number | null,
+};
+
 /**  The rules file as the rules screen shows it. */
 export type RulesFile = {
 	path: string,
@@ -387,6 +547,8 @@ export type Settings = {
 	startAtLogin?: boolean,
 	/**  Level of the log files (RUST_LOG, when set, overrides it). */
 	logLevel?: LogLevel,
+	/**  The venue to guard (applies at the next start). */
+	venue?: VenueSettings,
 };
 
 export type SeverityView = "info" | "warning" | "critical";
@@ -404,6 +566,26 @@ export type ShellRequestKind =
 "flattenAll" | 
 /**  A notification was clicked: show the alerts. */
 "showAlerts";
+
+/**  The strategies changed (sent with [`PortfolioChanged`], same throttle). */
+export type StrategiesChanged = StrategyRow[];
+
+/**  Everything the strategy detail screen shows. */
+export type StrategyDetail = {
+	strategy: StrategyRow,
+	greeks: GreeksView,
+	/**  Payoff and stress; `None` with `riskError` when a leg cannot be priced. */
+	risk: RiskView | null,
+	riskError: IpcError | null,
+	/**  The account's excess liquidity (dollars): what a stress loss eats into. */
+	marginBuffer: number | null,
+	/**  The worst stress loss is larger than the margin buffer. */
+	worstExceedsBuffer: boolean | null,
+	rules: RuleDistanceView[],
+	/**  The rules file could not be read (the guard keeps its last good rules). */
+	rulesError: IpcError | null,
+	rulesPath: string,
+};
 
 export type StrategyLegRow = {
 	label: string,
@@ -432,6 +614,18 @@ export type StrategyRow = {
 	legs: StrategyLegRow[],
 };
 
+export type StressCellView = {
+	movePct: number | null,
+	volMult: number | null,
+	spreadMult: number | null,
+	/**  Mark-to-model P&L (dollars). */
+	pnl: number | null,
+	/**  Cost of crossing the widened half spread on every leg (dollars, ≥ 0). */
+	liquidationCost: number | null,
+	/**  What liquidating in this scenario loses: `-pnl + liquidation_cost`. */
+	loss: number | null,
+};
+
 export type TaskView = {
 	name: string,
 	running: boolean,
@@ -444,6 +638,23 @@ export type TaskView = {
 	lateAfterSecs: number | null,
 	restarts: number,
 	lastFailure: string | null,
+};
+
+/**  Which venue the guard runs on. */
+export type VenueKind = 
+/**  The built-in simulated venue (the default: runs with no account). */
+"sim" | 
+/**  Interactive Brokers through IB Gateway or TWS. */
+"ib";
+
+/**  The venue and, for IB, where IB Gateway/TWS listens. Applies at the next start. */
+export type VenueSettings = {
+	kind?: VenueKind,
+	ibHost?: string,
+	ibPort?: number,
+	ibClientId?: number,
+	/**  Empty: the first account the gateway manages. */
+	ibAccount?: string,
 };
 
 /* Tauri Specta runtime */

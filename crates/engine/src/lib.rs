@@ -13,6 +13,7 @@
 //! - [`risk`]: the [`RiskModel`] trait and the built-in [`IntrinsicStressModel`].
 
 pub mod alert;
+pub mod analysis;
 pub mod assignment;
 pub mod book;
 pub mod clock;

@@ -58,7 +58,9 @@ impl PricingStressModel {
         }
     }
 
-    fn leg(
+    /// One position as the pricing crate's leg: spot, implied vol and half spread from `book`,
+    /// time to expiry from `now`; `entry_price` is left `None`.
+    pub fn risk_leg(
         &self,
         book: &Book,
         inst: &Instrument,
@@ -144,7 +146,7 @@ impl RiskModel for PricingStressModel {
         let legs = pos
             .values()
             .filter(|(_, q)| *q != 0)
-            .map(|(inst, q)| self.leg(book, inst, *q, now))
+            .map(|(inst, q)| self.risk_leg(book, inst, *q, now))
             .collect::<Result<Vec<_>, _>>()?;
         if legs.is_empty() {
             return Ok(Money::ZERO);

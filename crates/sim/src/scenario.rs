@@ -99,6 +99,47 @@ impl Scenario {
         }
     }
 
+    /// A load-test account: `positions` option positions (rounded down to an even number) held
+    /// as credit verticals one strike wide, spread over two expiries and both rights, away from
+    /// the money, each quoted once a virtual second (10 Hz at the 10× speed), with $1 000 000
+    /// cash and no scheduled assignment. The UI benchmark runs the app on it.
+    pub fn load_test(seed: u64, positions: usize) -> Self {
+        let mut s = Self::demo(seed);
+        let expiries = [date(2025, 3, 21), date(2025, 4, 17)];
+        let spot = 575;
+        let account = s.config.account.clone();
+        let mut held = Vec::with_capacity(positions);
+        for pair in 0..positions / 2 {
+            let bucket = pair % 4;
+            let step = i64::try_from(pair / 4).unwrap_or(i64::MAX);
+            let expiry = expiries[bucket / 2];
+            // Puts below the money, calls above: short the strike nearer the money.
+            let (right, short, long) = if bucket % 2 == 0 {
+                let k = spot - 5 - 2 * step;
+                (Right::Put, k, k - 1)
+            } else {
+                let k = spot + 5 + 2 * step;
+                (Right::Call, k, k + 1)
+            };
+            let opt = |strike: i64| {
+                Instrument::Option(OptionContract::equity("SPY", expiry, right, px(strike)))
+            };
+            let pos = |instrument, qty| Position {
+                account: account.clone(),
+                instrument,
+                qty,
+                avg_cost: Price::from_raw(50 * 100),
+            };
+            held.push(pos(opt(short), -1));
+            held.push(pos(opt(long), 1));
+        }
+        s.config.positions = held;
+        s.config.cash = Money::from_raw(1_000_000 * tradeguard_model::SCALE);
+        s.config.scheduled.clear();
+        s.config.assignment.early_prob_per_day = 0.0;
+        s
+    }
+
     /// Every instrument held at the start (to subscribe quotes for).
     pub fn instruments(&self) -> Vec<Instrument> {
         self.config

@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod decision;
+pub mod distance;
 pub mod eval;
 #[cfg(any(test, feature = "stubs"))]
 pub mod stubs;
@@ -12,6 +13,7 @@ pub mod watch;
 
 pub use config::{ConfigError, RiskConfig, Rule, RuleAction, RuleCommon, RuleKind, RuleSeverity};
 pub use decision::{AccountMarks, Decision, Outcome, RuleState, Subject};
+pub use distance::{DistanceInput, DistanceStatus, RuleDistance, strategy_rule_distances};
 pub use eval::{
     EvalIndex, EvalInput, Evaluation, Session, evaluate, evaluate_indexed, evaluate_position,
 };

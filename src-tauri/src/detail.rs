@@ -1,0 +1,266 @@
+//! The strategy detail screen across IPC ([`strategy_detail`]): legs, Greeks, the payoff at
+//! expiry and today, the stress grid with its worst case against the account's margin buffer (excess liquidity), and every rule that
+//! applies with its distance to trigger. The parts fail separately: a leg without a quote
+//! leaves the charts empty with the reason, the rules still show.
+
+use crate::error::{ErrorCode, IpcError};
+use crate::flatten::{StrategyRow, strategy_row};
+use crate::state::AppState;
+use serde::Serialize;
+use specta::Type;
+use tradeguard_engine::PricingStressModel;
+use tradeguard_engine::analysis::{self, StrategyRisk};
+use tradeguard_engine::rules::{
+    DistanceInput, DistanceStatus, RiskConfig, RuleAction, RuleDistance, strategy_rule_distances,
+};
+use tradeguard_engine::strategies::StrategyView;
+use tradeguard_model::Timestamp;
+
+/// Net Greeks of a strategy (delta and gamma in shares, vega and theta in dollars).
+#[derive(Debug, Clone, PartialEq, Serialize, Type)]
+#[serde(rename_all = "camelCase")]
+pub struct GreeksView {
+    pub delta: f64,
+    pub gamma: f64,
+    pub vega: f64,
+    pub theta: f64,
+    /// `false` when some option leg had no Greeks (the sums cover only the others).
+    pub complete: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Type)]
+#[serde(rename_all = "camelCase")]
+pub struct PayoffPointView {
+    pub spot: f64,
+    pub pnl_expiry: f64,
+    pub pnl_today: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Type)]
+#[serde(rename_all = "camelCase")]
+pub struct StressCellView {
+    pub move_pct: f64,
+    pub vol_mult: f64,
+    pub spread_mult: f64,
+    /// Mark-to-model P&L (dollars).
+    pub pnl: f64,
+    /// Cost of crossing the widened half spread on every leg (dollars, ≥ 0).
+    pub liquidation_cost: f64,
+    /// What liquidating in this scenario loses: `-pnl + liquidation_cost`.
+    pub loss: f64,
+}
+
+/// The payoff chart and the stress grid.
+#[derive(Debug, Clone, PartialEq, Serialize, Type)]
+#[serde(rename_all = "camelCase")]
+pub struct RiskView {
+    pub underlying: String,
+    pub spot: f64,
+    /// Option strikes (chart markers), ascending.
+    pub strikes: Vec<f64>,
+    pub payoff: Vec<PayoffPointView>,
+    pub moves_pct: Vec<f64>,
+    pub vol_mults: Vec<f64>,
+    pub spread_mults: Vec<f64>,
+    /// Ordered by move, then vol multiplier, then spread multiplier.
+    pub cells: Vec<StressCellView>,
+    pub worst: StressCellView,
+}
+
+/// One rule that applies, and how far the strategy is from it.
+#[derive(Debug, Clone, PartialEq, Serialize, Type)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleDistanceView {
+    pub rule_id: String,
+    /// Section name (`profit_target`, ...).
+    pub kind: String,
+    /// "alert" | "flatten".
+    pub action: String,
+    pub dry_run: bool,
+    /// "clear" | "triggered" | "unknown" | "inactive".
+    pub status: String,
+    pub trigger: String,
+    pub current: String,
+    pub distance: String,
+    pub progress: Option<f64>,
+}
+
+/// Everything the strategy detail screen shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Type)]
+#[serde(rename_all = "camelCase")]
+pub struct StrategyDetail {
+    pub strategy: StrategyRow,
+    pub greeks: GreeksView,
+    /// Payoff and stress; `None` with `riskError` when a leg cannot be priced.
+    pub risk: Option<RiskView>,
+    pub risk_error: Option<IpcError>,
+    /// The account's excess liquidity (dollars): what a stress loss eats into.
+    pub margin_buffer: Option<f64>,
+    /// The worst stress loss is larger than the margin buffer.
+    pub worst_exceeds_buffer: Option<bool>,
+    pub rules: Vec<RuleDistanceView>,
+    /// The rules file could not be read (the guard keeps its last good rules).
+    pub rules_error: Option<IpcError>,
+    pub rules_path: String,
+}
+
+fn risk_view(r: StrategyRisk) -> RiskView {
+    let cell = |c: tradeguard_pricing::stress::StressCell| StressCellView {
+        move_pct: c.move_pct,
+        vol_mult: c.vol_mult,
+        spread_mult: c.spread_mult,
+        pnl: c.pnl,
+        liquidation_cost: c.liquidation_cost,
+        loss: c.loss,
+    };
+    RiskView {
+        underlying: r.underlying,
+        spot: r.spot,
+        strikes: r.strikes,
+        payoff: r
+            .payoff
+            .iter()
+            .map(|p| PayoffPointView {
+                spot: p.spot,
+                pnl_expiry: p.pnl_expiry,
+                pnl_today: p.pnl_today,
+            })
+            .collect(),
+        moves_pct: r.grid.moves_pct,
+        vol_mults: r.grid.vol_mults,
+        spread_mults: r.grid.spread_mults,
+        cells: r.stress.cells.iter().copied().map(cell).collect(),
+        worst: cell(r.stress.worst),
+    }
+}
+
+fn rule_view(d: RuleDistance) -> RuleDistanceView {
+    RuleDistanceView {
+        rule_id: d.rule_id,
+        kind: d.kind.to_owned(),
+        action: match d.action {
+            RuleAction::Alert => "alert",
+            RuleAction::Flatten => "flatten",
+        }
+        .to_owned(),
+        dry_run: d.dry_run,
+        status: match d.status {
+            DistanceStatus::Clear => "clear",
+            DistanceStatus::Triggered => "triggered",
+            DistanceStatus::Unknown => "unknown",
+            DistanceStatus::Inactive => "inactive",
+        }
+        .to_owned(),
+        trigger: d.trigger,
+        current: d.current,
+        distance: d.distance,
+        progress: d.progress,
+    }
+}
+
+/// Builds the detail of `s` from the live quotes (pure, for tests).
+pub fn build_detail(
+    s: &StrategyView,
+    quotes: &[tradeguard_model::Quote],
+    now: Timestamp,
+    model: &PricingStressModel,
+    margin_buffer: Option<f64>,
+    rules: Result<RiskConfig, IpcError>,
+    distance: DistanceInput,
+    rules_path: String,
+) -> StrategyDetail {
+    let (risk, risk_error) = match analysis::analyse(model, s, quotes, now) {
+        Ok(r) => (Some(risk_view(r)), None),
+        Err(e) => (
+            None,
+            Some(IpcError::new(
+                ErrorCode::Unavailable,
+                e.code(),
+                e.to_string(),
+            )),
+        ),
+    };
+    let worst_exceeds_buffer = match (&risk, margin_buffer) {
+        (Some(r), Some(b)) => Some(r.worst.loss > b),
+        _ => None,
+    };
+    let (rules, rules_error) = match rules {
+        Ok(cfg) => (
+            strategy_rule_distances(&cfg, s, distance)
+                .into_iter()
+                .map(rule_view)
+                .collect(),
+            None,
+        ),
+        Err(e) => (Vec::new(), Some(e)),
+    };
+    let g = s.greeks;
+    StrategyDetail {
+        strategy: strategy_row(s),
+        greeks: GreeksView {
+            delta: g.delta,
+            gamma: g.gamma,
+            vega: g.vega,
+            theta: g.theta,
+            complete: g.complete,
+        },
+        risk,
+        risk_error,
+        margin_buffer,
+        worst_exceeds_buffer,
+        rules,
+        rules_error,
+        rules_path,
+    }
+}
+
+/// The detail of one strategy, by `StrategyRow.id`.
+#[tauri::command]
+#[specta::specta]
+pub fn strategy_detail(
+    state: tauri::State<'_, AppState>,
+    strategy_id: String,
+) -> Result<StrategyDetail, IpcError> {
+    let venue = state.venue()?;
+    let id: u64 = strategy_id.trim().parse().map_err(|_| {
+        IpcError::invalid_input(
+            "detail.bad_id",
+            format!("{strategy_id:?} is not a strategy id"),
+        )
+    })?;
+    let strategies = venue.guard().strategies();
+    let s = strategies.iter().find(|s| s.id.0 == id).ok_or_else(|| {
+        IpcError::new(
+            ErrorCode::NotFound,
+            "detail.unknown_strategy",
+            format!("no strategy {id} (closed, or its legs changed)"),
+        )
+    })?;
+    let now = venue.now();
+    let (quotes, spot, buffer) = venue.guard().read_live_book(|b| {
+        let quotes: Vec<_> = s
+            .legs
+            .iter()
+            .filter_map(|l| b.quote(&l.instrument.id()).cloned())
+            .collect();
+        let spot = quotes.iter().find_map(|q| q.underlying_price);
+        let buffer = b.account(&s.account).map(|a| a.excess_liquidity.to_f64());
+        (quotes, spot, buffer)
+    });
+    let rules_path = venue.rules_path();
+    let rules =
+        RiskConfig::load(rules_path).map_err(|e| IpcError::invalid_input(e.code(), e.to_string()));
+    Ok(build_detail(
+        s,
+        &quotes,
+        now,
+        &PricingStressModel::new(std::sync::Arc::new(tradeguard_model::ManualClock::new(now))),
+        buffer,
+        rules,
+        DistanceInput {
+            today: venue.trading_date(),
+            spot,
+        },
+        rules_path.display().to_string(),
+    ))
+}
