@@ -3,14 +3,14 @@ import { describe, expect, it, vi } from "vitest";
 import type { Result } from "./backend";
 import type { Settings } from "./bindings";
 import { SettingsScreen, withDefaults } from "./Settings";
-import { fail, fakeBackend, ok } from "./testing/fakeBackend";
+import { fail, fakeBackend, ok, venueSettings } from "./testing/fakeBackend";
 
 const flush = () => act(async () => {});
 
 describe("withDefaults", () => {
   it("fills what the settings file leaves out with the backend's defaults", () => {
-    expect(withDefaults({})).toEqual({ startAtLogin: false, logLevel: "info" });
-    expect(withDefaults({ logLevel: "debug" })).toEqual({ startAtLogin: false, logLevel: "debug" });
+    expect(withDefaults({})).toEqual({ startAtLogin: false, logLevel: "info", venue: venueSettings() });
+    expect(withDefaults({ logLevel: "debug" })).toEqual({ startAtLogin: false, logLevel: "debug", venue: venueSettings() });
   });
 });
 
@@ -41,7 +41,7 @@ describe("SettingsScreen", () => {
     fireEvent.click(await screen.findByTestId("start-at-login"));
     fireEvent.change(screen.getByTestId("log-level"), { target: { value: "debug" } });
     await act(async () => fireEvent.click(screen.getByTestId("save-settings")));
-    expect(saveSettings).toHaveBeenCalledWith({ startAtLogin: true, logLevel: "debug" });
+    expect(saveSettings).toHaveBeenCalledWith({ startAtLogin: true, logLevel: "debug", venue: venueSettings() });
     expect(screen.getByTestId("settings-saved").textContent).toContain("next start");
     expect(screen.queryByTestId("settings-error")).toBeNull();
   });
@@ -75,7 +75,7 @@ describe("SettingsScreen", () => {
     );
     expect((await screen.findByTestId("settings-load-error")).textContent).toContain("settings.parse");
     await act(async () => fireEvent.click(screen.getByTestId("save-settings")));
-    expect(saveSettings).toHaveBeenCalledWith({ startAtLogin: false, logLevel: "info" });
+    expect(saveSettings).toHaveBeenCalledWith({ startAtLogin: false, logLevel: "info", venue: venueSettings() });
     expect(screen.queryByTestId("settings-load-error")).toBeNull();
   });
 

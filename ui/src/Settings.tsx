@@ -7,7 +7,11 @@ export const LOG_LEVELS: LogLevel[] = ["error", "warn", "info", "debug", "trace"
 
 /** The backend's defaults for fields a settings file leaves out. */
 export function withDefaults(s: Settings): Required<Settings> {
-  return { startAtLogin: s.startAtLogin ?? false, logLevel: s.logLevel ?? "info" };
+  return {
+    startAtLogin: s.startAtLogin ?? false,
+    logLevel: s.logLevel ?? "info",
+    venue: s.venue ?? { kind: "sim", ibHost: "127.0.0.1", ibPort: 4002, ibClientId: 1, ibAccount: "" },
+  };
 }
 
 const SOURCE_LABEL: Record<string, string> = {

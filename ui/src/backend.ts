@@ -7,6 +7,11 @@ import {
   type AppStatus,
   type AuditFilter,
   type AuditPage,
+  type Blotter,
+  type ConnectionTest,
+  type MarginSample,
+  type StrategyDetail,
+  type VenueSettings,
   type FlattenPreviewView,
   type FlattenProgressView,
   type FlattenTarget,
@@ -65,6 +70,16 @@ export interface Backend {
   checkRules(text: string): Promise<Result<RulesFile>>;
   /** Saves valid rules (they apply without restart); invalid text is refused and nothing is written. */
   saveRules(text: string): Promise<Result<RulesFile>>;
+  /** Strategies pushed with every portfolio update (same throttle). */
+  onStrategies(cb: (rows: StrategyRow[]) => void): Promise<Unlisten>;
+  /** Legs, Greeks, payoff, stress grid against the margin buffer, rule distances of one strategy. */
+  strategyDetail(strategyId: string): Promise<Result<StrategyDetail>>;
+  /** Order groups (legs, fills, cancels), managed stops and the day's executions. */
+  blotter(): Promise<Result<Blotter>>;
+  /** Margin use per account since the app started (one sample a second), oldest first. */
+  marginHistory(): Promise<Result<MarginSample[]>>;
+  /** Connects to IB Gateway/TWS with these settings, reports the account, disconnects. Saves nothing. */
+  testIbConnection(venue: VenueSettings): Promise<Result<ConnectionTest>>;
 }
 
 /** The error a rejected invoke carries: an `IpcError` from Rust, or anything else from the bridge. */
@@ -118,4 +133,9 @@ export const tauriBackend: Backend = {
   rulesFile: () => commands.rulesFile(),
   checkRules: (text) => settle(() => commands.checkRules(text)),
   saveRules: (text) => commands.saveRules(text),
+  onStrategies: (cb) => events.strategiesChanged.listen((e) => cb(e.payload)),
+  strategyDetail: (strategyId) => commands.strategyDetail(strategyId),
+  blotter: () => commands.blotter(),
+  marginHistory: () => commands.marginHistory(),
+  testIbConnection: (venue) => commands.testIbConnection(venue),
 };

@@ -13,6 +13,7 @@ import type {
   StrategyLegRow,
   StrategyRow,
   RulesFile,
+  VenueSettings,
 } from "../bindings";
 
 export const ipcError = (code: IpcError["code"], reason: string, message: string): IpcError => ({ code, reason, message });
@@ -155,6 +156,15 @@ export const rulesFile = (over: Partial<RulesFile> = {}): RulesFile => ({
   ...over,
 });
 
+export const venueSettings = (over: Partial<VenueSettings> = {}): VenueSettings => ({
+  kind: "sim",
+  ibHost: "127.0.0.1",
+  ibPort: 4002,
+  ibClientId: 1,
+  ibAccount: "",
+  ...over,
+});
+
 const noop = async () => () => {};
 
 export function fakeBackend(over: Partial<Backend> = {}): Backend {
@@ -170,7 +180,7 @@ export function fakeBackend(over: Partial<Backend> = {}): Backend {
     guardStatus: async () => fail("unavailable", "venue.connecting", "starting"),
     locations: async () =>
       ok({ dataDir: "/d", configDir: "/c", logDir: "/l", source: "platform" }),
-    settings: async () => ok({ startAtLogin: false, logLevel: "info" }),
+    settings: async () => ok({ startAtLogin: false, logLevel: "info", venue: venueSettings() }),
     saveSettings: async (s) => ok(s),
     openLogsFolder: async () => ok(null),
     exportDiagnostics: async () => ok("/d/diagnostics.txt"),
@@ -186,6 +196,11 @@ export function fakeBackend(over: Partial<Backend> = {}): Backend {
     rulesFile: async () => ok(rulesFile()),
     checkRules: async (text) => ok(rulesFile({ text })),
     saveRules: async (text) => ok(rulesFile({ text })),
+    onStrategies: noop,
+    strategyDetail: async () => fail("unavailable", "venue.connecting", "still connecting to the venue"),
+    blotter: async () => ok({ groups: [], stops: [], executions: [], executionsError: null }),
+    marginHistory: async () => ok([]),
+    testIbConnection: async () => fail("unavailable", "ib.not_connected", "127.0.0.1:4002: connection refused"),
     ...over,
   };
 }
