@@ -289,3 +289,53 @@ pub async fn blotter(state: tauri::State<'_, AppState>) -> Result<Blotter, IpcEr
         executions_error,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tradeguard_engine::Book;
+    use tradeguard_engine::intent::OrderIntent;
+    use tradeguard_model::{AccountId, GroupId, OrderId, OrderType, StrategyId, stubs};
+
+    fn close(id: u64, created_secs: i64) -> Group {
+        let intent = OrderIntent::new(Purpose::Close, AccountId::new("DU1"))
+            .for_strategy(StrategyId(9))
+            .leg(stubs::put(440), Side::Buy, 2, OrderType::Market)
+            .leg(stubs::put(435), Side::Sell, 2, OrderType::Market);
+        Group::legged(
+            GroupId(id),
+            intent,
+            &Book::new(),
+            Timestamp::from_secs(created_secs),
+        )
+    }
+
+    #[test]
+    fn groups_show_partial_fills_and_live_ones_come_first() {
+        let mut working = close(1, 100);
+        working.legs[0].order_id = Some(OrderId(77));
+        working.legs[0].state = LegState::PartiallyFilled;
+        working.legs[0].exec_filled = 1;
+        working.legs[0].status_filled = 0;
+        let mut done = close(2, 200);
+        done.phase = GroupPhase::Completed;
+        let mut rolled = close(3, 300);
+        rolled.phase = GroupPhase::RolledBack;
+        rolled.reason = Some("short leg rejected".into());
+        let rows = order_groups(&[working, done, rolled]);
+        let ids: Vec<&str> = rows.iter().map(|g| g.id.as_str()).collect();
+        assert_eq!(ids, ["1", "3", "2"], "live first, then newest first");
+        let g = &rows[0];
+        assert!(g.live);
+        assert_eq!(g.purpose, "close");
+        assert_eq!(g.strategy_id.as_deref(), Some("9"));
+        assert!(g.phase.starts_with("legging (tier 1/"), "{}", g.phase);
+        let l = &g.legs[0];
+        assert_eq!((l.side.as_str(), l.qty, l.filled), ("buy", 2, 1));
+        assert_eq!(l.state, "partially filled");
+        assert_eq!(l.order_id.as_deref(), Some("77"));
+        assert_eq!(rows[1].phase, "rolled back");
+        assert_eq!(rows[1].reason.as_deref(), Some("short leg rejected"));
+        assert!(!rows[1].live && !rows[2].live);
+    }
+}

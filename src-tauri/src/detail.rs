@@ -264,3 +264,151 @@ pub fn strategy_detail(
         rules_path.display().to_string(),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tradeguard_engine::live::MarkStatus;
+    use tradeguard_engine::strategies::LegView;
+    use tradeguard_model::{
+        AccountId, Greeks, Instrument, LegRole, ManualClock, Money, Price, Quote, StrategyId,
+        StrategyKind, StrategyState, stubs,
+    };
+
+    fn px(s: &str) -> Price {
+        Price::parse(s).expect("price")
+    }
+
+    fn quote(inst: &Instrument, mid: &str, iv: f64) -> Quote {
+        let m = px(mid);
+        Quote {
+            instrument: inst.clone(),
+            bid: m.checked_sub(px("0.05")).expect("bid"),
+            ask: m.checked_add(px("0.05")).expect("ask"),
+            last: None,
+            bid_size: 1,
+            ask_size: 1,
+            greeks: Some(Greeks {
+                iv,
+                delta: -0.2,
+                gamma: 0.01,
+                vega: 0.1,
+                theta: -0.02,
+            }),
+            underlying_price: Some(px("450")),
+            ts: Timestamp::default(),
+        }
+    }
+
+    fn vertical() -> (StrategyView, Vec<Quote>) {
+        let short = stubs::put(440);
+        let long = stubs::put(435);
+        let leg = |instrument: Instrument, qty, avg: &str| LegView {
+            instrument,
+            qty,
+            role: LegRole::Hedge,
+            avg_price: px(avg),
+            mark: None,
+            mark_status: MarkStatus::Fresh,
+            quote_age: None,
+            pnl: None,
+            greeks: None,
+        };
+        let s = StrategyView {
+            id: StrategyId(42),
+            account: AccountId::new("DU1"),
+            name: "SPY 440/435 put vertical".into(),
+            kind: StrategyKind::Vertical,
+            state: StrategyState::Open,
+            broken_reason: None,
+            recognized: false,
+            legs: vec![leg(short.clone(), -1, "2.00"), leg(long.clone(), 1, "1.00")],
+            entry_credit: Some(Money::parse("100").expect("money")),
+            market_value: None,
+            pnl: Some(Money::parse("20").expect("money")),
+            mark_status: MarkStatus::Fresh,
+            greeks: Default::default(),
+        };
+        (
+            s,
+            vec![quote(&short, "1.50", 0.2), quote(&long, "1.10", 0.21)],
+        )
+    }
+
+    fn now() -> Timestamp {
+        let day = stubs::expiry() - chrono::Duration::days(20);
+        Timestamp::from_datetime(day.and_hms_opt(15, 0, 0).expect("t").and_utc()).expect("ts")
+    }
+
+    fn rules() -> Result<RiskConfig, IpcError> {
+        RiskConfig::parse(
+            "[[profit_target]]\npct_of_credit = 50\n",
+            std::path::Path::new("risk.toml"),
+        )
+        .map_err(|e| IpcError::invalid_input(e.code(), e.to_string()))
+    }
+
+    fn detail(
+        quotes: &[Quote],
+        buffer: Option<f64>,
+        rules: Result<RiskConfig, IpcError>,
+    ) -> StrategyDetail {
+        let (s, _) = vertical();
+        build_detail(
+            &s,
+            quotes,
+            now(),
+            &PricingStressModel::new(std::sync::Arc::new(ManualClock::new(now()))),
+            buffer,
+            rules,
+            DistanceInput {
+                today: stubs::expiry() - chrono::Duration::days(20),
+                spot: Some(px("450")),
+            },
+            "/c/risk.toml".into(),
+        )
+    }
+
+    #[test]
+    fn detail_carries_payoff_stress_against_the_buffer_and_rules() {
+        let (_, quotes) = vertical();
+        let d = detail(&quotes, Some(100.0), rules());
+        assert_eq!(d.strategy.id, "42");
+        let risk = d.risk.as_ref().expect("priced");
+        assert_eq!(risk.payoff.len(), analysis::PAYOFF_POINTS);
+        assert_eq!(risk.cells.len(), risk.moves_pct.len() * 9);
+        // A 5-wide vertical for 1.00 credit can lose 400 at expiry; stressed today it loses
+        // more than the 100 buffer in the worst cell.
+        assert!(risk.worst.loss > 100.0, "{:?}", risk.worst);
+        assert_eq!(d.worst_exceeds_buffer, Some(true));
+        assert_eq!(
+            detail(&quotes, Some(1e6), rules()).worst_exceeds_buffer,
+            Some(false)
+        );
+        assert_eq!(detail(&quotes, None, rules()).worst_exceeds_buffer, None);
+        assert_eq!(d.rules.len(), 1);
+        assert_eq!(d.rules[0].kind, "profit_target");
+        assert_eq!(d.rules[0].status, "clear");
+        assert_eq!(d.rules[0].distance, "30.00 more profit");
+        assert_eq!(d.rules_path, "/c/risk.toml");
+    }
+
+    #[test]
+    fn a_missing_quote_or_a_bad_rules_file_fails_its_part_only() {
+        let (_, quotes) = vertical();
+        let d = detail(&quotes[..1], Some(100.0), rules());
+        assert!(d.risk.is_none());
+        let e = d.risk_error.expect("why");
+        assert_eq!(e.reason, "risk.no_vol");
+        assert!(e.message.contains("435"), "{}", e.message);
+        assert_eq!(d.rules.len(), 1, "rules still measured");
+        let bad = Err(IpcError::invalid_input(
+            "rules.syntax",
+            "risk.toml:3: syntax error",
+        ));
+        let d = detail(&quotes, Some(100.0), bad);
+        assert!(d.risk.is_some());
+        assert!(d.rules.is_empty());
+        assert_eq!(d.rules_error.expect("error").reason, "rules.syntax");
+    }
+}

@@ -117,6 +117,30 @@ fn sim_seed() -> u64 {
     }
 }
 
+/// The simulated scenario: the demo, or with `TRADEGUARD_SIM_SCENARIO=load:N` the load test of
+/// N option positions quoted at 10 Hz (the UI benchmark, `make measure-ui`).
+fn sim_scenario(seed: u64) -> tradeguard_sim::Scenario {
+    match std::env::var("TRADEGUARD_SIM_SCENARIO") {
+        Err(_) => tradeguard_sim::Scenario::demo(seed),
+        Ok(v) => match parse_scenario(&v) {
+            Some(n) => {
+                tracing::warn!(positions = n, "simulator: load-test scenario");
+                tradeguard_sim::Scenario::load_test(seed, n)
+            }
+            None => {
+                tracing::warn!(value = %v, "TRADEGUARD_SIM_SCENARIO is not `demo` or `load:N` (N in 2..=5000); using the demo");
+                tradeguard_sim::Scenario::demo(seed)
+            }
+        },
+    }
+}
+
+/// `load:N` with N in 2..=5000 → `Some(N)`; `demo` and anything else → `None`.
+fn parse_scenario(v: &str) -> Option<usize> {
+    let n: usize = v.trim().strip_prefix("load:")?.parse().ok()?;
+    (2..=5000).contains(&n).then_some(n)
+}
+
 /// Opens the database. A failure (locked by another Tradeguard, corrupt, read-only...) is kept
 /// and shown in the UI; the app stays up.
 fn open_store(app: &tauri::AppHandle) {
@@ -156,7 +180,7 @@ fn start_venue(app: &tauri::AppHandle) {
     match venue.kind {
         settings::VenueKind::Sim => {
             let started = tauri::async_runtime::block_on(venue::Venue::start_sim(
-                sim_seed(),
+                sim_scenario(sim_seed()),
                 store,
                 rules_path,
                 notifier,
@@ -214,5 +238,18 @@ fn venue_started(app: &tauri::AppHandle, started: Result<venue::Venue, venue::Ve
                 e.to_string(),
             )));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn scenario_variable_accepts_load_n_in_range_only() {
+        assert_eq!(super::parse_scenario("load:500"), Some(500));
+        assert_eq!(super::parse_scenario(" load:2 "), Some(2));
+        assert_eq!(super::parse_scenario("load:1"), None);
+        assert_eq!(super::parse_scenario("load:5001"), None);
+        assert_eq!(super::parse_scenario("load:many"), None);
+        assert_eq!(super::parse_scenario("demo"), None);
     }
 }

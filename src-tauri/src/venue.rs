@@ -113,16 +113,16 @@ struct Start {
 }
 
 impl Venue {
-    /// Builds the demo scenario for `seed`, connects to it and starts the guard, journaled in
-    /// `store`, with the risk rules of `rules_path` (a starter file in dry-run is written when
-    /// there is none).
+    /// Builds the simulated venue of `scenario`, connects to it and starts the guard, journaled
+    /// in `store`, with the risk rules of `rules_path` (a starter file in dry-run is written
+    /// when there is none).
     pub async fn start_sim(
-        seed: u64,
+        scenario: Scenario,
         store: Arc<Store>,
         rules_path: std::path::PathBuf,
         notifier: Arc<dyn assignment::notify::Notifier>,
     ) -> Result<Self, VenueError> {
-        let scenario = Scenario::demo(seed);
+        let seed = scenario.config.seed;
         let speed = f64::from(scenario.speed.factor().unwrap_or(1));
         let sim = Arc::new(SimBroker::new(scenario.venue()?, scenario.speed));
         let engine = EngineConfig {

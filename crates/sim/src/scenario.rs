@@ -154,3 +154,36 @@ impl Scenario {
         SimVenue::new(self.config.clone())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::{BTreeMap, BTreeSet};
+
+    #[test]
+    fn load_test_holds_distinct_credit_verticals_and_no_naked_short() {
+        let s = Scenario::load_test(3, 500);
+        let p = &s.config.positions;
+        assert_eq!(p.len(), 500);
+        let ids: BTreeSet<_> = p.iter().map(|x| x.instrument.id()).collect();
+        assert_eq!(ids.len(), 500, "every position is its own instrument");
+        // Per (expiry, right): as many long contracts as short ones, so every short is covered.
+        let mut net: BTreeMap<(NaiveDate, bool), (i64, i64)> = BTreeMap::new();
+        for x in p {
+            let o = x.instrument.as_option().expect("options only");
+            let e = net.entry((o.expiry, o.right == Right::Put)).or_default();
+            if x.qty < 0 {
+                e.0 -= x.qty
+            } else {
+                e.1 += x.qty
+            }
+        }
+        assert_eq!(net.len(), 4, "two expiries × both rights");
+        assert!(net.values().all(|(short, long)| short == long), "{net:?}");
+        assert!(s.config.scheduled.is_empty());
+        // Odd counts round down to whole verticals.
+        assert_eq!(Scenario::load_test(3, 7).config.positions.len(), 6);
+        // It builds a venue.
+        s.venue().expect("venue");
+    }
+}
