@@ -12,7 +12,7 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(ROOT)/target)
 APP_BIN := $(TARGET_DIR)/debug/tradeguard-app
 export TRADEGUARD_BENCH_DIR ?= $(ARTIFACTS)/bench
 
-.PHONY: help deps ui build run test check-fmt lint test-rust test-ui test-e2e package package-test soak bench measure-app bindings icons clean
+.PHONY: help deps ui build run test check-fmt lint test-rust test-ui test-e2e package package-test soak bench measure-app measure-ui bindings icons clean
 
 help:
 	@echo "make run    install what is missing, build, open Tradeguard (simulated venue by default)"
@@ -93,6 +93,12 @@ bench: deps ui
 # Launch-to-first-paint and idle memory of the whole app (debug build unless APP_BIN is given).
 measure-app: build
 	scripts/headless.sh scripts/measure-app.sh $(APP_BIN) 20
+
+# The UI under load: 500 positions quoted at 10 Hz, event-to-paint and frame-time percentiles
+# (artifacts/bench/ui.json). APP_BIN=target/release/tradeguard-app for release figures.
+measure-ui: build
+	TRADEGUARD_APP_BIN=$(APP_BIN) TRADEGUARD_ARTIFACTS=$(ARTIFACTS) HEADLESS_TIMEOUT=400 \
+		scripts/headless.sh node scripts/measure-ui.mjs
 
 # Regenerate ui/src/bindings.ts from the Rust command and event list.
 bindings: deps
