@@ -146,6 +146,9 @@ pub struct ConnectionTest {
     pub live_port: bool,
 }
 
+/// The connection test's client id is the configured one plus this.
+pub const TEST_CLIENT_ID_OFFSET: i32 = 900;
+
 /// How long a connection test may take before it is reported as a time-out.
 pub const CONNECTION_TEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
@@ -164,8 +167,9 @@ pub async fn test_ib(
     timeout: std::time::Duration,
 ) -> Result<ConnectionTest, IpcError> {
     let mut settings = venue.ib()?;
-    // The test must not take the guard's client id (IB refuses a second session on it).
-    settings.client_id = settings.client_id.saturating_add(1) % 1_000_000_000;
+    // The test must not take the guard's client id (IB refuses a second session on it) nor the
+    // CLI's (2 by convention): it uses the configured id + 900.
+    settings.client_id = (settings.client_id.saturating_add(TEST_CLIENT_ID_OFFSET)) % 1_000_000_000;
     settings.reconnect_max_delay = std::time::Duration::from_secs(1);
     let address = settings.address();
     let live_port = settings.is_live_port();
