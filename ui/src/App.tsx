@@ -5,6 +5,7 @@ import { CriticalBanner, useAlerts } from "./Alerts";
 import type { AppStatus, IpcError, ShellRequestKind } from "./bindings";
 import { Dashboard, type BackendHealth } from "./Dashboard";
 import { OrdersScreen } from "./Orders";
+import "./nav.css";
 import { QuitDialog } from "./QuitDialog";
 import { RulesScreen } from "./RulesScreen";
 import { SettingsScreen } from "./Settings";

@@ -2,7 +2,7 @@ import { useRef, useState } from "react";
 import { attempt, type Backend } from "./backend";
 import type { ConnectionTest, IpcError, VenueKind, VenueSettings } from "./bindings";
 import { ErrorNote } from "./ErrorNote";
-import "./orders.css";
+import "./venue.css";
 
 /** The backend's venue defaults (a settings file without a `venue`). */
 export const DEFAULT_VENUE: Required<VenueSettings> = { kind: "sim", ibHost: "127.0.0.1", ibPort: 4002, ibClientId: 1, ibAccount: "" };
