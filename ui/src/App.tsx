@@ -4,6 +4,8 @@ import { attempt, type Backend } from "./backend";
 import { CriticalBanner, useAlerts } from "./Alerts";
 import type { AppStatus, IpcError, ShellRequestKind } from "./bindings";
 import { Dashboard, type BackendHealth } from "./Dashboard";
+import { OrdersScreen } from "./Orders";
+import "./nav.css";
 import { QuitDialog } from "./QuitDialog";
 import { RulesScreen } from "./RulesScreen";
 import { SettingsScreen } from "./Settings";
@@ -14,13 +16,23 @@ export { formatUptime } from "./Dashboard";
 /** The screens in tab order. A new screen is one entry here and one case in `App`. */
 export const SCREENS = [
   { id: "dashboard", label: "Dashboard" },
+  { id: "orders", label: "Orders" },
   { id: "rules", label: "Rules" },
   { id: "audit", label: "Audit log" },
   { id: "settings", label: "Settings" },
 ] as const;
 export type Screen = (typeof SCREENS)[number]["id"];
 
-function NavBar({ screen, onSelect }: { screen: Screen; onSelect: (s: Screen) => void }) {
+function NavBar({
+  screen,
+  unsaved,
+  onSelect,
+}: {
+  screen: Screen;
+  /** Screens holding an edit that is not saved yet (marked on their tab). */
+  unsaved: ReadonlySet<Screen>;
+  onSelect: (s: Screen) => void;
+}) {
   return (
     <nav className="nav" aria-label="Screens">
       {SCREENS.map((s) => (
@@ -29,10 +41,17 @@ function NavBar({ screen, onSelect }: { screen: Screen; onSelect: (s: Screen) =>
           type="button"
           className={s.id === screen ? "nav-item current" : "nav-item"}
           aria-current={s.id === screen ? "page" : undefined}
+          title={unsaved.has(s.id) ? `${s.label}: unsaved changes` : undefined}
           data-testid={`nav-${s.id}`}
           onClick={() => onSelect(s.id)}
         >
           {s.label}
+          {unsaved.has(s.id) && (
+            <span className="unsaved-mark" data-testid={`nav-${s.id}-unsaved`}>
+              <span aria-hidden="true">●</span>
+              <span className="sr-only">(unsaved changes)</span>
+            </span>
+          )}
         </button>
       ))}
     </nav>
@@ -72,6 +91,8 @@ export function App({ backend }: { backend: Backend }) {
   const [quitOpen, setQuitOpen] = useState(false);
   const [flattenAll, setFlattenAll] = useState(false);
   const [showAlerts, setShowAlerts] = useState(0);
+  // The Rules editor's unsaved text (null: nothing unsaved). Lives here so a tab switch keeps it.
+  const [rulesDraft, setRulesDraft] = useState<string | null>(null);
   const health = useBackendHealth(backend);
   const alerts = useAlerts(backend);
 
@@ -104,7 +125,7 @@ export function App({ backend }: { backend: Backend }) {
           <span className="version" data-testid="app-version">
             {health.status ? `v${health.status.version}` : ""}
           </span>
-          <NavBar screen={screen} onSelect={setScreen} />
+          <NavBar screen={screen} unsaved={new Set<Screen>(rulesDraft !== null ? ["rules"] : [])} onSelect={setScreen} />
         </header>
         {screen === "dashboard" && (
           <Dashboard
@@ -115,7 +136,8 @@ export function App({ backend }: { backend: Backend }) {
             onDismissFlattenAll={() => setFlattenAll(false)}
           />
         )}
-        {screen === "rules" && <RulesScreen backend={backend} />}
+        {screen === "orders" && <OrdersScreen backend={backend} />}
+        {screen === "rules" && <RulesScreen backend={backend} draft={rulesDraft} onDraftChange={setRulesDraft} />}
         {screen === "audit" && <AuditScreen backend={backend} />}
         {screen === "settings" && <SettingsScreen backend={backend} />}
       </main>

@@ -91,13 +91,60 @@ describe("RulesScreen", () => {
     vi.useRealTimers();
   });
 
-  function setup(over: Parameters<typeof fakeBackend>[0] = {}) {
+  function setup(over: Parameters<typeof fakeBackend>[0] = {}, kept: { draft?: string | null; onDraftChange?: (d: string | null) => void } = {}) {
     const checkRules = vi.fn(async (text: string) => ok(check(text)));
     const saveRules = vi.fn(async (text: string) => ok(check(text)));
     const backend = fakeBackend({ rulesFile: async () => ok(check(TEXT)), checkRules, saveRules, ...over });
-    render(<RulesScreen backend={backend} />);
+    render(<RulesScreen backend={backend} {...kept} />);
     return { checkRules, saveRules };
   }
+
+  it("opens on a kept unsaved draft, checks it, and reports every change of what is unsaved", async () => {
+    const onDraftChange = vi.fn();
+    const { checkRules } = setup({}, { draft: BROKEN, onDraftChange });
+    await flush();
+    expect(textArea().value).toBe(BROKEN);
+    expect(screen.getByTestId("rules-unsaved")).toBeTruthy();
+    expect(screen.getByTestId("rules-restored").textContent).toContain("kept from before");
+    expect(onDraftChange).toHaveBeenLastCalledWith(BROKEN);
+    await settle();
+    expect(checkRules).toHaveBeenCalledWith(BROKEN);
+    expect(screen.getByTestId("rules-status").textContent).toContain("Invalid · 1 problem");
+    expect(saveButton().disabled).toBe(true);
+
+    const edited = `${TEXT}# mine\n`;
+    fireEvent.change(textArea(), { target: { value: edited } });
+    expect(onDraftChange).toHaveBeenLastCalledWith(edited);
+    expect(screen.queryByTestId("rules-restored")).toBeNull();
+    fireEvent.click(screen.getByTestId("rules-revert"));
+    expect(onDraftChange).toHaveBeenLastCalledWith(null);
+    expect(textArea().value).toBe(TEXT);
+  });
+
+  it("a kept draft survives a file that cannot be read, and shows after the retry", async () => {
+    const onDraftChange = vi.fn();
+    const rulesFileCall = vi
+      .fn()
+      .mockResolvedValueOnce(fail<RulesFile>("storage", "rules.read", "permission denied"))
+      .mockResolvedValue(ok(check(TEXT)));
+    const edited = `${TEXT}# mine\n`;
+    setup({ rulesFile: rulesFileCall }, { draft: edited, onDraftChange });
+    await flush();
+    expect(screen.getByTestId("rules-load-error")).toBeTruthy();
+    expect(onDraftChange).not.toHaveBeenCalled();
+    await act(async () => fireEvent.click(screen.getByTestId("rules-reload")));
+    expect(textArea().value).toBe(edited);
+    expect(onDraftChange).toHaveBeenLastCalledWith(edited);
+  });
+
+  it("a kept draft equal to the file is nothing unsaved", async () => {
+    const onDraftChange = vi.fn();
+    setup({}, { draft: TEXT, onDraftChange });
+    await flush();
+    expect(screen.queryByTestId("rules-unsaved")).toBeNull();
+    expect(screen.queryByTestId("rules-restored")).toBeNull();
+    expect(onDraftChange).toHaveBeenLastCalledWith(null);
+  });
 
   it("shows where the file lives, its text and its status; nothing to save yet", async () => {
     const { checkRules } = setup();

@@ -78,7 +78,20 @@ export function lineRange(text: string, line: number): [number, number] {
 
 type Checked = { text: string; result: RulesFile };
 
-export function RulesScreen({ backend }: { backend: Backend }) {
+export function RulesScreen({
+  backend,
+  draft: kept = null,
+  onDraftChange,
+}: {
+  backend: Backend;
+  /** Unsaved text from an earlier visit: shown instead of the file's text (null: none). */
+  draft?: string | null;
+  /** Told the unsaved text on every change (null once nothing is unsaved), so it outlives this screen. */
+  onDraftChange?: (draft: string | null) => void;
+}) {
+  // The kept draft is read once, at load: later it is this screen's own `draft` that counts.
+  const keptDraft = useRef(kept);
+  const [restored, setRestored] = useState(false);
   const [saved, setSaved] = useState<RulesFile | null>(null);
   const [loadError, setLoadError] = useState<IpcError | null>(null);
   const [draft, setDraft] = useState("");
@@ -95,8 +108,11 @@ export function RulesScreen({ backend }: { backend: Backend }) {
     setLoadError(null);
     const res = await attempt(() => backend.rulesFile());
     if (res.status === "ok") {
+      const text = keptDraft.current ?? res.data.text;
+      keptDraft.current = null;
       setSaved(res.data);
-      setDraft(res.data.text);
+      setDraft(text);
+      setRestored(text !== res.data.text);
       setChecked({ text: res.data.text, result: res.data });
     } else {
       setLoadError(res.error);
@@ -122,8 +138,14 @@ export function RulesScreen({ backend }: { backend: Backend }) {
     });
   }, [backend, saved, settledDraft, draft, checked]);
 
+  // Report what is unsaved (only once the file is known: before that, nothing is decided).
+  useEffect(() => {
+    if (saved) onDraftChange?.(draft !== saved.text ? draft : null);
+  }, [saved, draft, onDraftChange]);
+
   const edit = (text: string) => {
     setDraft(text);
+    setRestored(false);
     setSavedNote(false);
     setSaveError(null);
   };
@@ -154,6 +176,7 @@ export function RulesScreen({ backend }: { backend: Backend }) {
   const revert = () => {
     if (!saved) return;
     setDraft(saved.text);
+    setRestored(false);
     setChecked({ text: saved.text, result: saved });
     setCheckError(null);
     setSaveError(null);
@@ -257,6 +280,11 @@ export function RulesScreen({ backend }: { backend: Backend }) {
               Revert
             </button>
             {changed && !saving && <span className="muted" data-testid="rules-unsaved">Unsaved changes</span>}
+            {restored && changed && (
+              <span className="muted" data-testid="rules-restored">
+                (kept from before you left this screen)
+              </span>
+            )}
             {savedNote && (
               <span className="pos" role="status" data-testid="rules-saved">
                 Saved — applies without restart

@@ -2,6 +2,7 @@ import { useEffect, useState, type FormEvent } from "react";
 import { attempt, type Backend, type Result } from "./backend";
 import type { AppPaths, IpcError, LogLevel, Settings } from "./bindings";
 import { ErrorNote } from "./ErrorNote";
+import { DEFAULT_VENUE, toVenueSettings, VenueFields, venueForm, venueSwitches, type VenueForm } from "./Venue";
 
 export const LOG_LEVELS: LogLevel[] = ["error", "warn", "info", "debug", "trace"];
 
@@ -10,7 +11,7 @@ export function withDefaults(s: Settings): Required<Settings> {
   return {
     startAtLogin: s.startAtLogin ?? false,
     logLevel: s.logLevel ?? "info",
-    venue: s.venue ?? { kind: "sim", ibHost: "127.0.0.1", ibPort: 4002, ibClientId: 1, ibAccount: "" },
+    venue: s.venue ?? { ...DEFAULT_VENUE },
   };
 }
 
@@ -85,22 +86,29 @@ function LocationsCard({ backend }: { backend: Backend }) {
 }
 
 function PreferencesCard({ backend }: { backend: Backend }) {
-  // `draft` is what the person sees and edits; it is only replaced by what the backend saved.
+  // `draft` and `venue` are what the person sees and edits; only what the backend saved replaces them.
   const [draft, setDraft] = useState<Required<Settings> | null>(null);
+  const [venue, setVenue] = useState<VenueForm | null>(null);
   const [loadError, setLoadError] = useState<IpcError | null>(null);
   const [saveError, setSaveError] = useState<IpcError | null>(null);
+  const [invalid, setInvalid] = useState(false);
   const [saving, setSaving] = useState(false);
-  const [saved, setSaved] = useState(false);
+  const [saved, setSaved] = useState<"saved" | "saved-venue" | null>(null);
+
+  const load = (s: Required<Settings>) => {
+    setDraft(s);
+    setVenue(venueForm(s.venue));
+  };
 
   useEffect(() => {
     let live = true;
     backend.settings().then((res) => {
       if (!live) return;
-      if (res.status === "ok") setDraft(withDefaults(res.data));
+      if (res.status === "ok") load(withDefaults(res.data));
       else {
         // The file could not be read: the app runs on the defaults; saving writes a valid file.
         setLoadError(res.error);
-        setDraft(withDefaults({}));
+        load(withDefaults({}));
       }
     });
     return () => {
@@ -110,21 +118,34 @@ function PreferencesCard({ backend }: { backend: Backend }) {
 
   const edit = (change: Partial<Settings>) => {
     setDraft((d) => (d ? { ...d, ...change } : d));
-    setSaved(false);
+    setSaved(null);
+  };
+  const editVenue = (f: VenueForm) => {
+    setVenue(f);
+    setInvalid(false);
+    setSaved(null);
   };
 
   const save = async (e: FormEvent) => {
     e.preventDefault();
-    if (!draft) return;
+    if (!draft || !venue) return;
+    const nextVenue = toVenueSettings(venue, draft.venue);
+    if (!nextVenue) {
+      // Nothing is sent; the inline errors say what to fix.
+      setInvalid(true);
+      return;
+    }
+    const settings = { ...draft, venue: nextVenue };
+    const venueChanged = venueSwitches(draft.venue, nextVenue);
     setSaving(true);
     setSaveError(null);
-    setSaved(false);
-    const res = await attempt(() => backend.saveSettings(draft));
+    setSaved(null);
+    const res = await attempt(() => backend.saveSettings(settings));
     setSaving(false);
     if (res.status === "ok") {
-      setDraft(withDefaults(res.data));
+      load(withDefaults(res.data));
       setLoadError(null);
-      setSaved(true);
+      setSaved(venueChanged ? "saved-venue" : "saved");
     } else {
       setSaveError(res.error);
     }
@@ -132,17 +153,17 @@ function PreferencesCard({ backend }: { backend: Backend }) {
 
   return (
     <section className="card wide" aria-labelledby="prefs-title">
-      <h2 id="prefs-title">Start and logs</h2>
+      <h2 id="prefs-title">Start, logs and venue</h2>
       {loadError && (
         <>
           <p className="muted">Your saved settings could not be read; showing the defaults. Saving replaces the file.</p>
           <ErrorNote error={loadError} testId="settings-load-error" />
         </>
       )}
-      {!draft ? (
+      {!draft || !venue ? (
         <p className="muted">Loading…</p>
       ) : (
-        <form className="form" onSubmit={(e) => void save(e)}>
+        <form className="form" onSubmit={(e) => void save(e)} noValidate>
           <label className="check">
             <input
               type="checkbox"
@@ -170,13 +191,21 @@ function PreferencesCard({ backend }: { backend: Backend }) {
             </select>
           </label>
           <p className="hint">The log level applies at the next start.</p>
+          <VenueFields backend={backend} form={venue} onChange={editVenue} disabled={saving} />
           <div className="actions">
             <button type="submit" data-testid="save-settings" disabled={saving}>
               {saving ? "Saving…" : "Save"}
             </button>
+            {invalid && (
+              <span className="error" role="alert" data-testid="settings-invalid">
+                Not saved: fix the venue fields marked above.
+              </span>
+            )}
             {saved && (
               <span className="pos" role="status" data-testid="settings-saved">
-                Saved. The log level applies at the next start.
+                {saved === "saved-venue"
+                  ? "Saved. Restart Tradeguard to switch venue; the log level also applies at the next start."
+                  : "Saved. The log level applies at the next start."}
               </span>
             )}
           </div>
