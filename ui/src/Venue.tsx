@@ -94,7 +94,7 @@ export function VenueFields({
   const errors = validateVenue(form);
   const set = (change: Partial<VenueForm>) => onChange({ ...form, ...change });
   return (
-    <fieldset className="venue" data-testid="venue">
+    <fieldset className="venue" data-testid="venue-settings">
       <legend>Venue</legend>
       <label className="check">
         <input
