@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useState } from "react";
 import type { Backend } from "./backend";
 import type { ConnectionView, IpcError, PortfolioView, PositionRow } from "./bindings";
+import { noteCommitted, noteEvent } from "./perfProbe";
 import { useSubscription } from "./useSubscription";
 
 export function connectionLabel(c: ConnectionView): string {
@@ -71,6 +72,7 @@ export function usePortfolio(backend: Backend): PortfolioState {
   const subscribe = useCallback(
     () =>
       backend.onPortfolio((v) => {
+        noteEvent();
         setView(v);
         setError(null);
       }),
@@ -81,6 +83,8 @@ export function usePortfolio(backend: Backend): PortfolioState {
     [],
   );
   useSubscription(subscribe, onSubscribeError);
+  // The benchmark probe: the pushed rows are committed; their paint is the next frame.
+  useEffect(() => noteCommitted(), [view]);
   return { view, error };
 }
 
