@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useState } from "react";
 import type { Backend } from "./backend";
 import type { ConnectionView, IpcError, PortfolioView, PositionRow } from "./bindings";
+import { MarginGauge, MarginHistory } from "./Margin";
 import { noteCommitted, noteEvent } from "./perfProbe";
 import { useSubscription } from "./useSubscription";
 
@@ -126,8 +127,10 @@ function PortfolioCard({ backend, portfolio }: { backend: Backend; portfolio: Po
           <div><dt>Net liquidation</dt><dd>{formatMoney(a.netLiquidation)}</dd></div>
           <div><dt>Maintenance margin</dt><dd>{formatMoney(a.maintenanceMargin)}</dd></div>
           <div><dt>Excess liquidity</dt><dd className={pnlClass(a.excessLiquidity)}>{formatMoney(a.excessLiquidity)}</dd></div>
+          <div><dt>Margin used</dt><dd><MarginGauge a={a} /></dd></div>
         </dl>
       ))}
+      <MarginHistory backend={backend} view={view} />
       <table className="positions" data-testid="positions">
         <thead>
           <tr>
