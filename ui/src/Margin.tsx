@@ -4,7 +4,7 @@ import { attempt, type Backend } from "./backend";
 import type { AccountView, IpcError, MarginSample, PortfolioView } from "./bindings";
 import { ErrorNote } from "./ErrorNote";
 import { formatRatioPct, formatUsd } from "./format";
-import { marginChartData, marginReducer, samplesFromView, utilisation, type MarginAction } from "./margin";
+import { marginChartData, marginReducer, samplesFromView, utilisation, type MarginAction } from "./marginHistory";
 import { UPlotChart, type ChartOptions } from "./UPlotChart";
 
 /** Margin used = maintenance margin / net liquidation, as a bar, with the excess liquidity. */

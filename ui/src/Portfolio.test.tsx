@@ -3,7 +3,7 @@ import { describe, expect, it, vi } from "vitest";
 import type { Backend } from "./backend";
 import type { PortfolioView, PositionRow } from "./bindings";
 import { fakeBackend } from "./testing/fakeBackend";
-import { PortfolioPanel, connectionLabel, formatMoney } from "./Portfolio";
+import { PortfolioPanel, connectionLabel, formatMoney, samePosition } from "./Portfolio";
 
 const row = (over: Partial<PositionRow>): PositionRow => ({
   key: "DU1:SPY",
@@ -104,6 +104,17 @@ describe("PortfolioPanel", () => {
     act(() => f.push(view([row({}), row({ key: "k3", label: "SPY 21MAR25 580 P" })])));
     expect(screen.getAllByTestId("position-row")).toHaveLength(2);
     expect(screen.getByText("SPY 21MAR25 580 P")).toBeTruthy();
+  });
+});
+
+describe("samePosition", () => {
+  it("re-renders a row only when what it shows changed", () => {
+    expect(samePosition(row({}), row({}))).toBe(true);
+    expect(samePosition(row({ quoteAgeSecs: 2.1 }), row({ quoteAgeSecs: 1.9 }))).toBe(true); // both show "2 s"
+    expect(samePosition(row({}), row({ quoteAgeSecs: 3 }))).toBe(false);
+    expect(samePosition(row({}), row({ mark: "441.05" }))).toBe(false);
+    expect(samePosition(row({}), row({ unrealizedPnl: "105.00" }))).toBe(false);
+    expect(samePosition(row({}), row({ markStatus: "stale" }))).toBe(false);
   });
 });
 

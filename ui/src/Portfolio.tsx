@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useState } from "react";
+import { memo, useCallback, useEffect, useState } from "react";
 import type { Backend } from "./backend";
 import type { ConnectionView, IpcError, PortfolioView, PositionRow } from "./bindings";
 import { MarginGauge, MarginHistory } from "./Margin";
@@ -89,6 +89,38 @@ export function usePortfolio(backend: Backend): PortfolioState {
   return { view, error };
 }
 
+/** The row shows the same thing (each push brings new objects; most rows did not change). */
+export function samePosition(a: PositionRow, b: PositionRow): boolean {
+  const age = (r: PositionRow) => (r.quoteAgeSecs === null ? null : r.quoteAgeSecs.toFixed(0));
+  return (
+    a === b ||
+    (a.label === b.label &&
+      a.qty === b.qty &&
+      a.avgCost === b.avgCost &&
+      a.mark === b.mark &&
+      a.markStatus === b.markStatus &&
+      age(a) === age(b) &&
+      a.delta === b.delta &&
+      a.unrealizedPnl === b.unrealizedPnl)
+  );
+}
+
+const PositionLine = memo(
+  function PositionLine({ p }: { p: PositionRow }) {
+    return (
+      <tr data-testid="position-row">
+        <td>{p.label}</td>
+        <td className={`num ${p.qty < 0 ? "neg" : ""}`}>{p.qty > 0 ? `+${p.qty}` : p.qty}</td>
+        <td className="num">{p.avgCost}</td>
+        <td className="num">{markCell(p)}</td>
+        <td className="num">{p.delta === null ? "—" : p.delta.toFixed(2)}</td>
+        <td className={`num ${pnlClass(p.unrealizedPnl)}`}>{formatMoney(p.unrealizedPnl, true)}</td>
+      </tr>
+    );
+  },
+  (a, b) => samePosition(a.p, b.p),
+);
+
 function OwnPortfolioPanel({ backend }: { backend: Backend }) {
   return <PortfolioCard backend={backend} portfolio={usePortfolio(backend)} />;
 }
@@ -144,14 +176,7 @@ function PortfolioCard({ backend, portfolio }: { backend: Backend; portfolio: Po
         </thead>
         <tbody>
           {view.positions.map((p) => (
-            <tr key={p.key} data-testid="position-row">
-              <td>{p.label}</td>
-              <td className={`num ${p.qty < 0 ? "neg" : ""}`}>{p.qty > 0 ? `+${p.qty}` : p.qty}</td>
-              <td className="num">{p.avgCost}</td>
-              <td className="num">{markCell(p)}</td>
-              <td className="num">{p.delta === null ? "—" : p.delta.toFixed(2)}</td>
-              <td className={`num ${pnlClass(p.unrealizedPnl)}`}>{formatMoney(p.unrealizedPnl, true)}</td>
-            </tr>
+            <PositionLine key={p.key} p={p} />
           ))}
         </tbody>
       </table>

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { MarginSample } from "./bindings";
-import { MARGIN_WINDOW_MS, marginChartData, marginReducer, samplesFromView, utilisation } from "./margin";
+import { MARGIN_WINDOW_MS, marginChartData, marginReducer, samplesFromView, utilisation } from "./marginHistory";
 import { account, portfolioView } from "./testing/fakeBackend";
 
 const sample = (account: string, atMs: number, utilisation: number): MarginSample => ({
