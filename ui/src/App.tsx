@@ -109,7 +109,10 @@ export function App({ backend }: { backend: Backend }) {
     }
   }, []);
   useEffect(() => {
-    if (showAlerts > 0) document.querySelector('[data-testid="alert-list"]')?.scrollIntoView?.({ block: "start" });
+    // After the dashboard left a detail screen (it renders first), the list is there to scroll to.
+    if (showAlerts === 0) return;
+    const t = setTimeout(() => document.querySelector('[data-testid="alert-list"]')?.scrollIntoView?.({ block: "start" }), 0);
+    return () => clearTimeout(t);
   }, [showAlerts]);
   const subscribeShell = useCallback(() => backend.onShellRequest(onShellRequest), [backend, onShellRequest]);
   const onShellError = useCallback((e: unknown) => console.error("shell requests unavailable", e), []);
@@ -134,6 +137,7 @@ export function App({ backend }: { backend: Backend }) {
             alerts={alerts.alerts}
             flattenAllRequested={flattenAll}
             onDismissFlattenAll={() => setFlattenAll(false)}
+            alertsRequested={showAlerts}
           />
         )}
         {screen === "orders" && <OrdersScreen backend={backend} />}

@@ -1,4 +1,4 @@
-import { useState } from "react";
+import { useCallback, useEffect, useState } from "react";
 import type { Backend } from "./backend";
 import type { AlertView, AppStatus, IpcError } from "./bindings";
 import { AlertsPanel } from "./Alerts";
@@ -8,7 +8,9 @@ import { FlattenAllRequest } from "./FlattenAllRequest";
 import { FlattenDialog, type FlattenRequest } from "./FlattenDialog";
 import { GuardPanel, useGuardView } from "./Guard";
 import { PortfolioPanel, usePortfolio } from "./Portfolio";
+import { startFrameSampler } from "./perfProbe";
 import { StrategiesPanel, useStrategies } from "./Strategies";
+import { StrategyDetailScreen } from "./StrategyDetail";
 
 export function formatUptime(secs: number | null): string {
   if (secs === null || !Number.isFinite(secs) || secs < 0) return "—";
@@ -55,17 +57,27 @@ export function Dashboard({
   alerts,
   flattenAllRequested,
   onDismissFlattenAll,
+  alertsRequested = 0,
 }: {
   backend: Backend;
   health: BackendHealth;
   alerts: AlertView[];
   flattenAllRequested: boolean;
   onDismissFlattenAll: () => void;
+  /** Counts "show the alerts" requests (a notification was clicked): leave the detail screen. */
+  alertsRequested?: number;
 }) {
   const guard = useGuardView(backend);
   const portfolio = usePortfolio(backend);
   const strategies = useStrategies(backend);
   const [flatten, setFlatten] = useState<FlattenRequest | null>(null);
+  const [detailId, setDetailId] = useState<string | null>(null);
+  const closeDetail = useCallback(() => setDetailId(null), []);
+  useEffect(() => {
+    if (alertsRequested > 0) setDetailId(null);
+  }, [alertsRequested]);
+  // Frame intervals for the benchmark probe (window.__tradeguardPerf.frames).
+  useEffect(() => startFrameSampler(), []);
   const accounts = portfolio.view ? portfolio.view.accounts.map((a) => a.account) : null;
   return (
     <>
@@ -74,17 +86,31 @@ export function Dashboard({
         <FlattenAllRequest backend={backend} accounts={accounts} error={portfolio.error} onClose={onDismissFlattenAll} />
       )}
       <EmergencyCloses closes={guard.view?.emergencyCloses ?? []} />
-      <StrategiesPanel
-        rows={strategies.rows}
-        error={strategies.error}
-        accounts={accounts ?? []}
-        forcedUnwind={guard.view?.forcedUnwind ?? []}
-        onFlatten={setFlatten}
-      />
-      <BackendCard health={health} />
-      <PortfolioPanel backend={backend} portfolio={portfolio} />
-      <GuardPanel view={guard.view} error={guard.error} />
-      <AlertsPanel alerts={alerts} />
+      {detailId !== null ? (
+        <StrategyDetailScreen
+          key={detailId}
+          backend={backend}
+          strategyId={detailId}
+          onBack={closeDetail}
+          onFlatten={setFlatten}
+          escapeGoesBack={!flatten && !flattenAllRequested}
+        />
+      ) : (
+        <>
+          <StrategiesPanel
+            rows={strategies.rows}
+            error={strategies.error}
+            accounts={accounts ?? []}
+            forcedUnwind={guard.view?.forcedUnwind ?? []}
+            onFlatten={setFlatten}
+            onDetails={setDetailId}
+          />
+          <BackendCard health={health} />
+          <PortfolioPanel backend={backend} portfolio={portfolio} />
+          <GuardPanel view={guard.view} error={guard.error} />
+          <AlertsPanel alerts={alerts} />
+        </>
+      )}
     </>
   );
 }

@@ -1,9 +1,9 @@
 import { act, render, screen, within } from "@testing-library/react";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { Backend } from "./backend";
 import type { PortfolioView, PositionRow } from "./bindings";
 import { fakeBackend } from "./testing/fakeBackend";
-import { PortfolioPanel, connectionLabel, formatMoney } from "./Portfolio";
+import { PortfolioPanel, connectionLabel, formatMoney, samePosition } from "./Portfolio";
 
 const row = (over: Partial<PositionRow>): PositionRow => ({
   key: "DU1:SPY",
@@ -107,6 +107,17 @@ describe("PortfolioPanel", () => {
   });
 });
 
+describe("samePosition", () => {
+  it("re-renders a row only when what it shows changed", () => {
+    expect(samePosition(row({}), row({}))).toBe(true);
+    expect(samePosition(row({ quoteAgeSecs: 2.1 }), row({ quoteAgeSecs: 1.9 }))).toBe(true); // both show "2 s"
+    expect(samePosition(row({}), row({ quoteAgeSecs: 3 }))).toBe(false);
+    expect(samePosition(row({}), row({ mark: "441.05" }))).toBe(false);
+    expect(samePosition(row({}), row({ unrealizedPnl: "105.00" }))).toBe(false);
+    expect(samePosition(row({}), row({ markStatus: "stale" }))).toBe(false);
+  });
+});
+
 describe("SimulatorActions", () => {
   it("offers only short options and reports the backend's answer", async () => {
     const calls: Array<[string, number]> = [];
@@ -127,5 +138,29 @@ describe("SimulatorActions", () => {
     await act(async () => buttons[0].click());
     expect(calls).toEqual([["SPY   250321P00590000", 1]]);
     expect(screen.getByTestId("sim-result").textContent).toContain("no execution");
+  });
+});
+
+describe("event-to-paint probe", () => {
+  it("records one latency per pushed portfolio, at the frame after the commit", async () => {
+    const { resetPerfProbe } = await import("./perfProbe");
+    resetPerfProbe();
+    const frames: FrameRequestCallback[] = [];
+    vi.stubGlobal("requestAnimationFrame", (cb: FrameRequestCallback) => frames.push(cb));
+    try {
+      const f = fake(view([row({})]));
+      render(<PortfolioPanel backend={f.backend} />);
+      await screen.findByTestId("position-row");
+      expect(frames).toHaveLength(0); // the first read is not an event
+      act(() => f.push(view([row({}), row({ key: "k3", label: "SPY 21MAR25 580 P" })])));
+      expect(screen.getAllByTestId("position-row")).toHaveLength(2);
+      expect(frames).toHaveLength(1);
+      frames[0](performance.now() + 5);
+      const perf = window.__tradeguardPerf!;
+      expect(perf.eventToPaintMs).toHaveLength(1);
+      expect(perf.eventToPaintMs[0]).toBeGreaterThanOrEqual(5);
+    } finally {
+      vi.unstubAllGlobals();
+    }
   });
 });

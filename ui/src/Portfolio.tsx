@@ -1,6 +1,8 @@
-import { useCallback, useEffect, useState } from "react";
+import { memo, useCallback, useEffect, useState } from "react";
 import type { Backend } from "./backend";
 import type { ConnectionView, IpcError, PortfolioView, PositionRow } from "./bindings";
+import { MarginGauge, MarginHistory } from "./Margin";
+import { noteCommitted, noteEvent } from "./perfProbe";
 import { useSubscription } from "./useSubscription";
 
 export function connectionLabel(c: ConnectionView): string {
@@ -71,6 +73,7 @@ export function usePortfolio(backend: Backend): PortfolioState {
   const subscribe = useCallback(
     () =>
       backend.onPortfolio((v) => {
+        noteEvent();
         setView(v);
         setError(null);
       }),
@@ -81,8 +84,42 @@ export function usePortfolio(backend: Backend): PortfolioState {
     [],
   );
   useSubscription(subscribe, onSubscribeError);
+  // The benchmark probe: the pushed rows are committed; their paint is the next frame.
+  useEffect(() => noteCommitted(), [view]);
   return { view, error };
 }
+
+/** The row shows the same thing (each push brings new objects; most rows did not change). */
+export function samePosition(a: PositionRow, b: PositionRow): boolean {
+  const age = (r: PositionRow) => (r.quoteAgeSecs === null ? null : r.quoteAgeSecs.toFixed(0));
+  return (
+    a === b ||
+    (a.label === b.label &&
+      a.qty === b.qty &&
+      a.avgCost === b.avgCost &&
+      a.mark === b.mark &&
+      a.markStatus === b.markStatus &&
+      age(a) === age(b) &&
+      a.delta === b.delta &&
+      a.unrealizedPnl === b.unrealizedPnl)
+  );
+}
+
+const PositionLine = memo(
+  function PositionLine({ p }: { p: PositionRow }) {
+    return (
+      <tr data-testid="position-row">
+        <td>{p.label}</td>
+        <td className={`num ${p.qty < 0 ? "neg" : ""}`}>{p.qty > 0 ? `+${p.qty}` : p.qty}</td>
+        <td className="num">{p.avgCost}</td>
+        <td className="num">{markCell(p)}</td>
+        <td className="num">{p.delta === null ? "—" : p.delta.toFixed(2)}</td>
+        <td className={`num ${pnlClass(p.unrealizedPnl)}`}>{formatMoney(p.unrealizedPnl, true)}</td>
+      </tr>
+    );
+  },
+  (a, b) => samePosition(a.p, b.p),
+);
 
 function OwnPortfolioPanel({ backend }: { backend: Backend }) {
   return <PortfolioCard backend={backend} portfolio={usePortfolio(backend)} />;
@@ -122,8 +159,10 @@ function PortfolioCard({ backend, portfolio }: { backend: Backend; portfolio: Po
           <div><dt>Net liquidation</dt><dd>{formatMoney(a.netLiquidation)}</dd></div>
           <div><dt>Maintenance margin</dt><dd>{formatMoney(a.maintenanceMargin)}</dd></div>
           <div><dt>Excess liquidity</dt><dd className={pnlClass(a.excessLiquidity)}>{formatMoney(a.excessLiquidity)}</dd></div>
+          <div><dt>Margin used</dt><dd><MarginGauge a={a} /></dd></div>
         </dl>
       ))}
+      <MarginHistory backend={backend} view={view} />
       <table className="positions" data-testid="positions">
         <thead>
           <tr>
@@ -137,14 +176,7 @@ function PortfolioCard({ backend, portfolio }: { backend: Backend; portfolio: Po
         </thead>
         <tbody>
           {view.positions.map((p) => (
-            <tr key={p.key} data-testid="position-row">
-              <td>{p.label}</td>
-              <td className={`num ${p.qty < 0 ? "neg" : ""}`}>{p.qty > 0 ? `+${p.qty}` : p.qty}</td>
-              <td className="num">{p.avgCost}</td>
-              <td className="num">{markCell(p)}</td>
-              <td className="num">{p.delta === null ? "—" : p.delta.toFixed(2)}</td>
-              <td className={`num ${pnlClass(p.unrealizedPnl)}`}>{formatMoney(p.unrealizedPnl, true)}</td>
-            </tr>
+            <PositionLine key={p.key} p={p} />
           ))}
         </tbody>
       </table>

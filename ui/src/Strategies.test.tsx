@@ -4,7 +4,7 @@ import { App } from "./App";
 import type { Result } from "./backend";
 import type { StrategyRow } from "./bindings";
 import type { FlattenRequest } from "./FlattenDialog";
-import { badgeLabel, kindLabel, StrategiesPanel, useStrategies } from "./Strategies";
+import { badgeLabel, kindLabel, sameStrategy, StrategiesPanel, useStrategies } from "./Strategies";
 import { fakeBackend, fail, guardView, leg, ok, portfolioView, preview, strategy } from "./testing/fakeBackend";
 
 const condor = strategy({
@@ -112,7 +112,7 @@ function Polled({ backend }: { backend: Parameters<typeof useStrategies>[0] }) {
 }
 
 describe("useStrategies", () => {
-  it("polls once a second, keeps the last rows through an error, and stops on unmount", async () => {
+  it("polls (here once a second), keeps the last rows through an error, and stops on unmount", async () => {
     vi.useFakeTimers();
     const answers: Result<StrategyRow[]>[] = [ok([condor]), fail("unavailable", "venue.disconnected", "lost"), ok([condor, strangle])];
     let i = 0;
@@ -133,6 +133,59 @@ describe("useStrategies", () => {
     unmount();
     await vi.advanceTimersByTimeAsync(5000);
     expect(strategies).toHaveBeenCalledTimes(3);
+  });
+});
+
+describe("useStrategies events", () => {
+  it("applies pushed rows at once and keeps only a slow fallback poll", async () => {
+    vi.useFakeTimers();
+    let push: ((rows: StrategyRow[]) => void) | null = null;
+    const unlisten = vi.fn();
+    const strategies = vi.fn(async () => ok([condor]));
+    const backend = fakeBackend({
+      strategies,
+      onStrategies: async (cb) => {
+        push = cb;
+        return unlisten;
+      },
+    });
+    function Live() {
+      const { rows, error } = useStrategies(backend);
+      return <StrategiesPanel rows={rows} error={error} accounts={[]} forcedUnwind={[]} onFlatten={() => {}} />;
+    }
+    const { unmount } = render(<Live />);
+    await act(async () => {});
+    expect(screen.getAllByTestId("strategy").map((r) => r.getAttribute("data-badge"))).toEqual(["open"]);
+
+    act(() => push!([{ ...condor, badge: "closing", pnl: "80.00" }, strangle]));
+    const rows = screen.getAllByTestId("strategy");
+    expect(rows.map((r) => r.getAttribute("data-badge"))).toEqual(["closing", "broken: assignment"]);
+    expect(rows[0].querySelectorAll("td")[5].textContent).toBe("+80.00");
+
+    // One read at mount; the next only after the 10 s fallback.
+    await act(async () => {
+      await vi.advanceTimersByTimeAsync(9000);
+    });
+    expect(strategies).toHaveBeenCalledTimes(1);
+    await act(async () => {
+      await vi.advanceTimersByTimeAsync(1000);
+    });
+    expect(strategies).toHaveBeenCalledTimes(2);
+    unmount();
+    expect(unlisten).toHaveBeenCalled();
+  });
+
+  it("re-renders only the strategies whose figures changed", () => {
+    expect(sameStrategy(condor, { ...condor, legs: condor.legs.map((l) => ({ ...l })) })).toBe(true);
+    expect(sameStrategy(condor, { ...condor, pnl: "46.00" })).toBe(false);
+    expect(sameStrategy(condor, { ...condor, legs: [condor.legs[0], { ...condor.legs[1], mark: "1.30" }] })).toBe(false);
+  });
+
+  it("opens the details of a strategy by its id", () => {
+    const onDetails = vi.fn();
+    render(<StrategiesPanel rows={[condor, strangle]} error={null} accounts={["DU1"]} forcedUnwind={[]} onFlatten={() => {}} onDetails={onDetails} />);
+    fireEvent.click(screen.getByTestId("strategy-details-42"));
+    expect(onDetails).toHaveBeenCalledWith("42");
   });
 });
 

@@ -1,12 +1,16 @@
-import { Fragment, useEffect, useId, useState } from "react";
+import { Fragment, memo, useCallback, useEffect, useId, useState } from "react";
 import { attempt, type Backend } from "./backend";
-import type { IpcError, StrategyRow } from "./bindings";
+import type { IpcError, StrategyLegRow, StrategyRow } from "./bindings";
 import { ErrorNote } from "./ErrorNote";
 import type { FlattenRequest } from "./FlattenDialog";
 import { formatMoney, pnlClass } from "./Portfolio";
+import { useSubscription } from "./useSubscription";
 
-/** Polls the strategies once a second (marks and P&L move continuously). */
-export function useStrategies(backend: Backend, pollMs = 1000) {
+/**
+ * The strategies as pushed by `strategiesChanged` (with every portfolio update), read once at
+ * mount and again every `fallbackMs` in case an event was missed.
+ */
+export function useStrategies(backend: Backend, fallbackMs = 10_000) {
   const [rows, setRows] = useState<StrategyRow[] | null>(null);
   const [error, setError] = useState<IpcError | null>(null);
   useEffect(() => {
@@ -22,12 +26,26 @@ export function useStrategies(backend: Backend, pollMs = 1000) {
       }
     };
     void poll();
-    const id = setInterval(() => void poll(), pollMs);
+    const id = setInterval(() => void poll(), fallbackMs);
     return () => {
       live = false;
       clearInterval(id);
     };
-  }, [backend, pollMs]);
+  }, [backend, fallbackMs]);
+
+  const subscribe = useCallback(
+    () =>
+      backend.onStrategies((r) => {
+        setRows(r);
+        setError(null);
+      }),
+    [backend],
+  );
+  const onSubscribeError = useCallback(
+    (e: unknown) => setError({ code: "internal", reason: "ui.subscribe", message: `Live strategy updates unavailable: ${String(e)}` }),
+    [],
+  );
+  useSubscription(subscribe, onSubscribeError);
   return { rows, error };
 }
 
@@ -41,7 +59,7 @@ export function badgeLabel(badge: string): string {
   return badge.charAt(0).toUpperCase() + badge.slice(1);
 }
 
-function badgeClass(s: StrategyRow): string {
+export function badgeClass(s: StrategyRow): string {
   if (s.broken || s.badge.startsWith("broken")) return "badge state broken";
   if (s.badge.startsWith("closing")) return "badge state closing";
   return "badge state open";
@@ -67,7 +85,34 @@ function ForcedUnwindSwitch({ account, on, onToggle }: { account: string; on: bo
   );
 }
 
-function StrategyRows({ s, onFlatten }: { s: StrategyRow; onFlatten: (r: FlattenRequest) => void }) {
+const sameLeg = (a: StrategyLegRow, b: StrategyLegRow) =>
+  a.label === b.label && a.qty === b.qty && a.avgPrice === b.avgPrice && a.mark === b.mark && a.pnl === b.pnl && a.delta === b.delta;
+
+/** Same figures (each push brings new objects; unchanged strategies need no re-render). */
+export function sameStrategy(a: StrategyRow, b: StrategyRow): boolean {
+  return (
+    a === b ||
+    (a.id === b.id &&
+      a.account === b.account &&
+      a.name === b.name &&
+      a.kind === b.kind &&
+      a.badge === b.badge &&
+      a.broken === b.broken &&
+      a.recognized === b.recognized &&
+      a.entryCredit === b.entryCredit &&
+      a.pnl === b.pnl &&
+      a.legs.length === b.legs.length &&
+      a.legs.every((l, i) => sameLeg(l, b.legs[i])))
+  );
+}
+
+interface RowProps {
+  s: StrategyRow;
+  onFlatten: (r: FlattenRequest) => void;
+  onDetails?: (id: string) => void;
+}
+
+const StrategyRows = memo(function StrategyRows({ s, onFlatten, onDetails }: RowProps) {
   const [open, setOpen] = useState(false);
   const legsId = useId();
   const broken = s.broken || s.badge.startsWith("broken");
@@ -99,7 +144,18 @@ function StrategyRows({ s, onFlatten }: { s: StrategyRow; onFlatten: (r: Flatten
         </td>
         <td className="num mono">{formatMoney(s.entryCredit, true)}</td>
         <td className={`num mono ${pnlClass(s.pnl)}`}>{formatMoney(s.pnl, true)}</td>
-        <td className="num">
+        <td className="num row-actions">
+          {onDetails && (
+            <button
+              type="button"
+              className="secondary"
+              data-testid={`strategy-details-${s.id}`}
+              aria-label={`Details of ${s.name}`}
+              onClick={() => onDetails(s.id)}
+            >
+              Details
+            </button>
+          )}
           <button
             type="button"
             className={broken ? "danger" : "secondary"}
@@ -144,7 +200,8 @@ function StrategyRows({ s, onFlatten }: { s: StrategyRow; onFlatten: (r: Flatten
       )}
     </Fragment>
   );
-}
+},
+(a, b) => a.onFlatten === b.onFlatten && a.onDetails === b.onDetails && sameStrategy(a.s, b.s));
 
 /**
  * The strategies by account, with their state (Broken ones stand out), and the actions that go
@@ -156,6 +213,7 @@ export function StrategiesPanel({
   accounts,
   forcedUnwind,
   onFlatten,
+  onDetails,
 }: {
   rows: StrategyRow[] | null;
   error: IpcError | null;
@@ -164,6 +222,8 @@ export function StrategiesPanel({
   /** Accounts where forced unwind is on (from the guard). */
   forcedUnwind: string[];
   onFlatten: (r: FlattenRequest) => void;
+  /** Opens the detail screen of a strategy (by `StrategyRow.id`). */
+  onDetails?: (id: string) => void;
 }) {
   const names = Array.from(new Set([...accounts, ...(rows ?? []).map((r) => r.account)]));
   return (
@@ -215,7 +275,7 @@ export function StrategiesPanel({
                   </thead>
                   <tbody>
                     {mine.map((s) => (
-                      <StrategyRows key={s.id} s={s} onFlatten={onFlatten} />
+                      <StrategyRows key={s.id} s={s} onFlatten={onFlatten} onDetails={onDetails} />
                     ))}
                   </tbody>
                 </table>
