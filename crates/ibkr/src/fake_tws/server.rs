@@ -118,6 +118,7 @@ struct State {
     what_if: proto::OrderState,
     received: Vec<(i32, i32)>,
     clock_secs: i64,
+    wall_clock: bool,
 }
 
 /// A running fake TWS. Dropping it stops the accept loop and closes all connections.
@@ -179,7 +180,14 @@ fn key_matches(want: &proto::Contract, have: &proto::Contract) -> bool {
 
 impl State {
     fn bump(&mut self) -> i64 {
-        self.clock_secs += 1;
+        if self.wall_clock {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+            self.clock_secs = self.clock_secs.max(now);
+        } else {
+            self.clock_secs += 1;
+        }
         self.clock_secs
     }
 
@@ -864,6 +872,7 @@ impl FakeTws {
             what_if: proto::OrderState::default(),
             received: Vec::new(),
             clock_secs: 1_736_780_400,
+            wall_clock: false,
         }));
         let (changed, _) = watch::channel(0u64);
         let st = state.clone();
@@ -973,6 +982,19 @@ impl FakeTws {
         self.with(|s| s.read_only = on);
     }
 
+    /// Sets the fake's clock (Unix seconds): execution times count on from it, one second per
+    /// execution. The default starts at 2025-01-13 15:00 UTC.
+    pub fn set_clock(&self, unix_secs: i64) {
+        self.with(|s| s.clock_secs = unix_secs);
+    }
+
+    /// Stamps executions with the wall clock in whole seconds, as TWS does (never going back;
+    /// several executions may share a second): for tests whose client runs on the system
+    /// clock.
+    pub fn use_wall_clock(&self) {
+        self.with(|s| s.wall_clock = true);
+    }
+
     /// Sets the next valid order id (a gateway restart can roll it back).
     pub fn set_next_valid_id(&self, id: i32) {
         self.with(|s| s.cfg.next_valid_id = id);
@@ -1016,6 +1038,32 @@ impl FakeTws {
     /// Every order received so far, in order.
     pub fn placed(&self) -> Vec<PlacedOrder> {
         lock(&self.state).placed.clone()
+    }
+
+    /// Every execution reported so far (per leg for combos, plus one for the BAG itself), in
+    /// order: (contract, execution).
+    pub fn executions(&self) -> Vec<(proto::Contract, proto::Execution)> {
+        lock(&self.state)
+            .execs
+            .iter()
+            .map(|e| (e.contract.clone(), e.execution.clone()))
+            .collect()
+    }
+
+    /// Every accepted order (what-if and rejected ones excluded) by id: its status as the fake
+    /// reports it ("Submitted", "PendingCancel", "Filled", "Cancelled"), total and filled
+    /// quantity.
+    pub fn order_states(&self) -> Vec<(i32, String, f64, f64)> {
+        lock(&self.state)
+            .orders
+            .values()
+            .map(|r| (r.placed.order_id, r.status.clone(), r.total, r.filled))
+            .collect()
+    }
+
+    /// Current positions: (account, contract, quantity, average cost).
+    pub fn positions(&self) -> Vec<(String, proto::Contract, f64, f64)> {
+        lock(&self.state).positions.clone()
     }
 
     /// How many messages with this id (offset removed) were received.
