@@ -567,7 +567,11 @@ async fn a_new_session_lists_the_working_orders_of_an_earlier_one() {
         (id, &stubs::put(440), Side::Sell, 3, limit("1.50"))
     );
     assert_eq!(
-        (open[0].status.status, open[0].status.filled, open[0].status.remaining),
+        (
+            open[0].status.status,
+            open[0].status.filled,
+            open[0].status.remaining
+        ),
         (OrderStatus::PartiallyFilled, 1, 2)
     );
     second.disconnect().await.unwrap();
