@@ -762,7 +762,7 @@ async fn flatten_crash_case(seed: u64) -> String {
     let mut g = GuardProc::spawn(f.port(), dir.path(), &["--config", cfg_arg]);
     g.wait_line("restart", |l| l.contains("guard: started"))
         .await;
-    drive_to_flat(&f, &mut ex, &g, &[c480.clone()], &ctx).await;
+    drive_to_flat(&f, &mut ex, &g, std::slice::from_ref(&c480), &ctx).await;
     // The order working at the crash was cancelled or filled before anything else went out
     // for the 480 C (checked on every new order), and the position was sold exactly once.
     assert_eq!(
