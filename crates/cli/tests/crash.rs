@@ -480,6 +480,13 @@ async fn drive_to_flat(
         );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+    // The broker never overfilled: a fill the journal already counted must not count twice.
+    assert_eq!(
+        g.count(|l| l.contains("fill.overfill")),
+        0,
+        "{ctx}: a fill was counted twice\n{}",
+        g.text()
+    );
     let n = g.count(|l| l.starts_with("out: status: "));
     g.wait_until("three quiet status periods", |g| {
         g.count(|l| l.starts_with("out: status: ")) >= n + 3

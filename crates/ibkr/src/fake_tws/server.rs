@@ -86,6 +86,8 @@ struct OrderRec {
 #[derive(Debug, Clone)]
 struct ExecRec {
     client_id: i32,
+    /// Execution time, Unix seconds.
+    secs: i64,
     contract: proto::Contract,
     execution: proto::Execution,
     commission: f64,
@@ -209,10 +211,10 @@ impl State {
         }
     }
 
-    fn exec_time(&mut self) -> String {
+    fn exec_time(&mut self) -> (i64, String) {
         let secs = self.bump();
         let dt = chrono::DateTime::from_timestamp(secs, 0).unwrap_or_default();
-        format!("{} UTC", dt.format("%Y%m%d %H:%M:%S"))
+        (secs, format!("{} UTC", dt.format("%Y%m%d %H:%M:%S")))
     }
 
     fn order_status_msg(rec: &OrderRec) -> Vec<u8> {
@@ -334,7 +336,7 @@ impl State {
     ) {
         self.next_exec += 1;
         let exec_id = format!("0000e0d5.{:08x}.{:02}.01", rec.perm_id, self.next_exec);
-        let time = self.exec_time();
+        let (secs, time) = self.exec_time();
         let account = rec
             .placed
             .order
@@ -379,6 +381,7 @@ impl State {
         self.send_to_client(rec.placed.client_id, report);
         self.execs.push(ExecRec {
             client_id: rec.placed.client_id,
+            secs,
             contract: contract.clone(),
             execution,
             commission,
@@ -494,8 +497,20 @@ impl State {
                 };
                 let req_id = req.req_id.unwrap_or_default();
                 let want_client = req.execution_filter.as_ref().and_then(|f| f.client_id);
+                // As TWS: only executions at or after the filter's time ("yyyymmdd-hh:mm:ss",
+                // whole seconds; read as UTC, as the adapter writes it).
+                let from = req
+                    .execution_filter
+                    .as_ref()
+                    .and_then(|f| f.time.as_deref())
+                    .and_then(|t| {
+                        chrono::NaiveDateTime::parse_from_str(t, "%Y%m%d-%H:%M:%S").ok()
+                    })
+                    .map(|t| t.and_utc().timestamp());
                 for e in self.execs.clone() {
-                    if want_client.is_some_and(|w| w != e.client_id) {
+                    if want_client.is_some_and(|w| w != e.client_id)
+                        || from.is_some_and(|t| e.secs < t)
+                    {
                         continue;
                     }
                     self.send_to_conn(
