@@ -769,6 +769,17 @@ async fn flatten_crash_case(seed: u64) -> String {
     let mut g = GuardProc::spawn(f.port(), dir.path(), &["--config", cfg_arg]);
     g.wait_line("restart", |l| l.contains("guard: started"))
         .await;
+    // Broker wins: the restarted guard finds the order still working and cancels it (an
+    // unfinished group is never resumed) before the exchange fills anything more.
+    g.wait_until(
+        "the order working at the crash ended by the recovery",
+        |_| {
+            f.order_states()
+                .iter()
+                .any(|s| s.0 == id && !is_working(&s.1))
+        },
+    )
+    .await;
     drive_to_flat(&f, &mut ex, &g, std::slice::from_ref(&c480), &ctx).await;
     // The order working at the crash was cancelled or filled before anything else went out
     // for the 480 C (checked on every new order), and the position was sold exactly once.

@@ -503,9 +503,7 @@ impl State {
                     .execution_filter
                     .as_ref()
                     .and_then(|f| f.time.as_deref())
-                    .and_then(|t| {
-                        chrono::NaiveDateTime::parse_from_str(t, "%Y%m%d-%H:%M:%S").ok()
-                    })
+                    .and_then(|t| chrono::NaiveDateTime::parse_from_str(t, "%Y%m%d-%H:%M:%S").ok())
                     .map(|t| t.and_utc().timestamp());
                 for e in self.execs.clone() {
                     if want_client.is_some_and(|w| w != e.client_id)
