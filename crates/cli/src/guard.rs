@@ -14,8 +14,9 @@
 //! - `--market-hours`: `us-equity` (default; an emergency close found outside the regular
 //!   session is armed for the open) or `always-open` (closes go out at once, whatever the
 //!   time: tests, venues without a session).
-//! - Readiness: the line `guard: started; N positions monitored` is printed once the guard
-//!   has recovered from the journal, reconciled with the broker and started its tasks.
+//! - Readiness: the line `guard: started; N strategies guarded` is printed once the guard has
+//!   recovered from the journal, reconciled with the broker and started its tasks, followed by
+//!   one `guard: strategy NAME: STATE` line per strategy (a Broken one with its reason).
 //! - Risk model of the pre-trade gate: [`PricingStressModel`]; notifications: [`LogNotifier`]
 //!   (target `tradeguard::notify` on stderr).
 
@@ -396,10 +397,28 @@ async fn guard_main(args: GuardArgs) -> Result<(), GuardCliError> {
         assignment: AssignmentConfig::default(),
     })
     .await?;
+    // The live book fills from the broker's events after the start; the strategy book was
+    // built during it (journal + broker snapshot), so it is what the readiness line reports.
+    let strategies = guard.strategies();
     println!(
-        "guard: started; {} positions monitored",
-        guard.positions().len()
+        "guard: started; {} strateg{} guarded",
+        strategies.len(),
+        if strategies.len() == 1 { "y" } else { "ies" }
     );
+    for s in &strategies {
+        println!(
+            "guard: strategy {}: {:?}{}",
+            if s.name.trim().is_empty() {
+                s.id.to_string()
+            } else {
+                s.name.clone()
+            },
+            s.state,
+            s.broken_reason
+                .as_ref()
+                .map_or_else(String::new, |r| format!(" ({})", r.code()))
+        );
+    }
     let mut alerts = guard.subscribe_alerts();
     let mut status = guard.watch_status();
     let deadline = async {

@@ -44,7 +44,10 @@ impl GuardProc {
             .arg("--data-dir")
             .arg(dir)
             .args(extra)
-            .env("RUST_LOG", "warn")
+            .env(
+                "RUST_LOG",
+                std::env::var("TRADEGUARD_CRASH_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -620,6 +623,7 @@ async fn assignment_crash_case(seed: u64) -> String {
         );
     }
     let audit_at_crash = db.audit.clone();
+    let unfinished_at_crash = kill_at < 4 || stage < 2;
 
     // The exchange keeps trading while the guard is down.
     if fill_while_down {
@@ -668,7 +672,6 @@ async fn assignment_crash_case(seed: u64) -> String {
         &Exchange::placed(&f).keys().copied().collect::<Vec<_>>(),
         &ctx,
     );
-    let unfinished_at_crash = kill_at < 4 || stage < 2;
     if unfinished_at_crash {
         assert!(
             db.audit

@@ -339,6 +339,14 @@ impl Inner {
     }
 
     fn on_execution(&self, d: &ibapi::orders::ExecutionData) {
+        // The client also copies the answers to our own execution queries (request id ≠ −1)
+        // onto this stream. They are history the caller handles (recovery, reconciliation);
+        // published here, a new session would report every earlier fill again as a live one
+        // and the engine would count fills a journal from before a restart already holds.
+        if d.request_id != -1 {
+            tracing::debug!(exec = %d.execution.execution_id, req = d.request_id, "execution query answer: not a live fill");
+            return;
+        }
         match convert::execution(&d.contract, &d.execution, self.clock.now()) {
             Ok(Some(e)) => {
                 let deadline = tokio::time::Instant::now() + self.settings.commission_wait;

@@ -605,3 +605,51 @@ async fn executions_since_keeps_the_executions_of_the_same_second() {
     assert!(b.executions_since(later).await.unwrap().is_empty());
     b.disconnect().await.unwrap();
 }
+
+/// The answers to an executions query are history, not live fills: a new session (after a
+/// restart) that asks for the day's executions must not see them again as live events, or the
+/// engine counts fills its journal already holds a second time (found by the CLI crash test).
+#[tokio::test]
+async fn executions_query_answers_are_not_published_as_live_fills() {
+    let f = fake().await;
+    let first = broker(f.port());
+    let mut ev = first.events();
+    first.connect().await.unwrap();
+    let id = first.next_order_id().await.unwrap();
+    let mut o = stubs::order(Side::Buy, 2, limit("1.00"));
+    o.id = id;
+    first.place(&o).await.unwrap();
+    status(&mut ev, id, OrderStatus::Submitted).await;
+    assert!(f.fill(id.0 as i32, 2.0, 1.0));
+    let x = execution(&mut ev).await;
+    first.disconnect().await.unwrap();
+    drop(first);
+
+    let second = broker(f.port());
+    let mut ev = second.events();
+    second.connect().await.unwrap();
+    let got = second
+        .executions_since(tradeguard_model::Timestamp(0))
+        .await
+        .unwrap();
+    assert_eq!(
+        got.iter().map(|e| e.exec_id.clone()).collect::<Vec<_>>(),
+        vec![x.exec_id.clone()],
+        "the query answers"
+    );
+    // Barrier: one more round trip, then nothing may have arrived as a live execution.
+    second.positions().await.unwrap();
+    let rest = drain(&mut ev, Duration::from_millis(300)).await;
+    assert!(
+        !rest.iter().any(|e| matches!(e, BrokerEvent::Execution(_))),
+        "history replayed as live fills: {rest:?}"
+    );
+    // Live fills still arrive.
+    let id2 = second.next_order_id().await.unwrap();
+    o.id = id2;
+    second.place(&o).await.unwrap();
+    status(&mut ev, id2, OrderStatus::Submitted).await;
+    assert!(f.fill(id2.0 as i32, 2.0, 1.0));
+    assert_eq!(execution(&mut ev).await.order_id, Some(id2));
+    second.disconnect().await.unwrap();
+}
