@@ -11,6 +11,12 @@
 //!   running) plus an optional `[guard]` table of runtime settings (`dry_run`, `reconcile_secs`,
 //!   `stall_secs`, `status_secs`) in the same file. Without it no rule runs (the guard still
 //!   reconciles, reports and handles assignments).
+//! - `--market-hours`: `us-equity` (default; an emergency close found outside the regular
+//!   session is armed for the open) or `always-open` (closes go out at once, whatever the
+//!   time: tests, venues without a session).
+//! - Readiness: the line `guard: started; N strategies guarded` is printed once the guard has
+//!   recovered from the journal, reconciled with the broker and started its tasks, followed by
+//!   one `guard: strategy NAME: STATE` line per strategy (a Broken one with its reason).
 //! - Risk model of the pre-trade gate: [`PricingStressModel`]; notifications: [`LogNotifier`]
 //!   (target `tradeguard::notify` on stderr).
 
@@ -19,7 +25,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
-use tradeguard_engine::assignment::{AssignmentConfig, LogNotifier, UsEquityHours};
+use tradeguard_engine::assignment::{
+    AlwaysOpen, AssignmentConfig, LogNotifier, MarketHours, UsEquityHours,
+};
 use tradeguard_engine::enforce::{
     EnforceConfig, Guard, GuardDeps, NoRules, RiskRules, RuleEvaluator,
 };
@@ -40,6 +48,15 @@ pub enum BrokerKind {
     Sim,
     /// Interactive Brokers (IB Gateway or TWS).
     Ib,
+}
+
+/// Exchange calendar of the guard (`--market-hours`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HoursKind {
+    /// US equity and option hours (New York time; the simulator's fixed UTC−5 on `sim`).
+    UsEquity,
+    /// A market that never closes.
+    AlwaysOpen,
 }
 
 /// `tradeguard guard` options.
@@ -74,6 +91,12 @@ pub struct GuardArgs {
     /// $XDG_DATA_HOME/tradeguard or ~/.local/share/tradeguard).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Exchange calendar: `us-equity` (regular session 09:30–16:00 New York, Monday–Friday;
+    /// emergency closes found outside it are armed for the open) or `always-open` (every
+    /// moment is the regular session: closes go out at once; for tests at any hour and for
+    /// venues without a session).
+    #[arg(long, value_enum, default_value_t = HoursKind::UsEquity)]
+    pub market_hours: HoursKind,
     /// Stop after this many wall-clock seconds.
     #[arg(long = "for")]
     pub run_for: Option<f64>,
@@ -276,10 +299,13 @@ async fn guard_main(args: GuardArgs) -> Result<(), GuardCliError> {
         .try_init();
     let enforce = enforce_config(&args)?;
     let run_for = args.run_for.map(|s| secs("--for", s)).transpose()?;
-    let hours = Arc::new(match args.broker {
-        BrokerKind::Sim => UsEquityHours::fixed_offset(tradeguard_sim::calendar::ET_OFFSET_SECS),
-        BrokerKind::Ib => UsEquityHours::new_york(),
-    });
+    let hours: Arc<dyn MarketHours> = match (args.market_hours, args.broker) {
+        (HoursKind::AlwaysOpen, _) => Arc::new(AlwaysOpen),
+        (HoursKind::UsEquity, BrokerKind::Sim) => Arc::new(UsEquityHours::fixed_offset(
+            tradeguard_sim::calendar::ET_OFFSET_SECS,
+        )),
+        (HoursKind::UsEquity, BrokerKind::Ib) => Arc::new(UsEquityHours::new_york()),
+    };
     let evaluator: Box<dyn RuleEvaluator> = match &args.config {
         Some(path) => {
             let rules = RiskRules::load(path, hours.clone())?;
@@ -371,10 +397,28 @@ async fn guard_main(args: GuardArgs) -> Result<(), GuardCliError> {
         assignment: AssignmentConfig::default(),
     })
     .await?;
+    // The live book fills from the broker's events after the start; the strategy book was
+    // built during it (journal + broker snapshot), so it is what the readiness line reports.
+    let strategies = guard.strategies();
     println!(
-        "guard: started; {} positions monitored",
-        guard.positions().len()
+        "guard: started; {} strateg{} guarded",
+        strategies.len(),
+        if strategies.len() == 1 { "y" } else { "ies" }
     );
+    for s in &strategies {
+        println!(
+            "guard: strategy {}: {:?}{}",
+            if s.name.trim().is_empty() {
+                s.id.to_string()
+            } else {
+                s.name.clone()
+            },
+            s.state,
+            s.broken_reason
+                .as_ref()
+                .map_or_else(String::new, |r| format!(" ({})", r.code()))
+        );
+    }
     let mut alerts = guard.subscribe_alerts();
     let mut status = guard.watch_status();
     let deadline = async {

@@ -339,6 +339,14 @@ impl Inner {
     }
 
     fn on_execution(&self, d: &ibapi::orders::ExecutionData) {
+        // The client also copies the answers to our own execution queries (request id ≠ −1)
+        // onto this stream. They are history the caller handles (recovery, reconciliation);
+        // published here, a new session would report every earlier fill again as a live one
+        // and the engine would count fills a journal from before a restart already holds.
+        if d.request_id != -1 {
+            tracing::debug!(exec = %d.execution.execution_id, req = d.request_id, "execution query answer: not a live fill");
+            return;
+        }
         match convert::execution(&d.contract, &d.execution, self.clock.now()) {
             Ok(Some(e)) => {
                 let deadline = tokio::time::Instant::now() + self.settings.commission_wait;
@@ -513,7 +521,10 @@ impl Inner {
         for e in &mut execs {
             e.commission = commissions.get(e.exec_id.as_str()).copied();
         }
-        execs.retain(|e| e.ts >= since);
+        // IB stamps executions to the whole second: one in the same second as `since` (but
+        // before it by the sub-second part) is kept — callers count fills once by exec id.
+        let since_second = Timestamp(since.0 - since.0.rem_euclid(1_000_000_000));
+        execs.retain(|e| e.ts >= since_second);
         execs.sort_by_key(|e| e.ts);
         Ok(execs)
     }
@@ -1005,13 +1016,16 @@ impl Broker for IbBroker {
             .await
             .map_err(|e| BrokerError::from(IbError::from(e)))?;
         let mut statuses: BTreeMap<OrderId, ibapi::orders::OrderStatus> = BTreeMap::new();
+        let mut reported: BTreeMap<OrderId, ibapi::orders::OrderData> = BTreeMap::new();
         tokio::time::timeout(self.inner.settings.request_timeout, async {
             while let Some(item) = sub.next().await {
                 match item {
                     Ok(SubscriptionItem::Data(Orders::OrderStatus(s))) => {
                         statuses.insert(OrderId(i64::from(s.order_id)), s);
                     }
-                    Ok(SubscriptionItem::Data(Orders::OrderData(_))) => {}
+                    Ok(SubscriptionItem::Data(Orders::OrderData(d))) => {
+                        reported.insert(OrderId(i64::from(d.order_id)), d);
+                    }
                     Ok(SubscriptionItem::Notice(n)) => self.inner.forward_notice(&n),
                     Err(ibapi::Error::EndOfStream) => break,
                     Err(e) => return Err(BrokerError::from(IbError::from(e))),
@@ -1021,15 +1035,36 @@ impl Broker for IbBroker {
         })
         .await
         .map_err(|_| BrokerError::Timeout("open orders".into()))??;
-        let placed = lock(&self.inner.placed).clone();
         let mut out = Vec::new();
         for (id, s) in statuses {
-            let Some(order) = placed.get(&id).cloned() else {
-                self.inner.hub.notice(
-                    0,
-                    format!("open order {id} was not placed by this session; not listed"),
-                );
-                continue;
+            // Placed by this session: as placed. Placed before a restart (or a crash) of this
+            // process: as TWS reports it, and remembered, so its events are recognised.
+            let known = lock(&self.inner.placed).get(&id).cloned();
+            let order = match (known, reported.get(&id)) {
+                (Some(o), _) => o,
+                (None, Some(d)) => {
+                    match convert::reported_order(d.order_id, &d.contract, &d.order) {
+                        Ok(r) => {
+                            let o = OpenOrderKind::Single(r);
+                            lock(&self.inner.placed).insert(id, o.clone());
+                            o
+                        }
+                        Err(e) => {
+                            self.inner.hub.notice(
+                                0,
+                                format!("open order {id} of an earlier session not listed: {e}"),
+                            );
+                            continue;
+                        }
+                    }
+                }
+                (None, None) => {
+                    self.inner.hub.notice(
+                        0,
+                        format!("open order {id} reported without its order; not listed"),
+                    );
+                    continue;
+                }
             };
             let filled = convert::qty(s.filled)?;
             let remaining = convert::qty(s.remaining)?;

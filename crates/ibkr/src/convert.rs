@@ -290,6 +290,69 @@ pub fn single_order(r: &OrderRequest, what_if: bool) -> Result<(i32, Contract, O
     Ok((id, contract(&r.instrument)?, o))
 }
 
+/// The order of an open-order report — TWS's own copy of an order — as the request that placed
+/// it: how a session learns the working orders an earlier session (before a restart or a crash)
+/// placed. Single orders only (a combo's legs would need their contracts looked up); an order
+/// type Tradeguard does not place is an error.
+pub fn reported_order(
+    order_id: i32,
+    contract: &Contract,
+    order: &Order,
+) -> Result<OrderRequest, IbError> {
+    if contract.security_type == SecurityType::Spread {
+        return Err(IbError::Unsupported(format!(
+            "combo order {order_id} from an earlier session"
+        )));
+    }
+    let side = match order.action {
+        Action::Buy => Side::Buy,
+        Action::Sell | Action::SellShort | Action::SellLong => Side::Sell,
+    };
+    let px = |v: Option<f64>, what: &str| {
+        v.ok_or_else(|| IbError::Conversion(format!("order {order_id}: {what} missing")))
+            .and_then(price)
+    };
+    let order_type = match order.order_type.as_str() {
+        "MKT" => OrderType::Market,
+        "LMT" => OrderType::Limit {
+            limit: px(order.limit_price, "limit price")?,
+        },
+        "STP" => OrderType::Stop {
+            stop: px(order.aux_price, "stop price")?,
+        },
+        "STP LMT" => OrderType::StopLimit {
+            stop: px(order.aux_price, "stop price")?,
+            limit: px(order.limit_price, "limit price")?,
+        },
+        "TRAIL" => match (order.trailing_percent, order.aux_price) {
+            (Some(p), _) if p > 0.0 => OrderType::TrailingStop {
+                trail: Trail::Percent((p * 100.0).round() as u32),
+            },
+            (_, a) => OrderType::TrailingStop {
+                trail: Trail::Amount(px(a, "trailing amount")?),
+            },
+        },
+        other => {
+            return Err(IbError::Unsupported(format!(
+                "order {order_id}: order type {other:?}"
+            )));
+        }
+    };
+    Ok(OrderRequest {
+        id: OrderId(i64::from(order_id)),
+        account: AccountId::new(order.account.as_str()),
+        instrument: instrument(contract)?,
+        side,
+        qty: qty(order.total_quantity)?,
+        order_type,
+        tif: match order.tif {
+            TimeInForce::GoodTillCanceled => Tif::Gtc,
+            _ => Tif::Day,
+        },
+        outside_rth: order.outside_rth,
+    })
+}
+
 /// The IB BAG contract and order for a combo; `con_ids` are the legs' contract ids (leg order).
 /// The BAG carries the legs' common IB symbol: TWS rejects combos without one.
 pub fn combo_order(c: &ComboOrder, con_ids: &[i32]) -> Result<(i32, Contract, Order), IbError> {

@@ -535,3 +535,121 @@ async fn read_only_api_rejects_orders_clearly_and_what_if_reports_margin() {
     assert!(r.text.contains("Read-Only API"), "{}", r.text);
     b.disconnect().await.unwrap();
 }
+
+/// After a restart (or a crash) of the app, a new session with the same client id must see the
+/// orders the earlier session left working — recovery cancels or adopts them; missing them made
+/// the guard send a second exit for the same position.
+#[tokio::test]
+async fn a_new_session_lists_the_working_orders_of_an_earlier_one() {
+    let f = fake().await;
+    let first = broker(f.port());
+    let mut ev = first.events();
+    first.connect().await.unwrap();
+    let id = first.next_order_id().await.unwrap();
+    let mut o = stubs::order(Side::Sell, 3, limit("1.50"));
+    o.id = id;
+    o.instrument = stubs::put(440);
+    first.place(&o).await.unwrap();
+    status(&mut ev, id, OrderStatus::Submitted).await;
+    assert!(f.fill(id.0 as i32, 1.0, 1.50));
+    first.disconnect().await.unwrap();
+    drop(first);
+
+    let second = broker(f.port());
+    second.connect().await.unwrap();
+    let open = second.open_orders().await.unwrap();
+    assert_eq!(open.len(), 1, "{open:?}");
+    let tradeguard_model::OpenOrderKind::Single(r) = &open[0].order else {
+        panic!("a single order: {open:?}")
+    };
+    assert_eq!(
+        (r.id, &r.instrument, r.side, r.qty, r.order_type),
+        (id, &stubs::put(440), Side::Sell, 3, limit("1.50"))
+    );
+    assert_eq!(
+        (
+            open[0].status.status,
+            open[0].status.filled,
+            open[0].status.remaining
+        ),
+        (OrderStatus::PartiallyFilled, 1, 2)
+    );
+    second.disconnect().await.unwrap();
+}
+
+/// IB stamps executions to the whole second; "executions since" a time inside that second
+/// still returns them (recovery counts fills by execution id, so more is safe, fewer is not).
+#[tokio::test]
+async fn executions_since_keeps_the_executions_of_the_same_second() {
+    let f = fake().await;
+    f.set_clock(1_800_000_000);
+    let b = broker(f.port());
+    let mut ev = b.events();
+    b.connect().await.unwrap();
+    let id = b.next_order_id().await.unwrap();
+    let mut o = stubs::order(Side::Buy, 1, limit("1.00"));
+    o.id = id;
+    b.place(&o).await.unwrap();
+    status(&mut ev, id, OrderStatus::Submitted).await;
+    assert!(f.fill(id.0 as i32, 1.0, 1.0));
+    let x = execution(&mut ev).await;
+    let second = tradeguard_model::Timestamp::from_secs(1_800_000_001);
+    assert_eq!(x.ts, second);
+    let since = second.plus(Duration::from_millis(400));
+    let got = b.executions_since(since).await.unwrap();
+    assert_eq!(
+        got.iter().map(|e| e.exec_id.clone()).collect::<Vec<_>>(),
+        vec![x.exec_id.clone()]
+    );
+    let later = tradeguard_model::Timestamp::from_secs(1_800_000_002);
+    assert!(b.executions_since(later).await.unwrap().is_empty());
+    b.disconnect().await.unwrap();
+}
+
+/// The answers to an executions query are history, not live fills: a new session (after a
+/// restart) that asks for the day's executions must not see them again as live events, or the
+/// engine counts fills its journal already holds a second time (found by the CLI crash test).
+#[tokio::test]
+async fn executions_query_answers_are_not_published_as_live_fills() {
+    let f = fake().await;
+    let first = broker(f.port());
+    let mut ev = first.events();
+    first.connect().await.unwrap();
+    let id = first.next_order_id().await.unwrap();
+    let mut o = stubs::order(Side::Buy, 2, limit("1.00"));
+    o.id = id;
+    first.place(&o).await.unwrap();
+    status(&mut ev, id, OrderStatus::Submitted).await;
+    assert!(f.fill(id.0 as i32, 2.0, 1.0));
+    let x = execution(&mut ev).await;
+    first.disconnect().await.unwrap();
+    drop(first);
+
+    let second = broker(f.port());
+    let mut ev = second.events();
+    second.connect().await.unwrap();
+    let got = second
+        .executions_since(tradeguard_model::Timestamp(0))
+        .await
+        .unwrap();
+    assert_eq!(
+        got.iter().map(|e| e.exec_id.clone()).collect::<Vec<_>>(),
+        vec![x.exec_id.clone()],
+        "the query answers"
+    );
+    // Barrier: one more round trip, then nothing may have arrived as a live execution.
+    second.positions().await.unwrap();
+    let rest = drain(&mut ev, Duration::from_millis(300)).await;
+    assert!(
+        !rest.iter().any(|e| matches!(e, BrokerEvent::Execution(_))),
+        "history replayed as live fills: {rest:?}"
+    );
+    // Live fills still arrive.
+    let id2 = second.next_order_id().await.unwrap();
+    o.id = id2;
+    second.place(&o).await.unwrap();
+    status(&mut ev, id2, OrderStatus::Submitted).await;
+    assert!(f.fill(id2.0 as i32, 2.0, 1.0));
+    assert_eq!(execution(&mut ev).await.order_id, Some(id2));
+    second.disconnect().await.unwrap();
+}

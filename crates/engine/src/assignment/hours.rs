@@ -6,6 +6,7 @@
 //! follows US daylight-saving rules (second Sunday of March to first Sunday of November);
 //! [`UsEquityHours::fixed_offset`] uses one offset all year (the simulator uses UTC−5).
 //! Exchange holidays are not modelled; an app that needs them implements [`MarketHours`].
+//! [`AlwaysOpen`] is a market that never closes (tests, 24-hour venues).
 
 use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, Weekday};
 use serde::{Deserialize, Serialize};
@@ -178,6 +179,34 @@ impl MarketHours for UsEquityHours {
     }
 }
 
+/// A market that never closes: every instant is in the regular session, every day trades,
+/// exchange-local time is UTC. Armed emergency orders go out at once and the stall detector
+/// always expects events. For tests of the live response at any wall-clock time, and for
+/// venues without a session (24-hour markets).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlwaysOpen;
+
+impl MarketHours for AlwaysOpen {
+    fn local(&self, ts: Timestamp) -> NaiveDateTime {
+        ts.to_datetime().naive_utc()
+    }
+
+    fn instant(&self, local: NaiveDateTime) -> Timestamp {
+        let utc = local.and_utc();
+        Timestamp::from_secs(utc.timestamp()).plus(std::time::Duration::from_nanos(u64::from(
+            utc.timestamp_subsec_nanos(),
+        )))
+    }
+
+    fn is_trading_day(&self, _date: NaiveDate) -> bool {
+        true
+    }
+
+    fn session(&self, _ts: Timestamp) -> MarketSession {
+        MarketSession::Regular
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,6 +242,21 @@ mod tests {
         let open = at(tue, 11, 0);
         assert_eq!(h.release_time(open, ArmAt::Open), open);
         assert_eq!(h.close_of(tue), at(tue, 16, 0));
+    }
+
+    #[test]
+    fn always_open_releases_at_once_on_any_day() {
+        let h = AlwaysOpen;
+        let sat_night = h.instant(d(2025, 3, 8).and_time(hm(23, 15)));
+        assert_eq!(
+            sat_night.to_datetime().to_rfc3339(),
+            "2025-03-08T23:15:00+00:00"
+        );
+        assert_eq!(h.local(sat_night), d(2025, 3, 8).and_time(hm(23, 15)));
+        assert_eq!(h.session(sat_night), MarketSession::Regular);
+        assert!(h.is_open(sat_night));
+        assert_eq!(h.release_time(sat_night, ArmAt::Open), sat_night);
+        assert_eq!(h.release_time(sat_night, ArmAt::PreMarket), sat_night);
     }
 
     #[test]

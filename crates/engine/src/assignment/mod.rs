@@ -32,7 +32,7 @@ pub use guard::{
     AssignmentGuard, Banner, ClosePhase, CloseSnapshot, EmergencyClose, EmergencyFill,
     EmergencyOrder, EmergencyOrderState, GuardDeps, GuardEvent, GuardHandle, GuardStatus,
 };
-pub use hours::{ArmAt, MarketHours, MarketSession, UsEquityHours};
+pub use hours::{AlwaysOpen, ArmAt, MarketHours, MarketSession, UsEquityHours};
 pub use notify::{LogNotifier, Notification, Notifier, RecordingNotifier};
 pub use plan::{ClosePlan, KeptPosition, PlannedOrder};
 pub use record::{AssignmentRecord, Detection, DetectionKind, DetectionSource, ExecutionMarker};

@@ -86,6 +86,8 @@ struct OrderRec {
 #[derive(Debug, Clone)]
 struct ExecRec {
     client_id: i32,
+    /// Execution time, Unix seconds.
+    secs: i64,
     contract: proto::Contract,
     execution: proto::Execution,
     commission: f64,
@@ -118,6 +120,7 @@ struct State {
     what_if: proto::OrderState,
     received: Vec<(i32, i32)>,
     clock_secs: i64,
+    wall_clock: bool,
 }
 
 /// A running fake TWS. Dropping it stops the accept loop and closes all connections.
@@ -179,7 +182,14 @@ fn key_matches(want: &proto::Contract, have: &proto::Contract) -> bool {
 
 impl State {
     fn bump(&mut self) -> i64 {
-        self.clock_secs += 1;
+        if self.wall_clock {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+            self.clock_secs = self.clock_secs.max(now);
+        } else {
+            self.clock_secs += 1;
+        }
         self.clock_secs
     }
 
@@ -201,10 +211,10 @@ impl State {
         }
     }
 
-    fn exec_time(&mut self) -> String {
+    fn exec_time(&mut self) -> (i64, String) {
         let secs = self.bump();
         let dt = chrono::DateTime::from_timestamp(secs, 0).unwrap_or_default();
-        format!("{} UTC", dt.format("%Y%m%d %H:%M:%S"))
+        (secs, format!("{} UTC", dt.format("%Y%m%d %H:%M:%S")))
     }
 
     fn order_status_msg(rec: &OrderRec) -> Vec<u8> {
@@ -326,7 +336,7 @@ impl State {
     ) {
         self.next_exec += 1;
         let exec_id = format!("0000e0d5.{:08x}.{:02}.01", rec.perm_id, self.next_exec);
-        let time = self.exec_time();
+        let (secs, time) = self.exec_time();
         let account = rec
             .placed
             .order
@@ -371,6 +381,7 @@ impl State {
         self.send_to_client(rec.placed.client_id, report);
         self.execs.push(ExecRec {
             client_id: rec.placed.client_id,
+            secs,
             contract: contract.clone(),
             execution,
             commission,
@@ -486,8 +497,18 @@ impl State {
                 };
                 let req_id = req.req_id.unwrap_or_default();
                 let want_client = req.execution_filter.as_ref().and_then(|f| f.client_id);
+                // As TWS: only executions at or after the filter's time ("yyyymmdd-hh:mm:ss",
+                // whole seconds; read as UTC, as the adapter writes it).
+                let from = req
+                    .execution_filter
+                    .as_ref()
+                    .and_then(|f| f.time.as_deref())
+                    .and_then(|t| chrono::NaiveDateTime::parse_from_str(t, "%Y%m%d-%H:%M:%S").ok())
+                    .map(|t| t.and_utc().timestamp());
                 for e in self.execs.clone() {
-                    if want_client.is_some_and(|w| w != e.client_id) {
+                    if want_client.is_some_and(|w| w != e.client_id)
+                        || from.is_some_and(|t| e.secs < t)
+                    {
                         continue;
                     }
                     self.send_to_conn(
@@ -864,6 +885,7 @@ impl FakeTws {
             what_if: proto::OrderState::default(),
             received: Vec::new(),
             clock_secs: 1_736_780_400,
+            wall_clock: false,
         }));
         let (changed, _) = watch::channel(0u64);
         let st = state.clone();
@@ -973,6 +995,19 @@ impl FakeTws {
         self.with(|s| s.read_only = on);
     }
 
+    /// Sets the fake's clock (Unix seconds): execution times count on from it, one second per
+    /// execution. The default starts at 2025-01-13 15:00 UTC.
+    pub fn set_clock(&self, unix_secs: i64) {
+        self.with(|s| s.clock_secs = unix_secs);
+    }
+
+    /// Stamps executions with the wall clock in whole seconds, as TWS does (never going back;
+    /// several executions may share a second): for tests whose client runs on the system
+    /// clock.
+    pub fn use_wall_clock(&self) {
+        self.with(|s| s.wall_clock = true);
+    }
+
     /// Sets the next valid order id (a gateway restart can roll it back).
     pub fn set_next_valid_id(&self, id: i32) {
         self.with(|s| s.cfg.next_valid_id = id);
@@ -1016,6 +1051,32 @@ impl FakeTws {
     /// Every order received so far, in order.
     pub fn placed(&self) -> Vec<PlacedOrder> {
         lock(&self.state).placed.clone()
+    }
+
+    /// Every execution reported so far (per leg for combos, plus one for the BAG itself), in
+    /// order: (contract, execution).
+    pub fn executions(&self) -> Vec<(proto::Contract, proto::Execution)> {
+        lock(&self.state)
+            .execs
+            .iter()
+            .map(|e| (e.contract.clone(), e.execution.clone()))
+            .collect()
+    }
+
+    /// Every accepted order (what-if and rejected ones excluded) by id: its status as the fake
+    /// reports it ("Submitted", "PendingCancel", "Filled", "Cancelled"), total and filled
+    /// quantity.
+    pub fn order_states(&self) -> Vec<(i32, String, f64, f64)> {
+        lock(&self.state)
+            .orders
+            .values()
+            .map(|r| (r.placed.order_id, r.status.clone(), r.total, r.filled))
+            .collect()
+    }
+
+    /// Current positions: (account, contract, quantity, average cost).
+    pub fn positions(&self) -> Vec<(String, proto::Contract, f64, f64)> {
+        lock(&self.state).positions.clone()
     }
 
     /// How many messages with this id (offset removed) were received.
