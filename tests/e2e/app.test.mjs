@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
@@ -91,6 +92,28 @@ describe("Tradeguard desktop app", () => {
     assert.match(uptime, /^\d+(\.\d)? s$|min/);
   });
 
+  it("the iron condor's detail shows its payoff chart, the stress grid against the margin buffer and the rules", async () => {
+    await session.click(await session.waitFor('[data-testid="nav-dashboard"]'));
+    const condor = '[data-testid="strategy"][data-strategy-name*="iron condor"]';
+    await session.waitFor(condor, 20000);
+    await session.click(await session.find(`${condor} [data-testid^="strategy-details-"]`));
+    const name = await session.waitForText('[data-testid="detail-name"]', (t) => t.includes("iron condor"));
+    assert.match(name, /SPY/);
+    // uPlot drew the payoff chart (a canvas inside the detail screen).
+    await session.waitFor('[data-testid="strategy-detail"] canvas', 15000);
+    const summary = await session.waitForText('[data-testid="stress-summary"]', (t) => /Worst case/.test(t), 15000);
+    assert.match(summary, /margin buffer/);
+    const cells = await session.findAll('[data-testid="stress-row"]');
+    assert.equal(cells.length, 3, "one row per IV shock");
+    // The starter rules apply to it (profit target, stop loss, ...), each with its distance.
+    const rules = await session.waitForText('[data-testid="detail-rules"]', (t) => /profit target/.test(t));
+    assert.match(rules, /stop loss/);
+    await sleep(1000);
+    await session.screenshot("strategy-detail");
+    await session.click(await session.find('[data-testid="detail-back"]'));
+    await session.waitFor('[data-testid="strategies"]');
+  });
+
   it("flattening the iron condor: preview lists the exact orders, confirm closes it, progress shows in place", async () => {
     // Leave dry-run (the starter rules' default) with no rules at all, through the rules file the
     // guard reloads without a restart; the DRY-RUN badge goes away when it has.
@@ -126,6 +149,19 @@ describe("Tradeguard desktop app", () => {
     }
     assert.ok(table.includes("SPY 21MAR25 530 P"), "the strangle is untouched");
     await session.screenshot("dashboard-after-flatten");
+  });
+
+  it("the Orders tab shows the flatten's order group with every leg filled, and its executions", async () => {
+    await session.click(await session.waitFor('[data-testid="nav-orders"]'));
+    const groups = await session.waitForText('[data-testid="groups"]', (t) => /flatten|close/i.test(t) && /completed/i.test(t), 15000);
+    assert.match(groups, /completed/i);
+    await session.click(await session.find('[data-testid="group"] [data-testid="group-toggle"]'));
+    const legs = await session.waitForText('[data-testid="legs"]', (t) => /filled/i.test(t));
+    for (const leg of ["550 P", "600 C", "540 P", "610 C"]) assert.ok(legs.includes(leg), `leg ${leg} in the group: ${legs}`);
+    const executions = await session.waitForText('[data-testid="executions"]', (t) => /SPY/.test(t), 15000);
+    assert.match(executions, /buy/i);
+    await session.screenshot("orders");
+    await session.click(await session.find('[data-testid="nav-dashboard"]'));
   });
 
   it("an assignment in the simulated venue raises the banner and an OS notification; acknowledge clears it", async () => {
@@ -185,6 +221,21 @@ describe("Tradeguard desktop app", () => {
     const report = readFileSync(path, "utf8");
     assert.match(report, /# Tradeguard diagnostics/);
     assert.match(report, /## Guard health and last reconciliation/);
+
+    // IB venue: a connection test against a port nothing listens on says what failed, with its code.
+    const closedPort = await new Promise((resolve) => {
+      const srv = createServer().listen(0, "127.0.0.1", () => {
+        const { port } = srv.address();
+        srv.close(() => resolve(port));
+      });
+    });
+    await session.click(await session.waitFor('[data-testid="venue-ib"]'));
+    await session.type(await session.waitFor('[data-testid="venue-port"]'), String(closedPort));
+    await session.click(await session.find('[data-testid="venue-test"]'));
+    const failure = await session.waitForText('[data-testid="venue-test-error"]', (t) => t.includes(String(closedPort)), 30000);
+    assert.match(failure, /ib\./, "the adapter's error code is shown");
+    await session.screenshot("settings-venue");
+    await session.click(await session.find('[data-testid="venue-sim"]'));
 
     // Off again: the entry goes away.
     await session.click(await session.find('[data-testid="start-at-login"]'));

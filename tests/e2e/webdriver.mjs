@@ -133,6 +133,12 @@ export class Session {
     return this.cmd("POST", `/element/${el}/click`, {});
   }
 
+  /** Replaces an input's value with `text`, as typed by a person. */
+  async type(el, text) {
+    await this.cmd("POST", `/element/${el}/clear`, {});
+    return this.cmd("POST", `/element/${el}/value`, { text });
+  }
+
   /** Poll `css`'s text until `pred(text)` holds; returns the text. */
   async waitForText(css, pred, timeoutMs = 15000) {
     const deadline = Date.now() + timeoutMs;

@@ -5,27 +5,26 @@ import { canDrawCharts, UPlotChart, type ChartOptions } from "./UPlotChart";
 
 // uPlot cannot draw in jsdom: a stand-in records what the component asks of it.
 const made = vi.hoisted(() => [] as Array<{ opts: { width: number; height: number }; data: unknown; target: HTMLElement; calls: string[] }>);
-vi.mock("uplot", () => ({
-  default: class {
-    calls: string[] = [];
-    constructor(opts: { width: number; height: number }, data: unknown, target: HTMLElement) {
-      made.push({ opts, data, target, calls: this.calls });
-    }
-    setData(data: unknown) {
-      this.calls.push(`setData ${JSON.stringify(data)}`);
-    }
-    setSize(s: { width: number; height: number }) {
-      this.calls.push(`setSize ${s.width}x${s.height}`);
-    }
-    destroy() {
-      this.calls.push("destroy");
-    }
-  },
-}));
+const FakeUPlot = class {
+  calls: string[] = [];
+  constructor(opts: { width: number; height: number }, data: unknown, target: HTMLElement) {
+    made.push({ opts, data, target, calls: this.calls });
+  }
+  setData(data: unknown) {
+    this.calls.push(`setData ${JSON.stringify(data)}`);
+  }
+  setSize(s: { width: number; height: number }) {
+    this.calls.push(`setSize ${s.width}x${s.height}`);
+  }
+  destroy() {
+    this.calls.push("destroy");
+  }
+};
 
 let resize: (() => void) | null = null;
 beforeEach(() => {
   made.length = 0;
+  vi.stubGlobal("uPlot", FakeUPlot);
   vi.stubGlobal("matchMedia", () => ({ matches: false, addEventListener() {}, removeEventListener() {} }));
   vi.stubGlobal(
     "ResizeObserver",
