@@ -1274,6 +1274,10 @@ impl Engine {
         }
         let now = self.now();
         self.hedge.on_book_change(&self.book, now);
+        let exec_id = e.exec_id.clone();
+        if let Err(err) = self.journal.append(JournalRecord::Execution(e)).await {
+            tracing::error!(exec = %exec_id, "execution not recorded for the blotter: {err}");
+        }
     }
 
     // ----- deadlines ----------------------------------------------------------------------

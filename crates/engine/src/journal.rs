@@ -52,6 +52,9 @@ pub enum JournalRecord {
     /// state (last one per strategy wins). Written before each order goes to the coordinator,
     /// so a restart resumes the close instead of planning it again.
     EmergencyClose(Box<CloseSnapshot>),
+    /// A fill as the broker reported it (the blotter's executions; a repeated exec id is
+    /// stored once). Written after the engine has acted on it, so it never delays a reaction.
+    Execution(tradeguard_model::Execution),
     /// Forced unwind of an account switched on (`true`) or off by a person (`false`).
     ForcedUnwind {
         /// Account.
@@ -120,6 +123,9 @@ impl JournalState {
             JournalRecord::EmergencyClose(c) => {
                 self.emergency_closes.insert(c.close.strategy, *c);
             }
+            // Fills are for the record (the blotter); the engine's state is rebuilt from the
+            // broker's executions at recovery.
+            JournalRecord::Execution(_) => {}
             JournalRecord::ForcedUnwind { account, enabled } => {
                 if enabled {
                     self.forced_unwind.insert(account);

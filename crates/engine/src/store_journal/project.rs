@@ -42,6 +42,7 @@ pub(super) fn project(record: &JournalRecord, now_ms: i64, account: &AccountId) 
             None => Vec::new(),
         },
         JournalRecord::Audit(a) => vec![WriteCmd::Audit(audit_record(a))],
+        JournalRecord::Execution(e) => vec![WriteCmd::InsertExecution(execution_record(e))],
         JournalRecord::Alert(a) => vec![WriteCmd::RaiseAlert(alert_record(a))],
         JournalRecord::OrderIdUsed(id) => vec![WriteCmd::RaiseHighestOrderId(id.0)],
         JournalRecord::StrategyBroken {
@@ -140,6 +141,24 @@ pub(super) fn group_state(g: &Group) -> GroupState {
         GroupPhase::Interrupted if !any_filled => GroupState::Cancelled,
         GroupPhase::Interrupted if all_filled => GroupState::Filled,
         GroupPhase::Interrupted => GroupState::Broken,
+    }
+}
+
+fn execution_record(e: &tradeguard_model::Execution) -> tradeguard_store::ExecutionRecord {
+    tradeguard_store::ExecutionRecord {
+        exec_id: e.exec_id.as_str().to_owned(),
+        order_id: e.order_id.map(|o| o.0),
+        broker_order_id: e.order_id.map(|o| o.0.to_string()),
+        account_id: e.account.as_str().to_owned(),
+        symbol: e.instrument.id().as_str().to_owned(),
+        side: match e.side {
+            tradeguard_model::Side::Buy => tradeguard_store::Side::Buy,
+            tradeguard_model::Side::Sell => tradeguard_store::Side::Sell,
+        },
+        qty: e.qty,
+        price_e4: e.price.raw(),
+        commission_e4: e.commission.map_or(0, |c| c.raw()),
+        executed_at_ms: e.ts.millis(),
     }
 }
 
@@ -271,6 +290,37 @@ mod tests {
         assert_eq!(group_state(&g), GroupState::Broken);
         g.phase = GroupPhase::RollingBack { tier: 0 };
         assert_eq!(group_state(&g), GroupState::Unwinding);
+    }
+
+    #[test]
+    fn an_execution_projects_to_the_executions_table() {
+        let e = tradeguard_model::Execution {
+            exec_id: tradeguard_model::ExecId::new("0001.01"),
+            order_id: Some(OrderId(42)),
+            account: AccountId::new("DU1"),
+            instrument: tradeguard_model::stubs::put(440),
+            side: tradeguard_model::Side::Buy,
+            qty: 2,
+            price: tradeguard_model::Price::parse("1.25").unwrap(),
+            ts: Timestamp::from_secs(1_700_000_000),
+            commission: Some(tradeguard_model::Money::parse("1.30").unwrap()),
+            liquidity: None,
+        };
+        let cmds = project(
+            &JournalRecord::Execution(e.clone()),
+            0,
+            &AccountId::new("DU1"),
+        );
+        let [WriteCmd::InsertExecution(r)] = cmds.as_slice() else {
+            panic!("one execution insert: {cmds:?}");
+        };
+        assert_eq!(r.exec_id, "0001.01");
+        assert_eq!(r.order_id, Some(42));
+        assert_eq!(r.symbol, e.instrument.id().as_str());
+        assert_eq!(r.side, tradeguard_store::Side::Buy);
+        assert_eq!((r.qty, r.price_e4, r.commission_e4), (2, 12_500, 13_000));
+        assert_eq!(r.executed_at_ms, 1_700_000_000_000);
+        cmds[0].validate().unwrap();
     }
 
     #[test]
