@@ -230,7 +230,12 @@ describe("Tradeguard desktop app", () => {
       });
     });
     await session.click(await session.waitFor('[data-testid="venue-ib"]'));
-    await session.type(await session.waitFor('[data-testid="venue-port"]'), String(closedPort));
+    const port = await session.waitFor('[data-testid="venue-port"]');
+    await session.type(port, String(closedPort));
+    // React has the typed value (not only the DOM) once the field shows it and the button is enabled.
+    for (let i = 0; i < 50 && (await session.cmd("GET", `/element/${port}/property/value`)) !== String(closedPort); i++) await sleep(100);
+    assert.equal(await session.cmd("GET", `/element/${port}/property/value`), String(closedPort));
+    await sleep(300);
     await session.click(await session.find('[data-testid="venue-test"]'));
     const failure = await session.waitForText('[data-testid="venue-test-error"]', (t) => t.includes(String(closedPort)), 30000);
     assert.match(failure, /ib\./, "the adapter's error code is shown");
