@@ -1,7 +1,11 @@
 //! Close jobs: every close the enforcer hands to the coordinator (rule flatten or forced
 //! unwind) is tracked until the position is gone. A rejected or failed close is retried with
 //! back-off a bounded number of times, then parked as **needs manual action** — still tracked
-//! and listed, never dropped. A close whose position the broker no longer has is dropped and
+//! and listed, never dropped. A failure caused by the broker being unreachable (not connected,
+//! timed out, I/O, or the connection down when the failure is seen) says nothing about the
+//! order and does **not** use up an attempt: the job is retried with the same back-off once the
+//! broker answers again (DST seed 1149: a forced unwind parked after three failures inside
+//! one disconnect, never resumed). A close whose position the broker no longer has is dropped and
 //! reconciliation is requested instead of retrying.
 //!
 //! Pure bookkeeping; the enforcer performs the broker/coordinator calls.
@@ -53,6 +57,8 @@ pub struct CloseJob {
     pub created: Timestamp,
     /// Failed attempts so far.
     pub failures: u32,
+    /// Failures because the broker was unreachable (not attempts; they pace the retries).
+    pub unreachable: u32,
     /// State.
     pub state: CloseState,
     /// Last failure text.
@@ -82,6 +88,8 @@ impl CloseJob {
 pub enum AfterFailure {
     /// Retry at this time.
     Retry(Timestamp),
+    /// The broker was unreachable: retry at this time, no attempt used up.
+    RetryUnreachable(Timestamp),
     /// Retries exhausted.
     NeedsManual,
 }
@@ -131,6 +139,7 @@ impl CloseTracker {
                 legs,
                 created: now,
                 failures: 0,
+                unreachable: 0,
                 state: CloseState::Pending { not_before: now },
                 last_error: None,
             },
@@ -190,6 +199,7 @@ impl CloseTracker {
     ) -> Option<AfterFailure> {
         let j = self.jobs.get_mut(&id)?;
         j.failures = j.failures.saturating_add(1);
+        j.unreachable = 0;
         j.last_error = Some(reason.clone());
         if j.failures >= max_attempts {
             j.state = CloseState::NeedsManual { reason };
@@ -199,6 +209,24 @@ impl CloseTracker {
             j.state = CloseState::Pending { not_before: at };
             Some(AfterFailure::Retry(at))
         }
+    }
+
+    /// Records a failure caused by the broker being unreachable: the attempt is not counted;
+    /// the retry backs off by the unreachable failures in a row (at most `max`).
+    pub fn fail_unreachable(
+        &mut self,
+        id: u64,
+        reason: String,
+        now: Timestamp,
+        base: Duration,
+        max: Duration,
+    ) -> Option<AfterFailure> {
+        let j = self.jobs.get_mut(&id)?;
+        j.last_error = Some(reason);
+        j.unreachable = j.unreachable.saturating_add(1);
+        let at = now.plus(backoff(base, max, j.unreachable));
+        j.state = CloseState::Pending { not_before: at };
+        Some(AfterFailure::RetryUnreachable(at))
     }
 
     /// A person asked to try again: the job goes back to Pending with a fresh attempt budget.
@@ -276,6 +304,50 @@ mod tests {
         assert!(t.covers(&a, &stubs::put(440).id()), "still tracked");
         assert!(t.retry_manual(id, now));
         assert_eq!(t.due(now), vec![id]);
+    }
+
+    #[test]
+    fn an_unreachable_broker_uses_up_no_attempt() {
+        let mut t = CloseTracker::default();
+        let now = Timestamp::from_secs(1000);
+        let a = stubs::account();
+        let id = t
+            .add(
+                a,
+                None,
+                Purpose::Emergency,
+                "forced_unwind",
+                vec![leg(440, -2)],
+                now,
+            )
+            .unwrap();
+        let s = Duration::from_secs(1);
+        let m = Duration::from_secs(10);
+        let waits: Vec<u64> = (0..6)
+            .map(
+                |_| match t.fail_unreachable(id, "broker: not connected".into(), now, s, m) {
+                    Some(AfterFailure::RetryUnreachable(at)) => at.duration_since(now).as_secs(),
+                    other => panic!("{other:?}"),
+                },
+            )
+            .collect();
+        assert_eq!(waits, vec![1, 2, 4, 8, 10, 10], "backs off, bounded");
+        let j = t.get(id).unwrap();
+        assert_eq!(j.failures, 0, "no attempt used up");
+        assert_eq!(j.last_error.as_deref(), Some("broker: not connected"));
+        assert!(t.due(now.plus(s)).is_empty());
+        assert_eq!(t.due(now.plus(m)), vec![id]);
+        // Real failures still count.
+        assert_eq!(
+            t.fail(id, "rejected".into(), now, 3, s, m),
+            Some(AfterFailure::Retry(now.plus(s)))
+        );
+        assert_eq!(
+            t.fail_unreachable(id, "broker: timeout".into(), now, s, m),
+            Some(AfterFailure::RetryUnreachable(now.plus(s)))
+        );
+        assert_eq!(t.get(id).unwrap().failures, 1);
+        assert_eq!(t.fail_unreachable(99, "x".into(), now, s, m), None);
     }
 
     #[test]
