@@ -539,3 +539,35 @@ async fn a_forced_unwind_during_a_disconnect_is_not_parked_and_closes_on_reconne
     assert!(!c.iter().any(|x| x == "close.needs_manual_action"), "{c:?}");
     g.shutdown().await;
 }
+
+/// DST seeds 6036 / 6966 (invariant 6): forced unwind on while the venue rejected orders at
+/// random; the close job used up its three attempts within seconds and stayed parked as
+/// needs-manual after the venue accepted orders again. Forced unwind means every position must
+/// go: a parked unwind job is tried again every `close_retry_max` (the person alerted once).
+#[tokio::test(start_paused = true)]
+async fn a_parked_forced_unwind_is_tried_again_and_closes_once_the_venue_accepts() {
+    let mut c = cfg_with(vec![position(put490(), -1, "2.00")]);
+    c.matching.random_reject_prob = 1.0;
+    let b = broker(c);
+    let j = MemoryJournal::new();
+    let g = guard(b.clone(), &j, Box::new(NoRules), enforce_cfg(), vec![]).await;
+    let mut rx = g.subscribe_alerts();
+    sleep_ms(1_000).await;
+    g.set_forced_unwind(stubs::account(), true).await.unwrap();
+    sleep_ms(60_000).await;
+    assert_eq!(qty_at_broker(&b, &put490()).await, -1, "every order rejected");
+    let c = codes(&drain(&mut rx));
+    assert_eq!(
+        c.iter().filter(|x| *x == "close.needs_manual_action").count(),
+        1,
+        "alerted once, not per retry: {c:?}"
+    );
+    let tries = groups_of(&g, Purpose::Emergency).await.len();
+    assert!(tries > 3, "tried again while parked: {tries} groups");
+    venue(&b).lock().unwrap().set_order_faults(0.0, 0.0);
+    // The next try comes at most `close_retry_max` (30 s) after it was parked again.
+    sleep_ms(40_000).await;
+    assert_eq!(qty_at_broker(&b, &put490()).await, 0, "closed");
+    assert!(g.close_jobs().is_empty());
+    g.shutdown().await;
+}

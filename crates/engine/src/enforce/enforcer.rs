@@ -289,6 +289,13 @@ async fn fail(core: &SharedCore, job: u64, reason: String, code: Option<&str>) {
                 c.close_max_attempts
             );
         }
+        Some(AfterFailure::ParkedAgain) => {
+            tracing::warn!(
+                job,
+                "forced-unwind close {job} of {ids} ({account}) failed again: {reason}; still needs manual action, retried every {} s while forced unwind is on",
+                c.close_retry_max.as_secs()
+            );
+        }
         Some(AfterFailure::NeedsManual) => {
             core.alerter
                 .raise(
@@ -358,6 +365,19 @@ async fn drive_closes(core: &SharedCore) -> TaskResult {
                 format!("close {job}: positions no longer held; manual action done"),
             )
             .await;
+    }
+    // Forced unwind means every position must go: a parked unwind job is tried again.
+    let resumed = {
+        let mut st = core.lock();
+        let unwinding = st.forced_unwind.clone();
+        st.closes
+            .resume_parked_unwinds(&unwinding, now, core.cfg.close_retry_max)
+    };
+    for job in resumed {
+        tracing::warn!(
+            job,
+            "forced unwind is on: close {job}, parked as needs-manual, is tried again"
+        );
     }
     let due = core.lock().closes.due(now);
     for job in due {
