@@ -48,12 +48,13 @@ fn seeds_240_319() {
 /// 650), deliveries and lost orders / stops reaching the engine's book (444, 587, 622, 712,
 /// 896, 1461, 1897), exits never rolled back (599, 871), emergency exits wait for a stop's
 /// confirmed cancel (1100, 1309), a naked short born from a stop fill gets the hedge's grace
-/// (516), an unreachable broker uses up no close attempt (1149).
+/// (516), an unreachable broker uses up no close attempt (1149), a parked forced unwind is tried
+/// again (6036, 6966), orders on an expired contract end at the venue (4418).
 #[test]
 fn regression_seeds() {
     let failing: Vec<(u64, &str)> = [
         505, 1051, 842, 379, 650, 444, 587, 622, 712, 896, 1461, 1897, 599, 871, 1100, 1309, 516,
-        1149,
+        1149, 6036, 6966, 4418,
     ]
     .into_iter()
     .filter_map(|s| {
