@@ -555,10 +555,16 @@ async fn a_parked_forced_unwind_is_tried_again_and_closes_once_the_venue_accepts
     sleep_ms(1_000).await;
     g.set_forced_unwind(stubs::account(), true).await.unwrap();
     sleep_ms(60_000).await;
-    assert_eq!(qty_at_broker(&b, &put490()).await, -1, "every order rejected");
+    assert_eq!(
+        qty_at_broker(&b, &put490()).await,
+        -1,
+        "every order rejected"
+    );
     let c = codes(&drain(&mut rx));
     assert_eq!(
-        c.iter().filter(|x| *x == "close.needs_manual_action").count(),
+        c.iter()
+            .filter(|x| *x == "close.needs_manual_action")
+            .count(),
         1,
         "alerted once, not per retry: {c:?}"
     );
