@@ -209,6 +209,9 @@ pub fn emergency_closes(
                     let state = match &o.state {
                         EmergencyOrderState::Waiting => "waiting".to_owned(),
                         EmergencyOrderState::Submitting => "sending".to_owned(),
+                        EmergencyOrderState::Deferred => {
+                            "sending once the stop is cancelled".to_owned()
+                        }
                         EmergencyOrderState::Sent => "sent".to_owned(),
                         EmergencyOrderState::Filled => "filled".to_owned(),
                         EmergencyOrderState::Failed { reason } => format!("failed: {reason}"),

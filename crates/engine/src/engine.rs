@@ -124,7 +124,7 @@ pub(crate) struct Engine {
     pub account: Option<AccountId>,
     /// Accounts in forced unwind: only reducing orders and emergency exits pass the gate.
     pub forced_unwind: BTreeSet<AccountId>,
-    /// Close/Flatten groups held until earlier exits of the same position ended
+    /// Close/Flatten (and Emergency) groups held until earlier exits of the same position ended
     /// ([`crate::exits`]).
     pub(crate) held: BTreeMap<GroupId, crate::exits::Held>,
 }
@@ -523,7 +523,7 @@ impl Engine {
             return Err(r.into());
         }
         // One live exit per position: a Close/Flatten waits for the stops / exit groups already
-        // working on it (crate::exits).
+        // working on it, an Emergency exit for the stops (crate::exits).
         let wait_for = self.exits_to_wait_for(&intent);
         let id = GroupId(self.next_group);
         self.next_group += 1;
@@ -547,11 +547,7 @@ impl Engine {
             .await?;
         self.write_group(id).await?;
         if wait_for.is_empty() {
-            if purpose == Purpose::Emergency
-                && let Some(g) = self.groups.get(&id)
-            {
-                let intent = g.intent.clone();
-                self.supersede_stops_for(&intent).await;
+            if purpose == Purpose::Emergency {
                 // Drives the group itself (cut or not).
                 self.cut_emergency(id, combo).await;
             } else {

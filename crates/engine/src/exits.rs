@@ -13,15 +13,17 @@
 //! - A **stop** is refused on an instrument that already has a live stop
 //!   ([`ExecError::StopExists`]) or a live exit group on the stop's side
 //!   ([`ExecError::ExitWorking`]).
-//! - Emergency exits and hedges are never held: their callers (assignment guard, forced unwind,
-//!   hedge manager) need the order at once. An **Emergency** exit still supersedes the stops
-//!   on its position (their cancel is requested as it goes out, and they end without a market
-//!   order): otherwise a stop-limit left resting on a position the emergency path closed would
-//!   later open a new one. Until the cancel lands both are live — the one remaining window.
-//!   An Emergency exit whose position another live exit group already covers is **cut** by that
-//!   group's unfilled quantity (to the position still held) instead of being held; cut to
+//! - An **Emergency** exit on a position with a live managed stop is held the same way, but
+//!   only for the stops (DST seeds 1100, 1309): their cancel is requested at once, and the
+//!   exit goes out as soon as the broker confirms it (or the stop ended otherwise: filled, its
+//!   market order done), cut by what the stop filled meanwhile — one cancel round-trip, and
+//!   never two live exits for the same quantity. Its callers see a group without an order
+//!   for that long (the assignment guard learns the order id later, see
+//!   `crate::assignment::guard`; the forced-unwind closer follows the group).
+//! - An Emergency exit whose position another live exit *group* already covers is **cut** by
+//!   that group's unfilled quantity (to the position still held) instead of being held; cut to
 //!   nothing, it ends Completed with its legs Cancelled and the reason (its caller sees a group
-//!   without an order).
+//!   without an order). Hedges are never held.
 //!
 //! The hold is in memory: a restart interrupts the held group like any unsent group (its legs
 //! are cancelled, see [`crate::recovery`]) and puts a superseded stop whose stop-limit is still
@@ -124,47 +126,29 @@ impl Engine {
         }
     }
 
-    /// The live exits a new Close/Flatten `intent` must wait for (empty for other purposes).
+    /// The live exits a new `intent` must wait for: every stop and exit group for a
+    /// Close/Flatten, the stops only for an Emergency exit (other exit groups cut it instead,
+    /// see [`Engine::cut_emergency`]), nothing for other purposes.
     pub(crate) fn exits_to_wait_for(
         &self,
         intent: &OrderIntent,
     ) -> Vec<(Exit, InstrumentId, Side, i64)> {
-        if !matches!(intent.purpose, Purpose::Close | Purpose::Flatten) {
-            return Vec::new();
-        }
+        let stops_only = match intent.purpose {
+            Purpose::Close | Purpose::Flatten => false,
+            Purpose::Emergency => true,
+            _ => return Vec::new(),
+        };
         let mut out = Vec::new();
         for l in &intent.legs {
             let id = l.instrument.id();
             for (e, filled) in self.live_exits(&intent.account, &id, l.side) {
+                if stops_only && !matches!(e, Exit::Stop(_)) {
+                    continue;
+                }
                 out.push((e, id.clone(), l.side, filled));
             }
         }
         out
-    }
-
-    /// Supersedes every live stop an Emergency `intent` exits (see the module docs); their
-    /// cancels go out now, the intent is not held.
-    pub(crate) async fn supersede_stops_for(&mut self, intent: &OrderIntent) {
-        if intent.purpose != Purpose::Emergency {
-            return;
-        }
-        let mut stops = BTreeSet::new();
-        for l in &intent.legs {
-            for (e, _) in self.live_exits(&intent.account, &l.instrument.id(), l.side) {
-                if let Exit::Stop(s) = e {
-                    stops.insert(s);
-                }
-            }
-        }
-        for sid in stops {
-            let action = self.stops.get_mut(&sid).and_then(|s| s.supersede());
-            tracing::warn!(
-                stop = sid,
-                "stop superseded by an emergency exit of its position"
-            );
-            self.run_stop_actions_pub(sid, action.into_iter().collect())
-                .await;
-        }
     }
 
     /// A stop on `spec` would be a second live exit: the refusal, if so.
@@ -227,7 +211,7 @@ impl Engine {
         self.report_unjournaled(r, "audit entry");
         for sid in stops {
             let action = self.stops.get_mut(&sid).and_then(|s| s.supersede());
-            tracing::info!(stop = sid, group = %id, "stop superseded by a close of its position");
+            tracing::info!(stop = sid, group = %id, purpose = ?purpose, "stop superseded by an exit of its position");
             self.run_stop_actions_pub(sid, action.into_iter().collect())
                 .await;
         }
@@ -288,6 +272,9 @@ impl Engine {
                 leg.qty = q;
             }
         }
+        if intent.purpose == Purpose::Emergency {
+            cuts.extend(self.emergency_cuts(id, &mut intent));
+        }
         if cuts.is_empty() {
             tracing::info!(group = %id, "held group released: the exits it waited for ended");
             self.advance_group(id).await;
@@ -315,6 +302,22 @@ impl Engine {
         }
         let mut intent = g.intent.clone();
         let created = g.created;
+        let cuts = self.emergency_cuts(id, &mut intent);
+        if cuts.is_empty() {
+            self.advance_group(id).await;
+            return true;
+        }
+        let text = format!(
+            "emergency group {id} cut: another exit already covers {}",
+            cuts.join(", ")
+        );
+        self.apply_cut(id, intent, created, combo, text).await
+    }
+
+    /// Cuts the legs of Emergency group `id`'s `intent` by the unfilled quantity of the other
+    /// live exit groups on the same position, and to the position still held; the texts of
+    /// the cuts made.
+    fn emergency_cuts(&self, id: GroupId, intent: &mut OrderIntent) -> Vec<String> {
         let mut cuts = Vec::new();
         for leg in &mut intent.legs {
             let lid = leg.instrument.id();
@@ -352,15 +355,7 @@ impl Engine {
                 leg.qty = q;
             }
         }
-        if cuts.is_empty() {
-            self.advance_group(id).await;
-            return true;
-        }
-        let text = format!(
-            "emergency group {id} cut: another exit already covers {}",
-            cuts.join(", ")
-        );
-        self.apply_cut(id, intent, created, combo, text).await
+        cuts
     }
 
     /// Replaces unsent group `id` by `intent` (legs at zero dropped), journals it with an

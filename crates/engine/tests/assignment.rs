@@ -14,11 +14,11 @@ use tradeguard_engine::assignment::{
 };
 use tradeguard_engine::{
     ExecError, ExecutionCoordinator, GateRefusal, JournalRecord, MemoryJournal, OrderIntent,
-    Purpose, Severity, TokioClock,
+    Purpose, Severity, StopSpec, StopState, TokioClock,
 };
 use tradeguard_model::{
-    Broker, BrokerEvent, EventStream, Instrument, OrderType, Position, Right, Side, StrategyId,
-    StrategyState, Timestamp, stubs,
+    Broker, BrokerEvent, EventStream, Instrument, OpenOrderKind, OrderType, Position, Right, Side,
+    StrategyId, StrategyState, Timestamp, stubs,
 };
 use tradeguard_sim::{SimBroker, SimConfig, calendar};
 
@@ -547,4 +547,81 @@ async fn a_failed_emergency_order_is_its_own_critical_alert_and_nothing_behind_i
         "still locked"
     );
     assert!(alerts_with(&r.j, "assignment.close_completed").is_empty());
+}
+
+/// Live buy orders of `inst` at the venue.
+async fn live_buys(b: &SimBroker, inst: &Instrument) -> usize {
+    b.open_orders()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|x| {
+            matches!(&x.order, OpenOrderKind::Single(o) if o.instrument == *inst && o.side == Side::Buy)
+        })
+        .count()
+}
+
+/// DST seeds 1100 / 1309 (invariant 2): the emergency buy-back of a short call with a working
+/// managed stop went out while the stop's cancel was in flight. The coordinator now holds it
+/// until the cancel is confirmed; the guard sees a group without an order (step Deferred),
+/// learns the order id once it is sent, and counts its fills as usual.
+#[tokio::test(start_paused = true)]
+async fn an_emergency_order_held_for_a_stops_cancel_is_followed_to_its_fill() {
+    let r = rig(cfg_at(tue(10, 0), 1100)).await;
+    let g = r.guard().await;
+    sleep_ms(1_000).await;
+    let call = o(Right::Call, 460);
+    let stop =
+        r.c.place_stop(StopSpec {
+            account: stubs::account(),
+            instrument: call.clone(),
+            side: Side::Buy,
+            qty: 2,
+            stop: px("50"),
+            strategy: Some(StrategyId(1)),
+        })
+        .await
+        .unwrap();
+    sleep_ms(500).await;
+    assert_eq!(live_buys(&r.b, &call).await, 1, "the stop-limit rests");
+    r.b.force_assignment(&o(Right::Put, 440).id(), 2).unwrap();
+    let mut deferred_seen = false;
+    for _ in 0..1_000 {
+        sleep_ms(10).await;
+        assert!(
+            live_buys(&r.b, &call).await <= 1,
+            "two live exits of the 460 C"
+        );
+        let st = g.status();
+        if let Some(c) = st.closes.first() {
+            deferred_seen |= c.orders[0].state == EmergencyOrderState::Deferred;
+        }
+    }
+    assert!(deferred_seen, "the buy-back waited for the stop's cancel");
+    let st = g.status();
+    let c = &st.closes[0];
+    assert_eq!(c.phase, ClosePhase::Completed, "{c:#?}");
+    let first = &c.orders[0];
+    assert_eq!(first.state, EmergencyOrderState::Filled);
+    let id = first.order_id.expect("order id learned");
+    let execs = executions(&r.b).await;
+    let bought: i64 = execs
+        .iter()
+        .filter(|e| e.order_id == Some(id))
+        .map(|e| e.qty)
+        .sum();
+    assert_eq!((bought, first.filled()), (2, 2));
+    assert!(
+        all_flat(&r.b).await,
+        "{:#?}",
+        r.b.positions().await.unwrap()
+    );
+    let snap = r.c.snapshot().await.unwrap();
+    let s = snap.stops.iter().find(|s| s.id == stop).unwrap();
+    assert_eq!((s.state, s.market_order), (StopState::Cancelled, None));
+    assert!(
+        audits(&r.j)
+            .iter()
+            .any(|a| a.code == "assignment.order_deferred")
+    );
 }

@@ -17,11 +17,11 @@ use tradeguard_engine::assignment::{
 };
 use tradeguard_engine::{
     EngineDeps, ExecutionCoordinator, IntrinsicStressModel, Journal, JournalError, JournalRecord,
-    JournalState, MemoryJournal, OrderIntent, Purpose, TokioClock,
+    JournalState, MemoryJournal, OrderIntent, Purpose, StopSpec, TokioClock,
 };
 use tradeguard_model::{
-    Broker, Execution, Instrument, OrderId, OrderType, Position, Right, Side, Strategy, StrategyId,
-    StrategyState, Timestamp, stubs,
+    Broker, Execution, Instrument, OpenOrderKind, OrderId, OrderType, Position, Right, Side,
+    Strategy, StrategyId, StrategyState, Timestamp, stubs,
 };
 use tradeguard_sim::{SimBroker, SimConfig, calendar};
 
@@ -499,4 +499,82 @@ async fn emergency_close_records_survive_the_sqlite_store_and_old_intents_still_
     assert!(m.remove("outside_rth").is_some() && m.remove("client_ref").is_some());
     let old: OrderIntent = serde_json::from_value(v).unwrap();
     assert!(!old.outside_rth && old.client_ref.is_none());
+}
+
+/// DST seeds 1100 / 1309: the emergency buy-back of the 460 C waits in the coordinator for the
+/// cancel of a managed stop on it (step Deferred, no order id yet) when the process dies. The
+/// restart looks the step up by its client tag like a step in flight: its group never sent an
+/// order, so the step goes out again — once, never beside a live stop-limit.
+#[tokio::test(start_paused = true)]
+async fn restart_while_the_emergency_order_waits_for_a_stops_cancel_sends_it_once() {
+    let b = broker(cfg_at(tue(10, 0), 1309, condor_positions()));
+    b.connect().await.unwrap();
+    let j = MemoryJournal::new();
+    let crash = Crashing::new(&j, |r| {
+        matches!(r, JournalRecord::EmergencyClose(c)
+            if c.close.orders[0].state == EmergencyOrderState::Deferred)
+    });
+    let condor = reference_condor(1, stubs::account(), expiry());
+    let n1 = RecordingNotifier::new();
+    let (c1, g1) = start(
+        &b,
+        Arc::new(crash.clone()),
+        &n1,
+        condor.clone(),
+        ArmAt::Open,
+    )
+    .await;
+    sleep_ms(1_000).await;
+    let call = o(Right::Call, 460);
+    c1.place_stop(StopSpec {
+        account: stubs::account(),
+        instrument: call.clone(),
+        side: Side::Buy,
+        qty: 2,
+        stop: px("50"),
+        strategy: Some(StrategyId(1)),
+    })
+    .await
+    .unwrap();
+    sleep_ms(500).await;
+    let live_buys = |b: Arc<SimBroker>, call: Instrument| async move {
+        b.open_orders()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|x| matches!(&x.order, OpenOrderKind::Single(o) if o.instrument == call && o.side == Side::Buy))
+            .count()
+    };
+    assert_eq!(live_buys(b.clone(), call.clone()).await, 1);
+    b.force_assignment(&o(Right::Put, 440).id(), 2).unwrap();
+    for _ in 0..1_000 {
+        if crash.dead() {
+            break;
+        }
+        sleep_ms(10).await;
+        assert!(live_buys(b.clone(), call.clone()).await <= 1);
+    }
+    assert!(crash.dead(), "{:#?}", g1.status().closes);
+    g1.abort();
+    drop(c1);
+    sleep_ms(2_000).await;
+
+    let n2 = RecordingNotifier::new();
+    let (_c2, g2) = start(&b, Arc::new(j.reopen()), &n2, condor, ArmAt::Open).await;
+    for _ in 0..1_000 {
+        sleep_ms(10).await;
+        assert!(
+            live_buys(b.clone(), call.clone()).await <= 1,
+            "two live exits of the 460 C"
+        );
+    }
+    let st = g2.status();
+    let c = &st.closes[0];
+    assert_eq!(c.phase, ClosePhase::Completed, "{c:#?}");
+    let by = orders_by_instrument(&executions(&b).await);
+    let bought = &by[&call.id().to_string()];
+    assert_eq!(bought.len(), 1, "one buy-back order: {by:#?}");
+    assert_eq!(bought.values().sum::<i64>(), 2);
+    assert!(b.positions().await.unwrap().is_empty(), "flat");
+    assert_eq!(alerts_with(&j, "assignment.close_resumed"), 1);
 }

@@ -405,3 +405,72 @@ async fn an_exit_that_cannot_complete_keeps_what_filled() {
             .any(|a| a.code == "group.incomplete" && a.message.contains("not rolled back"))
     );
 }
+
+/// DST seeds 1100 / 1309 (invariant 2): an Emergency exit of a position with a working managed
+/// stop went out at once while the stop's cancel was still in flight — two live exits for the
+/// same quantity until the cancel landed. Now the emergency exit is held until the broker
+/// confirms the cancel (one round-trip), then sent; the stop ends Cancelled with no market
+/// order.
+#[tokio::test(start_paused = true)]
+async fn an_emergency_exit_of_a_stopped_position_waits_for_the_confirmed_cancel_of_the_stop() {
+    let mut cfg = sim_cfg(1100);
+    cfg.positions = vec![position(spy(), 100, "495")];
+    let b = broker(cfg);
+    let j = MemoryJournal::new();
+    let c = start(b.clone(), &j, engine_cfg()).await;
+    sleep_ms(500).await;
+    let stop = c.place_stop(stop_on_spy(100)).await.unwrap();
+    sleep_ms(500).await;
+    assert_eq!(live_spy_sells(&b).await.len(), 1);
+
+    let em = OrderIntent::new(Purpose::Emergency, stubs::account()).leg(
+        spy(),
+        Side::Sell,
+        100,
+        OrderType::Market,
+    );
+    let gid = c.submit(em).await.unwrap();
+    let snap = c.snapshot().await.unwrap();
+    let g = snap.groups.iter().find(|g| g.id == gid).unwrap();
+    assert!(!g.phase.is_terminal());
+    assert!(
+        g.legs.iter().all(|l| l.order_id.is_none()),
+        "held until the stop's cancel is confirmed: {g:#?}"
+    );
+    let s = snap.stops.iter().find(|s| s.id == stop).unwrap();
+    assert_eq!(s.state, StopState::CancelPending);
+    let (mut cancelled_at, mut sent_at) = (None, None);
+    for i in 0..300 {
+        sleep_ms(10).await;
+        let live = live_spy_sells(&b).await;
+        assert!(live.len() <= 1, "two live exits: {live:?}");
+        let snap = c.snapshot().await.unwrap();
+        let g = snap.groups.iter().find(|g| g.id == gid).unwrap();
+        let s = snap.stops.iter().find(|s| s.id == stop).unwrap();
+        if cancelled_at.is_none() && s.state == StopState::Cancelled {
+            cancelled_at = Some(i);
+        }
+        if sent_at.is_none() && g.legs[0].order_id.is_some() {
+            sent_at = Some(i);
+        }
+    }
+    // Not delayed beyond the cancel's round-trip: sent at the instant the cancel was confirmed.
+    let sent = sent_at.expect("the emergency exit went out");
+    assert_eq!(
+        Some(sent),
+        cancelled_at,
+        "sent with the cancel's confirmation"
+    );
+    assert_eq!(qty_at_broker(&b, &spy()).await, 0);
+    let snap = c.snapshot().await.unwrap();
+    let g = snap.groups.iter().find(|g| g.id == gid).unwrap();
+    assert_eq!(g.phase, GroupPhase::Completed);
+    let s = snap.stops.iter().find(|s| s.id == stop).unwrap();
+    assert_eq!((s.state, s.market_order), (StopState::Cancelled, None));
+    assert_eq!(
+        executions(&b).await.len(),
+        1,
+        "only the emergency exit traded"
+    );
+    assert!(audits(&j).iter().any(|a| a.code == "exit.held"));
+}

@@ -504,3 +504,76 @@ async fn status_summary_every_interval_with_local_and_broker_protections() {
     assert_eq!(open.len(), 1);
     g.shutdown().await;
 }
+
+/// DST seed 1149 (invariant 6): forced unwind went on during a disconnect; its close job failed
+/// three times inside that one disconnect (not connected, then "position check before retry
+/// failed") and was parked as needs-manual — never resumed once the venue accepted orders.
+/// Failures of an unreachable broker now use up no attempt: the close goes out on reconnect.
+#[tokio::test(start_paused = true)]
+async fn a_forced_unwind_during_a_disconnect_is_not_parked_and_closes_on_reconnect() {
+    let b = broker(cfg_with(vec![position(put490(), -1, "2.00")]));
+    let j = MemoryJournal::new();
+    let g = guard(b.clone(), &j, Box::new(NoRules), enforce_cfg(), vec![]).await;
+    let mut rx = g.subscribe_alerts();
+    sleep_ms(1_000).await;
+    venue(&b).lock().unwrap().disconnect();
+    sleep_ms(500).await;
+    g.set_forced_unwind(stubs::account(), true).await.unwrap();
+    // Far longer than three attempts with their back-off (1 s, 2 s).
+    sleep_ms(90_000).await;
+    let jobs = g.close_jobs();
+    assert_eq!(jobs.len(), 1, "{jobs:#?}");
+    assert_eq!(jobs[0].failures, 0, "{jobs:#?}");
+    assert!(jobs[0].unreachable > 0, "{jobs:#?}");
+    assert!(
+        matches!(jobs[0].state, CloseState::Pending { .. }),
+        "{jobs:#?}"
+    );
+    assert_eq!(g.status().await.needs_manual, 0);
+    venue(&b).lock().unwrap().connect();
+    // The next retry comes at most `close_retry_max` (30 s) later.
+    sleep_ms(40_000).await;
+    assert_eq!(qty_at_broker(&b, &put490()).await, 0, "closed on reconnect");
+    assert!(g.close_jobs().is_empty());
+    let c = codes(&drain(&mut rx));
+    assert!(!c.iter().any(|x| x == "close.needs_manual_action"), "{c:?}");
+    g.shutdown().await;
+}
+
+/// DST seeds 6036 / 6966 (invariant 6): forced unwind on while the venue rejected orders at
+/// random; the close job used up its three attempts within seconds and stayed parked as
+/// needs-manual after the venue accepted orders again. Forced unwind means every position must
+/// go: a parked unwind job is tried again every `close_retry_max` (the person alerted once).
+#[tokio::test(start_paused = true)]
+async fn a_parked_forced_unwind_is_tried_again_and_closes_once_the_venue_accepts() {
+    let mut c = cfg_with(vec![position(put490(), -1, "2.00")]);
+    c.matching.random_reject_prob = 1.0;
+    let b = broker(c);
+    let j = MemoryJournal::new();
+    let g = guard(b.clone(), &j, Box::new(NoRules), enforce_cfg(), vec![]).await;
+    let mut rx = g.subscribe_alerts();
+    sleep_ms(1_000).await;
+    g.set_forced_unwind(stubs::account(), true).await.unwrap();
+    sleep_ms(60_000).await;
+    assert_eq!(
+        qty_at_broker(&b, &put490()).await,
+        -1,
+        "every order rejected"
+    );
+    let c = codes(&drain(&mut rx));
+    assert_eq!(
+        c.iter()
+            .filter(|x| *x == "close.needs_manual_action")
+            .count(),
+        1,
+        "alerted once, not per retry: {c:?}"
+    );
+    let tries = groups_of(&g, Purpose::Emergency).await.len();
+    assert!(tries > 3, "tried again while parked: {tries} groups");
+    venue(&b).lock().unwrap().set_order_faults(0.0, 0.0);
+    // The next try comes at most `close_retry_max` (30 s) after it was parked again.
+    sleep_ms(40_000).await;
+    assert_eq!(qty_at_broker(&b, &put490()).await, 0, "closed");
+    assert!(g.close_jobs().is_empty());
+    g.shutdown().await;
+}

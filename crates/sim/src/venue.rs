@@ -635,6 +635,30 @@ impl SimVenue {
                 Some(reason("sim.day_expired", "DAY order expired at the close")),
             );
         }
+        // Orders of any TIF on a contract whose last trading day this was are cancelled, like
+        // a broker does for an expired contract (a GTC order must not outlive its contract:
+        // DST seed 4418, a stop's market exit placed after the close kept working).
+        let expires = |i: &Instrument| i.as_option().is_some_and(|o| o.expiry <= date);
+        let expired: Vec<OrderId> = self
+            .orders
+            .iter()
+            .filter(|(_, w)| !w.status.is_terminal())
+            .filter(|(_, w)| match &w.order {
+                OpenOrderKind::Single(o) => expires(&o.instrument),
+                OpenOrderKind::Combo(c) => c.legs.iter().any(|l| expires(&l.instrument)),
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            self.finish(
+                id,
+                OrderStatus::Cancelled,
+                Some(reason(
+                    "sim.contract_expired",
+                    "order cancelled: its contract expired at the close",
+                )),
+            );
+        }
         let deliver_at = self.now.plus(self.cfg.assignment.delivery_delay);
         let holdings: Vec<(Instrument, i64)> = self
             .ledger
@@ -764,6 +788,19 @@ impl SimVenue {
                 id,
                 OrderStatus::Rejected,
                 Some(reason("sim.invalid_price", text)),
+            );
+        }
+        // A contract past its last close no longer trades (see `on_close`).
+        let now = self.now;
+        if let Some(i) = insts.iter().map(|(i, _)| i).find(|i| {
+            i.as_option()
+                .is_some_and(|o| now >= calendar::close_of(o.expiry))
+        }) {
+            let text = format!("{} expired: it no longer trades", i.id());
+            return self.finish(
+                id,
+                OrderStatus::Rejected,
+                Some(reason("sim.contract_expired", text)),
             );
         }
         if chance(&mut self.rng, self.cfg.matching.random_reject_prob) {

@@ -202,3 +202,57 @@ fn demo_moves_quotes_and_assigns_a_short_put_within_twenty_virtual_minutes() {
     assert!(execs(&evs).is_empty(), "no executions: nobody traded");
     assert!(DEMO_ASSIGNMENT_AFTER <= Duration::from_secs(20 * 60));
 }
+
+/// DST seed 4418: a GTC market order on an option expiring today, placed after the close,
+/// kept working after its contract expired. Orders on an expired contract are now cancelled
+/// at its last close (any TIF); orders on later expiries stay.
+#[test]
+fn orders_on_a_contract_expiring_today_are_cancelled_at_the_close_and_refused_after() {
+    let today = date();
+    let expiring = opt(Right::Call, 520, today);
+    let later = opt(Right::Call, 520, far());
+    let c = with_positions(cfg(3), &[(expiring.clone(), 1), (later.clone(), 1)]);
+    let mut v = venue(c);
+    let mut ids = Vec::new();
+    for i in [&expiring, &later] {
+        let mut o = order(
+            &mut v,
+            i.clone(),
+            tradeguard_model::Side::Sell,
+            1,
+            tradeguard_model::OrderType::Limit { limit: p("50") },
+        );
+        o.tif = tradeguard_model::Tif::Gtc;
+        v.place(&o).unwrap();
+        ids.push(o.id);
+    }
+    let evs = v.step(calendar::close_of(today).plus(Duration::from_secs(5)));
+    let st = statuses(&evs, ids[0]);
+    let last = st.last().unwrap();
+    assert_eq!(last.status, tradeguard_model::OrderStatus::Cancelled);
+    assert_eq!(last.reason.as_ref().unwrap().code, "sim.contract_expired");
+    assert_eq!(
+        last_status(&evs, ids[1]),
+        Some(tradeguard_model::OrderStatus::Submitted)
+    );
+    let open: Vec<_> = v
+        .open_orders()
+        .unwrap()
+        .iter()
+        .map(|o| o.status.order_id)
+        .collect();
+    assert_eq!(open, vec![ids[1]]);
+    // After its last close the contract no longer trades: a new order on it is rejected.
+    let id = place(
+        &mut v,
+        expiring,
+        tradeguard_model::Side::Sell,
+        1,
+        tradeguard_model::OrderType::Market,
+    );
+    let evs = run(&mut v, 2);
+    let st = statuses(&evs, id);
+    let last = st.last().unwrap();
+    assert_eq!(last.status, tradeguard_model::OrderStatus::Rejected);
+    assert_eq!(last.reason.as_ref().unwrap().code, "sim.contract_expired");
+}

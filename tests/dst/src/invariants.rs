@@ -244,6 +244,8 @@ pub struct Checker {
     seen_groups: BTreeSet<u64>,
     prev: Option<(Timestamp, BTreeSet<u64>, BTreeSet<String>)>,
     quiet_since: Option<Timestamp>,
+    /// Since when each exposure key has had unmatched naked shorts (continuously).
+    unmatched_since: BTreeMap<String, Timestamp>,
     over_hedge_since: BTreeMap<String, Timestamp>,
 }
 
@@ -259,6 +261,7 @@ impl Checker {
             seen_groups: BTreeSet::new(),
             prev: None,
             quiet_since: None,
+            unmatched_since: BTreeMap::new(),
             over_hedge_since: BTreeMap::new(),
         }
     }
@@ -268,6 +271,7 @@ impl Checker {
     pub fn restarted(&mut self) {
         self.seen_groups.clear();
         self.quiet_since = None;
+        self.unmatched_since.clear();
     }
 
     /// Checks one observation; the first violation found is returned.
@@ -302,17 +306,35 @@ impl Checker {
             (true, Some(t)) => Some(t),
             (true, None) => Some(o.now),
         };
+        let mut since_map = BTreeMap::new();
+        for k in o.unmatched.keys() {
+            let t = self.unmatched_since.get(k).copied().unwrap_or(o.now);
+            since_map.insert(k.clone(), t);
+        }
+        self.unmatched_since = since_map;
+        let grace = self.cfg.settle_grace;
         let judged = match (self.quiet_since, o.calm_since) {
             (Some(q), Some(c)) if o.venue_accepts => {
-                since(o.now, q) >= self.cfg.settle_grace && since(o.now, c) >= self.cfg.settle_grace
+                since(o.now, q) >= grace && since(o.now, c) >= grace
             }
             _ => false,
         };
-        if judged && !o.unmatched.is_empty() {
+        // The hedge manager arms its debounce when the naked short appears, so a naked short
+        // born from a fill outside any group (a stop, an assignment) gets the same grace.
+        let stale: BTreeMap<&String, &i64> = o
+            .unmatched
+            .iter()
+            .filter(|(k, _)| {
+                self.unmatched_since
+                    .get(*k)
+                    .is_some_and(|t| since(o.now, *t) >= grace)
+            })
+            .collect();
+        if judged && !stale.is_empty() {
             return Err(format!(
                 "every group settled {:.1} s ago and the venue accepts orders, yet unhedged naked shorts remain: {:?}",
                 since(o.now, self.quiet_since.unwrap_or(o.now)).as_secs_f64(),
-                o.unmatched
+                stale
             ));
         }
         Ok(())

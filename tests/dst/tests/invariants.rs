@@ -109,6 +109,32 @@ fn inv1_naked_short_left_after_groups_settled() {
     assert_eq!(first_violation(&states[..5]), None);
 }
 
+/// Seed 516: the groups settled long ago, then a managed stop sold a spread's long leg and left
+/// its short naked. The hedge manager's debounce starts at that fill, so the naked short gets
+/// the grace from when it appeared — and is a violation once that grace is over.
+#[test]
+fn inv1_a_naked_short_born_outside_a_group_gets_the_grace_from_its_birth() {
+    let mut states: Vec<Observation> = (100..140).map(calm).collect();
+    for (i, o) in states.iter_mut().enumerate() {
+        o.groups = vec![group(1, Purpose::Open, true, 20, vec![])];
+        if i >= 10 {
+            o.unmatched = BTreeMap::from([("SPY/Put".to_owned(), 2)]);
+        }
+    }
+    let grace = usize::try_from(cfg().settle_grace.as_secs()).unwrap();
+    // Hedged in time (gone within the grace): no violation.
+    let mut hedged = states.clone();
+    for o in &mut hedged[10 + grace - 1..] {
+        o.unmatched.clear();
+    }
+    assert_eq!(first_violation(&hedged), None);
+    assert_eq!(first_violation(&states[..10 + grace]), None);
+    assert_eq!(
+        first_violation(&states),
+        Some(Invariant::NoNakedShortAfterSettle)
+    );
+}
+
 #[test]
 fn inv2_two_live_exits_for_the_same_quantity() {
     let mut o = calm(100);

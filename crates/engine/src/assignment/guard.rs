@@ -24,6 +24,7 @@ use super::plan::{self, KeptPosition, PlannedOrder};
 use super::record::{AssignmentRecord, Detection, DetectionKind, ExecutionMarker, short_name};
 use crate::alert::{Alert, AuditEntry, Severity};
 use crate::coordinator::ExecutionCoordinator;
+use crate::engine::EngineSnapshot;
 use crate::error::JournalError;
 use crate::intent::{OrderIntent, Purpose};
 use crate::journal::{Journal, JournalRecord};
@@ -70,6 +71,12 @@ pub enum EmergencyOrderState {
     /// Being handed to the coordinator under [`EmergencyOrder::client_ref`] (journaled first:
     /// after a restart the order is looked up by that tag before anything is sent again).
     Submitting,
+    /// Accepted by the coordinator as [`EmergencyOrder::group`] but held there until the
+    /// managed stop it supersedes is cancelled (one cancel round-trip, never two live exits):
+    /// no order id yet. It is learned from the coordinator when the broker reports an order the
+    /// guard does not know (before any fill of it is counted) or on a short poll; after a
+    /// restart the step is looked up in the journal like `Submitting`.
+    Deferred,
     /// Handed to the coordinator: [`EmergencyOrder::order_id`] is at the broker.
     Sent,
     /// Completely filled.
@@ -288,8 +295,14 @@ pub struct AssignmentGuard {
     /// Orders of resumed closes still working at start-up: the coordinator's recovery cancels
     /// them, and their remainder is sent again once the cancel is confirmed.
     restart_cancels: BTreeSet<OrderId>,
+    /// Next look-up of the steps the coordinator holds ([`EmergencyOrderState::Deferred`]).
+    deferred_check_at: Option<Timestamp>,
     events: broadcast::Sender<GuardEvent>,
 }
+
+/// How often steps held by the coordinator are looked up when no broker event names their
+/// order first (e.g. the coordinator ended the group without an order).
+const DEFERRED_POLL: Duration = Duration::from_millis(500);
 
 impl AssignmentGuard {
     /// Loads the journal (records, last known positions) without touching the broker.
@@ -335,6 +348,7 @@ impl AssignmentGuard {
             reconnecting: false,
             had_known: st.known_positions.is_some(),
             restart_cancels: BTreeSet::new(),
+            deferred_check_at: None,
             events,
         })
     }
@@ -398,7 +412,10 @@ impl AssignmentGuard {
             let sid = self.closes[ci].strategy;
             for oi in 0..self.closes[ci].orders.len() {
                 let o = &mut self.closes[ci].orders[oi];
-                if o.state == EmergencyOrderState::Submitting {
+                if matches!(
+                    o.state,
+                    EmergencyOrderState::Submitting | EmergencyOrderState::Deferred
+                ) {
                     let found = o.client_ref.as_ref().and_then(|r| {
                         groups
                             .values()
@@ -581,11 +598,15 @@ impl AssignmentGuard {
             .iter()
             .filter(|c| c.unfinished())
             .filter_map(|c| c.next_release(now));
-        [self.detector.next_deadline(), Some(self.next_expiry_check)]
-            .into_iter()
-            .flatten()
-            .chain(armed)
-            .min()
+        [
+            self.detector.next_deadline(),
+            Some(self.next_expiry_check),
+            self.deferred_check_at,
+        ]
+        .into_iter()
+        .flatten()
+        .chain(armed)
+        .min()
     }
 
     async fn persist_known(&self) {
@@ -657,6 +678,9 @@ impl AssignmentGuard {
                 }
             }
             BrokerEvent::Execution(e) => {
+                if e.order_id.is_some_and(|id| self.find_order(id).is_none()) {
+                    self.bind_deferred().await;
+                }
                 // An own fill is journaled with its close before the known positions contain
                 // it (a restart then counts it once).
                 let own = self.record_fill(e).await;
@@ -666,7 +690,12 @@ impl AssignmentGuard {
                     self.advance(ci).await;
                 }
             }
-            BrokerEvent::OrderStatus(u) => self.on_status(u).await,
+            BrokerEvent::OrderStatus(u) => {
+                if self.find_order(u.order_id).is_none() {
+                    self.bind_deferred().await;
+                }
+                self.on_status(u).await;
+            }
             BrokerEvent::Quote(q) => {
                 let px = match &q.instrument {
                     Instrument::Stock { symbol } if q.bid.is_positive() => {
@@ -714,6 +743,9 @@ impl AssignmentGuard {
     /// Resolves detection windows, releases armed closes, runs the expiry-day check.
     pub async fn on_timer(&mut self) {
         let now = self.clock.now();
+        if self.deferred_check_at.is_some_and(|t| t <= now) {
+            self.bind_deferred().await;
+        }
         let ds = self.detector.poll(now);
         for d in ds {
             self.handle(d).await;
@@ -1148,16 +1180,7 @@ impl AssignmentGuard {
             .with_client_ref(tag);
         let result = match self.coordinator.submit(intent).await {
             Ok(gid) => match self.coordinator.snapshot().await {
-                Ok(snap) => {
-                    let g = snap.groups.iter().find(|g| g.id == gid);
-                    match g.and_then(|g| g.legs.first()).and_then(|l| l.order_id) {
-                        Some(id) => Ok((gid, id)),
-                        None => Err(format!(
-                            "group {gid} ended without an order: {}",
-                            g.and_then(|g| g.reason.clone()).unwrap_or_default()
-                        )),
-                    }
-                }
+                Ok(snap) => group_order(&snap, gid).map(|id| (gid, id)),
                 Err(e) => Err(format!("{e} ({})", e.code())),
             },
             Err(e) => Err(format!("{e} ({})", e.code())),
@@ -1166,7 +1189,23 @@ impl AssignmentGuard {
             return;
         };
         match result {
-            Ok((gid, id)) => {
+            Ok((gid, None)) => {
+                eo.group = Some(gid);
+                eo.state = EmergencyOrderState::Deferred;
+                let t = order_text(eo);
+                self.deferred_check_at
+                    .get_or_insert(now.plus(DEFERRED_POLL));
+                self.save(ci).await;
+                self.audit(
+                    "emergency_order",
+                    "assignment.order_deferred",
+                    format!(
+                        "strategy {sid}: {t} ×{qty} accepted as group {gid}, held until the managed stop on the position is cancelled (no two live exits)"
+                    ),
+                )
+                .await;
+            }
+            Ok((gid, Some(id))) => {
                 eo.group = Some(gid);
                 eo.order_id = Some(id);
                 // A fill may already have been counted (it cannot arrive before this, but a
@@ -1194,6 +1233,87 @@ impl AssignmentGuard {
                 eo.state = EmergencyOrderState::Failed { reason };
                 self.save(ci).await;
             }
+        }
+    }
+
+    /// Looks up the steps the coordinator holds (no order id yet): sent once their group has
+    /// an order (before any of its events is processed: a fill is never missed), failed when
+    /// the group ended without one; the rest stay deferred (polled again shortly).
+    async fn bind_deferred(&mut self) {
+        let todo: Vec<(usize, usize, GroupId)> =
+            self.closes
+                .iter()
+                .enumerate()
+                .flat_map(|(ci, c)| {
+                    c.orders.iter().enumerate().filter_map(move |(oi, o)| {
+                        match (&o.state, o.group) {
+                            (EmergencyOrderState::Deferred, Some(g)) => Some((ci, oi, g)),
+                            _ => None,
+                        }
+                    })
+                })
+                .collect();
+        if todo.is_empty() {
+            self.deferred_check_at = None;
+            return;
+        }
+        let now = self.clock.now();
+        self.deferred_check_at = Some(now.plus(DEFERRED_POLL));
+        let snap = match self.coordinator.snapshot().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(
+                    code = e.code(),
+                    "deferred emergency orders not looked up: {e}"
+                );
+                return;
+            }
+        };
+        let mut touched = BTreeSet::new();
+        let mut left = false;
+        for (ci, oi, gid) in todo {
+            let r = group_order(&snap, gid);
+            let Some(c) = self.closes.get_mut(ci) else {
+                continue;
+            };
+            let sid = c.strategy;
+            let Some(eo) = c.orders.get_mut(oi) else {
+                continue;
+            };
+            let text = match r {
+                Ok(None) => {
+                    left = true;
+                    continue;
+                }
+                Ok(Some(id)) => {
+                    eo.order_id = Some(id);
+                    eo.state = if eo.remaining() == 0 {
+                        EmergencyOrderState::Filled
+                    } else {
+                        EmergencyOrderState::Sent
+                    };
+                    Some(format!(
+                        "strategy {sid}: {} (order {id}, group {gid}, sent once the managed stop's cancel was confirmed)",
+                        order_text(eo)
+                    ))
+                }
+                Err(reason) => {
+                    eo.state = EmergencyOrderState::Failed { reason };
+                    None
+                }
+            };
+            self.save(ci).await;
+            if let Some(t) = text {
+                self.audit("emergency_order", "assignment.order_sent", t)
+                    .await;
+            }
+            touched.insert(ci);
+        }
+        if !left {
+            self.deferred_check_at = None;
+        }
+        for ci in touched {
+            self.advance(ci).await;
         }
     }
 
@@ -1295,7 +1415,9 @@ impl AssignmentGuard {
             }
         }
         let live = c.orders.iter().enumerate().any(|(i, o)| match o.state {
-            EmergencyOrderState::Sent | EmergencyOrderState::Submitting => true,
+            EmergencyOrderState::Sent
+            | EmergencyOrderState::Submitting
+            | EmergencyOrderState::Deferred => true,
             EmergencyOrderState::Waiting => !blocked[i],
             _ => false,
         });
@@ -1395,6 +1517,21 @@ impl AssignmentGuard {
             clock,
             task: Arc::new(task),
         }
+    }
+}
+
+/// The broker order of coordinator group `gid` (its first leg's): `Ok(None)` while the group
+/// is held (working, nothing sent yet), `Err` when it ended without an order or is unknown.
+fn group_order(snap: &EngineSnapshot, gid: GroupId) -> Result<Option<OrderId>, String> {
+    let g = snap.groups.iter().find(|g| g.id == gid);
+    match (g, g.and_then(|g| g.legs.first()).and_then(|l| l.order_id)) {
+        (_, Some(id)) => Ok(Some(id)),
+        (Some(g), None) if !g.phase.is_terminal() => Ok(None),
+        (g, None) => Err(format!(
+            "group {gid} ended without an order: {}",
+            g.and_then(|g| g.reason.clone())
+                .unwrap_or_else(|| "not known to the coordinator".to_owned())
+        )),
     }
 }
 

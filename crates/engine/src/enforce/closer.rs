@@ -1,7 +1,12 @@
 //! Close jobs: every close the enforcer hands to the coordinator (rule flatten or forced
 //! unwind) is tracked until the position is gone. A rejected or failed close is retried with
 //! back-off a bounded number of times, then parked as **needs manual action** — still tracked
-//! and listed, never dropped. A close whose position the broker no longer has is dropped and
+//! and listed, never dropped. A failure caused by the broker being unreachable (not connected,
+//! timed out, I/O, or the connection down when the failure is seen) says nothing about the
+//! order and does **not** use up an attempt: the job is retried with the same back-off once the
+//! broker answers again (DST seed 1149: a forced unwind parked after three failures inside
+//! one disconnect, never resumed). A parked **forced-unwind** job is retried every
+//! `close_retry_max` while forced unwind stays on (the person was alerted once). A close whose position the broker no longer has is dropped and
 //! reconciliation is requested instead of retrying.
 //!
 //! Pure bookkeeping; the enforcer performs the broker/coordinator calls.
@@ -10,7 +15,7 @@ use crate::enforce::config::backoff;
 use crate::enforce::evaluator::CloseLeg;
 use crate::intent::{OrderIntent, Purpose};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use tradeguard_model::{AccountId, GroupId, InstrumentId, OrderType, Side, StrategyId, Timestamp};
 
@@ -53,6 +58,10 @@ pub struct CloseJob {
     pub created: Timestamp,
     /// Failed attempts so far.
     pub failures: u32,
+    /// Failures because the broker was unreachable (not attempts; they pace the retries).
+    pub unreachable: u32,
+    /// When the job was last parked as needs-manual.
+    pub parked_at: Option<Timestamp>,
     /// State.
     pub state: CloseState,
     /// Last failure text.
@@ -82,8 +91,12 @@ impl CloseJob {
 pub enum AfterFailure {
     /// Retry at this time.
     Retry(Timestamp),
+    /// The broker was unreachable: retry at this time, no attempt used up.
+    RetryUnreachable(Timestamp),
     /// Retries exhausted.
     NeedsManual,
+    /// A forced-unwind job retried after it was parked failed again: parked again.
+    ParkedAgain,
 }
 
 /// Every close job of the session.
@@ -131,6 +144,8 @@ impl CloseTracker {
                 legs,
                 created: now,
                 failures: 0,
+                unreachable: 0,
+                parked_at: None,
                 state: CloseState::Pending { not_before: now },
                 last_error: None,
             },
@@ -190,15 +205,65 @@ impl CloseTracker {
     ) -> Option<AfterFailure> {
         let j = self.jobs.get_mut(&id)?;
         j.failures = j.failures.saturating_add(1);
+        j.unreachable = 0;
         j.last_error = Some(reason.clone());
         if j.failures >= max_attempts {
             j.state = CloseState::NeedsManual { reason };
-            Some(AfterFailure::NeedsManual)
+            let again = j.parked_at.is_some();
+            j.parked_at = Some(now);
+            Some(if again {
+                AfterFailure::ParkedAgain
+            } else {
+                AfterFailure::NeedsManual
+            })
         } else {
             let at = now.plus(backoff(base, max, j.failures));
             j.state = CloseState::Pending { not_before: at };
             Some(AfterFailure::Retry(at))
         }
+    }
+
+    /// Records a failure caused by the broker being unreachable: the attempt is not counted;
+    /// the retry backs off by the unreachable failures in a row (at most `max`).
+    pub fn fail_unreachable(
+        &mut self,
+        id: u64,
+        reason: String,
+        now: Timestamp,
+        base: Duration,
+        max: Duration,
+    ) -> Option<AfterFailure> {
+        let j = self.jobs.get_mut(&id)?;
+        j.last_error = Some(reason);
+        j.unreachable = j.unreachable.saturating_add(1);
+        let at = now.plus(backoff(base, max, j.unreachable));
+        j.state = CloseState::Pending { not_before: at };
+        Some(AfterFailure::RetryUnreachable(at))
+    }
+
+    /// Forced-unwind jobs (Emergency) of an account still in forced unwind that have been
+    /// parked as needs-manual for `every`: back to Pending for one more attempt (failing
+    /// again parks them again). The person was alerted when the job was first parked; the
+    /// positions must still go, and a rejection may be transient (DST seeds 6036, 6966: three
+    /// random rejections inside the storm parked the unwind for good). Returns the jobs resumed.
+    pub fn resume_parked_unwinds(
+        &mut self,
+        unwinding: &BTreeSet<AccountId>,
+        now: Timestamp,
+        every: Duration,
+    ) -> Vec<u64> {
+        let mut out = Vec::new();
+        for j in self.jobs.values_mut() {
+            let due = j.purpose == Purpose::Emergency
+                && unwinding.contains(&j.account)
+                && matches!(j.state, CloseState::NeedsManual { .. })
+                && j.parked_at.is_some_and(|t| now >= t.plus(every));
+            if due {
+                j.state = CloseState::Pending { not_before: now };
+                out.push(j.id);
+            }
+        }
+        out
     }
 
     /// A person asked to try again: the job goes back to Pending with a fresh attempt budget.
@@ -276,6 +341,102 @@ mod tests {
         assert!(t.covers(&a, &stubs::put(440).id()), "still tracked");
         assert!(t.retry_manual(id, now));
         assert_eq!(t.due(now), vec![id]);
+    }
+
+    #[test]
+    fn an_unreachable_broker_uses_up_no_attempt() {
+        let mut t = CloseTracker::default();
+        let now = Timestamp::from_secs(1000);
+        let a = stubs::account();
+        let id = t
+            .add(
+                a,
+                None,
+                Purpose::Emergency,
+                "forced_unwind",
+                vec![leg(440, -2)],
+                now,
+            )
+            .unwrap();
+        let s = Duration::from_secs(1);
+        let m = Duration::from_secs(10);
+        let waits: Vec<u64> = (0..6)
+            .map(
+                |_| match t.fail_unreachable(id, "broker: not connected".into(), now, s, m) {
+                    Some(AfterFailure::RetryUnreachable(at)) => at.duration_since(now).as_secs(),
+                    other => panic!("{other:?}"),
+                },
+            )
+            .collect();
+        assert_eq!(waits, vec![1, 2, 4, 8, 10, 10], "backs off, bounded");
+        let j = t.get(id).unwrap();
+        assert_eq!(j.failures, 0, "no attempt used up");
+        assert_eq!(j.last_error.as_deref(), Some("broker: not connected"));
+        assert!(t.due(now.plus(s)).is_empty());
+        assert_eq!(t.due(now.plus(m)), vec![id]);
+        // Real failures still count.
+        assert_eq!(
+            t.fail(id, "rejected".into(), now, 3, s, m),
+            Some(AfterFailure::Retry(now.plus(s)))
+        );
+        assert_eq!(
+            t.fail_unreachable(id, "broker: timeout".into(), now, s, m),
+            Some(AfterFailure::RetryUnreachable(now.plus(s)))
+        );
+        assert_eq!(t.get(id).unwrap().failures, 1);
+        assert_eq!(t.fail_unreachable(99, "x".into(), now, s, m), None);
+    }
+
+    #[test]
+    fn a_parked_forced_unwind_is_retried_while_forced_unwind_is_on() {
+        let mut t = CloseTracker::default();
+        let now = Timestamp::from_secs(1000);
+        let a = stubs::account();
+        let s = Duration::from_secs(1);
+        let m = Duration::from_secs(10);
+        let unwind = t
+            .add(
+                a.clone(),
+                None,
+                Purpose::Emergency,
+                "forced_unwind",
+                vec![leg(440, -2)],
+                now,
+            )
+            .unwrap();
+        let flatten = t
+            .add(
+                a.clone(),
+                None,
+                Purpose::Flatten,
+                "r",
+                vec![leg(430, -2)],
+                now,
+            )
+            .unwrap();
+        for id in [unwind, flatten] {
+            t.fail(id, "rejected".into(), now, 1, s, m);
+        }
+        let on = BTreeSet::from([a.clone()]);
+        assert!(t.resume_parked_unwinds(&on, now.plus(m - s), m).is_empty());
+        assert!(
+            t.resume_parked_unwinds(&BTreeSet::new(), now.plus(m), m)
+                .is_empty(),
+            "forced unwind off: stays parked"
+        );
+        assert_eq!(t.resume_parked_unwinds(&on, now.plus(m), m), vec![unwind]);
+        assert_eq!(
+            t.due(now.plus(m)),
+            vec![unwind],
+            "a rule flatten stays parked"
+        );
+        let later = now.plus(m);
+        assert_eq!(
+            t.fail(unwind, "rejected".into(), later, 1, s, m),
+            Some(AfterFailure::ParkedAgain)
+        );
+        assert!(t.resume_parked_unwinds(&on, later.plus(s), m).is_empty());
+        assert_eq!(t.resume_parked_unwinds(&on, later.plus(m), m), vec![unwind]);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::group::{Group, GroupPhase};
 use crate::intent::Purpose;
 use crate::live::MarkStatus;
 use std::collections::{BTreeMap, BTreeSet};
-use tradeguard_model::{AccountId, InstrumentId, Position, Timestamp};
+use tradeguard_model::{AccountId, ConnectionState, InstrumentId, Position, Timestamp};
 
 pub(crate) async fn run(core: SharedCore, hb: Heartbeat) -> TaskResult {
     let mut tick = tokio::time::interval(core.cfg.eval_interval);
@@ -225,19 +225,40 @@ fn group_failure(g: &Group) -> String {
     )
 }
 
-async fn fail(core: &SharedCore, job: u64, reason: String) {
+/// Error codes meaning the broker could not be reached (the order's fate says nothing).
+const UNREACHABLE_CODES: &[&str] = &["broker.not_connected", "broker.timeout", "broker.io"];
+
+/// A failed close: retried with back-off, parked as needs-manual after the attempt budget.
+/// A failure with an [`UNREACHABLE_CODES`] code, or seen while the connection is down, does
+/// not use up an attempt (the close is retried once the broker answers again).
+async fn fail(core: &SharedCore, job: u64, reason: String, code: Option<&str>) {
     let now = core.now();
     let c = &core.cfg;
     let (after, what) = {
         let mut st = core.lock();
-        let after = st.closes.fail(
-            job,
-            reason.clone(),
-            now,
-            c.close_max_attempts,
-            c.close_retry_base,
-            c.close_retry_max,
+        let down = matches!(
+            st.book.connection(),
+            Some(ConnectionState::Disconnected { .. } | ConnectionState::Connecting)
         );
+        let unreachable = down || code.is_some_and(|c| UNREACHABLE_CODES.contains(&c));
+        let after = if unreachable {
+            st.closes.fail_unreachable(
+                job,
+                reason.clone(),
+                now,
+                c.close_retry_base,
+                c.close_retry_max,
+            )
+        } else {
+            st.closes.fail(
+                job,
+                reason.clone(),
+                now,
+                c.close_max_attempts,
+                c.close_retry_base,
+                c.close_retry_max,
+            )
+        };
         let what = st.closes.get(job).map(|j| {
             let ids: Vec<String> = j.instruments().map(|i| i.to_string()).collect();
             (j.account.clone(), ids.join(", "), j.failures)
@@ -259,6 +280,21 @@ async fn fail(core: &SharedCore, job: u64, reason: String) {
                     ),
                 )
                 .await;
+        }
+        Some(AfterFailure::RetryUnreachable(at)) => {
+            tracing::warn!(
+                job,
+                failures,
+                "close {job} of {ids} ({account}) failed because the broker is unreachable: {reason}; not counted as an attempt ({failures}/{} used), retrying at {at}",
+                c.close_max_attempts
+            );
+        }
+        Some(AfterFailure::ParkedAgain) => {
+            tracing::warn!(
+                job,
+                "forced-unwind close {job} of {ids} ({account}) failed again: {reason}; still needs manual action, retried every {} s while forced unwind is on",
+                c.close_retry_max.as_secs()
+            );
         }
         Some(AfterFailure::NeedsManual) => {
             core.alerter
@@ -294,9 +330,14 @@ async fn drive_closes(core: &SharedCore) -> TaskResult {
                         )
                         .await;
                 }
-                Some(g) if g.phase.is_terminal() => fail(core, job, group_failure(g)).await,
+                Some(g) if g.phase.is_terminal() => {
+                    fail(core, job, group_failure(g), None).await;
+                }
                 Some(_) => {}
-                None => fail(core, job, format!("group {gid} unknown to the coordinator")).await,
+                None => {
+                    let why = format!("group {gid} unknown to the coordinator");
+                    fail(core, job, why, None).await;
+                }
             }
         }
     }
@@ -325,13 +366,32 @@ async fn drive_closes(core: &SharedCore) -> TaskResult {
             )
             .await;
     }
+    // Forced unwind means every position must go: a parked unwind job is tried again.
+    let resumed = {
+        let mut st = core.lock();
+        let unwinding = st.forced_unwind.clone();
+        st.closes
+            .resume_parked_unwinds(&unwinding, now, core.cfg.close_retry_max)
+    };
+    for job in resumed {
+        tracing::warn!(
+            job,
+            "forced unwind is on: close {job}, parked as needs-manual, is tried again"
+        );
+    }
     let due = core.lock().closes.due(now);
     for job in due {
-        let Some(failures) = core.lock().closes.get(job).map(|j| j.failures) else {
+        let Some(retry) = core
+            .lock()
+            .closes
+            .get(job)
+            .map(|j| j.failures > 0 || j.unreachable > 0)
+        else {
             continue;
         };
-        // A retry first asks the broker: a position it no longer has is not retried.
-        let holdings = if failures > 0 {
+        // A retry first asks the broker: a position it no longer has is not retried (and an
+        // unreachable broker fails here, before any group is made).
+        let holdings = if retry {
             match core.broker.positions().await {
                 Ok(p) => held(&p),
                 Err(e) => {
@@ -339,6 +399,7 @@ async fn drive_closes(core: &SharedCore) -> TaskResult {
                         core,
                         job,
                         format!("position check before retry failed: {e} ({})", e.code()),
+                        Some(e.code()),
                     )
                     .await;
                     continue;
@@ -431,7 +492,7 @@ async fn drive_closes(core: &SharedCore) -> TaskResult {
                     }
                     tracing::info!(job, "close waits for the coordinator's first quote");
                 } else {
-                    fail(core, job, format!("{e} ({})", e.code())).await;
+                    fail(core, job, format!("{e} ({})", e.code()), Some(e.code())).await;
                 }
             }
         }

@@ -228,7 +228,9 @@ pub(crate) fn plan(action: &FlattenAction, inp: &Inputs<'_>) -> Result<Plan, Fla
                     o.planned.instrument.id() == id
                         && matches!(
                             o.state,
-                            EmergencyOrderState::Waiting | EmergencyOrderState::Sent
+                            EmergencyOrderState::Waiting
+                                | EmergencyOrderState::Deferred
+                                | EmergencyOrderState::Sent
                         )
                 })
         });
