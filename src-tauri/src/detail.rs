@@ -158,6 +158,14 @@ fn rule_view(d: RuleDistance) -> RuleDistanceView {
     }
 }
 
+/// The rules part of a detail: the config as loaded (or why not), what the distances need, and
+/// where the file lives.
+pub struct RulesInput {
+    pub config: Result<RiskConfig, IpcError>,
+    pub distance: DistanceInput,
+    pub path: String,
+}
+
 /// Builds the detail of `s` from the live quotes (pure, for tests).
 pub fn build_detail(
     s: &StrategyView,
@@ -165,10 +173,13 @@ pub fn build_detail(
     now: Timestamp,
     model: &PricingStressModel,
     margin_buffer: Option<f64>,
-    rules: Result<RiskConfig, IpcError>,
-    distance: DistanceInput,
-    rules_path: String,
+    rules: RulesInput,
 ) -> StrategyDetail {
+    let RulesInput {
+        config: rules,
+        distance,
+        path: rules_path,
+    } = rules;
     let (risk, risk_error) = match analysis::analyse(model, s, quotes, now) {
         Ok(r) => (Some(risk_view(r)), None),
         Err(e) => (
@@ -256,12 +267,14 @@ pub fn strategy_detail(
         now,
         &PricingStressModel::new(std::sync::Arc::new(tradeguard_model::ManualClock::new(now))),
         buffer,
-        rules,
-        DistanceInput {
-            today: venue.trading_date(),
-            spot,
+        RulesInput {
+            config: rules,
+            distance: DistanceInput {
+                today: venue.trading_date(),
+                spot,
+            },
+            path: rules_path.display().to_string(),
         },
-        rules_path.display().to_string(),
     ))
 }
 
@@ -360,12 +373,14 @@ mod tests {
             now(),
             &PricingStressModel::new(std::sync::Arc::new(ManualClock::new(now()))),
             buffer,
-            rules,
-            DistanceInput {
-                today: stubs::expiry() - chrono::Duration::days(20),
-                spot: Some(px("450")),
+            RulesInput {
+                config: rules,
+                distance: DistanceInput {
+                    today: stubs::expiry() - chrono::Duration::days(20),
+                    spot: Some(px("450")),
+                },
+                path: "/c/risk.toml".into(),
             },
-            "/c/risk.toml".into(),
         )
     }
 
