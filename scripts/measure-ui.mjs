@@ -31,14 +31,16 @@ let session;
 try {
   session = await Session.create(driver.base, APP_BIN);
   const js = (script) => session.cmd("POST", "/execute/sync", { script, args: [] });
-  const rows = () => js(`return document.querySelectorAll('[data-testid="positions"] tbody tr').length;`);
+  // The table renders only the rows in view; it counts them all in `data-total-rows`.
+  const rows = () =>
+    js(`const t = document.querySelector('[data-testid="positions"]'); return t ? Number(t.getAttribute('data-total-rows')) || 0 : 0;`);
   const deadline = Date.now() + 120_000;
   let n = 0;
   while ((n = await rows()) < POSITIONS) {
     if (Date.now() > deadline) throw new Error(`only ${n} of ${POSITIONS} position rows after 120 s`);
     await sleep(250);
   }
-  console.log(`${n} position rows on screen; warming up ${WARMUP_SECONDS} s`);
+  console.log(`${n} position rows in the table; warming up ${WARMUP_SECONDS} s`);
   await sleep(WARMUP_SECONDS * 1000);
   const probe = await js(`return !!window.__tradeguardPerf;`);
   if (!probe) throw new Error("the UI has no window.__tradeguardPerf probe");

@@ -164,3 +164,63 @@ describe("event-to-paint probe", () => {
     }
   });
 });
+
+describe("positions windowing", () => {
+  const many = (n: number) =>
+    Array.from({ length: n }, (_, i) => row({ key: `k${i}`, label: `OPT ${String(i).padStart(3, "0")}`, kind: "option" }));
+  const labels = () => screen.getAllByTestId("position-row").map((r) => r.firstElementChild!.textContent);
+  const spacers = () => screen.queryAllByTestId("spacer-row").map((r) => Number.parseFloat(r.style.height));
+
+  it("renders only a window of a long list and counts them all in data-total-rows", async () => {
+    const f = fake(view(many(500)));
+    render(<PortfolioPanel backend={f.backend} />);
+    const rows = await screen.findAllByTestId("position-row");
+    expect(rows.length).toBeGreaterThanOrEqual(30);
+    expect(rows.length).toBeLessThan(60);
+    expect(labels()[0]).toBe("OPT 000");
+    expect(screen.getByTestId("positions").getAttribute("data-total-rows")).toBe("500");
+    // Only a spacer below, standing in for every row not rendered (30 px each by default).
+    expect(spacers()).toEqual([(500 - rows.length) * 30]);
+  });
+
+  it("moves the window on scroll, once per animation frame", async () => {
+    const frames: FrameRequestCallback[] = [];
+    vi.stubGlobal("requestAnimationFrame", (cb: FrameRequestCallback) => frames.push(cb));
+    vi.stubGlobal("cancelAnimationFrame", () => {});
+    try {
+      const f = fake(view(many(500)));
+      render(<PortfolioPanel backend={f.backend} />);
+      await screen.findAllByTestId("position-row");
+      const box = screen.getByTestId("positions-scroll");
+      frames.length = 0;
+      box.scrollTop = 300 * 30; // row 300 at the top
+      box.dispatchEvent(new Event("scroll"));
+      box.dispatchEvent(new Event("scroll"));
+      expect(frames).toHaveLength(1); // two scroll events, one frame
+      expect(labels()[0]).toBe("OPT 000"); // not before the frame
+      act(() => frames[0](performance.now()));
+      const shown = labels();
+      expect(shown[0]).toBe("OPT 290"); // 10 rows of overscan above
+      expect(shown).toContain("OPT 300");
+      expect(shown).toContain("OPT 330");
+      expect(shown).not.toContain("OPT 000");
+      const [above, below] = spacers();
+      expect(above).toBe(290 * 30);
+      expect(above + shown.length * 30 + below).toBe(500 * 30);
+      // A pushed update keeps the window where it is.
+      act(() => f.push(view(many(500).map((p) => ({ ...p, mark: "442.00" })))));
+      expect(labels()[0]).toBe("OPT 290");
+    } finally {
+      vi.unstubAllGlobals();
+    }
+  });
+
+  it("renders a list of up to 100 rows fully, without spacers", async () => {
+    const f = fake(view(many(100)));
+    render(<PortfolioPanel backend={f.backend} />);
+    expect(await screen.findAllByTestId("position-row")).toHaveLength(100);
+    expect(screen.queryAllByTestId("spacer-row")).toHaveLength(0);
+    expect(screen.getByTestId("positions").getAttribute("data-total-rows")).toBe("100");
+    expect(screen.getByTestId("positions-scroll").className).not.toContain("windowed");
+  });
+});

@@ -3,6 +3,7 @@ import type { Backend } from "./backend";
 import type { ConnectionView, IpcError, PortfolioView, PositionRow } from "./bindings";
 import { MarginGauge, MarginHistory } from "./Margin";
 import { noteCommitted, noteEvent } from "./perfProbe";
+import { useRowWindow } from "./useRowWindow";
 import { useSubscription } from "./useSubscription";
 
 export function connectionLabel(c: ConnectionView): string {
@@ -163,7 +164,19 @@ function PortfolioCard({ backend, portfolio }: { backend: Backend; portfolio: Po
         </dl>
       ))}
       <MarginHistory backend={backend} view={view} />
-      <table className="positions" data-testid="positions">
+      <PositionsTable positions={view.positions} />
+      {view.positions.length === 0 && <p className="muted">No open positions.</p>}
+      {view.venue === "sim" && <SimulatorActions backend={backend} positions={view.positions} />}
+    </section>
+  );
+}
+
+/** The positions; a long list renders only the rows in view (`data-total-rows` counts them all). */
+function PositionsTable({ positions }: { positions: PositionRow[] }) {
+  const w = useRowWindow(positions.length, 'tbody tr[data-testid="position-row"]');
+  return (
+    <div ref={w.ref} className={w.windowed ? "rows-scroll windowed" : "rows-scroll"} data-testid="positions-scroll">
+      <table className="positions" data-testid="positions" data-total-rows={positions.length}>
         <thead>
           <tr>
             <th>Instrument</th>
@@ -175,14 +188,23 @@ function PortfolioCard({ backend, portfolio }: { backend: Backend; portfolio: Po
           </tr>
         </thead>
         <tbody>
-          {view.positions.map((p) => (
+          {w.padTop > 0 && <SpacerRow height={w.padTop} cols={6} />}
+          {positions.slice(w.start, w.end).map((p) => (
             <PositionLine key={p.key} p={p} />
           ))}
+          {w.padBottom > 0 && <SpacerRow height={w.padBottom} cols={6} />}
         </tbody>
       </table>
-      {view.positions.length === 0 && <p className="muted">No open positions.</p>}
-      {view.venue === "sim" && <SimulatorActions backend={backend} positions={view.positions} />}
-    </section>
+    </div>
+  );
+}
+
+/** Stands in for the rows outside the window, so the scrollbar shows the whole list. */
+export function SpacerRow({ height, cols }: { height: number; cols: number }) {
+  return (
+    <tr className="spacer" aria-hidden="true" data-testid="spacer-row" style={{ height }}>
+      <td colSpan={cols} />
+    </tr>
   );
 }
 

@@ -223,3 +223,46 @@ describe("Dashboard flatten actions", () => {
     expect(screen.getByTestId("flatten-confirm").textContent).toBe("Turn forced unwind on");
   });
 });
+
+describe("strategies windowing", () => {
+  const many = (n: number) => Array.from({ length: n }, (_, i) => ({ ...condor, id: `s${i}`, name: `condor ${String(i).padStart(3, "0")}` }));
+  const names = () => screen.getAllByTestId("strategy").map((r) => r.getAttribute("data-strategy-name"));
+
+  it("renders a window of 250 strategies; an expanded row stays expanded when scrolled out and back", () => {
+    const frames: FrameRequestCallback[] = [];
+    vi.stubGlobal("requestAnimationFrame", (cb: FrameRequestCallback) => frames.push(cb));
+    vi.stubGlobal("cancelAnimationFrame", () => {});
+    try {
+      panel(many(250));
+      const shown = names();
+      expect(shown[0]).toBe("condor 000");
+      expect(shown.length).toBeLessThan(60);
+      expect(document.querySelector(".strategies-table")!.getAttribute("data-total-rows")).toBe("250");
+      fireEvent.click(screen.getByRole("button", { name: "Show legs of condor 001" }));
+      expect(screen.getAllByTestId("strategy-legs")).toHaveLength(1);
+
+      const box = screen.getByTestId("strategies-scroll");
+      const scrollTo = (y: number) => {
+        box.scrollTop = y;
+        box.dispatchEvent(new Event("scroll"));
+        act(() => frames.splice(0).forEach((f) => f(performance.now())));
+      };
+      scrollTo(200 * 36);
+      expect(names()).not.toContain("condor 001");
+      expect(names()).toContain("condor 200");
+      expect(screen.queryAllByTestId("strategy-legs")).toHaveLength(0);
+      scrollTo(0);
+      expect(names()).toContain("condor 001");
+      expect(screen.getAllByTestId("strategy-legs")).toHaveLength(1);
+      expect(screen.getByRole("button", { name: "Hide legs of condor 001" }).getAttribute("aria-expanded")).toBe("true");
+    } finally {
+      vi.unstubAllGlobals();
+    }
+  });
+
+  it("renders up to 100 strategies fully", () => {
+    panel(many(100));
+    expect(screen.getAllByTestId("strategy")).toHaveLength(100);
+    expect(screen.queryAllByTestId("spacer-row")).toHaveLength(0);
+  });
+});

@@ -1,9 +1,10 @@
-import { Fragment, memo, useCallback, useEffect, useId, useState } from "react";
+import { Fragment, memo, useCallback, useEffect, useId, useMemo, useState } from "react";
 import { attempt, type Backend } from "./backend";
 import type { IpcError, StrategyLegRow, StrategyRow } from "./bindings";
 import { ErrorNote } from "./ErrorNote";
 import type { FlattenRequest } from "./FlattenDialog";
-import { formatMoney, pnlClass } from "./Portfolio";
+import { SpacerRow, formatMoney, pnlClass } from "./Portfolio";
+import { useRowWindow } from "./useRowWindow";
 import { useSubscription } from "./useSubscription";
 
 /**
@@ -108,12 +109,14 @@ export function sameStrategy(a: StrategyRow, b: StrategyRow): boolean {
 
 interface RowProps {
   s: StrategyRow;
+  /** Whether the legs are shown (kept by the table: a windowed row may unmount and come back). */
+  open: boolean;
+  onToggle: (id: string) => void;
   onFlatten: (r: FlattenRequest) => void;
   onDetails?: (id: string) => void;
 }
 
-const StrategyRows = memo(function StrategyRows({ s, onFlatten, onDetails }: RowProps) {
-  const [open, setOpen] = useState(false);
+const StrategyRows = memo(function StrategyRows({ s, open, onToggle, onFlatten, onDetails }: RowProps) {
   const legsId = useId();
   const broken = s.broken || s.badge.startsWith("broken");
   return (
@@ -127,7 +130,7 @@ const StrategyRows = memo(function StrategyRows({ s, onFlatten, onDetails }: Row
             aria-controls={legsId}
             aria-label={`${open ? "Hide" : "Show"} legs of ${s.name}`}
             data-testid="strategy-expand"
-            onClick={() => setOpen(!open)}
+            onClick={() => onToggle(s.id)}
           >
             {open ? "▾" : "▸"}
           </button>
@@ -201,7 +204,73 @@ const StrategyRows = memo(function StrategyRows({ s, onFlatten, onDetails }: Row
     </Fragment>
   );
 },
-(a, b) => a.onFlatten === b.onFlatten && a.onDetails === b.onDetails && sameStrategy(a.s, b.s));
+(a, b) =>
+  a.open === b.open &&
+  a.onToggle === b.onToggle &&
+  a.onFlatten === b.onFlatten &&
+  a.onDetails === b.onDetails &&
+  sameStrategy(a.s, b.s));
+
+/** Height of a strategy row (fixed in windowed tables by styles.css). */
+const STRATEGY_ROW_PX = 36;
+/** Height of an expanded legs row: its cell's padding and border, the legs table's margins, and
+ *  its rows (header included) at their fixed height in windowed tables (styles.css). */
+export const legsRowPx = (legs: number) => 19 + 24 * (legs + 1);
+
+/** One account's strategies; a long list renders only the rows in view. */
+function StrategyTable({
+  rows,
+  onFlatten,
+  onDetails,
+}: {
+  rows: StrategyRow[];
+  onFlatten: (r: FlattenRequest) => void;
+  onDetails?: (id: string) => void;
+}) {
+  const [open, setOpen] = useState<ReadonlySet<string>>(() => new Set());
+  const onToggle = useCallback(
+    (id: string) =>
+      setOpen((prev) => {
+        const next = new Set(prev);
+        if (!next.delete(id)) next.add(id);
+        return next;
+      }),
+    [],
+  );
+  const extraPx = useMemo(
+    () => (open.size === 0 ? undefined : (i: number) => (open.has(rows[i].id) ? legsRowPx(rows[i].legs.length) : 0)),
+    [open, rows],
+  );
+  const w = useRowWindow(rows.length, ":scope > table > tbody > tr.strategy", { rowPx: STRATEGY_ROW_PX, extraPx });
+  return (
+    <div ref={w.ref} className={w.windowed ? "rows-scroll windowed" : "rows-scroll"} data-testid="strategies-scroll">
+      <table className="positions strategies-table" data-total-rows={rows.length}>
+        <thead>
+          <tr>
+            <th scope="col">
+              <span className="sr-only">Legs</span>
+            </th>
+            <th scope="col">Strategy</th>
+            <th scope="col">Kind</th>
+            <th scope="col">State</th>
+            <th scope="col" className="num">Entry credit</th>
+            <th scope="col" className="num">P&amp;L</th>
+            <th scope="col">
+              <span className="sr-only">Actions</span>
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {w.padTop > 0 && <SpacerRow height={w.padTop} cols={7} />}
+          {rows.slice(w.start, w.end).map((s) => (
+            <StrategyRows key={s.id} s={s} open={open.has(s.id)} onToggle={onToggle} onFlatten={onFlatten} onDetails={onDetails} />
+          ))}
+          {w.padBottom > 0 && <SpacerRow height={w.padBottom} cols={7} />}
+        </tbody>
+      </table>
+    </div>
+  );
+}
 
 /**
  * The strategies by account, with their state (Broken ones stand out), and the actions that go
@@ -257,28 +326,7 @@ export function StrategiesPanel({
               <p className="muted">No strategy in this account.</p>
             ) : (
               mine.length > 0 && (
-                <table className="positions strategies-table">
-                  <thead>
-                    <tr>
-                      <th scope="col">
-                        <span className="sr-only">Legs</span>
-                      </th>
-                      <th scope="col">Strategy</th>
-                      <th scope="col">Kind</th>
-                      <th scope="col">State</th>
-                      <th scope="col" className="num">Entry credit</th>
-                      <th scope="col" className="num">P&amp;L</th>
-                      <th scope="col">
-                        <span className="sr-only">Actions</span>
-                      </th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {mine.map((s) => (
-                      <StrategyRows key={s.id} s={s} onFlatten={onFlatten} onDetails={onDetails} />
-                    ))}
-                  </tbody>
-                </table>
+                <StrategyTable rows={mine} onFlatten={onFlatten} onDetails={onDetails} />
               )
             )}
           </section>
