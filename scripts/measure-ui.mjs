@@ -44,9 +44,9 @@ try {
   await sleep(WARMUP_SECONDS * 1000);
   const probe = await js(`return !!window.__tradeguardPerf;`);
   if (!probe) throw new Error("the UI has no window.__tradeguardPerf probe");
-  await js(`window.__tradeguardPerf.eventToPaintMs.length = 0; window.__tradeguardPerf.frames.length = 0; return 0;`);
+  await js(`const p = window.__tradeguardPerf; p.eventToPaintMs.length = 0; p.frames.length = 0; p.startFrames(); return 0;`);
   await sleep(MEASURE_SECONDS * 1000);
-  const perf = await js(`return { e: window.__tradeguardPerf.eventToPaintMs.slice(), f: window.__tradeguardPerf.frames.slice() };`);
+  const perf = await js(`const p = window.__tradeguardPerf; p.stopFrames(); return { e: p.eventToPaintMs.slice(), f: p.frames.slice() };`);
   const eventToPaint = quantiles(perf.e);
   const frames = quantiles(perf.f);
   const result = {

@@ -63,4 +63,21 @@ describe("perfProbe", () => {
     expect(perfProbe().frames).toEqual([16, 24]);
     expect(queued).toHaveLength(0);
   });
+  it("samples frames only between startFrames and stopFrames, with one loop however often started", () => {
+    resetPerfProbe();
+    const probe = perfProbe();
+    frame(0);
+    expect(queued).toHaveLength(0);
+    probe.startFrames();
+    probe.startFrames();
+    expect(queued).toHaveLength(1);
+    frame(10);
+    frame(26);
+    frame(43);
+    expect(probe.frames).toEqual([16, 17]);
+    probe.stopFrames();
+    frame(60);
+    expect(queued).toHaveLength(0);
+    expect(probe.frames).toEqual([16, 17]);
+  });
 });

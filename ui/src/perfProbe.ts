@@ -1,11 +1,33 @@
 // Event-to-paint probe for benchmarks: cheap, always on, silent. Read it from the webview with
-// `window.__tradeguardPerf` (latencies and frame intervals in milliseconds, oldest first).
+// `window.__tradeguardPerf` (latencies and frame intervals in milliseconds, oldest first). Frame
+// intervals are sampled only between `startFrames()` and `stopFrames()` (the benchmark calls them):
+// a frame loop running all the time would keep an idle app rendering 60 times a second.
 
 export interface PerfProbe {
   /** From a `portfolio-changed` event to the first animation frame after React committed it. */
   eventToPaintMs: number[];
-  /** Intervals between animation frames while the dashboard is mounted. */
+  /** Intervals between animation frames while sampling (see `startFrames`). */
   frames: number[];
+  /** Starts sampling frame intervals (idempotent). */
+  startFrames: () => void;
+  /** Stops sampling frame intervals. */
+  stopFrames: () => void;
+}
+
+let stopSampler: (() => void) | null = null;
+
+function newProbe(): PerfProbe {
+  return {
+    eventToPaintMs: [],
+    frames: [],
+    startFrames: () => {
+      stopSampler ??= startFrameSampler();
+    },
+    stopFrames: () => {
+      stopSampler?.();
+      stopSampler = null;
+    },
+  };
 }
 
 declare global {
@@ -25,7 +47,7 @@ export function pushBounded(series: number[], value: number, capacity = PERF_CAP
 
 /** The probe on `window` (created on first use). */
 export function perfProbe(): PerfProbe {
-  if (!window.__tradeguardPerf) window.__tradeguardPerf = { eventToPaintMs: [], frames: [] };
+  if (!window.__tradeguardPerf) window.__tradeguardPerf = newProbe();
   return window.__tradeguardPerf;
 }
 
@@ -70,5 +92,6 @@ export function startFrameSampler(): () => void {
 /** Tests only: forget a pending event and empty the series. */
 export function resetPerfProbe(): void {
   pendingSince = null;
-  window.__tradeguardPerf = { eventToPaintMs: [], frames: [] };
+  window.__tradeguardPerf?.stopFrames();
+  window.__tradeguardPerf = newProbe();
 }
