@@ -3,6 +3,7 @@
 //! the last day's executions from the database (the broker's fills as journaled).
 
 use crate::error::IpcError;
+use crate::flatten::time;
 use crate::state::AppState;
 use crate::view::label;
 use serde::Serialize;
@@ -112,11 +113,7 @@ fn side(s: Side) -> String {
     .to_owned()
 }
 
-fn time(t: Timestamp) -> String {
-    t.to_datetime().to_rfc3339()
-}
-
-pub fn purpose(p: Purpose) -> &'static str {
+fn purpose(p: Purpose) -> &'static str {
     match p {
         Purpose::Open => "open",
         Purpose::Close => "close",

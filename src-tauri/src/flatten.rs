@@ -226,7 +226,8 @@ fn side(s: Side) -> String {
     .to_owned()
 }
 
-fn time(t: Timestamp) -> String {
+/// RFC 3339 text of a venue time.
+pub(crate) fn time(t: Timestamp) -> String {
     t.to_datetime().to_rfc3339()
 }
 
