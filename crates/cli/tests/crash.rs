@@ -256,8 +256,10 @@ impl Exchange {
     /// Orders the fake accepted that this exchange has not seen yet (id order), registered as
     /// seen after checking that each is the only working order on its instrument.
     fn take_new(&mut self, f: &FakeTws, g: &GuardProc, ctx: &str) -> Vec<i32> {
-        let placed = Self::placed(f);
+        // States first: the fake records an order as placed before it has a state, so every
+        // order in `states` is in a `placed` read after it (the other way round raced).
         let states = f.order_states();
+        let placed = Self::placed(f);
         let mut new: Vec<i32> = states
             .iter()
             .map(|s| s.0)
