@@ -191,6 +191,8 @@ describe("positions windowing", () => {
       const f = fake(view(many(500)));
       render(<PortfolioPanel backend={f.backend} />);
       await screen.findAllByTestId("position-row");
+      // Let the window's effects run (the scroll listener is attached in one) before scrolling.
+      await act(async () => {});
       const box = screen.getByTestId("positions-scroll");
       // Run the frames already asked for (first layout, the perf probe): a throttled handler
       // waiting on one of them would not ask again.
