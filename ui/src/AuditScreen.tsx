@@ -2,6 +2,7 @@ import { Fragment, useEffect, useRef, useState } from "react";
 import { attempt, type Backend } from "./backend";
 import type { AuditFilter, AuditPage, AuditRow, IpcError } from "./bindings";
 import { ErrorNote } from "./ErrorNote";
+import { localZone } from "./format";
 import { useDebounced } from "./useDebounced";
 import "./screens.css";
 
@@ -151,7 +152,7 @@ export function AuditScreen({ backend }: { backend: Backend }) {
             <table className="audit">
               <thead>
                 <tr>
-                  <th>Time</th>
+                  <th>Time ({localZone()})</th>
                   <th>Kind</th>
                   <th>Subject</th>
                   <th>Reason</th>

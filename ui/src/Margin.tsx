@@ -3,7 +3,7 @@ import type uPlot from "uplot";
 import { attempt, type Backend } from "./backend";
 import type { AccountView, IpcError, MarginSample, PortfolioView } from "./bindings";
 import { ErrorNote } from "./ErrorNote";
-import { formatRatioPct, formatUsd } from "./format";
+import { formatRatioPct, formatUsd, localZone } from "./format";
 import { marginChartData, marginReducer, samplesFromView, utilisation, type MarginAction } from "./marginHistory";
 import { UPlotChart, type ChartOptions } from "./UPlotChart";
 
@@ -92,8 +92,9 @@ export function MarginHistory({ backend, view }: { backend: Backend; view: Portf
     <div className="margin-chart" data-testid="margin-history">
       <ErrorNote error={error} testId="margin-history-error" />
       {accounts.length > 0 && (
-        <UPlotChart options={options} data={data as uPlot.AlignedData} height={160} label="Margin utilisation over the last two hours" />
+        <UPlotChart options={options} data={data as uPlot.AlignedData} height={160} label={`Margin utilisation over the last two hours (times in ${localZone()})`} />
       )}
+      {accounts.length > 0 && <p className="muted chart-note">Times in {localZone()}.</p>}
     </div>
   );
 }

@@ -3,6 +3,7 @@ import { attempt, type Backend } from "./backend";
 import type { Blotter, BlotterExecution, BlotterGroup, BlotterLeg, BlotterStop, IpcError } from "./bindings";
 import { formatAuditTime } from "./AuditScreen";
 import { ErrorNote } from "./ErrorNote";
+import { localZone } from "./format";
 import "./orders.css";
 
 /** How long the blotter waits after an answer before it asks again. */
@@ -192,7 +193,7 @@ function Groups({ groups }: { groups: BlotterGroup[] }) {
                   <th>Account</th>
                   <th>Phase</th>
                   <th>Legs filled</th>
-                  <th>Created</th>
+                  <th>Created ({localZone()})</th>
                   <th>Reason</th>
                 </tr>
               </thead>
@@ -372,7 +373,7 @@ function Executions({ executions, error }: { executions: BlotterExecution[]; err
         <table className="positions" data-testid="executions">
           <thead>
             <tr>
-              <th>Time</th>
+              <th>Time ({localZone()})</th>
               <th>Instrument</th>
               <th>Side</th>
               <th className="num">Qty</th>

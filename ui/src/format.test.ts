@@ -1,5 +1,5 @@
-import { describe, expect, it } from "vitest";
-import { formatMovePct, formatMult, formatRatioPct, formatSigned, formatUsd, toNumber } from "./format";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { formatMovePct, formatMult, formatRatioPct, formatSigned, formatUsd, localZone, toNumber } from "./format";
 
 describe("format", () => {
   it("formats dollars with separators and signs", () => {
@@ -23,5 +23,29 @@ describe("format", () => {
     expect(formatSigned(1234.5)).toBe("+1,234.50");
     expect(toNumber("20000.00")).toBe(20000);
     expect(toNumber("")).toBeNull();
+  });
+});
+
+describe("localZone", () => {
+  afterEach(() => vi.restoreAllMocks());
+  const zone = (timeZone: string | undefined) =>
+    vi.spyOn(Intl, "DateTimeFormat").mockImplementation(
+      () => ({ resolvedOptions: () => ({ timeZone }) }) as unknown as Intl.DateTimeFormat,
+    );
+
+  it("names the machine's zone, UTC in short", () => {
+    zone("Europe/London");
+    expect(localZone()).toBe("Europe/London");
+    zone("Etc/UTC");
+    expect(localZone()).toBe("UTC");
+  });
+
+  it("says local time when the zone is unknown or Intl refuses", () => {
+    zone(undefined);
+    expect(localZone()).toBe("local time");
+    vi.spyOn(Intl, "DateTimeFormat").mockImplementation(() => {
+      throw new RangeError("Incorrect locale information provided");
+    });
+    expect(localZone()).toBe("local time");
   });
 });

@@ -51,3 +51,17 @@ export function formatSigned(n: number | null | undefined, digits = 2): string {
   const zero = body.replace(/[0.,]/g, "") === "";
   return `${zero ? "" : n < 0 ? "−" : "+"}${body}`;
 }
+
+/**
+ * The time zone the app's clock times are shown in (the machine's own, as `Date` and uPlot use
+ * it), for column headers: "UTC", "Europe/London". Market times are shown in ET and say so.
+ */
+export function localZone(): string {
+  try {
+    const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (!zone) return "local time";
+    return zone === "Etc/UTC" || zone === "UTC" || zone === "Etc/GMT" ? "UTC" : zone;
+  } catch {
+    return "local time";
+  }
+}
