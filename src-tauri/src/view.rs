@@ -213,6 +213,12 @@ pub fn emergency_closes(
                             "sending once the stop is cancelled".to_owned()
                         }
                         EmergencyOrderState::Sent => "sent".to_owned(),
+                        EmergencyOrderState::Filled if o.covered >= o.planned.qty => {
+                            "closed by another exit".to_owned()
+                        }
+                        EmergencyOrderState::Filled if o.covered > 0 => {
+                            format!("filled ({} closed by another exit)", o.covered)
+                        }
                         EmergencyOrderState::Filled => "filled".to_owned(),
                         EmergencyOrderState::Failed { reason } => format!("failed: {reason}"),
                     };

@@ -625,3 +625,130 @@ async fn an_emergency_order_held_for_a_stops_cancel_is_followed_to_its_fill() {
             .any(|a| a.code == "assignment.order_deferred")
     );
 }
+
+/// The managed stop an emergency buy-back was held for fills the whole position while its
+/// cancel is in flight: the coordinator cuts the held group to nothing. The step is closed by
+/// the stop (covered), nothing is bought twice, and the close completes — no "FAILED, act
+/// now" alert for a position that is flat.
+async fn stop_fills_while_held(stop_fill_cap: Option<i64>) -> (Rig, GuardHandle) {
+    let mut cfg = cfg_at(tue(10, 0), 1100);
+    // A slow venue: the stop's cancel takes 1.5 s to arrive, long enough for the gap below.
+    cfg.matching.latency = Duration::from_millis(1_500);
+    cfg.matching.latency_jitter = Duration::ZERO;
+    let r = rig(cfg).await;
+    let g = r.guard().await;
+    sleep_ms(1_000).await;
+    let call = o(Right::Call, 460);
+    r.c.place_stop(StopSpec {
+        account: stubs::account(),
+        instrument: call.clone(),
+        side: Side::Buy,
+        qty: 2,
+        stop: px("2.00"),
+        strategy: Some(StrategyId(1)),
+    })
+    .await
+    .unwrap();
+    sleep_ms(500).await;
+    r.b.force_assignment(&o(Right::Put, 440).id(), 2).unwrap();
+    let mut moved = false;
+    for _ in 0..3_000 {
+        sleep_ms(10).await;
+        let held = g
+            .status()
+            .closes
+            .first()
+            .is_some_and(|c| c.orders[0].state == EmergencyOrderState::Deferred);
+        if held && !moved {
+            // SPY rallies while the stop's cancel travels to the venue: the call's ask reaches
+            // the stop and stays inside the stop-limit's limit (the stop fills in full).
+            let v = r.b.venue();
+            let mut v = v.lock().unwrap();
+            let (mut lo, mut hi) = (450.0_f64, 470.0_f64);
+            for _ in 0..60 {
+                let mid = (lo + hi) / 2.0;
+                v.set_spot("SPY", px(&format!("{mid:.4}"))).unwrap();
+                let ask = v.quote(&call).unwrap().ask;
+                if ask < px("2.00") {
+                    lo = mid;
+                } else if ask > px("2.01") {
+                    hi = mid;
+                } else {
+                    break;
+                }
+            }
+            let ask = v.quote(&call).unwrap().ask;
+            assert!(ask >= px("2.00") && ask <= px("2.01"), "ask {ask}");
+            v.set_max_fill_qty(stop_fill_cap);
+            moved = true;
+        }
+    }
+    assert!(moved, "the buy-back was never held for the stop's cancel");
+    r.b.venue().lock().unwrap().set_max_fill_qty(None);
+    sleep_ms(5_000).await;
+    (r, g)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_that_fills_while_the_emergency_order_is_held_covers_the_step() {
+    let (r, g) = stop_fills_while_held(None).await;
+    let call = o(Right::Call, 460);
+    let execs = executions(&r.b).await;
+    let bought: i64 = execs
+        .iter()
+        .filter(|e| e.instrument.id() == call.id() && e.side == Side::Buy)
+        .map(|e| e.qty)
+        .sum();
+    assert_eq!(
+        bought, 2,
+        "the 460 C was bought back exactly once: {execs:#?}"
+    );
+    let st = g.status();
+    let c = &st.closes[0];
+    let first = &c.orders[0];
+    assert_eq!((first.covered, first.filled()), (2, 0), "{first:#?}");
+    assert_eq!(first.state, EmergencyOrderState::Filled);
+    assert_eq!(c.phase, ClosePhase::Completed, "{c:#?}");
+    assert!(alerts_with(&r.j, "assignment.close_failed").is_empty());
+    assert!(
+        audits(&r.j)
+            .iter()
+            .any(|a| a.code == "assignment.order_covered")
+    );
+    assert!(
+        all_flat(&r.b).await,
+        "{:#?}",
+        r.b.positions().await.unwrap()
+    );
+}
+
+/// The stop fills one of the two contracts before its cancel lands: the coordinator sends the
+/// held buy-back for the one left, and the guard counts the other as covered — it must not
+/// send a second attempt for it (that would leave the account long a call).
+#[tokio::test(start_paused = true)]
+async fn a_stop_that_fills_part_while_held_leaves_the_rest_to_the_emergency_order() {
+    let (r, g) = stop_fills_while_held(Some(1)).await;
+    let call = o(Right::Call, 460);
+    let execs = executions(&r.b).await;
+    let bought: i64 = execs
+        .iter()
+        .filter(|e| e.instrument.id() == call.id() && e.side == Side::Buy)
+        .map(|e| e.qty)
+        .sum();
+    assert_eq!(
+        bought, 2,
+        "the 460 C was bought back exactly once: {execs:#?}"
+    );
+    let st = g.status();
+    let c = &st.closes[0];
+    let first = &c.orders[0];
+    assert_eq!((first.covered, first.filled()), (1, 1), "{first:#?}");
+    assert_eq!(first.state, EmergencyOrderState::Filled);
+    assert_eq!(c.phase, ClosePhase::Completed, "{c:#?}");
+    assert!(alerts_with(&r.j, "assignment.close_failed").is_empty());
+    assert!(
+        all_flat(&r.b).await,
+        "{:#?}",
+        r.b.positions().await.unwrap()
+    );
+}

@@ -26,6 +26,7 @@ use crate::alert::{Alert, AuditEntry, Severity};
 use crate::coordinator::ExecutionCoordinator;
 use crate::engine::EngineSnapshot;
 use crate::error::JournalError;
+use crate::group::{GroupPhase, LegState};
 use crate::intent::{OrderIntent, Purpose};
 use crate::journal::{Journal, JournalRecord};
 use chrono::NaiveDate;
@@ -134,6 +135,11 @@ pub struct EmergencyOrder {
     /// Broker ids of earlier attempts.
     #[serde(default)]
     pub previous_orders: Vec<OrderId>,
+    /// Quantity the coordinator cut from this step because another exit closes it (the
+    /// managed stop it was held for filled meanwhile, or another emergency path's group):
+    /// never sent again, or the position would be over-closed.
+    #[serde(default)]
+    pub covered: i64,
 }
 
 impl EmergencyOrder {
@@ -142,9 +148,21 @@ impl EmergencyOrder {
         self.fills.iter().map(|f| f.qty).sum()
     }
 
-    /// Quantity still to close.
+    /// Quantity still to close: neither filled nor closed by another exit.
     pub fn remaining(&self) -> i64 {
-        self.planned.qty.saturating_sub(self.filled()).max(0)
+        self.planned
+            .qty
+            .saturating_sub(self.filled())
+            .saturating_sub(self.covered)
+            .max(0)
+    }
+
+    /// Takes the coordinator's view of the current attempt: `sent` of the remainder went out,
+    /// the rest another exit covers. Returns the quantity newly counted as covered.
+    fn cover_cut(&mut self, sent: i64) -> i64 {
+        let cut = (self.remaining() - sent.max(0)).max(0);
+        self.covered += cut;
+        cut
     }
 
     fn owns(&self, id: OrderId) -> bool {
@@ -976,6 +994,7 @@ impl AssignmentGuard {
                     client_ref: None,
                     attempts: 0,
                     previous_orders: Vec::new(),
+                    covered: 0,
                 }
             })
             .collect();
@@ -1180,7 +1199,7 @@ impl AssignmentGuard {
             .with_client_ref(tag);
         let result = match self.coordinator.submit(intent).await {
             Ok(gid) => match self.coordinator.snapshot().await {
-                Ok(snap) => group_order(&snap, gid).map(|id| (gid, id)),
+                Ok(snap) => Ok((gid, group_order(&snap, gid))),
                 Err(e) => Err(format!("{e} ({})", e.code())),
             },
             Err(e) => Err(format!("{e} ({})", e.code())),
@@ -1189,7 +1208,7 @@ impl AssignmentGuard {
             return;
         };
         match result {
-            Ok((gid, None)) => {
+            Ok((gid, GroupOrder::Held)) => {
                 eo.group = Some(gid);
                 eo.state = EmergencyOrderState::Deferred;
                 let t = order_text(eo);
@@ -1205,9 +1224,16 @@ impl AssignmentGuard {
                 )
                 .await;
             }
-            Ok((gid, Some(id))) => {
+            Ok((
+                gid,
+                GroupOrder::Sent {
+                    order: id,
+                    qty: sent,
+                },
+            )) => {
                 eo.group = Some(gid);
                 eo.order_id = Some(id);
+                let cut = eo.cover_cut(sent);
                 // A fill may already have been counted (it cannot arrive before this, but a
                 // restart's recount may have): keep Filled.
                 eo.state = if eo.remaining() == 0 {
@@ -1221,15 +1247,33 @@ impl AssignmentGuard {
                 } else {
                     ""
                 };
+                let cut = if cut > 0 {
+                    format!("; {cut} left to the exit already closing it")
+                } else {
+                    String::new()
+                };
                 self.save(ci).await;
                 self.audit(
                     "emergency_order",
                     "assignment.order_sent",
-                    format!("strategy {sid}: {t} ×{qty} (order {id}{ext})"),
+                    format!("strategy {sid}: {t} ×{sent} (order {id}{ext}{cut})"),
                 )
                 .await;
             }
-            Err(reason) => {
+            Ok((gid, GroupOrder::Covered { reason })) => {
+                eo.group = Some(gid);
+                let cut = eo.cover_cut(0);
+                eo.state = EmergencyOrderState::Filled;
+                let t = order_text(eo);
+                self.save(ci).await;
+                self.audit(
+                    "emergency_order",
+                    "assignment.order_covered",
+                    format!("strategy {sid}: {t}: nothing sent, another exit closes all {cut} ({reason})"),
+                )
+                .await;
+            }
+            Ok((_, GroupOrder::Ended { reason })) | Err(reason) => {
                 eo.state = EmergencyOrderState::Failed { reason };
                 self.save(ci).await;
             }
@@ -1281,31 +1325,50 @@ impl AssignmentGuard {
                 continue;
             };
             let text = match r {
-                Ok(None) => {
+                GroupOrder::Held => {
                     left = true;
                     continue;
                 }
-                Ok(Some(id)) => {
+                GroupOrder::Sent { order: id, qty } => {
                     eo.order_id = Some(id);
+                    let cut = eo.cover_cut(qty);
                     eo.state = if eo.remaining() == 0 {
                         EmergencyOrderState::Filled
                     } else {
                         EmergencyOrderState::Sent
                     };
-                    Some(format!(
-                        "strategy {sid}: {} (order {id}, group {gid}, sent once the managed stop's cancel was confirmed)",
-                        order_text(eo)
+                    let cut = if cut > 0 {
+                        format!("; the stop closed {cut} meanwhile")
+                    } else {
+                        String::new()
+                    };
+                    Some((
+                        "assignment.order_sent",
+                        format!(
+                            "strategy {sid}: {} ×{qty} (order {id}, group {gid}, sent once the managed stop's cancel was confirmed{cut})",
+                            order_text(eo)
+                        ),
                     ))
                 }
-                Err(reason) => {
+                GroupOrder::Covered { reason } => {
+                    let cut = eo.cover_cut(0);
+                    eo.state = EmergencyOrderState::Filled;
+                    Some((
+                        "assignment.order_covered",
+                        format!(
+                            "strategy {sid}: {}: nothing sent, another exit closed all {cut} while it was held (group {gid}: {reason})",
+                            order_text(eo)
+                        ),
+                    ))
+                }
+                GroupOrder::Ended { reason } => {
                     eo.state = EmergencyOrderState::Failed { reason };
                     None
                 }
             };
             self.save(ci).await;
-            if let Some(t) = text {
-                self.audit("emergency_order", "assignment.order_sent", t)
-                    .await;
+            if let Some((code, t)) = text {
+                self.audit("emergency_order", code, t).await;
             }
             touched.insert(ci);
         }
@@ -1522,16 +1585,44 @@ impl AssignmentGuard {
 
 /// The broker order of coordinator group `gid` (its first leg's): `Ok(None)` while the group
 /// is held (working, nothing sent yet), `Err` when it ended without an order or is unknown.
-fn group_order(snap: &EngineSnapshot, gid: GroupId) -> Result<Option<OrderId>, String> {
+/// What the coordinator did with an emergency step's group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum GroupOrder {
+    /// Held (a managed stop's cancel is in flight): no order yet.
+    Held,
+    /// Its order is at the broker for `qty` (less than the step's remainder when the
+    /// coordinator cut it because another exit closes the rest).
+    Sent { order: OrderId, qty: i64 },
+    /// Cut to nothing: another exit closes all of it (Completed, no order).
+    Covered { reason: String },
+    /// Ended without an order for any other reason.
+    Ended { reason: String },
+}
+
+fn group_order(snap: &EngineSnapshot, gid: GroupId) -> GroupOrder {
     let g = snap.groups.iter().find(|g| g.id == gid);
-    match (g, g.and_then(|g| g.legs.first()).and_then(|l| l.order_id)) {
-        (_, Some(id)) => Ok(Some(id)),
-        (Some(g), None) if !g.phase.is_terminal() => Ok(None),
-        (g, None) => Err(format!(
-            "group {gid} ended without an order: {}",
-            g.and_then(|g| g.reason.clone())
-                .unwrap_or_else(|| "not known to the coordinator".to_owned())
-        )),
+    let leg = g.and_then(|g| g.legs.first());
+    match (g, leg.and_then(|l| l.order_id.map(|id| (id, l.intent.qty)))) {
+        (_, Some((order, qty))) => GroupOrder::Sent { order, qty },
+        (Some(g), None) if !g.phase.is_terminal() => GroupOrder::Held,
+        (Some(g), None)
+            if g.phase == GroupPhase::Completed
+                && g.legs.iter().all(|l| l.state == LegState::Cancelled) =>
+        {
+            GroupOrder::Covered {
+                reason: g
+                    .reason
+                    .clone()
+                    .unwrap_or_else(|| "another exit closes it".into()),
+            }
+        }
+        (g, None) => GroupOrder::Ended {
+            reason: format!(
+                "group {gid} ended without an order: {}",
+                g.and_then(|g| g.reason.clone())
+                    .unwrap_or_else(|| "not known to the coordinator".to_owned())
+            ),
+        },
     }
 }
 
@@ -1588,8 +1679,13 @@ fn order_report(o: &EmergencyOrder) -> String {
         EmergencyOrderState::Failed { reason } => format!("FAILED ({reason})"),
         s => format!("{s:?}"),
     };
+    let covered = if o.covered > 0 {
+        format!(", {} closed by another exit", o.covered)
+    } else {
+        String::new()
+    };
     format!(
-        "{}{} {state}, {fills}",
+        "{}{} {state}, {fills}{covered}",
         order_text(o),
         o.order_id
             .map(|i| format!(" [order {i}]"))
