@@ -17,7 +17,7 @@
 //!
 //! [`Core::retain_vanished`]: crate::enforce::core::Core
 
-use crate::assignment::{GuardEvent, Notification, Notifier};
+use crate::assignment::{ClosePhase, CloseSnapshot, GuardEvent, Notification, Notifier};
 use crate::enforce::core::{GuardState, SharedCore};
 use crate::enforce::error::EnforceError;
 use crate::enforce::supervisor::{Heartbeat, TaskResult};
@@ -42,6 +42,84 @@ pub(crate) struct LinkState {
     pub pushed: Vec<Strategy>,
     /// The Broken strategies' instruments last given to the coordinator (`None`: never).
     pub locked: Option<BTreeMap<InstrumentId, StrategyId>>,
+    /// Instruments of Broken strategies the book could not take (bad legs, id clash): still
+    /// locked for normal orders until the assignment guard reports the strategy Closed.
+    pub unbooked: BTreeMap<InstrumentId, StrategyId>,
+}
+
+/// A Broken strategy of the journal the book could not take at start-up or from the
+/// assignment guard: its instruments stay locked through [`LinkState::unbooked`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Unbooked {
+    /// The strategy.
+    pub strategy: StrategyId,
+    /// Stable code of the reason (`strategies.bad_legs`, `guard.close_without_strategy`...).
+    pub code: &'static str,
+    /// Why, for a person.
+    pub reason: String,
+    /// The instruments kept locked.
+    pub instruments: Vec<InstrumentId>,
+}
+
+/// Start-up: the Broken strategies of the journal's emergency closes go into the book as
+/// managed Broken strategies with all their legs, so the positions they still hold are claimed
+/// by them (not recognized again as Open strategies) and [`broken_legs`] covers them. A close
+/// with no strategy, or one the book refuses, keeps the instruments it names (legs and planned
+/// orders) locked through [`LinkState::unbooked`] and is returned for a critical alert — never
+/// dropped. Closed strategies (completed closes) are not loaded.
+pub(crate) fn restore_broken<'a>(
+    book: &mut StrategyBook,
+    link: &mut LinkState,
+    closes: impl IntoIterator<Item = &'a CloseSnapshot>,
+) -> Vec<Unbooked> {
+    let mut out = Vec::new();
+    for snap in closes {
+        let c = &snap.close;
+        let unfinished = matches!(c.phase, ClosePhase::Armed | ClosePhase::Working);
+        let (code, reason, legs) = match &snap.strategy {
+            Some(s) if s.state == StrategyState::Broken => match book.adopt(s.clone()) {
+                Ok(()) => continue,
+                Err(e) => (
+                    e.code(),
+                    e.to_string(),
+                    s.legs.iter().map(|l| l.instrument.id()).collect(),
+                ),
+            },
+            Some(_) => continue,
+            None if unfinished => (
+                "guard.close_without_strategy",
+                "the journaled emergency close carries no strategy".to_owned(),
+                Vec::new(),
+            ),
+            None => continue,
+        };
+        let mut instruments: Vec<InstrumentId> = legs;
+        instruments.extend(c.orders.iter().map(|o| o.planned.instrument.id()));
+        instruments.sort();
+        instruments.dedup();
+        for i in &instruments {
+            link.unbooked.insert(i.clone(), c.strategy);
+        }
+        tracing::error!(code, strategy = %c.strategy, "Broken strategy not in the book: {reason}");
+        out.push(Unbooked {
+            strategy: c.strategy,
+            code,
+            reason,
+            instruments,
+        });
+    }
+    out
+}
+
+/// What the coordinator's gate locks: every leg of the book's Broken strategies
+/// ([`broken_legs`]) plus the instruments of Broken strategies the book could not take.
+pub(crate) fn locked_legs(
+    book: &StrategyBook,
+    link: &LinkState,
+) -> BTreeMap<InstrumentId, StrategyId> {
+    let mut out = link.unbooked.clone();
+    out.extend(broken_legs(book));
+    out
 }
 
 /// Instrument → Broken strategy holding it, over every leg of every Broken strategy in the book
@@ -122,12 +200,21 @@ pub(crate) fn next_push(
     Some(list)
 }
 
-/// Applies the assignment guard's locks and completed closes to the book.
-pub(crate) fn mirror(book: &mut StrategyBook, guarded: &[Strategy]) {
+/// Applies the assignment guard's locks and completed closes to the book. A Broken strategy
+/// the book refuses keeps its instruments locked through [`LinkState::unbooked`] until the
+/// assignment guard reports it Closed.
+pub(crate) fn mirror(book: &mut StrategyBook, link: &mut LinkState, guarded: &[Strategy]) {
     for s in guarded {
+        if s.state == StrategyState::Closed {
+            link.unbooked.retain(|_, id| *id != s.id);
+        }
         let mine = book.get(s.id).map(|b| b.state);
         let r = match (s.state, mine) {
-            (StrategyState::Broken, None) => book.adopt(s.clone()),
+            (StrategyState::Broken, None) => book.adopt(s.clone()).inspect_err(|_| {
+                for l in &s.legs {
+                    link.unbooked.insert(l.instrument.id(), s.id);
+                }
+            }),
             (StrategyState::Broken, Some(st)) if st != StrategyState::Broken => {
                 match &s.broken_reason {
                     Some(reason) => book.mark_broken(s.id, reason.clone()),
@@ -161,8 +248,8 @@ pub(crate) async fn run_strategies(core: SharedCore, hb: Heartbeat) -> TaskResul
             let now = core.now();
             let mut st = core.lock();
             let st = &mut *st;
-            mirror(&mut st.strategies, &g);
-            let locked = broken_legs(&st.strategies);
+            mirror(&mut st.strategies, &mut st.link, &g);
+            let locked = locked_legs(&st.strategies, &st.link);
             let locked = (st.link.locked.as_ref() != Some(&locked)).then_some(locked);
             let list = next_push(&mut st.link, &st.strategies, now, core.retain_vanished);
             (list, locked)
