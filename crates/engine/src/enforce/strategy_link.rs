@@ -328,3 +328,89 @@ impl Notifier for CriticalViaAlerts {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::assignment::EmergencyClose;
+    use crate::assignment::stubs::reference_condor;
+    use tradeguard_model::{BrokenReason, stubs};
+
+    fn snap(strategy: Option<Strategy>, phase: ClosePhase) -> CloseSnapshot {
+        CloseSnapshot {
+            close: EmergencyClose {
+                strategy: StrategyId(5),
+                account: stubs::account(),
+                record: 1,
+                orders: Vec::new(),
+                kept: Vec::new(),
+                release_at: Timestamp(0),
+                phase,
+            },
+            strategy,
+        }
+    }
+
+    fn broken() -> Strategy {
+        let expiry = chrono::NaiveDate::from_ymd_opt(2025, 3, 21).unwrap();
+        let mut s = reference_condor(5, stubs::account(), expiry);
+        let i = s.legs[1].instrument.id();
+        s.mark_broken(BrokenReason::Assigned { instrument: i })
+            .unwrap();
+        s
+    }
+
+    #[test]
+    fn broken_strategies_are_booked_and_closed_ones_are_not() {
+        let mut book = StrategyBook::new();
+        let mut link = LinkState::default();
+        let s = broken();
+        let mut closed = s.clone();
+        closed.id = StrategyId(6);
+        closed.begin_close().unwrap();
+        closed.mark_closed().unwrap();
+        let snaps = [
+            snap(Some(s.clone()), ClosePhase::Armed),
+            snap(Some(closed), ClosePhase::Completed),
+        ];
+        assert!(restore_broken(&mut book, &mut link, &snaps).is_empty());
+        assert_eq!(book.get(s.id), Some(&s));
+        assert!(book.get(StrategyId(6)).is_none(), "Closed is not loaded");
+        let locked = locked_legs(&book, &link);
+        assert_eq!(locked.len(), 4);
+        assert!(locked.values().all(|id| *id == s.id));
+    }
+
+    #[test]
+    fn a_broken_strategy_the_book_refuses_keeps_its_instruments_locked() {
+        let mut book = StrategyBook::new();
+        let mut link = LinkState::default();
+        // Bad data: a leg with quantity zero (the book refuses it).
+        let mut s = broken();
+        s.legs[0].qty = 0;
+        let out = restore_broken(
+            &mut book,
+            &mut link,
+            &[snap(Some(s.clone()), ClosePhase::Working)],
+        );
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            (out[0].strategy, out[0].code),
+            (s.id, "strategies.bad_legs")
+        );
+        assert!(book.get(s.id).is_none());
+        let locked = locked_legs(&book, &link);
+        for l in &s.legs {
+            assert_eq!(locked.get(&l.instrument.id()), Some(&s.id));
+        }
+        // A close without its strategy is reported too (its planned orders stay locked).
+        let out = restore_broken(&mut book, &mut link, &[snap(None, ClosePhase::Armed)]);
+        assert_eq!(out[0].code, "guard.close_without_strategy");
+        // Once the assignment guard reports the strategy Closed the lock goes.
+        let mut closed = broken();
+        closed.begin_close().unwrap();
+        closed.mark_closed().unwrap();
+        mirror(&mut book, &mut link, &[closed]);
+        assert!(locked_legs(&book, &link).is_empty());
+    }
+}
