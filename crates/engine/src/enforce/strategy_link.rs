@@ -1,5 +1,9 @@
 //! The guard's strategy book and its link to the assignment guard.
 //!
+//! - [`restore_broken`]: at start-up the Broken strategies of the journal's emergency closes go
+//!   into the book (managed, with every leg) before anything is recognized, and the gate locks
+//!   their instruments before the guard starts; one the book refuses keeps its instruments
+//!   locked anyway ([`LinkState::unbooked`]) and is alerted;
 //! - [`refresh`]: the book is re-synced from the live positions whenever the set of positions
 //!   (account, instrument, quantity) changes — the enforcer calls it before every evaluation;
 //! - [`spots`]: underlying prices from the positions' quotes (pin risk);
