@@ -10,7 +10,8 @@
 //! - after the restart nothing is traded twice: at no moment do two orders work on the same
 //!   instrument, and the filled quantity per instrument is exactly what had to be closed;
 //! - everything the close had to flatten ends flat at the broker; a strategy broken by an
-//!   assignment stays Broken in the database.
+//!   assignment is in the database with its legs, Broken until its close completed (then
+//!   Closed, its broken reason kept).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
@@ -354,7 +355,8 @@ fn position(f: &FakeTws, c: &proto::Contract) -> f64 {
 
 /// What the database holds, read with the store's own reader (the guard is dead or stopped).
 struct Db {
-    strategies: Vec<(StrategyState, Option<String>)>,
+    /// State, broken reason and number of legs of each strategy row.
+    strategies: Vec<(StrategyState, Option<String>, usize)>,
     /// Audit reasons ("code: reason").
     audit: Vec<String>,
     highest_order_id: i64,
@@ -388,7 +390,7 @@ async fn read_db(dir: &Path) -> Db {
         .strategies(ACCOUNT)
         .unwrap()
         .into_iter()
-        .map(|s| (s.state, s.broken_reason))
+        .map(|s| (s.state, s.broken_reason, s.legs.len()))
         .collect();
     let audit = r
         .audit_after(0, 100_000)
@@ -599,8 +601,8 @@ async fn assignment_crash_case(seed: u64) -> String {
     assert!(
         db.strategies
             .iter()
-            .any(|(s, r)| *s == StrategyState::Broken && r.is_some()),
-        "{ctx}: the condor is Broken in the database at the crash: {:?}",
+            .any(|(s, r, legs)| *s == StrategyState::Broken && r.is_some() && *legs == 4),
+        "{ctx}: the condor is Broken in the database at the crash, with its four legs: {:?}",
         db.strategies
     );
     assert!(
@@ -658,10 +660,12 @@ async fn assignment_crash_case(seed: u64) -> String {
     assert!(g.terminate(), "{ctx}: clean stop\n{}", g.text());
     let db = read_db(dir.path()).await;
     assert!(
-        db.strategies
-            .iter()
-            .any(|(s, _)| *s == StrategyState::Broken),
-        "{ctx}: still Broken after the restart: {:?}",
+        db.strategies.iter().any(|(s, r, legs)| matches!(
+            s,
+            StrategyState::Broken | StrategyState::Closed
+        ) && r.as_deref() == Some("broken.assigned")
+            && *legs == 4),
+        "{ctx}: Broken after the restart (Closed once its close completed), reason and legs kept: {:?}",
         db.strategies
     );
     assert_eq!(

@@ -87,6 +87,10 @@ pub struct EngineSnapshot {
     pub available_funds: Option<Money>,
     /// Accounts in forced unwind.
     pub forced_unwind: Vec<AccountId>,
+    /// Broken strategies with their reason codes (only emergency exits may trade them).
+    pub broken: Vec<(StrategyId, String)>,
+    /// Instruments locked for every normal order, with the Broken strategy holding each.
+    pub broken_legs: Vec<(InstrumentId, StrategyId)>,
 }
 
 /// Everything the engine task owns.
@@ -384,6 +388,12 @@ impl Engine {
             highest_order_id: self.highest_order,
             available_funds: self.available_funds,
             forced_unwind: self.forced_unwind.iter().cloned().collect(),
+            broken: self.broken.iter().map(|(s, r)| (*s, r.clone())).collect(),
+            broken_legs: self
+                .broken_legs
+                .iter()
+                .map(|(i, s)| (i.clone(), *s))
+                .collect(),
         }
     }
 

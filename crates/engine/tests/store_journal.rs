@@ -492,3 +492,88 @@ async fn a_refused_projection_fails_the_whole_append_and_no_order_is_sent() {
     drop(c);
     store.close().await.unwrap();
 }
+
+/// The strategy an emergency close locked reaches the strategies/legs tables with every leg
+/// (Broken, then Closed when the close completed), and the journal gives back exactly the same
+/// strategy — instruments with underlying, expiry, strike, right and multiplier, roles, prices.
+#[tokio::test(start_paused = true)]
+async fn a_broken_strategy_is_stored_with_its_legs_and_loads_back_exactly() {
+    use tradeguard_engine::assignment::stubs::reference_condor;
+    use tradeguard_engine::assignment::{ClosePhase, CloseSnapshot, EmergencyClose};
+    use tradeguard_model::{BrokenReason, Instrument, LegRole, StrategyState as ModelState};
+    let db = temp_db();
+    let store = open_store(&db.path);
+    let j = store_journal(&store, start_ts());
+    let expiry = chrono::NaiveDate::from_ymd_opt(2025, 3, 21).unwrap();
+    let mut condor = reference_condor(77, stubs::account(), expiry);
+    // A stock leg too, with a non-default multiplier on one option.
+    condor.legs.push(tradeguard_model::Leg {
+        instrument: Instrument::stock("SPY"),
+        qty: 200,
+        role: LegRole::Stock,
+        avg_price: px("440.00"),
+    });
+    if let Instrument::Option(o) = &mut condor.legs[0].instrument {
+        o.multiplier = 10;
+    }
+    let short_put = condor.legs[1].instrument.id();
+    condor
+        .mark_broken(BrokenReason::Assigned {
+            instrument: short_put,
+        })
+        .unwrap();
+    let mut snap = CloseSnapshot {
+        close: EmergencyClose {
+            strategy: condor.id,
+            account: stubs::account(),
+            record: 1,
+            orders: Vec::new(),
+            kept: Vec::new(),
+            release_at: start_ts(),
+            phase: ClosePhase::Armed,
+        },
+        strategy: Some(condor.clone()),
+    };
+    j.append(JournalRecord::EmergencyClose(Box::new(snap.clone())))
+        .await
+        .unwrap();
+
+    let row = store.reader().strategy("77").unwrap().expect("row written");
+    assert_eq!(row.state, StrategyState::Broken);
+    assert_eq!(row.broken_reason.as_deref(), Some("broken.assigned"));
+    assert_eq!(
+        (row.kind.as_str(), row.underlying.as_str()),
+        ("iron_condor", "SPY")
+    );
+    assert_eq!(row.legs.len(), condor.legs.len());
+    for (r, l) in row.legs.iter().zip(&condor.legs) {
+        assert_eq!(r.symbol, l.instrument.id().to_string());
+        assert_eq!(r.qty, l.qty);
+        assert_eq!(r.open_price_e4, Some(l.avg_price.raw()));
+    }
+    let back = j.load().await.unwrap();
+    let restored = back.emergency_closes[&condor.id].strategy.as_ref().unwrap();
+    assert_eq!(restored, &condor, "exact round trip through the journal");
+
+    // The close completed: the row is Closed, legs kept.
+    let mut closed = condor.clone();
+    closed.begin_close().unwrap();
+    closed.mark_closed().unwrap();
+    snap.close.phase = ClosePhase::Completed;
+    snap.strategy = Some(closed);
+    j.append(JournalRecord::EmergencyClose(Box::new(snap)))
+        .await
+        .unwrap();
+    let row = store.reader().strategy("77").unwrap().unwrap();
+    assert_eq!(row.state, StrategyState::Closed);
+    assert_eq!(row.legs.len(), condor.legs.len());
+    let back = j.load().await.unwrap();
+    assert_eq!(
+        back.emergency_closes[&condor.id]
+            .strategy
+            .as_ref()
+            .unwrap()
+            .state,
+        ModelState::Closed
+    );
+}

@@ -6,12 +6,15 @@
 //!
 //! Response to an assignment/exercise of a strategy leg:
 //! 1. [`AssignmentRecord`] journaled and audited;
-//! 2. the strategy is marked Broken through the coordinator (journaled; the gate now refuses
-//!    every non-emergency order for it with `gate.strategy_broken`);
-//! 3. the close plan ([`super::plan`]) is sent through the coordinator's Emergency path, each
-//!    order only after the fills it depends on — or armed for the open when the market is
-//!    closed;
-//! 4. a critical alert, a notification and a banner (until acknowledged); completion or
+//! 2. the strategy is marked Broken and the close plan ([`super::plan`]) is built; both are
+//!    journaled together ([`JournalRecord::EmergencyClose`]: the Broken strategy with every
+//!    leg, and the plan) before anything else, so a restart restores the strategy and the close;
+//! 3. the strategy is marked Broken through the coordinator (journaled; the gate now refuses
+//!    every non-emergency order for it with `gate.strategy_broken`; a start-up finds a Broken
+//!    strategy the coordinator missed and locks it, [`AssignmentGuard::lock_broken`]);
+//! 4. the plan is sent through the coordinator's Emergency path, each order only after the
+//!    fills it depends on — or armed for the open when the market is closed;
+//! 5. a critical alert, a notification and a banner (until acknowledged); completion or
 //!    failure of the close raises its own alert with the orders and fills.
 
 use super::config::AssignmentConfig;
@@ -376,6 +379,7 @@ impl AssignmentGuard {
     pub async fn start(deps: GuardDeps) -> Result<GuardHandle, AssignmentError> {
         let mut g = Self::new(deps).await?;
         let events = g.broker.events();
+        g.lock_broken().await?;
         g.resume_closes().await?;
         g.check_snapshot().await?;
         Ok(g.spawn(events))
@@ -930,18 +934,13 @@ impl AssignmentGuard {
                 instrument: oid.clone(),
             }
         };
-        if self.strategies[si].state != StrategyState::Broken {
-            if let Err(e) = self.coordinator.mark_broken(sid, &reason).await {
-                self.alert(
-                    Severity::Critical,
-                    "assignment.lock_failed",
-                    format!("strategy {sid}: could not mark Broken: {e} ({})", e.code()),
-                )
-                .await;
-            }
-            if let Err(e) = self.strategies[si].mark_broken(reason.clone()) {
-                tracing::warn!(code = e.code(), "strategy {sid}: {e}");
-            }
+        // The guard's copy is Broken first; the coordinator (the gate) is told once the close
+        // snapshot — the Broken strategy with every leg, and the plan — is durable, so a crash
+        // in between leaves a journal from which the next start restores both (see
+        // `lock_broken`).
+        let newly_broken = self.strategies[si].state != StrategyState::Broken;
+        if newly_broken && let Err(e) = self.strategies[si].mark_broken(reason.clone()) {
+            tracing::warn!(code = e.code(), "strategy {sid}: {e}");
         }
         // Close.
         if let Some(c) = self
@@ -950,6 +949,9 @@ impl AssignmentGuard {
             .find(|c| c.strategy == sid && c.phase != ClosePhase::Armed)
         {
             let phase = c.phase;
+            if newly_broken {
+                self.lock_in_gate(sid, &reason).await;
+            }
             self.announce(
                 &record,
                 format!("{what} {verb} — strategy {sid} emergency close already {phase:?}"),
@@ -1073,8 +1075,12 @@ impl AssignmentGuard {
             self.strategy_label(sid),
             reason.code()
         );
-        // Planned and armed orders are durable before anything is sent.
+        // Planned and armed orders, with the Broken strategy and its legs, are durable before
+        // the gate is told and before anything is sent.
         self.save(ci).await;
+        if newly_broken {
+            self.lock_in_gate(sid, &reason).await;
+        }
         self.announce(&record, title, body).await;
         self.advance(ci).await;
     }
@@ -1101,6 +1107,51 @@ impl AssignmentGuard {
         };
         self.banners.push(b.clone());
         let _ = self.events.send(GuardEvent::Banner(b));
+    }
+
+    /// Marks `sid` Broken in the coordinator (journaled there; the gate then refuses every
+    /// non-emergency order for it). A failure is a critical alert.
+    async fn lock_in_gate(&self, sid: StrategyId, reason: &BrokenReason) {
+        if let Err(e) = self.coordinator.mark_broken(sid, reason).await {
+            self.alert(
+                Severity::Critical,
+                "assignment.lock_failed",
+                format!("strategy {sid}: could not mark Broken: {e} ({})", e.code()),
+            )
+            .await;
+        }
+    }
+
+    /// Start-up: every strategy this guard holds Broken (restored from the journal's close
+    /// snapshots) is Broken in the coordinator too — a crash between journaling the close and
+    /// telling the coordinator left it unlocked there.
+    pub async fn lock_broken(&mut self) -> Result<(), AssignmentError> {
+        let known: BTreeSet<StrategyId> = self
+            .coordinator
+            .snapshot()
+            .await?
+            .broken
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect();
+        let todo: Vec<(StrategyId, BrokenReason)> = self
+            .strategies
+            .iter()
+            .filter(|s| s.state == StrategyState::Broken && !known.contains(&s.id))
+            .filter_map(|s| s.broken_reason.clone().map(|r| (s.id, r)))
+            .collect();
+        for (sid, reason) in todo {
+            self.audit(
+                "emergency_resume",
+                "assignment.lock_restored",
+                format!(
+                    "strategy {sid}: Broken in the journal's emergency close but not in the coordinator (restart right after the close was journaled): locked again"
+                ),
+            )
+            .await;
+            self.lock_in_gate(sid, &reason).await;
+        }
+        Ok(())
     }
 
     // ----- emergency close ----------------------------------------------------------------

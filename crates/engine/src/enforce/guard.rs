@@ -134,15 +134,26 @@ impl Guard {
         // strategy), then from the broker's positions now.
         let now = deps.clock.now();
         let retain = RETAIN_VANISHED_MIN.max(deps.assignment.detector.window.saturating_mul(6));
-        let known = deps.journal.load().await?.known_positions;
+        let journaled = deps.journal.load().await?;
+        let known = journaled.known_positions;
         let held = deps.broker.positions().await?;
         let mut book = StrategyBook::new();
         let mut link = LinkState::default();
+        // The Broken strategies of emergency closes from before the restart come first, as
+        // managed strategies with all their legs: the positions they hold are theirs (not
+        // recognized again as Open strategies) and the gate locks every one of their
+        // instruments before this returns.
+        let mut saved: Vec<_> = journaled.emergency_closes.values().collect();
+        saved.sort_by_key(|c| c.close.record);
+        let unbooked = strategy_link::restore_broken(&mut book, &mut link, saved);
         if let Some(k) = &known {
             book.sync_positions(k);
             link.book = book.strategies().cloned().collect();
         }
         book.sync_positions(&held);
+        let locked = strategy_link::locked_legs(&book, &link);
+        coord.set_broken_legs(locked.clone()).await?;
+        link.locked = Some(locked);
         let initial: Vec<Strategy> =
             strategy_link::next_push(&mut link, &book, now, retain).unwrap_or_default();
         let mut ag = AssignmentGuard::new(assignment::GuardDeps {
@@ -160,6 +171,7 @@ impl Guard {
         let first_rx = ag.subscribe();
         let events = deps.broker.events();
         // An emergency close a restart interrupted goes on where it stopped (never re-planned).
+        ag.lock_broken().await?;
         ag.resume_closes().await?;
         ag.check_snapshot().await?;
         let assignment = ag.spawn(events);
@@ -197,6 +209,25 @@ impl Guard {
             strategies_changed: Notify::new(),
             retain_vanished: retain,
         });
+        for u in &unbooked {
+            core.alerter
+                .raise(
+                    Severity::Critical,
+                    "guard.broken_strategy_unbooked",
+                    format!(
+                        "Broken strategy {} from before the restart is not in the strategy book: {} ({}); its instruments stay locked for normal orders: {}",
+                        u.strategy,
+                        u.reason,
+                        u.code,
+                        u.instruments
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+                .await;
+        }
         for a in &snap.forced_unwind {
             core.alerter
                 .raise(

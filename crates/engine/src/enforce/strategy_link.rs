@@ -1,5 +1,9 @@
 //! The guard's strategy book and its link to the assignment guard.
 //!
+//! - [`restore_broken`]: at start-up the Broken strategies of the journal's emergency closes go
+//!   into the book (managed, with every leg) before anything is recognized, and the gate locks
+//!   their instruments before the guard starts; one the book refuses keeps its instruments
+//!   locked anyway ([`LinkState::unbooked`]) and is alerted;
 //! - [`refresh`]: the book is re-synced from the live positions whenever the set of positions
 //!   (account, instrument, quantity) changes — the enforcer calls it before every evaluation;
 //! - [`spots`]: underlying prices from the positions' quotes (pin risk);
@@ -17,7 +21,7 @@
 //!
 //! [`Core::retain_vanished`]: crate::enforce::core::Core
 
-use crate::assignment::{GuardEvent, Notification, Notifier};
+use crate::assignment::{ClosePhase, CloseSnapshot, GuardEvent, Notification, Notifier};
 use crate::enforce::core::{GuardState, SharedCore};
 use crate::enforce::error::EnforceError;
 use crate::enforce::supervisor::{Heartbeat, TaskResult};
@@ -42,6 +46,84 @@ pub(crate) struct LinkState {
     pub pushed: Vec<Strategy>,
     /// The Broken strategies' instruments last given to the coordinator (`None`: never).
     pub locked: Option<BTreeMap<InstrumentId, StrategyId>>,
+    /// Instruments of Broken strategies the book could not take (bad legs, id clash): still
+    /// locked for normal orders until the assignment guard reports the strategy Closed.
+    pub unbooked: BTreeMap<InstrumentId, StrategyId>,
+}
+
+/// A Broken strategy of the journal the book could not take at start-up or from the
+/// assignment guard: its instruments stay locked through [`LinkState::unbooked`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Unbooked {
+    /// The strategy.
+    pub strategy: StrategyId,
+    /// Stable code of the reason (`strategies.bad_legs`, `guard.close_without_strategy`...).
+    pub code: &'static str,
+    /// Why, for a person.
+    pub reason: String,
+    /// The instruments kept locked.
+    pub instruments: Vec<InstrumentId>,
+}
+
+/// Start-up: the Broken strategies of the journal's emergency closes go into the book as
+/// managed Broken strategies with all their legs, so the positions they still hold are claimed
+/// by them (not recognized again as Open strategies) and [`broken_legs`] covers them. A close
+/// with no strategy, or one the book refuses, keeps the instruments it names (legs and planned
+/// orders) locked through [`LinkState::unbooked`] and is returned for a critical alert — never
+/// dropped. Closed strategies (completed closes) are not loaded.
+pub(crate) fn restore_broken<'a>(
+    book: &mut StrategyBook,
+    link: &mut LinkState,
+    closes: impl IntoIterator<Item = &'a CloseSnapshot>,
+) -> Vec<Unbooked> {
+    let mut out = Vec::new();
+    for snap in closes {
+        let c = &snap.close;
+        let unfinished = matches!(c.phase, ClosePhase::Armed | ClosePhase::Working);
+        let (code, reason, legs) = match &snap.strategy {
+            Some(s) if s.state == StrategyState::Broken => match book.adopt(s.clone()) {
+                Ok(()) => continue,
+                Err(e) => (
+                    e.code(),
+                    e.to_string(),
+                    s.legs.iter().map(|l| l.instrument.id()).collect(),
+                ),
+            },
+            Some(_) => continue,
+            None if unfinished => (
+                "guard.close_without_strategy",
+                "the journaled emergency close carries no strategy".to_owned(),
+                Vec::new(),
+            ),
+            None => continue,
+        };
+        let mut instruments: Vec<InstrumentId> = legs;
+        instruments.extend(c.orders.iter().map(|o| o.planned.instrument.id()));
+        instruments.sort();
+        instruments.dedup();
+        for i in &instruments {
+            link.unbooked.insert(i.clone(), c.strategy);
+        }
+        tracing::error!(code, strategy = %c.strategy, "Broken strategy not in the book: {reason}");
+        out.push(Unbooked {
+            strategy: c.strategy,
+            code,
+            reason,
+            instruments,
+        });
+    }
+    out
+}
+
+/// What the coordinator's gate locks: every leg of the book's Broken strategies
+/// ([`broken_legs`]) plus the instruments of Broken strategies the book could not take.
+pub(crate) fn locked_legs(
+    book: &StrategyBook,
+    link: &LinkState,
+) -> BTreeMap<InstrumentId, StrategyId> {
+    let mut out = link.unbooked.clone();
+    out.extend(broken_legs(book));
+    out
 }
 
 /// Instrument → Broken strategy holding it, over every leg of every Broken strategy in the book
@@ -122,12 +204,21 @@ pub(crate) fn next_push(
     Some(list)
 }
 
-/// Applies the assignment guard's locks and completed closes to the book.
-pub(crate) fn mirror(book: &mut StrategyBook, guarded: &[Strategy]) {
+/// Applies the assignment guard's locks and completed closes to the book. A Broken strategy
+/// the book refuses keeps its instruments locked through [`LinkState::unbooked`] until the
+/// assignment guard reports it Closed.
+pub(crate) fn mirror(book: &mut StrategyBook, link: &mut LinkState, guarded: &[Strategy]) {
     for s in guarded {
+        if s.state == StrategyState::Closed {
+            link.unbooked.retain(|_, id| *id != s.id);
+        }
         let mine = book.get(s.id).map(|b| b.state);
         let r = match (s.state, mine) {
-            (StrategyState::Broken, None) => book.adopt(s.clone()),
+            (StrategyState::Broken, None) => book.adopt(s.clone()).inspect_err(|_| {
+                for l in &s.legs {
+                    link.unbooked.insert(l.instrument.id(), s.id);
+                }
+            }),
             (StrategyState::Broken, Some(st)) if st != StrategyState::Broken => {
                 match &s.broken_reason {
                     Some(reason) => book.mark_broken(s.id, reason.clone()),
@@ -161,8 +252,8 @@ pub(crate) async fn run_strategies(core: SharedCore, hb: Heartbeat) -> TaskResul
             let now = core.now();
             let mut st = core.lock();
             let st = &mut *st;
-            mirror(&mut st.strategies, &g);
-            let locked = broken_legs(&st.strategies);
+            mirror(&mut st.strategies, &mut st.link, &g);
+            let locked = locked_legs(&st.strategies, &st.link);
             let locked = (st.link.locked.as_ref() != Some(&locked)).then_some(locked);
             let list = next_push(&mut st.link, &st.strategies, now, core.retain_vanished);
             (list, locked)
@@ -239,5 +330,91 @@ impl Notifier for CriticalViaAlerts {
         if n.severity != crate::alert::Severity::Critical {
             self.0.notify(n);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::assignment::EmergencyClose;
+    use crate::assignment::stubs::reference_condor;
+    use tradeguard_model::{BrokenReason, stubs};
+
+    fn snap(strategy: Option<Strategy>, phase: ClosePhase) -> CloseSnapshot {
+        CloseSnapshot {
+            close: EmergencyClose {
+                strategy: StrategyId(5),
+                account: stubs::account(),
+                record: 1,
+                orders: Vec::new(),
+                kept: Vec::new(),
+                release_at: Timestamp(0),
+                phase,
+            },
+            strategy,
+        }
+    }
+
+    fn broken() -> Strategy {
+        let expiry = chrono::NaiveDate::from_ymd_opt(2025, 3, 21).unwrap();
+        let mut s = reference_condor(5, stubs::account(), expiry);
+        let i = s.legs[1].instrument.id();
+        s.mark_broken(BrokenReason::Assigned { instrument: i })
+            .unwrap();
+        s
+    }
+
+    #[test]
+    fn broken_strategies_are_booked_and_closed_ones_are_not() {
+        let mut book = StrategyBook::new();
+        let mut link = LinkState::default();
+        let s = broken();
+        let mut closed = s.clone();
+        closed.id = StrategyId(6);
+        closed.begin_close().unwrap();
+        closed.mark_closed().unwrap();
+        let snaps = [
+            snap(Some(s.clone()), ClosePhase::Armed),
+            snap(Some(closed), ClosePhase::Completed),
+        ];
+        assert!(restore_broken(&mut book, &mut link, &snaps).is_empty());
+        assert_eq!(book.get(s.id), Some(&s));
+        assert!(book.get(StrategyId(6)).is_none(), "Closed is not loaded");
+        let locked = locked_legs(&book, &link);
+        assert_eq!(locked.len(), 4);
+        assert!(locked.values().all(|id| *id == s.id));
+    }
+
+    #[test]
+    fn a_broken_strategy_the_book_refuses_keeps_its_instruments_locked() {
+        let mut book = StrategyBook::new();
+        let mut link = LinkState::default();
+        // Bad data: a leg with quantity zero (the book refuses it).
+        let mut s = broken();
+        s.legs[0].qty = 0;
+        let out = restore_broken(
+            &mut book,
+            &mut link,
+            &[snap(Some(s.clone()), ClosePhase::Working)],
+        );
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            (out[0].strategy, out[0].code),
+            (s.id, "strategies.bad_legs")
+        );
+        assert!(book.get(s.id).is_none());
+        let locked = locked_legs(&book, &link);
+        for l in &s.legs {
+            assert_eq!(locked.get(&l.instrument.id()), Some(&s.id));
+        }
+        // A close without its strategy is reported too (its planned orders stay locked).
+        let out = restore_broken(&mut book, &mut link, &[snap(None, ClosePhase::Armed)]);
+        assert_eq!(out[0].code, "guard.close_without_strategy");
+        // Once the assignment guard reports the strategy Closed the lock goes.
+        let mut closed = broken();
+        closed.begin_close().unwrap();
+        closed.mark_closed().unwrap();
+        mirror(&mut book, &mut link, &[closed]);
+        assert!(locked_legs(&book, &link).is_empty());
     }
 }

@@ -1,7 +1,8 @@
 //! Owns the projection of a [`JournalRecord`] into the store's typed tables: the extra
 //! [`WriteCmd`]s written in the same batch as the record itself, so the UI and reports can
-//! query groups, stops, alerts, the audit log, the order-id mark, Broken strategies and
-//! forced-unwind flags without parsing the journal.
+//! query groups, stops, alerts, the audit log, the order-id mark, Broken strategies (with the
+//! legs of the ones an emergency close locked) and forced-unwind flags without parsing the
+//! journal.
 //!
 //! Records without a typed table (trading state, and any variant this module does not name)
 //! produce no extra command: they are durable in `engine_journal` only. A new record kind
@@ -11,11 +12,13 @@ use crate::alert::{Alert, AuditEntry, Severity};
 use crate::group::{Group, GroupPhase};
 use crate::journal::JournalRecord;
 use crate::stop::{StopLoss, StopState};
-use tradeguard_model::{AccountId, StrategyId};
+use tradeguard_model::{
+    AccountId, Strategy, StrategyId, StrategyKind, StrategyState as ModelState,
+};
 use tradeguard_store::{
     AccountRecord, AuditKind, ExecutionGroupRecord, ForcedUnwindRecord, GroupLegRecord, GroupState,
-    NewAlert, NewAudit, Severity as StoreSeverity, StopLossRecord, StopState as StoreStopState,
-    StrategyState, WriteCmd,
+    LegRecord, NewAlert, NewAudit, Severity as StoreSeverity, StopLossRecord,
+    StopState as StoreStopState, StrategyRecord, StrategyState, WriteCmd,
 };
 
 /// Typed-table commands for `record`, appended at `now_ms`. `account` owns strategy rows that
@@ -78,8 +81,83 @@ pub(super) fn project(record: &JournalRecord, now_ms: i64, account: &AccountId) 
                 updated_at_ms: now_ms,
             }),
         ],
+        // The strategy an emergency close locked (Broken, later Closed), with every leg, into
+        // the strategies/legs tables. The journal record itself is the engine's source at the
+        // next start (it keeps each leg's exact instrument and role); the table is for the UI
+        // and reports. A strategy the table cannot hold stays in the journal only: the
+        // projection must never make the close's write-ahead record fail.
+        JournalRecord::EmergencyClose(c) => match &c.strategy {
+            Some(st) => {
+                let cmd = WriteCmd::UpsertStrategy(strategy_record(st, now_ms));
+                match cmd.validate() {
+                    Ok(()) => vec![ensure_account(&st.account, now_ms), cmd],
+                    Err(e) => {
+                        tracing::warn!(
+                            code = e.code(),
+                            strategy = %st.id,
+                            "emergency close's strategy not projected to the strategies table (journal only): {e}"
+                        );
+                        Vec::new()
+                    }
+                }
+            }
+            None => Vec::new(),
+        },
         // Trading state and every other kind: durable in engine_journal only.
         _ => Vec::new(),
+    }
+}
+
+/// The store's row for a strategy: legs by instrument id (OCC symbol or ticker) with their
+/// signed quantity and open price; `opened_at_ms`/`updated_at_ms` are the record's time.
+pub(super) fn strategy_record(s: &Strategy, now_ms: i64) -> StrategyRecord {
+    StrategyRecord {
+        strategy_id: s.id.to_string(),
+        account_id: s.account.to_string(),
+        kind: kind_text(s.kind).to_owned(),
+        underlying: s
+            .legs
+            .first()
+            .map(|l| l.instrument.underlying().to_owned())
+            .unwrap_or_default(),
+        state: match s.state {
+            ModelState::Opening => StrategyState::Opening,
+            ModelState::Open => StrategyState::Open,
+            ModelState::Closing => StrategyState::Closing,
+            ModelState::Closed => StrategyState::Closed,
+            ModelState::Broken => StrategyState::Broken,
+        },
+        // The store requires a reason with Broken: a Broken strategy without one gets a
+        // visible placeholder.
+        broken_reason: match (&s.broken_reason, s.state) {
+            (Some(r), _) => Some(r.code().to_owned()),
+            (None, ModelState::Broken) => Some("broken".to_owned()),
+            (None, _) => None,
+        },
+        opened_at_ms: now_ms,
+        updated_at_ms: now_ms,
+        legs: s
+            .legs
+            .iter()
+            .map(|l| LegRecord {
+                symbol: l.instrument.id().to_string(),
+                qty: l.qty,
+                open_price_e4: Some(l.avg_price.raw()),
+            })
+            .collect(),
+    }
+}
+
+fn kind_text(k: StrategyKind) -> &'static str {
+    match k {
+        StrategyKind::IronCondor => "iron_condor",
+        StrategyKind::IronButterfly => "iron_butterfly",
+        StrategyKind::Vertical => "vertical",
+        StrategyKind::Straddle => "straddle",
+        StrategyKind::Strangle => "strangle",
+        StrategyKind::Butterfly => "butterfly",
+        StrategyKind::Covered => "covered",
+        StrategyKind::Custom => "custom",
     }
 }
 
