@@ -232,6 +232,18 @@ describe("Tradeguard desktop app", () => {
     await session.click(await session.waitFor('[data-testid="venue-ib"]'));
     const port = await session.waitFor('[data-testid="venue-port"]');
     await session.type(port, String(closedPort));
+    // A WebDriver clear of a React-controlled field can be undone by a render in flight (the port
+    // was then appended to "4002"): set the value as an input event would until React holds it.
+    const setValue = `const [el, v] = arguments;
+      Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, "value").set.call(el, v);
+      el.dispatchEvent(new Event("input", { bubbles: true }));`;
+    for (let i = 0; i < 20 && (await session.cmd("GET", `/element/${port}/property/value`)) !== String(closedPort); i++) {
+      await session.cmd("POST", "/execute/sync", {
+        script: setValue,
+        args: [{ "element-6066-11e4-a52f-4a5bf97b0f1d": port }, String(closedPort)],
+      });
+      await sleep(200);
+    }
     // React has the typed value (not only the DOM) once the field shows it and the button is enabled.
     for (let i = 0; i < 50 && (await session.cmd("GET", `/element/${port}/property/value`)) !== String(closedPort); i++) await sleep(100);
     assert.equal(await session.cmd("GET", `/element/${port}/property/value`), String(closedPort));
