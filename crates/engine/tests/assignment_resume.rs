@@ -9,15 +9,14 @@ mod common;
 use common::*;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use tradeguard_engine::assignment::stubs::{reference_condor, spy_option};
 use tradeguard_engine::assignment::{
     ArmAt, AssignmentConfig, AssignmentGuard, ClosePhase, EmergencyOrderState, GuardDeps,
     GuardHandle, RecordingNotifier, UsEquityHours,
 };
 use tradeguard_engine::{
-    EngineDeps, ExecutionCoordinator, IntrinsicStressModel, Journal, JournalError, JournalRecord,
-    JournalState, MemoryJournal, OrderIntent, Purpose, StopSpec, TokioClock,
+    EngineDeps, ExecutionCoordinator, IntrinsicStressModel, Journal, JournalRecord, MemoryJournal,
+    OrderIntent, Purpose, StopSpec, TokioClock,
 };
 use tradeguard_model::{
     Broker, Execution, Instrument, OpenOrderKind, OrderId, OrderType, Position, Right, Side,
@@ -57,51 +56,6 @@ fn condor_positions() -> Vec<Position> {
         position(o(Right::Call, 460), -2, "2.00"),
         position(o(Right::Call, 465), 2, "1.00"),
     ]
-}
-
-/// A journal whose process "dies" right after the first record `at` accepts: that record is
-/// durable, every later write fails (nothing after the crash point reaches the journal).
-#[derive(Clone)]
-struct Crashing {
-    inner: MemoryJournal,
-    at: Arc<dyn Fn(&JournalRecord) -> bool + Send + Sync>,
-    dead: Arc<AtomicBool>,
-}
-
-impl Crashing {
-    fn new(
-        inner: &MemoryJournal,
-        at: impl Fn(&JournalRecord) -> bool + Send + Sync + 'static,
-    ) -> Self {
-        Self {
-            inner: inner.reopen(),
-            at: Arc::new(at),
-            dead: Arc::new(AtomicBool::new(false)),
-        }
-    }
-
-    fn dead(&self) -> bool {
-        self.dead.load(Ordering::SeqCst)
-    }
-}
-
-#[async_trait::async_trait]
-impl Journal for Crashing {
-    async fn append(&self, record: JournalRecord) -> Result<(), JournalError> {
-        if self.dead() {
-            return Err(JournalError::Write("crashed".into()));
-        }
-        let hit = (self.at)(&record);
-        self.inner.append(record).await?;
-        if hit {
-            self.dead.store(true, Ordering::SeqCst);
-        }
-        Ok(())
-    }
-
-    async fn load(&self) -> Result<JournalState, JournalError> {
-        self.inner.load().await
-    }
 }
 
 async fn coordinator(

@@ -9,15 +9,13 @@ mod common;
 use common::*;
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tradeguard_engine::assignment::{
     AssignmentConfig, ClosePhase, RecordingNotifier, UsEquityHours,
 };
 use tradeguard_engine::enforce::{EnforceConfig, Guard, GuardDeps, NoRules};
 use tradeguard_engine::{
-    IntrinsicStressModel, Journal, JournalError, JournalRecord, JournalState, MemoryJournal,
-    OrderIntent, Purpose, TokioClock,
+    IntrinsicStressModel, Journal, JournalRecord, MemoryJournal, OrderIntent, Purpose, TokioClock,
 };
 use tradeguard_model::{
     Broker, Instrument, OrderType, Position, Right, Side, StrategyState, Timestamp, stubs,
@@ -51,33 +49,6 @@ fn cfg(seed: u64) -> SimConfig {
         position(lc, 2, "1.00"),
     ];
     c
-}
-
-/// A journal whose process "dies" right after the first record `at` accepts.
-#[derive(Clone)]
-struct Crashing {
-    inner: MemoryJournal,
-    at: Arc<dyn Fn(&JournalRecord) -> bool + Send + Sync>,
-    dead: Arc<AtomicBool>,
-}
-
-#[async_trait::async_trait]
-impl Journal for Crashing {
-    async fn append(&self, record: JournalRecord) -> Result<(), JournalError> {
-        if self.dead.load(Ordering::SeqCst) {
-            return Err(JournalError::Write("crashed".into()));
-        }
-        let hit = (self.at)(&record);
-        self.inner.append(record).await?;
-        if hit {
-            self.dead.store(true, Ordering::SeqCst);
-        }
-        Ok(())
-    }
-
-    async fn load(&self) -> Result<JournalState, JournalError> {
-        self.inner.load().await
-    }
 }
 
 async fn start_guard(b: Arc<SimBroker>, j: Arc<dyn Journal>) -> Guard {
@@ -114,13 +85,8 @@ async fn break_crash_restart(seed: u64, at: Option<fn(&JournalRecord) -> bool>) 
     let b = broker(cfg(seed));
     b.connect().await.unwrap();
     let j = MemoryJournal::new();
-    let dead = Arc::new(AtomicBool::new(false));
-    let crash = Crashing {
-        inner: j.reopen(),
-        at: Arc::new(move |r| at.is_some_and(|f| f(r))),
-        dead: dead.clone(),
-    };
-    let g1 = start_guard(b.clone(), Arc::new(crash)).await;
+    let crash = Crashing::new(&j, move |r| at.is_some_and(|f| f(r)));
+    let g1 = start_guard(b.clone(), Arc::new(crash.clone())).await;
     sleep_ms(2_000).await;
     let before = g1.strategies();
     assert!(
@@ -136,13 +102,13 @@ async fn break_crash_restart(seed: u64, at: Option<fn(&JournalRecord) -> bool>) 
             .closes
             .iter()
             .any(|c| c.phase == ClosePhase::Armed);
-        if dead.load(Ordering::SeqCst) || (at.is_none() && armed) {
+        if crash.dead() || (at.is_none() && armed) {
             break;
         }
         sleep_ms(10).await;
     }
     if at.is_some() {
-        assert!(dead.load(Ordering::SeqCst), "the crash point was reached");
+        assert!(crash.dead(), "the crash point was reached");
     }
     let broken_id = g1.assignment_status().records[0]
         .strategy

@@ -167,3 +167,51 @@ pub fn alerts(j: &MemoryJournal) -> Vec<tradeguard_engine::Alert> {
         })
         .collect()
 }
+
+/// A journal whose process "dies" right after the first record `at` accepts: that record is
+/// durable, every later write fails (nothing after the crash point reaches the journal).
+#[derive(Clone)]
+pub struct Crashing {
+    inner: MemoryJournal,
+    at: Arc<dyn Fn(&JournalRecord) -> bool + Send + Sync>,
+    dead: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Crashing {
+    pub fn new(
+        inner: &MemoryJournal,
+        at: impl Fn(&JournalRecord) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            inner: inner.reopen(),
+            at: Arc::new(at),
+            dead: Arc::default(),
+        }
+    }
+
+    /// The crash point was reached.
+    pub fn dead(&self) -> bool {
+        self.dead.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[async_trait::async_trait]
+impl tradeguard_engine::Journal for Crashing {
+    async fn append(&self, record: JournalRecord) -> Result<(), tradeguard_engine::JournalError> {
+        if self.dead() {
+            return Err(tradeguard_engine::JournalError::Write("crashed".into()));
+        }
+        let hit = (self.at)(&record);
+        self.inner.append(record).await?;
+        if hit {
+            self.dead.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        Ok(())
+    }
+
+    async fn load(
+        &self,
+    ) -> Result<tradeguard_engine::JournalState, tradeguard_engine::JournalError> {
+        self.inner.load().await
+    }
+}
