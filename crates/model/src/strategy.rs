@@ -32,6 +32,22 @@ pub enum StrategyKind {
     Custom,
 }
 
+impl StrategyKind {
+    /// Stable snake_case name (`iron_condor`, `vertical`...), as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::IronCondor => "iron_condor",
+            Self::IronButterfly => "iron_butterfly",
+            Self::Vertical => "vertical",
+            Self::Straddle => "straddle",
+            Self::Strangle => "strangle",
+            Self::Butterfly => "butterfly",
+            Self::Covered => "covered",
+            Self::Custom => "custom",
+        }
+    }
+}
+
 /// Lifecycle state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum StrategyState {

@@ -1634,8 +1634,6 @@ impl AssignmentGuard {
     }
 }
 
-/// The broker order of coordinator group `gid` (its first leg's): `Ok(None)` while the group
-/// is held (working, nothing sent yet), `Err` when it ended without an order or is unknown.
 /// What the coordinator did with an emergency step's group.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum GroupOrder {
@@ -1650,6 +1648,8 @@ enum GroupOrder {
     Ended { reason: String },
 }
 
+/// What became of coordinator group `gid` (a step's group has one leg): held, sent (its first
+/// leg's order and quantity), cut to nothing, or ended without an order / unknown.
 fn group_order(snap: &EngineSnapshot, gid: GroupId) -> GroupOrder {
     let g = snap.groups.iter().find(|g| g.id == gid);
     let leg = g.and_then(|g| g.legs.first());

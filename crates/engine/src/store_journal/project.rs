@@ -12,9 +12,7 @@ use crate::alert::{Alert, AuditEntry, Severity};
 use crate::group::{Group, GroupPhase};
 use crate::journal::JournalRecord;
 use crate::stop::{StopLoss, StopState};
-use tradeguard_model::{
-    AccountId, Strategy, StrategyId, StrategyKind, StrategyState as ModelState,
-};
+use tradeguard_model::{AccountId, Strategy, StrategyId, StrategyState as ModelState};
 use tradeguard_store::{
     AccountRecord, AuditKind, ExecutionGroupRecord, ForcedUnwindRecord, GroupLegRecord, GroupState,
     LegRecord, NewAlert, NewAudit, Severity as StoreSeverity, StopLossRecord,
@@ -114,7 +112,7 @@ pub(super) fn strategy_record(s: &Strategy, now_ms: i64) -> StrategyRecord {
     StrategyRecord {
         strategy_id: s.id.to_string(),
         account_id: s.account.to_string(),
-        kind: kind_text(s.kind).to_owned(),
+        kind: s.kind.as_str().to_owned(),
         underlying: s
             .legs
             .first()
@@ -145,19 +143,6 @@ pub(super) fn strategy_record(s: &Strategy, now_ms: i64) -> StrategyRecord {
                 open_price_e4: Some(l.avg_price.raw()),
             })
             .collect(),
-    }
-}
-
-fn kind_text(k: StrategyKind) -> &'static str {
-    match k {
-        StrategyKind::IronCondor => "iron_condor",
-        StrategyKind::IronButterfly => "iron_butterfly",
-        StrategyKind::Vertical => "vertical",
-        StrategyKind::Straddle => "straddle",
-        StrategyKind::Strangle => "strangle",
-        StrategyKind::Butterfly => "butterfly",
-        StrategyKind::Covered => "covered",
-        StrategyKind::Custom => "custom",
     }
 }
 
