@@ -20,6 +20,7 @@ pub mod state;
 pub mod storage;
 pub mod venue;
 pub mod view;
+pub mod webview_env;
 
 use std::time::Duration;
 use tauri::Manager;
@@ -27,6 +28,8 @@ use tauri_specta::Event;
 
 /// Start the desktop app. Returns when the user quits.
 pub fn run() {
+    // First, while this is the only thread: WebKitGTK reads its set-up from the environment.
+    let webview_env = webview_env::apply_before_threads();
     let paths = match paths::AppPaths::from_process() {
         Ok(p) => p,
         Err(e) => {
@@ -54,6 +57,9 @@ pub fn run() {
         source = %paths.source,
         "locations"
     );
+    for s in &webview_env {
+        tracing::info!(name = s.name, value = %s.value, why = s.why, "webview environment");
+    }
     let builder = bindings::builder();
     let app = tauri::Builder::default()
         // First: a second launch must reach the running instance before anything else starts.
