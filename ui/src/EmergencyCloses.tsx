@@ -1,4 +1,5 @@
 import type { EmergencyCloseView } from "./bindings";
+import { formatEtSession } from "./format";
 
 /** "2 h 13 min", "13 min 5 s", "45 s", "1 d 3 h": whole units, rounded down; the venue's seconds. */
 export function formatCountdown(secs: number | null): string {
@@ -15,9 +16,7 @@ export function formatCountdown(secs: number | null): string {
 }
 
 function releaseTime(iso: string): string {
-  const t = new Date(iso);
-  if (Number.isNaN(t.getTime())) return iso;
-  return `${t.toLocaleString("en-US", { timeZone: "America/New_York", weekday: "short", hour: "2-digit", minute: "2-digit" })} ET`;
+  return formatEtSession(iso, false);
 }
 
 function headline(c: EmergencyCloseView) {

@@ -13,6 +13,7 @@ import { ConfirmDialog, type ConfirmOutcome } from "./ConfirmDialog";
 import { formatCountdown } from "./EmergencyCloses";
 import { ErrorNote } from "./ErrorNote";
 import { formatMoney } from "./Portfolio";
+import { formatEtSession } from "./format";
 
 /** What a person asked to flatten (or switch), before the backend has previewed it. */
 export type FlattenRequest =
@@ -70,9 +71,7 @@ export function cashWording(cash: string): string {
 }
 
 export function venueTimeLabel(iso: string): string {
-  const t = new Date(iso);
-  if (Number.isNaN(t.getTime())) return iso;
-  return `${t.toLocaleString("en-US", { timeZone: "America/New_York", weekday: "short", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" })} ET`;
+  return formatEtSession(iso);
 }
 
 const STATUS_TEXT: Record<string, string> = {

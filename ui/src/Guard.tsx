@@ -2,6 +2,7 @@ import { useEffect, useState } from "react";
 import { attempt, type Backend } from "./backend";
 import { ErrorNote } from "./ErrorNote";
 import type { GuardView, IpcError, TaskView } from "./bindings";
+import { formatEtTime } from "./format";
 
 /** Late against the task's own period (the backend sends it; activity-driven tasks have none). */
 export function taskHealth(t: TaskView): "ok" | "late" | "down" {
@@ -77,7 +78,7 @@ export function GuardPanel({ view, error }: { view: GuardView | null; error: Ipc
         <dt>Last reconciliation</dt>
         <dd data-testid="last-reconciliation">
           {view.lastReconciliation
-            ? `${new Date(view.lastReconciliation).toLocaleTimeString("en-US", { timeZone: "America/New_York" })} ET · ${view.lastReconciliationRepairs} repaired`
+            ? `${formatEtTime(view.lastReconciliation)} · ${view.lastReconciliationRepairs} repaired`
             : "not yet"}
         </dd>
         <dt>Tasks</dt>

@@ -3,7 +3,7 @@ import { attempt, type Backend } from "./backend";
 import type { Blotter, BlotterExecution, BlotterGroup, BlotterLeg, BlotterStop, IpcError } from "./bindings";
 import { formatAuditTime } from "./AuditScreen";
 import { ErrorNote } from "./ErrorNote";
-import { localZone } from "./format";
+import { formatLocalTime, localZone } from "./format";
 import "./orders.css";
 
 /** How long the blotter waits after an answer before it asks again. */
@@ -102,14 +102,14 @@ export function OrdersScreen({ backend }: { backend: Backend }) {
           <h2 id="orders-title">Orders</h2>
           {asOf && !error && (
             <span className="age" data-testid="orders-as-of">
-              Live · {asOf.toLocaleTimeString()}
+              Live · {formatLocalTime(asOf)}
             </span>
           )}
         </div>
         <ErrorNote error={error} testId="orders-error" />
         {error && blotter && asOf && (
           <p className="age stale" data-testid="orders-stale">
-            Could not refresh: showing the blotter as of {asOf.toLocaleTimeString()}. Still trying every second.
+            Could not refresh: showing the blotter as of {formatLocalTime(asOf)}. Still trying every second.
           </p>
         )}
         {!blotter && !error && <p className="muted">Loading…</p>}

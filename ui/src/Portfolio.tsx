@@ -5,6 +5,7 @@ import { MarginGauge, MarginHistory } from "./Margin";
 import { noteCommitted, noteEvent } from "./perfProbe";
 import { useRowWindow } from "./useRowWindow";
 import { useSubscription } from "./useSubscription";
+import { formatEtDateTime, formatGrouped } from "./format";
 
 export function connectionLabel(c: ConnectionView): string {
   switch (c.state) {
@@ -26,7 +27,7 @@ export function formatMoney(s: string | null, signed = false): string {
   if (s === null) return "—";
   const n = Number(s);
   if (!Number.isFinite(n)) return s;
-  const body = Math.abs(n).toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  const body = formatGrouped(Math.abs(n), 2);
   const sign = n < 0 ? "-" : signed && n > 0 ? "+" : "";
   return `${sign}${body}`;
 }
@@ -151,7 +152,7 @@ function PortfolioCard({ backend, portfolio }: { backend: Backend; portfolio: Po
         <h2 id="portfolio-title">Portfolio</h2>
         <span className="muted" data-testid="venue">
           Venue <strong>{view.venue}</strong> · <span data-testid="connection">{connectionLabel(view.connection)}</span>
-          {view.venueTime && <> · {new Date(view.venueTime).toLocaleString("en-US", { timeZone: "America/New_York" })} ET</>}
+          {view.venueTime && <> · {formatEtDateTime(view.venueTime)}</>}
         </span>
       </div>
       {view.accounts.map((a) => (

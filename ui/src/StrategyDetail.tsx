@@ -3,7 +3,7 @@ import { attempt, type Backend, type Unlisten } from "./backend";
 import type { GreeksView, IpcError, StrategyDetail, StrategyLegRow, StrategyRow } from "./bindings";
 import { ErrorNote } from "./ErrorNote";
 import type { FlattenRequest } from "./FlattenDialog";
-import { formatSigned, formatUsd } from "./format";
+import { formatLocalTime, formatSigned, formatUsd } from "./format";
 import { PayoffChart } from "./PayoffChart";
 import { pnlClass } from "./Portfolio";
 import { RulesTable } from "./RulesTable";
@@ -220,7 +220,7 @@ export function StrategyDetailScreen({
         </button>
         {detail && error && loadedAt !== null && (
           <span className="badge warn" data-testid="detail-stale">
-            stale: last read {new Date(loadedAt).toLocaleTimeString("en-US")}
+            stale: last read {formatLocalTime(loadedAt)}
           </span>
         )}
       </div>
