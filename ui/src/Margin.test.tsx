@@ -48,8 +48,8 @@ describe("Margin in the account figures", () => {
     charts.length = 0;
     const t = Date.parse("2025-03-04T15:00:00Z");
     const history: MarginSample[] = [
-      { account: "DU1", atMs: t - 2000, netLiquidation: 100000, maintenanceMargin: 10000, excessLiquidity: 90000, utilisation: 0.1 },
-      { account: "DU1", atMs: t - 1000, netLiquidation: 100000, maintenanceMargin: 15000, excessLiquidity: 85000, utilisation: 0.15 },
+      { account: "DU1", atMs: t - 20_000, netLiquidation: 100000, maintenanceMargin: 10000, excessLiquidity: 90000, utilisation: 0.1 },
+      { account: "DU1", atMs: t - 10_000, netLiquidation: 100000, maintenanceMargin: 15000, excessLiquidity: 85000, utilisation: 0.15 },
     ];
     const f = live(portfolioView(["DU1"]), history);
     render(<PortfolioPanel backend={f.backend} />);
@@ -57,13 +57,19 @@ describe("Margin in the account figures", () => {
     await act(async () => {});
     expect(f.marginHistory).toHaveBeenCalledTimes(1);
     // History, then the first read (venue time t, 20 %).
-    expect(lastMarginData()).toEqual([[(t - 2000) / 1000, (t - 1000) / 1000, t / 1000], [10, 15, 20]]);
+    expect(lastMarginData()).toEqual([[(t - 20_000) / 1000, (t - 10_000) / 1000, t / 1000], [10, 15, 20]]);
 
-    const next = portfolioView(["DU1"], { venueTime: "2025-03-04T15:00:01Z" });
+    const next = portfolioView(["DU1"], { venueTime: "2025-03-04T15:00:10Z" });
     next.accounts[0] = account("DU1", { netLiquidation: "100000.00", maintenanceMargin: "30000.00" });
     act(() => f.push(next));
-    expect(lastMarginData()).toEqual([[(t - 2000) / 1000, (t - 1000) / 1000, t / 1000, t / 1000 + 1], [10, 15, 20, 30]]);
+    expect(lastMarginData()).toEqual([[(t - 20_000) / 1000, (t - 10_000) / 1000, t / 1000, t / 1000 + 10], [10, 15, 20, 30]]);
     expect(screen.getByTestId("margin-used").textContent).toBe("30.0 %");
+    // A push later in the same step moves the chart's end to the live value.
+    const later = portfolioView(["DU1"], { venueTime: "2025-03-04T15:00:12.500Z" });
+    later.accounts[0] = account("DU1", { netLiquidation: "100000.00", maintenanceMargin: "35000.00" });
+    act(() => f.push(later));
+    expect(lastMarginData()).toEqual([[(t - 20_000) / 1000, (t - 10_000) / 1000, t / 1000, t / 1000 + 12.5], [10, 15, 20, 35]]);
+    expect(screen.getByTestId("margin-used").textContent).toBe("35.0 %");
     expect(f.marginHistory).toHaveBeenCalledTimes(1);
   });
 
