@@ -65,14 +65,14 @@ pub(crate) fn apply(conn: &Connection, cmd: &WriteCmd) -> Result<WriteOutcome, A
             Ok(WriteOutcome::Applied)
         }
         WriteCmd::UpsertStrategy(s) => {
+            // A strategy is opened once: a later upsert keeps the first `opened_at_ms`.
             conn.prepare_cached(
                 "INSERT INTO strategies (strategy_id, account_id, kind, underlying, state,
                    broken_reason, opened_at_ms, updated_at_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                  ON CONFLICT(strategy_id) DO UPDATE SET account_id = excluded.account_id,
                    kind = excluded.kind, underlying = excluded.underlying, state = excluded.state,
-                   broken_reason = excluded.broken_reason, opened_at_ms = excluded.opened_at_ms,
-                   updated_at_ms = excluded.updated_at_ms",
+                   broken_reason = excluded.broken_reason, updated_at_ms = excluded.updated_at_ms",
             )?
             .execute(params![
                 s.strategy_id,

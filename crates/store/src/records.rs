@@ -232,7 +232,7 @@ pub struct StrategyRecord {
     pub state: StrategyState,
     /// Why it is broken (set with [`StrategyState::Broken`]).
     pub broken_reason: Option<String>,
-    /// Opened.
+    /// When the strategy was first written; a later upsert keeps it.
     pub opened_at_ms: i64,
     /// Last change.
     pub updated_at_ms: i64,

@@ -17,8 +17,17 @@ async fn strategy_upsert_replaces_legs_and_broken_state_keeps_reason() {
 
     st.legs.truncate(1);
     st.legs[0].qty = -3;
+    st.opened_at_ms = stubs::T0_MS + 3;
+    st.updated_at_ms = stubs::T0_MS + 3;
     s.write(WriteCmd::UpsertStrategy(st.clone())).await.unwrap();
-    assert_eq!(s.reader().strategy("S1").unwrap().unwrap().legs, st.legs);
+    let got = s.reader().strategy("S1").unwrap().unwrap();
+    assert_eq!(got.legs, st.legs);
+    assert_eq!(got.updated_at_ms, stubs::T0_MS + 3);
+    assert_eq!(
+        got.opened_at_ms,
+        stubs::strategy("S1", "U1").opened_at_ms,
+        "a strategy keeps the time it was first written"
+    );
 
     let out = s
         .write(WriteCmd::SetStrategyState {

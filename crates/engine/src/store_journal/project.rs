@@ -107,7 +107,8 @@ pub(super) fn project(record: &JournalRecord, now_ms: i64, account: &AccountId) 
 }
 
 /// The store's row for a strategy: legs by instrument id (OCC symbol or ticker) with their
-/// signed quantity and open price; `opened_at_ms`/`updated_at_ms` are the record's time.
+/// signed quantity and open price; `opened_at_ms`/`updated_at_ms` are the record's time (the
+/// store keeps the `opened_at_ms` of a strategy's first record).
 pub(super) fn strategy_record(s: &Strategy, now_ms: i64) -> StrategyRecord {
     StrategyRecord {
         strategy_id: s.id.to_string(),
