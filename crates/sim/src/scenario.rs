@@ -124,14 +124,15 @@ impl Scenario {
             let opt = |strike: i64| {
                 Instrument::Option(OptionContract::equity("SPY", expiry, right, px(strike)))
             };
-            let pos = |instrument, qty| Position {
+            // Opened for a credit: the short strike, nearer the money, was sold for more.
+            let pos = |instrument, qty, cents: i64| Position {
                 account: account.clone(),
                 instrument,
                 qty,
-                avg_cost: Price::from_raw(50 * 100),
+                avg_cost: Price::from_raw(cents * 100),
             };
-            held.push(pos(opt(short), -1));
-            held.push(pos(opt(long), 1));
+            held.push(pos(opt(short), -1, 60));
+            held.push(pos(opt(long), 1, 40));
         }
         s.config.positions = held;
         s.config.cash = Money::from_raw(1_000_000 * tradeguard_model::SCALE);
@@ -180,6 +181,11 @@ mod tests {
         }
         assert_eq!(net.len(), 4, "two expiries × both rights");
         assert!(net.values().all(|(short, long)| short == long), "{net:?}");
+        // Each vertical was opened for a credit (the short leg sold above the long leg's cost).
+        for pair in p.chunks(2) {
+            assert_eq!((pair[0].qty, pair[1].qty), (-1, 1));
+            assert!(pair[0].avg_cost > pair[1].avg_cost, "{pair:?}");
+        }
         assert!(s.config.scheduled.is_empty());
         // Odd counts round down to whole verticals.
         assert_eq!(Scenario::load_test(3, 7).config.positions.len(), 6);
