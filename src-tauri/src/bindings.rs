@@ -64,7 +64,11 @@ mod tests {
     /// Run `make bindings` (UPDATE_BINDINGS=1) to refresh it.
     #[test]
     fn committed_bindings_are_fresh() {
-        let committed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(BINDINGS_PATH);
+        // The crate's directory as cargo gives it when it runs the test, not as it was when the
+        // binary was built: a test binary reused from a shared target dir may come from another
+        // clone, and would compare against that clone's file.
+        let dir = std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo test");
+        let committed = std::path::Path::new(&dir).join(BINDINGS_PATH);
         if std::env::var_os("UPDATE_BINDINGS").is_some() {
             export(&committed).expect("export bindings");
             return;
