@@ -19,7 +19,8 @@ pub enum MarkStatus {
     Fresh,
     /// The last quote is older than the staleness limit; the mark shown is that old quote.
     Stale,
-    /// No usable quote at all (none received, or one-sided with no last trade).
+    /// No usable quote at all (none received, or one-sided with no last trade). A zero bid with
+    /// an ask is two-sided: its mark is half the ask.
     Missing,
 }
 
@@ -219,7 +220,9 @@ impl LiveBook {
         let Some(q) = self.quotes.get(&p.instrument.id()) else {
             return (None, MarkStatus::Missing);
         };
-        let two_sided = q.bid.is_positive() && q.ask.is_positive() && q.ask >= q.bid;
+        // A zero bid is a market too (a far wing nobody bids for is worth between 0 and the
+        // ask); only a missing (negative) bid or ask makes the quote one-sided.
+        let two_sided = q.bid >= Price::ZERO && q.ask.is_positive() && q.ask >= q.bid;
         let mark = if two_sided { Some(q.mid()) } else { q.last };
         let Some(mark) = mark else {
             return (None, MarkStatus::Missing);
@@ -387,12 +390,31 @@ mod tests {
     }
 
     #[test]
+    fn zero_bid_is_a_market_not_a_missing_quote() {
+        // A far wing quoted 0.00 / 0.04 must keep a fresh mark: treating it as missing left the
+        // strategy's rules unable to evaluate whenever its bid touched zero.
+        let mut book = LiveBook::new();
+        book.apply(&position(put_440(), 1, "0.05"));
+        book.apply(&quote(put_440(), "0", "0.04", t(0)));
+        let row = &book.positions(t(0), STALE)[0];
+        assert_eq!(
+            (row.mark, row.mark_status),
+            (Some(px("0.02")), MarkStatus::Fresh)
+        );
+        // No ask at all is still one-sided, so still missing without a last trade.
+        book.apply(&quote(put_440(), "0", "0", t(0)));
+        let row = &book.positions(t(0), STALE)[0];
+        assert_eq!((row.mark, row.mark_status), (None, MarkStatus::Missing));
+    }
+
+    #[test]
     fn one_sided_quote_falls_back_to_last_trade() {
         let mut book = LiveBook::new();
         book.apply(&position(put_440(), 1, "1.00"));
         book.apply(&BrokerEvent::Quote(Quote {
             instrument: put_440(),
-            bid: Price::ZERO,
+            // IB's "no bid available".
+            bid: px("-1"),
             ask: px("0.05"),
             last: Some(px("0.03")),
             bid_size: 0,
