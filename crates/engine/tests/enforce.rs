@@ -214,6 +214,100 @@ async fn dry_run_logs_and_audits_but_sends_nothing() {
     g.shutdown().await;
 }
 
+/// Fires a dry-run flatten of every position while `on` is set (a P&L crossing a threshold).
+struct Hovering {
+    on: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl RuleEvaluator for Hovering {
+    fn rule_count(&self) -> usize {
+        1
+    }
+    fn evaluate(&mut self, input: &EvalInput<'_>) -> Vec<Decision> {
+        if !self.on.load(Ordering::SeqCst) {
+            return vec![];
+        }
+        input
+            .positions
+            .iter()
+            .map(|p| Decision {
+                rule: "take_profit".into(),
+                severity: Severity::Warning,
+                action: RuleAction::Flatten,
+                dry_run: true,
+                account: p.account.clone(),
+                strategy: None,
+                close: vec![CloseLeg {
+                    instrument: p.instrument.clone(),
+                    qty: p.qty,
+                }],
+                reason: "P&L at the target".into(),
+            })
+            .collect()
+    }
+    fn protections(&self) -> Vec<String> {
+        vec!["take_profit".into()]
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_breach_hovering_at_its_threshold_alerts_once_until_it_stays_clear() {
+    let b = broker(cfg_with(vec![position(put490(), -3, "2.00")]));
+    let j = MemoryJournal::new();
+    let on = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let ev = Hovering { on: on.clone() };
+    let cfg = EnforceConfig {
+        realert_after: Duration::from_secs(60),
+        ..enforce_cfg()
+    };
+    let g = guard(b.clone(), &j, Box::new(ev), cfg, vec![]).await;
+    let mut rx = g.subscribe_alerts();
+    let fired = |j: &MemoryJournal| {
+        j.records()
+            .into_iter()
+            .filter(|r| matches!(r, JournalRecord::Audit(a) if a.decision == "rule_fired"))
+            .count()
+    };
+    sleep_ms(2_000).await;
+    assert_eq!(fired(&j), 1);
+    assert!(
+        codes(&drain(&mut rx))
+            .iter()
+            .any(|c| c == "rule.take_profit")
+    );
+    // Clears and comes back five times within the window: still the one breach.
+    for _ in 0..5 {
+        on.store(false, Ordering::SeqCst);
+        sleep_ms(3_000).await;
+        on.store(true, Ordering::SeqCst);
+        sleep_ms(3_000).await;
+    }
+    assert_eq!(fired(&j), 1, "a hovering breach is audited once");
+    let alerts = drain(&mut rx);
+    assert!(
+        !codes(&alerts).iter().any(|c| c == "rule.take_profit"),
+        "and not alerted again: {:?}",
+        codes(&alerts)
+    );
+    // Clear for longer than the window: the next breach is a new one.
+    on.store(false, Ordering::SeqCst);
+    sleep_ms(61_000).await;
+    on.store(true, Ordering::SeqCst);
+    sleep_ms(2_000).await;
+    assert_eq!(
+        fired(&j),
+        2,
+        "re-armed after staying clear for realert_after"
+    );
+    assert!(
+        codes(&drain(&mut rx))
+            .iter()
+            .any(|c| c == "rule.take_profit")
+    );
+    assert!(executions(&b).await.is_empty(), "dry-run throughout");
+    g.shutdown().await;
+}
+
 #[tokio::test(start_paused = true)]
 async fn rejected_close_retries_bounded_then_needs_manual_action_and_stays_listed() {
     let mut c = cfg_with(vec![position(put490(), -3, "2.00")]);

@@ -36,6 +36,10 @@ pub struct EnforceConfig {
     pub restart_reset_after: Duration,
     /// A local order the broker does not list is reported only once it is older than this.
     pub order_grace: Duration,
+    /// A rule breach that clears is alerted and audited again only once it has stayed clear
+    /// this long (clock time), so a P&L hovering at a threshold alerts once, not at every
+    /// crossing. Closes are unaffected: a breach queues its close at every evaluation.
+    pub realert_after: Duration,
     /// Global dry-run: decisions are logged and audited, no order is sent.
     pub dry_run: bool,
 }
@@ -57,6 +61,7 @@ impl Default for EnforceConfig {
             restart_max: Duration::from_secs(5),
             restart_reset_after: Duration::from_secs(60),
             order_grace: Duration::from_secs(5),
+            realert_after: Duration::from_secs(60),
             dry_run: false,
         }
     }

@@ -14,7 +14,7 @@ use crate::enforce::status::StatusSummary;
 use crate::enforce::supervisor::Heartbeats;
 use crate::live::LiveBook;
 use crate::strategies::StrategyBook;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::{Notify, broadcast, watch};
@@ -36,8 +36,9 @@ pub(crate) struct GuardState {
     pub subscribed: BTreeSet<InstrumentId>,
     pub forced_unwind: BTreeSet<AccountId>,
     pub closes: CloseTracker,
-    /// Keys of the decisions that fired at the last evaluation (alert once per breach).
-    pub active: BTreeSet<String>,
+    /// Keys of the decisions that fired, with the clock time each was last seen; a key is
+    /// dropped (re-armed) once unseen for `realert_after` (alert once per breach).
+    pub active: BTreeMap<String, Timestamp>,
     pub evaluations: u64,
     pub rule_evaluations: u64,
     pub decisions_fired: u64,

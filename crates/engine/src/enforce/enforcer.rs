@@ -1,6 +1,7 @@
 //! The enforcer task: on every relevant broker event (coalesced) and at least every
-//! `eval_interval`, evaluates the rules on the live book, alerts and audits each new breach,
-//! queues flatten closes (or, in dry-run, audits the orders it would send), queues the
+//! `eval_interval`, evaluates the rules on the live book, alerts and audits each new breach (one
+//! that cleared is new again only after staying clear for `realert_after`), queues flatten
+//! closes (or, in dry-run, audits the orders it would send), queues the
 //! emergency closes of accounts in forced unwind, and drives every close job (see
 //! [`crate::enforce::closer`]) through the coordinator. Before each evaluation the strategy
 //! book is re-synced from the positions when they changed (the rules see its views).
@@ -94,7 +95,7 @@ pub(crate) async fn enforce_once(core: &SharedCore) -> TaskResult {
         st.rule_evaluations += rules as u64;
         for d in decisions {
             let key = d.key();
-            let new = !st.active.contains(&key);
+            let new = !st.active.contains_key(&key);
             keys.insert(key);
             if new {
                 st.decisions_fired += 1;
@@ -118,7 +119,10 @@ pub(crate) async fn enforce_once(core: &SharedCore) -> TaskResult {
                 fresh.push((d, new, dry, queued));
             }
         }
-        st.active = keys;
+        let realert_after = core.cfg.realert_after;
+        st.active
+            .retain(|k, seen| keys.contains(k) || now.duration_since(*seen) < realert_after);
+        st.active.extend(keys.iter().map(|k| (k.clone(), now)));
         for account in &unwinding {
             let legs: Vec<CloseLeg> = positions
                 .iter()
