@@ -65,6 +65,8 @@ pub struct LiveBook {
     last_event_at: Option<Timestamp>,
     events_applied: u64,
     reported: HashMap<(AccountId, InstrumentId), MarkStatus>,
+    /// Positions first seen without a mark, and when: not reported until the grace has passed.
+    awaiting: HashMap<(AccountId, InstrumentId), Timestamp>,
 }
 
 impl LiveBook {
@@ -145,16 +147,26 @@ impl LiveBook {
     }
 
     /// Positions whose mark status changed since the last call (first sight counts as a change
-    /// only when the mark is not fresh). The caller logs these; nothing is skipped silently.
+    /// only when the mark is not fresh). A position first seen with no quote at all is reported
+    /// only once it has stayed so for `grace` (its first quote follows the subscription by a
+    /// moment). The caller logs these; nothing is skipped silently.
     pub fn mark_transitions(
         &mut self,
         now: Timestamp,
         stale_after: Duration,
+        grace: Duration,
     ) -> Vec<MarkTransition> {
         let mut out = Vec::new();
+        self.awaiting.retain(|k, _| self.positions.contains_key(k));
         for (key, p) in &self.positions {
             let status = self.mark_of(p, now, stale_after).1;
             let prev = self.reported.get(key).copied();
+            if prev.is_none() && status == MarkStatus::Missing {
+                let since = *self.awaiting.entry(key.clone()).or_insert(now);
+                if now.duration_since(since) < grace {
+                    continue;
+                }
+            }
             let changed = match prev {
                 None => status != MarkStatus::Fresh,
                 Some(s) => s != status,
@@ -174,11 +186,16 @@ impl LiveBook {
         }
         // Fresh first sightings are recorded without being reported.
         for (key, p) in &self.positions {
-            if !self.reported.contains_key(key) {
-                self.reported
-                    .insert(key.clone(), self.mark_of(p, now, stale_after).1);
+            let status = self.mark_of(p, now, stale_after).1;
+            if !self.reported.contains_key(key) && status != MarkStatus::Missing {
+                self.reported.insert(key.clone(), status);
             }
         }
+        for t in &out {
+            self.awaiting
+                .remove(&(t.account.clone(), t.instrument.clone()));
+        }
+        self.awaiting.retain(|k, _| !self.reported.contains_key(k));
         out
     }
 
@@ -264,6 +281,7 @@ mod tests {
     use tradeguard_model::stubs;
 
     const STALE: Duration = Duration::from_secs(5);
+    const GRACE: Duration = Duration::from_secs(5);
 
     fn t(secs: u64) -> Timestamp {
         Timestamp::default().plus(Duration::from_secs(1_700_000_000 + secs))
@@ -335,30 +353,50 @@ mod tests {
         book.apply(&position(put_440(), -1, "3.00"));
         book.apply(&quote(put_440(), "2.40", "2.60", t(0)));
         assert!(
-            book.mark_transitions(t(1), STALE).is_empty(),
+            book.mark_transitions(t(1), STALE, GRACE).is_empty(),
             "fresh first sight is not news"
         );
-        let went_stale = book.mark_transitions(t(10), STALE);
+        let went_stale = book.mark_transitions(t(10), STALE, GRACE);
         assert_eq!(went_stale.len(), 1);
         assert_eq!(went_stale[0].from, Some(MarkStatus::Fresh));
         assert_eq!(went_stale[0].to, MarkStatus::Stale);
         assert!(
-            book.mark_transitions(t(11), STALE).is_empty(),
+            book.mark_transitions(t(11), STALE, GRACE).is_empty(),
             "reported once"
         );
         book.apply(&quote(put_440(), "2.30", "2.50", t(12)));
-        let recovered = book.mark_transitions(t(12), STALE);
+        let recovered = book.mark_transitions(t(12), STALE, GRACE);
         assert_eq!(recovered.len(), 1);
         assert_eq!(recovered[0].to, MarkStatus::Fresh);
     }
 
     #[test]
-    fn missing_quote_on_first_sight_is_reported() {
+    fn missing_quote_on_first_sight_is_reported_once_the_grace_has_passed() {
         let mut book = LiveBook::new();
         book.apply(&position(Instrument::stock("SPY"), 100, "440"));
-        let tr = book.mark_transitions(t(0), STALE);
+        assert!(book.mark_transitions(t(0), STALE, GRACE).is_empty());
+        assert!(book.mark_transitions(t(4), STALE, GRACE).is_empty());
+        let tr = book.mark_transitions(t(5), STALE, GRACE);
         assert_eq!(tr.len(), 1);
         assert_eq!((tr[0].from, tr[0].to), (None, MarkStatus::Missing));
+        assert!(book.mark_transitions(t(6), STALE, GRACE).is_empty(), "once");
+    }
+
+    #[test]
+    fn a_first_quote_within_the_grace_is_not_news() {
+        let mut book = LiveBook::new();
+        book.apply(&position(put_440(), -1, "3.00"));
+        assert!(book.mark_transitions(t(0), STALE, GRACE).is_empty());
+        book.apply(&quote(put_440(), "2.40", "2.60", t(1)));
+        assert!(book.mark_transitions(t(1), STALE, GRACE).is_empty());
+        // Losing it later is a change from fresh, reported at once.
+        book.apply(&quote(put_440(), "-1", "-1", t(2)));
+        let tr = book.mark_transitions(t(2), STALE, GRACE);
+        assert_eq!(tr.len(), 1);
+        assert_eq!(
+            (tr[0].from, tr[0].to),
+            (Some(MarkStatus::Fresh), MarkStatus::Missing)
+        );
     }
 
     #[test]

@@ -214,9 +214,11 @@ async fn dry_run_logs_and_audits_but_sends_nothing() {
     g.shutdown().await;
 }
 
-/// Fires a dry-run flatten of every position while `on` is set (a P&L crossing a threshold).
+/// Fires a dry-run flatten of every position while `on` is set (a P&L crossing a threshold);
+/// with `rule` ending in `.no_data`, a rule that cannot be evaluated.
 struct Hovering {
     on: Arc<std::sync::atomic::AtomicBool>,
+    rule: &'static str,
 }
 
 impl RuleEvaluator for Hovering {
@@ -231,7 +233,7 @@ impl RuleEvaluator for Hovering {
             .positions
             .iter()
             .map(|p| Decision {
-                rule: "take_profit".into(),
+                rule: self.rule.into(),
                 severity: Severity::Warning,
                 action: RuleAction::Flatten,
                 dry_run: true,
@@ -255,7 +257,10 @@ async fn a_breach_hovering_at_its_threshold_alerts_once_until_it_stays_clear() {
     let b = broker(cfg_with(vec![position(put490(), -3, "2.00")]));
     let j = MemoryJournal::new();
     let on = Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let ev = Hovering { on: on.clone() };
+    let ev = Hovering {
+        on: on.clone(),
+        rule: "take_profit",
+    };
     let cfg = EnforceConfig {
         realert_after: Duration::from_secs(60),
         ..enforce_cfg()
@@ -305,6 +310,50 @@ async fn a_breach_hovering_at_its_threshold_alerts_once_until_it_stays_clear() {
             .any(|c| c == "rule.take_profit")
     );
     assert!(executions(&b).await.is_empty(), "dry-run throughout");
+    g.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn cannot_evaluate_is_news_only_once_it_outlasts_the_mark_grace() {
+    let b = broker(cfg_with(vec![position(put490(), -3, "2.00")]));
+    let j = MemoryJournal::new();
+    let on = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let ev = Hovering {
+        on: on.clone(),
+        rule: "stop_loss.no_data",
+    };
+    let cfg = EnforceConfig {
+        mark_grace: Duration::from_secs(5),
+        ..enforce_cfg()
+    };
+    let g = guard(b.clone(), &j, Box::new(ev), cfg, vec![]).await;
+    let mut rx = g.subscribe_alerts();
+    let audited = |j: &MemoryJournal| {
+        j.records()
+            .into_iter()
+            .filter(|r| matches!(r, JournalRecord::Audit(a) if a.code == "rule.stop_loss.no_data" && a.decision == "rule_fired"))
+            .count()
+    };
+    // No mark for 3 s (a start-up before the first quote): nothing to tell.
+    sleep_ms(3_000).await;
+    on.store(false, Ordering::SeqCst);
+    sleep_ms(2_000).await;
+    assert_eq!(audited(&j), 0);
+    assert!(!codes(&drain(&mut rx)).contains(&"rule.stop_loss.no_data".to_owned()));
+    // No mark for longer than the grace: one alert, one audit row.
+    on.store(true, Ordering::SeqCst);
+    sleep_ms(4_000).await;
+    assert_eq!(audited(&j), 0, "4 s is still within the grace");
+    sleep_ms(2_000).await;
+    assert_eq!(audited(&j), 1);
+    sleep_ms(10_000).await;
+    assert_eq!(audited(&j), 1, "once");
+    let c = codes(&drain(&mut rx));
+    assert_eq!(
+        c.iter().filter(|c| *c == "rule.stop_loss.no_data").count(),
+        1,
+        "{c:?}"
+    );
     g.shutdown().await;
 }
 

@@ -39,6 +39,8 @@ pub(crate) struct GuardState {
     /// Keys of the decisions that fired, with the clock time each was last seen; a key is
     /// dropped (re-armed) once unseen for `realert_after` (alert once per breach).
     pub active: BTreeMap<String, Timestamp>,
+    /// "Cannot evaluate" decisions not yet past the mark grace, with when each was first seen.
+    pub no_data_since: BTreeMap<String, Timestamp>,
     pub evaluations: u64,
     pub rule_evaluations: u64,
     pub decisions_fired: u64,

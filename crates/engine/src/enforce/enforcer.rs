@@ -46,7 +46,7 @@ pub(crate) async fn enforce_once(core: &SharedCore) -> TaskResult {
         (
             positions,
             st.book.accounts().cloned().collect::<Vec<_>>(),
-            st.book.mark_transitions(now, stale),
+            st.book.mark_transitions(now, stale, core.cfg.mark_grace),
             st.forced_unwind.clone(),
             strategies,
             spots,
@@ -93,8 +93,18 @@ pub(crate) async fn enforce_once(core: &SharedCore) -> TaskResult {
         let mut st = core.lock();
         st.evaluations += 1;
         st.rule_evaluations += rules as u64;
+        let mut no_data = BTreeSet::new();
         for d in decisions {
             let key = d.key();
+            if d.is_no_data() {
+                // "Cannot evaluate" waits out the mark grace before it is news (see config).
+                let since = *st.no_data_since.entry(key.clone()).or_insert(now);
+                no_data.insert(key.clone());
+                if !st.active.contains_key(&key) && now.duration_since(since) < core.cfg.mark_grace
+                {
+                    continue;
+                }
+            }
             let new = !st.active.contains_key(&key);
             keys.insert(key);
             if new {
@@ -119,6 +129,7 @@ pub(crate) async fn enforce_once(core: &SharedCore) -> TaskResult {
                 fresh.push((d, new, dry, queued));
             }
         }
+        st.no_data_since.retain(|k, _| no_data.contains(k));
         let realert_after = core.cfg.realert_after;
         st.active
             .retain(|k, seen| keys.contains(k) || now.duration_since(*seen) < realert_after);

@@ -63,7 +63,16 @@ pub struct Decision {
     pub reason: String,
 }
 
+/// Suffix of the rule id of a decision that could not be evaluated for want of data (a mark,
+/// an account value): `<rule id>.no_data`.
+pub const NO_DATA_SUFFIX: &str = ".no_data";
+
 impl Decision {
+    /// The rule could not be evaluated for want of data (its id ends in [`NO_DATA_SUFFIX`]).
+    pub fn is_no_data(&self) -> bool {
+        self.rule.ends_with(NO_DATA_SUFFIX)
+    }
+
     /// Identity of the condition (rule, account, strategy, instruments) used to alert once per
     /// new breach rather than on every evaluation.
     pub fn key(&self) -> String {

@@ -32,7 +32,9 @@ pub use crate::assignment::{MarketHours, UsEquityHours};
 pub use closer::{CloseJob, CloseState, CloseTracker};
 pub use config::EnforceConfig;
 pub use error::EnforceError;
-pub use evaluator::{CloseLeg, Decision, EvalInput, NoRules, RuleAction, RuleEvaluator};
+pub use evaluator::{
+    CloseLeg, Decision, EvalInput, NO_DATA_SUFFIX, NoRules, RuleAction, RuleEvaluator,
+};
 pub use flatten::{FlattenError, FlattenPreview, FlattenProgress, FlattenScope, FlattenTicket};
 pub use guard::{Guard, GuardDeps};
 pub use risk_rules::RiskRules;

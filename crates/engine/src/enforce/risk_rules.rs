@@ -14,7 +14,9 @@
 
 use crate::alert::{Alert, Severity};
 use crate::assignment::MarketHours;
-use crate::enforce::evaluator::{CloseLeg, Decision, EvalInput, RuleAction, RuleEvaluator};
+use crate::enforce::evaluator::{
+    CloseLeg, Decision, EvalInput, NO_DATA_SUFFIX, RuleAction, RuleEvaluator,
+};
 use crate::intent::OrderIntent;
 use crate::live::PositionView;
 use crate::rules::{
@@ -205,7 +207,7 @@ fn convert(d: rules::Decision, positions: &[PositionView]) -> Decision {
     }
     let rule = match d.outcome {
         Outcome::Fired => d.rule_id,
-        Outcome::CannotEvaluate => format!("{}.no_data", d.rule_id),
+        Outcome::CannotEvaluate => format!("{}{NO_DATA_SUFFIX}", d.rule_id),
         Outcome::LeftToAssignmentGuard => format!("{}.broken", d.rule_id),
     };
     Decision {
