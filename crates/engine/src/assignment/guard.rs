@@ -576,6 +576,17 @@ impl AssignmentGuard {
         }
     }
 
+    /// Whether `s` is what [`Self::status`] would return, without building it: the guard
+    /// checks after every event (thousands of quotes a second), and cloning every strategy
+    /// for that took about 40% of the app's CPU with 500 positions.
+    fn status_is(&self, s: &GuardStatus) -> bool {
+        s.records == self.records
+            && s.closes == self.closes
+            && s.banners == self.banners
+            && s.expiry_risks == self.expiry_risks
+            && s.strategies == self.strategies
+    }
+
     /// Guard events from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<GuardEvent> {
         self.events.subscribe()
@@ -1614,11 +1625,10 @@ impl AssignmentGuard {
                     _ = tokio::time::sleep(wait) => self.on_timer().await,
                 }
                 status_tx.send_if_modified(|s| {
-                    let new = self.status();
-                    if *s == new {
+                    if self.status_is(s) {
                         false
                     } else {
-                        *s = new;
+                        *s = self.status();
                         true
                     }
                 });
