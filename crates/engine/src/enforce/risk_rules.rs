@@ -22,10 +22,11 @@ use crate::live::PositionView;
 use crate::rules::{
     self, ConfigError, ConfigWatcher, Outcome, Reload, RiskConfig, RuleState, Session, Subject,
 };
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-use tradeguard_model::{AccountId, Timestamp};
+use tradeguard_model::{AccountId, InstrumentId, Timestamp};
 
 /// Default period of the configuration file poll.
 pub const DEFAULT_RELOAD_EVERY: Duration = Duration::from_secs(1);
@@ -164,8 +165,20 @@ fn legs_of(intents: &[OrderIntent]) -> Vec<CloseLeg> {
         .collect()
 }
 
+/// The positions by account and instrument id, built once per evaluation: a rule can decide
+/// about every position (a position cap over 500 of them), and formatting each position's OCC
+/// id again for each decision kept a core busy.
+type PositionIndex<'a> = HashMap<(&'a AccountId, InstrumentId), &'a PositionView>;
+
+fn index(positions: &[PositionView]) -> PositionIndex<'_> {
+    positions
+        .iter()
+        .map(|p| ((&p.account, p.instrument.id()), p))
+        .collect()
+}
+
 /// One rule decision as an enforcer decision.
-fn convert(d: rules::Decision, positions: &[PositionView]) -> Decision {
+fn convert(d: rules::Decision, positions: &PositionIndex<'_>) -> Decision {
     let (mut account, strategy) = match &d.subject {
         Subject::Position { account, .. } | Subject::Account { account } => {
             (Some(account.clone()), None)
@@ -187,15 +200,10 @@ fn convert(d: rules::Decision, positions: &[PositionView]) -> Decision {
         } = &d.subject
     {
         // Alert-only decisions about one position name it (it also keeps their alerts apart).
-        close.extend(
-            positions
-                .iter()
-                .filter(|p| &p.account == a && &p.instrument.id() == instrument)
-                .map(|p| CloseLeg {
-                    instrument: p.instrument.clone(),
-                    qty: p.qty,
-                }),
-        );
+        close.extend(positions.get(&(a, instrument.clone())).map(|p| CloseLeg {
+            instrument: p.instrument.clone(),
+            qty: p.qty,
+        }));
     }
     if account.is_none() {
         account = d
@@ -263,10 +271,14 @@ impl RuleEvaluator for RiskRules {
             },
             now: input.now,
         };
-        rules::evaluate(&ri, &mut self.state)
-            .decisions
+        let decisions = rules::evaluate(&ri, &mut self.state).decisions;
+        if decisions.is_empty() {
+            return Vec::new();
+        }
+        let positions = index(input.positions);
+        decisions
             .into_iter()
-            .map(|d| convert(d, input.positions))
+            .map(|d| convert(d, &positions))
             .collect()
     }
 
