@@ -141,8 +141,8 @@ impl LiveBook {
     /// Every open position, in a stable order, marked as of `now`.
     pub fn positions(&self, now: Timestamp, stale_after: Duration) -> Vec<PositionView> {
         self.positions
-            .values()
-            .map(|p| self.view(p, now, stale_after))
+            .iter()
+            .map(|((_, id), p)| self.view(id, p, now, stale_after))
             .collect()
     }
 
@@ -158,8 +158,8 @@ impl LiveBook {
     ) -> Vec<MarkTransition> {
         let mut out = Vec::new();
         self.awaiting.retain(|k, _| self.positions.contains_key(k));
-        for (key, p) in &self.positions {
-            let status = self.mark_of(p, now, stale_after).1;
+        for key in self.positions.keys() {
+            let status = self.mark_of(&key.1, now, stale_after).1;
             let prev = self.reported.get(key).copied();
             if prev.is_none() && status == MarkStatus::Missing {
                 let since = *self.awaiting.entry(key.clone()).or_insert(now);
@@ -185,8 +185,8 @@ impl LiveBook {
                 .insert((t.account.clone(), t.instrument.clone()), t.to);
         }
         // Fresh first sightings are recorded without being reported.
-        for (key, p) in &self.positions {
-            let status = self.mark_of(p, now, stale_after).1;
+        for key in self.positions.keys() {
+            let status = self.mark_of(&key.1, now, stale_after).1;
             if !self.reported.contains_key(key) && status != MarkStatus::Missing {
                 self.reported.insert(key.clone(), status);
             }
@@ -228,13 +228,14 @@ impl LiveBook {
         self.positions.len()
     }
 
+    /// The mark of instrument `id` (the positions' key, so no id is formatted per call).
     fn mark_of(
         &self,
-        p: &Position,
+        id: &InstrumentId,
         now: Timestamp,
         stale_after: Duration,
     ) -> (Option<(Price, Duration)>, MarkStatus) {
-        let Some(q) = self.quotes.get(&p.instrument.id()) else {
+        let Some(q) = self.quotes.get(id) else {
             return (None, MarkStatus::Missing);
         };
         // A zero bid is a market too (a far wing nobody bids for is worth between 0 and the
@@ -253,8 +254,14 @@ impl LiveBook {
         (Some((mark, age)), status)
     }
 
-    fn view(&self, p: &Position, now: Timestamp, stale_after: Duration) -> PositionView {
-        let (mark, mark_status) = self.mark_of(p, now, stale_after);
+    fn view(
+        &self,
+        id: &InstrumentId,
+        p: &Position,
+        now: Timestamp,
+        stale_after: Duration,
+    ) -> PositionView {
+        let (mark, mark_status) = self.mark_of(id, now, stale_after);
         let mult = p.instrument.multiplier();
         let value = |px: Price| px.notional(p.qty, mult);
         let pnl =
