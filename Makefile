@@ -12,7 +12,7 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(ROOT)/target)
 APP_BIN := $(TARGET_DIR)/debug/tradeguard-app
 export TRADEGUARD_BENCH_DIR ?= $(ARTIFACTS)/bench
 
-.PHONY: help deps ui build run test check-fmt lint test-rust test-ui test-e2e package package-test soak bench measure-app measure-ui bindings icons clean
+.PHONY: help deps ui build run test check-fmt lint test-rust test-ui test-e2e package package-test soak bench measure-app measure-ui measure-cpu bindings icons clean
 
 help:
 	@echo "make run    install what is missing, build, open Tradeguard (simulated venue by default)"
@@ -99,6 +99,10 @@ measure-app: build
 measure-ui: build
 	TRADEGUARD_APP_BIN=$(APP_BIN) TRADEGUARD_ARTIFACTS=$(ARTIFACTS) HEADLESS_TIMEOUT=400 \
 		scripts/headless.sh node scripts/measure-ui.mjs
+
+# CPU of the app process on the load-test scenario (APP_BIN=target/release/tradeguard-app for release).
+measure-cpu: build
+	HEADLESS_TIMEOUT=120 scripts/headless.sh scripts/measure-cpu.sh $(APP_BIN)
 
 # Regenerate ui/src/bindings.ts from the Rust command and event list.
 bindings: deps
