@@ -55,6 +55,17 @@ pub struct MarkTransition {
     pub to: MarkStatus,
 }
 
+impl MarkTransition {
+    fn new(key: &(AccountId, InstrumentId), from: Option<MarkStatus>, to: MarkStatus) -> Self {
+        Self {
+            account: key.0.clone(),
+            instrument: key.1.clone(),
+            from,
+            to,
+        }
+    }
+}
+
 /// The live picture of every account the broker reports.
 #[derive(Debug, Default)]
 pub struct LiveBook {
@@ -156,46 +167,27 @@ impl LiveBook {
         stale_after: Duration,
         grace: Duration,
     ) -> Vec<MarkTransition> {
-        let mut out = Vec::new();
         self.awaiting.retain(|k, _| self.positions.contains_key(k));
+        let mut out = Vec::new();
         for key in self.positions.keys() {
-            let status = self.mark_of(&key.1, now, stale_after).1;
+            let status = Self::mark_of(&self.quotes, &key.1, now, stale_after).1;
             let prev = self.reported.get(key).copied();
-            if prev.is_none() && status == MarkStatus::Missing {
-                let since = *self.awaiting.entry(key.clone()).or_insert(now);
-                if now.duration_since(since) < grace {
-                    continue;
+            match (prev, status) {
+                (Some(p), s) if p == s => continue,
+                // Fresh first sightings are recorded without being reported.
+                (None, MarkStatus::Fresh) => {}
+                (None, MarkStatus::Missing) => {
+                    let since = *self.awaiting.entry(key.clone()).or_insert(now);
+                    if now.duration_since(since) < grace {
+                        continue;
+                    }
+                    out.push(MarkTransition::new(key, prev, status));
                 }
+                _ => out.push(MarkTransition::new(key, prev, status)),
             }
-            let changed = match prev {
-                None => status != MarkStatus::Fresh,
-                Some(s) => s != status,
-            };
-            if changed {
-                out.push(MarkTransition {
-                    account: key.0.clone(),
-                    instrument: key.1.clone(),
-                    from: prev,
-                    to: status,
-                });
-            }
+            self.reported.insert(key.clone(), status);
+            self.awaiting.remove(key);
         }
-        for t in &out {
-            self.reported
-                .insert((t.account.clone(), t.instrument.clone()), t.to);
-        }
-        // Fresh first sightings are recorded without being reported.
-        for key in self.positions.keys() {
-            let status = self.mark_of(&key.1, now, stale_after).1;
-            if !self.reported.contains_key(key) && status != MarkStatus::Missing {
-                self.reported.insert(key.clone(), status);
-            }
-        }
-        for t in &out {
-            self.awaiting
-                .remove(&(t.account.clone(), t.instrument.clone()));
-        }
-        self.awaiting.retain(|k, _| !self.reported.contains_key(k));
         out
     }
 
@@ -230,12 +222,12 @@ impl LiveBook {
 
     /// The mark of instrument `id` (the positions' key, so no id is formatted per call).
     fn mark_of(
-        &self,
+        quotes: &HashMap<InstrumentId, Quote>,
         id: &InstrumentId,
         now: Timestamp,
         stale_after: Duration,
     ) -> (Option<(Price, Duration)>, MarkStatus) {
-        let Some(q) = self.quotes.get(id) else {
+        let Some(q) = quotes.get(id) else {
             return (None, MarkStatus::Missing);
         };
         // A zero bid is a market too (a far wing nobody bids for is worth between 0 and the
@@ -261,7 +253,7 @@ impl LiveBook {
         now: Timestamp,
         stale_after: Duration,
     ) -> PositionView {
-        let (mark, mark_status) = self.mark_of(id, now, stale_after);
+        let (mark, mark_status) = Self::mark_of(&self.quotes, id, now, stale_after);
         let mult = p.instrument.multiplier();
         let value = |px: Price| px.notional(p.qty, mult);
         let pnl =
