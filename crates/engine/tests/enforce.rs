@@ -252,27 +252,45 @@ impl RuleEvaluator for Hovering {
     }
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_breach_hovering_at_its_threshold_alerts_once_until_it_stays_clear() {
+/// A guard over one short put with a [`Hovering`] rule `rule`, firing from the start; the
+/// switch that clears and re-raises it.
+async fn hovering_guard(
+    rule: &'static str,
+    cfg: EnforceConfig,
+) -> (
+    Arc<SimBroker>,
+    MemoryJournal,
+    Arc<std::sync::atomic::AtomicBool>,
+    Guard,
+) {
     let b = broker(cfg_with(vec![position(put490(), -3, "2.00")]));
     let j = MemoryJournal::new();
     let on = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let ev = Hovering {
         on: on.clone(),
-        rule: "take_profit",
+        rule,
     };
+    let g = guard(b.clone(), &j, Box::new(ev), cfg, vec![]).await;
+    (b, j, on, g)
+}
+
+/// Audit rows of fired rule decisions with `code`.
+fn fired_audits(j: &MemoryJournal, code: &str) -> usize {
+    j.records()
+        .into_iter()
+        .filter(|r| matches!(r, JournalRecord::Audit(a) if a.decision == "rule_fired" && a.code == code))
+        .count()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_breach_hovering_at_its_threshold_alerts_once_until_it_stays_clear() {
     let cfg = EnforceConfig {
         realert_after: Duration::from_secs(60),
         ..enforce_cfg()
     };
-    let g = guard(b.clone(), &j, Box::new(ev), cfg, vec![]).await;
+    let (b, j, on, g) = hovering_guard("take_profit", cfg).await;
     let mut rx = g.subscribe_alerts();
-    let fired = |j: &MemoryJournal| {
-        j.records()
-            .into_iter()
-            .filter(|r| matches!(r, JournalRecord::Audit(a) if a.decision == "rule_fired"))
-            .count()
-    };
+    let fired = |j: &MemoryJournal| fired_audits(j, "rule.take_profit");
     sleep_ms(2_000).await;
     assert_eq!(fired(&j), 1);
     assert!(
@@ -315,25 +333,13 @@ async fn a_breach_hovering_at_its_threshold_alerts_once_until_it_stays_clear() {
 
 #[tokio::test(start_paused = true)]
 async fn cannot_evaluate_is_news_only_once_it_outlasts_the_mark_grace() {
-    let b = broker(cfg_with(vec![position(put490(), -3, "2.00")]));
-    let j = MemoryJournal::new();
-    let on = Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let ev = Hovering {
-        on: on.clone(),
-        rule: "stop_loss.no_data",
-    };
     let cfg = EnforceConfig {
         mark_grace: Duration::from_secs(5),
         ..enforce_cfg()
     };
-    let g = guard(b.clone(), &j, Box::new(ev), cfg, vec![]).await;
+    let (_b, j, on, g) = hovering_guard("stop_loss.no_data", cfg).await;
     let mut rx = g.subscribe_alerts();
-    let audited = |j: &MemoryJournal| {
-        j.records()
-            .into_iter()
-            .filter(|r| matches!(r, JournalRecord::Audit(a) if a.code == "rule.stop_loss.no_data" && a.decision == "rule_fired"))
-            .count()
-    };
+    let audited = |j: &MemoryJournal| fired_audits(j, "rule.stop_loss.no_data");
     // No mark for 3 s (a start-up before the first quote): nothing to tell.
     sleep_ms(3_000).await;
     on.store(false, Ordering::SeqCst);
