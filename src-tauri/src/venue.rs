@@ -132,8 +132,6 @@ impl Venue {
                 .iter()
                 .map(|u| u.symbol.clone())
                 .collect(),
-            // The demo holds a short strangle on purpose: don't buy protection for it at start.
-            hedge_on_startup: false,
             ..EngineConfig::default()
         };
         let v = Self::start_guard(Start {

@@ -124,50 +124,10 @@ impl Book {
         self.spots.get(symbol).copied()
     }
 
-    /// Naked short option contracts per (underlying, right): short contracts not covered by
-    /// long contracts of the same underlying and right (any strike or expiry — the spread's
-    /// width bounds the risk) or, for calls, by long shares (one contract per `multiplier`
-    /// shares). Keys with no naked contracts are omitted.
+    /// Naked short option contracts per (underlying, right) of the whole book
+    /// ([`naked_shorts_in`]).
     pub fn naked_shorts(&self) -> BTreeMap<ExposureKey, i64> {
-        let mut shorts: BTreeMap<ExposureKey, (i64, i64, u32)> = BTreeMap::new();
-        let mut shares: BTreeMap<&str, i64> = BTreeMap::new();
-        for (inst, qty) in self.positions.values() {
-            match inst {
-                Instrument::Option(o) => {
-                    let e = shorts
-                        .entry(ExposureKey {
-                            underlying: o.underlying.clone(),
-                            right: o.right,
-                        })
-                        .or_insert((0, 0, o.multiplier));
-                    if *qty < 0 {
-                        e.0 = e.0.saturating_add(qty.saturating_neg());
-                    } else {
-                        e.1 = e.1.saturating_add(*qty);
-                    }
-                }
-                Instrument::Stock { symbol } => {
-                    *shares.entry(symbol.as_str()).or_insert(0) += *qty;
-                }
-                Instrument::Future { .. } => {}
-            }
-        }
-        shorts
-            .into_iter()
-            .filter_map(|(k, (short, long, mult))| {
-                let stock_cover = if k.right == Right::Call {
-                    let s = shares.get(k.underlying.as_str()).copied().unwrap_or(0);
-                    (s.max(0)) / i64::from(mult.max(1))
-                } else {
-                    0
-                };
-                let naked = short
-                    .saturating_sub(long)
-                    .saturating_sub(stock_cover)
-                    .max(0);
-                (naked > 0).then_some((k, naked))
-            })
-            .collect()
+        naked_shorts_in(self.positions.values().map(|(i, q)| (i, *q)))
     }
 
     /// Short option instruments of a key, most negative first, then by id (deterministic).
@@ -185,6 +145,54 @@ impl Book {
         v.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.id().cmp(&b.0.id())));
         v
     }
+}
+
+/// Naked short option contracts per (underlying, right) of `positions`: short contracts not covered by
+/// long contracts of the same underlying and right (any strike or expiry — the spread's
+/// width bounds the risk) or, for calls, by long shares (one contract per `multiplier`
+/// shares). Keys with no naked contracts are omitted.
+pub fn naked_shorts_in<'a>(
+    positions: impl IntoIterator<Item = (&'a Instrument, i64)>,
+) -> BTreeMap<ExposureKey, i64> {
+    let mut shorts: BTreeMap<ExposureKey, (i64, i64, u32)> = BTreeMap::new();
+    let mut shares: BTreeMap<&str, i64> = BTreeMap::new();
+    for (inst, qty) in positions {
+        match inst {
+            Instrument::Option(o) => {
+                let e = shorts
+                    .entry(ExposureKey {
+                        underlying: o.underlying.clone(),
+                        right: o.right,
+                    })
+                    .or_insert((0, 0, o.multiplier));
+                if qty < 0 {
+                    e.0 = e.0.saturating_add(qty.saturating_neg());
+                } else {
+                    e.1 = e.1.saturating_add(qty);
+                }
+            }
+            Instrument::Stock { symbol } => {
+                *shares.entry(symbol.as_str()).or_insert(0) += qty;
+            }
+            Instrument::Future { .. } => {}
+        }
+    }
+    shorts
+        .into_iter()
+        .filter_map(|(k, (short, long, mult))| {
+            let stock_cover = if k.right == Right::Call {
+                let s = shares.get(k.underlying.as_str()).copied().unwrap_or(0);
+                (s.max(0)) / i64::from(mult.max(1))
+            } else {
+                0
+            };
+            let naked = short
+                .saturating_sub(long)
+                .saturating_sub(stock_cover)
+                .max(0);
+            (naked > 0).then_some((k, naked))
+        })
+        .collect()
 }
 
 #[cfg(test)]

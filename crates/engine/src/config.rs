@@ -44,7 +44,8 @@ pub struct EngineConfig {
     pub exposure_check_interval: Duration,
     /// Alert when naked short contracts (per underlying and right) exceed this while legging.
     pub max_unhedged_contracts: i64,
-    /// Emergency hedging of unintended naked shorts on/off.
+    /// Hedging of the naked exposure the guard's own multi-leg groups leave while they leg in
+    /// (never of shorts it did not open) on/off.
     pub hedge_enabled: bool,
     /// Debounce between the first exposure change and the hedge.
     pub hedge_debounce: Duration,
@@ -54,8 +55,9 @@ pub struct EngineConfig {
     pub stop_timeout: Duration,
     /// Price tick used to round stop-limit prices.
     pub tick: Price,
-    /// Hedge unhedged exposure found at start-up.
-    pub hedge_on_startup: bool,
+    /// Naked shorts the guard did not open are reported (never traded) once they have stood
+    /// this long (an assignment's option and stock updates may arrive seconds apart).
+    pub naked_alert_after: Duration,
     /// At start-up, how long to wait for cancels of interrupted orders before hedging anyway.
     pub recovery_cancel_wait: Duration,
     /// Underlyings whose stock quotes are subscribed at start (marks and stress spots).
@@ -75,7 +77,7 @@ impl Default for EngineConfig {
             stop_slippage_bps: 50,
             stop_timeout: Duration::from_secs(2),
             tick: Price::from_raw(100),
-            hedge_on_startup: true,
+            naked_alert_after: Duration::from_secs(5),
             recovery_cancel_wait: Duration::from_secs(5),
             watch_symbols: Vec::new(),
         }

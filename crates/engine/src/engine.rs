@@ -144,7 +144,7 @@ impl Engine {
     ) -> Self {
         Self {
             gate: PreTradeGate::new(cfg.gate.clone()),
-            hedge: HedgeManager::new(cfg.hedge_debounce),
+            hedge: HedgeManager::new(cfg.hedge_debounce, cfg.naked_alert_after),
             cfg,
             broker,
             journal,
@@ -378,7 +378,10 @@ impl Engine {
                 .collect(),
             stops: self.stops.values().cloned().collect(),
             positions: self.book.positions().map(|(i, q)| (i.id(), q)).collect(),
-            unmatched: self.hedge.unmatched(&self.book).into_iter().collect(),
+            unmatched: {
+                let gs = watched_groups(&self.hedge, &self.groups, &self.history);
+                self.hedge.unmatched(&self.book, &gs).into_iter().collect()
+            },
             hedges_sent: self
                 .hedge
                 .sent_total
@@ -477,8 +480,7 @@ impl Engine {
             });
         }
         if !out.is_empty() {
-            let now = self.now();
-            self.hedge.on_book_change(&self.book, now);
+            self.hedge_book_changed();
         }
         out
     }
@@ -552,6 +554,9 @@ impl Engine {
             g.tiers
         );
         let purpose = g.intent.purpose;
+        if purpose != Purpose::Hedge {
+            self.hedge.watch(id);
+        }
         self.groups.insert(id, g);
         self.audit("accepted", "gate.passed", summary, Some(purpose), Some(id))
             .await?;
@@ -1144,8 +1149,7 @@ impl Engine {
                 if !self.working_on(&id) && self.book.qty(&id) != p.qty {
                     tracing::info!(instrument = %id, from = self.book.qty(&id), to = p.qty, "position event applied (broker wins)");
                     self.book.set(&p.instrument, p.qty);
-                    let now = self.now();
-                    self.hedge.on_book_change(&self.book, now);
+                    self.hedge_book_changed();
                 }
             }
             BrokerEvent::Account(a) => {
@@ -1201,9 +1205,9 @@ impl Engine {
         match self.owners.get(&u.order_id).copied() {
             Some(Owner::Group(gid)) => {
                 let changed = self.group_mut(gid).is_some_and(|g| g.on_status(&u));
-                if u.status.is_terminal() && self.hedge.is_hedge(u.order_id) {
-                    let now = self.now();
-                    self.hedge.on_terminal(u.order_id, &self.book, now);
+                if u.status.is_terminal() && self.hedge.on_terminal(u.order_id) {
+                    // Its unfilled rest no longer counts: re-arms if still needed.
+                    self.hedge_book_changed();
                 }
                 if changed {
                     if let Err(e) = self.write_group(gid).await {
@@ -1245,14 +1249,7 @@ impl Engine {
             Some(Owner::Group(gid)) => {
                 let res = self.group_mut(gid).map(|g| g.on_exec(&e));
                 match res {
-                    Some(Ok(idx)) => {
-                        if let Some(g) = self.groups.get(&gid).or_else(|| self.history.get(&gid)) {
-                            let l = &g.legs[idx];
-                            if l.score == -100 && !l.rollback && g.intent.purpose != Purpose::Hedge
-                            {
-                                self.hedge.accept(&l.intent.instrument, e.qty);
-                            }
-                        }
+                    Some(Ok(_)) => {
                         if let Some(oid) = e.order_id {
                             self.hedge.on_fill(oid, e.qty);
                         }
@@ -1278,8 +1275,7 @@ impl Engine {
                 tracing::info!(exec = %e.exec_id, instrument = %e.instrument.id(), qty = e.signed_qty(), "execution of an order the engine did not send")
             }
         }
-        let now = self.now();
-        self.hedge.on_book_change(&self.book, now);
+        self.hedge_book_changed();
         let exec_id = e.exec_id.clone();
         if let Err(err) = self.journal.append(JournalRecord::Execution(e)).await {
             tracing::error!(exec = %exec_id, "execution not recorded for the blotter: {err}");
@@ -1320,6 +1316,9 @@ impl Engine {
                 (true, Some(r)) => put(h.max(r)),
                 _ => put(h),
             }
+        }
+        if let Some(t) = self.hedge.outside_deadline() {
+            put(t);
         }
         if let Some(t) = self.next_exposure_check {
             put(t);
@@ -1397,6 +1396,9 @@ impl Engine {
             self.recovery_deadline = None;
             self.send_hedges(now).await;
         }
+        if self.hedge.outside_deadline().is_some_and(|d| now >= d) {
+            self.report_outside_naked(now).await;
+        }
         // Interim exposure monitor.
         if self.next_exposure_check.is_some_and(|t| now >= t) {
             self.next_exposure_check = None;
@@ -1407,9 +1409,52 @@ impl Engine {
         }
     }
 
+    /// The book changed: the hedge manager re-checks the watched groups' exposure.
+    fn hedge_book_changed(&mut self) {
+        let now = self.now();
+        let gs = watched_groups(&self.hedge, &self.groups, &self.history);
+        self.hedge.on_book_change(&self.book, &gs, now);
+    }
+
+    /// Naked shorts the guard did not create grew and stood: told once, never traded.
+    async fn report_outside_naked(&mut self, now: Timestamp) {
+        let gs = watched_groups(&self.hedge, &self.groups, &self.history);
+        let grown = self.hedge.outside_due(&self.book, &gs, now);
+        for (k, n) in grown {
+            self.raise(
+                Severity::Warning,
+                "exposure.naked_short",
+                format!(
+                    "{} {:?}: {n} naked short contract(s) the guard did not open (sold outside \
+                     Tradeguard, assigned away from its cover, or left by a stop); the guard \
+                     does not trade them: cover or close them yourself, or write a rule",
+                    k.underlying, k.right
+                ),
+                None,
+                None,
+            )
+            .await;
+        }
+    }
+
     async fn send_hedges(&mut self, now: Timestamp) {
-        let orders = self.hedge.flush(&self.book, now);
-        for h in orders {
+        let gs = watched_groups(&self.hedge, &self.groups, &self.history);
+        let flush = self.hedge.flush(&self.book, &gs, now);
+        for (k, n) in flush.unplaced {
+            self.raise(
+                Severity::Critical,
+                "hedge.unplaceable",
+                format!(
+                    "{} {:?}: {n} naked short contract(s) left by the guard's own order, but \
+                     no short that order traded is held to buy back; close it by hand",
+                    k.underlying, k.right
+                ),
+                None,
+                None,
+            )
+            .await;
+        }
+        for h in flush.orders {
             let intent = OrderIntent::new(Purpose::Hedge, self.account_of(&h.instrument.id())).leg(
                 h.instrument.clone(),
                 Side::Buy,
@@ -1472,7 +1517,8 @@ impl Engine {
     }
 
     async fn check_exposure(&mut self) {
-        let unmatched = self.hedge.unmatched(&self.book);
+        let gs = watched_groups(&self.hedge, &self.groups, &self.history);
+        let unmatched = self.hedge.unmatched(&self.book, &gs);
         let limit = self.cfg.max_unhedged_contracts;
         let over: BTreeMap<ExposureKey, i64> =
             unmatched.into_iter().filter(|(_, n)| *n > limit).collect();
@@ -1527,6 +1573,18 @@ impl Engine {
 
 /// Only opening groups are rolled back when they cannot complete (no half-built structure
 /// left); exits, hedges and stop exits keep what filled.
+/// The watched groups of the hedge manager that the engine still knows.
+pub(crate) fn watched_groups<'a>(
+    hedge: &HedgeManager,
+    groups: &'a BTreeMap<GroupId, Group>,
+    history: &'a BTreeMap<GroupId, Group>,
+) -> Vec<&'a Group> {
+    hedge
+        .watched()
+        .filter_map(|id| groups.get(&id).or_else(|| history.get(&id)))
+        .collect()
+}
+
 fn rolls_back(p: Purpose) -> bool {
     p == Purpose::Open
 }

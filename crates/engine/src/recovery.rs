@@ -1,24 +1,26 @@
 //! Start-up recovery: load the journal, take positions and open orders from the broker (the
-//! broker wins), settle every group and stop-loss the journal left unfinished, and hedge any
-//! unintended naked exposure found.
+//! broker wins), settle every group and stop-loss the journal left unfinished, and hedge the
+//! naked exposure those unfinished groups of the guard left; naked shorts found otherwise (the
+//! trader's own, an assignment's) are reported once, never traded.
 //!
 //! Policy: an unfinished group is **not resumed** (prices and intent may be stale). Its working
 //! orders are cancelled, its legs take the broker's fills, and it ends `Interrupted` with an
-//! alert; exposure it leaves is covered by the hedge manager (immediately, configurable, once
-//! the cancels are confirmed or `recovery_cancel_wait` passed) and a critical alert. A stop-loss
+//! alert; naked exposure its fills left is covered by the hedge manager (once the cancels are
+//! confirmed or `recovery_cancel_wait` passed) with a critical alert. A stop-loss
 //! whose order is still working is resumed; one that was waiting for a cancel confirmation and
 //! whose order is gone continues to its market order; one whose order vanished otherwise fails
 //! with a critical alert.
 
 use crate::alert::Severity;
 use crate::book::ExposureKey;
-use crate::engine::{Engine, berr};
+use crate::engine::{Engine, berr, watched_groups};
 use crate::error::ExecError;
 use crate::group::{GroupPhase, LegState};
+use crate::intent::Purpose;
 use crate::journal::JournalRecord;
 use crate::stop::{StopAction, StopState};
 use std::collections::{BTreeMap, BTreeSet};
-use tradeguard_model::{EventStream, Execution, Instrument, OpenOrderKind, OrderId, Side};
+use tradeguard_model::{EventStream, Execution, Instrument, OpenOrderKind, OrderId};
 
 impl Engine {
     /// Runs recovery and returns the broker event stream (subscribed before connecting).
@@ -106,15 +108,6 @@ impl Engine {
         let now = self.clock.now();
         let mut summary = Vec::new();
         for (gid, mut g) in st.groups.clone() {
-            // Naked shorts opened on purpose stay accepted across restarts.
-            for l in g
-                .legs
-                .iter()
-                .filter(|l| l.score == -100 && !l.rollback && l.intent.side == Side::Sell)
-            {
-                let f = if g.phase.is_terminal() { l.filled() } else { 0 };
-                self.hedge.accept(&l.intent.instrument, f);
-            }
             if g.phase.is_terminal() {
                 for oid in g.legs.iter().filter_map(|l| l.order_id) {
                     self.own_group(oid, gid);
@@ -147,10 +140,6 @@ impl Engine {
                     l.state = LegState::Cancelled;
                     l.reason = Some("order gone at the broker after the restart".into());
                 }
-                // Accepted naked fills of interrupted groups count too.
-                if l.score == -100 && !l.rollback && l.intent.side == Side::Sell && l.filled() > 0 {
-                    self.hedge.accept(&l.intent.instrument, l.filled());
-                }
             }
             g.phase = GroupPhase::Interrupted;
             g.updated = now;
@@ -170,6 +159,10 @@ impl Engine {
                 .collect();
             for oid in g.legs.iter().filter_map(|l| l.order_id) {
                 self.own_group(oid, gid);
+            }
+            if g.intent.purpose != Purpose::Hedge {
+                // Its fills may have left it naked: the guard's own exposure to hedge.
+                self.hedge.watch(gid);
             }
             self.groups.insert(gid, g);
             self.write(JournalRecord::Group(self.groups[&gid].clone()))
@@ -215,27 +208,36 @@ impl Engine {
         if !self.recovery_cancels.is_empty() {
             self.recovery_deadline = Some(now.plus(self.cfg.recovery_cancel_wait));
         }
-        let unhedged: BTreeMap<ExposureKey, i64> = self.hedge.unmatched(&self.book);
-        if !unhedged.is_empty() {
-            let what: Vec<String> = unhedged
-                .iter()
-                .map(|(k, n)| format!("{} {:?} ×{n}", k.underlying, k.right))
-                .collect();
-            let action = if self.cfg.hedge_enabled && self.cfg.hedge_on_startup {
+        let gs = watched_groups(&self.hedge, &self.groups, &self.history);
+        let own: BTreeMap<ExposureKey, i64> = self.hedge.unmatched(&self.book, &gs);
+        let outside = self.hedge.outside_at_startup(&self.book, &gs);
+        if !own.is_empty() {
+            let action = if self.cfg.hedge_enabled {
                 self.hedge.arm_at(now);
-                "emergency hedge armed"
+                "emergency hedge armed for exactly that quantity"
             } else {
-                // Kept on purpose: later legging or closes of other strategies must not
-                // turn these into "unintended" exposure and buy them back.
-                self.hedge.accept_current(&self.book);
-                "hedging at start-up is disabled: they are treated as held on purpose"
+                "hedging is disabled: close them by hand"
             };
             self.raise(
                 Severity::Critical,
                 "exposure.unhedged_at_startup",
                 format!(
-                    "unhedged naked shorts found at start-up: {}; {action}",
-                    what.join(", ")
+                    "naked shorts left by the guard's own orders that a restart interrupted: {}; {action}",
+                    exposure_list(&own)
+                ),
+                None,
+                None,
+            )
+            .await;
+        }
+        if !outside.is_empty() {
+            self.raise(
+                Severity::Warning,
+                "exposure.naked_at_startup",
+                format!(
+                    "naked shorts held at start-up that the guard did not open: {}; the guard \
+                     does not trade them (cover or close them yourself, or write a rule)",
+                    exposure_list(&outside)
                 ),
                 None,
                 None,
@@ -330,4 +332,12 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// `SPY Put ×2, QQQ Call ×1`.
+fn exposure_list(m: &BTreeMap<ExposureKey, i64>) -> String {
+    m.iter()
+        .map(|(k, n)| format!("{} {:?} ×{n}", k.underlying, k.right))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

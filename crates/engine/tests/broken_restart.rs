@@ -62,7 +62,6 @@ async fn start_guard(b: Arc<SimBroker>, j: Arc<dyn Journal>) -> Guard {
         risk: Box::new(risk),
         engine: tradeguard_engine::EngineConfig {
             hedge_enabled: false,
-            hedge_on_startup: false,
             ..engine_cfg()
         },
         enforce: EnforceConfig {

@@ -106,7 +106,6 @@ async fn guard(
         // The engine's own hedging of naked shorts is off: these tests hold naked short puts.
         engine: tradeguard_engine::EngineConfig {
             hedge_enabled: false,
-            hedge_on_startup: false,
             ..engine_cfg()
         },
         enforce: cfg,

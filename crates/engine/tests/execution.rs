@@ -89,8 +89,12 @@ async fn iron_condor_uses_one_native_combo_when_asked() {
     );
 }
 
+/// Do no harm: a naked sale the engine did not send (a manual trade in TWS), filling one
+/// contract per 20 ms, is the trader's: never bought back, reported once. (Hedging of the
+/// guard's own unmatched quantity, rapid partials included, is `hedge::tests` and the restart
+/// tests below.)
 #[tokio::test(start_paused = true)]
-async fn ten_partial_fills_in_200ms_are_hedged_exactly_once() {
+async fn ten_partial_fills_of_a_manual_naked_sale_are_reported_once_never_hedged() {
     let mut cfg = sim_cfg(3);
     cfg.market.step = std::time::Duration::from_millis(20);
     let b = broker(cfg);
@@ -98,49 +102,21 @@ async fn ten_partial_fills_in_200ms_are_hedged_exactly_once() {
     let j = MemoryJournal::new();
     let c = start(b.clone(), &j, engine_cfg()).await;
     let call = opt(Right::Call, 530);
-    // A naked sale the engine did not send (manual trade), filling one contract per 20 ms.
     let ext = external(&b, call.clone(), Side::Sell, 10).await;
-    sleep_ms(3_000).await;
+    sleep_ms(10_000).await;
     let execs = executions(&b).await;
-    let sells: Vec<_> = execs.iter().filter(|e| e.order_id == Some(ext)).collect();
-    assert_eq!(sells.len(), 10, "ten partial fills");
-    let span = sells.last().unwrap().ts.duration_since(sells[0].ts);
-    assert!(span <= std::time::Duration::from_millis(200), "{span:?}");
-    let buys: Vec<_> = execs.iter().filter(|e| e.side == Side::Buy).collect();
-    assert_eq!(
-        buys.iter().map(|e| e.qty).sum::<i64>(),
-        10,
-        "hedge total == unmatched"
-    );
-    let hedge_orders: std::collections::BTreeSet<_> = buys.iter().map(|e| e.order_id).collect();
-    assert_eq!(hedge_orders.len(), 1, "one debounced hedge order");
-    assert!(buys[0].ts.duration_since(sells[0].ts) >= std::time::Duration::from_millis(500));
-    assert_eq!(qty_at_broker(&b, &call).await, 0);
+    let sells = execs.iter().filter(|e| e.order_id == Some(ext)).count();
+    assert_eq!(sells, 10, "ten partial fills");
+    assert!(execs.iter().all(|e| e.side == Side::Sell), "{execs:#?}");
+    assert_eq!(qty_at_broker(&b, &call).await, -10);
+    let reports: Vec<_> = alerts(&j)
+        .into_iter()
+        .filter(|a| a.code == "exposure.naked_short")
+        .collect();
+    assert_eq!(reports.len(), 1, "{reports:#?}");
+    assert!(reports[0].message.contains("SPY Call: 10"), "{reports:#?}");
     let snap = c.snapshot().await.unwrap();
-    assert_eq!(snap.hedges_sent.iter().map(|(_, q)| q).sum::<i64>(), 10);
-    assert!(snap.unmatched.is_empty());
-}
-
-#[tokio::test(start_paused = true)]
-async fn partial_fills_spanning_the_debounce_hedge_only_the_rest() {
-    let mut cfg = sim_cfg(4);
-    cfg.market.step = std::time::Duration::from_millis(100);
-    let b = broker(cfg);
-    venue(&b).lock().unwrap().set_max_fill_qty(Some(1));
-    let j = MemoryJournal::new();
-    let _c = start(b.clone(), &j, engine_cfg()).await;
-    let put = opt(Right::Put, 470);
-    external(&b, put.clone(), Side::Sell, 8).await; // 8 fills over 800 ms
-    sleep_ms(5_000).await;
-    let execs = executions(&b).await;
-    let buys: Vec<_> = execs.iter().filter(|e| e.side == Side::Buy).collect();
-    let orders: std::collections::BTreeSet<_> = buys.iter().map(|e| e.order_id).collect();
-    assert!(
-        orders.len() >= 2,
-        "the fills after the first hedge get their own hedge"
-    );
-    assert_eq!(buys.iter().map(|e| e.qty).sum::<i64>(), 8);
-    assert_eq!(qty_at_broker(&b, &put).await, 0);
+    assert!(snap.hedges_sent.is_empty() && snap.unmatched.is_empty());
 }
 
 #[tokio::test(start_paused = true)]
@@ -291,7 +267,7 @@ async fn rejected_cancel_keeps_the_stop_managed_and_alerts() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn crash_mid_group_recovers_broker_state_and_hedges() {
+async fn crash_mid_group_recovers_broker_state_and_leaves_a_manual_sale_alone() {
     let b = broker(sim_cfg(9));
     let j = MemoryJournal::new();
     let c1 = start(b.clone(), &j, engine_cfg()).await;
@@ -336,29 +312,80 @@ async fn crash_mid_group_recovers_broker_state_and_hedges() {
         (LegState::Cancelled, None)
     );
     assert!(b.open_orders().await.unwrap().is_empty());
-    // The unhedged calls were bought back, exactly.
-    assert_eq!(qty_at_broker(&b, &call).await, 0);
+    // The calls sold in TWS are the trader's: reported, never bought back.
+    assert_eq!(qty_at_broker(&b, &call).await, -2);
     assert_eq!(qty_at_broker(&b, &opt(Right::Put, 480)).await, 2);
-    let buys: i64 = executions(&b)
-        .await
-        .iter()
-        .filter(|e| e.instrument == call && e.side == Side::Buy)
-        .map(|e| e.qty)
-        .sum();
-    assert_eq!(buys, 2);
-    let crit = alerts(&j);
     assert!(
-        crit.iter()
-            .any(|a| a.code == "exposure.unhedged_at_startup" && a.severity == Severity::Critical)
+        executions(&b)
+            .await
+            .iter()
+            .all(|e| e.instrument != call || e.side == Side::Sell),
+        "nothing bought"
     );
-    assert!(crit.iter().any(|a| a.code == "group.interrupted"));
-    // Order ids never go back: the hedge's id is above everything engine 1 used.
-    let hedge_id = executions(&b)
-        .await
+    let a = alerts(&j);
+    assert!(a.iter().any(|a| a.code == "exposure.naked_at_startup"
+        && a.severity == Severity::Warning
+        && a.message.contains("SPY Call ×2")));
+    assert!(
+        !a.iter().any(|a| a.code == "exposure.unhedged_at_startup"),
+        "the interrupted group left no naked short of its own: {a:#?}"
+    );
+    assert!(a.iter().any(|a| a.code == "group.interrupted"));
+    // Order ids never go back.
+    assert!(snap.highest_order_id.unwrap() >= highest_before);
+}
+
+/// Do no harm: naked shorts the trader holds on purpose (a cash-secured put, a strangle's
+/// short call) are found at start-up and reported, never bought back, on the default config.
+#[tokio::test(start_paused = true)]
+async fn naked_shorts_held_at_start_up_are_reported_not_traded() {
+    let mut cfg = sim_cfg(21);
+    cfg.positions = vec![
+        position(opt(Right::Put, 480), -1, "2"),
+        position(opt(Right::Call, 520), -2, "1.5"),
+    ];
+    let b = broker(cfg);
+    let j = MemoryJournal::new();
+    let c = start(b.clone(), &j, engine_cfg()).await;
+    sleep_ms(60_000).await;
+    assert!(
+        executions(&b).await.is_empty(),
+        "{:#?}",
+        executions(&b).await
+    );
+    assert_eq!(qty_at_broker(&b, &opt(Right::Put, 480)).await, -1);
+    assert_eq!(qty_at_broker(&b, &opt(Right::Call, 520)).await, -2);
+    let a = alerts(&j);
+    let found: Vec<_> = a
         .iter()
-        .find(|e| e.instrument == call && e.side == Side::Buy)
-        .and_then(|e| e.order_id)
-        .unwrap();
-    assert!(hedge_id > highest_before);
-    assert!(snap.highest_order_id.unwrap() > highest_before);
+        .filter(|a| a.code == "exposure.naked_at_startup")
+        .collect();
+    assert_eq!(found.len(), 1, "{a:#?}");
+    assert_eq!(found[0].severity, Severity::Warning);
+    assert!(found[0].message.contains("SPY Put ×1") && found[0].message.contains("SPY Call ×2"));
+    assert!(!a.iter().any(|a| a.code == "exposure.unhedged_at_startup"));
+    assert!(c.snapshot().await.unwrap().hedges_sent.is_empty());
+}
+
+/// Do no harm: a short sold in TWS while the guard runs is alerted once, not bought.
+#[tokio::test(start_paused = true)]
+async fn a_short_sold_outside_the_guard_is_alerted_not_bought() {
+    let b = broker(sim_cfg(22));
+    let j = MemoryJournal::new();
+    let c = start(b.clone(), &j, engine_cfg()).await;
+    let put = opt(Right::Put, 470);
+    external(&b, put.clone(), Side::Sell, 1).await;
+    sleep_ms(30_000).await;
+    assert_eq!(qty_at_broker(&b, &put).await, -1);
+    assert!(
+        executions(&b).await.iter().all(|e| e.side == Side::Sell),
+        "nothing bought: {:#?}",
+        executions(&b).await
+    );
+    let n = alerts(&j)
+        .iter()
+        .filter(|a| a.code == "exposure.naked_short" && a.message.contains("SPY Put: 1"))
+        .count();
+    assert_eq!(n, 1, "{:#?}", alerts(&j));
+    assert!(c.snapshot().await.unwrap().hedges_sent.is_empty());
 }

@@ -35,7 +35,6 @@ async fn start_guard_with(
         risk: Box::new(risk),
         engine: tradeguard_engine::EngineConfig {
             hedge_enabled: false,
-            hedge_on_startup: false,
             ..engine_cfg()
         },
         enforce,

@@ -43,7 +43,6 @@ async fn start_guard(
         // The engine's own hedging of naked shorts is off: these books hold naked shorts.
         engine: tradeguard_engine::EngineConfig {
             hedge_enabled: false,
-            hedge_on_startup: false,
             ..engine_cfg()
         },
         enforce: EnforceConfig {
@@ -110,8 +109,8 @@ async fn fired_flatten_reaches_the_broker_and_is_notified_once() {
     sleep_ms(5_000).await;
     assert_eq!(
         qty_at_broker(&b, &put490()).await,
-        0,
-        "flattened at the venue"
+        -3,
+        "reduced to the limit at the venue"
     );
     let buys: i64 = executions(&b)
         .await
@@ -119,7 +118,10 @@ async fn fired_flatten_reaches_the_broker_and_is_notified_once() {
         .filter(|e| e.instrument == put490() && e.side == Side::Buy)
         .map(|e| e.qty)
         .sum();
-    assert_eq!(buys, 5, "exactly the breaching position was bought back");
+    assert_eq!(
+        buys, 2,
+        "exactly the contracts over the limit were bought back"
+    );
     let alerts = drain(&mut rx);
     let fired: Vec<&Alert> = alerts
         .iter()
@@ -159,7 +161,7 @@ async fn global_dry_run_sends_nothing() {
         .collect();
     assert_eq!(dry.len(), 1, "{dry:#?}");
     assert!(
-        dry[0].reason.contains("would send Flatten BUY 5"),
+        dry[0].reason.contains("would send Flatten BUY 2"),
         "{dry:?}"
     );
     let status = g.status().await;
@@ -213,7 +215,7 @@ async fn reload_applies_a_changed_limit_and_a_bad_edit_keeps_the_last_good() {
         "{alerts:#?}"
     );
     assert!(alerts.iter().any(|a| a.code == "rule.max-contracts"));
-    assert_eq!(qty_at_broker(&b, &put490()).await, 0);
+    assert_eq!(qty_at_broker(&b, &put490()).await, -4);
     g.shutdown().await;
 }
 

@@ -43,7 +43,7 @@ fn order_ids_used(store: &tradeguard_store::Store) -> Vec<i64> {
 }
 
 #[tokio::test(start_paused = true)]
-async fn crash_mid_group_on_the_store_recovers_from_the_same_file_and_hedges() {
+async fn crash_mid_group_on_the_store_recovers_from_the_same_file_and_never_reuses_an_id() {
     let db = temp_db();
     let sim = broker(sim_cfg(9));
     let store = open_store(&db.path);
@@ -106,15 +106,26 @@ async fn crash_mid_group_on_the_store_recovers_from_the_same_file_and_hedges() {
         (LegState::Cancelled, None)
     );
     assert!(sim.open_orders().await.unwrap().is_empty());
-    // Broker state reached: the unhedged calls were bought back exactly, the spread leg kept.
-    assert_eq!(qty_at_broker(&sim, &call).await, 0);
+    // Broker state reached: the calls sold in TWS are the trader's and stay, the spread leg
+    // is kept.
+    assert_eq!(qty_at_broker(&sim, &call).await, -2);
     assert_eq!(qty_at_broker(&sim, &opt(Right::Put, 480)).await, 2);
-    let hedge: Vec<_> = executions(&sim)
+    // The trader closes the leftover 480 P through the guard.
+    let close = OrderIntent::new(Purpose::Close, stubs::account()).leg(
+        opt(Right::Put, 480),
+        Side::Sell,
+        2,
+        OrderType::Limit { limit: px("0.05") },
+    );
+    c2.submit(close).await.unwrap();
+    sleep_ms(3_000).await;
+    assert_eq!(qty_at_broker(&sim, &opt(Right::Put, 480)).await, 0);
+    let closed: Vec<_> = executions(&sim)
         .await
         .into_iter()
-        .filter(|e| e.instrument == call && e.side == Side::Buy)
+        .filter(|e| e.instrument == opt(Right::Put, 480) && e.side == Side::Sell)
         .collect();
-    assert_eq!(hedge.iter().map(|e| e.qty).sum::<i64>(), 2);
+    let snap = c2.snapshot().await.unwrap();
 
     // Order ids never repeat across the restart even though the gateway counts from 1 again:
     // every new id is above everything persisted before and every id the broker reported
@@ -130,8 +141,8 @@ async fn crash_mid_group_on_the_store_recovers_from_the_same_file_and_hedges() {
     assert!(!after.is_empty());
     assert_eq!(after[0], highest_before.max(manual.0) + 1);
     assert!(used.windows(2).all(|w| w[0] < w[1]), "{used:?}");
-    let hedge_id = hedge[0].order_id.unwrap();
-    assert!(hedge_id.0 > highest_before && hedge_id != manual);
+    let close_id = closed[0].order_id.unwrap();
+    assert!(close_id.0 > highest_before && close_id != manual);
     assert_eq!(
         store.reader().highest_order_id().unwrap(),
         *used.last().unwrap()
@@ -157,13 +168,13 @@ async fn crash_mid_group_on_the_store_recovers_from_the_same_file_and_hedges() {
     assert!(
         alerts
             .iter()
-            .any(|a| a.alert.kind == "exposure.unhedged_at_startup"
-                && a.alert.severity == tradeguard_store::Severity::Critical
+            .any(|a| a.alert.kind == "exposure.naked_at_startup"
+                && a.alert.severity == tradeguard_store::Severity::Warning
                 && a.alert.text.contains("SPY Call"))
     );
     assert!(alerts.iter().any(|a| a.alert.kind == "group.interrupted"));
     let audit = store.reader().audit_after(0, 1_000).unwrap();
-    assert!(audit.iter().any(|a| a.entry.kind == AuditKind::HedgePlaced));
+    assert!(!audit.iter().any(|a| a.entry.kind == AuditKind::HedgePlaced));
     assert_eq!(
         audit
             .iter()

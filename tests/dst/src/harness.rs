@@ -184,7 +184,6 @@ pub fn engine_config(sc: &Scenario) -> EngineConfig {
     EngineConfig {
         prefer_native_combos: sc.native_combos,
         leg_timeout: Duration::from_secs(10),
-        hedge_on_startup: sc.hedge_on_startup,
         watch_symbols: vec![UNDERLYING.into()],
         ..EngineConfig::default()
     }

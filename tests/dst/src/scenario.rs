@@ -104,8 +104,6 @@ pub struct Scenario {
     pub rates: Rates,
     /// Send multi-leg groups as native combos.
     pub native_combos: bool,
-    /// The engine hedges naked shorts found at start-up (else they are accepted).
-    pub hedge_on_startup: bool,
     /// The `max_contracts` risk rule's limit (action flatten).
     pub max_contracts: i64,
     /// Forced unwind switched on this far into the storm (never switched off).
@@ -285,6 +283,10 @@ impl Scenario {
             faults,
             scheduled: vec![],
         };
+        let native_combos = rng.random_bool(0.3);
+        // Was "hedge naked shorts found at start-up" (gone: the guard hedges only its own
+        // groups); the draw stays so that every seed replays the same run as before.
+        let _ = rng.random_bool(0.5);
         Self {
             seed,
             day,
@@ -292,8 +294,7 @@ impl Scenario {
             expiry,
             holdings,
             rates,
-            native_combos: rng.random_bool(0.3),
-            hedge_on_startup: rng.random_bool(0.5),
+            native_combos,
             max_contracts: rng.random_range(3..=8),
             forced_unwind_at,
             crashes,
@@ -381,7 +382,7 @@ impl fmt::Display for Scenario {
         let x = &r.faults;
         writeln!(
             f,
-            "seed {}: day {:?}, tape {:?}, holdings {:?}, storm {} s, min run {} s, crashes {:?}, forced unwind {:?}, native combos {}, hedge at start-up {}, max contracts {}",
+            "seed {}: day {:?}, tape {:?}, holdings {:?}, storm {} s, min run {} s, crashes {:?}, forced unwind {:?}, native combos {}, max contracts {}",
             self.seed,
             self.day,
             self.tape,
@@ -394,7 +395,6 @@ impl fmt::Display for Scenario {
                 .collect::<Vec<_>>(),
             self.forced_unwind_at.map(|d| d.as_secs()),
             self.native_combos,
-            self.hedge_on_startup,
             self.max_contracts,
         )?;
         write!(

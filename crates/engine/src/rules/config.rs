@@ -289,7 +289,10 @@ fn default_stale() -> i64 {
 /// A rule's parameters (what it checks).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RuleKind {
-    /// Per position: `|qty| > max_contracts` fires; flatten closes that position.
+    /// Per position: `|qty| > max_contracts` fires; flatten reduces that position to the
+    /// limit in whole units of the multi-leg strategies holding it (every leg in proportion,
+    /// shorts bought back first), then from the part no strategy holds; never a protective
+    /// long alone.
     MaxContracts {
         /// Largest allowed |qty| of one position, in contracts (shares for stock).
         max_contracts: i64,

@@ -226,6 +226,10 @@ fn in_scope(list: &[String], value: &str) -> bool {
     list.is_empty() || list.iter().any(|v| v == value)
 }
 
+fn gcd(a: i64, b: i64) -> i64 {
+    if b == 0 { a.abs() } else { gcd(b, a % b) }
+}
+
 fn close_leg(intent: OrderIntent, instrument: &Instrument, qty: i64) -> OrderIntent {
     let side = if qty > 0 { Side::Sell } else { Side::Buy };
     intent.leg(
@@ -367,20 +371,99 @@ impl<'a, 'i> Eval<'a, 'i> {
             return;
         }
         self.checks += 1;
-        if p.qty.saturating_abs() <= max_contracts {
+        let excess = p.qty.saturating_abs().saturating_sub(max_contracts);
+        if excess <= 0 {
             return;
         }
         let subject = Subject::Position {
             account: p.account.clone(),
             instrument: p.instrument.id(),
         };
-        let reason = format!(
+        let base = format!(
             "{}: {} {} exceeds the maximum of {max_contracts}",
             rule.common.id,
             p.instrument.id(),
             p.qty
         );
-        self.close_position(rule, p, subject, reason);
+        let (intents, parts, left) = self.reduce_by_units(p, excess);
+        if intents.is_empty() {
+            self.broken(rule, subject, base);
+            return;
+        }
+        let mut reason = format!("{base}: reducing by {excess}: {}", parts.join(", "));
+        if left > 0 {
+            reason.push_str(&format!(
+                "; {left} more belong to a Broken strategy (left to the assignment guard)"
+            ));
+        }
+        self.fire(rule, subject, reason, intents);
+    }
+
+    /// Closes at least `excess` contracts of `p` without ever selling protection alone: first
+    /// from the part no multi-leg strategy holds, then whole units of each (non-Broken)
+    /// multi-leg strategy holding it, every leg in proportion (the coordinator buys the shorts
+    /// back first). Every leg of a spread that breaches thus asks for the same units, and the
+    /// close tracker keeps one job of them. Returns the intents, what each closes, and the
+    /// contracts it could not reduce (held by a Broken strategy).
+    fn reduce_by_units(
+        &self,
+        p: &PositionView,
+        excess: i64,
+    ) -> (Vec<OrderIntent>, Vec<String>, i64) {
+        let key = (p.account.clone(), p.instrument.id());
+        let holders: Vec<(&StrategyView, i64)> = self
+            .ix
+            .holders
+            .get(&key)
+            .map_or(&[][..], Vec::as_slice)
+            .iter()
+            .filter_map(|&si| self.input.strategies.get(si))
+            .filter(|s| s.legs.len() >= 2 || s.state == StrategyState::Broken)
+            .filter_map(|s| {
+                let q = s.legs.iter().find(|l| l.instrument.id() == key.1)?.qty;
+                Some((s, q))
+            })
+            .collect();
+        let held: i64 = holders.iter().map(|(_, q)| *q).sum();
+        let (mut intents, mut parts) = (Vec::new(), Vec::new());
+        let mut left = excess;
+        let free = p.qty.saturating_sub(held);
+        if free != 0 && free.signum() == p.qty.signum() {
+            let take = left.min(free.saturating_abs());
+            intents.push(close_leg(
+                OrderIntent::new(Purpose::Flatten, p.account.clone()),
+                &p.instrument,
+                take * p.qty.signum(),
+            ));
+            parts.push(format!("{take} held outside any spread"));
+            left -= take;
+        }
+        for (s, q) in holders {
+            if left <= 0 {
+                break;
+            }
+            if s.state == StrategyState::Broken {
+                continue;
+            }
+            let units = s.legs.iter().fold(0, |g, l| gcd(g, l.qty.saturating_abs()));
+            let per_unit = q.saturating_abs() / units.max(1);
+            if units == 0 || per_unit == 0 {
+                continue;
+            }
+            let take = ((left + per_unit - 1) / per_unit).min(units);
+            let mut intent =
+                OrderIntent::new(Purpose::Flatten, s.account.clone()).for_strategy(s.id);
+            for l in &s.legs {
+                intent = close_leg(intent, &l.instrument, l.qty / units * take);
+            }
+            intents.push(intent);
+            parts.push(format!(
+                "{take} of {units} unit(s) of {} ({})",
+                s.name, s.id
+            ));
+            left -= take * per_unit;
+        }
+        (intents, parts, left.max(0))
     }
 
     /// Fires a flatten of exactly `p` (minus any part held by a Broken strategy).

@@ -357,7 +357,7 @@ fn purposes(d: &Decision) -> Vec<Purpose> {
 // ---- position rules ------------------------------------------------------------------------
 
 #[test]
-fn max_contracts_flattens_exactly_the_breaching_position() {
+fn max_contracts_reduces_exactly_the_breaching_position_to_the_limit() {
     let cfg = "[[max_contracts]]\naction = \"flatten\"\nmax_contracts = 5\n";
     let mut fx = Fx::new(
         cfg,
@@ -381,12 +381,104 @@ fn max_contracts_flattens_exactly_the_breaching_position() {
     assert_eq!(legs.len(), 1);
     assert_eq!(
         (legs[0].instrument.id(), legs[0].side, legs[0].qty),
-        (put(440).id(), Side::Buy, 6)
+        (put(440).id(), Side::Buy, 1)
     );
     assert!(
         d[0].reason.contains("-6") && d[0].reason.contains("maximum of 5"),
         "{}",
         d[0].reason
+    );
+}
+
+/// Do no harm: a vertical over the limit is reduced by whole spreads (short bought back with
+/// its protection), never by selling the protective long alone.
+#[test]
+fn max_contracts_reduces_a_spread_by_whole_units_never_its_protection_alone() {
+    let cfg = "[[max_contracts]]\naction = \"flatten\"\nmax_contracts = 4\n";
+    let mut fx = Fx::new(
+        cfg,
+        vec![
+            row(ACCT, call(460), -6, "2.00", "2.00"),
+            row(ACCT, call(470), 6, "1.00", "1.00"),
+        ],
+    );
+    let d = fx.fired();
+    assert_eq!(d.len(), 2, "each leg breaches: {d:#?}");
+    for dec in &d {
+        assert_eq!(dec.intents.len(), 1, "{dec:#?}");
+        let mut legs: Vec<_> = dec.intents[0]
+            .legs
+            .iter()
+            .map(|l| (l.instrument.id(), l.side, l.qty))
+            .collect();
+        legs.sort_by_key(|l| l.0.clone());
+        assert_eq!(
+            legs,
+            vec![
+                (call(460).id(), Side::Buy, 2),
+                (call(470).id(), Side::Sell, 2)
+            ],
+            "two whole spreads: {}",
+            dec.reason
+        );
+    }
+    // Protection beyond what the spread needs goes first (it protects nothing), then whole
+    // spreads: 7 long over 2 short, limit 4 → 5 unneeded longs, 3 of them are enough.
+    let mut fx = Fx::new(
+        cfg,
+        vec![
+            row(ACCT, call(460), -2, "2.00", "2.00"),
+            row(ACCT, call(470), 7, "1.00", "1.00"),
+        ],
+    );
+    let d = fx.fired();
+    assert_eq!(d.len(), 1);
+    let legs = &d[0]
+        .intents
+        .iter()
+        .flat_map(|i| i.legs.iter())
+        .collect::<Vec<_>>();
+    assert_eq!(legs.len(), 1, "{d:#?}");
+    assert_eq!(
+        (legs[0].instrument.id(), legs[0].side, legs[0].qty),
+        (call(470).id(), Side::Sell, 3)
+    );
+    // 3 unneeded longs over 2 spreads, limit 1: the 3 go, then both spreads as units.
+    let cfg1 = "[[max_contracts]]\naction = \"flatten\"\nmax_contracts = 1\n";
+    let mut fx = Fx::new(
+        cfg1,
+        vec![
+            row(ACCT, call(460), -2, "2.00", "2.00"),
+            row(ACCT, call(470), 5, "1.00", "1.00"),
+        ],
+    );
+    let d = fx.fired();
+    let long = d
+        .iter()
+        .find(|d| {
+            d.subject
+                == Subject::Position {
+                    account: ACCT.into(),
+                    instrument: call(470).id(),
+                }
+        })
+        .expect("the long breaches");
+    let sold_alone: i64 = long
+        .intents
+        .iter()
+        .filter(|i| i.legs.len() == 1)
+        .flat_map(|i| i.legs.iter())
+        .map(|l| l.qty)
+        .sum();
+    assert_eq!(sold_alone, 3, "{long:#?}");
+    let units = long
+        .intents
+        .iter()
+        .find(|i| i.legs.len() == 2)
+        .expect("spread units");
+    assert!(
+        units.legs.iter().all(|l| l.qty == 1),
+        "one spread: {units:#?}"
     );
 }
 
