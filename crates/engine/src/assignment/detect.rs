@@ -116,6 +116,9 @@ pub struct Detector {
     recent: Vec<Change>,
     /// Stock already credited by a marked option execution: (account, symbol, shares).
     anticipated: Vec<(AccountId, String, i64)>,
+    /// Differences the last reconciliation saw (quantity at the broker), confirmed lost when
+    /// the next one sees them again.
+    suspect: BTreeMap<Key, i64>,
 }
 
 fn key_of(account: &AccountId, i: &Instrument) -> Key {
@@ -133,6 +136,7 @@ impl Detector {
             pending: Vec::new(),
             recent: Vec::new(),
             anticipated: Vec::new(),
+            suspect: BTreeMap::new(),
         }
     }
 
@@ -481,15 +485,70 @@ impl Detector {
 
     /// The broker's complete positions (start-up or reconnect) against the known ones.
     pub fn on_snapshot(&mut self, positions: &[Position], now: Timestamp) -> Vec<Detection> {
-        self.prune(now);
-        let mut snap: BTreeMap<Key, &Position> = BTreeMap::new();
-        for p in positions.iter().filter(|p| p.qty != 0) {
-            snap.insert(key_of(&p.account, &p.instrument), p);
+        self.suspect.clear();
+        self.compare(positions, None, now)
+    }
+
+    /// A periodic reconciliation's positions (or one after the broker stream dropped events).
+    /// A difference from the known positions may be an event still in flight, so it is only
+    /// applied when the next reconciliation shows the same quantity again with nothing in
+    /// between explaining it: its events were lost, and it goes through the same matching as a
+    /// start-up snapshot (an assignment whose two position events were dropped is found).
+    pub fn on_reconcile(&mut self, positions: &[Position], now: Timestamp) -> Vec<Detection> {
+        let snap = Self::snapshot_map(positions);
+        let mut keys: Vec<&Key> = self.known.keys().chain(snap.keys()).collect();
+        keys.sort();
+        keys.dedup();
+        let diffs: BTreeMap<Key, i64> = keys
+            .into_iter()
+            .filter_map(|k| {
+                let theirs = snap.get(k).map_or(0, |p| p.qty);
+                let ours = self.known.get(k).map_or(0, |h| h.qty);
+                (theirs != ours).then(|| (k.clone(), theirs))
+            })
+            .collect();
+        let confirmed: std::collections::BTreeSet<Key> = diffs
+            .iter()
+            .filter(|(k, q)| self.suspect.get(*k) == Some(*q))
+            .map(|(k, _)| k.clone())
+            .collect();
+        self.suspect = diffs
+            .into_iter()
+            .filter(|(k, _)| !confirmed.contains(k))
+            .collect();
+        if confirmed.is_empty() {
+            return Vec::new();
         }
+        tracing::warn!(
+            keys = ?confirmed.iter().map(|k| k.1.to_string()).collect::<Vec<_>>(),
+            "position changes the event stream never delivered: compared as a snapshot"
+        );
+        self.compare(positions, Some(&confirmed), now)
+    }
+
+    fn snapshot_map(positions: &[Position]) -> BTreeMap<Key, &Position> {
+        positions
+            .iter()
+            .filter(|p| p.qty != 0)
+            .map(|p| (key_of(&p.account, &p.instrument), p))
+            .collect()
+    }
+
+    /// Compares `positions` with the known ones, for every key or only `only`'s (whose pending
+    /// changes are then resolved now; other pending changes keep their window).
+    fn compare(
+        &mut self,
+        positions: &[Position],
+        only: Option<&std::collections::BTreeSet<Key>>,
+        now: Timestamp,
+    ) -> Vec<Detection> {
+        self.prune(now);
+        let snap = Self::snapshot_map(positions);
         let mut keys: Vec<Key> = self.known.keys().cloned().collect();
         keys.extend(snap.keys().cloned());
         keys.sort();
         keys.dedup();
+        keys.retain(|k| only.is_none_or(|o| o.contains(k)));
         for key in keys {
             let before = self.known.get(&key).map_or(0, |h| h.qty);
             let (after, inst, avg) = match snap.get(&key) {
@@ -520,7 +579,9 @@ impl Detector {
                 kind,
             });
         }
-        self.anticipated.clear();
+        if only.is_none() {
+            self.anticipated.clear();
+        }
         let mut groups: Vec<(AccountId, String)> = self
             .pending
             .iter()
@@ -532,8 +593,12 @@ impl Detector {
         for (a, u) in groups {
             out.extend(self.try_match(&a, &u, now, DetectionSource::Snapshot));
         }
-        // The snapshot is complete: whatever is still unpaired is resolved now.
-        out.extend(self.resolve(|_| true, now, DetectionSource::Snapshot));
+        // What the snapshot covers is complete: whatever is still unpaired there is resolved.
+        out.extend(self.resolve(
+            |p| only.is_none_or(|o| o.contains(&key_of(&p.account, &p.instrument))),
+            now,
+            DetectionSource::Snapshot,
+        ));
         out
     }
 
@@ -786,5 +851,43 @@ mod tests {
             "same snapshot again: nothing"
         );
         assert_eq!(d.known_positions().len(), 4);
+    }
+
+    /// Do no harm: an assignment whose position events were both dropped is found by the
+    /// reconciliations (the second one that still sees it), and an event merely in flight
+    /// at the first one is never taken for a lost one.
+    #[test]
+    fn reconciliations_find_a_dropped_assignment_and_ignore_events_in_flight() {
+        let mut d = det();
+        d.seed(&condor());
+        let mut now = condor();
+        now.retain(|p| p.instrument != stubs::put(440));
+        now.push(pos(spy(), 200));
+        assert!(
+            d.on_reconcile(&now, t(0)).is_empty(),
+            "first sight: in flight?"
+        );
+        let got = d.on_reconcile(&now, t(12));
+        assert_eq!(got.len(), 1, "{got:#?}");
+        assert_eq!(
+            (got[0].kind, got[0].contracts, got[0].stock_delivered),
+            (DetectionKind::Assigned, 2, 200)
+        );
+        assert!(d.on_reconcile(&now, t(24)).is_empty(), "found once");
+
+        // A close whose execution is in flight at one reconciliation and arrives before the
+        // next: nothing is detected, nothing counted twice.
+        let mut d = det();
+        d.seed(&condor());
+        let mut closed = condor();
+        closed.retain(|p| p.instrument != stubs::put(440));
+        assert!(d.on_reconcile(&closed, t(0)).is_empty());
+        assert!(
+            d.on_execution(&exec("c1", stubs::put(440), Side::Buy, 2), t(1))
+                .is_empty()
+        );
+        assert!(d.on_reconcile(&closed, t(12)).is_empty());
+        assert_eq!(d.qty(&stubs::account(), &stubs::put(440).id()), 0);
+        assert!(d.poll(t(100)).is_empty());
     }
 }

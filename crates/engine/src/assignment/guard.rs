@@ -42,9 +42,12 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tradeguard_model::{
     AccountId, BrokenReason, Broker, BrokerEvent, Clock, ConnectionState, EventStream, ExecId,
-    Execution, GroupId, Instrument, OrderId, OrderStatus, OrderType, OrderUpdate, Price, Strategy,
-    StrategyId, StrategyState, Timestamp,
+    Execution, GroupId, Instrument, OrderId, OrderStatus, OrderType, OrderUpdate, Position, Price,
+    Strategy, StrategyId, StrategyState, Timestamp,
 };
+
+/// The guard's loop runs (and beats) at least this often, so a stuck or dead guard shows.
+pub const LOOP_BEAT: Duration = Duration::from_secs(1);
 
 /// Everything the guard needs.
 pub struct GuardDeps {
@@ -289,6 +292,7 @@ enum Command {
     Acknowledge(u64, oneshot::Sender<bool>),
     SetStrategies(Vec<Strategy>, oneshot::Sender<()>),
     Marked(Execution, ExecutionMarker, oneshot::Sender<()>),
+    Reconciled(Vec<Position>, oneshot::Sender<()>),
 }
 
 /// The guard (see the module docs). Drive it with [`AssignmentGuard::on_event`] /
@@ -303,6 +307,13 @@ pub struct AssignmentGuard {
     cfg: AssignmentConfig,
     detector: Detector,
     strategies: Vec<Strategy>,
+    /// Copies of strategies as they were before the strategy book last changed their legs,
+    /// with when: an assignment's option update can reach the book (which re-recognises the
+    /// shrunk strategy under the same id) before the detector has paired it with its stock.
+    prior: BTreeMap<StrategyId, (Strategy, Timestamp)>,
+    /// When each strategy id was first given to this guard: an assigned leg belongs to the
+    /// strategy that held it first, not to one the book regrouped from the leftovers.
+    first_seen: BTreeMap<StrategyId, Timestamp>,
     records: Vec<AssignmentRecord>,
     closes: Vec<EmergencyClose>,
     banners: Vec<Banner>,
@@ -320,6 +331,11 @@ pub struct AssignmentGuard {
     deferred_check_at: Option<Timestamp>,
     events: broadcast::Sender<GuardEvent>,
 }
+
+/// How long a strategy's copy from before a change of its legs is kept
+/// ([`AssignmentGuard::restore_pre_assignment`]): a detection by reconciliation comes up to two
+/// reconciliation intervals after the change.
+const PRIOR_HORIZON: Duration = Duration::from_secs(90);
 
 /// How often steps held by the coordinator are looked up when no broker event names their
 /// order first (e.g. the coordinator ended the group without an order).
@@ -357,7 +373,9 @@ impl AssignmentGuard {
             notifier: deps.notifier,
             cfg: deps.config,
             detector,
+            first_seen: strategies.iter().map(|s| (s.id, now)).collect(),
             strategies,
+            prior: BTreeMap::new(),
             records: st.assignments,
             closes,
             banners: Vec::new(),
@@ -605,7 +623,25 @@ impl AssignmentGuard {
     /// it open (the list may predate the lock) or no longer lists it (a Broken one stays
     /// until its emergency close ends).
     pub fn set_strategies(&mut self, s: Vec<Strategy>) {
+        let now = self.clock.now();
+        self.prior
+            .retain(|_, (_, at)| now.duration_since(*at) <= PRIOR_HORIZON);
+        for old in &self.strategies {
+            let changed = s
+                .iter()
+                .find(|n| n.id == old.id)
+                .is_none_or(|n| n.legs != old.legs);
+            if changed && !matches!(old.state, StrategyState::Broken | StrategyState::Closed) {
+                // The oldest copy within the horizon is the one from before an assignment.
+                self.prior
+                    .entry(old.id)
+                    .or_insert_with(|| (old.clone(), now));
+            }
+        }
         let mut next = s;
+        for n in &next {
+            self.first_seen.entry(n.id).or_insert(now);
+        }
         for old in &self.strategies {
             if !matches!(old.state, StrategyState::Broken | StrategyState::Closed) {
                 continue;
@@ -617,6 +653,9 @@ impl AssignmentGuard {
             }
         }
         self.strategies = next;
+        let (strategies, prior) = (&self.strategies, &self.prior);
+        self.first_seen
+            .retain(|id, _| prior.contains_key(id) || strategies.iter().any(|s| s.id == *id));
     }
 
     /// Acknowledges a banner; `false` if unknown.
@@ -781,6 +820,21 @@ impl AssignmentGuard {
         }
     }
 
+    /// A reconciliation's broker positions: position changes whose events never arrived (a
+    /// dropped stream, a gap) go through the detector once the next reconciliation confirms
+    /// them ([`Detector::on_reconcile`]).
+    pub async fn on_reconcile(&mut self, positions: &[Position]) {
+        let now = self.clock.now();
+        let before = self.detector.known_positions();
+        let ds = self.detector.on_reconcile(positions, now);
+        if self.detector.known_positions() != before {
+            self.persist_known().await;
+        }
+        for d in ds {
+            self.handle(d).await;
+        }
+    }
+
     /// Resolves detection windows, releases armed closes, runs the expiry-day check.
     pub async fn on_timer(&mut self) {
         let now = self.clock.now();
@@ -871,20 +925,76 @@ impl AssignmentGuard {
         }
     }
 
+    /// The response works from the strategy as it was before the assignment: when the strategy
+    /// book already replaced it by the shrunk strategy (same id, fewer contracts on the
+    /// assigned leg, or the leg gone), the copy from before the change is put back, so the
+    /// plan subtracts the assigned contracts once (what the account holds still bounds every
+    /// order).
+    fn restore_pre_assignment(&mut self, d: &Detection, now: Timestamp) {
+        let oid = d.option.id();
+        let want_short = d.kind == DetectionKind::Assigned;
+        let leg_qty = |s: &Strategy| {
+            s.legs
+                .iter()
+                .filter(|l| l.instrument.id() == oid && (l.qty < 0) == want_short)
+                .map(|l| l.qty.abs())
+                .sum::<i64>()
+        };
+        let restore: Vec<Strategy> = self
+            .prior
+            .values()
+            .filter(|(old, at)| {
+                now.duration_since(*at) <= PRIOR_HORIZON
+                    && old.account == d.account
+                    && leg_qty(old) > 0
+            })
+            .filter(|(old, _)| {
+                let current = self.strategies.iter().find(|s| s.id == old.id);
+                current.is_none_or(|c| {
+                    c.state != StrategyState::Broken
+                        && c.state != StrategyState::Closed
+                        && leg_qty(c) < leg_qty(old)
+                })
+            })
+            .map(|(old, _)| old.clone())
+            .collect();
+        for old in restore {
+            tracing::info!(
+                strategy = %old.id,
+                "assignment: planning from the strategy as it was before the book re-recognised it"
+            );
+            self.prior.remove(&old.id);
+            match self.strategies.iter_mut().find(|s| s.id == old.id) {
+                Some(s) => *s = old,
+                None => self.strategies.push(old),
+            }
+        }
+    }
+
     async fn respond(&mut self, d: Detection) {
         let now = self.clock.now();
         let what = format!("{} ×{}", short_name(&d.option), d.contracts);
         let oid = d.option.id();
         let want_short = d.kind == DetectionKind::Assigned;
-        let found = self.strategies.iter().enumerate().find_map(|(si, s)| {
-            if s.account != d.account || s.state == StrategyState::Closed {
-                return None;
-            }
-            s.legs
-                .iter()
-                .position(|l| l.instrument.id() == oid && (l.qty < 0) == want_short)
-                .map(|li| (si, li))
-        });
+        self.restore_pre_assignment(&d, now);
+        // The strategy that held the leg first: one the book regrouped from the leftovers
+        // after the option's update (borrowing other strategies' legs) is not the one broken.
+        let first_seen = &self.first_seen;
+        let found = self
+            .strategies
+            .iter()
+            .enumerate()
+            .filter_map(|(si, s)| {
+                if s.account != d.account || s.state == StrategyState::Closed {
+                    return None;
+                }
+                s.legs
+                    .iter()
+                    .position(|l| l.instrument.id() == oid && (l.qty < 0) == want_short)
+                    .map(|li| (si, li, first_seen.get(&s.id).copied().unwrap_or(now)))
+            })
+            .min_by_key(|(si, _, seen)| (*seen, *si))
+            .map(|(si, li, _)| (si, li));
         let id = self.records.iter().map(|r| r.id).max().unwrap_or(0) + 1;
         let record = AssignmentRecord {
             id,
@@ -1608,19 +1718,23 @@ impl AssignmentGuard {
         let (tx, mut rx) = mpsc::channel::<Command>(64);
         let bus = self.events.clone();
         let clock = self.clock.clone();
+        let (beat_tx, beat_rx) = watch::channel(clock.now());
         let task = tokio::spawn(async move {
             let mut open = true;
             loop {
+                beat_tx.send_replace(self.clock.now());
                 let wait = self
                     .next_deadline()
                     .map(|d| d.duration_since(self.clock.now()))
-                    .unwrap_or(Duration::from_secs(3600));
+                    .unwrap_or(LOOP_BEAT)
+                    .min(LOOP_BEAT);
                 tokio::select! {
                     biased;
                     c = rx.recv() => match c {
                         Some(Command::Acknowledge(id, r)) => { let _ = r.send(self.acknowledge(id)); }
                         Some(Command::SetStrategies(s, r)) => { self.set_strategies(s); let _ = r.send(()); }
                         Some(Command::Marked(e, m, r)) => { self.on_marked_execution(&e, m).await; let _ = r.send(()); }
+                        Some(Command::Reconciled(p, r)) => { self.on_reconcile(&p).await; let _ = r.send(()); }
                         None => return,
                     },
                     ev = events.next(), if open => match ev {
@@ -1648,6 +1762,7 @@ impl AssignmentGuard {
             events: bus,
             clock,
             task: Arc::new(task),
+            beat: beat_rx,
         }
     }
 }
@@ -1770,9 +1885,20 @@ pub struct GuardHandle {
     events: broadcast::Sender<GuardEvent>,
     clock: Arc<dyn Clock>,
     task: Arc<JoinHandle<()>>,
+    beat: watch::Receiver<Timestamp>,
 }
 
 impl GuardHandle {
+    /// `true` once the guard's task has ended (a panic, an abort): nothing detects anymore.
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// When the guard's loop last ran (it runs at least every [`LOOP_BEAT`]).
+    pub fn last_beat(&self) -> Timestamp {
+        *self.beat.borrow()
+    }
+
     /// The latest status.
     pub fn status(&self) -> GuardStatus {
         self.status.borrow().clone()
@@ -1822,6 +1948,16 @@ impl GuardHandle {
         let (r, rx) = oneshot::channel();
         self.tx
             .send(Command::Marked(e, m, r))
+            .await
+            .map_err(|_| AssignmentError::Stopped)?;
+        rx.await.map_err(|_| AssignmentError::Stopped)
+    }
+
+    /// Feeds a reconciliation's broker positions ([`AssignmentGuard::on_reconcile`]).
+    pub async fn reconciled(&self, positions: Vec<Position>) -> Result<(), AssignmentError> {
+        let (r, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Reconciled(positions, r))
             .await
             .map_err(|_| AssignmentError::Stopped)?;
         rx.await.map_err(|_| AssignmentError::Stopped)

@@ -31,6 +31,7 @@ pub use expiry::{ExpiryRisk, ExpiryRiskConfig, ExpiryRiskKind};
 pub use guard::{
     AssignmentGuard, Banner, ClosePhase, CloseSnapshot, EmergencyClose, EmergencyFill,
     EmergencyOrder, EmergencyOrderState, GuardDeps, GuardEvent, GuardHandle, GuardStatus,
+    LOOP_BEAT,
 };
 pub use hours::{AlwaysOpen, ArmAt, MarketHours, MarketSession, UsEquityHours};
 pub use notify::{LogNotifier, Notification, Notifier, RecordingNotifier};

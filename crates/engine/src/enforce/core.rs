@@ -70,8 +70,11 @@ pub(crate) struct Core {
     pub wake_reconciler: Notify,
     pub resubscribe: Notify,
     pub status_tx: watch::Sender<StatusSummary>,
-    /// The assignment guard started with this guard.
-    pub assignment: GuardHandle,
+    /// The running assignment guard (replaced when the supervisor restarts it); read it
+    /// through [`Core::assignment`].
+    pub assignment: std::sync::RwLock<GuardHandle>,
+    /// What a restart of the assignment guard is built with.
+    pub assignment_deps: AssignmentRestart,
     /// The assignment guard's events from before its task started (taken by the first run
     /// of the forwarder, so a start-up detection is not lost).
     pub assignment_first_rx: Mutex<Option<broadcast::Receiver<GuardEvent>>>,
@@ -85,7 +88,23 @@ pub(crate) struct Core {
     pub rule_state_saved: Mutex<(Option<crate::rules::RuleState>, Option<Timestamp>)>,
 }
 
+/// The assignment guard's own dependencies, kept for a restart.
+pub(crate) struct AssignmentRestart {
+    /// Its notifier (Critical notifications go through the alerter instead).
+    pub notifier: Arc<dyn crate::assignment::Notifier>,
+    /// Its configuration.
+    pub config: crate::assignment::AssignmentConfig,
+}
+
 impl Core {
+    /// The running assignment guard.
+    pub fn assignment(&self) -> GuardHandle {
+        self.assignment
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
     /// The shared state. Poisoning is recovered: every mutation leaves it consistent.
     pub fn lock(&self) -> MutexGuard<'_, GuardState> {
         self.state

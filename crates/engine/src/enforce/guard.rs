@@ -19,7 +19,7 @@ use crate::coordinator::{EngineDeps, ExecutionCoordinator};
 use crate::enforce::alerter::Alerter;
 use crate::enforce::closer::CloseJob;
 use crate::enforce::config::EnforceConfig;
-use crate::enforce::core::{Core, GuardState, SharedCore};
+use crate::enforce::core::{AssignmentRestart, Core, GuardState, SharedCore};
 use crate::enforce::error::EnforceError;
 use crate::enforce::evaluator::RuleEvaluator;
 use crate::enforce::status::{StatusSummary, summary};
@@ -156,13 +156,17 @@ impl Guard {
         link.locked = Some(locked);
         let initial: Vec<Strategy> =
             strategy_link::next_push(&mut link, &book, now, retain).unwrap_or_default();
+        let assignment_deps = AssignmentRestart {
+            notifier: Arc::new(CriticalViaAlerts(deps.notifier.clone())),
+            config: deps.assignment.clone(),
+        };
         let mut ag = AssignmentGuard::new(assignment::GuardDeps {
             coordinator: coord.clone(),
             broker: deps.broker.clone(),
             journal: deps.journal.clone(),
             clock: deps.clock.clone(),
             hours: deps.hours.clone(),
-            notifier: Arc::new(CriticalViaAlerts(deps.notifier)),
+            notifier: assignment_deps.notifier.clone(),
             strategies: initial,
             config: deps.assignment,
         })
@@ -204,7 +208,8 @@ impl Guard {
             wake_reconciler: Notify::new(),
             resubscribe: Notify::new(),
             status_tx,
-            assignment,
+            assignment: std::sync::RwLock::new(assignment),
+            assignment_deps,
             assignment_first_rx: Mutex::new(Some(first_rx)),
             strategies_changed: Notify::new(),
             retain_vanished: retain,
@@ -297,25 +302,26 @@ impl Guard {
         st.strategies.views(&positions)
     }
 
-    /// The assignment guard's handle (status watch, events, banners, marked executions).
-    pub fn assignment(&self) -> &GuardHandle {
-        &self.core.assignment
+    /// The assignment guard's handle (status watch, events, banners, marked executions): the
+    /// running one (the supervisor replaces it when it restarts the guard).
+    pub fn assignment(&self) -> GuardHandle {
+        self.core.assignment()
     }
 
     /// The assignment guard's status: records, emergency closes (armed ones with their release
     /// time), banners, expiry-day risks.
     pub fn assignment_status(&self) -> GuardStatus {
-        self.core.assignment.status()
+        self.core.assignment().status()
     }
 
     /// Time left until the earliest armed emergency close goes out.
     pub fn assignment_countdown(&self) -> Option<Duration> {
-        self.core.assignment.countdown()
+        self.core.assignment().countdown()
     }
 
     /// Acknowledges an assignment banner; `false` if unknown.
     pub async fn acknowledge_banner(&self, id: u64) -> Result<bool, EnforceError> {
-        Ok(self.core.assignment.acknowledge(id).await?)
+        Ok(self.core.assignment().acknowledge(id).await?)
     }
 
     /// The periodic status (updated every `status_interval`).
@@ -426,7 +432,7 @@ impl Guard {
         if let Some(s) = sup {
             s.shutdown().await;
         }
-        self.core.assignment.abort();
+        self.core.assignment().abort();
     }
 }
 

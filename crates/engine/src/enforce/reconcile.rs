@@ -1,7 +1,8 @@
 //! The reconciler task: every `reconcile_interval` (and on request: reconnect, dropped events,
 //! a close whose position vanished) compares the broker's positions and open orders with the
 //! live book and the coordinator; the broker wins, and every difference gets an audit entry and
-//! an alert. Every `stall_check_interval` it also checks for a stalled stream (connected,
+//! an alert. The assignment guard's detector sees every snapshot too, so an assignment whose
+//! position events were dropped is found within a reconciliation interval. Every `stall_check_interval` it also checks for a stalled stream (connected,
 //! market open, subscriptions active, no event for `stall_after`): it alerts, probes the broker
 //! with a snapshot call and has the pump resubscribe.
 
@@ -147,6 +148,20 @@ pub(crate) async fn reconcile_once(core: &SharedCore) -> TaskResult {
             .await;
         core.alerter
             .raise(Severity::Warning, "reconcile.position_mismatch", text)
+            .await;
+    }
+    // The assignment detector sees every snapshot: an assignment whose position events were
+    // lost is found here (once the next reconciliation confirms it).
+    if let Err(e) = core.assignment().reconciled(positions.clone()).await {
+        core.alerter
+            .raise(
+                Severity::Critical,
+                "reconcile.assignment_unreachable",
+                format!(
+                    "reconciliation could not reach the assignment guard: {e} ({}); lost assignment events are not being checked",
+                    e.code()
+                ),
+            )
             .await;
     }
     let repairs = core.coord.reconcile_positions(positions).await?;

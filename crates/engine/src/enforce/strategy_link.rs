@@ -243,7 +243,7 @@ pub(crate) fn mirror(book: &mut StrategyBook, link: &mut LinkState, guarded: &[S
 
 /// Keeps the book and the assignment guard's strategies in step (see the module docs).
 pub(crate) async fn run_strategies(core: SharedCore, hb: Heartbeat) -> TaskResult {
-    let mut guarded = core.assignment.watch();
+    let mut guarded = core.assignment().watch();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -263,7 +263,7 @@ pub(crate) async fn run_strategies(core: SharedCore, hb: Heartbeat) -> TaskResul
             core.lock().link.locked = Some(locked);
         }
         if let Some(list) = list {
-            core.assignment.set_strategies(list).await?;
+            core.assignment().set_strategies(list).await?;
         }
         hb.beat();
         // Biased (deterministic under simulation): rare changes first, the periodic tick last.
@@ -278,25 +278,40 @@ pub(crate) async fn run_strategies(core: SharedCore, hb: Heartbeat) -> TaskResul
     }
 }
 
-/// Forwards the assignment guard's alerts to the guard's subscribers (journaled already).
+/// The supervised "assignment" task: forwards the assignment guard's alerts to the guard's
+/// subscribers (journaled already) and watches the guard itself. Its heartbeat is the
+/// assignment guard's own (the guard's loop beats at least every second): a stuck guard shows
+/// stale on the Guard card. A guard whose task ended (a panic) makes this task fail, so the
+/// supervisor raises a Critical alert and runs it again, and the new run first starts a new
+/// assignment guard from the journal (locks, emergency closes resumed, positions compared).
 pub(crate) async fn run_assignment_alerts(core: SharedCore, hb: Heartbeat) -> TaskResult {
     let first = core
         .assignment_first_rx
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .take();
-    let mut rx = first.unwrap_or_else(|| core.assignment.subscribe());
-    hb.beat();
+    let mut rx = match first {
+        Some(rx) => rx,
+        None if core.assignment().is_finished() => restart_assignment(&core).await?,
+        None => core.assignment().subscribe(),
+    };
     let mut idle = tokio::time::interval(Duration::from_secs(1));
+    let stale_after = crate::assignment::LOOP_BEAT.saturating_mul(5);
     loop {
-        // Biased (deterministic under simulation); every alert beats the heartbeat too.
+        let guard = core.assignment();
+        if guard.is_finished() {
+            return Err(EnforceError::Assignment(
+                crate::assignment::AssignmentError::Stopped,
+            ));
+        }
+        if core.now().duration_since(guard.last_beat()) <= stale_after {
+            hb.beat();
+        }
+        // Biased (deterministic under simulation).
         let r = tokio::select! {
             biased;
             r = rx.recv() => r,
-            _ = idle.tick() => {
-                hb.beat();
-                continue;
-            }
+            _ = idle.tick() => continue,
         };
         match r {
             Ok(GuardEvent::Alert(a)) => core.alerter.forward(a),
@@ -316,8 +331,47 @@ pub(crate) async fn run_assignment_alerts(core: SharedCore, hb: Heartbeat) -> Ta
                 ));
             }
         }
-        hb.beat();
     }
+}
+
+/// Starts a new assignment guard in place of one whose task ended, from the journal (the
+/// Broken locks, the emergency closes where they stopped) and the broker's positions now;
+/// returns its alert stream (subscribed before its start-up checks).
+async fn restart_assignment(
+    core: &SharedCore,
+) -> Result<broadcast::Receiver<GuardEvent>, EnforceError> {
+    let strategies = core.lock().link.pushed.clone();
+    let mut ag = crate::assignment::AssignmentGuard::new(crate::assignment::GuardDeps {
+        coordinator: core.coord.clone(),
+        broker: core.broker.clone(),
+        journal: core.journal.clone(),
+        clock: core.clock.clone(),
+        hours: core.hours.clone(),
+        notifier: core.assignment_deps.notifier.clone(),
+        strategies,
+        config: core.assignment_deps.config.clone(),
+    })
+    .await?;
+    let rx = ag.subscribe();
+    let events = core.broker.events();
+    ag.lock_broken().await?;
+    ag.resume_closes().await?;
+    ag.check_snapshot().await?;
+    let handle = ag.spawn(events);
+    *core
+        .assignment
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = handle;
+    core.alerter
+        .raise(
+            crate::alert::Severity::Critical,
+            "assignment.restarted",
+            "the assignment guard had stopped and was started again from its journal: \
+             emergency closes resumed, positions compared with the broker's; check the banners"
+                .into(),
+        )
+        .await;
+    Ok(rx)
 }
 
 /// The assignment guard's notifier inside a [`crate::enforce::Guard`]: Critical notifications

@@ -77,6 +77,8 @@ pub struct WrappedBroker {
     restarted_ids: Option<AtomicI64>,
     /// Executions and position events of this instrument reach subscribers this much later.
     hold_back: Option<(Instrument, Duration)>,
+    /// Position events of these instruments are lost until this time (a dropped stream).
+    lose: Option<(Vec<Instrument>, tokio::time::Instant)>,
 }
 
 impl WrappedBroker {
@@ -85,7 +87,19 @@ impl WrappedBroker {
             inner,
             restarted_ids: None,
             hold_back: None,
+            lose: None,
         }
+    }
+
+    /// Position events of `instruments` never reach subscribers until `until` (the broker's
+    /// snapshots still show the positions).
+    pub fn with_lost_positions(
+        mut self,
+        instruments: Vec<Instrument>,
+        until: tokio::time::Instant,
+    ) -> Self {
+        self.lose = Some((instruments, until));
+        self
     }
 
     /// Order ids start again at `first` (the gateway forgot the ids it handed out).
@@ -125,6 +139,13 @@ impl Broker for WrappedBroker {
     }
     fn events(&self) -> EventStream {
         let mut inner = self.inner.events();
+        if let Some((lost, until)) = self.lose.clone() {
+            return Box::pin(inner.filter(move |ev| {
+                let gone = tokio::time::Instant::now() < until
+                    && matches!(ev, BrokerEvent::Position(p) if lost.contains(&p.instrument));
+                futures::future::ready(!gone)
+            }));
+        }
         let Some((inst, delay)) = self.hold_back.clone() else {
             return inner;
         };

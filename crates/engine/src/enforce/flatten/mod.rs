@@ -141,7 +141,7 @@ struct Outside {
 
 async fn outside(core: &Core) -> Result<Outside, EnforceError> {
     let trading = core.coord.snapshot().await?.trading_state;
-    let assignment = core.assignment.status().closes;
+    let assignment = core.assignment().status().closes;
     let rules_dry_run = core
         .evaluator
         .lock()
