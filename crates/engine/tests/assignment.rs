@@ -745,3 +745,59 @@ async fn a_stop_that_fills_part_while_held_leaves_the_rest_to_the_emergency_orde
     let (r, g) = stop_fills_while_held(Some(1)).await;
     assert_closed_once(&r, &g, 1, 1).await;
 }
+
+/// Do no harm: a leg that disappears with no execution and nothing delivered breaks its
+/// strategy (LegMissing, Critical alert, locked) and what remains is closed in the safe order:
+/// the put spread's short, now naked, is bought back.
+#[tokio::test(start_paused = true)]
+async fn a_leg_that_disappears_without_a_fill_breaks_the_strategy_and_closes_the_rest() {
+    let r = rig(cfg_at(tue(10, 0), 8)).await;
+    let mut guard = AssignmentGuard::new(r.deps(r.start)).await.unwrap();
+    let (events, inject) = merged(&r.b);
+    guard.check_snapshot().await.unwrap();
+    let g = guard.spawn(events);
+    sleep_ms(500).await;
+    // The broker reports the long 435 P gone: no execution, no stock.
+    inject
+        .send(BrokerEvent::Position(position(o(Right::Put, 435), 0, "0")))
+        .unwrap();
+    sleep_ms(20_000).await;
+    let st = g.status();
+    assert_eq!(st.records.len(), 1, "{:#?}", st.records);
+    assert_eq!(st.records[0].kind, DetectionKind::Unexplained);
+    let s = st
+        .strategies
+        .iter()
+        .find(|s| s.id == StrategyId(1))
+        .unwrap();
+    assert!(
+        matches!(s.state, StrategyState::Broken | StrategyState::Closed),
+        "{s:#?}"
+    );
+    assert_eq!(
+        s.broken_reason.as_ref().map(|r| r.code()),
+        Some("broken.leg_missing")
+    );
+    let missing = alerts_with(&r.j, "assignment.leg_missing");
+    assert_eq!(missing.len(), 1, "{missing:#?}");
+    assert_eq!(missing[0].severity, Severity::Critical);
+    assert!(
+        missing[0].message.contains("MISSING LEG"),
+        "{}",
+        missing[0].message
+    );
+    let c = &st.closes[0];
+    let first = &c.orders[0].planned;
+    assert_eq!(
+        (&first.instrument, first.side, first.qty),
+        (&o(Right::Put, 440), Side::Buy, 2)
+    );
+    assert!(
+        c.orders
+            .iter()
+            .all(|o2| o2.planned.instrument != o(Right::Put, 435)),
+        "nothing is traded on the leg the broker no longer reports: {c:#?}"
+    );
+    assert_eq!(qty_at_broker(&r.b, &o(Right::Put, 440)).await, 0);
+    assert_eq!(qty_at_broker(&r.b, &o(Right::Call, 460)).await, 0);
+}

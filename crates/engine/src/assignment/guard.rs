@@ -24,7 +24,9 @@ use super::expiry::{self, ExpiryRisk, ExpiryRiskKind};
 use super::hours::{ArmAt, MarketHours, MarketSession};
 use super::notify::{Notification, Notifier};
 use super::plan::{self, KeptPosition, PlannedOrder};
-use super::record::{AssignmentRecord, Detection, DetectionKind, ExecutionMarker, short_name};
+use super::record::{
+    AssignmentRecord, Detection, DetectionKind, DetectionSource, ExecutionMarker, short_name,
+};
 use crate::alert::{Alert, AuditEntry, Severity};
 use crate::coordinator::ExecutionCoordinator;
 use crate::engine::EngineSnapshot;
@@ -910,6 +912,17 @@ impl AssignmentGuard {
                 )
                 .await;
             }
+            // A leg of a spread gone from the live stream with no execution and nothing
+            // delivered breaks it. A snapshot's difference may be fills the snapshot does not
+            // show as executions (a restart): reported below, never traded on.
+            DetectionKind::Unexplained
+                if d.source == DetectionSource::PositionStream
+                    && self
+                        .holder_of(&d)
+                        .is_some_and(|(si, _)| self.strategies[si].legs.len() >= 2) =>
+            {
+                self.respond(d).await
+            }
             DetectionKind::Unexplained => {
                 self.alert(
                     Severity::Warning,
@@ -932,11 +945,15 @@ impl AssignmentGuard {
     /// order).
     fn restore_pre_assignment(&mut self, d: &Detection, now: Timestamp) {
         let oid = d.option.id();
-        let want_short = d.kind == DetectionKind::Assigned;
+        let side_ok = |q: i64| match d.kind {
+            DetectionKind::Assigned => q < 0,
+            DetectionKind::Exercised => q > 0,
+            _ => true,
+        };
         let leg_qty = |s: &Strategy| {
             s.legs
                 .iter()
-                .filter(|l| l.instrument.id() == oid && (l.qty < 0) == want_short)
+                .filter(|l| l.instrument.id() == oid && side_ok(l.qty))
                 .map(|l| l.qty.abs())
                 .sum::<i64>()
         };
@@ -971,17 +988,19 @@ impl AssignmentGuard {
         }
     }
 
-    async fn respond(&mut self, d: Detection) {
-        let now = self.clock.now();
-        let what = format!("{} ×{}", short_name(&d.option), d.contracts);
+    /// The strategy (index) and leg holding the option of `d`: the one that held it first (one
+    /// the book regrouped from the leftovers after the option's update, borrowing other
+    /// strategies' legs, is not the one broken). An assignment takes a short leg, an exercise a
+    /// long one, a missing leg either.
+    fn holder_of(&self, d: &Detection) -> Option<(usize, usize)> {
         let oid = d.option.id();
-        let want_short = d.kind == DetectionKind::Assigned;
-        self.restore_pre_assignment(&d, now);
-        // The strategy that held the leg first: one the book regrouped from the leftovers
-        // after the option's update (borrowing other strategies' legs) is not the one broken.
-        let first_seen = &self.first_seen;
-        let found = self
-            .strategies
+        let now = self.clock.now();
+        let side_ok = |q: i64| match d.kind {
+            DetectionKind::Assigned => q < 0,
+            DetectionKind::Exercised => q > 0,
+            _ => true,
+        };
+        self.strategies
             .iter()
             .enumerate()
             .filter_map(|(si, s)| {
@@ -990,11 +1009,21 @@ impl AssignmentGuard {
                 }
                 s.legs
                     .iter()
-                    .position(|l| l.instrument.id() == oid && (l.qty < 0) == want_short)
-                    .map(|li| (si, li, first_seen.get(&s.id).copied().unwrap_or(now)))
+                    .position(|l| l.instrument.id() == oid && side_ok(l.qty))
+                    .map(|li| (si, li, self.first_seen.get(&s.id).copied().unwrap_or(now)))
             })
             .min_by_key(|(si, _, seen)| (*seen, *si))
-            .map(|(si, li, _)| (si, li));
+            .map(|(si, li, _)| (si, li))
+    }
+
+    async fn respond(&mut self, d: Detection) {
+        let now = self.clock.now();
+        let what = format!("{} ×{}", short_name(&d.option), d.contracts);
+        let oid = d.option.id();
+        let want_short = d.kind == DetectionKind::Assigned;
+        let missing = d.kind == DetectionKind::Unexplained;
+        self.restore_pre_assignment(&d, now);
+        let found = self.holder_of(&d);
         let id = self.records.iter().map(|r| r.id).max().unwrap_or(0) + 1;
         let record = AssignmentRecord {
             id,
@@ -1021,7 +1050,11 @@ impl AssignmentGuard {
             tracing::error!(code = e.code(), "assignment record not journaled: {e}");
         }
         self.records.push(record.clone());
-        let verb = if want_short { "assigned" } else { "exercised" };
+        let verb = match d.kind {
+            DetectionKind::Assigned => "assigned",
+            DetectionKind::Exercised => "exercised",
+            _ => "gone with no execution and nothing delivered",
+        };
         let delivered = if d.stock_delivered != 0 {
             format!("{} {} shares", d.stock_delivered, d.option.underlying())
         } else {
@@ -1029,10 +1062,10 @@ impl AssignmentGuard {
         };
         self.audit(
             "detected",
-            if want_short {
-                "assignment.assigned"
-            } else {
-                "assignment.exercised"
+            match d.kind {
+                DetectionKind::Assigned => "assignment.assigned",
+                DetectionKind::Exercised => "assignment.exercised",
+                _ => "assignment.leg_missing",
             },
             format!(
                 "{what} {verb} ({:?}); {delivered}; strategy {}",
@@ -1054,7 +1087,26 @@ impl AssignmentGuard {
         };
         let sid = self.strategies[si].id;
         // Lock.
-        let reason = if want_short {
+        let reason = if missing {
+            let expected = self.strategies[si]
+                .legs
+                .iter()
+                .filter(|l| l.instrument.id() == oid)
+                .map(|l| l.qty)
+                .sum::<i64>();
+            let actual = self.detector.qty(&d.account, &oid);
+            if actual == 0 {
+                BrokenReason::LegMissing {
+                    instrument: oid.clone(),
+                }
+            } else {
+                BrokenReason::QtyMismatch {
+                    instrument: oid.clone(),
+                    expected,
+                    actual,
+                }
+            }
+        } else if want_short {
             BrokenReason::Assigned {
                 instrument: oid.clone(),
             }
@@ -1177,7 +1229,11 @@ impl AssignmentGuard {
         };
         let title = format!(
             "{}: {what} {verb} — {}",
-            if want_short { "ASSIGNMENT" } else { "EXERCISE" },
+            match d.kind {
+                DetectionKind::Assigned => "ASSIGNMENT",
+                DetectionKind::Exercised => "EXERCISE",
+                _ => "MISSING LEG",
+            },
             if !armed {
                 "emergency close sent"
             } else if at_open {
@@ -1217,6 +1273,7 @@ impl AssignmentGuard {
     async fn announce(&mut self, record: &AssignmentRecord, title: String, body: String) {
         let code = match record.kind {
             DetectionKind::Exercised => "assignment.exercise_detected",
+            DetectionKind::Unexplained => "assignment.leg_missing",
             _ => "assignment.detected",
         };
         self.alert(Severity::Critical, code, format!("{title}. {body}"))

@@ -114,7 +114,10 @@ impl CloseTracker {
             .any(|j| &j.account == account && j.instruments().any(|i| &i == instrument))
     }
 
-    /// Adds a job for the legs not yet covered; `None` when every leg is covered already.
+    /// Adds a job for the legs not yet covered; `None` when every leg is covered already. A
+    /// strategy's close is all or nothing: when another job covers any of its legs it is not
+    /// added (the next evaluation asks again), so part of a spread — its protection alone — is
+    /// never sent.
     pub fn add(
         &mut self,
         account: AccountId,
@@ -124,6 +127,10 @@ impl CloseTracker {
         legs: Vec<CloseLeg>,
         now: Timestamp,
     ) -> Option<u64> {
+        let covered = |l: &CloseLeg| self.covers(&account, &l.instrument.id());
+        if strategy.is_some() && legs.iter().any(covered) {
+            return None;
+        }
         let legs: Vec<CloseLeg> = legs
             .into_iter()
             .filter(|l| l.qty != 0 && !self.covers(&account, &l.instrument.id()))
@@ -456,5 +463,37 @@ mod tests {
         assert_eq!(i.purpose, Purpose::Emergency);
         let legs: Vec<(Side, i64)> = i.legs.iter().map(|l| (l.side, l.qty)).collect();
         assert_eq!(legs, vec![(Side::Buy, 2), (Side::Sell, 3)]);
+    }
+
+    /// Do no harm: a strategy's close (every leg of a spread) is never queued in part: with
+    /// one of its legs already being closed by another job, none of it is queued, so its
+    /// protection is never sold alone.
+    #[test]
+    fn a_strategy_close_is_all_or_nothing() {
+        let mut t = CloseTracker::default();
+        let now = Timestamp::from_secs(1000);
+        let a = stubs::account();
+        t.add(
+            a.clone(),
+            None,
+            Purpose::Flatten,
+            "r",
+            vec![leg(440, -2)],
+            now,
+        )
+        .unwrap();
+        let spread = vec![leg(440, -1), leg(430, 1)];
+        let s = Some(tradeguard_model::StrategyId(7));
+        assert_eq!(
+            t.add(a.clone(), s, Purpose::Flatten, "r", spread.clone(), now),
+            None
+        );
+        assert!(!t.covers(&a, &stubs::put(430).id()));
+        // A position-level close still takes what is not covered.
+        assert!(
+            t.add(a.clone(), None, Purpose::Flatten, "r", spread, now)
+                .is_some()
+        );
+        assert!(t.covers(&a, &stubs::put(430).id()));
     }
 }

@@ -23,7 +23,7 @@ use chrono::NaiveDate;
 use std::collections::{HashMap, HashSet};
 use tradeguard_model::{
     AccountId, AccountSnapshot, Instrument, InstrumentId, LegRole, Money, OrderType, Price, SCALE,
-    Side, StrategyState, Timestamp,
+    Side, StrategyId, StrategyState, Timestamp,
 };
 
 /// The exchange's calendar at `now`: the trading date and today's close (the caller has the
@@ -385,31 +385,44 @@ impl<'a, 'i> Eval<'a, 'i> {
             p.instrument.id(),
             p.qty
         );
-        let (intents, parts, left) = self.reduce_by_units(p, excess);
-        if intents.is_empty() {
+        let (closes, left) = self.reduce_by_units(p, excess);
+        if closes.is_empty() {
             self.broken(rule, subject, base);
             return;
         }
-        let mut reason = format!("{base}: reducing by {excess}: {}", parts.join(", "));
-        if left > 0 {
-            reason.push_str(&format!(
-                "; {left} more belong to a Broken strategy (left to the assignment guard)"
-            ));
+        let tail = if left > 0 {
+            format!("; {left} more belong to a Broken strategy (left to the assignment guard)")
+        } else {
+            String::new()
+        };
+        // The part no spread holds is this position's decision; each spread's units are that
+        // strategy's own decision, so the close tracker keeps a spread's legs together (it
+        // never sends part of a strategy's close, e.g. its protection alone).
+        for (strategy, intent, what) in closes {
+            let reason = format!("{base}: reducing by {excess}: {what}{tail}");
+            let subject = match strategy {
+                Some(strategy) => Subject::Strategy {
+                    account: p.account.clone(),
+                    strategy,
+                },
+                None => subject.clone(),
+            };
+            self.fire(rule, subject, reason, vec![intent]);
         }
-        self.fire(rule, subject, reason, intents);
     }
 
     /// Closes at least `excess` contracts of `p` without ever selling protection alone: first
     /// from the part no multi-leg strategy holds, then whole units of each (non-Broken)
     /// multi-leg strategy holding it, every leg in proportion (the coordinator buys the shorts
     /// back first). Every leg of a spread that breaches thus asks for the same units, and the
-    /// close tracker keeps one job of them. Returns the intents, what each closes, and the
-    /// contracts it could not reduce (held by a Broken strategy).
+    /// close tracker keeps one job of them. Returns each close (the strategy whose units it
+    /// closes, the intent, what it closes) and the contracts it could not reduce (held by a
+    /// Broken strategy).
     fn reduce_by_units(
         &self,
         p: &PositionView,
         excess: i64,
-    ) -> (Vec<OrderIntent>, Vec<String>, i64) {
+    ) -> (Vec<(Option<StrategyId>, OrderIntent, String)>, i64) {
         let key = (p.account.clone(), p.instrument.id());
         let holders: Vec<(&StrategyView, i64)> = self
             .ix
@@ -425,17 +438,20 @@ impl<'a, 'i> Eval<'a, 'i> {
             })
             .collect();
         let held: i64 = holders.iter().map(|(_, q)| *q).sum();
-        let (mut intents, mut parts) = (Vec::new(), Vec::new());
+        let mut closes = Vec::new();
         let mut left = excess;
         let free = p.qty.saturating_sub(held);
         if free != 0 && free.signum() == p.qty.signum() {
             let take = left.min(free.saturating_abs());
-            intents.push(close_leg(
-                OrderIntent::new(Purpose::Flatten, p.account.clone()),
-                &p.instrument,
-                take * p.qty.signum(),
+            closes.push((
+                None,
+                close_leg(
+                    OrderIntent::new(Purpose::Flatten, p.account.clone()),
+                    &p.instrument,
+                    take * p.qty.signum(),
+                ),
+                format!("{take} held outside any spread"),
             ));
-            parts.push(format!("{take} held outside any spread"));
             left -= take;
         }
         for (s, q) in holders {
@@ -456,14 +472,14 @@ impl<'a, 'i> Eval<'a, 'i> {
             for l in &s.legs {
                 intent = close_leg(intent, &l.instrument, l.qty / units * take);
             }
-            intents.push(intent);
-            parts.push(format!(
-                "{take} of {units} unit(s) of {} ({})",
-                s.name, s.id
+            closes.push((
+                Some(s.id),
+                intent,
+                format!("{take} of {units} unit(s) of {} ({})", s.name, s.id),
             ));
             left -= take * per_unit;
         }
-        (intents, parts, left.max(0))
+        (closes, left.max(0))
     }
 
     /// Fires a flatten of exactly `p` (minus any part held by a Broken strategy).

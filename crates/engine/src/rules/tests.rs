@@ -462,24 +462,22 @@ fn max_contracts_reduces_a_spread_by_whole_units_never_its_protection_alone() {
                     instrument: call(470).id(),
                 }
         })
-        .expect("the long breaches");
-    let sold_alone: i64 = long
-        .intents
+        .expect("the long's own part");
+    let sold_alone: Vec<_> = long.intents.iter().flat_map(|i| i.legs.iter()).collect();
+    assert_eq!(sold_alone.len(), 1, "{long:#?}");
+    assert_eq!((sold_alone[0].side, sold_alone[0].qty), (Side::Sell, 3));
+    // The spread's units are the strategy's own decision (one close job keeps its legs
+    // together): one spread, both legs.
+    let units: Vec<_> = d
         .iter()
-        .filter(|i| i.legs.len() == 1)
-        .flat_map(|i| i.legs.iter())
-        .map(|l| l.qty)
-        .sum();
-    assert_eq!(sold_alone, 3, "{long:#?}");
-    let units = long
-        .intents
-        .iter()
-        .find(|i| i.legs.len() == 2)
-        .expect("spread units");
-    assert!(
-        units.legs.iter().all(|l| l.qty == 1),
-        "one spread: {units:#?}"
-    );
+        .filter(|d| matches!(d.subject, Subject::Strategy { .. }))
+        .collect();
+    assert!(!units.is_empty(), "{d:#?}");
+    for u in units {
+        let legs = &u.intents[0].legs;
+        assert_eq!(legs.len(), 2, "{u:#?}");
+        assert!(legs.iter().all(|l| l.qty == 1), "one spread: {u:#?}");
+    }
 }
 
 #[test]
