@@ -38,6 +38,8 @@ pub enum VenueError {
         "IB Gateway/TWS at {address} gave no usable session within {secs} s: check that it runs with the API enabled on that port, then restart Tradeguard (or test the connection in Settings)"
     )]
     IbTimeout { address: String, secs: u64 },
+    #[error("{0}")]
+    Store(#[from] tradeguard_store::StoreError),
     #[error("cannot write the starter risk config {path}: {source}")]
     StarterConfig {
         path: std::path::PathBuf,
@@ -56,6 +58,7 @@ impl VenueError {
             Self::Ib(e) => e.code(),
             Self::IbTimeout { .. } => "ib.connect_timeout",
             Self::StarterConfig { .. } => "rules.starter_config",
+            Self::Store(e) => e.code(),
         }
     }
 }
@@ -76,6 +79,9 @@ pub struct Venue {
     started: std::time::Instant,
     /// Margin use over time, sampled by [`Self::publish_portfolio`].
     margin: std::sync::Mutex<std::collections::VecDeque<MarginSample>>,
+    /// The machine-wide lock of the broker account (real venues): one guard per account,
+    /// the CLI's included, held while this venue runs.
+    _account_lock: Option<tradeguard_store::InstanceLock>,
 }
 
 /// One account's margin figures at one time (the dashboard's margin-over-time chart).
@@ -110,6 +116,7 @@ struct Start {
     store: Arc<Store>,
     rules_path: std::path::PathBuf,
     notifier: Arc<dyn assignment::notify::Notifier>,
+    account_lock: Option<tradeguard_store::InstanceLock>,
 }
 
 impl Venue {
@@ -147,6 +154,7 @@ impl Venue {
             store,
             rules_path,
             notifier,
+            account_lock: None,
         })
         .await?;
         tracing::info!(
@@ -172,6 +180,12 @@ impl Venue {
         ib.connect_ib().await?;
         let account = tradeguard_model::AccountId::new(ib.account_id());
         tracing::info!(%address, account = %account, "connected to IB");
+        let account_lock = tradeguard_store::lock_account(
+            &tradeguard_store::account_lock_dir(),
+            "ib",
+            account.as_str(),
+            clock.now().millis(),
+        )?;
         let v = Self::start_guard(Start {
             name: "ib",
             broker: ib,
@@ -184,6 +198,7 @@ impl Venue {
             store,
             rules_path,
             notifier,
+            account_lock: Some(account_lock),
         })
         .await?;
         tracing::info!(
@@ -225,6 +240,7 @@ impl Venue {
             speed: s.speed,
             started: std::time::Instant::now(),
             margin: std::sync::Mutex::new(std::collections::VecDeque::new()),
+            _account_lock: s.account_lock,
         })
     }
 

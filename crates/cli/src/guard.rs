@@ -150,6 +150,9 @@ pub enum GuardCliError {
     /// Runtime / data dir.
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
+    /// The broker refused the connection or the account.
+    #[error("broker: {0} ({1})")]
+    Broker(String, &'static str),
 }
 
 impl GuardCliError {
@@ -165,6 +168,7 @@ impl GuardCliError {
             Self::NoDataDir => "guard.no_data_dir",
             Self::Guard(e) => e.code(),
             Self::Io(_) => "guard.io",
+            Self::Broker(_, code) => code,
         }
     }
 }
@@ -331,6 +335,7 @@ async fn guard_main(args: GuardArgs) -> Result<(), GuardCliError> {
     } else {
         args.ib_account.as_str()
     });
+    let mut account_lock = None;
     let (broker, clock): (Arc<dyn Broker>, Arc<dyn Clock>) = match args.broker {
         BrokerKind::Sim => {
             if args.speed == 0 {
@@ -376,10 +381,21 @@ async fn guard_main(args: GuardArgs) -> Result<(), GuardCliError> {
                 "guard: IB at {}:{} client id {}",
                 args.ib_host, args.ib_port, args.ib_client_id
             );
-            (
-                Arc::new(tradeguard_ibkr::IbBroker::new(settings, clock.clone())),
-                clock,
-            )
+            let ib = tradeguard_ibkr::IbBroker::new(settings, clock.clone());
+            // Connected first: the account is known only then, and one guard per account on
+            // this machine (the app's and this one share the lock whatever their data dirs).
+            ib.connect_ib()
+                .await
+                .map_err(|e| GuardCliError::Broker(e.to_string(), e.code()))?;
+            account = AccountId::new(ib.account_id());
+            account_lock = Some(tradeguard_store::lock_account(
+                &tradeguard_store::account_lock_dir(),
+                "ib",
+                account.as_str(),
+                clock.now().millis(),
+            )?);
+            println!("guard: guarding IB account {account}");
+            (Arc::new(ib), clock)
         }
     };
     let journal: Arc<dyn Journal> = Arc::new(StoreJournal::new(&store, clock.clone(), account));
@@ -454,6 +470,7 @@ async fn guard_main(args: GuardArgs) -> Result<(), GuardCliError> {
     println!("{}", guard.status().await);
     guard.shutdown().await;
     drop(guard);
+    drop(account_lock);
     store.close().await?;
     println!("guard: stopped cleanly");
     Ok(())

@@ -45,6 +45,8 @@ impl GuardProc {
             .arg("--data-dir")
             .arg(dir)
             .args(extra)
+            // The account lock of this case (the cases run side by side on one account id).
+            .env("TRADEGUARD_LOCK_DIR", dir.join("locks"))
             .env(
                 "RUST_LOG",
                 std::env::var("TRADEGUARD_CRASH_LOG").unwrap_or_else(|_| "warn".into()),

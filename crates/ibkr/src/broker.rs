@@ -281,15 +281,7 @@ impl Inner {
             .await
             .map_err(|e| IbError::from_connect(&address, &e))?;
         let client = Arc::new(client);
-        let account = if self.settings.account.is_empty() {
-            client
-                .handshake_managed_accounts()
-                .first()
-                .cloned()
-                .unwrap_or_default()
-        } else {
-            self.settings.account.clone()
-        };
+        let account = choose_account(&self.settings.account, &client.handshake_managed_accounts())?;
         *lock(&self.account) = account;
         let server_next = i64::from(
             tokio::time::timeout(self.settings.request_timeout, client.next_valid_order_id())
@@ -446,7 +438,7 @@ impl Inner {
 
     fn on_position(&self, p: &ibapi::accounts::Position) {
         let account = lock(&self.account).clone();
-        if !self.settings.account.is_empty() && p.account != account {
+        if !account.is_empty() && p.account != account {
             tracing::debug!(account = %p.account, "position of another account ignored");
             return;
         }
@@ -1213,5 +1205,44 @@ impl Broker for IbBroker {
             }
         }
         Ok(())
+    }
+}
+
+/// The one account this guard guards: the configured one (which the gateway must manage),
+/// else the only managed one. Several managed accounts and none chosen is refused with the list:
+/// one book must never mix the positions of several accounts.
+fn choose_account(configured: &str, managed: &[String]) -> Result<String, IbError> {
+    if !configured.is_empty() {
+        if !managed.is_empty() && !managed.iter().any(|a| a == configured) {
+            return Err(IbError::AccountNotManaged {
+                account: configured.to_owned(),
+                managed: managed.to_vec(),
+            });
+        }
+        return Ok(configured.to_owned());
+    }
+    match managed {
+        [] => Ok(String::new()),
+        [one] => Ok(one.clone()),
+        several => Err(IbError::AccountAmbiguous {
+            managed: several.to_vec(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod account_tests {
+    use super::*;
+
+    #[test]
+    fn one_account_is_guarded_never_a_mix() {
+        let m = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(choose_account("", &m(&["DU1"])).unwrap(), "DU1");
+        assert_eq!(choose_account("DU2", &m(&["DU1", "DU2"])).unwrap(), "DU2");
+        let e = choose_account("", &m(&["DU1", "DU2"])).unwrap_err();
+        assert_eq!(e.code(), "ib.account_ambiguous");
+        assert!(e.to_string().contains("DU1, DU2"), "{e}");
+        let e = choose_account("DU9", &m(&["DU1"])).unwrap_err();
+        assert_eq!(e.code(), "ib.account_not_managed");
     }
 }

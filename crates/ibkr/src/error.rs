@@ -45,6 +45,26 @@ pub enum IbError {
         "the IB API is in read-only mode: untick \"Read-Only API\" in the API settings to trade ({0})"
     )]
     ReadOnly(String),
+    /// The gateway manages several accounts and none was chosen.
+    #[error(
+        "the gateway manages several accounts ({}): choose the one to guard (--ib-account, or Settings → Venue → Account); one guard guards one account",
+        managed.join(", ")
+    )]
+    AccountAmbiguous {
+        /// The managed accounts.
+        managed: Vec<String>,
+    },
+    /// The chosen account is not one the gateway manages.
+    #[error(
+        "account {account} is not managed by this gateway (it manages {}): check the account setting",
+        managed.join(", ")
+    )]
+    AccountNotManaged {
+        /// The configured account.
+        account: String,
+        /// The managed accounts.
+        managed: Vec<String>,
+    },
     /// Settings failed validation.
     #[error("invalid settings: {0}")]
     Settings(#[from] SettingsError),
@@ -82,6 +102,8 @@ impl IbError {
             Self::ServerVersionTooLow { .. } => "ib.server_version_too_low",
             Self::ClientIdInUse(_) => "ib.client_id_in_use",
             Self::ReadOnly(_) => "ib.read_only",
+            Self::AccountAmbiguous { .. } => "ib.account_ambiguous",
+            Self::AccountNotManaged { .. } => "ib.account_not_managed",
             Self::Settings(_) => "ib.settings",
             Self::NotConnected => "ib.not_connected",
             Self::Timeout(_) => "ib.timeout",
@@ -158,7 +180,10 @@ impl From<IbError> for BrokerError {
                 code: code.to_string(),
                 reason: text,
             },
-            e @ (IbError::ReadOnly(_) | IbError::ClientIdInUse(_)) => BrokerError::Rejected {
+            e @ (IbError::ReadOnly(_)
+            | IbError::ClientIdInUse(_)
+            | IbError::AccountAmbiguous { .. }
+            | IbError::AccountNotManaged { .. }) => BrokerError::Rejected {
                 code: e.code().to_owned(),
                 reason: e.to_string(),
             },

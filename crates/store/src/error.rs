@@ -25,6 +25,28 @@ pub enum StoreError {
         /// The lock file.
         path: PathBuf,
     },
+    /// Another Tradeguard (the app or the CLI, whatever its data directory) already guards
+    /// this broker account on this machine.
+    #[error(
+        "another Tradeguard (pid {pid} on {host}, running since {}) is already guarding the \
+         {venue} account {account} on this machine; two guards on one account would each \
+         answer the same assignment: stop that one first (lock file {})",
+        fmt_ms(*since_ms), path.display()
+    )]
+    AccountGuarded {
+        /// Venue name.
+        venue: String,
+        /// Broker account.
+        account: String,
+        /// Process id of the holder.
+        pid: u32,
+        /// Host name of the holder.
+        host: String,
+        /// When the holder took the account (unix ms).
+        since_ms: i64,
+        /// The lock file.
+        path: PathBuf,
+    },
     /// The file is not a readable SQLite database or its pages are damaged.
     #[error(
         "the database file {} is damaged or is not a database ({detail}); \
@@ -157,6 +179,7 @@ impl StoreError {
     pub const fn code(&self) -> &'static str {
         match self {
             Self::Locked { .. } => "store.locked",
+            Self::AccountGuarded { .. } => "store.account_guarded",
             Self::Corrupt { .. } => "store.corrupt",
             Self::Foreign { .. } => "store.foreign",
             Self::NewerVersion { .. } => "store.newer_version",
@@ -217,6 +240,14 @@ mod tests {
         let p = PathBuf::from("/x/t.db");
         let all = [
             StoreError::Locked {
+                pid: 1,
+                host: "h".into(),
+                since_ms: 0,
+                path: p.clone(),
+            },
+            StoreError::AccountGuarded {
+                venue: "ib".into(),
+                account: "DU1".into(),
                 pid: 1,
                 host: "h".into(),
                 since_ms: 0,

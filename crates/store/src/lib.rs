@@ -33,7 +33,7 @@ mod writer;
 pub use cmd::{WriteCmd, WriteOutcome};
 pub use config::{StoreConfig, Synchronous};
 pub use error::StoreError;
-pub use lock::{InstanceLock, LockHolder};
+pub use lock::{InstanceLock, LOCK_DIR_ENV, LockHolder, account_lock_dir, lock_account};
 pub use reader::StoreReader;
 pub use records::*;
 pub use schema::{APPLICATION_ID, LATEST_VERSION, migrations};

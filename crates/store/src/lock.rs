@@ -129,6 +129,74 @@ impl Drop for InstanceLock {
     }
 }
 
+/// Environment variable naming the directory of the machine-wide account locks (tests).
+pub const LOCK_DIR_ENV: &str = "TRADEGUARD_LOCK_DIR";
+
+/// Where the machine-wide broker-account locks live, the same for the desktop app and the CLI
+/// whatever their data directories: `$TRADEGUARD_LOCK_DIR`, else `$XDG_RUNTIME_DIR/tradeguard`,
+/// else `$HOME/.local/state/tradeguard/locks`, else the system temp dir.
+pub fn account_lock_dir() -> PathBuf {
+    let env = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    env(LOCK_DIR_ENV)
+        .or_else(|| env("XDG_RUNTIME_DIR").map(|d| d.join("tradeguard")))
+        .or_else(|| env("HOME").map(|h| h.join(".local/state/tradeguard/locks")))
+        .unwrap_or_else(|| std::env::temp_dir().join("tradeguard-locks"))
+}
+
+/// Takes the machine-wide lock of one broker account in `dir` (see [`account_lock_dir`]): one
+/// guard per (venue, account), so the app and the CLI never both answer one assignment. The
+/// directory is created private to the user. Fails with [`StoreError::AccountGuarded`] naming
+/// the holder.
+pub fn lock_account(
+    dir: &Path,
+    venue: &str,
+    account: &str,
+    since_ms: i64,
+) -> Result<InstanceLock, StoreError> {
+    let io_err = |e: std::io::Error| StoreError::Io {
+        path: dir.to_path_buf(),
+        detail: e.to_string(),
+    };
+    std::fs::create_dir_all(dir).map_err(io_err)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io_err)?;
+    }
+    let safe = |s: &str| -> String {
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    };
+    let path = dir.join(format!("{}-{}.lock", safe(venue), safe(account)));
+    InstanceLock::acquire(&path, since_ms).map_err(|e| match e {
+        StoreError::Locked {
+            pid,
+            host,
+            since_ms,
+            path,
+        } => StoreError::AccountGuarded {
+            venue: venue.to_owned(),
+            account: account.to_owned(),
+            pid,
+            host,
+            since_ms,
+            path,
+        },
+        other => other,
+    })
+}
+
 /// Best-effort host name without extra dependencies.
 fn host_name() -> String {
     let from_file = std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -184,5 +252,35 @@ mod tests {
                 since_ms: 5
             }
         );
+    }
+
+    /// Do no harm: two guards (the app and the CLI, any data directories) cannot take the
+    /// same broker account; another account is free; the lock dir is private.
+    #[test]
+    fn one_guard_per_broker_account() {
+        let dir = tempfile::tempdir().unwrap();
+        let locks = dir.path().join("locks");
+        let first = lock_account(&locks, "ib", "DU123", 1).unwrap();
+        match lock_account(&locks, "ib", "DU123", 2).unwrap_err() {
+            StoreError::AccountGuarded {
+                venue,
+                account,
+                pid,
+                ..
+            } => assert_eq!(
+                (venue.as_str(), account.as_str(), pid),
+                ("ib", "DU123", std::process::id())
+            ),
+            other => panic!("expected AccountGuarded, got {other:?}"),
+        }
+        let other = lock_account(&locks, "ib", "DU999", 3).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&locks).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o700);
+        }
+        drop((first, other));
+        assert!(lock_account(&locks, "ib", "DU123", 4).is_ok());
     }
 }
