@@ -12,8 +12,9 @@
 //!    and not for an order whose every leg reduces an existing position
 //!    ([`OrderIntent::is_reducing`]): a close always goes through. The coordinator sends a
 //!    reducing leg larger than `max_order_qty` as several child orders of at most
-//!    `max_order_qty` each ([`crate::group::split_qty`]); a stop-loss, one resting order that
-//!    cannot be split, stays limited to `max_order_qty` (refused at placement);
+//!    `max_order_qty` each ([`crate::group::split_qty`]; Emergency and Hedge orders go out
+//!    whole, as they always did); a stop-loss, one resting order that cannot be split, stays
+//!    limited to `max_order_qty` (refused at placement);
 //! 4. worst-case stress of book + order against `stress_pct` of available funds (only for
 //!    orders that do not purely reduce);
 //! 5. the token-bucket throttle on Clock time — Emergency and purely reducing orders are
