@@ -140,6 +140,14 @@ pub struct FlattenOrderView {
     pub stale_quote: bool,
     /// Estimated cash of this order (+ credit, − debit).
     pub cash: Option<String>,
+    /// Broker orders it goes out as: 1, or the number of child orders a close larger than the
+    /// per-order limit is split into (a close is never refused for its size).
+    pub child_orders: u32,
+    /// Quantity of the largest child order when split; `None` when it goes out as one order.
+    pub max_child_qty: Option<u32>,
+    /// Stable code (`gate.*`) of the refusal the pre-trade gate would give this order now
+    /// (also among the warnings); `None` when it passes.
+    pub gate_refusal: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Type)]
@@ -260,6 +268,11 @@ fn order(o: &FlattenOrder) -> FlattenOrderView {
             .as_ref()
             .is_some_and(|e| e.quality == QuoteQuality::Stale),
         cash: o.estimated_cash.map(|m| m.to_string()),
+        child_orders: count(o.child_orders.len().max(1)),
+        max_child_qty: (o.child_orders.len() > 1)
+            .then(|| o.child_orders.iter().copied().max().unwrap_or(0))
+            .map(|q| u32::try_from(q).unwrap_or(u32::MAX)),
+        gate_refusal: o.gate_refusal.clone(),
     }
 }
 

@@ -103,6 +103,36 @@ describe("FlattenDialog preview", () => {
     expect(confirmFlatten).not.toHaveBeenCalled();
   });
 
+  it("shows a close split into child orders, counts them on the button, and flags an order the gate would refuse", async () => {
+    const p = preview({
+      orders: [
+        flattenOrder({ step: 1, side: "BUY", qty: 300, label: "SPY 21MAR25 520 C", childOrders: 3, maxChildQty: 100 }),
+        flattenOrder({ step: 2, side: "SELL", qty: 2000, label: "QQQ", childOrders: 20, maxChildQty: 100 }),
+        flattenOrder({ step: 3, side: "SELL", qty: 50, label: "SPY", gateRefusal: "gate.broken_strategy_leg" }),
+      ],
+      warnings: [
+        {
+          code: "flatten.warn.gate_refusal",
+          severity: "critical",
+          message: "SPY: the pre-trade gate would refuse this order now (gate.broken_strategy_leg)",
+        },
+      ],
+    });
+    await open(fakeBackend({ previewFlatten: async () => ok(p) }));
+    const rows = within(screen.getByTestId("flatten-orders")).getAllByTestId("flatten-order");
+    expect(within(rows[0]).getByTestId("flatten-order-split").textContent).toBe(" as 3 orders of ≤ 100");
+    expect(rows[1].querySelectorAll("td")[2].textContent).toBe("2000 as 20 orders of ≤ 100");
+    expect(within(rows[2]).queryByTestId("flatten-order-split")).toBeNull();
+    expect(rows[2].querySelectorAll("td")[2].textContent).toBe("50");
+    expect(within(rows[2]).getByTestId("flatten-order-refused").textContent).toContain("gate.broken_strategy_leg");
+    expect(rows[2].className).toContain("refused");
+    expect(within(rows[0]).queryByTestId("flatten-order-refused")).toBeNull();
+    const warning = within(screen.getByTestId("flatten-warnings")).getByTestId("flatten-warning");
+    expect(warning.getAttribute("data-severity")).toBe("critical");
+    expect(warning.textContent).toContain("would refuse this order");
+    expect(button("flatten-confirm").textContent).toBe("Send 24 orders");
+  });
+
   it("says credit for a positive estimate, and notices dry-run, the emergency path and a closed market", async () => {
     const p = preview({ estimatedCash: "80.5", willSend: false, emergency: true, armedUntil: "2025-03-05T14:30:00Z" });
     await open(fakeBackend({ previewFlatten: async () => ok(p) }));

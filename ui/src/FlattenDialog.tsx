@@ -51,6 +51,11 @@ export function orderedSteps(orders: FlattenOrderView[]): FlattenOrderView[] {
     .map(({ o }) => o);
 }
 
+/** "as 5 orders of ≤ 100" for an order the coordinator splits into child orders. */
+export function splitWording(o: FlattenOrderView): string {
+  return o.maxChildQty === null ? `as ${o.childOrders} orders` : `as ${o.childOrders} orders of ≤ ${o.maxChildQty}`;
+}
+
 const SEVERITY_RANK: Record<string, number> = { critical: 0, warning: 1, info: 2 };
 
 /** Critical warnings first, then warnings, then information; stable inside a severity. */
@@ -159,11 +164,32 @@ function PreviewBody({ preview, invalid, secsLeft }: { preview: FlattenPreviewVi
           </thead>
           <tbody>
             {orders.map((o, i) => (
-              <tr key={i} data-testid="flatten-order" data-step={o.step} className={o.staleQuote ? "stale" : undefined}>
+              <tr
+                key={i}
+                data-testid="flatten-order"
+                data-step={o.step}
+                className={[o.staleQuote ? "stale" : "", o.gateRefusal ? "refused" : ""].filter(Boolean).join(" ") || undefined}
+              >
                 <td className="num mono">{o.step}</td>
                 <td className={o.side === "BUY" ? "side buy" : "side sell"}>{o.side}</td>
-                <td className="num mono">{o.qty}</td>
-                <td>{o.label}</td>
+                <td className="num mono">
+                  {o.qty}
+                  {o.childOrders > 1 && (
+                    <span className="age" data-testid="flatten-order-split">
+                      {" "}
+                      {splitWording(o)}
+                    </span>
+                  )}
+                </td>
+                <td>
+                  {o.label}
+                  {o.gateRefusal && (
+                    <span className="badge critical" data-testid="flatten-order-refused" title="The pre-trade gate would refuse this order now">
+                      {" "}
+                      refused: {o.gateRefusal}
+                    </span>
+                  )}
+                </td>
                 <td className="mono">{o.orderType}</td>
                 <td className="num mono">{priceCell(o)}</td>
                 <td className={`num mono ${o.cash !== null && Number(o.cash) < 0 ? "neg" : ""}`}>{formatMoney(o.cash, true)}</td>
@@ -251,7 +277,8 @@ function ProgressBody({ ticket, progress, error }: { ticket: FlattenTicketView; 
 
 function confirmLabelFor(req: FlattenRequest, p: FlattenPreviewView): string {
   if (req.kind === "forcedUnwind") return `Turn forced unwind ${req.on ? "on" : "off"}`;
-  const n = p.orders.length;
+  // Broker orders: a close over the per-order limit goes out as several child orders.
+  const n = p.orders.reduce((sum, o) => sum + Math.max(1, o.childOrders), 0);
   if (!p.willSend) return n > 0 ? "Confirm dry run" : "Confirm";
   return `Send ${n} ${p.emergency ? "emergency " : ""}order${n === 1 ? "" : "s"}`;
 }

@@ -298,6 +298,18 @@ export type FlattenOrderView = {
 	staleQuote: boolean,
 	/**  Estimated cash of this order (+ credit, − debit). */
 	cash: string | null,
+	/**
+	 *  Broker orders it goes out as: 1, or the number of child orders a close larger than the
+	 *  per-order limit is split into (a close is never refused for its size).
+	 */
+	childOrders: number,
+	/**  Quantity of the largest child order when split; `None` when it goes out as one order. */
+	maxChildQty: number | null,
+	/**
+	 *  Stable code (`gate.*`) of the refusal the pre-trade gate would give this order now
+	 *  (also among the warnings); `None` when it passes.
+	 */
+	gateRefusal: string | null,
 };
 
 /**  A preview: exactly what confirming it would do. */

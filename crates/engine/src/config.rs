@@ -4,16 +4,22 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use tradeguard_model::{Money, Price};
 
-/// Pre-trade gate limits.
+/// Pre-trade gate limits (see [`crate::gate`]). Size, notional and throttle are *opening*
+/// limits: an order whose every leg reduces an existing position (a close, a flatten) is never
+/// refused by them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GateConfig {
     /// Order messages per second refilled into the throttle bucket (IB allows about 50/s).
+    /// Closes and emergency exits are counted, never refused.
     pub max_msgs_per_sec: u32,
     /// Bucket capacity (burst).
     pub burst: u32,
-    /// Maximum quantity of any leg.
+    /// Maximum quantity of one broker order. An opening leg above it is refused
+    /// (`gate.max_order_qty`); a reducing leg above it is sent as child orders of at most this
+    /// many (Emergency and Hedge orders go out whole); a stop-loss above it is refused.
     pub max_order_qty: i64,
-    /// Maximum notional of one intent (Σ |qty| × multiplier × reference price).
+    /// Maximum notional of one opening intent (Σ |qty| × multiplier × reference price over
+    /// its legs); closes are not limited.
     pub max_notional: Money,
     /// Refuse when the worst-case stress requirement exceeds this % of available funds.
     pub stress_pct: u32,

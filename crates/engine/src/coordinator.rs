@@ -6,7 +6,7 @@
 
 use crate::alert::Alert;
 use crate::config::EngineConfig;
-use crate::engine::{Command, Engine, EngineSnapshot, PositionRepair};
+use crate::engine::{Command, Engine, EngineSnapshot, IntentCheck, PositionRepair};
 use crate::error::ExecError;
 use crate::gate::TradingState;
 use crate::intent::OrderIntent;
@@ -137,6 +137,14 @@ impl ExecutionCoordinator {
     ) -> Result<Vec<PositionRepair>, ExecError> {
         self.call(|r| Command::ReconcilePositions(positions, r))
             .await
+    }
+
+    /// What [`ExecutionCoordinator::submit`] would do with `intent` now, without sending or
+    /// journaling anything and without taking throttle tokens: the gate's verdict on the whole
+    /// intent and on each leg alone, and the child orders each leg would be split into. An
+    /// invalid intent is an [`ExecError::Invalid`].
+    pub async fn check(&self, intent: OrderIntent) -> Result<IntentCheck, ExecError> {
+        self.call(|r| Command::Check(intent, r)).await?
     }
 
     /// A copy of the engine's state.

@@ -46,6 +46,31 @@ pub(crate) enum Command {
     Snapshot(oneshot::Sender<EngineSnapshot>),
     SetForcedUnwind(AccountId, bool, oneshot::Sender<Result<(), ExecError>>),
     ReconcilePositions(Vec<Position>, oneshot::Sender<Vec<PositionRepair>>),
+    Check(OrderIntent, oneshot::Sender<Result<IntentCheck, ExecError>>),
+}
+
+/// What the coordinator would do with an intent now, nothing sent and no throttle token taken
+/// ([`crate::ExecutionCoordinator::check`]): the gate's verdict on the whole intent and on
+/// each leg alone, and the child orders each leg would be sent as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntentCheck {
+    /// The gate's refusal of the whole intent submitted now; `None` when it would pass.
+    pub refusal: Option<GateRefusal>,
+    /// Per intent leg, in intent order.
+    pub legs: Vec<LegCheck>,
+    /// The group would go out as one native combo order.
+    pub native_combo: bool,
+}
+
+/// One leg of an [`IntentCheck`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LegCheck {
+    /// Quantities of the broker orders the leg is sent as, in send order: one entry when it
+    /// goes out whole, several child orders of at most `GateConfig::max_order_qty` when it is
+    /// split ([`crate::group::split_qty`]).
+    pub child_orders: Vec<i64>,
+    /// The gate's refusal of this leg as an order of its own; `None` when it would pass.
+    pub refusal: Option<GateRefusal>,
 }
 
 /// A book position the engine changed to the broker's quantity during reconciliation.
@@ -364,6 +389,9 @@ impl Engine {
             Command::ReconcilePositions(positions, reply) => {
                 let _ = reply.send(self.reconcile_positions(positions));
             }
+            Command::Check(intent, reply) => {
+                let _ = reply.send(self.check_intent(&intent));
+            }
         }
     }
 
@@ -485,14 +513,126 @@ impl Engine {
         out
     }
 
-    fn gate_check(&mut self, intent: &OrderIntent, messages: u32) -> Result<(), GateRefusal> {
-        if self.forced_unwind.contains(&intent.account)
+    fn forced_unwind_refusal(&self, intent: &OrderIntent) -> Option<GateRefusal> {
+        (self.forced_unwind.contains(&intent.account)
             && !matches!(intent.purpose, Purpose::Emergency | Purpose::Hedge)
-            && !intent.is_reducing(&self.book)
-        {
-            return Err(GateRefusal::ForcedUnwind {
-                account: intent.account.clone(),
-            });
+            && !intent.is_reducing(&self.book))
+        .then(|| GateRefusal::ForcedUnwind {
+            account: intent.account.clone(),
+        })
+    }
+
+    fn gate_ctx(&self) -> GateContext<'_> {
+        GateContext {
+            state: self.state,
+            now: self.clock.now(),
+            book: &self.book,
+            available_funds: self.available_funds,
+            broken: &self.broken,
+            broken_legs: &self.broken_legs,
+            risk: self.risk.as_ref(),
+        }
+    }
+
+    /// The per-order limit `intent`'s legs are split under, or `None` when every leg goes out
+    /// as one order. A leg over `max_order_qty` passes the gate only when the whole intent
+    /// reduces (or for Emergency / Hedge): such legs are sent as child orders of at most
+    /// `max_order_qty`. Emergency and Hedge groups are sent whole, as before: their callers
+    /// (the assignment guard, the hedge manager) follow one broker order per step, and they
+    /// were never size-limited.
+    fn split_limit(&self, intent: &OrderIntent) -> Option<i64> {
+        let max = self.cfg.gate.max_order_qty;
+        (!matches!(intent.purpose, Purpose::Emergency | Purpose::Hedge)
+            && intent.legs.iter().any(|l| l.qty > max))
+        .then_some(max)
+    }
+
+    /// Native combo path: asked for, supported, more than one leg, and no leg to split (a
+    /// combo with a leg over the per-order limit is legged instead, its legs split into child
+    /// orders in the shorts-first tiers: one order per child is simpler and as safe for a
+    /// close as several combo orders would be).
+    pub(crate) fn use_combo(&self, intent: &OrderIntent) -> bool {
+        self.cfg.prefer_native_combos
+            && intent.legs.len() > 1
+            && self.broker.capabilities().native_combos
+            && self.split_limit(intent).is_none()
+    }
+
+    /// Child order quantities per leg of `intent` (see [`Engine::split_limit`]).
+    fn child_orders(&self, intent: &OrderIntent) -> Vec<Vec<i64>> {
+        let limit = self.split_limit(intent);
+        intent
+            .legs
+            .iter()
+            .map(|l| limit.map_or_else(|| vec![l.qty], |m| crate::group::split_qty(l.qty, m)))
+            .collect()
+    }
+
+    /// Broker messages `intent` needs when it is sent.
+    fn messages(&self, intent: &OrderIntent, combo: bool) -> u32 {
+        if combo {
+            return 1;
+        }
+        let n: usize = self.child_orders(intent).iter().map(Vec::len).sum();
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+
+    /// The group that sends `intent`: a native combo, or legged with its oversized legs
+    /// split into child orders.
+    pub(crate) fn plan_group(
+        &self,
+        id: GroupId,
+        intent: OrderIntent,
+        combo: bool,
+        now: Timestamp,
+    ) -> Group {
+        if combo {
+            Group::combo(id, intent, &self.book, now)
+        } else {
+            match self.split_limit(&intent) {
+                Some(max) => Group::legged_split(id, intent, &self.book, now, max),
+                None => Group::legged(id, intent, &self.book, now),
+            }
+        }
+    }
+
+    /// What [`Engine::submit`] would decide for `intent` now, on a copy of the gate (no
+    /// throttle token taken, nothing journaled or sent).
+    fn check_intent(&self, intent: &OrderIntent) -> Result<IntentCheck, ExecError> {
+        intent.validate()?;
+        let combo = self.use_combo(intent);
+        let verdict = |i: &OrderIntent, messages: u32| {
+            if let Some(r) = self.forced_unwind_refusal(i) {
+                return Some(r);
+            }
+            let mut gate = self.gate.clone();
+            gate.check(i, messages, &self.gate_ctx()).err()
+        };
+        let refusal = verdict(intent, self.messages(intent, combo));
+        let legs = intent
+            .legs
+            .iter()
+            .zip(self.child_orders(intent))
+            .map(|(l, child_orders)| {
+                let mut alone = intent.clone();
+                alone.legs = vec![l.clone()];
+                let messages = u32::try_from(child_orders.len()).unwrap_or(u32::MAX);
+                LegCheck {
+                    refusal: verdict(&alone, messages),
+                    child_orders,
+                }
+            })
+            .collect();
+        Ok(IntentCheck {
+            refusal,
+            legs,
+            native_combo: combo,
+        })
+    }
+
+    fn gate_check(&mut self, intent: &OrderIntent, messages: u32) -> Result<(), GateRefusal> {
+        if let Some(r) = self.forced_unwind_refusal(intent) {
+            return Err(r);
         }
         let ctx = GateContext {
             state: self.state,
@@ -522,14 +662,8 @@ impl Engine {
             self.refuse(&intent, e.code(), e.to_string()).await;
             return Err(e.into());
         }
-        let combo = self.cfg.prefer_native_combos
-            && intent.legs.len() > 1
-            && self.broker.capabilities().native_combos;
-        let messages = if combo {
-            1
-        } else {
-            u32::try_from(intent.legs.len()).unwrap_or(u32::MAX)
-        };
+        let combo = self.use_combo(&intent);
+        let messages = self.messages(&intent, combo);
         if let Err(r) = self.gate_check(&intent, messages) {
             self.refuse(&intent, r.code(), r.to_string()).await;
             return Err(r.into());
@@ -540,16 +674,21 @@ impl Engine {
         let id = GroupId(self.next_group);
         self.next_group += 1;
         let now = self.now();
-        let g = if combo {
-            Group::combo(id, intent, &self.book, now)
+        let g = self.plan_group(id, intent, combo, now);
+        let split = if g.legs.len() > g.intent.legs.len() {
+            format!(
+                ", as {} orders of at most {}",
+                g.legs.len(),
+                self.cfg.gate.max_order_qty
+            )
         } else {
-            Group::legged(id, intent, &self.book, now)
+            String::new()
         };
         let summary = format!(
-            "{:?} group {} ({} leg(s), {}): tiers {:?}",
+            "{:?} group {} ({} leg(s){split}, {}): tiers {:?}",
             g.intent.purpose,
             id,
-            g.legs.len(),
+            g.intent.legs.len(),
             if combo { "native combo" } else { "legged" },
             g.tiers
         );
@@ -946,7 +1085,15 @@ impl Engine {
             self.refuse(&intent, e.code(), e.to_string()).await;
             return Err(e);
         }
-        if let Err(r) = self.gate_check(&intent, 1) {
+        // A stop is one resting order: it cannot be split into child orders (one live exit
+        // per position), so the per-order limit applies to it even when it reduces.
+        let max = self.cfg.gate.max_order_qty;
+        let oversized = (spec.qty > max).then(|| GateRefusal::MaxOrderQty {
+            instrument: spec.instrument.id(),
+            qty: spec.qty,
+            max,
+        });
+        if let Some(r) = oversized.map_or_else(|| self.gate_check(&intent, 1).err(), Some) {
             self.refuse(&intent, r.code(), r.to_string()).await;
             return Err(r.into());
         }

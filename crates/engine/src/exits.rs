@@ -31,7 +31,7 @@
 
 use crate::engine::Engine;
 use crate::error::ExecError;
-use crate::group::{Group, GroupPhase, LegState};
+use crate::group::{GroupPhase, LegState};
 use crate::intent::{OrderIntent, Purpose};
 use crate::journal::JournalRecord;
 use crate::stop::StopSpec;
@@ -381,12 +381,8 @@ impl Engine {
                 g.updated = now;
             }
         } else {
-            let combo = combo && intent.legs.len() > 1;
-            let mut ng = if combo {
-                Group::combo(id, intent, &self.book, now)
-            } else {
-                Group::legged(id, intent, &self.book, now)
-            };
+            let combo = combo && self.use_combo(&intent);
+            let mut ng = self.plan_group(id, intent, combo, now);
             ng.created = created;
             self.groups.insert(id, ng);
         }

@@ -8,10 +8,17 @@
 //!    it nor any order with a leg on one of its instruments (whatever strategy the order names,
 //!    whichever direction: a Broken strategy's instruments are locked for every normal path,
 //!    so only the assignment guard's emergency close changes them);
-//! 3. maximum leg quantity and maximum notional (not for Emergency / Hedge);
+//! 3. maximum leg quantity and maximum notional — *opening* limits: not for Emergency / Hedge,
+//!    and not for an order whose every leg reduces an existing position
+//!    ([`OrderIntent::is_reducing`]): a close always goes through. The coordinator sends a
+//!    reducing leg larger than `max_order_qty` as several child orders of at most
+//!    `max_order_qty` each ([`crate::group::split_qty`]; Emergency and Hedge orders go out
+//!    whole, as they always did); a stop-loss, one resting order that cannot be split, stays
+//!    limited to `max_order_qty` (refused at placement);
 //! 4. worst-case stress of book + order against `stress_pct` of available funds (only for
 //!    orders that do not purely reduce);
-//! 5. the token-bucket throttle on Clock time (Emergency orders are counted, never refused).
+//! 5. the token-bucket throttle on Clock time — Emergency and purely reducing orders are
+//!    counted (their messages take tokens, so the bucket reflects real traffic), never refused.
 
 use crate::book::Book;
 use crate::config::GateConfig;
@@ -185,7 +192,9 @@ impl PreTradeGate {
                     reason: ctx.broken.get(&s).cloned(),
                 });
             }
-            self.check_size(intent, ctx.book)?;
+            if !reducing {
+                self.check_size(intent, ctx.book)?;
+            }
         }
         if !reducing && !emergency {
             let requirement = ctx.risk.worst_case_requirement(ctx.book, &intent.legs)?;
@@ -202,7 +211,7 @@ impl PreTradeGate {
                 });
             }
         }
-        if emergency {
+        if emergency || reducing {
             self.bucket.take_forced(messages, ctx.now);
             return Ok(());
         }
@@ -252,7 +261,7 @@ impl PreTradeGate {
 mod tests {
     use super::*;
     use crate::risk::IntrinsicStressModel;
-    use tradeguard_model::{Price, Side, stubs};
+    use tradeguard_model::{Instrument, Price, Side, stubs};
 
     fn px(u: i64) -> Price {
         Price::from_units(u).unwrap_or_default()
@@ -453,13 +462,96 @@ mod tests {
                 .code(),
             "gate.max_notional"
         );
-        let mut mkt = buy_put(1, Purpose::Close);
+        // Buying 2 against a short 1 flips the position: an opening order, so priced.
+        let mut mkt = buy_put(2, Purpose::Close);
         mkt.legs[0].order_type = OrderType::Market;
         assert_eq!(
             g.check(&mkt, 1, &fx.ctx(TradingState::Active, 0))
                 .unwrap_err()
                 .code(),
             "gate.no_price"
+        );
+    }
+
+    #[test]
+    fn reducing_orders_skip_opening_limits() {
+        let mut fx = Fx::new();
+        fx.book.set(&stubs::put(440), -500);
+        fx.book.set(&Instrument::stock("SPY"), 2_000);
+        let cfg = GateConfig {
+            max_order_qty: 100,
+            max_notional: Money::from_units(10_000).unwrap_or_default(),
+            max_msgs_per_sec: 1,
+            burst: 2,
+            ..GateConfig::default()
+        };
+        let mut g = PreTradeGate::new(cfg);
+        // Funds for the stress of the short 500 puts: only the limits under test refuse.
+        let ctx = |secs| GateContext {
+            available_funds: Some(Money::from_units(100_000_000).unwrap_or_default()),
+            ..fx.ctx(TradingState::Active, secs)
+        };
+        let ctx0 = ctx(0);
+        // Buying back 500 short puts and selling 2 000 shares at market: over the size limit,
+        // over the notional (500 × 100 × 2.00 alone is 100 000) and 25 messages against a
+        // bucket of 2. A close: it passes.
+        let close = buy_put(500, Purpose::Flatten).leg(
+            Instrument::stock("SPY"),
+            Side::Sell,
+            2_000,
+            OrderType::Market,
+        );
+        assert!(close.is_reducing(&fx.book));
+        assert_eq!(g.check(&close, 25, &ctx0), Ok(()));
+        // Its messages were counted: the bucket is empty for an opening order...
+        let open_small = OrderIntent::new(Purpose::Open, stubs::account()).leg(
+            stubs::put(430),
+            Side::Buy,
+            1,
+            OrderType::Limit { limit: px(1) },
+        );
+        assert_eq!(
+            g.check(&open_small, 1, &ctx0).unwrap_err().code(),
+            "gate.throttled"
+        );
+        // ... while closes still go through.
+        assert_eq!(g.check(&buy_put(100, Purpose::Close), 1, &ctx0), Ok(()));
+        // One second later the opening limits still apply to opening orders, whatever the
+        // purpose: buying 501 flips the short 500 (not reducing), 101 new puts are too many,
+        // and 100 at 2.00 is 20 000 of notional.
+        let ctx = ctx(5);
+        assert_eq!(
+            g.check(&buy_put(501, Purpose::Flatten), 1, &ctx),
+            Err(GateRefusal::MaxOrderQty {
+                instrument: stubs::put(440).id(),
+                qty: 501,
+                max: 100
+            })
+        );
+        let mut open_big = open_small.clone();
+        open_big.legs[0].qty = 101;
+        assert_eq!(
+            g.check(&open_big, 1, &ctx).unwrap_err().code(),
+            "gate.max_order_qty"
+        );
+        let mut open_dear = open_small.clone();
+        open_dear.legs[0].qty = 100;
+        open_dear.legs[0].order_type = OrderType::Limit { limit: px(2) };
+        assert_eq!(
+            g.check(&open_dear, 1, &ctx).unwrap_err().code(),
+            "gate.max_notional"
+        );
+        // A mix of a close and an opening leg is an opening order: every limit applies.
+        let mixed = buy_put(100, Purpose::Close).leg(
+            stubs::put(430),
+            Side::Buy,
+            101,
+            OrderType::Limit { limit: px(1) },
+        );
+        assert!(!mixed.is_reducing(&fx.book));
+        assert_eq!(
+            g.check(&mixed, 2, &ctx).unwrap_err().code(),
+            "gate.max_order_qty"
         );
     }
 
@@ -504,7 +596,13 @@ mod tests {
             ..GateConfig::default()
         };
         let mut g = PreTradeGate::new(cfg);
-        let o = buy_put(1, Purpose::Close);
+        // An opening order (a close is never throttled, see reducing_orders_skip_opening_limits).
+        let o = OrderIntent::new(Purpose::Open, stubs::account()).leg(
+            stubs::put(430),
+            Side::Buy,
+            1,
+            OrderType::Limit { limit: px(1) },
+        );
         for _ in 0..50 {
             assert_eq!(g.check(&o, 1, &fx.ctx(TradingState::Active, 0)), Ok(()));
         }

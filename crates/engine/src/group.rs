@@ -3,6 +3,14 @@
 //!
 //! Leg states: `Pending → Sent → PartiallyFilled → Filled | Cancelled | Rejected | TimedOut`
 //! (`Sent → Filled/Cancelled/Rejected/TimedOut` directly as well). Terminal states never change.
+//!
+//! **Child orders.** A leg larger than the per-order limit ([`Group::legged_split`], used by
+//! the coordinator for reducing legs over `GateConfig::max_order_qty`) becomes several group
+//! legs on the same instrument and side — its *child orders* ([`split_qty`]), each with its own
+//! broker order, fills and state, all in the tier of the leg they split (so shorts are still
+//! bought back before their protection is sold). Everything downstream works per group leg:
+//! fills match by order id, the rollback reverses each filled child, exits sum over the legs
+//! of an instrument, and the journal stores every child.
 
 use crate::book::Book;
 use crate::intent::{LegIntent, OrderIntent, tiers};
@@ -213,7 +221,8 @@ pub struct Group {
     pub id: GroupId,
     /// The request (legs included).
     pub intent: OrderIntent,
-    /// Legs: the intent's legs in intent order, then rollback legs.
+    /// Legs: the intent's legs in intent order (a leg sent as child orders appears once per
+    /// child, see the module docs), then rollback legs.
     pub legs: Vec<GroupLeg>,
     /// Forward tiers (indices into `legs`).
     pub tiers: Vec<Vec<usize>>,
@@ -231,24 +240,68 @@ pub struct Group {
     pub reason: Option<String>,
 }
 
+/// The child order quantities of a leg of `qty` under a per-order limit of `max`: full
+/// orders of `max`, then the rest (`[100, 100, 50]` for 250 under 100); `[qty]` when it fits
+/// (or when `max` is not positive).
+pub fn split_qty(qty: i64, max: i64) -> Vec<i64> {
+    if max <= 0 || qty <= max {
+        return vec![qty];
+    }
+    let mut out = Vec::new();
+    let mut left = qty;
+    while left > 0 {
+        let q = left.min(max);
+        out.push(q);
+        left -= q;
+    }
+    out
+}
+
 fn gcd(a: i64, b: i64) -> i64 {
     if b == 0 { a.abs() } else { gcd(b, a % b) }
 }
 
 impl Group {
-    /// Plans a legged group (tiers by priority score).
+    /// Plans a legged group (tiers by priority score), one broker order per intent leg.
     pub fn legged(id: GroupId, intent: OrderIntent, book: &Book, now: Timestamp) -> Self {
-        let t = tiers(&intent.legs, book);
-        let legs = intent
-            .legs
-            .iter()
-            .enumerate()
-            .map(|(i, l)| {
-                GroupLeg::new(
-                    l.clone(),
-                    crate::intent::score(&intent.legs, i, book),
+        Self::legged_split(id, intent, book, now, i64::MAX)
+    }
+
+    /// Plans a legged group whose legs over `max_order_qty` are sent as child orders of at
+    /// most `max_order_qty` each ([`split_qty`]): the children of a leg follow each other in
+    /// `legs` (intent order), share its priority score and go in its tier.
+    pub fn legged_split(
+        id: GroupId,
+        intent: OrderIntent,
+        book: &Book,
+        now: Timestamp,
+        max_order_qty: i64,
+    ) -> Self {
+        let mut legs = Vec::new();
+        // Group-leg indices of each intent leg's children.
+        let mut children: Vec<Vec<usize>> = Vec::with_capacity(intent.legs.len());
+        for (i, l) in intent.legs.iter().enumerate() {
+            let score = crate::intent::score(&intent.legs, i, book);
+            let mut mine = Vec::new();
+            for q in split_qty(l.qty, max_order_qty) {
+                mine.push(legs.len());
+                legs.push(GroupLeg::new(
+                    LegIntent {
+                        qty: q,
+                        ..l.clone()
+                    },
+                    score,
                     false,
-                )
+                ));
+            }
+            children.push(mine);
+        }
+        let t = tiers(&intent.legs, book)
+            .into_iter()
+            .map(|tier| {
+                tier.into_iter()
+                    .flat_map(|i| children.get(i).cloned().unwrap_or_default())
+                    .collect()
             })
             .collect();
         Self {
@@ -558,6 +611,77 @@ mod tests {
         assert_eq!(g.legs[4].intent.side, Side::Sell);
         assert_eq!(g.legs[4].intent.qty, 2);
         assert!(g.legs[4].rollback);
+    }
+
+    #[test]
+    fn oversized_legs_become_child_orders_in_their_tier() {
+        assert_eq!(split_qty(500, 100), vec![100; 5]);
+        assert_eq!(split_qty(250, 100), vec![100, 100, 50]);
+        assert_eq!(split_qty(100, 100), vec![100]);
+        assert_eq!(split_qty(7, 0), vec![7]);
+        // Closing a 300-lot call spread (only 250 of the short): the short's children are
+        // bought back (tier 0) before any child of the protection is sold (tier 1).
+        let mut book = Book::new();
+        book.set(&stubs::call(460), -300);
+        book.set(&stubs::call(470), 300);
+        let exit = OrderIntent::new(Purpose::Flatten, stubs::account())
+            .leg(stubs::call(470), Side::Sell, 300, OrderType::Market)
+            .leg(stubs::call(460), Side::Buy, 250, OrderType::Market);
+        let mut g = Group::legged_split(GroupId(3), exit.clone(), &book, stubs::ts(), 100);
+        assert_eq!(g.intent, exit, "the intent keeps its legs whole");
+        let legs: Vec<(Instrument, i64, i32)> = g
+            .legs
+            .iter()
+            .map(|l| (l.intent.instrument.clone(), l.intent.qty, l.score))
+            .collect();
+        assert_eq!(
+            legs,
+            vec![
+                (stubs::call(470), 100, -50),
+                (stubs::call(470), 100, -50),
+                (stubs::call(470), 100, -50),
+                (stubs::call(460), 100, 100),
+                (stubs::call(460), 100, 100),
+                (stubs::call(460), 50, 100),
+            ]
+        );
+        assert_eq!(g.tiers, vec![vec![3, 4, 5], vec![0, 1, 2]]);
+        assert_eq!(
+            Group::legged(GroupId(4), exit, &book, stubs::ts())
+                .legs
+                .len(),
+            2,
+            "unsplit without a limit"
+        );
+        // Each child is its own order: fills match by order id, each is capped at its size.
+        for (i, oid) in [(3, 20), (4, 21), (5, 22)] {
+            g.mark_sent(i, OrderId(oid), stubs::ts());
+        }
+        assert_eq!(
+            g.on_exec(&exec(21, stubs::call(460), Side::Buy, 100)),
+            Ok(4)
+        );
+        assert_eq!(
+            g.on_exec(&exec(22, stubs::call(460), Side::Buy, 60))
+                .unwrap_err()
+                .code(),
+            "fill.overfill"
+        );
+        g.on_status(&upd(20, OrderStatus::Filled, 100));
+        assert_eq!(g.tier_outcome(), TierOutcome::Working);
+        g.on_status(&upd(21, OrderStatus::Filled, 100));
+        g.on_status(&upd(22, OrderStatus::Filled, 50));
+        assert_eq!(g.tier_outcome(), TierOutcome::Filled);
+        // A rollback reverses each filled child (each within the limit).
+        assert!(g.plan_rollback(&book));
+        let back: Vec<(Side, i64)> = g.legs[6..]
+            .iter()
+            .map(|l| (l.intent.side, l.intent.qty))
+            .collect();
+        assert_eq!(
+            back,
+            vec![(Side::Sell, 100), (Side::Sell, 100), (Side::Sell, 50)]
+        );
     }
 
     #[test]

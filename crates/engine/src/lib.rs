@@ -45,7 +45,7 @@ pub use book::{Book, ExposureKey};
 pub use clock::TokioClock;
 pub use config::{EngineConfig, GateConfig};
 pub use coordinator::{EngineDeps, ExecutionCoordinator};
-pub use engine::{EngineSnapshot, PositionRepair};
+pub use engine::{EngineSnapshot, IntentCheck, LegCheck, PositionRepair};
 pub use error::{ExecError, GateRefusal, IntentError, JournalError, RiskError};
 pub use gate::{GateContext, PreTradeGate, TokenBucket, TradingState};
 pub use group::{FillError, Group, GroupLeg, GroupPhase, LegState};

@@ -525,17 +525,22 @@ impl Checker {
     }
 }
 
-/// 2: two different live orders that are both exits (a group with an exit purpose, or a
-/// stop-loss) for the same instrument, side and remaining quantity.
+/// 2: two different live orders of two different exits (a group with an exit purpose, or a
+/// stop-loss) for the same instrument, side and remaining quantity. The child orders of one
+/// group (a close over the gate's per-order limit, sent as several orders of at most that
+/// size) are one exit.
 fn duplicate_exits(o: &Observation) -> Result<(), String> {
     let mut purpose: BTreeMap<i64, Purpose> = BTreeMap::new();
+    let mut group: BTreeMap<i64, u64> = BTreeMap::new();
     for g in &o.groups {
         for l in &g.legs {
             if let Some(id) = l.order {
                 purpose.insert(id, g.purpose);
+                group.insert(id, g.id);
             }
         }
     }
+    let same_group = |a: i64, b: i64| group.get(&a).is_some_and(|g| group.get(&b) == Some(g));
     let is_exit =
         |id: i64| o.stop_orders.contains(&id) || purpose.get(&id).is_some_and(|p| p.is_exit());
     let mut seen: BTreeMap<(&str, bool, i64), i64> = BTreeMap::new();
@@ -547,6 +552,7 @@ fn duplicate_exits(o: &Observation) -> Result<(), String> {
         let key = (l.instrument.as_str(), l.side == Side::Buy, l.remaining);
         if let Some(other) = seen.insert(key, l.order)
             && other != l.order
+            && !same_group(other, l.order)
         {
             return Err(format!(
                 "orders {other} and {} both exit {:?} {} {}",

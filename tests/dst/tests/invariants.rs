@@ -167,7 +167,14 @@ fn inv2_two_live_exits_for_the_same_quantity() {
         Some(Invariant::NoDuplicateExit)
     );
     o.venue_orders = vec![live(7)];
-    assert_eq!(first_violation(&[o]), None);
+    assert_eq!(first_violation(&[o.clone()]), None);
+    // The child orders of one group (a close split under the per-order limit) are one exit...
+    o.groups[0].legs.push(leg(PUT, Side::Buy, 2, 0, Some(9)));
+    o.venue_orders = vec![live(7), live(9)];
+    assert_eq!(first_violation(&[o.clone()]), None);
+    // ... and a stop next to them is a second one.
+    o.venue_orders = vec![live(7), live(9), live(8)];
+    assert_eq!(first_violation(&[o]), Some(Invariant::NoDuplicateExit));
 }
 
 #[test]

@@ -96,6 +96,9 @@ export const flattenOrder = (over: Partial<FlattenOrderView> = {}): FlattenOrder
   quoteAgeSecs: 1,
   staleQuote: false,
   cash: "-125.00",
+  childOrders: 1,
+  maxChildQty: null,
+  gateRefusal: null,
   ...over,
 });
 

@@ -68,16 +68,31 @@ pub struct CloseJob {
     pub last_error: Option<String>,
 }
 
+/// The intent closing `legs` at market (what a close job hands to the coordinator).
+pub(crate) fn close_intent(
+    purpose: Purpose,
+    account: AccountId,
+    strategy: Option<StrategyId>,
+    legs: &[CloseLeg],
+) -> OrderIntent {
+    let mut i = OrderIntent::new(purpose, account);
+    i.strategy = strategy;
+    for l in legs {
+        let side = if l.qty > 0 { Side::Sell } else { Side::Buy };
+        i = i.leg(l.instrument.clone(), side, l.qty.abs(), OrderType::Market);
+    }
+    i
+}
+
 impl CloseJob {
     /// The intent closing `legs` at market.
     pub fn intent(&self) -> OrderIntent {
-        let mut i = OrderIntent::new(self.purpose, self.account.clone());
-        i.strategy = self.strategy;
-        for l in &self.legs {
-            let side = if l.qty > 0 { Side::Sell } else { Side::Buy };
-            i = i.leg(l.instrument.clone(), side, l.qty.abs(), OrderType::Market);
-        }
-        i
+        close_intent(
+            self.purpose,
+            self.account.clone(),
+            self.strategy,
+            &self.legs,
+        )
     }
 
     /// Instruments of the job.

@@ -36,7 +36,7 @@ use crate::enforce::error::EnforceError;
 use crate::enforce::guard::Guard;
 use crate::enforce::strategy_link;
 use crate::gate::TradingState;
-use crate::group::LegState;
+use crate::group::{GroupLeg, LegState};
 use plan::{Inputs, Plan};
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
@@ -190,15 +190,25 @@ fn orders_text(p: &Plan) -> String {
     if p.orders.is_empty() {
         return "no order".to_owned();
     }
-    p.orders
+    orders_text_of(&p.orders)
+}
+
+/// `step:SIDE qty instrument`, with the child orders of a split order.
+fn orders_text_of(orders: &[FlattenOrder]) -> String {
+    orders
         .iter()
         .map(|o| {
             format!(
-                "{}:{} {} {}",
+                "{}:{} {} {}{}",
                 o.step,
                 if o.side == Side::Buy { "BUY" } else { "SELL" },
                 o.qty,
-                o.instrument.id()
+                o.instrument.id(),
+                if o.child_orders.len() > 1 {
+                    format!(" as {} orders", o.child_orders.len())
+                } else {
+                    String::new()
+                }
             )
         })
         .collect::<Vec<_>>()
@@ -267,10 +277,24 @@ impl Guard {
         let core = self.core();
         let o = outside(core).await?;
         let now = core.now();
+        let planned = {
+            let mut st = core.lock();
+            plan_locked(core, &mut st, &o, &action, now)
+        };
+        // Every listed order through the coordinator's gate (nothing sent): the child orders
+        // it would be split into, and any refusal as a warning before confirm.
+        let planned = match planned {
+            Ok(mut plan) if !plan.orders.is_empty() => {
+                let check = core.coord.check(plan.intent()).await?;
+                plan.apply_gate(&check);
+                Ok(plan)
+            }
+            other => other,
+        };
         let result = {
             let mut st = core.lock();
             let st = &mut *st;
-            plan_locked(core, st, &o, &action, now).map(|plan| {
+            planned.map(|plan| {
                 st.flatten.purge(now);
                 let id = st.flatten.next_id("fp", now);
                 let expires_at = now.plus(PREVIEW_TTL);
@@ -312,17 +336,7 @@ impl Guard {
                             p.account,
                             p.id,
                             p.purpose,
-                            p.orders
-                                .iter()
-                                .map(|o| format!(
-                                    "{}:{} {} {}",
-                                    o.step,
-                                    if o.side == Side::Buy { "BUY" } else { "SELL" },
-                                    o.qty,
-                                    o.instrument.id()
-                                ))
-                                .collect::<Vec<_>>()
-                                .join(", "),
+                            orders_text_of(&p.orders),
                             p.estimated_cash,
                             if p.estimate_complete {
                                 ""
@@ -402,18 +416,7 @@ impl Guard {
                     ticket
                         .armed_until
                         .map_or_else(String::new, |t| format!(", armed until {t}")),
-                    ticket
-                        .orders
-                        .iter()
-                        .map(|o| format!(
-                            "{}:{} {} {}",
-                            o.step,
-                            if o.side == Side::Buy { "BUY" } else { "SELL" },
-                            o.qty,
-                            o.instrument.id()
-                        ))
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    orders_text_of(&ticket.orders)
                 ),
                 Some(ticket.purpose),
             )
@@ -438,12 +441,17 @@ impl Guard {
         let stored = st.flatten.check(id, now)?.clone();
         // Spent from here on, whatever the outcome.
         st.flatten.mark_used(id);
-        let fresh = plan_locked(core, st, o, &stored.action, now)?;
+        let mut fresh = plan_locked(core, st, o, &stored.action, now)?;
         if fresh.fingerprint() != stored.plan.fingerprint() {
             return Err(FlattenError::StalePreview {
                 id: id.to_owned(),
                 detail: describe_change(&stored.plan, &fresh),
             });
+        }
+        // Same orders: the split the preview showed.
+        for (f, s) in fresh.orders.iter_mut().zip(&stored.plan.orders) {
+            f.child_orders.clone_from(&s.child_orders);
+            f.gate_refusal.clone_from(&s.gate_refusal);
         }
         let unwind = matches!(stored.action, FlattenAction::ForcedUnwind { .. });
         if fresh.orders.is_empty() && !unwind {
@@ -568,23 +576,18 @@ impl Guard {
                     },
                     Some(CloseState::Pending { .. }) => OrderProgressState::Waiting,
                     Some(CloseState::Working { group }) => {
-                        let leg = groups.iter().find(|g| g.id == *group).and_then(|g| {
-                            g.legs
-                                .iter()
-                                .rev()
-                                .find(|l| l.intent.instrument == o.instrument)
-                        });
-                        match leg.map(|l| (l.state, l.reason.clone())) {
-                            None | Some((LegState::Pending, _)) => OrderProgressState::Waiting,
-                            Some((LegState::Sent, _)) if filled == 0 => OrderProgressState::Sent,
-                            Some((LegState::Sent | LegState::PartiallyFilled, _)) => {
-                                OrderProgressState::PartiallyFilled
-                            }
-                            Some((LegState::Filled, _)) => OrderProgressState::Filled,
-                            Some((s, reason)) => OrderProgressState::Failed {
-                                reason: reason.unwrap_or_else(|| format!("{s:?}")),
-                            },
-                        }
+                        // The order's group legs: one, or its child orders when split.
+                        let legs: Vec<&GroupLeg> = groups
+                            .iter()
+                            .find(|g| g.id == *group)
+                            .map(|g| {
+                                g.legs
+                                    .iter()
+                                    .filter(|l| !l.rollback && l.intent.instrument == o.instrument)
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        legs_progress(&legs, filled)
                     }
                     // The enforcer queues a forced unwind's closes at its next pass.
                     None if matches!(t.action, FlattenAction::ForcedUnwind { on: true, .. })
@@ -657,6 +660,31 @@ impl Guard {
             close_jobs: job_ids,
         })
     }
+}
+
+/// Progress of one order from its group legs (its child orders when it was split): failed
+/// when one ended badly, filled when all filled, sent / partially filled once one is at the
+/// broker, else waiting.
+fn legs_progress(legs: &[&GroupLeg], filled: i64) -> OrderProgressState {
+    if let Some(l) = legs
+        .iter()
+        .find(|l| l.state.is_terminal() && l.state != LegState::Filled)
+    {
+        return OrderProgressState::Failed {
+            reason: l.reason.clone().unwrap_or_else(|| format!("{:?}", l.state)),
+        };
+    }
+    if !legs.is_empty() && legs.iter().all(|l| l.state == LegState::Filled) {
+        return OrderProgressState::Filled;
+    }
+    if legs.iter().any(|l| l.state != LegState::Pending) {
+        return if filled == 0 {
+            OrderProgressState::Sent
+        } else {
+            OrderProgressState::PartiallyFilled
+        };
+    }
+    OrderProgressState::Waiting
 }
 
 #[cfg(test)]

@@ -6,15 +6,16 @@
 use crate::alert::Severity;
 use crate::assignment::{ArmAt, ClosePhase, EmergencyClose, EmergencyOrderState, MarketHours};
 use crate::book::Book;
-use crate::enforce::closer::CloseTracker;
+use crate::enforce::closer::{CloseTracker, close_intent};
 use crate::enforce::evaluator::CloseLeg;
 use crate::enforce::flatten::error::FlattenError;
 use crate::enforce::flatten::types::{
     ExcludedPosition, ExcludedReason, FlattenAction, FlattenOrder, FlattenScope, FlattenWarning,
     PriceEstimate, QuoteQuality, QuoteSide, WarningKind,
 };
+use crate::engine::IntentCheck;
 use crate::gate::TradingState;
-use crate::intent::{LegIntent, Purpose, tiers};
+use crate::intent::{LegIntent, OrderIntent, Purpose, tiers};
 use crate::live::{LiveBook, PositionView};
 use crate::strategies::StrategyBook;
 use std::collections::BTreeSet;
@@ -79,6 +80,59 @@ impl Plan {
             })
             .collect()
     }
+
+    /// The intent the close job of this plan hands to the coordinator (legs in plan order).
+    pub fn intent(&self) -> OrderIntent {
+        close_intent(
+            self.purpose,
+            self.account.clone(),
+            self.strategy,
+            &self.close_legs(),
+        )
+    }
+
+    /// Takes in what the coordinator's gate says of [`Plan::intent`] now: each order's child
+    /// orders, and a warning per refusal (of an order alone, or of the close as a whole when
+    /// no order's own refusal explains it).
+    pub fn apply_gate(&mut self, check: &IntentCheck) {
+        let mut codes = Vec::new();
+        for (o, leg) in self.orders.iter_mut().zip(&check.legs) {
+            o.child_orders.clone_from(&leg.child_orders);
+            o.gate_refusal = leg.refusal.as_ref().map(|r| r.code().to_owned());
+            if let Some(r) = &leg.refusal {
+                codes.push(r.code());
+                self.warnings.push(warn(
+                    Severity::Critical,
+                    WarningKind::GateRefusal {
+                        instrument: Some(o.instrument.id()),
+                        refusal: r.code().to_owned(),
+                    },
+                    format!(
+                        "{}: the pre-trade gate would refuse this order now: {r} ({})",
+                        o.instrument.id(),
+                        r.code()
+                    ),
+                ));
+            }
+        }
+        if let Some(r) = check
+            .refusal
+            .as_ref()
+            .filter(|r| !codes.contains(&r.code()))
+        {
+            self.warnings.push(warn(
+                Severity::Critical,
+                WarningKind::GateRefusal {
+                    instrument: None,
+                    refusal: r.code().to_owned(),
+                },
+                format!(
+                    "the pre-trade gate would refuse this close now: {r} ({})",
+                    r.code()
+                ),
+            ));
+        }
+    }
 }
 
 fn warn(severity: Severity, kind: WarningKind, message: String) -> FlattenWarning {
@@ -99,6 +153,7 @@ fn warn(severity: Severity, kind: WarningKind, message: String) -> FlattenWarnin
         WarningKind::ForcedUnwindOff => "flatten.warn.forced_unwind_off",
         WarningKind::AssignmentCloseActive { .. } => "flatten.warn.assignment_close_active",
         WarningKind::LeavesShortsUncovered { .. } => "flatten.warn.leaves_shorts_uncovered",
+        WarningKind::GateRefusal { .. } => "flatten.warn.gate_refusal",
     };
     FlattenWarning {
         code: code.to_owned(),
@@ -429,6 +484,8 @@ pub(crate) fn plan(action: &FlattenAction, inp: &Inputs<'_>) -> Result<Plan, Fla
                 strategies,
                 estimate,
                 estimated_cash: order_cash,
+                child_orders: Vec::new(),
+                gate_refusal: None,
             });
         }
     }

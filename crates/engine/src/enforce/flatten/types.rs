@@ -108,6 +108,15 @@ pub struct FlattenOrder {
     pub estimate: Option<PriceEstimate>,
     /// Estimated cash of the order: + credit received (sell), − debit paid (buy).
     pub estimated_cash: Option<Money>,
+    /// The broker orders the coordinator sends it as, in send order: `[qty]` when it goes out
+    /// whole, several child orders of at most the gate's `max_order_qty` when the order is
+    /// larger (a close is never refused for its size: it is split). Empty when not checked.
+    #[serde(default)]
+    pub child_orders: Vec<i64>,
+    /// Stable code (`gate.*`) of the refusal the coordinator's pre-trade gate would give this
+    /// order now (also listed as a [`WarningKind::GateRefusal`] warning); `None` when it passes.
+    #[serde(default)]
+    pub gate_refusal: Option<String>,
 }
 
 /// A position in scope that the flatten leaves to someone else.
@@ -210,6 +219,15 @@ pub enum WarningKind {
         right: tradeguard_model::Right,
         /// Naked short contracts after the close (more than before it).
         contracts: i64,
+    },
+    /// The coordinator's pre-trade gate would refuse this close now (checked at preview on
+    /// every listed order alone and on the close as a whole): confirming would fail, be
+    /// retried and end as needs-manual unless the cause goes away.
+    GateRefusal {
+        /// The refused order's instrument; `None` for a refusal of the close as a whole.
+        instrument: Option<InstrumentId>,
+        /// Stable code of the gate's refusal (`gate.*`, `risk.*`).
+        refusal: String,
     },
     /// The assignment guard's emergency close is active on the account.
     AssignmentCloseActive {
