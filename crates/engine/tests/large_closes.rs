@@ -77,7 +77,6 @@ async fn start_guard(
         risk: Box::new(risk),
         engine: tradeguard_engine::EngineConfig {
             hedge_enabled: false,
-            hedge_on_startup: false,
             watch_symbols: vec!["SPY".into(), "QQQ".into()],
             ..engine_cfg()
         },
@@ -497,7 +496,6 @@ async fn a_native_combo_over_the_limit_is_legged_in_child_orders_and_a_small_one
         tradeguard_engine::EngineConfig {
             prefer_native_combos: true,
             hedge_enabled: false,
-            hedge_on_startup: false,
             ..engine_cfg()
         },
     )
