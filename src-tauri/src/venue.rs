@@ -406,14 +406,15 @@ impl Venue {
 /// The example rules shipped with Tradeguard (every rule documented).
 const EXAMPLE_RULES: &str = include_str!("../../config/risk.example.toml");
 
-/// First start: writes the example rules with the global dry-run on, so example limits never
-/// trade by themselves: every rule decides, logs and audits, and sends nothing until the trader
-/// edits the file and sets `dry_run = false`. An existing file is never touched.
+/// First start: writes the example rules, which ship with the global dry-run on, so example
+/// limits never trade by themselves: every rule decides, logs and audits, and sends nothing
+/// until the trader edits the file and sets `dry_run = false`. An existing file is never
+/// touched.
 fn write_starter_rules(path: &std::path::Path) -> Result<(), VenueError> {
     if path.exists() {
         return Ok(());
     }
-    let starter = EXAMPLE_RULES.replacen("\ndry_run = false\n", "\ndry_run = true\n", 1);
+    let starter = EXAMPLE_RULES;
     let write = || -> std::io::Result<()> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;

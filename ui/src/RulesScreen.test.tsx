@@ -35,7 +35,8 @@ function check(text: string): RulesFile {
       problems: [{ line: line + 1, code: "config.invalid", message: `max_contracts must be > 0 (line ${line + 1})` }],
     });
   }
-  return rulesFile({ path: PATH, text, valid: true, dryRun: readDryRun(text) ?? false, rules: 1, problems: [] });
+  // Like the backend: a file without a global dry_run is in dry-run.
+  return rulesFile({ path: PATH, text, valid: true, dryRun: readDryRun(text) ?? true, rules: 1, problems: [] });
 }
 
 const textArea = () => screen.getByTestId("rules-text") as HTMLTextAreaElement;
@@ -195,18 +196,21 @@ describe("RulesScreen", () => {
     const without = TEXT.replace("dry_run = false   # keep me\n", "");
     setup({ rulesFile: async () => ok(check(without)) });
     await flush();
-    expect(dryRunBox().checked).toBe(false);
-    expect(screen.getByText(/not set in the file/)).toBeTruthy();
+    // A file without the line is in dry-run (it fails safe).
+    expect(dryRunBox().checked).toBe(true);
+    expect(screen.getByText(/not set in the file: on/)).toBeTruthy();
+    expect(screen.getByTestId("rules-status").textContent).toBe("Valid · 1 rule · dry-run on");
     expect(screen.getByText(/no order is\s+sent/)).toBeTruthy();
     fireEvent.click(dryRunBox());
-    expect(dryRunBox().checked).toBe(true);
-    expect(textArea().value).toBe(setDryRun(without, true));
-    expect(readDryRun(textArea().value)).toBe(true);
+    expect(dryRunBox().checked).toBe(false);
+    expect(textArea().value).toBe(setDryRun(without, false));
+    expect(readDryRun(textArea().value)).toBe(false);
     await settle();
-    expect(screen.getByTestId("rules-status").textContent).toBe("Valid · 1 rule · dry-run on");
-    fireEvent.click(dryRunBox());
-    expect(textArea().value).toContain("\ndry_run = false\n");
+    expect(screen.getByTestId("rules-status").textContent).toBe("Valid · 1 rule · dry-run off");
     expect(textArea().value.match(/^dry_run/gm)).toHaveLength(2);
+    fireEvent.click(dryRunBox());
+    expect(dryRunBox().checked).toBe(true);
+    expect(textArea().value).toContain("\ndry_run = true\n");
   });
 
   it("the dry-run switch rewrites an existing line in place", async () => {

@@ -221,15 +221,16 @@ export function RulesScreen({
             <input
               type="checkbox"
               data-testid="rules-dry-run"
-              checked={dryRun === true}
+              checked={dryRun !== false}
               disabled={saving}
               onChange={(e) => edit(setDryRun(draft, e.target.checked))}
             />
-            Global dry-run{dryRun === null ? " (not set in the file: off)" : ""}
+            Global dry-run{dryRun === null ? " (not set in the file: on)" : ""}
           </label>
           <p className="hint">
             In dry-run every rule still evaluates, decides and writes what it would do to the audit log, but no order is
-            sent. This edits the <code>dry_run = …</code> line of the file; it applies when you save.
+            sent. A file without a <code>dry_run</code> line is in dry-run: only <code>dry_run = false</code> lets the
+            rules send orders. This edits the <code>dry_run = …</code> line of the file; it applies when you save.
           </p>
 
           <Status current={current} checkError={checkError} />
