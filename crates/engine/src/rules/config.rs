@@ -402,6 +402,15 @@ impl Default for RiskConfig {
 }
 
 impl RiskConfig {
+    /// No rule, in dry-run: what the guard runs with while `path` cannot be used and no
+    /// earlier good configuration is known.
+    pub fn none(path: &Path) -> Self {
+        Self {
+            path: path.to_owned(),
+            ..Self::default()
+        }
+    }
+
     /// Reads and validates `path`.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Io {

@@ -256,6 +256,46 @@ fn reload_applies_good_edits_and_keeps_last_good_on_bad_ones() {
     assert!(w.current().dry_run && w.last_error().is_none());
 }
 
+#[test]
+fn watch_starts_on_the_fallback_when_the_file_is_bad_and_applies_the_fix() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("risk.toml");
+    let bad = "dry_run = false\n\n[[max_contracts]]\nid = \"mc\"\nmax_contracts = \"two\"\n";
+    std::fs::write(&path, bad).expect("write");
+    let (mut w, e) = ConfigWatcher::watch(&path, RiskConfig::none(&path));
+    let e = e.expect("the bad file is reported");
+    assert_eq!((e.code(), e.line()), ("config.bad_value", Some(5)));
+    assert!(
+        e.to_string().contains("risk.toml:5")
+            && e.to_string().contains("max_contracts.max_contracts"),
+        "{e}"
+    );
+    let cfg = w.current();
+    assert!(
+        cfg.rules.is_empty() && cfg.dry_run,
+        "the fallback: no rule, dry-run"
+    );
+    assert!(w.source().is_none(), "nothing good to keep");
+    assert_eq!(w.poll(), Reload::Unchanged, "reported once, by watch");
+
+    let good = "dry_run = false\n\n[[max_contracts]]\nid = \"mc\"\nmax_contracts = 2\n";
+    std::fs::write(&path, good).expect("write");
+    assert!(matches!(w.poll(), Reload::Applied(_)));
+    assert_eq!(w.current().rules.len(), 1);
+    let src = w.source().expect("the good text");
+    assert_eq!(src.text, good);
+    assert_eq!(src.hash, ConfigSource::new(&path, good).hash);
+    assert_ne!(src.hash, ConfigSource::new(&path, bad).hash);
+
+    // A missing file at start is the same: fallback, reported, applied once it appears.
+    let missing = dir.path().join("none.toml");
+    let (mut w, e) = ConfigWatcher::watch(&missing, RiskConfig::none(&missing));
+    assert_eq!(e.map(|e| e.code()), Some("config.io"));
+    assert_eq!(w.poll(), Reload::Unchanged);
+    std::fs::write(&missing, good).expect("write");
+    assert!(matches!(w.poll(), Reload::Applied(_)));
+}
+
 #[tokio::test(start_paused = true)]
 async fn watcher_task_publishes_reloads_on_virtual_time() {
     let dir = tempfile::tempdir().expect("tempdir");
