@@ -176,13 +176,16 @@ fn start_venue(app: &tauri::AppHandle) {
         on_click: Some(std::sync::Arc::new(move || shell::show_alerts(&clicked))),
     });
     let rules_path = app.state::<paths::AppPaths>().rules_file();
-    let venue = match settings::Settings::load(&app.state::<paths::AppPaths>().settings_file()) {
-        Ok(s) => s.venue,
-        Err(e) => {
-            tracing::error!(reason = %e.reason, "{}; guarding the simulated venue", e.message);
-            settings::VenueSettings::default()
-        }
-    };
+    // A bad settings file never stops the guard: the defaults (the simulated venue) run, and
+    // the error is raised as an alert once the guard is up.
+    let (venue, bad_settings) =
+        match settings::Settings::load(&app.state::<paths::AppPaths>().settings_file()) {
+            Ok(s) => (s.venue, None),
+            Err(e) => {
+                tracing::error!(reason = %e.reason, "{}; guarding the simulated venue", e.message);
+                (settings::VenueSettings::default(), Some(e))
+            }
+        };
     match venue.kind {
         settings::VenueKind::Sim => {
             let started = tauri::async_runtime::block_on(venue::Venue::start_sim(
@@ -191,7 +194,7 @@ fn start_venue(app: &tauri::AppHandle) {
                 rules_path,
                 notifier,
             ));
-            venue_started(app, started);
+            venue_started(app, started, bad_settings);
         }
         settings::VenueKind::Ib => {
             let ib = match venue.ib() {
@@ -218,7 +221,7 @@ fn start_venue(app: &tauri::AppHandle) {
                         secs: IB_CONNECT_TIMEOUT.as_secs(),
                     }),
                 };
-                venue_started(&app, started);
+                venue_started(&app, started, bad_settings);
             });
         }
     }
@@ -227,12 +230,31 @@ fn start_venue(app: &tauri::AppHandle) {
 /// How long the start-up connection to IB may take.
 const IB_CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
 
-fn venue_started(app: &tauri::AppHandle, started: Result<venue::Venue, venue::VenueError>) {
+fn venue_started(
+    app: &tauri::AppHandle,
+    started: Result<venue::Venue, venue::VenueError>,
+    bad_settings: Option<error::IpcError>,
+) {
     let state = app.state::<state::AppState>();
     match started {
         Ok(v) => {
             let v = std::sync::Arc::new(v);
             state.set_venue(Ok(v.clone()));
+            if let Some(e) = bad_settings {
+                let guard = v.guard().clone();
+                tauri::async_runtime::spawn(async move {
+                    guard
+                        .raise_alert(
+                            tradeguard_engine::Severity::Critical,
+                            "settings.rejected",
+                            format!(
+                                "Settings file rejected: {} ({}). Tradeguard runs on the default settings (the simulated venue); fix them in Settings, they apply at the next start.",
+                                e.message, e.reason
+                            ),
+                        )
+                        .await;
+                });
+            }
             tauri::async_runtime::spawn(v.clone().publish_portfolio(app.clone()));
             tauri::async_runtime::spawn(v.forward_alerts(app.clone()));
         }

@@ -1,5 +1,10 @@
 //! The audit log and the risk rules file across IPC: the audit screen (filter, CSV export) and
 //! the rules screen (the file, inline validation errors, save that applies without restart).
+//!
+//! Going live is two steps: a save that would turn the global dry-run off (the file on disk is
+//! in dry-run, or not valid) writes nothing and returns a [`GoLivePreview`] — which rules will
+//! then send orders on their own — with a single-use id; only saving the same text again with
+//! that id (within [`GO_LIVE_VALID_FOR`]) writes it.
 
 use crate::error::{ErrorCode, IpcError};
 use crate::paths::AppPaths;
@@ -277,20 +282,142 @@ pub fn check_rules(paths: tauri::State<'_, AppPaths>, text: String) -> RulesFile
     check(&paths.rules_file(), text)
 }
 
-/// Saves the rules when they validate (atomically: temp file + rename); the guard applies them
-/// without a restart. Invalid text is refused and nothing is written.
-#[tauri::command]
-#[specta::specta]
-pub fn save_rules(paths: tauri::State<'_, AppPaths>, text: String) -> Result<RulesFile, IpcError> {
-    let path = paths.rules_file();
-    let checked = check(&path, text);
+/// How long a go-live preview can be confirmed.
+pub const GO_LIVE_VALID_FOR: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// What turning the global dry-run off would do, to confirm before anything is written.
+#[derive(Debug, Clone, PartialEq, Serialize, Type)]
+#[serde(rename_all = "camelCase")]
+pub struct GoLivePreview {
+    /// Single-use: save the same text again with it to go live.
+    pub preview_id: String,
+    /// Enabled rules in the text.
+    pub rules: u32,
+    /// The enabled `flatten` rules that will send orders on their own (not in their own
+    /// dry-run), by id.
+    pub will_send: Vec<String>,
+}
+
+/// The outcome of a save.
+#[derive(Debug, Clone, PartialEq, Serialize, Type)]
+#[serde(tag = "outcome", rename_all = "camelCase")]
+pub enum RulesSave {
+    /// Written; the guard applies it without a restart.
+    Saved { file: RulesFile },
+    /// Nothing written: the text turns the global dry-run off. Save it again with
+    /// `preview.previewId` to go live.
+    ConfirmGoLive { preview: GoLivePreview },
+}
+
+/// The go-live previews issued and not yet used (one at a time: a new one replaces the last).
+#[derive(Debug, Default)]
+pub struct GoLiveGate {
+    pending: std::sync::Mutex<Option<PendingGoLive>>,
+    issued: std::sync::atomic::AtomicU64,
+}
+
+#[derive(Debug)]
+struct PendingGoLive {
+    id: String,
+    text: String,
+    at: std::time::Instant,
+}
+
+impl GoLiveGate {
+    fn issue(&self, text: &str, now: std::time::Instant) -> String {
+        let n = self
+            .issued
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        let id = format!("go-live-{n}");
+        *self
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(PendingGoLive {
+            id: id.clone(),
+            text: text.to_owned(),
+            at: now,
+        });
+        id
+    }
+
+    /// Uses `id` up if it was issued for exactly `text` and has not expired.
+    fn redeem(&self, id: &str, text: &str, now: std::time::Instant) -> Result<(), IpcError> {
+        let mut pending = self
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match pending.take() {
+            Some(p) if p.id == id && p.text == text => {
+                if now.duration_since(p.at) <= GO_LIVE_VALID_FOR {
+                    Ok(())
+                } else {
+                    Err(IpcError::invalid_input(
+                        "rules.go_live_expired",
+                        "the go-live confirmation expired: review it again",
+                    ))
+                }
+            }
+            other => {
+                *pending = other;
+                Err(IpcError::invalid_input(
+                    "rules.go_live_unknown",
+                    "this go-live confirmation is unknown, used, or for another text: review it again",
+                ))
+            }
+        }
+    }
+}
+
+/// The global dry-run of the file on disk: `true` unless it validates with `dry_run = false`
+/// (a missing or invalid file is not known to be live).
+fn on_disk_dry_run(path: &std::path::Path) -> bool {
+    tradeguard_engine::rules::RiskConfig::load(path).map_or(true, |c| c.dry_run)
+}
+
+/// Saves `text` to `path` unless it is invalid (refused) or turns the global dry-run off
+/// without a valid `confirm` id (a preview is returned, nothing is written).
+fn save_to(
+    path: &std::path::Path,
+    gate: &GoLiveGate,
+    text: String,
+    confirm: Option<&str>,
+    now: std::time::Instant,
+) -> Result<RulesSave, IpcError> {
+    let checked = check(path, text);
     if let Some(p) = checked.problems.first() {
         return Err(IpcError::invalid_input(&p.code, p.message.clone()));
+    }
+    let goes_live = checked.dry_run == Some(false) && on_disk_dry_run(path);
+    if goes_live {
+        match confirm {
+            Some(id) => gate.redeem(id, &checked.text, now)?,
+            None => {
+                let will_send = tradeguard_engine::rules::RiskConfig::parse(&checked.text, path)
+                    .map(|c| {
+                        c.enabled_rules()
+                            .filter(|r| {
+                                r.common.action == tradeguard_engine::rules::RuleAction::Flatten
+                                    && !r.common.dry_run
+                            })
+                            .map(|r| r.common.id.clone())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let preview = GoLivePreview {
+                    preview_id: gate.issue(&checked.text, now),
+                    rules: checked.rules,
+                    will_send,
+                };
+                tracing::info!(path = %path.display(), preview = %preview.preview_id, "rules save would go live: confirmation asked");
+                return Ok(RulesSave::ConfirmGoLive { preview });
+            }
+        }
     }
     let tmp = path.with_extension("toml.tmp");
     let write = || -> std::io::Result<()> {
         std::fs::write(&tmp, &checked.text)?;
-        std::fs::rename(&tmp, &path)
+        std::fs::rename(&tmp, path)
     };
     write().map_err(|e| {
         IpcError::new(
@@ -299,8 +426,32 @@ pub fn save_rules(paths: tauri::State<'_, AppPaths>, text: String) -> Result<Rul
             format!("cannot write {}: {e}", path.display()),
         )
     })?;
-    tracing::info!(path = %path.display(), dry_run = ?checked.dry_run, rules = checked.rules, "risk rules saved from the app");
-    Ok(checked)
+    if goes_live {
+        tracing::warn!(path = %path.display(), rules = checked.rules, "risk rules saved LIVE from the app (global dry-run off, confirmed)");
+    } else {
+        tracing::info!(path = %path.display(), dry_run = ?checked.dry_run, rules = checked.rules, "risk rules saved from the app");
+    }
+    Ok(RulesSave::Saved { file: checked })
+}
+
+/// Saves the rules when they validate (atomically: temp file + rename); the guard applies them
+/// without a restart. Invalid text is refused and nothing is written. A text that turns the
+/// global dry-run off is only written with `confirm` = the id of the preview returned for it.
+#[tauri::command]
+#[specta::specta]
+pub fn save_rules(
+    paths: tauri::State<'_, AppPaths>,
+    state: tauri::State<'_, AppState>,
+    text: String,
+    confirm: Option<String>,
+) -> Result<RulesSave, IpcError> {
+    save_to(
+        &paths.rules_file(),
+        state.go_live(),
+        text,
+        confirm.as_deref(),
+        std::time::Instant::now(),
+    )
 }
 
 #[cfg(test)]
@@ -343,6 +494,96 @@ mod tests {
         assert_eq!(bad.problems[0].line, Some(5), "{:?}", bad.problems);
         assert_eq!(bad.problems[0].code, "config.invalid");
         assert!(bad.problems[0].message.contains("max_contracts"));
+    }
+
+    const LIVE: &str = "dry_run = false\n\n[[max_contracts]]\nid = \"mc\"\naction = \"flatten\"\nmax_contracts = 5\n\n[[dte_exit]]\ndays = 1\n";
+
+    fn saved(r: Result<RulesSave, IpcError>) -> RulesFile {
+        match r {
+            Ok(RulesSave::Saved { file }) => file,
+            other => panic!("expected a save: {other:?}"),
+        }
+    }
+
+    fn preview(r: Result<RulesSave, IpcError>) -> GoLivePreview {
+        match r {
+            Ok(RulesSave::ConfirmGoLive { preview }) => preview,
+            other => panic!("expected a go-live preview: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn going_live_needs_the_preview_id_of_that_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("risk.toml");
+        std::fs::write(&path, "dry_run = true\n").unwrap();
+        let gate = GoLiveGate::default();
+        let t0 = std::time::Instant::now();
+
+        // Step one: nothing written, what goes live is listed.
+        let p = preview(save_to(&path, &gate, LIVE.to_owned(), None, t0));
+        assert_eq!((p.rules, p.will_send.clone()), (2, vec!["mc".to_owned()]));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "dry_run = true\n");
+
+        // A wrong id, or the id with another text, writes nothing either.
+        let e = save_to(&path, &gate, LIVE.to_owned(), Some("go-live-999"), t0).unwrap_err();
+        assert_eq!(e.reason, "rules.go_live_unknown");
+        let other = LIVE.replace("max_contracts = 5", "max_contracts = 1");
+        let e = save_to(&path, &gate, other, Some(&p.preview_id), t0).unwrap_err();
+        assert_eq!(e.reason, "rules.go_live_unknown");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "dry_run = true\n");
+
+        // Step two: the same text with its id is written, once.
+        let f = saved(save_to(
+            &path,
+            &gate,
+            LIVE.to_owned(),
+            Some(&p.preview_id),
+            t0,
+        ));
+        assert_eq!(f.dry_run, Some(false));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), LIVE);
+
+        // Already live: later edits save directly.
+        let edit = LIVE.replace("days = 1", "days = 2");
+        saved(save_to(&path, &gate, edit.clone(), None, t0));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), edit);
+    }
+
+    #[test]
+    fn a_go_live_preview_is_single_use_and_expires() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("risk.toml");
+        // No dry_run line: dry-run (and a missing or invalid file counts as not live).
+        std::fs::write(&path, "[[dte_exit]]\ndays = 1\n").unwrap();
+        let gate = GoLiveGate::default();
+        let t0 = std::time::Instant::now();
+        let p = preview(save_to(&path, &gate, LIVE.to_owned(), None, t0));
+        let late = t0 + GO_LIVE_VALID_FOR + std::time::Duration::from_secs(1);
+        let e = save_to(&path, &gate, LIVE.to_owned(), Some(&p.preview_id), late).unwrap_err();
+        assert_eq!(e.reason, "rules.go_live_expired");
+        let e = save_to(&path, &gate, LIVE.to_owned(), Some(&p.preview_id), t0).unwrap_err();
+        assert_eq!(
+            e.reason, "rules.go_live_unknown",
+            "used up by the expired try"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "[[dte_exit]]\ndays = 1\n"
+        );
+
+        std::fs::remove_file(&path).unwrap();
+        preview(save_to(&path, &gate, LIVE.to_owned(), None, t0));
+        std::fs::write(&path, "dry_run = ").unwrap();
+        preview(save_to(&path, &gate, LIVE.to_owned(), None, t0));
+        // Staying in dry-run never asks.
+        saved(save_to(
+            &path,
+            &gate,
+            "dry_run = true\n".to_owned(),
+            None,
+            t0,
+        ));
     }
 
     #[test]

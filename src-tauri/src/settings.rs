@@ -1,6 +1,8 @@
 //! App settings (`settings.toml` in the config directory): what the Settings screen edits.
-//! A missing file means the defaults; a file that does not parse is an error shown to the
-//! user (never silently replaced), and the app runs on the defaults meanwhile.
+//! A missing file means the defaults; a file that does not parse is an error naming its line
+//! and column, shown to the user (never silently replaced): the app still starts, on the
+//! defaults, logs the error and raises it as a Critical `settings.rejected` alert once the
+//! guard runs.
 
 use crate::error::IpcError;
 use serde::{Deserialize, Serialize};
@@ -110,9 +112,14 @@ impl Settings {
             }
         };
         toml::from_str(&text).map_err(|e| {
+            let (line, column) = e.span().map_or((1, 1), |s| line_col(&text, s.start));
             IpcError::invalid_input(
                 "settings.parse",
-                format!("{} is not valid: {}", path.display(), e.message()),
+                format!(
+                    "{}:{line}:{column}: settings not valid: {}",
+                    path.display(),
+                    e.message().trim()
+                ),
             )
         })
     }
@@ -141,6 +148,17 @@ impl Settings {
         std::fs::write(&tmp, text).map_err(|e| storage("write", e))?;
         std::fs::rename(&tmp, path).map_err(|e| storage("replace", e))
     }
+}
+
+/// 1-based line and column of byte `offset` in `text`.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset.min(text.len())).unwrap_or("");
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rfind('\n')
+        .map_or(before.len(), |i| before.len() - i - 1)
+        + 1;
+    (line, column)
 }
 
 #[cfg(test)]
@@ -183,6 +201,13 @@ mod tests {
         let e = Settings::load(&path).unwrap_err();
         assert_eq!(e.reason, "settings.parse");
         assert!(e.message.contains("settings.toml"), "{}", e.message);
+        std::fs::write(&path, "startAtLogin = true\n\n[venue]\nibPort = \"x\"\n").unwrap();
+        let e = Settings::load(&path).unwrap_err();
+        assert!(
+            e.message.contains("settings.toml:4:10:"),
+            "line and column of the bad value: {}",
+            e.message
+        );
         std::fs::write(&path, "startAtLogon = true\n").unwrap();
         assert_eq!(Settings::load(&path).unwrap_err().reason, "settings.parse");
     }

@@ -13,6 +13,7 @@ pub struct AppState {
     requests: AtomicU32,
     venue: OnceLock<Result<Arc<Venue>, IpcError>>,
     store: OnceLock<Result<Arc<Store>, IpcError>>,
+    go_live: crate::records::GoLiveGate,
 }
 
 impl AppState {
@@ -22,7 +23,13 @@ impl AppState {
             requests: AtomicU32::new(0),
             venue: OnceLock::new(),
             store: OnceLock::new(),
+            go_live: crate::records::GoLiveGate::default(),
         }
+    }
+
+    /// The go-live previews of the rules screen (see [`crate::records::save_rules`]).
+    pub fn go_live(&self) -> &crate::records::GoLiveGate {
+        &self.go_live
     }
 
     /// Records the outcome of connecting to the venue (once, at start-up).

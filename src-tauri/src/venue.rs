@@ -11,7 +11,6 @@ use std::time::Duration;
 use tauri_specta::Event;
 use tradeguard_engine::assignment::{self, AssignmentConfig};
 use tradeguard_engine::enforce::{EnforceConfig, EnforceError, Guard, GuardDeps, RiskRules};
-use tradeguard_engine::rules::ConfigError;
 use tradeguard_engine::{EngineConfig, PricingStressModel, StoreJournal};
 use tradeguard_model::{Broker, BrokerError, Clock, Timestamp};
 use tradeguard_sim::{Scenario, SimBroker, SimError};
@@ -28,8 +27,6 @@ pub enum VenueError {
     Broker(#[from] BrokerError),
     #[error("the guard did not start: {0}")]
     Guard(#[from] EnforceError),
-    #[error("the risk rules could not be loaded: {0}")]
-    Rules(#[from] ConfigError),
     #[error("only the simulated venue can force an assignment")]
     NotSimulated,
     #[error("IB Gateway/TWS: {0}")]
@@ -53,7 +50,6 @@ impl VenueError {
             Self::Sim(e) => e.code(),
             Self::Broker(e) => e.code(),
             Self::Guard(e) => e.code(),
-            Self::Rules(e) => e.code(),
             Self::NotSimulated => "venue.not_simulated",
             Self::Ib(e) => e.code(),
             Self::IbTimeout { .. } => "ib.connect_timeout",
@@ -212,7 +208,10 @@ impl Venue {
 
     async fn start_guard(s: Start) -> Result<Self, VenueError> {
         let journal = Arc::new(StoreJournal::new(&s.store, s.clock.clone(), s.account));
-        write_starter_rules(&s.rules_path)?;
+        if let Err(e) = write_starter_rules(&s.rules_path) {
+            // The guard starts anyway: the missing file raises the rules' Critical alert.
+            tracing::error!(code = e.code(), "{e}");
+        }
         let enforce = EnforceConfig::default();
         let guard = Guard::start(GuardDeps {
             broker: s.broker,
@@ -221,7 +220,9 @@ impl Venue {
             risk: Box::new(PricingStressModel::new(s.clock.clone())),
             engine: s.engine,
             enforce: enforce.clone(),
-            evaluator: Box::new(RiskRules::load(&s.rules_path, s.hours.clone())?),
+            // A bad rules file never stops the guard: the last good rules (or none, in
+            // dry-run) run with a Critical alert until the file is fixed.
+            evaluator: Box::new(RiskRules::watch(&s.rules_path, s.hours.clone())),
             hours: s.hours.clone(),
             backstops: Vec::new(),
             notifier: s.notifier,
@@ -420,14 +421,15 @@ impl Venue {
 /// The example rules shipped with Tradeguard (every rule documented).
 const EXAMPLE_RULES: &str = include_str!("../../config/risk.example.toml");
 
-/// First start: writes the example rules with the global dry-run on, so example limits never
-/// trade by themselves: every rule decides, logs and audits, and sends nothing until the trader
-/// edits the file and sets `dry_run = false`. An existing file is never touched.
+/// First start: writes the example rules, which ship with the global dry-run on, so example
+/// limits never trade by themselves: every rule decides, logs and audits, and sends nothing
+/// until the trader edits the file and sets `dry_run = false`. An existing file is never
+/// touched.
 fn write_starter_rules(path: &std::path::Path) -> Result<(), VenueError> {
     if path.exists() {
         return Ok(());
     }
-    let starter = EXAMPLE_RULES.replacen("\ndry_run = false\n", "\ndry_run = true\n", 1);
+    let starter = EXAMPLE_RULES;
     let write = || -> std::io::Result<()> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
@@ -445,6 +447,42 @@ fn write_starter_rules(path: &std::path::Path) -> Result<(), VenueError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_bad_rules_file_at_start_still_starts_the_guard_with_a_critical_alert() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let rules = dir.path().join("risk.toml");
+        std::fs::write(
+            &rules,
+            "dry_run = false\n\n[[max_contracts]]\nid = \"mc\"\nmax_contracts = \"two\"\n",
+        )
+        .expect("write");
+        let store = Arc::new(
+            Store::open(tradeguard_store::StoreConfig::new(
+                dir.path().join("tradeguard.db"),
+            ))
+            .expect("store"),
+        );
+        let notifier = Arc::new(assignment::RecordingNotifier::new());
+        let v = Venue::start_sim(Scenario::demo(7), store, rules.clone(), notifier.clone())
+            .await
+            .expect("the venue starts whatever the rules file holds");
+        let rejected: Vec<_> = v
+            .guard()
+            .startup_alerts()
+            .iter()
+            .filter(|a| a.code == "rules.config_rejected")
+            .cloned()
+            .collect();
+        assert_eq!(rejected.len(), 1, "{:#?}", v.guard().startup_alerts());
+        assert_eq!(rejected[0].severity, tradeguard_engine::Severity::Critical);
+        let m = &rejected[0].message;
+        assert!(m.contains(&format!("{}:5", rules.display())), "{m}");
+        assert!(m.contains("max_contracts.max_contracts"), "{m}");
+        assert!(!notifier.all().is_empty(), "the person is notified");
+        assert!(v.guard().status().await.dry_run, "no rules known: dry-run");
+        v.guard().shutdown().await;
+    }
 
     #[test]
     fn starter_rules_are_the_example_in_global_dry_run_and_parse() {

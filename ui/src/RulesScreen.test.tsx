@@ -1,7 +1,7 @@
 import { act, fireEvent, render, screen } from "@testing-library/react";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { Result } from "./backend";
-import type { RulesFile } from "./bindings";
+import type { RulesFile, RulesSave } from "./bindings";
 import { lineRange, readDryRun, RULES_CHECK_DEBOUNCE_MS, RulesScreen, setDryRun } from "./RulesScreen";
 import { fail, fakeBackend, ok, rulesFile } from "./testing/fakeBackend";
 
@@ -35,8 +35,11 @@ function check(text: string): RulesFile {
       problems: [{ line: line + 1, code: "config.invalid", message: `max_contracts must be > 0 (line ${line + 1})` }],
     });
   }
-  return rulesFile({ path: PATH, text, valid: true, dryRun: readDryRun(text) ?? false, rules: 1, problems: [] });
+  // Like the backend: a file without a global dry_run is in dry-run.
+  return rulesFile({ path: PATH, text, valid: true, dryRun: readDryRun(text) ?? true, rules: 1, problems: [] });
 }
+
+const saved = (text: string): RulesSave => ({ outcome: "saved", file: check(text) });
 
 const textArea = () => screen.getByTestId("rules-text") as HTMLTextAreaElement;
 const saveButton = () => screen.getByTestId("rules-save") as HTMLButtonElement;
@@ -93,7 +96,7 @@ describe("RulesScreen", () => {
 
   function setup(over: Parameters<typeof fakeBackend>[0] = {}, kept: { draft?: string | null; onDraftChange?: (d: string | null) => void } = {}) {
     const checkRules = vi.fn(async (text: string) => ok(check(text)));
-    const saveRules = vi.fn(async (text: string) => ok(check(text)));
+    const saveRules = vi.fn(async (text: string, _confirm: string | null) => ok(saved(text)));
     const backend = fakeBackend({ rulesFile: async () => ok(check(TEXT)), checkRules, saveRules, ...over });
     render(<RulesScreen backend={backend} {...kept} />);
     return { checkRules, saveRules };
@@ -195,18 +198,21 @@ describe("RulesScreen", () => {
     const without = TEXT.replace("dry_run = false   # keep me\n", "");
     setup({ rulesFile: async () => ok(check(without)) });
     await flush();
-    expect(dryRunBox().checked).toBe(false);
-    expect(screen.getByText(/not set in the file/)).toBeTruthy();
+    // A file without the line is in dry-run (it fails safe).
+    expect(dryRunBox().checked).toBe(true);
+    expect(screen.getByText(/not set in the file: on/)).toBeTruthy();
+    expect(screen.getByTestId("rules-status").textContent).toBe("Valid · 1 rule · dry-run on");
     expect(screen.getByText(/no order is\s+sent/)).toBeTruthy();
     fireEvent.click(dryRunBox());
-    expect(dryRunBox().checked).toBe(true);
-    expect(textArea().value).toBe(setDryRun(without, true));
-    expect(readDryRun(textArea().value)).toBe(true);
+    expect(dryRunBox().checked).toBe(false);
+    expect(textArea().value).toBe(setDryRun(without, false));
+    expect(readDryRun(textArea().value)).toBe(false);
     await settle();
-    expect(screen.getByTestId("rules-status").textContent).toBe("Valid · 1 rule · dry-run on");
-    fireEvent.click(dryRunBox());
-    expect(textArea().value).toContain("\ndry_run = false\n");
+    expect(screen.getByTestId("rules-status").textContent).toBe("Valid · 1 rule · dry-run off");
     expect(textArea().value.match(/^dry_run/gm)).toHaveLength(2);
+    fireEvent.click(dryRunBox());
+    expect(dryRunBox().checked).toBe(true);
+    expect(textArea().value).toContain("\ndry_run = true\n");
   });
 
   it("the dry-run switch rewrites an existing line in place", async () => {
@@ -224,7 +230,7 @@ describe("RulesScreen", () => {
     await settle();
     await act(async () => fireEvent.click(saveButton()));
     const expected = setDryRun(TEXT, true);
-    expect(saveRules).toHaveBeenCalledWith(expected);
+    expect(saveRules).toHaveBeenCalledWith(expected, null);
     expect(screen.getByTestId("rules-saved").textContent).toBe("Saved — applies without restart");
     expect(textArea().value).toBe(expected);
     expect(saveButton().disabled).toBe(true);
@@ -234,8 +240,8 @@ describe("RulesScreen", () => {
   });
 
   it("a refused save keeps the text and shows the error with its code", async () => {
-    let answer: (r: Result<RulesFile>) => void = () => {};
-    const saveRules = vi.fn(() => new Promise<Result<RulesFile>>((r) => (answer = r)));
+    let answer: (r: Result<RulesSave>) => void = () => {};
+    const saveRules = vi.fn(() => new Promise<Result<RulesSave>>((r) => (answer = r)));
     setup({ saveRules });
     await flush();
     const edited = `${TEXT}# my edit\n`;
@@ -251,6 +257,47 @@ describe("RulesScreen", () => {
     expect(textArea().value).toBe(edited);
     expect(screen.queryByTestId("rules-saved")).toBeNull();
     expect(saveButton().disabled).toBe(false);
+  });
+
+  it("going live needs a second, explicit confirmation of the same text", async () => {
+    const DRY = setDryRun(TEXT, true);
+    // Like the backend: turning the global dry-run off answers a preview until confirmed with its id.
+    const saveRules = vi.fn(
+      async (text: string, confirm: string | null): Promise<Result<RulesSave>> =>
+        confirm === "go-live-1"
+          ? ok(saved(text))
+          : ok({ outcome: "confirmGoLive", preview: { previewId: "go-live-1", rules: 1, willSend: ["max-contracts"] } }),
+    );
+    setup({ rulesFile: async () => ok(check(DRY)), saveRules });
+    await flush();
+    expect(dryRunBox().checked).toBe(true);
+    fireEvent.click(dryRunBox());
+    await settle();
+    await act(async () => fireEvent.click(saveButton()));
+    expect(saveRules).toHaveBeenLastCalledWith(TEXT, null);
+    const panel = screen.getByTestId("rules-go-live");
+    expect(panel.textContent).toContain("nothing was saved yet");
+    expect(screen.getByTestId("rules-go-live-summary").textContent).toContain("send orders on their own: max-contracts");
+    expect(screen.queryByTestId("rules-saved")).toBeNull();
+    expect(saveButton().disabled).toBe(true);
+
+    // Keeping dry-run closes it, nothing saved; an edit also drops a pending confirmation.
+    fireEvent.click(screen.getByTestId("rules-go-live-cancel"));
+    expect(screen.queryByTestId("rules-go-live")).toBeNull();
+    await act(async () => fireEvent.click(saveButton()));
+    expect(screen.getByTestId("rules-go-live")).toBeTruthy();
+    fireEvent.change(textArea(), { target: { value: `${TEXT}# more\n` } });
+    expect(screen.queryByTestId("rules-go-live")).toBeNull();
+    fireEvent.change(textArea(), { target: { value: TEXT } });
+    await settle();
+
+    // The confirmation saves exactly that text with the preview's id.
+    await act(async () => fireEvent.click(saveButton()));
+    await act(async () => fireEvent.click(screen.getByTestId("rules-go-live-confirm")));
+    expect(saveRules).toHaveBeenLastCalledWith(TEXT, "go-live-1");
+    expect(screen.queryByTestId("rules-go-live")).toBeNull();
+    expect(screen.getByTestId("rules-saved").textContent).toBe("Saved — applies without restart");
+    expect(screen.getByTestId("rules-status").textContent).toBe("Valid · 1 rule · dry-run off");
   });
 
   it("reverts to the saved text", async () => {

@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useRef, useState } from "react";
 import { attempt, type Backend } from "./backend";
-import type { IpcError, RulesFile } from "./bindings";
+import type { GoLivePreview, IpcError, RulesFile, RulesSave } from "./bindings";
 import { ErrorNote } from "./ErrorNote";
 import { useDebounced } from "./useDebounced";
 import "./screens.css";
@@ -77,6 +77,8 @@ export function lineRange(text: string, line: number): [number, number] {
 }
 
 type Checked = { text: string; result: RulesFile };
+/** A save that turns the global dry-run off, waiting for its second confirmation. */
+type GoLive = { text: string; preview: GoLivePreview };
 
 export function RulesScreen({
   backend,
@@ -100,6 +102,7 @@ export function RulesScreen({
   const [saving, setSaving] = useState(false);
   const [saveError, setSaveError] = useState<IpcError | null>(null);
   const [savedNote, setSavedNote] = useState(false);
+  const [goLive, setGoLive] = useState<GoLive | null>(null);
   const textRef = useRef<HTMLTextAreaElement>(null);
   const latestCheck = useRef(0);
   const settledDraft = useDebounced(draft, RULES_CHECK_DEBOUNCE_MS);
@@ -148,24 +151,31 @@ export function RulesScreen({
     setRestored(false);
     setSavedNote(false);
     setSaveError(null);
+    // A go-live confirmation is for the exact text it previewed.
+    setGoLive(null);
   };
 
   const current = checked && checked.text === draft ? checked.result : null;
   const changed = saved !== null && draft !== saved.text;
   const canSave = saved !== null && changed && current !== null && current.valid && !saving;
 
-  const save = async () => {
-    if (!canSave) return;
-    const text = draft;
+  const write = async (text: string, confirm: string | null) => {
     setSaving(true);
     setSaveError(null);
     setSavedNote(false);
-    const res = await attempt(() => backend.saveRules(text));
+    const res = await attempt(() => backend.saveRules(text, confirm));
     setSaving(false);
+    setGoLive(null);
     if (res.status === "ok") {
-      setSaved(res.data);
-      setDraft(res.data.text);
-      setChecked({ text: res.data.text, result: res.data });
+      const r: RulesSave = res.data;
+      if (r.outcome === "confirmGoLive") {
+        // Nothing written yet: going live needs a second, explicit confirmation.
+        setGoLive({ text, preview: r.preview });
+        return;
+      }
+      setSaved(r.file);
+      setDraft(r.file.text);
+      setChecked({ text: r.file.text, result: r.file });
       setSavedNote(true);
     } else {
       // Refused: nothing was written; the person's text stays as it is.
@@ -173,8 +183,19 @@ export function RulesScreen({
     }
   };
 
+  const save = async () => {
+    if (!canSave || goLive) return;
+    await write(draft, null);
+  };
+
+  const confirmGoLive = async () => {
+    if (!goLive || saving || goLive.text !== draft) return;
+    await write(goLive.text, goLive.preview.previewId);
+  };
+
   const revert = () => {
     if (!saved) return;
+    setGoLive(null);
     setDraft(saved.text);
     setRestored(false);
     setChecked({ text: saved.text, result: saved });
@@ -221,15 +242,16 @@ export function RulesScreen({
             <input
               type="checkbox"
               data-testid="rules-dry-run"
-              checked={dryRun === true}
+              checked={dryRun !== false}
               disabled={saving}
               onChange={(e) => edit(setDryRun(draft, e.target.checked))}
             />
-            Global dry-run{dryRun === null ? " (not set in the file: off)" : ""}
+            Global dry-run{dryRun === null ? " (not set in the file: on)" : ""}
           </label>
           <p className="hint">
             In dry-run every rule still evaluates, decides and writes what it would do to the audit log, but no order is
-            sent. This edits the <code>dry_run = …</code> line of the file; it applies when you save.
+            sent. A file without a <code>dry_run</code> line is in dry-run: only <code>dry_run = false</code> lets the
+            rules send orders. This edits the <code>dry_run = …</code> line of the file; it applies when you save.
           </p>
 
           <Status current={current} checkError={checkError} />
@@ -270,7 +292,7 @@ export function RulesScreen({
             <button
               type="button"
               data-testid="rules-save"
-              disabled={!canSave}
+              disabled={!canSave || goLive !== null}
               title={!changed ? "Nothing changed" : current === null ? "Checking…" : !current.valid ? "Fix the problems first" : undefined}
               onClick={() => void save()}
             >
@@ -291,6 +313,26 @@ export function RulesScreen({
               </span>
             )}
           </div>
+          {goLive && (
+            <div className="flatten-notice armed" role="alertdialog" aria-labelledby="go-live-title" data-testid="rules-go-live">
+              <p id="go-live-title">
+                <strong>Go live?</strong> This turns the global dry-run off: nothing was saved yet.
+              </p>
+              <p data-testid="rules-go-live-summary">
+                {goLive.preview.willSend.length === 0
+                  ? `${goLive.preview.rules} enabled ${goLive.preview.rules === 1 ? "rule" : "rules"}; none closes positions on its own (alert only or in its own dry-run).`
+                  : `These rules will send orders on their own: ${goLive.preview.willSend.join(", ")} (${goLive.preview.rules} enabled ${goLive.preview.rules === 1 ? "rule" : "rules"} in all).`}
+              </p>
+              <div className="actions">
+                <button type="button" data-testid="rules-go-live-confirm" disabled={saving} onClick={() => void confirmGoLive()}>
+                  {saving ? "Saving…" : "Go live: save with dry-run off"}
+                </button>
+                <button type="button" className="secondary" data-testid="rules-go-live-cancel" disabled={saving} onClick={() => setGoLive(null)}>
+                  Keep dry-run (not saved)
+                </button>
+              </div>
+            </div>
+          )}
           <ErrorNote error={saveError} testId="rules-error" />
         </>
       )}

@@ -32,7 +32,7 @@ describe("App: an unsaved Rules edit survives a tab switch", () => {
   it("keeps the draft, marks the Rules tab, and clears the mark once saved", async () => {
     // A file on "disk" that a save replaces.
     let onDisk = "dry_run = false\n";
-    const saveRules = vi.fn(async (text: string) => ((onDisk = text), ok(rulesFile({ text }))));
+    const saveRules = vi.fn(async (text: string) => ((onDisk = text), ok({ outcome: "saved" as const, file: rulesFile({ text }) })));
     const backend = fakeBackend({ rulesFile: async () => ok(rulesFile({ text: onDisk })), saveRules });
     render(<App backend={backend} />);
     await act(async () => {});
@@ -56,7 +56,7 @@ describe("App: an unsaved Rules edit survives a tab switch", () => {
     // The check of the kept text runs after the debounce; then it can be saved.
     await act(async () => new Promise((r) => setTimeout(r, 400)));
     await act(async () => fireEvent.click(screen.getByTestId("rules-save")));
-    expect(saveRules).toHaveBeenCalledWith(edited);
+    expect(saveRules).toHaveBeenCalledWith(edited, null);
     expect(screen.queryByTestId("nav-rules-unsaved")).toBeNull();
 
     await act(async () => fireEvent.click(screen.getByTestId("nav-audit")));

@@ -20,6 +20,7 @@ import {
   type IpcError,
   type PortfolioView,
   type RulesFile,
+  type RulesSave,
   type Settings,
   type ShellRequestKind,
   type StrategyRow,
@@ -68,8 +69,12 @@ export interface Backend {
   rulesFile(): Promise<Result<RulesFile>>;
   /** Validates `text` without saving (inline validation while editing). */
   checkRules(text: string): Promise<Result<RulesFile>>;
-  /** Saves valid rules (they apply without restart); invalid text is refused and nothing is written. */
-  saveRules(text: string): Promise<Result<RulesFile>>;
+  /**
+   * Saves valid rules (they apply without restart); invalid text is refused and nothing is written. A text that
+   * turns the global dry-run off is not written: the answer is a go-live preview, and saving the same text again
+   * with `confirm` = its id writes it.
+   */
+  saveRules(text: string, confirm: string | null): Promise<Result<RulesSave>>;
   /** Strategies pushed with every portfolio update (same throttle). */
   onStrategies(cb: (rows: StrategyRow[]) => void): Promise<Unlisten>;
   /** Legs, Greeks, payoff, stress grid against the margin buffer, rule distances of one strategy. */
@@ -132,7 +137,7 @@ export const tauriBackend: Backend = {
   exportAuditCsv: (filter) => commands.exportAuditCsv(filter),
   rulesFile: () => commands.rulesFile(),
   checkRules: (text) => settle(() => commands.checkRules(text)),
-  saveRules: (text) => commands.saveRules(text),
+  saveRules: (text, confirm) => commands.saveRules(text, confirm),
   onStrategies: (cb) => events.strategiesChanged.listen((e) => cb(e.payload)),
   strategyDetail: (strategyId) => commands.strategyDetail(strategyId),
   blotter: () => commands.blotter(),

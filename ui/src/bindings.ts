@@ -65,9 +65,10 @@ export const commands = {
 	checkRules: (text: string) => __TAURI_INVOKE<RulesFile>("check_rules", { text }),
 	/**
 	 *  Saves the rules when they validate (atomically: temp file + rename); the guard applies them
-	 *  without a restart. Invalid text is refused and nothing is written.
+	 *  without a restart. Invalid text is refused and nothing is written. A text that turns the
+	 *  global dry-run off is only written with `confirm` = the id of the preview returned for it.
 	 */
-	saveRules: (text: string) => typedError<RulesFile, IpcError>(__TAURI_INVOKE("save_rules", { text })),
+	saveRules: (text: string, confirm: string | null) => typedError<RulesSave, IpcError>(__TAURI_INVOKE("save_rules", { text, confirm })),
 };
 
 /** Events */
@@ -380,6 +381,19 @@ export type ForceAssignment = {
 	contracts: number,
 };
 
+/**  What turning the global dry-run off would do, to confirm before anything is written. */
+export type GoLivePreview = {
+	/**  Single-use: save the same text again with it to go live. */
+	previewId: string,
+	/**  Enabled rules in the text. */
+	rules: number,
+	/**
+	 *  The enabled `flatten` rules that will send orders on their own (not in their own
+	 *  dry-run), by id.
+	 */
+	willSend: string[],
+};
+
 /**  Net Greeks of a strategy (delta and gamma in shares, vega and theta in dollars). */
 export type GreeksView = {
 	delta: number | null,
@@ -553,6 +567,16 @@ export type RulesProblem = {
 	code: string,
 	message: string,
 };
+
+/**  The outcome of a save. */
+export type RulesSave = 
+/**  Written; the guard applies it without a restart. */
+{ outcome: "saved"; file: RulesFile } | 
+/**
+ *  Nothing written: the text turns the global dry-run off. Save it again with
+ *  `preview.previewId` to go live.
+ */
+{ outcome: "confirmGoLive"; preview: GoLivePreview };
 
 export type Settings = {
 	/**  Start Tradeguard when the user logs in (off by default). */

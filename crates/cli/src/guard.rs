@@ -11,12 +11,19 @@
 //!   running) plus an optional `[guard]` table of runtime settings (`dry_run`, `reconcile_secs`,
 //!   `stall_secs`, `status_secs`) in the same file. Without it no rule runs (the guard still
 //!   reconciles, reports and handles assignments).
+//! - A bad (or missing) `--config` file never stops the guard: the rules run with the last good
+//!   configuration kept in the journal or, when there is none, with no rule in dry-run, and a
+//!   Critical `rules.config_rejected` alert names the file, line and field; fixing the file
+//!   applies it without a restart. A `[guard]` table that cannot be used is replaced by the one
+//!   of the last good file (else the defaults with `dry_run = true`) and raises a Critical
+//!   `guard.config_rejected` alert; `[guard]` settings apply at the next start.
 //! - `--market-hours`: `us-equity` (default; an emergency close found outside the regular
 //!   session is armed for the open) or `always-open` (closes go out at once, whatever the
 //!   time: tests, venues without a session).
 //! - Readiness: the line `guard: started; N strategies guarded` is printed once the guard has
 //!   recovered from the journal, reconciled with the broker and started its tasks, followed by
-//!   one `guard: strategy NAME: STATE` line per strategy (a Broken one with its reason).
+//!   one `guard: strategy NAME: STATE` line per strategy (a Broken one with its reason) and the
+//!   alerts raised while starting (`alert [CODE] SEVERITY: MESSAGE`, like every later one).
 //! - Risk model of the pre-trade gate: [`PricingStressModel`]; notifications: [`LogNotifier`]
 //!   (target `tradeguard::notify` on stderr).
 
@@ -25,13 +32,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
+use tradeguard_engine::alert::Severity;
 use tradeguard_engine::assignment::{
     AlwaysOpen, AssignmentConfig, LogNotifier, MarketHours, UsEquityHours,
 };
 use tradeguard_engine::enforce::{
     EnforceConfig, Guard, GuardDeps, NoRules, RiskRules, RuleEvaluator,
 };
-use tradeguard_engine::rules::ConfigError;
 use tradeguard_engine::{EngineConfig, Journal, PricingStressModel, StoreJournal};
 use tradeguard_model::{AccountId, Broker, Clock, SystemClock, Timestamp};
 use tradeguard_store::{Store, StoreConfig, StoreError};
@@ -105,25 +112,10 @@ pub struct GuardArgs {
     pub status_every: Option<f64>,
 }
 
-/// Failures of the guard command.
+/// Failures of the guard command. A bad `--config` file is not one: the guard runs without it
+/// (see the module docs).
 #[derive(Debug, thiserror::Error)]
 pub enum GuardCliError {
-    /// Config file unreadable.
-    #[error("cannot read {path}: {source}")]
-    Read {
-        /// File.
-        path: String,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// Config file invalid (the TOML error names line, column and field).
-    #[error("{path}: {message}")]
-    Config {
-        /// File.
-        path: String,
-        /// Parser message.
-        message: String,
-    },
     /// A bad option value.
     #[error("option {option}: {reason}")]
     BadOption {
@@ -135,9 +127,6 @@ pub enum GuardCliError {
     /// Simulator set-up.
     #[error("simulator: {0}")]
     Sim(#[from] tradeguard_sim::SimError),
-    /// The risk rules file is invalid (names file, line and field).
-    #[error("risk rules: {0}")]
-    Rules(#[from] ConfigError),
     /// The journal database could not be opened (another guard holds it, damaged, ...).
     #[error("journal database: {0}")]
     Store(#[from] StoreError),
@@ -159,11 +148,8 @@ impl GuardCliError {
     /// Stable machine-readable code.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::Read { .. } => "guard.read_config",
-            Self::Config { .. } => "guard.bad_config",
             Self::BadOption { .. } => "guard.bad_option",
             Self::Sim(e) => e.code(),
-            Self::Rules(e) => e.code(),
             Self::Store(e) => e.code(),
             Self::NoDataDir => "guard.no_data_dir",
             Self::Guard(e) => e.code(),
@@ -189,45 +175,182 @@ struct GuardSection {
     status_secs: Option<f64>,
 }
 
-fn secs(option: &'static str, v: f64) -> Result<Duration, GuardCliError> {
+fn positive_secs(v: f64) -> Result<Duration, String> {
     Duration::try_from_secs_f64(v)
         .ok()
         .filter(|d| !d.is_zero())
-        .ok_or_else(|| GuardCliError::BadOption {
-            option,
-            reason: format!("{v} is not a positive number of seconds"),
-        })
+        .ok_or_else(|| format!("{v} is not a positive number of seconds"))
 }
 
-fn enforce_config(args: &GuardArgs) -> Result<EnforceConfig, GuardCliError> {
-    let mut cfg = EnforceConfig::default();
+fn secs(option: &'static str, v: f64) -> Result<Duration, GuardCliError> {
+    positive_secs(v).map_err(|reason| GuardCliError::BadOption { option, reason })
+}
+
+/// Why the `[guard]` table of the config file could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GuardTableError {
+    /// The file could not be read.
+    #[error("{path}: cannot read: {message}")]
+    Read {
+        /// File.
+        path: String,
+        /// OS message.
+        message: String,
+    },
+    /// Not valid TOML, or a `[guard]` key unknown or of the wrong type.
+    #[error("{path}:{line}:{column}: {}{message}", field.as_ref().map(|f| format!("field `{f}`: ")).unwrap_or_default())]
+    Parse {
+        /// File.
+        path: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// `section.key` of that line, when it has one.
+        field: Option<String>,
+        /// Parser message.
+        message: String,
+    },
+    /// A value of the right type but unusable.
+    #[error("{path}: field `{field}`: {reason}")]
+    Invalid {
+        /// File.
+        path: String,
+        /// `guard.key`.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl GuardTableError {
+    /// Stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Read { .. } => "guard.config_read",
+            Self::Parse { .. } => "guard.config_parse",
+            Self::Invalid { .. } => "guard.config_invalid",
+        }
+    }
+}
+
+/// The settings of one `[guard]` table over `cfg`.
+fn guard_table(
+    path: &str,
+    text: &str,
+    mut cfg: EnforceConfig,
+) -> Result<EnforceConfig, GuardTableError> {
+    let f: GuardFile = toml::from_str(text).map_err(|e| {
+        let (line, column) = e.span().map_or((1, 1), |s| line_col(text, s.start));
+        GuardTableError::Parse {
+            path: path.to_owned(),
+            line,
+            column,
+            field: field_at(text, line),
+            message: e.message().trim().to_owned(),
+        }
+    })?;
+    let secs = |field: &'static str, v: f64| {
+        positive_secs(v).map_err(|reason| GuardTableError::Invalid {
+            path: path.to_owned(),
+            field,
+            reason,
+        })
+    };
+    if let Some(d) = f.guard.dry_run {
+        cfg.dry_run = d;
+    }
+    if let Some(s) = f.guard.reconcile_secs {
+        cfg.reconcile_interval = secs("guard.reconcile_secs", s)?;
+    }
+    if let Some(s) = f.guard.stall_secs {
+        cfg.stall_after = secs("guard.stall_secs", s)?;
+    }
+    if let Some(s) = f.guard.status_secs {
+        cfg.status_interval = secs("guard.status_secs", s)?;
+    }
+    Ok(cfg)
+}
+
+/// `section.key` of the `key = value` on 1-based `line`.
+fn field_at(text: &str, line: usize) -> Option<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let here = lines.get(line.checked_sub(1)?)?.trim();
+    let key = here.split_once('=')?.0.trim().trim_matches('"');
+    if key.is_empty() || key.starts_with('[') || key.starts_with('#') {
+        return None;
+    }
+    let section = lines.iter().take(line - 1).rev().find_map(|l| {
+        let t = l.trim();
+        t.strip_prefix('[')
+            .and_then(|r| r.split(']').next())
+            .map(|s| s.trim_matches('[').trim().to_owned())
+    });
+    Some(match section {
+        Some(s) => format!("{s}.{key}"),
+        None => key.to_owned(),
+    })
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset.min(text.len())).unwrap_or("");
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rfind('\n')
+        .map_or(before.len(), |i| before.len() - i - 1)
+        + 1;
+    (line, column)
+}
+
+/// The `[guard]` settings of the run and, when the file's table could not be used, why and
+/// what runs instead.
+struct GuardSettings {
+    enforce: EnforceConfig,
+    rejected: Option<(GuardTableError, &'static str)>,
+}
+
+/// The settings of `--config`'s `[guard]` table and `--status-every`; `last_good` is the text
+/// of the last good rules file kept in the journal (its table stands in for a bad one).
+fn enforce_config(
+    args: &GuardArgs,
+    last_good: Option<&str>,
+) -> Result<GuardSettings, GuardCliError> {
+    let mut settings = GuardSettings {
+        enforce: EnforceConfig::default(),
+        rejected: None,
+    };
     if let Some(path) = &args.config {
         let p = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| GuardCliError::Read {
-            path: p.clone(),
-            source,
-        })?;
-        let f: GuardFile = toml::from_str(&text).map_err(|e| GuardCliError::Config {
-            path: p,
-            message: e.to_string(),
-        })?;
-        if let Some(d) = f.guard.dry_run {
-            cfg.dry_run = d;
-        }
-        if let Some(s) = f.guard.reconcile_secs {
-            cfg.reconcile_interval = secs("guard.reconcile_secs", s)?;
-        }
-        if let Some(s) = f.guard.stall_secs {
-            cfg.stall_after = secs("guard.stall_secs", s)?;
-        }
-        if let Some(s) = f.guard.status_secs {
-            cfg.status_interval = secs("guard.status_secs", s)?;
+        let table = std::fs::read_to_string(path)
+            .map_err(|e| GuardTableError::Read {
+                path: p.clone(),
+                message: e.to_string(),
+            })
+            .and_then(|text| guard_table(&p, &text, EnforceConfig::default()));
+        match table {
+            Ok(cfg) => settings.enforce = cfg,
+            Err(e) => {
+                // Never live by accident: the last good file's table, else dry-run.
+                let kept = last_good
+                    .and_then(|t| guard_table("last good rules", t, EnforceConfig::default()).ok());
+                let instead = match kept {
+                    Some(cfg) => {
+                        settings.enforce = cfg;
+                        "the [guard] settings of the last good rules file kept in the journal"
+                    }
+                    None => {
+                        settings.enforce.dry_run = true;
+                        "the default [guard] settings with dry_run = true"
+                    }
+                };
+                settings.rejected = Some((e, instead));
+            }
         }
     }
     if let Some(s) = args.status_every {
-        cfg.status_interval = secs("--status-every", s)?;
+        settings.enforce.status_interval = secs("--status-every", s)?;
     }
-    Ok(cfg)
+    Ok(settings)
 }
 
 /// Simulator time as the guard sees it: the venue's start plus tokio time × speed.
@@ -263,10 +386,7 @@ pub fn run(args: GuardArgs) -> ExitCode {
 fn report(e: &GuardCliError) -> ExitCode {
     eprintln!("tradeguard guard: error [{}]: {e}", e.code());
     match e {
-        GuardCliError::BadOption { .. }
-        | GuardCliError::Config { .. }
-        | GuardCliError::Read { .. }
-        | GuardCliError::Rules(_) => ExitCode::from(2),
+        GuardCliError::BadOption { .. } => ExitCode::from(2),
         _ => ExitCode::from(1),
     }
 }
@@ -301,8 +421,16 @@ async fn guard_main(args: GuardArgs) -> Result<(), GuardCliError> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .try_init();
-    let enforce = enforce_config(&args)?;
     let run_for = args.run_for.map(|s| secs("--for", s)).transpose()?;
+    if let Some(s) = args.status_every {
+        secs("--status-every", s)?;
+    }
+    if args.broker == BrokerKind::Sim && args.speed == 0 {
+        return Err(GuardCliError::BadOption {
+            option: "--speed",
+            reason: "must be at least 1".into(),
+        });
+    }
     let hours: Arc<dyn MarketHours> = match (args.market_hours, args.broker) {
         (HoursKind::AlwaysOpen, _) => Arc::new(AlwaysOpen),
         (HoursKind::UsEquity, BrokerKind::Sim) => Arc::new(UsEquityHours::fixed_offset(
@@ -310,14 +438,40 @@ async fn guard_main(args: GuardArgs) -> Result<(), GuardCliError> {
         )),
         (HoursKind::UsEquity, BrokerKind::Ib) => Arc::new(UsEquityHours::new_york()),
     };
+    let dir = data_dir(&args)?;
+    std::fs::create_dir_all(&dir)?;
+    let store = Store::open(StoreConfig::new(dir.join(DB_FILE)))?;
+    println!("guard: journal {}", dir.join(DB_FILE).display());
+    // The last good rules file (its [guard] table stands in for a bad one).
+    let last_good = match store.reader().latest_risk_config() {
+        Ok(r) => r.map(|r| r.config.text),
+        Err(e) => {
+            eprintln!(
+                "tradeguard guard: the last good rules could not be read [{}]: {e}",
+                e.code()
+            );
+            None
+        }
+    };
+    let GuardSettings {
+        enforce,
+        rejected: guard_rejected,
+    } = enforce_config(&args, last_good.as_deref())?;
     let evaluator: Box<dyn RuleEvaluator> = match &args.config {
         Some(path) => {
-            let rules = RiskRules::load(path, hours.clone())?;
-            println!(
-                "guard: {} risk rule(s) from {} (watched for edits)",
-                rules.rule_count(),
-                path.display()
-            );
+            let rules = RiskRules::watch(path, hours.clone());
+            match rules.start_error() {
+                None => println!(
+                    "guard: {} risk rule(s) from {} (watched for edits)",
+                    rules.rule_count(),
+                    path.display()
+                ),
+                Some(e) => println!(
+                    "guard: risk rules file REJECTED [{}]: {e}; running with the last good rules or none (see the alert), watching {} for a fix",
+                    e.code(),
+                    path.display()
+                ),
+            }
             Box::new(rules)
         }
         None => {
@@ -325,10 +479,6 @@ async fn guard_main(args: GuardArgs) -> Result<(), GuardCliError> {
             Box::new(NoRules)
         }
     };
-    let dir = data_dir(&args)?;
-    std::fs::create_dir_all(&dir)?;
-    let store = Store::open(StoreConfig::new(dir.join(DB_FILE)))?;
-    println!("guard: journal {}", dir.join(DB_FILE).display());
     let mut engine = EngineConfig::default();
     let mut account = AccountId::new(if args.ib_account.is_empty() {
         "IB"
@@ -338,12 +488,6 @@ async fn guard_main(args: GuardArgs) -> Result<(), GuardCliError> {
     let mut account_lock = None;
     let (broker, clock): (Arc<dyn Broker>, Arc<dyn Clock>) = match args.broker {
         BrokerKind::Sim => {
-            if args.speed == 0 {
-                return Err(GuardCliError::BadOption {
-                    option: "--speed",
-                    reason: "must be at least 1".into(),
-                });
-            }
             let scenario = tradeguard_sim::Scenario::demo(args.seed);
             let venue = scenario.venue()?;
             let clock = ScaledClock {
@@ -435,8 +579,26 @@ async fn guard_main(args: GuardArgs) -> Result<(), GuardCliError> {
                 .map_or_else(String::new, |r| format!(" ({})", r.code()))
         );
     }
+    let print_alert = |a: &tradeguard_engine::Alert| {
+        println!("alert [{}] {:?}: {}", a.code, a.severity, a.message);
+    };
+    for a in guard.startup_alerts() {
+        print_alert(a);
+    }
     let mut alerts = guard.subscribe_alerts();
     let mut status = guard.watch_status();
+    if let Some((e, instead)) = guard_rejected {
+        guard
+            .raise_alert(
+                Severity::Critical,
+                "guard.config_rejected",
+                format!(
+                    "[guard] settings rejected: {e} ({}). The guard runs with {instead}; fix the file and restart to apply its [guard] settings.",
+                    e.code()
+                ),
+            )
+            .await;
+    }
     let deadline = async {
         match run_for {
             Some(d) => tokio::time::sleep(d).await,
@@ -454,7 +616,7 @@ async fn guard_main(args: GuardArgs) -> Result<(), GuardCliError> {
                 break;
             }
             a = alerts.recv() => match a {
-                Ok(a) => println!("alert [{}] {:?}: {}", a.code, a.severity, a.message),
+                Ok(a) => print_alert(&a),
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => println!("alert: {n} alerts skipped (in the journal)"),
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
             },

@@ -1,6 +1,8 @@
 //! `tradeguard guard` on the simulated venue: runs for a short period, prints the status and
-//! stops cleanly; a bad config names the file and exits with code 2; a second guard on the same
-//! data directory fails with the store's lock error naming the first one's pid.
+//! stops cleanly; a bad config file never stops it (a Critical alert names file, line and field,
+//! the last good rules kept in the journal run, or none in dry-run, and fixing the file applies
+//! it while running); a second guard on the same data directory fails with the store's lock
+//! error naming the first one's pid.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -64,21 +66,176 @@ fn headless_guard_on_the_sim_reports_status_and_stops_cleanly() {
     );
 }
 
+/// Runs `tradeguard guard` on the sim for `secs` with `config` and the data dir `data`.
+fn run_guard(config: &std::path::Path, data: &std::path::Path, secs: &str) -> (i32, String) {
+    let out = tradeguard()
+        .args(["guard", "--broker", "sim", "--speed", "60", "--for", secs])
+        .arg("--config")
+        .arg(config)
+        .arg("--data-dir")
+        .arg(data)
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    (out.status.code().unwrap_or(-1), stdout)
+}
+
+fn alert_lines<'a>(stdout: &'a str, code: &str) -> Vec<&'a str> {
+    let prefix = format!("alert [{code}] ");
+    stdout.lines().filter(|l| l.starts_with(&prefix)).collect()
+}
+
+/// `max_contracts` (line 5) is text: a hand edit gone wrong.
+const BAD_RULES: &str =
+    "dry_run = true\n\n[[max_contracts]]\nid = \"mc\"\nmax_contracts = \"two\"\n";
+
 #[test]
-fn bad_guard_config_names_the_file_and_field() {
+fn bad_rules_file_at_start_still_guards_with_a_critical_alert_naming_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("risk.toml");
+    std::fs::write(&path, BAD_RULES).unwrap();
+    let (code, stdout) = run_guard(&path, &dir.path().join("data"), "2");
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("guard: started"), "{stdout}");
+    let rejected = alert_lines(&stdout, "rules.config_rejected");
+    assert_eq!(rejected.len(), 1, "{stdout}");
+    let a = rejected[0];
+    assert!(a.contains("Critical"), "{a}");
+    assert!(a.contains("risk.toml:5"), "{a}");
+    assert!(a.contains("max_contracts.max_contracts"), "{a}");
+    assert!(a.contains("NO risk rule, in dry-run"), "{a}");
+    assert!(stdout.contains("9 positions monitored"), "{stdout}");
+    assert!(
+        stdout.trim_end().ends_with("guard: stopped cleanly"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn bad_rules_file_at_restart_runs_the_last_good_rules_from_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let path = dir.path().join("risk.toml");
+    // The demo's put spread holds 2 contracts: a limit of 1 fires (dry-run: audited only).
+    let good = "dry_run = true\n\n[[max_contracts]]\nid = \"mc\"\naction = \"flatten\"\nmax_contracts = 1\n";
+    std::fs::write(&path, good).unwrap();
+    let (code, first) = run_guard(&path, &data, "1.5");
+    assert_eq!(code, 0, "{first}");
+    assert!(!alert_lines(&first, "rule.mc").is_empty(), "{first}");
+
+    std::fs::write(&path, BAD_RULES).unwrap();
+    let (code, second) = run_guard(&path, &data, "1.5");
+    assert_eq!(code, 0, "{second}");
+    assert!(second.contains("guard: started"), "{second}");
+    let rejected = alert_lines(&second, "rules.config_rejected");
+    assert_eq!(rejected.len(), 1, "{second}");
+    assert!(rejected[0].contains("risk.toml:5"), "{}", rejected[0]);
+    assert!(
+        rejected[0].contains("last good risk rules") && rejected[0].contains("1 enabled rule(s)"),
+        "{}",
+        rejected[0]
+    );
+    assert!(
+        !alert_lines(&second, "rule.mc").is_empty(),
+        "the last good rule runs: {second}"
+    );
+}
+
+#[test]
+fn fixing_a_bad_rules_file_applies_it_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("risk.toml");
+    std::fs::write(&path, BAD_RULES).unwrap();
+    let mut child = tradeguard()
+        .args(["guard", "--broker", "sim", "--speed", "60", "--for", "6"])
+        .arg("--config")
+        .arg(&path)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .env("RUST_LOG", "off")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map_while(Result::ok);
+    let mut seen = Vec::new();
+    for l in lines.by_ref() {
+        let started = l.starts_with("guard: started");
+        seen.push(l);
+        if started {
+            break;
+        }
+    }
+    assert!(
+        seen.iter().any(|l| l.starts_with("guard: started")),
+        "{seen:#?}"
+    );
+    std::fs::write(
+        &path,
+        "dry_run = true\n\n[[max_contracts]]\nid = \"mc\"\nmax_contracts = 1\n",
+    )
+    .unwrap();
+    seen.extend(lines);
+    let status = child.wait().unwrap();
+    let stdout = seen.join("\n");
+    assert!(status.success(), "{stdout}");
+    assert_eq!(
+        alert_lines(&stdout, "rules.config_rejected").len(),
+        1,
+        "{stdout}"
+    );
+    let applied = alert_lines(&stdout, "rules.config_applied");
+    assert_eq!(applied.len(), 1, "{stdout}");
+    assert!(
+        applied[0].contains("rejected at start is fixed"),
+        "{stdout}"
+    );
+    assert!(
+        !alert_lines(&stdout, "rule.mc").is_empty(),
+        "the fixed rule runs: {stdout}"
+    );
+}
+
+#[test]
+fn bad_guard_table_falls_back_to_dry_run_with_a_critical_alert() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("guard.toml");
-    std::fs::write(&path, "[guard]\nreconcile_secs = \"often\"\n").unwrap();
+    std::fs::write(
+        &path,
+        "dry_run = false\n\n[guard]\nreconcile_secs = \"often\"\n",
+    )
+    .unwrap();
+    let (code, stdout) = run_guard(&path, &dir.path().join("data"), "1");
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("guard: started"), "{stdout}");
+    let rejected = alert_lines(&stdout, "guard.config_rejected");
+    assert_eq!(rejected.len(), 1, "{stdout}");
+    let a = rejected[0];
+    assert!(a.contains("Critical"), "{a}");
+    assert!(a.contains("guard.toml:4:18"), "{a}");
+    assert!(a.contains("guard.reconcile_secs"), "{a}");
+    assert!(a.contains("dry_run = true"), "{a}");
+    assert!(
+        alert_lines(&stdout, "rules.config_rejected").is_empty(),
+        "the rules part is fine: {stdout}"
+    );
+}
+
+#[test]
+fn a_bad_option_still_exits_2() {
     let out = tradeguard()
-        .args(["guard", "--broker", "sim", "--for", "1", "--config"])
-        .arg(&path)
+        .args(["guard", "--broker", "sim", "--for", "0"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("guard.toml"), "{err}");
-    assert!(err.contains("reconcile_secs"), "{err}");
-    assert!(err.contains("guard.bad_config"), "{err}");
+    assert!(
+        err.contains("guard.bad_option") && err.contains("--for"),
+        "{err}"
+    );
 }
 
 #[test]

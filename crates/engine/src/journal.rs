@@ -62,6 +62,9 @@ pub enum JournalRecord {
         /// On or off.
         enabled: bool,
     },
+    /// A risk rules configuration that validated and went into effect (the latest one wins):
+    /// what the rules run with when the file is bad at the next start.
+    RiskConfig(crate::rules::SavedRiskConfig),
 }
 
 /// Everything the journal knows, folded.
@@ -91,6 +94,8 @@ pub struct JournalState {
     pub forced_unwind: BTreeSet<AccountId>,
     /// The latest snapshot of each emergency close, per strategy (assignment guard).
     pub emergency_closes: BTreeMap<StrategyId, CloseSnapshot>,
+    /// The last good risk rules configuration.
+    pub risk_config: Option<crate::rules::SavedRiskConfig>,
 }
 
 impl JournalState {
@@ -133,6 +138,7 @@ impl JournalState {
                     self.forced_unwind.remove(&account);
                 }
             }
+            JournalRecord::RiskConfig(c) => self.risk_config = Some(c),
         }
     }
 }

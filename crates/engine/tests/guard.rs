@@ -1,8 +1,10 @@
 //! The composed [`Guard`] on the simulated venue in paused virtual time: real risk rules from a
 //! TOML file (a fired flatten reaches the broker, dry-run sends nothing, hot reload applies a
-//! changed limit and rejects a bad edit keeping the last good one), and the demo scenario's
-//! assignment handled end to end (detection, Broken strategy in the book, emergency close in the
-//! safe order, exactly one notification per Critical alert, the alert on `subscribe_alerts`).
+//! changed limit and rejects a bad edit keeping the last good one; a file bad at start runs the
+//! last good rules kept in the journal, or none in dry-run, until it is fixed), and the demo
+//! scenario's assignment handled end to end (detection, Broken strategy in the book, emergency
+//! close in the safe order, exactly one notification per Critical alert, the alert on
+//! `subscribe_alerts`).
 
 mod common;
 use common::*;
@@ -216,6 +218,157 @@ async fn reload_applies_a_changed_limit_and_a_bad_edit_keeps_the_last_good() {
     );
     assert!(alerts.iter().any(|a| a.code == "rule.max-contracts"));
     assert_eq!(qty_at_broker(&b, &put490()).await, -4);
+    g.shutdown().await;
+}
+
+/// A hand edit gone wrong: `max_contracts` (line 6) is text.
+const BAD_RULES: &str = "dry_run = false\n\n[[max_contracts]]\nid = \"max-contracts\"\naction = \"flatten\"\nmax_contracts = \"two\"\n";
+
+fn risk_configs(j: &MemoryJournal) -> Vec<tradeguard_engine::rules::SavedRiskConfig> {
+    j.records()
+        .into_iter()
+        .filter_map(|r| match r {
+            tradeguard_engine::JournalRecord::RiskConfig(c) => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn bad_rules_file_at_start_runs_without_rules_in_dry_run_until_it_is_fixed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = rules_file(dir.path(), BAD_RULES);
+    let b = broker(short_put_book());
+    b.connect().await.unwrap();
+    let j = MemoryJournal::new();
+    let n = RecordingNotifier::new();
+    let g = start_guard(
+        b.clone(),
+        &j,
+        Box::new(RiskRules::watch(&path, hours())),
+        &n,
+        "500",
+    )
+    .await;
+    // The guard runs; one Critical alert says why and what runs instead.
+    let rejected: Vec<&Alert> = g
+        .startup_alerts()
+        .iter()
+        .filter(|a| a.code == "rules.config_rejected")
+        .collect();
+    assert_eq!(rejected.len(), 1, "{:#?}", g.startup_alerts());
+    assert_eq!(rejected[0].severity, Severity::Critical);
+    let m = &rejected[0].message;
+    assert!(m.contains(&format!("{}:6", path.display())), "{m}");
+    assert!(m.contains("max_contracts.max_contracts"), "{m}");
+    assert!(m.contains("NO risk rule, in dry-run"), "{m}");
+    assert!(
+        n.all()
+            .iter()
+            .any(|x| x.title.starts_with("Risk rules file rejected at start")),
+        "notified: {:#?}",
+        n.all()
+    );
+    let status = g.status().await;
+    assert_eq!(status.rules, 0);
+    assert!(status.dry_run, "no rules, in dry-run");
+    assert!(risk_configs(&j).is_empty(), "nothing good to keep yet");
+    let mut rx = g.subscribe_alerts();
+    sleep_ms(3_000).await;
+    assert_eq!(qty_at_broker(&b, &put490()).await, -5);
+    assert!(
+        drain(&mut rx)
+            .iter()
+            .all(|a| a.code != "rules.config_rejected"),
+        "reported once"
+    );
+
+    // Fixing the file applies it without a restart, and it is kept as the last good one.
+    std::fs::write(&path, max_contracts(3, false)).unwrap();
+    sleep_ms(5_000).await;
+    let alerts = drain(&mut rx);
+    let applied: Vec<&Alert> = alerts
+        .iter()
+        .filter(|a| a.code == "rules.config_applied")
+        .collect();
+    assert_eq!(applied.len(), 1, "{alerts:#?}");
+    assert!(applied[0].message.contains("rejected at start is fixed"));
+    assert!(alerts.iter().any(|a| a.code == "rule.max-contracts"));
+    assert_eq!(qty_at_broker(&b, &put490()).await, 0, "the fixed rule acts");
+    let kept = risk_configs(&j);
+    assert_eq!(kept.len(), 1, "{kept:#?}");
+    assert_eq!(kept[0].source.text, max_contracts(3, false));
+    g.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn bad_rules_file_at_start_runs_the_last_good_rules_kept_in_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    // First run: good rules (in dry-run, so the breach is audited, not closed).
+    let good = max_contracts(3, true);
+    let path = rules_file(dir.path(), &good);
+    let b = broker(short_put_book());
+    b.connect().await.unwrap();
+    let j = MemoryJournal::new();
+    let n = RecordingNotifier::new();
+    let g = start_guard(b.clone(), &j, rules(&path), &n, "500").await;
+    sleep_ms(2_000).await;
+    g.shutdown().await;
+    let kept = risk_configs(&j);
+    assert_eq!(kept.len(), 1, "the good rules are kept: {kept:#?}");
+    assert_eq!(
+        (kept[0].source.text.as_str(), kept[0].source.path.as_path()),
+        (good.as_str(), path.as_path())
+    );
+    let dry_before = audits(&j)
+        .iter()
+        .filter(|a| a.decision == "dry_run")
+        .count();
+    assert_eq!(dry_before, 1);
+
+    // Edited badly while the guard was down: the restart runs the last good rules.
+    std::fs::write(&path, BAD_RULES).unwrap();
+    let g = start_guard(
+        b.clone(),
+        &j,
+        Box::new(RiskRules::watch(&path, hours())),
+        &n,
+        "500",
+    )
+    .await;
+    let rejected: Vec<&Alert> = g
+        .startup_alerts()
+        .iter()
+        .filter(|a| a.code == "rules.config_rejected")
+        .collect();
+    assert_eq!(rejected.len(), 1, "{:#?}", g.startup_alerts());
+    assert_eq!(rejected[0].severity, Severity::Critical);
+    let m = &rejected[0].message;
+    assert!(m.contains(&format!("{}:6", path.display())), "{m}");
+    assert!(m.contains("max_contracts.max_contracts"), "{m}");
+    assert!(m.contains("last good risk rules"), "{m}");
+    assert!(m.contains("1 enabled rule(s), global dry-run on"), "{m}");
+    let status = g.status().await;
+    assert_eq!(status.rules, 1, "the last good rule runs");
+    sleep_ms(2_000).await;
+    let dry_after = audits(&j)
+        .iter()
+        .filter(|a| a.decision == "dry_run")
+        .count();
+    assert_eq!(
+        dry_after, 2,
+        "the last good rule decided again after the restart"
+    );
+    assert_eq!(
+        qty_at_broker(&b, &put490()).await,
+        -5,
+        "in dry-run, as it was"
+    );
+    assert_eq!(
+        risk_configs(&j).len(),
+        1,
+        "the same rules are not kept twice"
+    );
     g.shutdown().await;
 }
 

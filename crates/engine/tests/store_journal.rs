@@ -307,7 +307,16 @@ fn one_of_each() -> Vec<JournalRecord> {
             account: stubs::account(),
             enabled: false,
         },
+        JournalRecord::RiskConfig(saved_rules("dry_run = true\n", t)),
+        JournalRecord::RiskConfig(saved_rules("dry_run = false\n", t)),
     ]
+}
+
+fn saved_rules(text: &str, at: Timestamp) -> tradeguard_engine::rules::SavedRiskConfig {
+    tradeguard_engine::rules::SavedRiskConfig {
+        source: tradeguard_engine::rules::ConfigSource::new("/etc/risk.toml", text),
+        applied_at: at,
+    }
 }
 
 #[tokio::test]
@@ -337,6 +346,11 @@ async fn every_record_kind_round_trips_through_append_and_load() {
         loaded.forced_unwind.iter().collect::<Vec<_>>(),
         vec![&AccountId::new("DU2")]
     );
+    assert_eq!(
+        loaded.risk_config.as_ref().map(|c| c.source.text.as_str()),
+        Some("dry_run = false\n"),
+        "the last good rules: the latest one"
+    );
 
     // Stored kinds are the serde tags, in append order.
     let r = store.reader();
@@ -361,7 +375,9 @@ async fn every_record_kind_round_trips_through_append_and_load() {
             "trading_state",
             "forced_unwind",
             "forced_unwind",
-            "forced_unwind"
+            "forced_unwind",
+            "risk_config",
+            "risk_config"
         ]
     );
 
@@ -409,6 +425,15 @@ async fn every_record_kind_round_trips_through_append_and_load() {
             .unwrap()
             .active
     );
+    let versions = r.risk_config_history(10).unwrap();
+    assert_eq!(versions.len(), 2, "every version kept: {versions:#?}");
+    let latest = r.latest_risk_config().unwrap().unwrap();
+    assert_eq!(latest.config.text, "dry_run = false\n");
+    assert_eq!(
+        latest.config.hash,
+        tradeguard_engine::rules::ConfigSource::new("x", "dry_run = false\n").hash
+    );
+    assert_eq!(latest.config.applied_at_ms, 1_741_100_400_000);
     store.close().await.unwrap();
 }
 

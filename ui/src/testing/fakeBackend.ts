@@ -198,7 +198,7 @@ export function fakeBackend(over: Partial<Backend> = {}): Backend {
     exportAuditCsv: async () => ok("/d/audit.csv"),
     rulesFile: async () => ok(rulesFile()),
     checkRules: async (text) => ok(rulesFile({ text })),
-    saveRules: async (text) => ok(rulesFile({ text })),
+    saveRules: async (text) => ok({ outcome: "saved", file: rulesFile({ text }) }),
     onStrategies: noop,
     strategyDetail: async () => fail("unavailable", "venue.connecting", "still connecting to the venue"),
     blotter: async () => ok({ groups: [], stops: [], executions: [], executionsError: null }),

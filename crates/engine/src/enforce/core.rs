@@ -86,6 +86,8 @@ pub(crate) struct Core {
     pub journal: Arc<dyn crate::journal::Journal>,
     /// The rules' state last persisted, and when.
     pub rule_state_saved: Mutex<(Option<crate::rules::RuleState>, Option<Timestamp>)>,
+    /// Hash of the last good rules configuration kept in the journal.
+    pub risk_config_saved: Mutex<Option<String>>,
 }
 
 /// The assignment guard's own dependencies, kept for a restart.

@@ -66,7 +66,7 @@ pub(crate) async fn enforce_once(core: &SharedCore) -> TaskResult {
             }
         }
     }
-    let (decisions, rules, notes, durable) = {
+    let (decisions, rules, notes, durable, good) = {
         let mut ev = core
             .evaluator
             .lock()
@@ -79,10 +79,19 @@ pub(crate) async fn enforce_once(core: &SharedCore) -> TaskResult {
             spots: &spots,
         };
         let d = ev.evaluate(&input);
-        (d, ev.rule_count(), ev.drain_alerts(), ev.durable_state())
+        (
+            d,
+            ev.rule_count(),
+            ev.drain_alerts(),
+            ev.durable_state(),
+            ev.good_config(),
+        )
     };
     if let Some(state) = durable {
         persist_rule_state(core, state, now).await;
+    }
+    if let Some(source) = good {
+        persist_risk_config(core, &source, now).await;
     }
     for a in notes {
         core.alerter.raise(a.severity, &a.code, a.message).await;
@@ -520,6 +529,40 @@ async fn drive_closes(core: &SharedCore) -> TaskResult {
 pub const RULE_STATE_SAVE_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Journals the rules' durable state when it differs from the last saved one (throttled).
+/// Keeps the rules configuration in effect in the journal when it is not the one kept last:
+/// the last good one runs when the file is bad at the next start. A failed write is logged and
+/// retried at the next evaluation.
+pub(crate) async fn persist_risk_config(
+    core: &Core,
+    source: &crate::rules::ConfigSource,
+    now: Timestamp,
+) {
+    let kept = core
+        .risk_config_saved
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .as_deref()
+        == Some(source.hash.as_str());
+    if kept {
+        return;
+    }
+    let record = crate::journal::JournalRecord::RiskConfig(crate::rules::SavedRiskConfig {
+        source: source.clone(),
+        applied_at: now,
+    });
+    match core.journal.append(record).await {
+        Ok(()) => {
+            *core
+                .risk_config_saved
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(source.hash.clone());
+        }
+        Err(e) => {
+            tracing::error!(code = e.code(), error = %e, "risk rules configuration not kept as the last good one; retried at the next evaluation")
+        }
+    }
+}
+
 async fn persist_rule_state(core: &Core, state: crate::rules::RuleState, now: Timestamp) {
     {
         let saved = core

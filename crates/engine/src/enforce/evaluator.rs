@@ -115,6 +115,15 @@ pub trait RuleEvaluator: Send {
     }
     /// Restores the state persisted by an earlier run (start-up).
     fn restore_state(&mut self, _state: crate::rules::RuleState) {}
+    /// Start-up, once: the last good rules configuration an earlier run kept (`None`: none
+    /// was). An evaluator whose file cannot be used now runs with it instead, and the next
+    /// [`Self::drain_alerts`] says so (stamped `now`).
+    fn restore_config(&mut self, _saved: Option<crate::rules::SavedRiskConfig>, _now: Timestamp) {}
+    /// The text of the configuration in effect, to keep as the last good one (`None` for
+    /// evaluators without a file, or while no valid configuration is known).
+    fn good_config(&self) -> Option<std::sync::Arc<crate::rules::ConfigSource>> {
+        None
+    }
     /// The rules' own global dry-run (no rule sends orders), as opposed to the guard's.
     fn global_dry_run(&self) -> bool {
         false

@@ -76,6 +76,7 @@ pub struct Guard {
     core: SharedCore,
     supervisor: Arc<Mutex<Option<Supervisor>>>,
     status_rx: watch::Receiver<StatusSummary>,
+    startup_alerts: Arc<Vec<Alert>>,
 }
 
 fn task<F, Fut>(core: &SharedCore, f: F) -> TaskFactory
@@ -119,6 +120,8 @@ impl Guard {
         let (alerts, _) = broadcast::channel(1024);
         let alerter = Alerter::new(deps.journal.clone(), deps.clock.clone(), alerts)
             .with_notifier(deps.notifier.clone());
+        // The alerts raised during the start, for callers that subscribe after it returns.
+        let mut start_rx = alerter.subscribe();
         let supervisor = Supervisor::new(
             deps.clock.clone(),
             alerter.clone(),
@@ -186,15 +189,22 @@ impl Guard {
             link,
             ..GuardState::default()
         };
-        // The rules' state (trailing highs, day-start and peak values) from before the restart.
+        // The rules' state (trailing highs, day-start and peak values) from before the restart,
+        // and the last good rules configuration (what runs when the file is bad now).
         let mut evaluator = deps.evaluator;
-        let saved_rules = deps.journal.load().await?.rule_state;
+        let saved = deps.journal.load().await?;
+        let saved_rules = saved.rule_state;
         if let Some(s) = saved_rules.clone() {
             evaluator.restore_state(s);
         }
+        let saved_config = saved.risk_config.as_ref().map(|c| c.source.hash.clone());
+        evaluator.restore_config(saved.risk_config, now);
+        let rules_alerts = evaluator.drain_alerts();
+        let good_config = evaluator.good_config();
         let core: SharedCore = Arc::new(Core {
             journal: deps.journal.clone(),
             rule_state_saved: Mutex::new((saved_rules, None)),
+            risk_config_saved: Mutex::new(saved_config),
             broker: deps.broker,
             coord,
             clock: deps.clock,
@@ -214,6 +224,13 @@ impl Guard {
             strategies_changed: Notify::new(),
             retain_vanished: retain,
         });
+        // A rules file rejected at start (Critical: which rules run instead).
+        for a in rules_alerts {
+            core.alerter.raise(a.severity, &a.code, a.message).await;
+        }
+        if let Some(source) = good_config {
+            enforcer::persist_risk_config(&core, &source, now).await;
+        }
         for u in &unbooked {
             core.alerter
                 .raise(
@@ -260,6 +277,11 @@ impl Guard {
                     .await;
             }
         }
+        // Before any task runs: only the start's own alerts are in the channel yet.
+        let mut startup_alerts = Vec::new();
+        while let Ok(a) = start_rx.try_recv() {
+            startup_alerts.push(a);
+        }
         let mut sup = supervisor;
         sup.spawn("events", task(&core, pump::run));
         sup.spawn("enforcer", task(&core, enforcer::run));
@@ -275,7 +297,20 @@ impl Guard {
             core,
             supervisor: Arc::new(Mutex::new(Some(sup))),
             status_rx,
+            startup_alerts: Arc::new(startup_alerts),
         })
+    }
+
+    /// The alerts the guard raised while starting (a rules file rejected at start, a forced
+    /// unwind re-applied, ...), in order: [`Self::subscribe_alerts`] only sees later ones.
+    pub fn startup_alerts(&self) -> &[Alert] {
+        &self.startup_alerts
+    }
+
+    /// Raises an alert of the caller's (journaled, broadcast, and notified when Critical),
+    /// e.g. about a settings file the caller could not use.
+    pub async fn raise_alert(&self, severity: Severity, code: &str, message: String) {
+        self.core.alerter.raise(severity, code, message).await;
     }
 
     /// The shared state (for the guard's other `impl` blocks, e.g. [`crate::enforce::flatten`]).

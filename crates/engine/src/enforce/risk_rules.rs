@@ -5,6 +5,12 @@
 //!   of clock time, inside the evaluation, so it runs on virtual time in tests. A good edit
 //!   applies at the next evaluation; a bad edit keeps the last good configuration and raises
 //!   one `rules.config_rejected` alert naming the file, line, field and reason.
+//! - A bad file at start never disarms the guard ([`RiskRules::watch`]): the rules run with the
+//!   last good configuration the guard kept in its journal ([`RuleEvaluator::restore_config`])
+//!   or, when there is none, with no rule in dry-run; one **Critical** `rules.config_rejected`
+//!   alert names the file, line, field and what runs instead. The file stays watched: fixing it
+//!   applies it without a restart. (The assignment guard, reconciliation and forced unwind do
+//!   not depend on this file at all.)
 //! - Trailing state (high-water marks, day-start and peak account values) lives in the
 //!   [`RuleState`] owned here; the guard owns the evaluator, so it survives enforcer restarts.
 //! - Each rule decision becomes an enforcer [`Decision`]: fired flatten decisions carry the
@@ -20,7 +26,8 @@ use crate::enforce::evaluator::{
 use crate::intent::OrderIntent;
 use crate::live::PositionView;
 use crate::rules::{
-    self, ConfigError, ConfigWatcher, Outcome, Reload, RiskConfig, RuleState, Session, Subject,
+    self, ConfigError, ConfigSource, ConfigWatcher, Outcome, Reload, RiskConfig, RuleState,
+    SavedRiskConfig, Session, Subject,
 };
 use std::collections::HashMap;
 use std::path::Path;
@@ -31,10 +38,34 @@ use tradeguard_model::{AccountId, InstrumentId, Timestamp};
 /// Default period of the configuration file poll.
 pub const DEFAULT_RELOAD_EVERY: Duration = Duration::from_secs(1);
 
+/// What runs while the file rejected at start is not fixed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Fallback {
+    /// No rule, in dry-run: no good configuration is known.
+    NoRules,
+    /// The last good configuration kept by an earlier run.
+    LastGood(Timestamp),
+    /// A last good configuration was kept but does not validate any more (it is named).
+    LastGoodInvalid(ConfigError),
+}
+
+/// The file could not be used at start.
+#[derive(Debug, Clone)]
+struct StartRejection {
+    error: ConfigError,
+    fallback: Fallback,
+    /// Its Critical alert was raised.
+    announced: bool,
+}
+
 /// The risk rules as a [`RuleEvaluator`] (see the module docs).
 pub struct RiskRules {
     watcher: Option<ConfigWatcher>,
     config: Arc<RiskConfig>,
+    /// The text of `config` (the file's, or the last good one restored), when known.
+    source: Option<Arc<ConfigSource>>,
+    /// Set while the file rejected at start has not been fixed.
+    rejected_at_start: Option<StartRejection>,
     state: RuleState,
     hours: Arc<dyn MarketHours>,
     reload_every: Duration,
@@ -53,19 +84,33 @@ impl std::fmt::Debug for RiskRules {
 
 impl RiskRules {
     /// Loads the rules from `path` (which must be valid now) and watches it for edits.
-    /// `hours` gives the exchange date and close (days to expiry, pin risk).
+    /// `hours` gives the exchange date and close (days to expiry, pin risk). The guard's
+    /// callers use [`Self::watch`], which never fails.
     pub fn load(path: impl AsRef<Path>, hours: Arc<dyn MarketHours>) -> Result<Self, ConfigError> {
-        let watcher = ConfigWatcher::load(path.as_ref())?;
-        let config = watcher.current();
-        Ok(Self {
-            watcher: Some(watcher),
-            config,
-            state: RuleState::new(),
-            hours,
-            reload_every: DEFAULT_RELOAD_EVERY,
-            next_poll: None,
-            alerts: Vec::new(),
-        })
+        let rules = Self::watch(path, hours);
+        match rules.rejected_at_start {
+            Some(r) => Err(r.error),
+            None => Ok(rules),
+        }
+    }
+
+    /// Watches the rules of `path` whatever the file holds now: a valid file is in effect at
+    /// once; a bad or missing one leaves no rule in dry-run (until [`Self::restore_config`]
+    /// brings the last good configuration) and raises one Critical `rules.config_rejected`
+    /// alert; the first valid edit applies. `hours` gives the exchange date and close.
+    pub fn watch(path: impl AsRef<Path>, hours: Arc<dyn MarketHours>) -> Self {
+        let path = path.as_ref();
+        let (watcher, error) = ConfigWatcher::watch(path, RiskConfig::none(path));
+        let mut rules = Self::from_config(RiskConfig::none(path), hours);
+        rules.config = watcher.current();
+        rules.source = watcher.source();
+        rules.watcher = Some(watcher);
+        rules.rejected_at_start = error.map(|error| StartRejection {
+            error,
+            fallback: Fallback::NoRules,
+            announced: false,
+        });
+        rules
     }
 
     /// Fixed rules, no file (tests, embedded defaults).
@@ -73,6 +118,8 @@ impl RiskRules {
         Self {
             watcher: None,
             config: Arc::new(config),
+            source: None,
+            rejected_at_start: None,
             state: RuleState::new(),
             hours,
             reload_every: DEFAULT_RELOAD_EVERY,
@@ -105,6 +152,48 @@ impl RiskRules {
         Arc::clone(&self.config)
     }
 
+    /// Why the file could not be used at start, while it is not fixed.
+    pub fn start_error(&self) -> Option<&ConfigError> {
+        self.rejected_at_start.as_ref().map(|r| &r.error)
+    }
+
+    /// The Critical alert of a file rejected at start, once.
+    fn announce_start(&mut self, now: Timestamp) {
+        let Some(r) = self.rejected_at_start.as_mut() else {
+            return;
+        };
+        if r.announced {
+            return;
+        }
+        r.announced = true;
+        let instead = match &r.fallback {
+            Fallback::LastGood(at) => format!(
+                "The guard runs with the last good risk rules it kept (from {}, in force since {at}): {} enabled rule(s){}",
+                self.config.path.display(),
+                self.config.enabled_rules().count(),
+                if self.config.dry_run {
+                    ", global dry-run on"
+                } else {
+                    ""
+                }
+            ),
+            Fallback::NoRules => {
+                "The guard runs with NO risk rule, in dry-run (no earlier good rules are known)"
+                    .to_owned()
+            }
+            Fallback::LastGoodInvalid(e) => format!(
+                "The guard runs with NO risk rule, in dry-run: the last good rules it kept no longer validate ({e}, {})",
+                e.code()
+            ),
+        };
+        let message = format!(
+            "Risk rules file rejected at start: {} ({}). {instead}. The file is watched: fix it and it applies without a restart. The assignment guard, reconciliation and forced unwind run as usual.",
+            r.error,
+            r.error.code()
+        );
+        self.alert(now, Severity::Critical, "rules.config_rejected", message);
+    }
+
     fn alert(&mut self, now: Timestamp, severity: Severity, code: &str, message: String) {
         self.alerts.push(Alert {
             ts: now,
@@ -117,6 +206,7 @@ impl RiskRules {
     }
 
     fn poll(&mut self, now: Timestamp) {
+        self.announce_start(now);
         if self.next_poll.is_some_and(|t| now < t) {
             return;
         }
@@ -130,11 +220,24 @@ impl RiskRules {
                 let n = cfg.enabled_rules().count();
                 let path = cfg.path.display().to_string();
                 self.config = cfg;
+                self.source = w.source();
+                let fixed = if self.rejected_at_start.take().is_some() {
+                    " (the file rejected at start is fixed)"
+                } else {
+                    ""
+                };
                 self.alert(
                     now,
                     Severity::Info,
                     "rules.config_applied",
-                    format!("risk rules reloaded from {path}: {n} enabled rule(s) in force"),
+                    format!(
+                        "risk rules reloaded from {path}: {n} enabled rule(s) in force{}{fixed}",
+                        if self.config.dry_run {
+                            ", global dry-run on"
+                        } else {
+                            ""
+                        }
+                    ),
                 );
             }
             Reload::Rejected(e) => {
@@ -241,6 +344,33 @@ impl RuleEvaluator for RiskRules {
 
     fn global_dry_run(&self) -> bool {
         self.config.dry_run
+    }
+
+    fn restore_config(&mut self, saved: Option<SavedRiskConfig>, now: Timestamp) {
+        if let Some(r) = self.rejected_at_start.as_mut()
+            && !r.announced
+            && let Some(saved) = saved
+        {
+            match saved.source.parse() {
+                Ok(cfg) => {
+                    tracing::warn!(
+                        path = %saved.source.path.display(),
+                        applied_at = %saved.applied_at,
+                        rules = cfg.enabled_rules().count(),
+                        "risk rules file rejected at start: running with the last good rules kept in the journal"
+                    );
+                    r.fallback = Fallback::LastGood(saved.applied_at);
+                    self.config = Arc::new(cfg);
+                    self.source = Some(Arc::new(saved.source));
+                }
+                Err(e) => r.fallback = Fallback::LastGoodInvalid(e),
+            }
+        }
+        self.announce_start(now);
+    }
+
+    fn good_config(&self) -> Option<Arc<ConfigSource>> {
+        self.source.clone()
     }
 
     fn restore_state(&mut self, state: RuleState) {

@@ -6,8 +6,12 @@
 //! several times with different scopes and limits. Every rule has `id` (defaults to the section
 //! name, `name#2` for the second ...), `enabled` (default true), `severity` (info | warning |
 //! critical, default warning), `action` (alert | flatten, default alert), `dry_run` (default
-//! false) and optional `accounts` / `underlyings` scopes. A top-level `dry_run = true` turns
-//! every rule into dry-run.
+//! false: the global switch decides) and optional `accounts` / `underlyings` scopes.
+//!
+//! The top-level `dry_run` is the global switch and fails safe: **a file without it is in
+//! dry-run** (every rule decides, logs and audits the orders it would send, and sends none).
+//! Only an explicit `dry_run = false` lets rules send orders. A global dry-run wins over every
+//! rule's own `dry_run`.
 
 use crate::alert::Severity;
 use serde::{Deserialize, Serialize};
@@ -258,7 +262,8 @@ struct FileToml {
     /// Runtime settings of the headless guard (`tradeguard guard` reads them); not rules.
     #[serde(default, rename = "guard")]
     _guard: Option<toml::Table>,
-    #[serde(default)]
+    /// Missing = dry-run on: only an explicit `dry_run = false` goes live.
+    #[serde(default = "yes")]
     dry_run: bool,
     #[serde(default = "default_stale")]
     account_stale_after_secs: i64,
@@ -374,11 +379,12 @@ pub struct Rule {
 }
 
 /// A validated risk configuration.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RiskConfig {
     /// Where it was loaded from (empty for in-memory configs).
     pub path: PathBuf,
-    /// Global dry-run: every decision is logged, nothing is sent.
+    /// Global dry-run: every decision is logged, nothing is sent. On unless the file says
+    /// `dry_run = false`.
     pub dry_run: bool,
     /// Account snapshots older than this cannot be used by the account rules.
     pub account_stale_after_secs: u64,
@@ -386,7 +392,28 @@ pub struct RiskConfig {
     pub rules: Vec<Rule>,
 }
 
+impl Default for RiskConfig {
+    /// No rule, in dry-run (what an empty file means).
+    fn default() -> Self {
+        Self {
+            path: PathBuf::new(),
+            dry_run: true,
+            account_stale_after_secs: u64::try_from(default_stale()).unwrap_or(300),
+            rules: Vec::new(),
+        }
+    }
+}
+
 impl RiskConfig {
+    /// No rule, in dry-run: what the guard runs with while `path` cannot be used and no
+    /// earlier good configuration is known.
+    pub fn none(path: &Path) -> Self {
+        Self {
+            path: path.to_owned(),
+            ..Self::default()
+        }
+    }
+
     /// Reads and validates `path`.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Io {

@@ -412,7 +412,9 @@ pct_of_credit = 75
 
     #[test]
     fn distances_follow_the_evaluator_thresholds() {
-        let d = strategy_rule_distances(&config(RULES), &vertical("40"), input());
+        // Live (explicitly): a rule's own dry_run shows; a file without dry_run is all dry-run.
+        let live = format!("dry_run = false\n{RULES}");
+        let d = strategy_rule_distances(&config(&live), &vertical("40"), input());
         let mut ids: Vec<&str> = d.iter().map(|r| r.rule_id.as_str()).collect();
         ids.sort_unstable();
         // Account-wide rules and rules scoped to other underlyings are not listed.

@@ -17,7 +17,7 @@ pub use distance::{DistanceInput, DistanceStatus, RuleDistance, strategy_rule_di
 pub use eval::{
     EvalIndex, EvalInput, Evaluation, Session, evaluate, evaluate_indexed, evaluate_position,
 };
-pub use watch::{ConfigWatcher, Reload, WatchHandle};
+pub use watch::{ConfigSource, ConfigWatcher, Reload, SavedRiskConfig, WatchHandle};
 
 #[cfg(test)]
 mod tests;

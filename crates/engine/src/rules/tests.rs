@@ -86,9 +86,24 @@ fn example_file_parses_and_documents_every_rule() {
 }
 
 #[test]
+fn missing_global_dry_run_means_dry_run() {
+    // Fails safe: only an explicit `dry_run = false` goes live.
+    let cfg = config("[[dte_exit]]\naction = \"flatten\"\ndays = 2\n");
+    assert!(cfg.dry_run, "a file without dry_run is in dry-run");
+    assert!(
+        !cfg.rules[0].common.dry_run,
+        "a rule's own dry_run still defaults to false (the global switch decides)"
+    );
+    assert!(config("").dry_run, "an empty file too");
+    assert!(RiskConfig::default().dry_run, "and the in-memory default");
+    assert!(!config("dry_run = false\n[[dte_exit]]\ndays = 2\n").dry_run);
+    assert!(config("dry_run = true\n").dry_run);
+}
+
+#[test]
 fn defaults_and_generated_ids() {
     let cfg = config("[[dte_exit]]\ndays = 2\n[[dte_exit]]\ndays = 0\n");
-    assert!(!cfg.dry_run);
+    assert!(cfg.dry_run);
     assert_eq!(cfg.account_stale_after_secs, 300);
     let r = &cfg.rules[0];
     assert_eq!(r.common.id, "dte_exit");
@@ -241,6 +256,46 @@ fn reload_applies_good_edits_and_keeps_last_good_on_bad_ones() {
     assert!(w.current().dry_run && w.last_error().is_none());
 }
 
+#[test]
+fn watch_starts_on_the_fallback_when_the_file_is_bad_and_applies_the_fix() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("risk.toml");
+    let bad = "dry_run = false\n\n[[max_contracts]]\nid = \"mc\"\nmax_contracts = \"two\"\n";
+    std::fs::write(&path, bad).expect("write");
+    let (mut w, e) = ConfigWatcher::watch(&path, RiskConfig::none(&path));
+    let e = e.expect("the bad file is reported");
+    assert_eq!((e.code(), e.line()), ("config.bad_value", Some(5)));
+    assert!(
+        e.to_string().contains("risk.toml:5")
+            && e.to_string().contains("max_contracts.max_contracts"),
+        "{e}"
+    );
+    let cfg = w.current();
+    assert!(
+        cfg.rules.is_empty() && cfg.dry_run,
+        "the fallback: no rule, dry-run"
+    );
+    assert!(w.source().is_none(), "nothing good to keep");
+    assert_eq!(w.poll(), Reload::Unchanged, "reported once, by watch");
+
+    let good = "dry_run = false\n\n[[max_contracts]]\nid = \"mc\"\nmax_contracts = 2\n";
+    std::fs::write(&path, good).expect("write");
+    assert!(matches!(w.poll(), Reload::Applied(_)));
+    assert_eq!(w.current().rules.len(), 1);
+    let src = w.source().expect("the good text");
+    assert_eq!(src.text, good);
+    assert_eq!(src.hash, ConfigSource::new(&path, good).hash);
+    assert_ne!(src.hash, ConfigSource::new(&path, bad).hash);
+
+    // A missing file at start is the same: fallback, reported, applied once it appears.
+    let missing = dir.path().join("none.toml");
+    let (mut w, e) = ConfigWatcher::watch(&missing, RiskConfig::none(&missing));
+    assert_eq!(e.map(|e| e.code()), Some("config.io"));
+    assert_eq!(w.poll(), Reload::Unchanged);
+    std::fs::write(&missing, good).expect("write");
+    assert!(matches!(w.poll(), Reload::Applied(_)));
+}
+
 #[tokio::test(start_paused = true)]
 async fn watcher_task_publishes_reloads_on_virtual_time() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -272,6 +327,9 @@ async fn watcher_task_publishes_reloads_on_virtual_time() {
 }
 
 // ---- evaluation fixture --------------------------------------------------------------------
+//
+// Configs that must act (flatten, or show a rule's own dry-run) say `dry_run = false`: a file
+// without it is in global dry-run.
 
 struct Fx {
     cfg: RiskConfig,
@@ -358,7 +416,7 @@ fn purposes(d: &Decision) -> Vec<Purpose> {
 
 #[test]
 fn max_contracts_reduces_exactly_the_breaching_position_to_the_limit() {
-    let cfg = "[[max_contracts]]\naction = \"flatten\"\nmax_contracts = 5\n";
+    let cfg = "dry_run = false\n[[max_contracts]]\naction = \"flatten\"\nmax_contracts = 5\n";
     let mut fx = Fx::new(
         cfg,
         vec![
@@ -394,7 +452,7 @@ fn max_contracts_reduces_exactly_the_breaching_position_to_the_limit() {
 /// its protection), never by selling the protective long alone.
 #[test]
 fn max_contracts_reduces_a_spread_by_whole_units_never_its_protection_alone() {
-    let cfg = "[[max_contracts]]\naction = \"flatten\"\nmax_contracts = 4\n";
+    let cfg = "dry_run = false\n[[max_contracts]]\naction = \"flatten\"\nmax_contracts = 4\n";
     let mut fx = Fx::new(
         cfg,
         vec![
@@ -444,7 +502,7 @@ fn max_contracts_reduces_a_spread_by_whole_units_never_its_protection_alone() {
         (call(470).id(), Side::Sell, 3)
     );
     // 3 unneeded longs over 2 spreads, limit 1: the 3 go, then both spreads as units.
-    let cfg1 = "[[max_contracts]]\naction = \"flatten\"\nmax_contracts = 1\n";
+    let cfg1 = "dry_run = false\n[[max_contracts]]\naction = \"flatten\"\nmax_contracts = 1\n";
     let mut fx = Fx::new(
         cfg1,
         vec![
@@ -484,7 +542,7 @@ fn max_contracts_reduces_a_spread_by_whole_units_never_its_protection_alone() {
 fn max_contracts_counts_option_contracts_not_shares() {
     // A covered call: 2,000 shares under 20 short calls. The shares are not "contracts";
     // flattening them would leave the calls naked.
-    let cfg = "[[max_contracts]]\naction = \"flatten\"\nmax_contracts = 20\n";
+    let cfg = "dry_run = false\n[[max_contracts]]\naction = \"flatten\"\nmax_contracts = 20\n";
     let mut fx = Fx::new(
         cfg,
         vec![
@@ -509,7 +567,7 @@ fn max_contracts_counts_option_contracts_not_shares() {
 #[test]
 fn dry_run_rule_and_global_dry_run_send_nothing() {
     let mut fx = Fx::new(
-        "[[max_contracts]]\naction = \"flatten\"\ndry_run = true\nmax_contracts = 1\n",
+        "dry_run = false\n[[max_contracts]]\naction = \"flatten\"\ndry_run = true\nmax_contracts = 1\n",
         vec![row(ACCT, put(440), -2, "3.00", "2.00")],
     );
     let d = fx.fired();
@@ -526,7 +584,7 @@ fn dry_run_rule_and_global_dry_run_send_nothing() {
     assert!(ev.alerts[0].message.contains("[dry-run]"));
     // action = alert: fired, but never any order.
     let mut fx = Fx::new(
-        "[[max_contracts]]\nmax_contracts = 1\n",
+        "dry_run = false\n[[max_contracts]]\nmax_contracts = 1\n",
         vec![row(ACCT, put(440), -2, "3.00", "2.00")],
     );
     let d = fx.fired();
@@ -535,7 +593,7 @@ fn dry_run_rule_and_global_dry_run_send_nothing() {
 
 #[test]
 fn position_cap_closes_smallest_exposures_first_and_keeps_protection() {
-    let cfg = "[[position_cap]]\naction = \"flatten\"\nmax_positions = 3\n";
+    let cfg = "dry_run = false\n[[position_cap]]\naction = \"flatten\"\nmax_positions = 3\n";
     let mk = |n| {
         vec![
             // A vertical: the long 430 P protects the short 440 P and is never picked.
@@ -579,7 +637,7 @@ fn position_cap_closes_smallest_exposures_first_and_keeps_protection() {
 #[test]
 fn daily_loss_fires_at_the_limit_not_below_and_resets_next_day() {
     let mut fx = Fx::new(
-        "[[daily_loss]]\naction = \"flatten\"\nmax_loss = 1000\n",
+        "dry_run = false\n[[daily_loss]]\naction = \"flatten\"\nmax_loss = 1000\n",
         vec![
             row(ACCT, put(440), -1, "3.00", "2.00"),
             row(ACCT, put(430), 1, "1.00", "1.00"),
@@ -665,7 +723,7 @@ fn stale_or_missing_account_values_cannot_be_evaluated() {
 
 #[test]
 fn profit_target_fires_at_pct_of_credit_not_below() {
-    let cfg = "[[profit_target]]\naction = \"flatten\"\npct_of_credit = 50\n";
+    let cfg = "dry_run = false\n[[profit_target]]\naction = \"flatten\"\npct_of_credit = 50\n";
     // Credit 200; P&L = (3.00 - short mark) × 100.
     assert!(Fx::spread(cfg, "2.01").fired().is_empty(), "P&L 99 < 100");
     let d = Fx::spread(cfg, "2.00").fired();
@@ -691,7 +749,7 @@ fn profit_target_fires_at_pct_of_credit_not_below() {
 
 #[test]
 fn stop_loss_fires_at_the_credit_multiple_not_below() {
-    let cfg = "[[stop_loss]]\naction = \"flatten\"\ncredit_multiple = 1.5\n";
+    let cfg = "dry_run = false\n[[stop_loss]]\naction = \"flatten\"\ncredit_multiple = 1.5\n";
     assert!(Fx::spread(cfg, "5.99").fired().is_empty(), "loss 299 < 300");
     let d = Fx::spread(cfg, "6.00").fired();
     assert_eq!(d.len(), 1);
@@ -700,7 +758,7 @@ fn stop_loss_fires_at_the_credit_multiple_not_below() {
 
 #[test]
 fn trailing_stop_activates_and_fires_on_give_back() {
-    let cfg = "[[trailing_stop]]\naction = \"flatten\"\nactivation_pct = 50\ngive_back_pct = 20\n";
+    let cfg = "dry_run = false\n[[trailing_stop]]\naction = \"flatten\"\nactivation_pct = 50\ngive_back_pct = 20\n";
     let mut fx = Fx::spread(cfg, "2.01"); // P&L 99 < activation 100
     assert!(fx.fired().is_empty());
     assert!(
@@ -737,7 +795,7 @@ fn trailing_stop_activates_and_fires_on_give_back() {
 
 #[test]
 fn dte_exit_fires_at_the_configured_days() {
-    let cfg = "[[dte_exit]]\naction = \"flatten\"\ndays = 1\n"; // stub expiry 2025-01-17
+    let cfg = "dry_run = false\n[[dte_exit]]\naction = \"flatten\"\ndays = 1\n"; // stub expiry 2025-01-17
     let mut fx = Fx::spread(cfg, "2.00");
     fx.today = day(15);
     assert!(fx.fired().is_empty(), "2 days left");
@@ -753,7 +811,7 @@ fn dte_exit_fires_at_the_configured_days() {
 
 #[test]
 fn pin_risk_near_the_close_of_expiry_day() {
-    let cfg = "[[pin_risk]]\naction = \"flatten\"\nwithin = 0.5\nminutes_before_close = 60\n";
+    let cfg = "dry_run = false\n[[pin_risk]]\naction = \"flatten\"\nwithin = 0.5\nminutes_before_close = 60\n";
     let mut fx = Fx::spread(cfg, "0.40");
     fx.today = day(17);
     fx.now = at(17, 20, 0); // close 21:00 UTC, window opens 20:00
@@ -817,7 +875,7 @@ fn missing_or_stale_mark_is_an_explicit_decision() {
 
 #[test]
 fn broken_strategy_is_left_to_the_assignment_guard() {
-    let cfg = "[[stop_loss]]\naction = \"flatten\"\ncredit_multiple = 1\n[[max_contracts]]\naction = \"flatten\"\nmax_contracts = 0\n";
+    let cfg = "dry_run = false\n[[stop_loss]]\naction = \"flatten\"\ncredit_multiple = 1\n[[max_contracts]]\naction = \"flatten\"\nmax_contracts = 0\n";
     let cfg = cfg.replace("max_contracts = 0", "max_contracts = 1");
     let mut fx = Fx::new(
         &cfg,
@@ -843,7 +901,7 @@ fn broken_strategy_is_left_to_the_assignment_guard() {
 
 #[test]
 fn no_close_ever_uses_the_emergency_path() {
-    let cfg = "[[stop_loss]]\naction = \"flatten\"\ncredit_multiple = 1\n[[max_contracts]]\naction = \"flatten\"\nmax_contracts = 1\n[[daily_loss]]\naction = \"flatten\"\nmax_loss = 1\n";
+    let cfg = "dry_run = false\n[[stop_loss]]\naction = \"flatten\"\ncredit_multiple = 1\n[[max_contracts]]\naction = \"flatten\"\nmax_contracts = 1\n[[daily_loss]]\naction = \"flatten\"\nmax_loss = 1\n";
     let mut fx = Fx::spread(cfg, "9.00");
     fx.rows[0].qty = -3;
     fx.restrategize();
@@ -895,7 +953,7 @@ fn disabled_and_out_of_scope_rules_do_nothing() {
 
 #[test]
 fn scoped_evaluation_matches_the_full_one_for_its_subjects() {
-    let cfg = "[[profit_target]]\naction = \"flatten\"\npct_of_credit = 50\n[[max_contracts]]\naction = \"flatten\"\nmax_contracts = 1\n[[daily_loss]]\nmax_loss = 10\n";
+    let cfg = "dry_run = false\n[[profit_target]]\naction = \"flatten\"\npct_of_credit = 50\n[[max_contracts]]\naction = \"flatten\"\nmax_contracts = 1\n[[daily_loss]]\nmax_loss = 10\n";
     let mut fx = Fx::new(
         cfg,
         vec![

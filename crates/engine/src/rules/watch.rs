@@ -4,12 +4,63 @@
 //! instead of OS file events: it survives editors that save by rename, network drives and
 //! missing files, and needs no extra dependency. A bad edit keeps the last good configuration
 //! and is reported once (until the file changes again); a good edit applies immediately.
+//!
+//! A file that is bad at start does not stop the watching: [`ConfigWatcher::watch`] puts a
+//! fallback in effect (the caller's: the last good configuration kept in the database, or no
+//! rule in dry-run) and applies the file as soon as an edit makes it valid.
+//!
+//! [`ConfigSource`] is the text of a configuration that validated, so the guard can keep the
+//! last good one ([`SavedRiskConfig`], journal record `risk_config`).
 
 use super::config::{ConfigError, RiskConfig};
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
+use tradeguard_model::Timestamp;
+
+/// The text of a risk configuration that validated, and where it was read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigSource {
+    /// The file.
+    pub path: PathBuf,
+    /// The whole file.
+    pub text: String,
+    /// `fnv1a64:<16 hex digits>` of `text`: equal texts, equal hashes.
+    pub hash: String,
+}
+
+impl ConfigSource {
+    /// `text` read from `path`, with its hash.
+    pub fn new(path: impl Into<PathBuf>, text: impl Into<String>) -> Self {
+        let text = text.into();
+        Self {
+            path: path.into(),
+            hash: hash_of(&text),
+            text,
+        }
+    }
+
+    /// Parses and validates the text again (errors name [`Self::path`]).
+    pub fn parse(&self) -> Result<RiskConfig, ConfigError> {
+        RiskConfig::parse(&self.text, &self.path)
+    }
+}
+
+/// The last good risk configuration as the guard keeps it (journal record `risk_config`,
+/// store table `risk_config_versions`): what runs when the file is bad at the next start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedRiskConfig {
+    /// The text and its file.
+    pub source: ConfigSource,
+    /// When it was saved (the guard's clock), i.e. soon after it went into effect.
+    pub applied_at: Timestamp,
+}
+
+fn hash_of(text: &str) -> String {
+    format!("fnv1a64:{:016x}", fnv(text.as_bytes()))
+}
 
 /// What one poll found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +78,8 @@ pub enum Reload {
 pub struct ConfigWatcher {
     path: PathBuf,
     current: Arc<RiskConfig>,
+    /// The text of `current` when it came from the file (`None`: the fallback is in effect).
+    source: Option<Arc<ConfigSource>>,
     /// Hash of the last content seen (good or bad); `None` after a read error.
     last_seen: Option<u64>,
     last_error: Option<ConfigError>,
@@ -42,17 +95,48 @@ fn fnv(bytes: &[u8]) -> u64 {
 }
 
 impl ConfigWatcher {
-    /// Loads `path`; it must be valid at start.
+    /// Loads `path`; it must be valid at start (see [`Self::watch`] for a watcher that starts
+    /// whatever the file holds).
     pub fn load(path: impl Into<PathBuf>) -> Result<Self, ConfigError> {
         let path = path.into();
-        let text = read(&path)?;
-        let cfg = RiskConfig::parse(&text, &path)?;
-        Ok(Self {
-            last_seen: Some(fnv(text.as_bytes())),
+        let fallback = RiskConfig::none(&path);
+        match Self::watch(path, fallback) {
+            (w, None) => Ok(w),
+            (_, Some(e)) => Err(e),
+        }
+    }
+
+    /// Watches `path` whatever it holds now. A valid file is in effect at once; an unreadable
+    /// or invalid one puts `fallback` in effect and is returned as the error (it is not
+    /// reported again by [`Self::poll`] until the file changes). The first valid edit applies.
+    pub fn watch(path: impl Into<PathBuf>, fallback: RiskConfig) -> (Self, Option<ConfigError>) {
+        let path = path.into();
+        let mut w = Self {
             path,
-            current: Arc::new(cfg),
+            current: Arc::new(fallback),
+            source: None,
+            last_seen: None,
             last_error: None,
-        })
+        };
+        let text = match read(&w.path) {
+            Ok(t) => t,
+            Err(e) => {
+                w.last_error = Some(e.clone());
+                return (w, Some(e));
+            }
+        };
+        w.last_seen = Some(fnv(text.as_bytes()));
+        match RiskConfig::parse(&text, &w.path) {
+            Ok(cfg) => {
+                w.current = Arc::new(cfg);
+                w.source = Some(Arc::new(ConfigSource::new(w.path.clone(), text)));
+                (w, None)
+            }
+            Err(e) => {
+                w.last_error = Some(e.clone());
+                (w, Some(e))
+            }
+        }
     }
 
     /// The file watched (shown in the UI).
@@ -63,6 +147,12 @@ impl ConfigWatcher {
     /// The configuration in effect (the last good one).
     pub fn current(&self) -> Arc<RiskConfig> {
         Arc::clone(&self.current)
+    }
+
+    /// The text of the configuration in effect, when it came from the file (`None` while the
+    /// fallback of [`Self::watch`] is in effect).
+    pub fn source(&self) -> Option<Arc<ConfigSource>> {
+        self.source.clone()
     }
 
     /// The error of the current bad edit, if the file is bad right now.
@@ -92,6 +182,7 @@ impl ConfigWatcher {
             Ok(cfg) => {
                 self.last_error = None;
                 self.current = Arc::new(cfg);
+                self.source = Some(Arc::new(ConfigSource::new(self.path.clone(), text)));
                 Reload::Applied(self.current())
             }
             Err(e) => {

@@ -1,8 +1,8 @@
 //! Owns the projection of a [`JournalRecord`] into the store's typed tables: the extra
 //! [`WriteCmd`]s written in the same batch as the record itself, so the UI and reports can
 //! query groups, stops, alerts, the audit log, the order-id mark, Broken strategies (with the
-//! legs of the ones an emergency close locked) and forced-unwind flags without parsing the
-//! journal.
+//! legs of the ones an emergency close locked), forced-unwind flags and the versions of the risk
+//! rules that went into effect without parsing the journal.
 //!
 //! Records without a typed table (trading state, and any variant this module does not name)
 //! produce no extra command: they are durable in `engine_journal` only. A new record kind
@@ -15,7 +15,7 @@ use crate::stop::{StopLoss, StopState};
 use tradeguard_model::{AccountId, Strategy, StrategyId, StrategyState as ModelState};
 use tradeguard_store::{
     AccountRecord, AuditKind, ExecutionGroupRecord, ForcedUnwindRecord, GroupLegRecord, GroupState,
-    LegRecord, NewAlert, NewAudit, Severity as StoreSeverity, StopLossRecord,
+    LegRecord, NewAlert, NewAudit, NewRiskConfig, Severity as StoreSeverity, StopLossRecord,
     StopState as StoreStopState, StrategyRecord, StrategyState, WriteCmd,
 };
 
@@ -101,6 +101,13 @@ pub(super) fn project(record: &JournalRecord, now_ms: i64, account: &AccountId) 
             }
             None => Vec::new(),
         },
+        // Every version of the rules that went into effect, for the record (the engine reads
+        // the last good one back from the journal record itself).
+        JournalRecord::RiskConfig(c) => vec![WriteCmd::ApplyRiskConfig(NewRiskConfig {
+            text: c.source.text.clone(),
+            hash: c.source.hash.clone(),
+            applied_at_ms: c.applied_at.millis(),
+        })],
         // Trading state and every other kind: durable in engine_journal only.
         _ => Vec::new(),
     }
