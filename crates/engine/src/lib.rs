@@ -16,6 +16,7 @@ pub mod alert;
 pub mod analysis;
 pub mod assignment;
 pub mod book;
+pub mod calendar;
 pub mod clock;
 pub mod config;
 pub mod coordinator;

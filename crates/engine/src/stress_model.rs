@@ -18,8 +18,6 @@ use tradeguard_pricing::{OptionType, PricingError, RiskLeg, StressConfig, stress
 
 /// Seconds in the pricing year (t = days / 365).
 const YEAR_SECS: f64 = 365.0 * 24.0 * 3600.0;
-/// Options expire at 16:00 New York, 21:00 UTC (standard time, as the simulator's calendar).
-const EXPIRY_UTC_HOUR: u32 = 21;
 /// The shortest time to expiry priced: one minute, where value is within a cent of intrinsic.
 const MIN_T: f64 = 60.0 / YEAR_SECS;
 
@@ -46,16 +44,10 @@ impl PricingStressModel {
     }
 
     fn years_to_expiry(&self, expiry: chrono::NaiveDate, now: Timestamp) -> f64 {
-        let close = expiry
-            .and_hms_opt(EXPIRY_UTC_HOUR, 0, 0)
-            .map(|dt| dt.and_utc().timestamp_nanos_opt().unwrap_or(i64::MAX));
-        match close {
-            Some(close_ns) => {
-                let secs = (close_ns.saturating_sub(now.nanos())) as f64 / 1e9;
-                (secs / YEAR_SECS).max(MIN_T)
-            }
-            None => MIN_T,
-        }
+        // The close of the expiry date, New York time (daylight saving and early closes).
+        let close = crate::calendar::expiry_close(expiry);
+        let secs = (close.nanos().saturating_sub(now.nanos())) as f64 / 1e9;
+        (secs / YEAR_SECS).max(MIN_T)
     }
 
     /// One position as the pricing crate's leg: spot, implied vol and half spread from `book`,

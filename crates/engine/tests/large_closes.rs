@@ -417,7 +417,7 @@ async fn a_daily_loss_flatten_closes_the_whole_book_in_child_orders() {
     // Any loss fires: the book's marks move every second.
     let evaluator = rules(
         dir.path(),
-        "[[daily_loss]]\nid = \"daily-loss\"\nseverity = \"critical\"\naction = \"flatten\"\nmax_loss = 1\n",
+        "dry_run = false\n[[daily_loss]]\nid = \"daily-loss\"\nseverity = \"critical\"\naction = \"flatten\"\nmax_loss = 1\n",
     );
     let b = broker(big_book(24));
     b.connect().await.unwrap();
@@ -441,7 +441,7 @@ async fn the_position_cap_closes_positions_over_the_order_limit_in_child_orders(
     let dir = tempfile::tempdir().unwrap();
     let evaluator = rules(
         dir.path(),
-        "[[position_cap]]\nid = \"position-cap\"\naction = \"flatten\"\nmax_positions = 1\n",
+        "dry_run = false\n[[position_cap]]\nid = \"position-cap\"\naction = \"flatten\"\nmax_positions = 1\n",
     );
     let b = broker(big_book(25));
     b.connect().await.unwrap();

@@ -5,7 +5,7 @@
 //! (rounded half away from zero to 4 decimals) and nowhere else.
 
 use crate::error::IbError;
-use chrono::{Datelike, NaiveDate, NaiveDateTime, TimeZone, Utc, Weekday};
+use chrono::{NaiveDate, NaiveDateTime, TimeZone, Utc};
 use ibapi::contracts::{
     ComboLeg as IbComboLeg, Contract, Currency, Exchange, LegAction, OptionRight, SecurityType,
     Symbol,
@@ -438,23 +438,11 @@ pub fn status(kind: &OrderStatusKind, filled: i64, remaining: i64) -> Result<Ord
     })
 }
 
-/// US Eastern offset (hours behind UTC) for a local date-time: DST from the second Sunday of
-/// March 02:00 to the first Sunday of November 02:00.
-fn eastern_offset_hours(local: NaiveDateTime) -> i64 {
-    let y = local.year();
-    let nth_sunday = |month: u32, n: u32| {
-        let first = NaiveDate::from_ymd_opt(y, month, 1).unwrap_or_default();
-        let shift = (7 - first.weekday().num_days_from_sunday()) % 7;
-        first + chrono::Days::new(u64::from(shift + 7 * (n - 1)))
-    };
-    let start = nth_sunday(3, 2).and_hms_opt(2, 0, 0).unwrap_or_default();
-    let end = nth_sunday(11, 1).and_hms_opt(2, 0, 0).unwrap_or_default();
-    debug_assert_eq!(start.weekday(), Weekday::Sun);
-    if local >= start && local < end { 4 } else { 5 }
-}
-
-/// Parses IB execution times: `YYYYMMDD HH:MM:SS <zone>` or `YYYYMMDD-HH:MM:SS` (UTC).
-/// Zones understood: UTC/GMT and US Eastern (`US/Eastern`, `America/New_York`, `EST`, `EDT`).
+/// Parses IB execution times: `YYYYMMDD HH:MM:SS <zone>` or `YYYYMMDD-HH:MM:SS` (UTC). The
+/// zone is the one TWS / IB Gateway is set to: any IANA name (`US/Eastern`, `America/Chicago`,
+/// `Europe/London`, `Asia/Hong_Kong`, ...), its daylight-saving rules applied, and the US
+/// abbreviations `EST`/`EDT`/`CST`/`CDT`/`MST`/`MDT`/`PST`/`PDT` (read as their region's zone).
+/// See IB's TWS API reference, "Execution": `time` is in the TWS time zone.
 pub fn exec_time(s: &str) -> Result<Timestamp, IbError> {
     let bad = || IbError::Conversion(format!("execution time {s:?}"));
     let t = s.trim();
@@ -465,14 +453,23 @@ pub fn exec_time(s: &str) -> Result<Timestamp, IbError> {
         (stamp, t.get(17..).unwrap_or("").trim())
     };
     let local = NaiveDateTime::parse_from_str(&stamp, "%Y%m%d %H:%M:%S").map_err(|_| bad())?;
-    let utc = match zone {
-        "" | "UTC" | "GMT" | "Etc/UTC" => local,
-        "US/Eastern" | "America/New_York" | "EST" | "EDT" | "EST5EDT" => {
-            local + chrono::Duration::hours(eastern_offset_hours(local))
-        }
-        _ => return Err(IbError::Conversion(format!("execution time zone {zone:?}"))),
+    let name = match zone {
+        "" | "UTC" | "GMT" => "Etc/UTC",
+        "EST" | "EDT" | "EST5EDT" => "America/New_York",
+        "CST" | "CDT" | "CST6CDT" => "America/Chicago",
+        "MST" | "MDT" => "America/Denver",
+        "PST" | "PDT" => "America/Los_Angeles",
+        other => other,
     };
-    Timestamp::from_datetime(Utc.from_utc_datetime(&utc))
+    let tz: chrono_tz::Tz = name
+        .parse()
+        .map_err(|_| IbError::Conversion(format!("execution time zone {zone:?}")))?;
+    // A time repeated by the autumn change is read as its first occurrence; one the spring
+    // change skips cannot be a real stamp and is refused.
+    let dt = tz.from_local_datetime(&local).earliest().ok_or_else(|| {
+        IbError::Conversion(format!("execution time {s:?} does not exist in {zone}"))
+    })?;
+    Timestamp::from_datetime(dt.with_timezone(&Utc))
         .map_err(|e| IbError::Conversion(format!("execution time {s:?}: {e}")))
 }
 
@@ -655,12 +652,23 @@ mod tests {
         assert_eq!(exec_time("20250113 10:00:00 US/Eastern").unwrap(), utc);
         let july = exec_time("20250714 10:00:00 America/New_York").unwrap();
         assert_eq!(july, exec_time("20250714 14:00:00 UTC").unwrap());
+        // Any zone TWS can be set to, with its own daylight saving.
         assert_eq!(
-            exec_time("20250113 10:00:00 Asia/Tokyo")
+            exec_time("20250113 10:00:00 Asia/Tokyo").unwrap(),
+            exec_time("20250113 01:00:00 UTC").unwrap()
+        );
+        assert_eq!(
+            exec_time("20250714 10:00:00 Europe/London").unwrap(),
+            exec_time("20250714 09:00:00 UTC").unwrap()
+        );
+        assert_eq!(
+            exec_time("20250113 10:00:00 Mars/Olympus")
                 .unwrap_err()
                 .code(),
             "ib.conversion"
         );
+        // 02:30 on 9 March 2025 does not exist in New York (the clocks jump to 03:00).
+        assert!(exec_time("20250309 02:30:00 US/Eastern").is_err());
         assert!(exec_time("garbage").is_err());
     }
 }

@@ -2,12 +2,13 @@
 //! orders go out, when is the close of an expiry day.
 //!
 //! [`UsEquityHours`] models US equity/options hours: pre-market 04:00–09:30, regular
-//! 09:30–16:00, Monday–Friday, New York time. With [`UsEquityHours::new_york`] the offset
-//! follows US daylight-saving rules (second Sunday of March to first Sunday of November);
-//! [`UsEquityHours::fixed_offset`] uses one offset all year (the simulator uses UTC−5).
-//! Exchange holidays are not modelled; an app that needs them implements [`MarketHours`].
+//! 09:30–16:00, Monday–Friday, New York time. [`UsEquityHours::new_york`] is the real calendar
+//! ([`crate::calendar`]): New York time from the IANA database, exchange holidays, 13:00 early
+//! closes. [`UsEquityHours::fixed_offset`] uses one offset all year and only weekends
+//! (the simulator's calendar is UTC−5).
 //! [`AlwaysOpen`] is a market that never closes (tests, 24-hour venues).
 
+use crate::calendar;
 use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, Weekday};
 use serde::{Deserialize, Serialize};
 use tradeguard_model::Timestamp;
@@ -57,7 +58,7 @@ pub trait MarketHours: Send + Sync {
             return MarketSession::Closed;
         }
         let t = l.time();
-        if t >= hm(9, 30) && t < hm(16, 0) {
+        if t >= hm(9, 30) && t < self.close_time(l.date()) {
             MarketSession::Regular
         } else if t >= hm(4, 0) && t < hm(9, 30) {
             MarketSession::PreMarket
@@ -66,9 +67,15 @@ pub trait MarketHours: Send + Sync {
         }
     }
 
-    /// Regular close (16:00 local) of `date`.
+    /// Exchange-local time of the regular close of `date` (16:00; 13:00 on early-close days
+    /// where the calendar has them).
+    fn close_time(&self, _date: NaiveDate) -> NaiveTime {
+        hm(16, 0)
+    }
+
+    /// Regular close of `date`.
     fn close_of(&self, date: NaiveDate) -> Timestamp {
-        self.instant(date.and_time(hm(16, 0)))
+        self.instant(date.and_time(self.close_time(date)))
     }
 
     /// The earliest instant at or after `ts` at which orders of kind `at` may go out:
@@ -132,50 +139,40 @@ impl UsEquityHours {
             zone: Zone::Fixed(secs),
         }
     }
-
-    /// UTC offset in seconds at a New York *standard-time* wall clock `std_local`.
-    fn offset_at_std_local(&self, std_local: NaiveDateTime) -> i64 {
-        match self.zone {
-            Zone::Fixed(s) => s,
-            Zone::NewYork => {
-                if in_us_dst(std_local) {
-                    -4 * 3600
-                } else {
-                    -5 * 3600
-                }
-            }
-        }
-    }
-}
-
-/// `n`-th Sunday (1-based) of `month` in `year`.
-fn nth_sunday(year: i32, month: u32, n: u32) -> NaiveDate {
-    let first = NaiveDate::from_ymd_opt(year, month, 1).unwrap_or_default();
-    let to_sun = (7 - first.weekday().num_days_from_sunday()) % 7;
-    first + TimeDelta::days(i64::from(to_sun + 7 * (n - 1)))
-}
-
-/// US DST: from 02:00 standard time on the second Sunday of March to 01:00 standard time
-/// (02:00 daylight time) on the first Sunday of November.
-fn in_us_dst(std_local: NaiveDateTime) -> bool {
-    let y = std_local.date().year();
-    let start = nth_sunday(y, 3, 2).and_time(hm(2, 0));
-    let end = nth_sunday(y, 11, 1).and_time(hm(1, 0));
-    std_local >= start && std_local < end
 }
 
 impl MarketHours for UsEquityHours {
     fn local(&self, ts: Timestamp) -> NaiveDateTime {
-        let utc = ts.to_datetime().naive_utc();
-        utc + TimeDelta::seconds(self.offset_at_std_local(utc - TimeDelta::hours(5)))
+        match self.zone {
+            Zone::NewYork => calendar::new_york(ts),
+            Zone::Fixed(off) => ts.to_datetime().naive_utc() + TimeDelta::seconds(off),
+        }
     }
 
     fn instant(&self, local: NaiveDateTime) -> Timestamp {
-        let off = self.offset_at_std_local(local);
-        let utc = (local - TimeDelta::seconds(off)).and_utc();
-        Timestamp::from_secs(utc.timestamp()).plus(std::time::Duration::from_nanos(u64::from(
-            utc.timestamp_subsec_nanos(),
-        )))
+        match self.zone {
+            Zone::NewYork => calendar::new_york_instant(local),
+            Zone::Fixed(off) => {
+                let utc = (local - TimeDelta::seconds(off)).and_utc();
+                Timestamp::from_secs(utc.timestamp()).plus(std::time::Duration::from_nanos(
+                    u64::from(utc.timestamp_subsec_nanos()),
+                ))
+            }
+        }
+    }
+
+    fn is_trading_day(&self, date: NaiveDate) -> bool {
+        match self.zone {
+            Zone::NewYork => calendar::is_trading_day(date),
+            Zone::Fixed(_) => !matches!(date.weekday(), Weekday::Sat | Weekday::Sun),
+        }
+    }
+
+    fn close_time(&self, date: NaiveDate) -> NaiveTime {
+        match self.zone {
+            Zone::NewYork => calendar::close_time(date),
+            Zone::Fixed(_) => hm(16, 0),
+        }
     }
 }
 
@@ -263,8 +260,6 @@ mod tests {
     fn new_york_follows_daylight_saving() {
         let h = UsEquityHours::new_york();
         // 2025: DST from 9 March to 2 November.
-        assert_eq!(nth_sunday(2025, 3, 2), d(2025, 3, 9));
-        assert_eq!(nth_sunday(2025, 11, 1), d(2025, 11, 2));
         // 14:30 UTC is 09:30 EDT in July, 09:30 EST in January is 14:30 UTC as well -> 13:30 UTC in July.
         let jul = h.instant(d(2025, 7, 15).and_time(hm(9, 30)));
         assert_eq!(jul.to_datetime().to_rfc3339(), "2025-07-15T13:30:00+00:00");
@@ -273,5 +268,29 @@ mod tests {
         assert_eq!(h.local(jul), d(2025, 7, 15).and_time(hm(9, 30)));
         assert_eq!(h.local(jan), d(2025, 1, 15).and_time(hm(9, 30)));
         assert_eq!(h.session(jul), MarketSession::Regular);
+    }
+
+    /// Do no harm: an emergency close armed for "the open" is never released on an exchange
+    /// holiday, and the session ends at 13:00 on an early-close day.
+    #[test]
+    fn new_york_skips_holidays_and_knows_early_closes() {
+        let h = UsEquityHours::new_york();
+        let at = |date: NaiveDate, hh, mm| h.instant(date.and_time(hm(hh, mm)));
+        // Thursday evening before Good Friday 2026 (3 April): next open is Monday 6 April.
+        let thu = at(d(2026, 4, 2), 18, 0);
+        assert_eq!(h.release_time(thu, ArmAt::Open), at(d(2026, 4, 6), 9, 30));
+        // Wednesday evening before Thanksgiving 2025: Friday's open (an early-close day).
+        let wed = at(d(2025, 11, 26), 20, 0);
+        assert_eq!(h.release_time(wed, ArmAt::Open), at(d(2025, 11, 28), 9, 30));
+        assert_eq!(
+            h.session(at(d(2025, 11, 28), 12, 59)),
+            MarketSession::Regular
+        );
+        assert_eq!(h.session(at(d(2025, 11, 28), 13, 0)), MarketSession::Closed);
+        assert_eq!(h.close_of(d(2025, 11, 28)), at(d(2025, 11, 28), 13, 0));
+        assert_eq!(h.session(at(d(2025, 12, 25), 11, 0)), MarketSession::Closed);
+        // The simulator's fixed calendar knows weekends only.
+        let sim = UsEquityHours::fixed_offset(-5 * 3600);
+        assert!(sim.is_trading_day(d(2025, 12, 25)));
     }
 }
