@@ -146,6 +146,9 @@ pub struct GuardView {
     pub rules_path: String,
     /// Global dry-run: rules decide and log, send nothing.
     pub dry_run: bool,
+    /// What still sends orders while the global dry-run is on (the protections the README
+    /// names and what a person switches on), from the engine's one list of order paths.
+    pub sent_in_dry_run: Vec<String>,
     pub rules: u32,
     #[specta(type = specta_typescript::Number)]
     pub rules_evaluated: u64,
@@ -301,6 +304,9 @@ pub fn guard(
         emergency_closes,
         rules_path: rules_path.display().to_string(),
         dry_run: s.dry_run,
+        sent_in_dry_run: tradeguard_engine::enforce::OrderPath::sent_in_dry_run()
+            .map(|p| p.label().to_owned())
+            .collect(),
         rules: count(s.rules),
         rules_evaluated: s.rules_evaluated,
         decisions_fired: s.decisions_fired,

@@ -8,6 +8,7 @@ import { fail, fakeBackend, ok } from "./testing/fakeBackend";
 const view = (over: Partial<GuardView> = {}): GuardView => ({
   rulesPath: "/home/t/.local/share/dev.tradeguard.desktop/risk.toml",
   dryRun: true,
+  sentInDryRun: ["emergency closes of strategies an assignment broke", "a forced unwind you switch on"],
   rules: 12,
   rulesEvaluated: 1200,
   decisionsFired: 2,
@@ -56,6 +57,16 @@ describe("GuardPanel", () => {
     expect(screen.getByTestId("tasks").textContent).toContain("enforcer 0.3 s ago");
     expect(screen.getByTestId("tasks").textContent).toContain("restarted 1×");
     expect(screen.getByText(/local \(only while the app runs\)/)).toBeTruthy();
+  });
+
+  it("in dry-run says exactly what still sends orders, and nothing of it when live", () => {
+    const { unmount } = render(<GuardPanel view={view()} error={null} />);
+    expect(screen.getByTestId("sent-in-dry-run").textContent).toBe(
+      "emergency closes of strategies an assignment broke · a forced unwind you switch on",
+    );
+    unmount();
+    render(<GuardPanel view={view({ dryRun: false })} error={null} />);
+    expect(screen.queryByTestId("sent-in-dry-run")).toBeNull();
   });
 
   it("names the tasks that stopped checking", async () => {

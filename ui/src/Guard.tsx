@@ -65,12 +65,22 @@ export function GuardPanel({ view, error }: { view: GuardView | null; error: Ipc
         <dd>
           <code data-testid="rules-path">{view.rulesPath}</code> · {view.rules} rules
           {view.dryRun && (
-            <span className="badge warn" data-testid="dry-run" title="rules decide and log; no order is sent">
+            <span
+              className="badge warn"
+              data-testid="dry-run"
+              title="rules and confirmed flattens decide and log; they send no order"
+            >
               {" "}
               DRY-RUN
             </span>
           )}
         </dd>
+        {view.dryRun && (
+          <>
+            <dt>Still sent in dry-run</dt>
+            <dd data-testid="sent-in-dry-run">{view.sentInDryRun.join(" · ")}</dd>
+          </>
+        )}
         <dt>Decisions</dt>
         <dd>
           {view.decisionsFired} fired · {view.dryRunDecisions} dry-run · {view.rulesEvaluated} rule checks

@@ -413,6 +413,11 @@ export type GuardView = {
 	rulesPath: string,
 	/**  Global dry-run: rules decide and log, send nothing. */
 	dryRun: boolean,
+	/**
+	 *  What still sends orders while the global dry-run is on (the protections the README
+	 *  names and what a person switches on), from the engine's one list of order paths.
+	 */
+	sentInDryRun: string[],
 	rules: number,
 	rulesEvaluated: number,
 	decisionsFired: number,

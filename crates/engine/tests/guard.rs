@@ -294,7 +294,11 @@ async fn bad_rules_file_at_start_runs_without_rules_in_dry_run_until_it_is_fixed
     assert_eq!(applied.len(), 1, "{alerts:#?}");
     assert!(applied[0].message.contains("rejected at start is fixed"));
     assert!(alerts.iter().any(|a| a.code == "rule.max-contracts"));
-    assert_eq!(qty_at_broker(&b, &put490()).await, 0, "the fixed rule acts");
+    assert_eq!(
+        qty_at_broker(&b, &put490()).await,
+        -3,
+        "the fixed rule acts: reduced to its limit"
+    );
     let kept = risk_configs(&j);
     assert_eq!(kept.len(), 1, "{kept:#?}");
     assert_eq!(kept[0].source.text, max_contracts(3, false));
@@ -590,4 +594,52 @@ async fn rule_state_survives_a_restart() {
     assert_eq!(got.accounts, last.accounts);
     assert_eq!(got.trailing, last.trailing);
     g2.shutdown().await;
+}
+
+/// The dry-run contract, checked on every order that reached the broker: with the global
+/// dry-run on and rules that fire on the demo book, the rules send nothing and the demo's
+/// assignment is still closed; every group that sent an order is on a path dry-run does not
+/// hold back ([`tradeguard_engine::enforce::OrderPath`]), the list the Guard card shows.
+#[tokio::test(start_paused = true)]
+async fn in_dry_run_only_the_paths_dry_run_does_not_hold_reach_the_broker() {
+    use tradeguard_engine::enforce::{OrderPath, paths_of};
+    let dir = tempfile::tempdir().unwrap();
+    let path = rules_file(
+        dir.path(),
+        "dry_run = true\n\n[[max_contracts]]\nid = \"mc\"\naction = \"flatten\"\nmax_contracts = 1\n\n[[position_cap]]\nid = \"cap\"\naction = \"flatten\"\nmax_positions = 1\n",
+    );
+    let b = broker(tradeguard_sim::Scenario::demo(7).config);
+    b.connect().await.unwrap();
+    let j = MemoryJournal::new();
+    let n = RecordingNotifier::new();
+    let g = start_guard(b.clone(), &j, rules(&path), &n, "575").await;
+    let wait = tradeguard_sim::scenario::DEMO_ASSIGNMENT_AFTER + Duration::from_secs(60);
+    sleep_ms(wait.as_millis() as u64).await;
+    let status = g.status().await;
+    assert!(status.dry_run && status.dry_run_decisions > 0, "{status:?}");
+    let snap = g.coordinator().snapshot().await.unwrap();
+    let sent: Vec<_> = snap
+        .groups
+        .iter()
+        .filter(|gr| gr.legs.iter().any(|l| l.order_id.is_some()))
+        .collect();
+    assert!(
+        !sent.is_empty(),
+        "the assignment's emergency close went out"
+    );
+    for gr in &sent {
+        let paths = paths_of(gr.intent.purpose);
+        assert!(
+            paths.iter().any(|p| !p.held_by_dry_run()),
+            "group {} ({:?}) reached the broker in dry-run on {paths:?}",
+            gr.id,
+            gr.intent.purpose
+        );
+        assert_ne!(gr.intent.purpose, tradeguard_engine::Purpose::Flatten);
+    }
+    assert!(
+        OrderPath::sent_in_dry_run().any(|p| p == OrderPath::AssignmentClose),
+        "the card lists the emergency close as still sent"
+    );
+    g.shutdown().await;
 }

@@ -27,8 +27,12 @@ pub enum Invariant {
     BreachResolvedInTime,
     /// 7: a Broken strategy is never closed by a non-emergency path.
     BrokenOnlyEmergency,
-    /// 8: the heartbeat is never stale longer than the supervisor's restart budget.
+    /// 8: the heartbeat is never stale beyond the supervisor's restart budget.
     EnforcementAlive,
+    /// 9: no order nobody asked for: a hedge only ever trades an instrument one of the guard's
+    /// own (non-hedge) groups traded — never a short the trader holds, sold elsewhere, or an
+    /// assignment left.
+    NoUnaskedOrder,
 }
 
 impl Invariant {
@@ -43,6 +47,7 @@ impl Invariant {
             Self::BreachResolvedInTime => 6,
             Self::BrokenOnlyEmergency => 7,
             Self::EnforcementAlive => 8,
+            Self::NoUnaskedOrder => 9,
         }
     }
 
@@ -57,6 +62,7 @@ impl Invariant {
             Self::BreachResolvedInTime => "inv6.breach_unresolved",
             Self::BrokenOnlyEmergency => "inv7.broken_closed_by_normal_path",
             Self::EnforcementAlive => "inv8.heartbeat_stale",
+            Self::NoUnaskedOrder => "inv9.order_nobody_asked_for",
         }
     }
 }
@@ -237,7 +243,7 @@ pub struct CheckerConfig {
     pub default_beat_budget: Duration,
 }
 
-/// Stateful checker of invariants 1–4 and 6–8 (5 is [`check_acknowledged`]).
+/// Stateful checker of invariants 1–4 and 6–9 (5 is [`check_acknowledged`]).
 #[derive(Debug, Clone)]
 pub struct Checker {
     cfg: CheckerConfig,
@@ -247,6 +253,8 @@ pub struct Checker {
     /// Since when each exposure key has had unmatched naked shorts (continuously).
     unmatched_since: BTreeMap<String, Timestamp>,
     over_hedge_since: BTreeMap<String, Timestamp>,
+    /// Instruments the guard's own non-hedge groups traded (kept across restarts).
+    own_instruments: BTreeSet<String>,
 }
 
 fn since(now: Timestamp, then: Timestamp) -> Duration {
@@ -263,6 +271,7 @@ impl Checker {
             quiet_since: None,
             unmatched_since: BTreeMap::new(),
             over_hedge_since: BTreeMap::new(),
+            own_instruments: BTreeSet::new(),
         }
     }
 
@@ -294,6 +303,8 @@ impl Checker {
             .map_err(|d| v(Invariant::BrokenOnlyEmergency, d))?;
         self.alive(o)
             .map_err(|d| v(Invariant::EnforcementAlive, d))?;
+        self.asked_for(o)
+            .map_err(|d| v(Invariant::NoUnaskedOrder, d))?;
         Ok(())
     }
 
@@ -499,6 +510,28 @@ impl Checker {
             .collect();
         self.prev = Some((o.now, ids, insts));
         found.map_or(Ok(()), Err)
+    }
+
+    /// 9: every hedge that sent an order trades an instrument a non-hedge group of the guard
+    /// traded (in this session or one the journal restored).
+    fn asked_for(&mut self, o: &Observation) -> Result<(), String> {
+        for g in o.groups.iter().filter(|g| g.purpose != Purpose::Hedge) {
+            self.own_instruments
+                .extend(g.legs.iter().map(|l| l.instrument.clone()));
+        }
+        for g in o.groups.iter().filter(|g| g.purpose == Purpose::Hedge) {
+            if let Some(l) = g
+                .legs
+                .iter()
+                .find(|l| l.order.is_some() && !self.own_instruments.contains(&l.instrument))
+            {
+                return Err(format!(
+                    "hedge group {} bought {} {}, which no order of the guard traded",
+                    g.id, l.qty, l.instrument
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// 8: every task beat within its budget (also: one that never beat since the start).

@@ -325,3 +325,33 @@ fn inv8_stale_heartbeat() {
     o.beats[1].since_last = None; // never beat since the start 100 s ago
     assert_eq!(first_violation(&[o]), Some(Invariant::EnforcementAlive));
 }
+
+#[test]
+fn inv9_a_hedge_of_a_short_the_guard_never_traded() {
+    let mut o = calm(100);
+    // The trader's own naked put (no group of the guard traded it) bought back by a hedge.
+    o.groups = vec![group(
+        1,
+        Purpose::Hedge,
+        false,
+        99,
+        vec![leg(PUT, Side::Buy, 1, 0, Some(9))],
+    )];
+    o.unmatched = BTreeMap::from([("SPY/Put".to_owned(), 1)]);
+    assert_eq!(
+        first_violation(&[o.clone()]),
+        Some(Invariant::NoUnaskedOrder)
+    );
+    // The hedge of the guard's own group's short is asked for.
+    o.groups.insert(
+        0,
+        group(
+            0,
+            Purpose::Open,
+            false,
+            98,
+            vec![leg(PUT, Side::Sell, 1, 1, Some(8))],
+        ),
+    );
+    assert_eq!(first_violation(&[o]), None);
+}

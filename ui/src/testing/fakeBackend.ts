@@ -28,6 +28,7 @@ export const ok = <T>(data: T): Result<T> => ({ status: "ok", data });
 export const guardView = (over: Partial<GuardView> = {}): GuardView => ({
   rulesPath: "/home/t/.config/tradeguard/risk.toml",
   dryRun: false,
+  sentInDryRun: ["emergency closes of strategies an assignment broke"],
   rules: 3,
   rulesEvaluated: 0,
   decisionsFired: 0,

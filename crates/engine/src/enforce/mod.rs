@@ -21,6 +21,7 @@ pub mod error;
 pub mod evaluator;
 pub mod flatten;
 pub mod guard;
+pub mod order_paths;
 pub(crate) mod pump;
 pub mod reconcile;
 pub mod risk_rules;
@@ -37,6 +38,7 @@ pub use evaluator::{
 };
 pub use flatten::{FlattenError, FlattenPreview, FlattenProgress, FlattenScope, FlattenTicket};
 pub use guard::{Guard, GuardDeps};
+pub use order_paths::{OrderPath, paths_of};
 pub use risk_rules::RiskRules;
 pub use status::{Protection, ProtectionSite, StatusSummary};
 pub use strategy_link::CriticalViaAlerts;
