@@ -12,8 +12,8 @@
 
 use crate::ack_journal::{AckJournal, normalize};
 use crate::invariants::{
-    BeatObs, Checker, CheckerConfig, GroupObs, Invariant, LegObs, LiveOrder, Observation, Purpose,
-    StrategyObs, Violation, check_acknowledged,
+    BeatObs, Checker, CheckerConfig, FlattenObs, GroupObs, Invariant, LegObs, LiveOrder,
+    Observation, Purpose, StrategyObs, Violation, check_acknowledged,
 };
 use crate::scenario::{Scenario, UNDERLYING, account, option};
 use crate::trace::Trace;
@@ -272,6 +272,9 @@ struct Run {
     max_groups: usize,
     last_venue: (BTreeMap<String, i64>, Timestamp),
     opts: Options,
+    /// The flatten of the whole account a person confirms at the start of the calm phase
+    /// (every third seed): its ticket and when.
+    flatten: Option<(String, Timestamp)>,
 }
 
 /// A running guard and the store under it.
@@ -317,6 +320,7 @@ impl Run {
             max_groups: 0,
             last_venue: (BTreeMap::new(), start),
             opts,
+            flatten: None,
             sc,
         })
     }
@@ -525,6 +529,9 @@ impl Run {
             if !in_storm && calm_since.is_none() && elapsed >= storm + tail {
                 calm_since = Some(self.clock.now());
                 self.log("calm".into());
+                if self.sc.seed % 3 == 0 {
+                    self.confirm_flatten(&l.guard).await;
+                }
             }
             tokio::time::sleep(STEP).await;
             elapsed += STEP;
@@ -635,6 +642,22 @@ fn digest(o: &Observation) -> String {
 
 impl Run {
     /// One step of activity during the storm (each with its rate).
+    /// A person previews "flatten the account" and confirms it (invariant 10 follows it).
+    async fn confirm_flatten(&mut self, guard: &Guard) {
+        let scope = tradeguard_engine::enforce::FlattenScope::Account { account: account() };
+        let r = match guard.preview_flatten(scope).await {
+            Ok(p) => guard.confirm_flatten(&p.id).await.map(|t| t.id),
+            Err(e) => Err(e),
+        };
+        self.log(format!(
+            "action flatten account confirmed: {:?}",
+            r.as_ref().map_err(|e| e.code())
+        ));
+        if let Ok(id) = r {
+            self.flatten = Some((id, self.clock.now()));
+        }
+    }
+
     async fn act(&mut self, guard: &Guard) {
         let r = self.sc.rates.clone();
         if self.rng.random_bool(r.open) {
@@ -842,6 +865,24 @@ impl Run {
     }
 
     async fn observe(&mut self, live: &Live, calm_since: Option<Timestamp>) -> Observation {
+        let flatten = match &self.flatten {
+            // A restart forgets tickets (in memory): nothing to follow then.
+            Some((id, at)) => live.guard.flatten_progress(id).await.ok().map(|p| {
+                use tradeguard_engine::enforce::flatten::FlattenStatus as S;
+                FlattenObs {
+                    confirmed_at: *at,
+                    status: match p.status {
+                        S::Done => "done".to_owned(),
+                        S::Working => "working".to_owned(),
+                        S::Armed { .. } => "armed".to_owned(),
+                        S::Incomplete => "incomplete".to_owned(),
+                        S::DryRun => "dry_run".to_owned(),
+                        S::NeedsManual { reason } => format!("needs_manual:{reason}"),
+                    },
+                }
+            }),
+            None => None,
+        };
         let now = self.clock.now();
         let order_ids = |v: &SimVenue| -> BTreeSet<i64> {
             v.open_orders_truth()
@@ -1009,6 +1050,7 @@ impl Run {
             strategies,
             forced_unwind,
             beats,
+            flatten,
         }
     }
 }
@@ -1024,6 +1066,8 @@ pub fn invariant_codes() -> Vec<&'static str> {
         Invariant::BreachResolvedInTime,
         Invariant::BrokenOnlyEmergency,
         Invariant::EnforcementAlive,
+        Invariant::NoUnaskedOrder,
+        Invariant::ConfirmedFlattenEnds,
     ]
     .into_iter()
     .map(Invariant::code)

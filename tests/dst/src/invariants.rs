@@ -33,6 +33,9 @@ pub enum Invariant {
     /// own (non-hedge) groups traded — never a short the trader holds, sold elsewhere, or an
     /// assignment left.
     NoUnaskedOrder,
+    /// 10: a confirmed flatten ends flat or says exactly why not, within the close budget of
+    /// an accepting venue.
+    ConfirmedFlattenEnds,
 }
 
 impl Invariant {
@@ -48,6 +51,7 @@ impl Invariant {
             Self::BrokenOnlyEmergency => 7,
             Self::EnforcementAlive => 8,
             Self::NoUnaskedOrder => 9,
+            Self::ConfirmedFlattenEnds => 10,
         }
     }
 
@@ -63,6 +67,7 @@ impl Invariant {
             Self::BrokenOnlyEmergency => "inv7.broken_closed_by_normal_path",
             Self::EnforcementAlive => "inv8.heartbeat_stale",
             Self::NoUnaskedOrder => "inv9.order_nobody_asked_for",
+            Self::ConfirmedFlattenEnds => "inv10.confirmed_flatten_unfinished",
         }
     }
 }
@@ -182,6 +187,15 @@ pub struct BeatObs {
     pub since_last: Option<Duration>,
 }
 
+/// A flatten a person confirmed, as its progress reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlattenObs {
+    /// When it was confirmed.
+    pub confirmed_at: Timestamp,
+    /// `done`, `working`, `armed`, `incomplete`, `dry_run` or `needs_manual:<reason>`.
+    pub status: String,
+}
+
 /// Everything the checker looks at after one step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Observation {
@@ -221,6 +235,8 @@ pub struct Observation {
     pub forced_unwind: bool,
     /// Heartbeats.
     pub beats: Vec<BeatObs>,
+    /// The flatten a person confirmed in this run, if any.
+    pub flatten: Option<FlattenObs>,
 }
 
 /// Limits the checker judges against (taken from the engine configuration of the run).
@@ -305,6 +321,8 @@ impl Checker {
             .map_err(|d| v(Invariant::EnforcementAlive, d))?;
         self.asked_for(o)
             .map_err(|d| v(Invariant::NoUnaskedOrder, d))?;
+        self.flatten_ends(o)
+            .map_err(|d| v(Invariant::ConfirmedFlattenEnds, d))?;
         Ok(())
     }
 
@@ -510,6 +528,33 @@ impl Checker {
             .collect();
         self.prev = Some((o.now, ids, insts));
         found.map_or(Ok(()), Err)
+    }
+
+    /// 10: once the venue has accepted orders for the close budget since a flatten was
+    /// confirmed, the flatten is done (every position it had to close is gone) or needs a
+    /// person with a reason; never still working or "incomplete" with nothing said.
+    fn flatten_ends(&self, o: &Observation) -> Result<(), String> {
+        let (Some(f), Some(calm)) = (&o.flatten, o.calm_since) else {
+            return Ok(());
+        };
+        let from = if calm > f.confirmed_at {
+            calm
+        } else {
+            f.confirmed_at
+        };
+        if !o.venue_accepts || since(o.now, from) < self.cfg.resolve {
+            return Ok(());
+        }
+        match f.status.as_str() {
+            "done" | "dry_run" => Ok(()),
+            s if s.starts_with("needs_manual:") && s.len() > "needs_manual:".len() => Ok(()),
+            s => Err(format!(
+                "flatten confirmed at {} is {s} after {:.0} s of an accepting venue; venue positions {:?}",
+                f.confirmed_at,
+                since(o.now, from).as_secs_f64(),
+                o.venue_positions
+            )),
+        }
     }
 
     /// 9: every hedge that sent an order trades an instrument a non-hedge group of the guard

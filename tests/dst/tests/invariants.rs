@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use tradeguard_dst::invariants::{
-    BeatObs, GroupObs, LegObs, LiveOrder, Purpose, StrategyObs, check_acknowledged,
+    BeatObs, FlattenObs, GroupObs, LegObs, LiveOrder, Purpose, StrategyObs, check_acknowledged,
 };
 use tradeguard_dst::{Checker, CheckerConfig, Invariant, Observation};
 use tradeguard_model::{Side, Timestamp};
@@ -55,6 +55,7 @@ fn calm(now: i64) -> Observation {
             name: "enforcer".into(),
             since_last: Some(Duration::from_millis(300)),
         }],
+        flatten: None,
     }
 }
 
@@ -181,13 +182,23 @@ fn inv2_two_live_exits_for_the_same_quantity() {
 fn inv3_working_hedges_above_unmatched() {
     let mut states: Vec<Observation> = (100..110).map(calm).collect();
     for o in &mut states {
-        o.groups = vec![group(
-            1,
-            Purpose::Hedge,
-            false,
-            99,
-            vec![leg(PUT, Side::Buy, 3, 0, Some(9))],
-        )];
+        o.groups = vec![
+            // The guard's own group that sold the put (the hedge is of its short).
+            group(
+                0,
+                Purpose::Open,
+                true,
+                98,
+                vec![leg(PUT, Side::Sell, 1, 1, Some(8))],
+            ),
+            group(
+                1,
+                Purpose::Hedge,
+                false,
+                99,
+                vec![leg(PUT, Side::Buy, 3, 0, Some(9))],
+            ),
+        ];
         o.unmatched = BTreeMap::from([("SPY/Put".to_owned(), 1)]);
         o.calm_since = None; // judged in storms too
     }
@@ -354,4 +365,35 @@ fn inv9_a_hedge_of_a_short_the_guard_never_traded() {
         ),
     );
     assert_eq!(first_violation(&[o]), None);
+}
+
+#[test]
+fn inv10_a_confirmed_flatten_still_working_past_its_budget() {
+    let budget = 60; // the checker config's resolve, seconds (see `cfg()`)
+    let mut o = calm(1000);
+    o.flatten = Some(FlattenObs {
+        confirmed_at: t(900),
+        status: "working".into(),
+    });
+    assert_eq!(
+        first_violation(&[o.clone()]),
+        Some(Invariant::ConfirmedFlattenEnds)
+    );
+    o.flatten = Some(FlattenObs {
+        confirmed_at: t(1000 - budget / 2),
+        status: "working".into(),
+    });
+    assert_eq!(first_violation(&[o.clone()]), None, "inside its budget");
+    for ok in ["done", "needs_manual:gate.halted: trading halted"] {
+        o.flatten = Some(FlattenObs {
+            confirmed_at: t(900),
+            status: ok.into(),
+        });
+        assert_eq!(first_violation(&[o.clone()]), None, "{ok}");
+    }
+    o.flatten = Some(FlattenObs {
+        confirmed_at: t(900),
+        status: "incomplete".into(),
+    });
+    assert_eq!(first_violation(&[o]), Some(Invariant::ConfirmedFlattenEnds));
 }
