@@ -529,7 +529,7 @@ impl Run {
             if !in_storm && calm_since.is_none() && elapsed >= storm + tail {
                 calm_since = Some(self.clock.now());
                 self.log("calm".into());
-                if self.sc.seed % 3 == 0 {
+                if self.sc.seed.is_multiple_of(3) {
                     self.confirm_flatten(&l.guard).await;
                 }
             }
