@@ -432,7 +432,7 @@ fn write_starter_rules(path: &std::path::Path) -> Result<(), VenueError> {
     let starter = EXAMPLE_RULES;
     let write = || -> std::io::Result<()> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
+            tradeguard_store::create_private_dir(dir)?;
         }
         std::fs::write(path, starter)
     };
