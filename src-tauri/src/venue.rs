@@ -416,6 +416,24 @@ impl Venue {
             .cloned()
             .collect()
     }
+
+    /// Every account id the guard knows (its book's accounts and the accounts of its
+    /// positions): what the diagnostics export redacts.
+    pub fn known_accounts(&self) -> Vec<String> {
+        let now = self.now();
+        let stale = self.enforce.quote_stale_after;
+        let ids: std::collections::BTreeSet<String> = self.guard.read_live_book(|b| {
+            b.accounts()
+                .map(|a| a.account.as_str().to_owned())
+                .chain(
+                    b.positions(now, stale)
+                        .into_iter()
+                        .map(|p| p.account.as_str().to_owned()),
+                )
+                .collect()
+        });
+        ids.into_iter().collect()
+    }
 }
 
 /// The example rules shipped with Tradeguard (every rule documented).
