@@ -316,7 +316,9 @@ impl Venue {
     }
 
     /// Simulator only: assign (short) or exercise (long) `contracts` of an option position now,
-    /// delivered as the broker would overnight: a position change with no execution.
+    /// delivered as the broker would overnight: a position change with no execution. Debug
+    /// builds only (see `crate::acl`).
+    #[cfg(debug_assertions)]
     pub fn force_assignment(&self, instrument: &str, contracts: i64) -> Result<(), VenueError> {
         let id = tradeguard_model::InstrumentId::new(instrument);
         let Some(sim) = &self.sim else {
