@@ -482,11 +482,8 @@ async fn guard_main(args: GuardArgs) -> Result<(), GuardCliError> {
         }
     };
     let mut engine = EngineConfig::default();
-    let mut account = AccountId::new(if args.ib_account.is_empty() {
-        "IB"
-    } else {
-        args.ib_account.as_str()
-    });
+    // The simulator's account, or the one IB reports once connected.
+    let account: AccountId;
     let mut account_lock = None;
     let (broker, clock): (Arc<dyn Broker>, Arc<dyn Clock>) = match args.broker {
         BrokerKind::Sim => {

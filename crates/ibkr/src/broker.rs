@@ -281,7 +281,7 @@ impl Inner {
             .await
             .map_err(|e| IbError::from_connect(&address, &e))?;
         let client = Arc::new(client);
-        let account = choose_account(&self.settings.account, &client.handshake_managed_accounts())?;
+        let account = choose_account(&self.settings.account, client.handshake_managed_accounts())?;
         *lock(&self.account) = account;
         let server_next = i64::from(
             tokio::time::timeout(self.settings.request_timeout, client.next_valid_order_id())
