@@ -159,7 +159,10 @@ fn replace_path_prefix(s: &str, prefix: &str, with: &str) -> String {
 /// Replaces the value of every `key=value`, `key: value`, `"key":"value"` whose key names a
 /// secret ([`SECRET_KEYS`]).
 fn redact_secret_values(s: &str) -> String {
+    // Byte offsets: a key is ASCII, so a match (and everything cut at one) is on a character
+    // boundary whatever the text around it.
     let lower = s.to_ascii_lowercase();
+    let lower = lower.as_bytes();
     let bytes = s.as_bytes();
     let key_char = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.');
     let mut out = String::with_capacity(s.len());
@@ -168,7 +171,7 @@ fn redact_secret_values(s: &str) -> String {
     while i < s.len() {
         let Some(k) = SECRET_KEYS
             .iter()
-            .filter(|k| lower[i..].starts_with(*k))
+            .filter(|k| lower[i..].starts_with(k.as_bytes()))
             .map(|k| k.len())
             .max()
         else {
@@ -596,9 +599,23 @@ mod tests {
                 "SPY   250321P00590000 order I5 filled",
                 "SPY   250321P00590000 order I5 filled",
             ),
+            (
+                "spy put ×1 for DU1234567 — ✓ token=é1 ünïcödé",
+                "spy put ×1 for <account> — ✓ token=<redacted> ünïcödé",
+            ),
         ];
         for (input, want) in cases {
             assert_eq!(r.redact(input), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn any_text_is_redacted_without_panicking() {
+        let r = redactor();
+        let text = "é token=ü password:\"×\" /home/é/x DU1234567é ×U1234567 Authorization: Bearer ✓ ghp_ü acct:×";
+        for (i, _) in text.char_indices() {
+            let _ = r.redact(&text[i..]);
+            let _ = r.redact(&text[..i]);
         }
     }
 
