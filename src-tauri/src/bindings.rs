@@ -7,15 +7,15 @@ use tauri_specta::{collect_commands, collect_events};
 /// Where the generated TypeScript lives, relative to this crate.
 pub const BINDINGS_PATH: &str = "../ui/src/bindings.ts";
 
-pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
-    tauri_specta::Builder::<tauri::Wry>::new()
-        .disable_serde_phases()
-        .commands(collect_commands![
+/// The command list with `$extra` (more commands, each after a comma) appended: one list for
+/// both builds.
+macro_rules! app_commands {
+    ($($extra:tt)*) => {
+        collect_commands![
             commands::app_status,
             commands::portfolio,
             commands::alerts,
             commands::acknowledge_alert,
-            commands::sim_force_assignment,
             commands::guard_status,
             commands::margin_history,
             desktop::locations,
@@ -37,7 +37,22 @@ pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
             records::rules_file,
             records::check_rules,
             records::save_rules
-        ])
+            $($extra)*
+        ]
+    };
+}
+
+/// The commands and events. The simulator's commands are in debug builds only (`make run`,
+/// the E2E tests; the committed bindings come from a debug build): a release build does not
+/// register them, and its ACL (`src/acl.rs`, `build.rs`) neither permits nor grants them.
+pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
+    #[cfg(debug_assertions)]
+    let commands = app_commands!(, commands::sim_force_assignment);
+    #[cfg(not(debug_assertions))]
+    let commands = app_commands!();
+    tauri_specta::Builder::<tauri::Wry>::new()
+        .disable_serde_phases()
+        .commands(commands)
         .events(collect_events![
             events::BackendHeartbeat,
             events::PortfolioChanged,
@@ -62,6 +77,79 @@ mod tests {
 
     /// Regenerates the bindings and fails when the committed file differs.
     /// Run `make bindings` (UPDATE_BINDINGS=1) to refresh it.
+    /// Every command the bindings expose, by its invoke name.
+    fn invoked(bindings: &str) -> std::collections::BTreeSet<String> {
+        // `__TAURI_INVOKE("name"` or `__TAURI_INVOKE<Type>("name"`.
+        bindings
+            .split("__TAURI_INVOKE")
+            .skip(1)
+            .filter_map(|s| s.split_once("(\"")?.1.split('"').next())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The ACL manifest (`src/acl.rs`) names exactly the registered commands, and the
+    /// capabilities grant exactly those to the main window: the app's own in `default.json`,
+    /// the simulator's in `simulator.json` (debug builds only).
+    #[test]
+    fn the_acl_grants_exactly_the_registered_commands() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fresh = dir.path().join("bindings.ts");
+        export(&fresh).expect("export bindings");
+        let registered = invoked(&std::fs::read_to_string(&fresh).expect("read bindings"));
+        let listed: std::collections::BTreeSet<String> = crate::acl::COMMANDS
+            .iter()
+            .chain(crate::acl::SIM_COMMANDS)
+            .map(|c| (*c).to_owned())
+            .collect();
+        assert_eq!(
+            registered, listed,
+            "src/acl.rs and src/bindings.rs disagree"
+        );
+        let crate_dir = std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo test");
+        let granted = |file: &str| -> (Vec<String>, std::collections::BTreeSet<String>) {
+            let path = std::path::Path::new(&crate_dir)
+                .join("capabilities")
+                .join(file);
+            let json: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).expect("capability file"))
+                    .expect("capability JSON");
+            let windows = json["windows"]
+                .as_array()
+                .expect("windows")
+                .iter()
+                .map(|w| w.as_str().expect("window label").to_owned())
+                .collect();
+            let perms = json["permissions"]
+                .as_array()
+                .expect("permissions")
+                .iter()
+                .map(|p| p.as_str().expect("permission id").to_owned())
+                .collect();
+            (windows, perms)
+        };
+        let allow = |cmds: &[&str]| -> std::collections::BTreeSet<String> {
+            cmds.iter()
+                .map(|c| format!("allow-{}", c.replace('_', "-")))
+                .collect()
+        };
+        let (windows, perms) = granted("default.json");
+        assert_eq!(windows, vec!["main".to_owned()]);
+        let mut want = allow(crate::acl::COMMANDS);
+        want.insert("core:event:allow-listen".to_owned());
+        want.insert("core:event:allow-unlisten".to_owned());
+        assert_eq!(perms, want);
+        let (windows, perms) = granted("simulator.json");
+        assert_eq!(windows, vec!["main".to_owned()]);
+        assert_eq!(perms, allow(crate::acl::SIM_COMMANDS));
+        let files: Vec<_> =
+            std::fs::read_dir(std::path::Path::new(&crate_dir).join("capabilities"))
+                .expect("capabilities dir")
+                .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+                .collect();
+        assert_eq!(files.len(), 2, "no other capability: {files:?}");
+    }
+
     #[test]
     fn committed_bindings_are_fresh() {
         // The crate's directory as cargo gives it when it runs the test, not as it was when the

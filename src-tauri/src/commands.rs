@@ -101,6 +101,7 @@ pub async fn acknowledge_alert(
 }
 
 /// A simulator action: which option and how many contracts.
+#[cfg(debug_assertions)]
 #[derive(Debug, Clone, Deserialize, specta::Type)]
 #[serde(rename_all = "camelCase")]
 pub struct ForceAssignment {
@@ -110,6 +111,8 @@ pub struct ForceAssignment {
 }
 
 /// Simulator only: assign or exercise contracts of an option position now (demo and tests).
+/// Debug builds only (see `crate::acl`).
+#[cfg(debug_assertions)]
 #[tauri::command]
 #[specta::specta]
 pub fn sim_force_assignment(
@@ -127,6 +130,9 @@ pub fn sim_force_assignment(
         .force_assignment(&req.instrument_id, i64::from(req.contracts))
         .map_err(|e| IpcError::invalid_input(e.code(), e.to_string()))
 }
+
+/// The simulator's actions (forcing an assignment) are offered: debug builds only.
+pub const SIM_ACTIONS: bool = cfg!(debug_assertions);
 
 /// Enforcement health: task heartbeats, rules file and dry-run, last reconciliation, protections.
 #[tauri::command]

@@ -94,15 +94,44 @@ pub async fn export_diagnostics(
     paths: tauri::State<'_, AppPaths>,
     state: tauri::State<'_, AppState>,
 ) -> Result<String, IpcError> {
-    let guard = match state.venue() {
-        Ok(v) => serde_json::to_string_pretty(&v.guard_view().await).map_err(|e| e.to_string()),
-        Err(e) => Err(e.message),
+    let (guard, mut accounts) = match state.venue() {
+        Ok(v) => (Ok(v.guard_view().await), v.known_accounts()),
+        Err(e) => (Err(e), Vec::new()),
+    };
+    // The database's accounts are redacted too; its recent alerts give their codes.
+    let stored = match state.store() {
+        Ok(store) => {
+            crate::commands::read(store, |s| {
+                Ok((
+                    s.reader().accounts().map_err(IpcError::from),
+                    crate::commands::recent_alerts(s),
+                ))
+            })
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    let alerts = match stored {
+        Ok((known, alerts)) => {
+            match known {
+                Ok(list) => accounts.extend(list.into_iter().map(|a| a.account_id)),
+                // The export still replaces IB-shaped ids and the venue's accounts.
+                Err(e) => {
+                    tracing::warn!(reason = %e.reason, "diagnostics: stored accounts not readable: {}", e.message)
+                }
+            }
+            alerts
+        }
+        Err(e) => Err(e),
     };
     let now = chrono::Utc::now();
     let text = crate::diagnostics::report(&crate::diagnostics::Inputs {
         paths: &paths,
         version: env!("CARGO_PKG_VERSION"),
         guard,
+        alerts,
+        accounts,
+        home: dirs::home_dir(),
         now: &now.to_rfc3339(),
     });
     let path = crate::diagnostics::write(

@@ -1,6 +1,7 @@
 //! Tradeguard desktop shell. This crate holds only app-shell code: command wrappers, typed
 //! events, window and tray wiring. Everything that guards money lives in the core crates.
 
+pub mod acl;
 pub mod bindings;
 pub mod blotter;
 pub mod commands;

@@ -8,6 +8,9 @@
 //! `--data-dir DIR` on the command line, else `TRADEGUARD_DATA_DIR`, puts all three under one
 //! directory (`DIR`, `DIR`, `DIR/logs`): tests and portable installs. The locations are resolved
 //! once, before anything starts, so logging can begin at the first line.
+//!
+//! The three directories are private (mode 0700 on Unix, an existing one is tightened): the
+//! journal, the settings and the logs name broker accounts and positions.
 
 use serde::Serialize;
 use specta::Type;
@@ -105,10 +108,11 @@ impl AppPaths {
         self.config_dir.join(SETTINGS_FILE)
     }
 
-    /// Creates every directory (first start).
+    /// Creates every directory (first start), private to the user; tightens existing ones.
     pub fn create_all(&self) -> std::io::Result<()> {
         for d in [&self.data_dir, &self.config_dir, &self.log_dir] {
-            std::fs::create_dir_all(d)?;
+            tradeguard_store::create_private_dir(d)
+                .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", d.display())))?;
         }
         Ok(())
     }
@@ -180,6 +184,32 @@ mod tests {
         }
         assert!(p.log_dir.ends_with(format!("{IDENTIFIER}/logs")));
         assert_ne!(p.data_dir, p.config_dir);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn every_directory_is_created_private_and_an_open_one_is_tightened() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let root = tempfile::tempdir().unwrap();
+        let p = AppPaths {
+            data_dir: root.path().join("data"),
+            config_dir: root.path().join("config"),
+            log_dir: root.path().join("state/logs"),
+            source: "test".to_owned(),
+        };
+        // The data directory exists already, readable by everyone.
+        std::fs::create_dir(&p.data_dir).unwrap();
+        std::fs::set_permissions(&p.data_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        p.create_all().unwrap();
+        for d in [&p.data_dir, &p.config_dir, &p.log_dir] {
+            assert_eq!(mode(d), 0o700, "{}", d.display());
+        }
+        // Portable: everything under one directory, which is private too.
+        let one = AppPaths::portable(root.path().join("one"), "--data-dir");
+        one.create_all().unwrap();
+        assert_eq!(mode(&one.data_dir), 0o700);
+        assert_eq!(mode(&one.log_dir), 0o700);
     }
 
     #[test]

@@ -142,7 +142,8 @@ impl Settings {
             )
         })?;
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| storage("create the folder of", e))?;
+            tradeguard_store::create_private_dir(dir)
+                .map_err(|e| storage("create the folder of", e))?;
         }
         let tmp = path.with_extension("toml.tmp");
         std::fs::write(&tmp, text).map_err(|e| storage("write", e))?;

@@ -316,7 +316,9 @@ impl Venue {
     }
 
     /// Simulator only: assign (short) or exercise (long) `contracts` of an option position now,
-    /// delivered as the broker would overnight: a position change with no execution.
+    /// delivered as the broker would overnight: a position change with no execution. Debug
+    /// builds only (see `crate::acl`).
+    #[cfg(debug_assertions)]
     pub fn force_assignment(&self, instrument: &str, contracts: i64) -> Result<(), VenueError> {
         let id = tradeguard_model::InstrumentId::new(instrument);
         let Some(sim) = &self.sim else {
@@ -416,6 +418,24 @@ impl Venue {
             .cloned()
             .collect()
     }
+
+    /// Every account id the guard knows (its book's accounts and the accounts of its
+    /// positions): what the diagnostics export redacts.
+    pub fn known_accounts(&self) -> Vec<String> {
+        let now = self.now();
+        let stale = self.enforce.quote_stale_after;
+        let ids: std::collections::BTreeSet<String> = self.guard.read_live_book(|b| {
+            b.accounts()
+                .map(|a| a.account.as_str().to_owned())
+                .chain(
+                    b.positions(now, stale)
+                        .into_iter()
+                        .map(|p| p.account.as_str().to_owned()),
+                )
+                .collect()
+        });
+        ids.into_iter().collect()
+    }
 }
 
 /// The example rules shipped with Tradeguard (every rule documented).
@@ -432,7 +452,7 @@ fn write_starter_rules(path: &std::path::Path) -> Result<(), VenueError> {
     let starter = EXAMPLE_RULES;
     let write = || -> std::io::Result<()> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
+            tradeguard_store::create_private_dir(dir)?;
         }
         std::fs::write(path, starter)
     };

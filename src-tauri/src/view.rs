@@ -21,6 +21,9 @@ pub struct PortfolioView {
     /// Broker events folded into the book since start.
     #[specta(type = specta_typescript::Number)]
     pub events_applied: u64,
+    /// The simulator's actions (forcing an assignment) are available: the simulated venue in
+    /// a debug build (`make run`); never in a release build.
+    pub sim_actions: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Type)]
@@ -437,6 +440,7 @@ pub fn portfolio(
         accounts: book.accounts().map(account).collect(),
         positions: book.positions(now, stale_after).iter().map(row).collect(),
         events_applied: book.events_applied(),
+        sim_actions: venue == "sim" && crate::commands::SIM_ACTIONS,
     }
 }
 

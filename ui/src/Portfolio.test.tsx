@@ -38,6 +38,7 @@ const view = (positions: PositionRow[]): PortfolioView => ({
   ],
   positions,
   eventsApplied: 10,
+  simActions: true,
 });
 
 function fake(initial: PortfolioView) {
@@ -138,6 +139,16 @@ describe("SimulatorActions", () => {
     await act(async () => buttons[0].click());
     expect(calls).toEqual([["SPY   250321P00590000", 1]]);
     expect(screen.getByTestId("sim-result").textContent).toContain("no execution");
+  });
+
+  it("is not offered when the build has no simulator actions (release)", async () => {
+    const f = fake({
+      ...view([row({ key: "p590", label: "SPY 21MAR25 590 P", instrumentId: "SPY   250321P00590000", kind: "option", qty: -2 })]),
+      simActions: false,
+    });
+    render(<PortfolioPanel backend={f.backend} />);
+    await screen.findByTestId("position-row");
+    expect(screen.queryByTestId("sim-actions")).toBeNull();
   });
 });
 

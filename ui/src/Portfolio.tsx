@@ -167,7 +167,7 @@ function PortfolioCard({ backend, portfolio }: { backend: Backend; portfolio: Po
       <MarginHistory backend={backend} view={view} />
       <PositionsTable positions={view.positions} />
       {view.positions.length === 0 && <p className="muted">No open positions.</p>}
-      {view.venue === "sim" && <SimulatorActions backend={backend} positions={view.positions} />}
+      {view.simActions && <SimulatorActions backend={backend} positions={view.positions} />}
     </section>
   );
 }
@@ -209,7 +209,7 @@ export function SpacerRow({ height, cols }: { height: number; cols: number }) {
   );
 }
 
-/** Simulator only: assign a short option now, to see the assignment guard act. */
+/** Simulator only (debug builds: `view.simActions`): assign a short option now, to see the assignment guard act. */
 export function SimulatorActions({ backend, positions }: { backend: Backend; positions: PositionRow[] }) {
   const shorts = positions.filter((p) => p.kind === "option" && p.qty < 0);
   const [result, setResult] = useState<string | null>(null);

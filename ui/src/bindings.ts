@@ -15,8 +15,6 @@ export const commands = {
 	alerts: () => typedError<AlertView[], IpcError>(__TAURI_INVOKE("alerts")),
 	/**  Acknowledges an alert (its banner goes away); returns the updated list. */
 	acknowledgeAlert: (alert: AlertId) => typedError<AlertView[], IpcError>(__TAURI_INVOKE("acknowledge_alert", { alert })),
-	/**  Simulator only: assign or exercise contracts of an option position now (demo and tests). */
-	simForceAssignment: (req: ForceAssignment) => typedError<null, IpcError>(__TAURI_INVOKE("sim_force_assignment", { req })),
 	/**  Enforcement health: task heartbeats, rules file and dry-run, last reconciliation, protections. */
 	guardStatus: () => typedError<GuardView, IpcError>(__TAURI_INVOKE("guard_status")),
 	/**  Margin use per account since the app started (one sample a second), oldest first. */
@@ -69,6 +67,11 @@ export const commands = {
 	 *  global dry-run off is only written with `confirm` = the id of the preview returned for it.
 	 */
 	saveRules: (text: string, confirm: string | null) => typedError<RulesSave, IpcError>(__TAURI_INVOKE("save_rules", { text, confirm })),
+	/**
+	 *  Simulator only: assign or exercise contracts of an option position now (demo and tests).
+	 *  Debug builds only (see `crate::acl`).
+	 */
+	simForceAssignment: (req: ForceAssignment) => typedError<null, IpcError>(__TAURI_INVOKE("sim_force_assignment", { req })),
 };
 
 /** Events */
@@ -491,6 +494,11 @@ export type PortfolioView = {
 	positions: PositionRow[],
 	/**  Broker events folded into the book since start. */
 	eventsApplied: number,
+	/**
+	 *  The simulator's actions (forcing an assignment) are available: the simulated venue in
+	 *  a debug build (`make run`); never in a release build.
+	 */
+	simActions: boolean,
 };
 
 export type PositionRow = {

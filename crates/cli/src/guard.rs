@@ -4,7 +4,8 @@
 //! `--for SECONDS`.
 //!
 //! - Journal: the SQLite store (`tradeguard.db`) in `--data-dir`, else `TRADEGUARD_DATA_DIR`,
-//!   else `$XDG_DATA_HOME/tradeguard` / `~/.local/share/tradeguard` (created). The store's
+//!   else `$XDG_DATA_HOME/tradeguard` / `~/.local/share/tradeguard` (created private to the
+//!   user: mode 0700 on Unix, an existing directory is tightened). The store's
 //!   single-instance lock makes a second guard on the same directory fail (exit 1, naming the
 //!   first one's pid).
 //! - `--config FILE`: the risk rules (format of `config/risk.example.toml`, hot-reloaded while
@@ -439,7 +440,8 @@ async fn guard_main(args: GuardArgs) -> Result<(), GuardCliError> {
         (HoursKind::UsEquity, BrokerKind::Ib) => Arc::new(UsEquityHours::new_york()),
     };
     let dir = data_dir(&args)?;
-    std::fs::create_dir_all(&dir)?;
+    // Private (0700 on Unix, tightened when it exists): the journal names accounts and positions.
+    tradeguard_store::create_private_dir(&dir)?;
     let store = Store::open(StoreConfig::new(dir.join(DB_FILE)))?;
     println!("guard: journal {}", dir.join(DB_FILE).display());
     // The last good rules file (its [guard] table stands in for a bad one).

@@ -1,5 +1,5 @@
 //! `tradeguard guard` on the simulated venue: runs for a short period, prints the status and
-//! stops cleanly; a bad config file never stops it (a Critical alert names file, line and field,
+//! stops cleanly, its data directory private (0700); a bad config file never stops it (a Critical alert names file, line and field,
 //! the last good rules kept in the journal run, or none in dry-run, and fixing the file applies
 //! it while running); a second guard on the same data directory fails with the store's lock
 //! error naming the first one's pid.
@@ -14,6 +14,13 @@ fn tradeguard() -> Command {
 #[test]
 fn headless_guard_on_the_sim_reports_status_and_stops_cleanly() {
     let dir = tempfile::tempdir().unwrap();
+    // An existing data directory readable by everyone is made private.
+    #[cfg(unix)]
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
     let out = tradeguard()
         .args([
             "guard",
@@ -37,6 +44,12 @@ fn headless_guard_on_the_sim_reports_status_and_stops_cleanly() {
         dir.path().join("tradeguard.db").exists(),
         "journal in the data dir"
     );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path()).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "the data dir is private");
+    }
     assert!(
         out.status.success(),
         "{stdout}\n{}",

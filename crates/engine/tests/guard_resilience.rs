@@ -1,6 +1,7 @@
 //! The assignment guard keeps guarding when its own machinery fails (issue "Do no harm"):
-//! position events the stream lost are found through the reconciler's snapshots, and a guard
-//! task that died is started again by the supervisor from its journal, loudly.
+//! position events the stream lost are found through the reconciler's snapshots, a guard
+//! task that died is started again by the supervisor from its journal, loudly, and so is one
+//! that hung (the watchdog); a healthy guard never trips the watchdog.
 
 mod common;
 mod support;
@@ -12,7 +13,10 @@ use tradeguard_engine::assignment::{
     AssignmentConfig, ClosePhase, DetectionKind, RecordingNotifier, UsEquityHours,
 };
 use tradeguard_engine::enforce::{EnforceConfig, Guard, GuardDeps, NoRules};
-use tradeguard_engine::{Alert, IntrinsicStressModel, MemoryJournal, Severity, TokioClock};
+use tradeguard_engine::{
+    Alert, IntrinsicStressModel, Journal, JournalError, JournalRecord, JournalState, MemoryJournal,
+    Severity, TokioClock,
+};
 use tradeguard_model::{Broker, Instrument, Right};
 use tradeguard_sim::scenario::DEMO_ASSIGNMENT_AFTER;
 use tradeguard_sim::{SimBroker, calendar};
@@ -22,11 +26,19 @@ async fn start_guard(
     start: tradeguard_model::Timestamp,
     j: &MemoryJournal,
 ) -> Guard {
+    start_guard_on(b, start, Arc::new(j.reopen())).await
+}
+
+async fn start_guard_on(
+    b: Arc<dyn Broker>,
+    start: tradeguard_model::Timestamp,
+    journal: Arc<dyn Journal>,
+) -> Guard {
     let mut risk = IntrinsicStressModel::default();
     risk.fallback_spots.insert("SPY".into(), px("575"));
     Guard::start(GuardDeps {
         broker: b,
-        journal: Arc::new(j.reopen()),
+        journal,
         clock: Arc::new(TokioClock::new(start)),
         risk: Box::new(risk),
         engine: engine_cfg(),
@@ -132,6 +144,179 @@ async fn a_dead_assignment_guard_is_restarted_with_a_critical_alert_and_keeps_gu
     );
     // The restarted guard handles the demo's assignment at 6 minutes.
     sleep_ms((DEMO_ASSIGNMENT_AFTER + Duration::from_secs(30)).as_millis() as u64).await;
+    assert_demo_assignment_handled(&g, &sim).await;
+    g.shutdown().await;
+}
+
+fn drain(rx: &mut tokio::sync::broadcast::Receiver<Alert>) -> Vec<Alert> {
+    let mut out = Vec::new();
+    while let Ok(a) = rx.try_recv() {
+        out.push(a);
+    }
+    out
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_healthy_guard_never_trips_the_watchdog() {
+    // The demo for 20 minutes on the default settings: quotes, the status task's minute, the
+    // assignment at 6 minutes and its emergency close: no task is ever silent for its budget.
+    let sim = demo();
+    sim.connect().await.unwrap();
+    let start = venue(&sim).lock().unwrap().now();
+    let j = MemoryJournal::new();
+    let g = start_guard(sim.clone(), start, &j).await;
+    let mut rx = g.subscribe_alerts();
+    sleep_ms(20 * 60 * 1000).await;
+    assert_demo_assignment_handled(&g, &sim).await;
+    let alerts = drain(&mut rx);
+    assert!(
+        !alerts.iter().any(|a| a.code.starts_with("supervisor.")),
+        "{alerts:#?}"
+    );
+    for h in g.heartbeats() {
+        assert_eq!(h.restarts, 0, "{h:?}");
+        assert!(h.running, "{h:?}");
+    }
+    g.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_healthy_guard_on_a_10x_simulator_never_trips_the_watchdog() {
+    // As the app runs the demo: the venue (and the guard's clock) at 10x the tasks' timers.
+    // Heartbeats are stamped in venue time but judged in tokio time.
+    let scenario = tradeguard_sim::Scenario::demo(7);
+    let sim = Arc::new(SimBroker::new(
+        scenario.venue().unwrap(),
+        tradeguard_sim::Speed::X10,
+    ));
+    sim.connect().await.unwrap();
+    let mut risk = IntrinsicStressModel::default();
+    risk.fallback_spots.insert("SPY".into(), px("575"));
+    let j = MemoryJournal::new();
+    let g = Guard::start(GuardDeps {
+        broker: sim.clone(),
+        journal: Arc::new(j.reopen()),
+        clock: sim.clock(),
+        risk: Box::new(risk),
+        engine: engine_cfg(),
+        enforce: EnforceConfig::default(),
+        evaluator: Box::new(NoRules),
+        hours: Arc::new(UsEquityHours::fixed_offset(calendar::ET_OFFSET_SECS)),
+        backstops: Vec::new(),
+        notifier: Arc::new(RecordingNotifier::new()),
+        assignment: AssignmentConfig::default(),
+    })
+    .await
+    .unwrap();
+    let mut rx = g.subscribe_alerts();
+    // 10 wall minutes: 100 venue minutes, the assignment and its close among them.
+    for _ in 0..600 {
+        sleep_ms(1_000).await;
+        let assignment = g
+            .heartbeats()
+            .into_iter()
+            .find(|h| h.name == "assignment")
+            .unwrap();
+        // Beaten within the last few venue seconds (10 per wall second).
+        assert!(
+            assignment
+                .since_last
+                .is_some_and(|d| d <= Duration::from_secs(30)),
+            "{assignment:?}"
+        );
+    }
+    assert_demo_assignment_handled(&g, &sim).await;
+    let alerts = drain(&mut rx);
+    assert!(
+        !alerts.iter().any(|a| a.code.starts_with("supervisor.")),
+        "{alerts:#?}"
+    );
+    assert!(g.heartbeats().iter().all(|h| h.restarts == 0));
+    g.shutdown().await;
+}
+
+/// The assignment guard's alert journaled after the close is planned and durable, before any
+/// order is sent.
+const HANG_ON: &str = "assignment.detected";
+
+/// A journal whose first append of an alert with code `code` never completes (a stuck write).
+struct HangOnce {
+    inner: MemoryJournal,
+    code: &'static str,
+    hung: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl Journal for HangOnce {
+    async fn append(&self, record: JournalRecord) -> Result<(), JournalError> {
+        if let JournalRecord::Alert(a) = &record
+            && a.code == self.code
+            && !self.hung.swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            std::future::pending::<()>().await;
+        }
+        self.inner.append(record).await
+    }
+    async fn load(&self) -> Result<JournalState, JournalError> {
+        self.inner.load().await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hung_assignment_guard_is_replaced_by_the_watchdog_and_keeps_guarding() {
+    let sim = demo();
+    sim.connect().await.unwrap();
+    let start = venue(&sim).lock().unwrap().now();
+    let j = MemoryJournal::new();
+    // The assignment guard's journal write of its first broken-strategy alert never completes:
+    // its loop is stuck from the demo's assignment on.
+    let journal = Arc::new(HangOnce {
+        inner: j.reopen(),
+        code: HANG_ON,
+        hung: std::sync::atomic::AtomicBool::new(false),
+    });
+    let g = start_guard_on(sim.clone(), start, journal.clone()).await;
+    let mut rx = g.subscribe_alerts();
+    let first = g.assignment();
+    let budget = EnforceConfig::default().watchdog_after;
+    sleep_ms((DEMO_ASSIGNMENT_AFTER + budget + Duration::from_secs(30)).as_millis() as u64).await;
+    assert!(
+        journal.hung.load(std::sync::atomic::Ordering::SeqCst),
+        "the write hung"
+    );
+    let alerts = drain(&mut rx);
+    // The assignment task (its heartbeat is the guard's loop) is named; the strategies task,
+    // waiting on the stuck guard for an answer, is silent too and may be named as well.
+    let hung: Vec<&Alert> = alerts
+        .iter()
+        .filter(|a| a.code == "supervisor.task_hung")
+        .collect();
+    assert!(
+        hung.iter()
+            .all(|a| a.severity == Severity::Critical && a.message.contains("no heartbeat for")),
+        "{hung:#?}"
+    );
+    let named = |task: &str| {
+        hung.iter()
+            .filter(|a| a.message.starts_with(&format!("task {task} hung")))
+            .count()
+    };
+    assert_eq!(named("assignment"), 1, "{alerts:#?}");
+    assert_eq!(
+        named("assignment") + named("strategies"),
+        hung.len(),
+        "{hung:#?}"
+    );
+    assert!(
+        alerts.iter().any(|a| a.code == "assignment.restarted"
+            && a.severity == Severity::Critical
+            && a.message.contains("was hung")),
+        "{alerts:#?}"
+    );
+    assert!(first.is_finished(), "the hung guard was aborted");
+    assert!(!g.assignment().is_finished(), "a new assignment guard runs");
+    // The new guard, started from the journal, handles the assignment.
+    sleep_ms(60_000).await;
     assert_demo_assignment_handled(&g, &sim).await;
     g.shutdown().await;
 }

@@ -161,12 +161,7 @@ pub fn lock_account(
         path: dir.to_path_buf(),
         detail: e.to_string(),
     };
-    std::fs::create_dir_all(dir).map_err(io_err)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io_err)?;
-    }
+    crate::private::create_private_dir(dir).map_err(io_err)?;
     let safe = |s: &str| -> String {
         s.chars()
             .map(|c| {

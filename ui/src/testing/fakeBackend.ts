@@ -59,6 +59,7 @@ export const portfolioView = (accounts: string[] = ["DU1"], over: Partial<Portfo
   accounts: accounts.map((a) => account(a)),
   positions: [],
   eventsApplied: 0,
+  simActions: true,
   ...over,
 });
 

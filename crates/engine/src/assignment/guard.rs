@@ -1775,11 +1775,11 @@ impl AssignmentGuard {
         let (tx, mut rx) = mpsc::channel::<Command>(64);
         let bus = self.events.clone();
         let clock = self.clock.clone();
-        let (beat_tx, beat_rx) = watch::channel(clock.now());
+        let (beat_tx, beat_rx) = watch::channel(LoopBeat::now(clock.as_ref()));
         let task = tokio::spawn(async move {
             let mut open = true;
             loop {
-                beat_tx.send_replace(self.clock.now());
+                beat_tx.send_replace(LoopBeat::now(self.clock.as_ref()));
                 let wait = self
                     .next_deadline()
                     .map(|d| d.duration_since(self.clock.now()))
@@ -1942,7 +1942,24 @@ pub struct GuardHandle {
     events: broadcast::Sender<GuardEvent>,
     clock: Arc<dyn Clock>,
     task: Arc<JoinHandle<()>>,
-    beat: watch::Receiver<Timestamp>,
+    beat: watch::Receiver<LoopBeat>,
+}
+
+/// When the guard's loop last ran: on its clock (shown) and in tokio time (judged: the loop
+/// runs on tokio timers, and the simulator's clock may run faster than they do).
+#[derive(Debug, Clone, Copy)]
+struct LoopBeat {
+    at: Timestamp,
+    instant: tokio::time::Instant,
+}
+
+impl LoopBeat {
+    fn now(clock: &dyn Clock) -> Self {
+        Self {
+            at: clock.now(),
+            instant: tokio::time::Instant::now(),
+        }
+    }
 }
 
 impl GuardHandle {
@@ -1953,7 +1970,13 @@ impl GuardHandle {
 
     /// When the guard's loop last ran (it runs at least every [`LOOP_BEAT`]).
     pub fn last_beat(&self) -> Timestamp {
-        *self.beat.borrow()
+        self.beat.borrow().at
+    }
+
+    /// Tokio (wall) time since the guard's loop last ran: what a watchdog judges, whatever
+    /// the speed of the guard's clock.
+    pub fn since_last_beat(&self) -> Duration {
+        self.beat.borrow().instant.elapsed()
     }
 
     /// The latest status.

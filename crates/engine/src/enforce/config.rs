@@ -39,6 +39,14 @@ pub struct EnforceConfig {
     pub restart_max: Duration,
     /// A task that ran this long without crashing starts again from `restart_base`.
     pub restart_reset_after: Duration,
+    /// Watchdog: a supervised task whose heartbeat is older than the larger of this and
+    /// `watchdog_periods` × its own period is hung (a Critical `supervisor.task_hung` alert
+    /// names it and how long it was silent) and is aborted and restarted. Judged in tokio
+    /// (wall) time like the intervals: a healthy task beats every second or every period, and
+    /// a broker call times out long before this (IB: 10 s).
+    pub watchdog_after: Duration,
+    /// See `watchdog_after`: the budget of a task with a long period (the status task's 60 s).
+    pub watchdog_periods: u32,
     /// A local order the broker does not list is reported only once it is older than this.
     pub order_grace: Duration,
     /// A rule breach that clears is alerted and audited again only once it has stayed clear
@@ -66,10 +74,21 @@ impl Default for EnforceConfig {
             restart_base: Duration::from_millis(100),
             restart_max: Duration::from_secs(5),
             restart_reset_after: Duration::from_secs(60),
+            watchdog_after: Duration::from_secs(60),
+            watchdog_periods: 5,
             order_grace: Duration::from_secs(5),
             realert_after: Duration::from_secs(60),
             dry_run: false,
         }
+    }
+}
+
+impl EnforceConfig {
+    /// How long a task that beats every `period` may stay silent before the watchdog restarts
+    /// it: `max(watchdog_after, watchdog_periods × period)`.
+    pub fn watchdog_budget(&self, period: Duration) -> Duration {
+        self.watchdog_after
+            .max(period.saturating_mul(self.watchdog_periods))
     }
 }
 
@@ -91,5 +110,16 @@ mod tests {
         assert_eq!(got, vec![100, 200, 400, 800, 1000, 1000]);
         assert_eq!(backoff(b, m, 0), b);
         assert_eq!(backoff(b, m, u32::MAX), m);
+    }
+
+    #[test]
+    fn watchdog_budget_is_the_floor_or_a_few_periods() {
+        let c = EnforceConfig::default();
+        assert_eq!(c.watchdog_budget(Duration::from_secs(1)), c.watchdog_after);
+        assert_eq!(
+            c.watchdog_budget(c.status_interval),
+            c.status_interval * c.watchdog_periods
+        );
+        assert!(c.watchdog_budget(c.eval_interval) >= Duration::from_secs(60));
     }
 }

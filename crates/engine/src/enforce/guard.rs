@@ -103,6 +103,13 @@ impl Guard {
                 reason: "eval, reconcile, stall-check and status intervals must be > 0".into(),
             });
         }
+        if cfg.watchdog_after.is_zero() || cfg.watchdog_periods == 0 {
+            return Err(EnforceError::Config {
+                field: "watchdog_after",
+                reason: "the watchdog's budget must be > 0 (watchdog_after and watchdog_periods)"
+                    .into(),
+            });
+        }
         if cfg.close_max_attempts == 0 {
             return Err(EnforceError::Config {
                 field: "close_max_attempts",
@@ -282,17 +289,44 @@ impl Guard {
         while let Ok(a) = start_rx.try_recv() {
             startup_alerts.push(a);
         }
+        // Each task's watchdog budget from how often it beats (see `EnforceConfig`).
+        let budget = |period| core.cfg.watchdog_budget(period);
         let mut sup = supervisor;
-        sup.spawn("events", task(&core, pump::run));
-        sup.spawn("enforcer", task(&core, enforcer::run));
-        sup.spawn("reconciler", task(&core, reconcile::run));
-        sup.spawn("status", task(&core, status::run));
-        sup.spawn("alerts", task(&core, forward_alerts));
+        sup.spawn("events", budget(pump::IDLE_BEAT), task(&core, pump::run));
+        sup.spawn(
+            "enforcer",
+            budget(core.cfg.eval_interval),
+            task(&core, enforcer::run),
+        );
+        sup.spawn(
+            "reconciler",
+            budget(
+                core.cfg
+                    .stall_check_interval
+                    .min(core.cfg.reconcile_interval),
+            ),
+            task(&core, reconcile::run),
+        );
+        sup.spawn(
+            "status",
+            budget(core.cfg.status_interval),
+            task(&core, status::run),
+        );
+        sup.spawn(
+            "alerts",
+            budget(FORWARD_IDLE_BEAT),
+            task(&core, forward_alerts),
+        );
         sup.spawn(
             "assignment",
+            strategy_link::assignment_budget(&core.cfg),
             task(&core, strategy_link::run_assignment_alerts),
         );
-        sup.spawn("strategies", task(&core, strategy_link::run_strategies));
+        sup.spawn(
+            "strategies",
+            budget(strategy_link::STRATEGIES_BEAT),
+            task(&core, strategy_link::run_strategies),
+        );
         Ok(Self {
             core,
             supervisor: Arc::new(Mutex::new(Some(sup))),
@@ -471,10 +505,13 @@ impl Guard {
     }
 }
 
+/// How often the alert forwarder beats while no alert comes.
+const FORWARD_IDLE_BEAT: Duration = Duration::from_secs(1);
+
 async fn forward_alerts(core: SharedCore, hb: Heartbeat) -> Result<(), EnforceError> {
     let mut rx = core.coord.subscribe_alerts();
     hb.beat();
-    let mut idle = tokio::time::interval(std::time::Duration::from_secs(1));
+    let mut idle = tokio::time::interval(FORWARD_IDLE_BEAT);
     loop {
         // Biased (deterministic under simulation); every alert beats the heartbeat too.
         let r = tokio::select! {

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tradeguard_model::{BrokerEvent, ConnectionState, Instrument, Notice};
 
 /// How often the pump beats while the stream is quiet.
-const IDLE_BEAT: Duration = Duration::from_secs(1);
+pub(crate) const IDLE_BEAT: Duration = Duration::from_secs(1);
 
 pub(crate) async fn run(core: SharedCore, hb: Heartbeat) -> TaskResult {
     let mut first = true;

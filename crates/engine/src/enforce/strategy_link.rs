@@ -22,6 +22,7 @@
 //! [`Core::retain_vanished`]: crate::enforce::core::Core
 
 use crate::assignment::{ClosePhase, CloseSnapshot, GuardEvent, Notification, Notifier};
+use crate::enforce::config::EnforceConfig;
 use crate::enforce::core::{GuardState, SharedCore};
 use crate::enforce::error::EnforceError;
 use crate::enforce::supervisor::{Heartbeat, TaskResult};
@@ -241,10 +242,13 @@ pub(crate) fn mirror(book: &mut StrategyBook, link: &mut LinkState, guarded: &[S
     }
 }
 
+/// How often the strategies task runs when nothing changes.
+pub(crate) const STRATEGIES_BEAT: Duration = Duration::from_secs(1);
+
 /// Keeps the book and the assignment guard's strategies in step (see the module docs).
 pub(crate) async fn run_strategies(core: SharedCore, hb: Heartbeat) -> TaskResult {
     let mut guarded = core.assignment().watch();
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut tick = tokio::time::interval(STRATEGIES_BEAT);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let (list, locked) = {
@@ -278,12 +282,22 @@ pub(crate) async fn run_strategies(core: SharedCore, hb: Heartbeat) -> TaskResul
     }
 }
 
+/// The "assignment" task's watchdog budget. Its heartbeat is the assignment guard's own loop
+/// beat (at least every [`crate::assignment::LOOP_BEAT`]), so the budget is that of a task
+/// beating every `LOOP_BEAT`: a guard whose loop has not run for longer is hung.
+pub(crate) fn assignment_budget(cfg: &EnforceConfig) -> Duration {
+    cfg.watchdog_budget(crate::assignment::LOOP_BEAT)
+}
+
 /// The supervised "assignment" task: forwards the assignment guard's alerts to the guard's
 /// subscribers (journaled already) and watches the guard itself. Its heartbeat is the
 /// assignment guard's own (the guard's loop beats at least every second): a stuck guard shows
-/// stale on the Guard card. A guard whose task ended (a panic) makes this task fail, so the
-/// supervisor raises a Critical alert and runs it again, and the new run first starts a new
-/// assignment guard from the journal (locks, emergency closes resumed, positions compared).
+/// stale on the Guard card, and the watchdog restarts this task once it has been silent for
+/// [`assignment_budget`]. A guard whose task ended (a panic) makes this task fail, so the
+/// supervisor raises a Critical alert and runs it again; the new run first starts a new
+/// assignment guard from the journal (locks, emergency closes resumed, positions compared) in
+/// place of one that ended or whose loop has not run for the watchdog's budget (hung: it is
+/// aborted first).
 pub(crate) async fn run_assignment_alerts(core: SharedCore, hb: Heartbeat) -> TaskResult {
     let first = core
         .assignment_first_rx
@@ -292,8 +306,22 @@ pub(crate) async fn run_assignment_alerts(core: SharedCore, hb: Heartbeat) -> Ta
         .take();
     let mut rx = match first {
         Some(rx) => rx,
-        None if core.assignment().is_finished() => restart_assignment(&core).await?,
-        None => core.assignment().subscribe(),
+        None => {
+            let guard = core.assignment();
+            let silent = guard.since_last_beat();
+            if guard.is_finished() {
+                restart_assignment(&core, "had stopped").await?
+            } else if silent > assignment_budget(&core.cfg) {
+                guard.abort();
+                let why = format!(
+                    "was hung (its loop had not run for {:.1} s) and was aborted",
+                    silent.as_secs_f64()
+                );
+                restart_assignment(&core, &why).await?
+            } else {
+                guard.subscribe()
+            }
+        }
     };
     let mut idle = tokio::time::interval(Duration::from_secs(1));
     let stale_after = crate::assignment::LOOP_BEAT.saturating_mul(5);
@@ -304,7 +332,8 @@ pub(crate) async fn run_assignment_alerts(core: SharedCore, hb: Heartbeat) -> Ta
                 crate::assignment::AssignmentError::Stopped,
             ));
         }
-        if core.now().duration_since(guard.last_beat()) <= stale_after {
+        // Tokio time, as the guard's loop runs: a 10x simulator clock would make it look stale.
+        if guard.since_last_beat() <= stale_after {
             hb.beat();
         }
         // Biased (deterministic under simulation).
@@ -339,6 +368,7 @@ pub(crate) async fn run_assignment_alerts(core: SharedCore, hb: Heartbeat) -> Ta
 /// returns its alert stream (subscribed before its start-up checks).
 async fn restart_assignment(
     core: &SharedCore,
+    why: &str,
 ) -> Result<broadcast::Receiver<GuardEvent>, EnforceError> {
     let strategies = core.lock().link.pushed.clone();
     let mut ag = crate::assignment::AssignmentGuard::new(crate::assignment::GuardDeps {
@@ -366,9 +396,10 @@ async fn restart_assignment(
         .raise(
             crate::alert::Severity::Critical,
             "assignment.restarted",
-            "the assignment guard had stopped and was started again from its journal: \
-             emergency closes resumed, positions compared with the broker's; check the banners"
-                .into(),
+            format!(
+                "the assignment guard {why}; a new one was started from its journal: \
+                 emergency closes resumed, positions compared with the broker's; check the banners"
+            ),
         )
         .await;
     Ok(rx)

@@ -4,6 +4,13 @@
 //! alert is raised each time, and every task's [`Heartbeat`] is readable through
 //! [`Heartbeats`] ("enforcer: last check 0.3 s ago").
 //!
+//! Watchdog: a task that neither beats nor returns (a hang: an await that never completes) is
+//! as silent as a dead one. Each task has a budget; once its heartbeat (or, before the first
+//! beat, its start) is older than that, a Critical `supervisor.task_hung` alert names the task
+//! and how long it was silent, and the task is aborted and restarted like a crashed one.
+//! Silence is judged in tokio time (the time the tasks' own timers run on; paused and
+//! deterministic under test), the heartbeat shown is stamped on the guard's clock.
+//!
 //! The supervisor never gives up on a task: a guard that silently stops is the failure this
 //! module exists to prevent.
 
@@ -30,6 +37,8 @@ pub type TaskFactory = Box<dyn Fn(Heartbeat) -> BoxFuture<'static, TaskResult> +
 #[derive(Debug, Clone, Default)]
 struct Health {
     last_beat: Option<Timestamp>,
+    /// The same beat in tokio time (what the watchdog judges).
+    beat_at: Option<tokio::time::Instant>,
     restarts: u32,
     last_failure: Option<String>,
     running: bool,
@@ -107,6 +116,18 @@ impl Heartbeats {
     pub fn get(&self, name: &str) -> Option<TaskHealth> {
         self.snapshot().into_iter().find(|h| h.name == name)
     }
+
+    /// Tokio time since `name` last beat in the run that started at `run_started` (since that
+    /// start when it has not beaten yet).
+    fn silent_for(&self, name: &str, run_started: tokio::time::Instant) -> Duration {
+        let last = self
+            .lock()
+            .get(name)
+            .and_then(|h| h.beat_at)
+            .filter(|t| *t >= run_started)
+            .unwrap_or(run_started);
+        last.elapsed()
+    }
 }
 
 /// Handed to a task: call [`Heartbeat::beat`] after every check.
@@ -120,8 +141,10 @@ impl Heartbeat {
     /// Records a check now.
     pub fn beat(&self) {
         let now = self.beats.clock.now();
+        let at = tokio::time::Instant::now();
         if let Some(h) = self.beats.lock().get_mut(self.name) {
             h.last_beat = Some(now);
+            h.beat_at = Some(at);
         }
     }
 }
@@ -164,13 +187,15 @@ impl Supervisor {
         self.beats.clone()
     }
 
-    /// Starts `name` and keeps it running until [`Supervisor::shutdown`].
-    pub fn spawn(&mut self, name: &'static str, factory: TaskFactory) {
+    /// Starts `name` and keeps it running until [`Supervisor::shutdown`]. `budget` (> 0) is the
+    /// watchdog's: a run silent (no beat) for longer is aborted and restarted.
+    pub fn spawn(&mut self, name: &'static str, budget: Duration, factory: TaskFactory) {
         self.beats.lock().insert(name, Health::default());
         let beats = self.beats.clone();
         let alerter = self.alerter.clone();
         let policy = self.policy;
         let mut stop = self.stop.subscribe();
+        let check = watchdog_check(budget);
         self.monitors.push(tokio::spawn(async move {
             let mut consecutive = 0u32;
             loop {
@@ -183,21 +208,51 @@ impl Supervisor {
                 };
                 let started = tokio::time::Instant::now();
                 let mut child = tokio::spawn(factory(hb));
-                // Biased (deterministic under simulation): a stop wins over a child that ended
-                // at the same instant.
-                let outcome = tokio::select! {
-                    biased;
-                    _ = stop.wait_for(|s| *s) => {
-                        child.abort();
-                        return;
+                let mut watchdog = tokio::time::interval_at(started + check, check);
+                watchdog.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                let end = loop {
+                    // Biased (deterministic under simulation): a stop wins over a child that
+                    // ended at the same instant, which wins over the watchdog.
+                    tokio::select! {
+                        biased;
+                        _ = stop.wait_for(|s| *s) => {
+                            child.abort();
+                            return;
+                        }
+                        r = &mut child => break RunEnd::Returned(r),
+                        _ = watchdog.tick() => {
+                            let silent = beats.silent_for(name, started);
+                            if silent > budget {
+                                // Cancelled at its pending await; restarted below.
+                                child.abort();
+                                break RunEnd::Hung(silent);
+                            }
+                        }
                     }
-                    r = &mut child => r,
                 };
-                let why = match outcome {
-                    Ok(Ok(())) => "stopped on its own".to_owned(),
-                    Ok(Err(e)) => format!("failed: {e} ({})", e.code()),
-                    Err(e) if e.is_panic() => format!("panicked: {}", panic_text(e.into_panic())),
-                    Err(_) => "was cancelled".to_owned(),
+                let (code, why) = match end {
+                    RunEnd::Returned(Ok(Ok(()))) => {
+                        ("supervisor.task_restarted", "stopped on its own".to_owned())
+                    }
+                    RunEnd::Returned(Ok(Err(e))) => (
+                        "supervisor.task_restarted",
+                        format!("failed: {e} ({})", e.code()),
+                    ),
+                    RunEnd::Returned(Err(e)) if e.is_panic() => (
+                        "supervisor.task_restarted",
+                        format!("panicked: {}", panic_text(e.into_panic())),
+                    ),
+                    RunEnd::Returned(Err(_)) => {
+                        ("supervisor.task_restarted", "was cancelled".to_owned())
+                    }
+                    RunEnd::Hung(silent) => (
+                        "supervisor.task_hung",
+                        format!(
+                            "hung: no heartbeat for {:.1} s (watchdog budget {:.1} s), aborted",
+                            silent.as_secs_f64(),
+                            budget.as_secs_f64()
+                        ),
+                    ),
                 };
                 if started.elapsed() >= policy.reset_after {
                     consecutive = 0;
@@ -215,7 +270,7 @@ impl Supervisor {
                 alerter
                     .raise(
                         Severity::Critical,
-                        "supervisor.task_restarted",
+                        code,
                         format!(
                             "task {name} {why}; restart #{restarts} in {} ms",
                             delay.as_millis()
@@ -240,6 +295,19 @@ impl Supervisor {
     }
 }
 
+/// How one run of a task ended.
+enum RunEnd {
+    /// It returned, failed, panicked or was cancelled.
+    Returned(Result<TaskResult, tokio::task::JoinError>),
+    /// The watchdog found it silent this long.
+    Hung(Duration),
+}
+
+/// How often the watchdog looks at a task of `budget`: an eighth of it, between 10 ms and 1 s.
+fn watchdog_check(budget: Duration) -> Duration {
+    (budget / 8).clamp(Duration::from_millis(10), Duration::from_secs(1))
+}
+
 fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
     if let Some(s) = p.downcast_ref::<&str>() {
         (*s).to_owned()
@@ -247,5 +315,169 @@ fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
         s.clone()
     } else {
         "non-text panic payload".to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::Alert;
+    use crate::clock::TokioClock;
+    use crate::journal::MemoryJournal;
+    use futures::FutureExt;
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+    use tokio::sync::broadcast;
+
+    const BUDGET: Duration = Duration::from_secs(10);
+
+    fn supervisor() -> (Supervisor, broadcast::Receiver<Alert>) {
+        let clock: Arc<dyn Clock> = Arc::new(TokioClock::new(Timestamp(0)));
+        let (tx, rx) = broadcast::channel(64);
+        let alerter = Alerter::new(Arc::new(MemoryJournal::new()), clock.clone(), tx);
+        let policy = RestartPolicy {
+            base: Duration::from_millis(100),
+            max: Duration::from_secs(5),
+            reset_after: Duration::from_secs(60),
+        };
+        (Supervisor::new(clock, alerter, policy), rx)
+    }
+
+    fn drain(rx: &mut broadcast::Receiver<Alert>) -> Vec<Alert> {
+        let mut out = Vec::new();
+        while let Ok(a) = rx.try_recv() {
+            out.push(a);
+        }
+        out
+    }
+
+    /// Beats every `period` forever.
+    async fn beating(hb: Heartbeat, period: Duration) -> TaskResult {
+        loop {
+            hb.beat();
+            tokio::time::sleep(period).await;
+        }
+    }
+
+    /// Sets its flag when dropped (the run was aborted, not left behind).
+    struct Dropped(Arc<AtomicBool>);
+
+    impl Drop for Dropped {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hung_task_is_alerted_aborted_and_restarted() {
+        let (mut sup, mut rx) = supervisor();
+        let runs = Arc::new(AtomicU32::new(0));
+        let dropped = Arc::new(AtomicBool::new(false));
+        let (r, d) = (runs.clone(), dropped.clone());
+        // The first run hangs: it never beats and never returns. The next ones are healthy.
+        sup.spawn(
+            "hanger",
+            BUDGET,
+            Box::new(move |hb| {
+                let n = r.fetch_add(1, Ordering::SeqCst) + 1;
+                let d = d.clone();
+                async move {
+                    if n == 1 {
+                        let _guard = Dropped(d);
+                        std::future::pending::<()>().await;
+                    }
+                    beating(hb, Duration::from_secs(1)).await
+                }
+                .boxed()
+            }),
+        );
+        let beats = sup.heartbeats();
+        tokio::time::sleep(BUDGET - Duration::from_secs(1)).await;
+        assert!(drain(&mut rx).is_empty(), "not before its budget");
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let alerts = drain(&mut rx);
+        assert_eq!(alerts.len(), 1, "{alerts:#?}");
+        let a = &alerts[0];
+        assert_eq!(a.code, "supervisor.task_hung");
+        assert_eq!(a.severity, Severity::Critical);
+        assert!(a.message.starts_with("task hanger hung"), "{}", a.message);
+        // Silent a little over its budget (checked every budget/8).
+        assert!(
+            a.message.contains("no heartbeat for 10.")
+                || a.message.contains("no heartbeat for 11."),
+            "{}",
+            a.message
+        );
+        assert!(dropped.load(Ordering::SeqCst), "the hung run was aborted");
+        assert_eq!(runs.load(Ordering::SeqCst), 2, "and run again");
+        let h = beats.get("hanger").unwrap();
+        assert_eq!(h.restarts, 1);
+        assert!(h.running);
+        assert!(h.last_failure.unwrap().starts_with("hung: no heartbeat"));
+        // The new run beats: nothing more, however long it runs.
+        tokio::time::sleep(Duration::from_secs(600)).await;
+        assert!(drain(&mut rx).is_empty());
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
+        sup.shutdown().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_task_that_stops_beating_after_a_while_is_hung_from_its_last_beat() {
+        let (mut sup, mut rx) = supervisor();
+        let runs = Arc::new(AtomicU32::new(0));
+        let r = runs.clone();
+        sup.spawn(
+            "stuck",
+            BUDGET,
+            Box::new(move |hb| {
+                let n = r.fetch_add(1, Ordering::SeqCst) + 1;
+                async move {
+                    if n == 1 {
+                        // 30 s of beats, then stuck on an await that never completes.
+                        for _ in 0..30 {
+                            hb.beat();
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
+                        std::future::pending::<()>().await;
+                    }
+                    beating(hb, Duration::from_secs(1)).await
+                }
+                .boxed()
+            }),
+        );
+        tokio::time::sleep(Duration::from_secs(38)).await;
+        assert!(
+            drain(&mut rx).is_empty(),
+            "last beat at 29 s: silent < 10 s"
+        );
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        let alerts = drain(&mut rx);
+        assert_eq!(
+            alerts.iter().map(|a| a.code.as_str()).collect::<Vec<_>>(),
+            vec!["supervisor.task_hung"]
+        );
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
+        sup.shutdown().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn tasks_beating_within_their_budget_are_never_restarted() {
+        let (mut sup, mut rx) = supervisor();
+        // Beats just inside its budget; another beats once a second.
+        sup.spawn(
+            "slow",
+            BUDGET,
+            Box::new(|hb| beating(hb, BUDGET - Duration::from_millis(200)).boxed()),
+        );
+        sup.spawn(
+            "fast",
+            BUDGET,
+            Box::new(|hb| beating(hb, Duration::from_secs(1)).boxed()),
+        );
+        let beats = sup.heartbeats();
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        assert!(drain(&mut rx).is_empty());
+        assert!(beats.snapshot().iter().all(|h| h.restarts == 0));
+        sup.shutdown().await;
     }
 }
