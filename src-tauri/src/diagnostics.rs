@@ -629,6 +629,7 @@ mod tests {
         GuardView {
             rules_path: format!("{home}/.config/dev.tradeguard.desktop/risk.toml"),
             dry_run: true,
+            sent_in_dry_run: vec!["emergency closes of strategies an assignment broke".to_owned()],
             rules: 2,
             rules_evaluated: 10,
             decisions_fired: 1,
