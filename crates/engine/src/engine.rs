@@ -102,7 +102,8 @@ pub struct EngineSnapshot {
     pub stops: Vec<StopLoss>,
     /// Book positions.
     pub positions: Vec<(InstrumentId, i64)>,
-    /// Unintended naked shorts per key (before working hedges).
+    /// Naked shorts per key the guard's own groups left and the hedge manager will hedge
+    /// (before working hedges; what it may not place is a Critical `hedge.unplaceable`).
     pub unmatched: Vec<(ExposureKey, i64)>,
     /// Hedge contracts sent per key since start.
     pub hedges_sent: Vec<(ExposureKey, i64)>,
@@ -408,7 +409,7 @@ impl Engine {
             positions: self.book.positions().map(|(i, q)| (i.id(), q)).collect(),
             unmatched: {
                 let gs = watched_groups(&self.hedge, &self.groups, &self.history);
-                self.hedge.unmatched(&self.book, &gs).into_iter().collect()
+                self.hedge.hedgeable(&self.book, &gs).into_iter().collect()
             },
             hedges_sent: self
                 .hedge

@@ -179,6 +179,33 @@ impl HedgeManager {
         created_by(book, &own_fills(&live))
     }
 
+    /// The part of [`HedgeManager::unmatched`] that shorts of the watched groups' own
+    /// instruments can hedge: what the manager owes. The rest (a group sold the protection of
+    /// a short it does not trade) is reported as unplaceable, never bought.
+    pub fn hedgeable(&mut self, book: &Book, groups: &[&Group]) -> BTreeMap<ExposureKey, i64> {
+        let u = self.unmatched(book, groups);
+        if u.is_empty() {
+            return u;
+        }
+        let traded: BTreeSet<InstrumentId> = groups
+            .iter()
+            .filter(|g| self.watched.contains(&g.id))
+            .flat_map(|g| g.legs.iter().map(|l| l.intent.instrument.id()))
+            .collect();
+        u.into_iter()
+            .filter_map(|(k, n)| {
+                let held: i64 = book
+                    .shorts_of(&k)
+                    .iter()
+                    .filter(|(i, _)| traded.contains(&i.id()))
+                    .map(|(_, q)| q.saturating_neg())
+                    .sum();
+                let h = n.min(held);
+                (h > 0).then_some((k, h))
+            })
+            .collect()
+    }
+
     fn working_qty(&self, key: &ExposureKey) -> i64 {
         self.working
             .values()
@@ -598,6 +625,10 @@ mod tests {
             "never buys a short the group does not trade"
         );
         assert_eq!(f.unplaced.get(&key(Right::Put)), Some(&2));
+        assert!(
+            h.hedgeable(&book, &[&g]).is_empty(),
+            "owes no hedge it may not place"
+        );
         // Reported once while unchanged.
         h.arm_at(t0.plus(MS));
         assert!(h.flush(&book, &[&g], t0.plus(MS)).unplaced.is_empty());
