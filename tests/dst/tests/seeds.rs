@@ -49,7 +49,9 @@ fn seeds_240_319() {
 /// 896, 1461, 1897), exits never rolled back (599, 871), emergency exits wait for a stop's
 /// confirmed cancel (1100, 1309), a naked short born from a stop fill gets the hedge's grace
 /// (516), an unreachable broker uses up no close attempt (1149), a parked forced unwind is tried
-/// again (6036, 6966), orders on an expired contract end at the venue (4418).
+/// again (6036, 6966), orders on an expired contract end at the venue (4418), a spread's
+/// close job is never queued in part (67), exposure a person's close left on the trader's own
+/// short is reported, not owed as a hedge (100304).
 #[test]
 fn regression_seeds() {
     let failing: Vec<(u64, &str)> = [
