@@ -112,7 +112,9 @@ impl Settings {
             }
         };
         toml::from_str(&text).map_err(|e| {
-            let (line, column) = e.span().map_or((1, 1), |s| line_col(&text, s.start));
+            let (line, column) = e.span().map_or((1, 1), |s| {
+                tradeguard_engine::rules::line_col(&text, s.start)
+            });
             IpcError::invalid_input(
                 "settings.parse",
                 format!(
@@ -149,17 +151,6 @@ impl Settings {
         std::fs::write(&tmp, text).map_err(|e| storage("write", e))?;
         std::fs::rename(&tmp, path).map_err(|e| storage("replace", e))
     }
-}
-
-/// 1-based line and column of byte `offset` in `text`.
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = text.get(..offset.min(text.len())).unwrap_or("");
-    let line = before.matches('\n').count() + 1;
-    let column = before
-        .rfind('\n')
-        .map_or(before.len(), |i| before.len() - i - 1)
-        + 1;
-    (line, column)
 }
 
 #[cfg(test)]

@@ -242,12 +242,14 @@ fn guard_table(
     mut cfg: EnforceConfig,
 ) -> Result<EnforceConfig, GuardTableError> {
     let f: GuardFile = toml::from_str(text).map_err(|e| {
-        let (line, column) = e.span().map_or((1, 1), |s| line_col(text, s.start));
+        let (line, column) = e.span().map_or((1, 1), |s| {
+            tradeguard_engine::rules::line_col(text, s.start)
+        });
         GuardTableError::Parse {
             path: path.to_owned(),
             line,
             column,
-            field: field_at(text, line),
+            field: tradeguard_engine::rules::field_at(text, line),
             message: e.message().trim().to_owned(),
         }
     })?;
@@ -271,36 +273,6 @@ fn guard_table(
         cfg.status_interval = secs("guard.status_secs", s)?;
     }
     Ok(cfg)
-}
-
-/// `section.key` of the `key = value` on 1-based `line`.
-fn field_at(text: &str, line: usize) -> Option<String> {
-    let lines: Vec<&str> = text.lines().collect();
-    let here = lines.get(line.checked_sub(1)?)?.trim();
-    let key = here.split_once('=')?.0.trim().trim_matches('"');
-    if key.is_empty() || key.starts_with('[') || key.starts_with('#') {
-        return None;
-    }
-    let section = lines.iter().take(line - 1).rev().find_map(|l| {
-        let t = l.trim();
-        t.strip_prefix('[')
-            .and_then(|r| r.split(']').next())
-            .map(|s| s.trim_matches('[').trim().to_owned())
-    });
-    Some(match section {
-        Some(s) => format!("{s}.{key}"),
-        None => key.to_owned(),
-    })
-}
-
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = text.get(..offset.min(text.len())).unwrap_or("");
-    let line = before.matches('\n').count() + 1;
-    let column = before
-        .rfind('\n')
-        .map_or(before.len(), |i| before.len() - i - 1)
-        + 1;
-    (line, column)
 }
 
 /// The `[guard]` settings of the run and, when the file's table could not be used, why and

@@ -436,7 +436,8 @@ impl RiskConfig {
     }
 }
 
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
+/// 1-based line and column of byte `offset` in a TOML `text` (for errors naming where).
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
     let before = text.get(..offset).unwrap_or("");
     let line = before.matches('\n').count() + 1;
@@ -458,8 +459,9 @@ fn section_at(text: &str, line: usize) -> Option<String> {
         .last()
 }
 
-/// `section.key` of a `key = value` line.
-fn field_at(text: &str, line: usize) -> Option<String> {
+/// `section.key` of the `key = value` on 1-based `line` of a TOML `text` (the table header
+/// on a header line).
+pub fn field_at(text: &str, line: usize) -> Option<String> {
     let l = text.lines().nth(line.checked_sub(1)?)?.trim();
     if l.starts_with('[') || l.starts_with('#') {
         return section_at(text, line);

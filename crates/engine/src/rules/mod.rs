@@ -11,7 +11,10 @@ pub mod eval;
 pub mod stubs;
 pub mod watch;
 
-pub use config::{ConfigError, RiskConfig, Rule, RuleAction, RuleCommon, RuleKind, RuleSeverity};
+pub use config::{
+    ConfigError, RiskConfig, Rule, RuleAction, RuleCommon, RuleKind, RuleSeverity, field_at,
+    line_col,
+};
 pub use decision::{AccountMarks, Decision, Outcome, RuleState, Subject};
 pub use distance::{DistanceInput, DistanceStatus, RuleDistance, strategy_rule_distances};
 pub use eval::{
