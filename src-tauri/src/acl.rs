@@ -27,6 +27,7 @@ pub const COMMANDS: &[&str] = &[
     "confirm_flatten",
     "flatten_progress",
     "strategy_detail",
+    "set_assignment_choice",
     "blotter",
     "audit_log",
     "export_audit_csv",

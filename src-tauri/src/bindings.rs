@@ -31,6 +31,7 @@ macro_rules! app_commands {
             flatten::confirm_flatten,
             flatten::flatten_progress,
             detail::strategy_detail,
+            detail::set_assignment_choice,
             blotter::blotter,
             records::audit_log,
             records::export_audit_csv,

@@ -102,6 +102,59 @@ pub struct StrategyDetail {
     /// The rules file could not be read (the guard keeps its last good rules).
     pub rules_error: Option<IpcError>,
     pub rules_path: String,
+    /// What the assignment guard does when an option of this strategy is assigned.
+    pub assignment: AssignmentPlanView,
+}
+
+/// What the assignment guard does when an option of a strategy is assigned, and the
+/// person's choice for it (the rules file's `[assignment]` table gives the default per shape).
+#[derive(Debug, Clone, PartialEq, Serialize, Type)]
+#[serde(rename_all = "camelCase")]
+pub struct AssignmentPlanView {
+    /// "single_option", "covered", "vertical", "iron_condor", ...
+    pub shape: String,
+    /// The assignment is the plan: an alert, nothing Broken, no close.
+    pub intended: bool,
+    /// What happens to delivered shares: "keep" | "close".
+    pub stock: String,
+    /// The person marked it as a wheel.
+    pub wheel: bool,
+    /// The person's choice for delivered shares ("keep" | "close"), if any.
+    pub stock_choice: Option<String>,
+    /// One sentence for the screen.
+    pub text: String,
+}
+
+/// The plan for `s` under `policy`.
+pub fn assignment_plan(
+    s: &StrategyView,
+    policy: &tradeguard_engine::assignment::AssignmentPolicy,
+) -> AssignmentPlanView {
+    use tradeguard_engine::assignment::{AssignedShape, StockAction};
+    let shape = AssignedShape::from_parts(s.kind, s.legs.iter().map(|l| &l.instrument));
+    let d = policy.decide_for(s.id, shape);
+    let choice = policy.strategies.get(&s.id).copied().unwrap_or_default();
+    let shares = match d.stock {
+        StockAction::Keep => "delivered shares are kept",
+        StockAction::Close => "delivered shares are sold (bought back if short) at once",
+    };
+    let text = if d.intended {
+        format!(
+            "An assignment is the plan: an alert with what was delivered or called away; nothing is closed, and {shares}."
+        )
+    } else {
+        format!(
+            "An assignment breaks it: marked Broken and closed, shorts first (at the open when the market is closed); {shares}."
+        )
+    };
+    AssignmentPlanView {
+        shape: shape.as_str().to_owned(),
+        intended: d.intended,
+        stock: d.stock.as_str().to_owned(),
+        wheel: choice.wheel,
+        stock_choice: choice.stock.map(|a| a.as_str().to_owned()),
+        text,
+    }
 }
 
 fn risk_view(r: StrategyRisk) -> RiskView {
@@ -174,6 +227,7 @@ pub fn build_detail(
     model: &PricingStressModel,
     margin_buffer: Option<f64>,
     rules: RulesInput,
+    policy: &tradeguard_engine::assignment::AssignmentPolicy,
 ) -> StrategyDetail {
     let RulesInput {
         config: rules,
@@ -222,6 +276,7 @@ pub fn build_detail(
         rules,
         rules_error,
         rules_path,
+        assignment: assignment_plan(s, policy),
     }
 }
 
@@ -275,12 +330,111 @@ pub fn strategy_detail(
             },
             path: rules_path.display().to_string(),
         },
+        &venue.guard().assignment_status().policy,
     ))
+}
+
+/// A person's assignment choice for one strategy.
+#[derive(Debug, Clone, serde::Deserialize, Type)]
+#[serde(rename_all = "camelCase")]
+pub struct AssignmentChoiceInput {
+    /// `StrategyRow.id`.
+    pub strategy_id: String,
+    /// A wheel: its assignment is the plan (alert only).
+    pub wheel: bool,
+    /// Delivered shares: "keep", "close", or none for the rules file's default.
+    pub stock: Option<String>,
+}
+
+/// Records a person's assignment choice for a strategy (journaled; used from the next
+/// assignment on); returns the strategy's plan as it now stands.
+#[tauri::command]
+#[specta::specta]
+pub async fn set_assignment_choice(
+    state: tauri::State<'_, AppState>,
+    choice: AssignmentChoiceInput,
+) -> Result<AssignmentPlanView, IpcError> {
+    use tradeguard_engine::assignment::{StockAction, StrategyChoice};
+    let venue = state.venue()?;
+    let id: u64 = choice.strategy_id.trim().parse().map_err(|_| {
+        IpcError::invalid_input(
+            "detail.bad_id",
+            format!("{:?} is not a strategy id", choice.strategy_id),
+        )
+    })?;
+    let stock = match choice.stock.as_deref() {
+        None | Some("") | Some("default") => None,
+        Some("keep") => Some(StockAction::Keep),
+        Some("close") => Some(StockAction::Close),
+        Some(other) => {
+            return Err(IpcError::invalid_input(
+                "assignment.bad_choice",
+                format!("{other:?} is not keep, close or default"),
+            ));
+        }
+    };
+    let guard = venue.guard();
+    let s = guard
+        .strategies()
+        .into_iter()
+        .find(|s| s.id.0 == id)
+        .ok_or_else(|| {
+            IpcError::new(
+                ErrorCode::NotFound,
+                "detail.unknown_strategy",
+                format!("no strategy {id} (closed, or its legs changed)"),
+            )
+        })?;
+    guard
+        .assignment()
+        .choose(
+            s.id,
+            StrategyChoice {
+                wheel: choice.wheel,
+                stock,
+            },
+        )
+        .await
+        .map_err(|e| IpcError::new(ErrorCode::Unavailable, e.code(), e.to_string()))?;
+    tracing::info!(strategy = id, wheel = choice.wheel, stock = ?choice.stock, "assignment choice");
+    let mut policy = guard.assignment_status().policy;
+    policy.strategies.insert(
+        s.id,
+        StrategyChoice {
+            wheel: choice.wheel,
+            stock,
+        },
+    );
+    Ok(assignment_plan(&s, &policy))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_plan_of_a_spread_and_of_a_wheel() {
+        use tradeguard_engine::assignment::{AssignmentPolicy, StockAction, StrategyChoice};
+        let (s, _) = vertical();
+        let mut p = AssignmentPolicy::default();
+        let v = assignment_plan(&s, &p);
+        assert_eq!(
+            (v.shape.as_str(), v.intended, v.stock.as_str()),
+            ("vertical", false, "close")
+        );
+        assert!(v.text.starts_with("An assignment breaks it"), "{}", v.text);
+        p.strategies.insert(
+            s.id,
+            StrategyChoice {
+                wheel: true,
+                stock: Some(StockAction::Keep),
+            },
+        );
+        let v = assignment_plan(&s, &p);
+        assert!(v.intended && v.wheel);
+        assert_eq!(v.stock_choice.as_deref(), Some("keep"));
+        assert!(v.text.contains("delivered shares are kept"), "{}", v.text);
+    }
     use tradeguard_engine::live::MarkStatus;
     use tradeguard_engine::strategies::LegView;
     use tradeguard_model::{
@@ -381,6 +535,7 @@ mod tests {
                 },
                 path: "/c/risk.toml".into(),
             },
+            &tradeguard_engine::assignment::AssignmentPolicy::default(),
         )
     }
 

@@ -213,6 +213,10 @@ impl Venue {
             tracing::error!(code = e.code(), "{e}");
         }
         let enforce = EnforceConfig::default();
+        let rules = RiskRules::watch(&s.rules_path, s.hours.clone());
+        // The rules file's [assignment] table, read at start (a bad file: the defaults).
+        let policy = rules.config().assignment.clone();
+        tracing::info!("assignments: {}", policy.describe());
         let guard = Guard::start(GuardDeps {
             broker: s.broker,
             journal,
@@ -222,11 +226,14 @@ impl Venue {
             enforce: enforce.clone(),
             // A bad rules file never stops the guard: the last good rules (or none, in
             // dry-run) run with a Critical alert until the file is fixed.
-            evaluator: Box::new(RiskRules::watch(&s.rules_path, s.hours.clone())),
+            evaluator: Box::new(rules),
             hours: s.hours.clone(),
             backstops: Vec::new(),
             notifier: s.notifier,
-            assignment: AssignmentConfig::default(),
+            assignment: AssignmentConfig {
+                policy,
+                ..AssignmentConfig::default()
+            },
         })
         .await?;
         Ok(Self {

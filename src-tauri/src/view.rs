@@ -5,7 +5,7 @@ use serde::Serialize;
 use specta::Type;
 use std::time::Duration;
 use tradeguard_engine::live::{LiveBook, MarkStatus, PositionView};
-use tradeguard_model::{AccountSnapshot, ConnectionState, Instrument, Right, Timestamp};
+use tradeguard_model::{AccountSnapshot, ConnectionState, Instrument, Timestamp};
 use tradeguard_store::{AlertRecord, Severity};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Type)]
@@ -357,21 +357,9 @@ pub fn guard(
     }
 }
 
-/// A short human label for an instrument.
+/// A short human label for an instrument ([`Instrument::label`]).
 pub fn label(instrument: &Instrument) -> String {
-    match instrument {
-        Instrument::Option(o) => {
-            let right = match o.right {
-                Right::Call => "C",
-                Right::Put => "P",
-            };
-            let expiry = o.expiry.format("%d%b%y").to_string().to_uppercase();
-            let strike = o.strike.to_string();
-            let strike = strike.strip_suffix(".00").unwrap_or(&strike);
-            format!("{} {expiry} {strike} {right}", o.underlying)
-        }
-        other => other.id().as_str().to_owned(),
-    }
+    instrument.label()
 }
 
 fn row(p: &PositionView) -> PositionRow {
@@ -448,7 +436,7 @@ pub fn portfolio(
 mod tests {
     use super::*;
     use chrono::NaiveDate;
-    use tradeguard_model::{OptionContract, Price};
+    use tradeguard_model::{OptionContract, Price, Right};
 
     #[test]
     fn lateness_follows_each_tasks_own_period() {
@@ -483,7 +471,7 @@ mod tests {
             Right::Call,
             Price::parse("592.5").expect("px"),
         ));
-        assert_eq!(label(&half), "SPY 21MAR25 592.50 C");
+        assert_eq!(label(&half), "SPY 21MAR25 592.5 C");
         assert_eq!(label(&Instrument::stock("SPY")), "SPY");
     }
 }

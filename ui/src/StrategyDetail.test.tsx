@@ -75,6 +75,49 @@ describe("Strategy detail from the dashboard", () => {
 });
 
 describe("StrategyDetailScreen", () => {
+  it("says what an assignment does to the strategy and records the person's choice (wheel, delivered shares)", async () => {
+    const calls: unknown[] = [];
+    const plan = strategyDetail().assignment;
+    screenWith(
+      fakeBackend({
+        strategyDetail: async () => ok(strategyDetail({ strategy: strategy({ id: "42" }) })),
+        setAssignmentChoice: async (c) => {
+          calls.push(c);
+          return ok({ ...plan, wheel: c.wheel, intended: c.wheel, stockChoice: c.stock, stock: c.stock ?? plan.stock, text: "An assignment is the plan: an alert with what was delivered or called away; nothing is closed, and delivered shares are kept." });
+        },
+      }),
+    );
+    await act(async () => {});
+    expect(screen.getByTestId("assignment-plan-text").textContent).toContain("An assignment breaks it");
+    expect((screen.getByTestId("assignment-stock") as HTMLSelectElement).value).toBe("default");
+    expect(screen.getByTestId("assignment-stock").textContent).toContain("default for iron condor (close)");
+    await act(async () => {
+      fireEvent.click(screen.getByTestId("assignment-wheel"));
+    });
+    expect(calls).toEqual([{ strategyId: "42", wheel: true, stock: null }]);
+    await act(async () => {
+      fireEvent.change(screen.getByTestId("assignment-stock"), { target: { value: "keep" } });
+    });
+    expect(calls[1]).toEqual({ strategyId: "42", wheel: true, stock: "keep" });
+    expect(screen.getByTestId("assignment-plan-text").textContent).toContain("An assignment is the plan");
+    expect((screen.getByTestId("assignment-wheel") as HTMLInputElement).checked).toBe(true);
+  });
+
+  it("shows why an assignment choice was not recorded", async () => {
+    screenWith(
+      fakeBackend({
+        strategyDetail: async () => ok(strategyDetail()),
+        setAssignmentChoice: async () => fail("unavailable", "assignment.stopped", "the assignment guard is not running"),
+      }),
+    );
+    await act(async () => {});
+    await act(async () => {
+      fireEvent.click(screen.getByTestId("assignment-wheel"));
+    });
+    expect(screen.getByTestId("assignment-choice-error").textContent).toContain("the assignment guard is not running");
+    expect((screen.getByTestId("assignment-wheel") as HTMLInputElement).checked).toBe(false);
+  });
+
   it("shows the header, legs and net Greeks as a trader reads them", async () => {
     const s = strategy({
       id: "42",

@@ -1,6 +1,6 @@
 import { memo, useEffect, useState } from "react";
 import { attempt, type Backend, type Unlisten } from "./backend";
-import type { GreeksView, IpcError, StrategyDetail, StrategyLegRow, StrategyRow } from "./bindings";
+import type { AssignmentPlanView, GreeksView, IpcError, StrategyDetail, StrategyLegRow, StrategyRow } from "./bindings";
 import { ErrorNote } from "./ErrorNote";
 import type { FlattenRequest } from "./FlattenDialog";
 import { formatLocalTime, formatSigned, formatUsd } from "./format";
@@ -163,8 +163,55 @@ function Header({ s, onFlatten }: { s: StrategyRow; onFlatten: (r: FlattenReques
   );
 }
 
+/** What the assignment guard does when an option of the strategy is assigned, and the person's choice. */
+export function AssignmentPlan({ backend, strategyId, plan }: { backend: Backend; strategyId: string; plan: AssignmentPlanView }) {
+  const [shown, setShown] = useState(plan);
+  const [error, setError] = useState<IpcError | null>(null);
+  const [busy, setBusy] = useState(false);
+  useEffect(() => setShown(plan), [plan]);
+  const choose = async (wheel: boolean, stock: string | null) => {
+    setBusy(true);
+    const res = await backend.setAssignmentChoice({ strategyId, wheel, stock });
+    setBusy(false);
+    if (res.status === "ok") {
+      setShown(res.data);
+      setError(null);
+    } else setError(res.error);
+  };
+  const stockDefault = shown.stockChoice === null ? shown.stock : null;
+  return (
+    <div data-testid="assignment-plan">
+      <p data-testid="assignment-plan-text">{shown.text}</p>
+      <label>
+        <input
+          type="checkbox"
+          data-testid="assignment-wheel"
+          checked={shown.wheel}
+          disabled={busy}
+          onChange={(e) => void choose(e.currentTarget.checked, shown.stockChoice)}
+        />{" "}
+        Wheel: an assignment of its short leg is the plan (alert only)
+      </label>{" "}
+      <label>
+        Delivered shares:{" "}
+        <select
+          data-testid="assignment-stock"
+          value={shown.stockChoice ?? "default"}
+          disabled={busy}
+          onChange={(e) => void choose(shown.wheel, e.currentTarget.value === "default" ? null : e.currentTarget.value)}
+        >
+          <option value="default">default for {shown.shape.replace(/_/g, " ")}{stockDefault ? ` (${stockDefault})` : ""}</option>
+          <option value="keep">keep</option>
+          <option value="close">close at once</option>
+        </select>
+      </label>
+      <ErrorNote error={error} testId="assignment-choice-error" />
+    </div>
+  );
+}
+
 /** Detail body; memoized parts re-render only when their own data changed. */
-function DetailBody({ d, onFlatten }: { d: StrategyDetail; onFlatten: (r: FlattenRequest) => void }) {
+function DetailBody({ backend, d, onFlatten }: { backend: Backend; d: StrategyDetail; onFlatten: (r: FlattenRequest) => void }) {
   return (
     <>
       <Header s={d.strategy} onFlatten={onFlatten} />
@@ -184,6 +231,8 @@ function DetailBody({ d, onFlatten }: { d: StrategyDetail; onFlatten: (r: Flatte
       )}
       <h3>Rules that apply</h3>
       <RulesTable rules={d.rules} error={d.rulesError} path={d.rulesPath} />
+      <h3>When an option is assigned</h3>
+      <AssignmentPlan backend={backend} strategyId={d.strategy.id} plan={d.assignment} />
     </>
   );
 }
@@ -231,7 +280,7 @@ export function StrategyDetailScreen({
         </p>
       )}
       {!detail && error && <h2 id="detail-title">Strategy</h2>}
-      {detail && <DetailBody d={detail} onFlatten={onFlatten} />}
+      {detail && <DetailBody backend={backend} d={detail} onFlatten={onFlatten} />}
     </section>
   );
 }

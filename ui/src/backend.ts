@@ -5,6 +5,8 @@ import {
   type AlertView,
   type AppPaths,
   type AppStatus,
+  type AssignmentChoiceInput,
+  type AssignmentPlanView,
   type AuditFilter,
   type AuditPage,
   type Blotter,
@@ -79,6 +81,7 @@ export interface Backend {
   onStrategies(cb: (rows: StrategyRow[]) => void): Promise<Unlisten>;
   /** Legs, Greeks, payoff, stress grid against the margin buffer, rule distances of one strategy. */
   strategyDetail(strategyId: string): Promise<Result<StrategyDetail>>;
+  setAssignmentChoice(choice: AssignmentChoiceInput): Promise<Result<AssignmentPlanView>>;
   /** Order groups (legs, fills, cancels), managed stops and the day's executions. */
   blotter(): Promise<Result<Blotter>>;
   /** Margin use per account since the app started (one sample a second), oldest first. */
@@ -140,6 +143,7 @@ export const tauriBackend: Backend = {
   saveRules: (text, confirm) => commands.saveRules(text, confirm),
   onStrategies: (cb) => events.strategiesChanged.listen((e) => cb(e.payload)),
   strategyDetail: (strategyId) => commands.strategyDetail(strategyId),
+  setAssignmentChoice: (choice) => commands.setAssignmentChoice(choice),
   blotter: () => commands.blotter(),
   marginHistory: () => commands.marginHistory(),
   testIbConnection: (venue) => commands.testIbConnection(venue),

@@ -51,6 +51,11 @@ export const commands = {
 	flattenProgress: (ticket: string) => typedError<FlattenProgressView, IpcError>(__TAURI_INVOKE("flatten_progress", { ticket })),
 	/**  The detail of one strategy, by `StrategyRow.id`. */
 	strategyDetail: (strategyId: string) => typedError<StrategyDetail, IpcError>(__TAURI_INVOKE("strategy_detail", { strategyId })),
+	/**
+	 *  Records a person's assignment choice for a strategy (journaled; used from the next
+	 *  assignment on); returns the strategy's plan as it now stands.
+	 */
+	setAssignmentChoice: (choice: AssignmentChoiceInput) => typedError<AssignmentPlanView, IpcError>(__TAURI_INVOKE("set_assignment_choice", { choice })),
 	/**  The blotter: groups and stops from the coordinator, executions from the database. */
 	blotter: () => typedError<Blotter, IpcError>(__TAURI_INVOKE("blotter")),
 	/**  The newest audit entries that match, for the screen. */
@@ -130,6 +135,35 @@ export type AppStatus = {
 	uptimeSecs: number | null,
 	/**  How many status requests the backend has answered, this one included. */
 	requestsServed: number,
+};
+
+/**  A person's assignment choice for one strategy. */
+export type AssignmentChoiceInput = {
+	/**  `StrategyRow.id`. */
+	strategyId: string,
+	/**  A wheel: its assignment is the plan (alert only). */
+	wheel: boolean,
+	/**  Delivered shares: "keep", "close", or none for the rules file's default. */
+	stock: string | null,
+};
+
+/**
+ *  What the assignment guard does when an option of a strategy is assigned, and the
+ *  person's choice for it (the rules file's `[assignment]` table gives the default per shape).
+ */
+export type AssignmentPlanView = {
+	/**  "single_option", "covered", "vertical", "iron_condor", ... */
+	shape: string,
+	/**  The assignment is the plan: an alert, nothing Broken, no close. */
+	intended: boolean,
+	/**  What happens to delivered shares: "keep" | "close". */
+	stock: string,
+	/**  The person marked it as a wheel. */
+	wheel: boolean,
+	/**  The person's choice for delivered shares ("keep" | "close"), if any. */
+	stockChoice: string | null,
+	/**  One sentence for the screen. */
+	text: string,
 };
 
 /**  Which audit entries. */
@@ -634,6 +668,8 @@ export type StrategyDetail = {
 	/**  The rules file could not be read (the guard keeps its last good rules). */
 	rulesError: IpcError | null,
 	rulesPath: string,
+	/**  What the assignment guard does when an option of this strategy is assigned. */
+	assignment: AssignmentPlanView,
 };
 
 export type StrategyLegRow = {

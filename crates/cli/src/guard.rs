@@ -35,7 +35,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tradeguard_engine::alert::Severity;
 use tradeguard_engine::assignment::{
-    AlwaysOpen, AssignmentConfig, LogNotifier, MarketHours, UsEquityHours,
+    AlwaysOpen, AssignmentConfig, AssignmentPolicy, LogNotifier, MarketHours, UsEquityHours,
 };
 use tradeguard_engine::enforce::{
     EnforceConfig, Guard, GuardDeps, NoRules, RiskRules, RuleEvaluator,
@@ -431,9 +431,12 @@ async fn guard_main(args: GuardArgs) -> Result<(), GuardCliError> {
         enforce,
         rejected: guard_rejected,
     } = enforce_config(&args, last_good.as_deref())?;
+    // The rules file's [assignment] table (read at start; none or a bad file: the defaults).
+    let mut policy = AssignmentPolicy::default();
     let evaluator: Box<dyn RuleEvaluator> = match &args.config {
         Some(path) => {
             let rules = RiskRules::watch(path, hours.clone());
+            policy = rules.config().assignment.clone();
             match rules.start_error() {
                 None => println!(
                     "guard: {} risk rule(s) from {} (watched for edits)",
@@ -453,6 +456,7 @@ async fn guard_main(args: GuardArgs) -> Result<(), GuardCliError> {
             Box::new(NoRules)
         }
     };
+    println!("guard: assignments: {}", policy.describe());
     let mut engine = EngineConfig::default();
     // The account the journal is kept for: the demo's, or the IB account the gateway confirms.
     let account: AccountId;
@@ -525,7 +529,10 @@ async fn guard_main(args: GuardArgs) -> Result<(), GuardCliError> {
         hours,
         backstops: Vec::new(),
         notifier: Arc::new(LogNotifier),
-        assignment: AssignmentConfig::default(),
+        assignment: AssignmentConfig {
+            policy: policy.clone(),
+            ..AssignmentConfig::default()
+        },
     })
     .await?;
     // The live book fills from the broker's events after the start; the strategy book was

@@ -622,7 +622,7 @@ async fn assignment_crash_case(seed: u64) -> String {
     assert!(
         db.audit
             .iter()
-            .any(|a| a.starts_with("assignment.assigned: SPY 440 P ×2 assigned")),
+            .any(|a| a.starts_with("assignment.assigned: SPY 20DEC30 440 P ×2 assigned")),
         "{ctx}: the detection was audited before the first order: {:#?}",
         db.audit
     );

@@ -65,6 +65,13 @@ pub enum JournalRecord {
     /// A risk rules configuration that validated and went into effect (the latest one wins):
     /// what the rules run with when the file is bad at the next start.
     RiskConfig(crate::rules::SavedRiskConfig),
+    /// A person's assignment choice for one strategy (the latest per strategy wins).
+    AssignmentChoice {
+        /// Strategy.
+        strategy: StrategyId,
+        /// The choice.
+        choice: crate::assignment::StrategyChoice,
+    },
 }
 
 /// Everything the journal knows, folded.
@@ -96,6 +103,8 @@ pub struct JournalState {
     pub emergency_closes: BTreeMap<StrategyId, CloseSnapshot>,
     /// The last good risk rules configuration.
     pub risk_config: Option<crate::rules::SavedRiskConfig>,
+    /// A person's assignment choices per strategy (latest wins).
+    pub assignment_choices: BTreeMap<StrategyId, crate::assignment::StrategyChoice>,
 }
 
 impl JournalState {
@@ -139,6 +148,9 @@ impl JournalState {
                 }
             }
             JournalRecord::RiskConfig(c) => self.risk_config = Some(c),
+            JournalRecord::AssignmentChoice { strategy, choice } => {
+                self.assignment_choices.insert(strategy, choice);
+            }
         }
     }
 }

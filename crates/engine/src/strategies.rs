@@ -552,7 +552,8 @@ fn name_of(p: &Peeled) -> String {
         .map(|e| e.format(" %Y-%m-%d").to_string())
         .unwrap_or_default();
     if p.kind == StrategyKind::Custom && p.legs.len() == 1 {
-        return format!("{} ×{}", first.instrument.id(), first.qty);
+        let side = if first.qty < 0 { "short" } else { "long" };
+        return format!("{side} {} {}", first.qty.abs(), first.instrument.label());
     }
     format!(
         "{}{} {} {}",

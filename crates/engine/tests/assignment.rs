@@ -46,6 +46,9 @@ fn cfg_at(start: Timestamp, seed: u64) -> SimConfig {
     c.underlyings[0].price = px("450");
     c.underlyings[0].vol = 0.001;
     c.positions = condor_positions();
+    // Option and stock updates in one step: these tests are about the response; the split
+    // delivery of a real broker has its own (assignment_timing.rs, ib_assignment_timing.rs).
+    c.assignment.report = tradeguard_sim::DeliveryReport::batch();
     c
 }
 
@@ -166,11 +169,11 @@ async fn reference_condor_assignment_end_to_end() {
     let n = r.n.all();
     assert_eq!(
         n[0].title,
-        "ASSIGNMENT: SPY 440 P ×2 assigned — emergency close sent"
+        "ASSIGNMENT: SPY 21MAR25 440 P ×2 assigned — emergency close sent"
     );
     assert_eq!(n[0].severity, Severity::Critical);
     assert!(
-        n[0].body.contains("buy to close SPY 460 C ×2"),
+        n[0].body.contains("buy to close SPY 21MAR25 460 C ×2"),
         "{}",
         n[0].body
     );
@@ -283,10 +286,10 @@ async fn overnight_delivery_without_execution_is_armed_for_the_open() {
     );
     assert_eq!(
         r.n.all()[0].title,
-        "ASSIGNMENT: SPY 440 P ×2 assigned — emergency close armed for the open"
+        "ASSIGNMENT: SPY 21MAR25 440 P ×2 assigned — emergency close armed for the open"
     );
     assert!(
-        r.n.all()[0].body.contains("in 0h 29m"),
+        r.n.all()[0].body.contains("in 30 min"),
         "{}",
         r.n.all()[0].body
     );
@@ -358,7 +361,7 @@ async fn exercise_of_our_long_leg() {
     assert!(
         r.n.all()[0]
             .title
-            .starts_with("EXERCISE: SPY 465 C ×2 exercised")
+            .starts_with("EXERCISE: SPY 21MAR25 465 C ×2 exercised")
     );
     assert!(r.j.records().iter().any(
         |x| matches!(x, JournalRecord::StrategyBroken { reason: Some(c), .. } if c == "broken.exercised")
@@ -412,7 +415,9 @@ async fn expiry_worthless_takes_no_action_and_expiry_day_risk_warns() {
     let warn = alerts_with(&r.j, "assignment.expiry_risk");
     assert_eq!(warn.len(), 1, "{warn:#?}");
     assert!(
-        warn[0].message.contains("SPY 440 P ×2 is NearTheMoney"),
+        warn[0]
+            .message
+            .contains("SPY 04MAR25 440 P ×2 is NearTheMoney"),
         "{}",
         warn[0].message
     );
@@ -531,7 +536,7 @@ async fn a_failed_emergency_order_is_its_own_critical_alert_and_nothing_behind_i
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].severity, Severity::Critical);
     let m = &failed[0].message;
-    assert!(m.contains("buy to close SPY 460 C ×2"), "{m}");
+    assert!(m.contains("buy to close SPY 21MAR25 460 C ×2"), "{m}");
     assert!(m.contains("FAILED (Rejected after 0 filled"), "{m}");
     assert!(m.contains("sell 200 SPY Waiting, no fills"), "{m}");
     let n = r.n.all();

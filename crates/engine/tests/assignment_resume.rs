@@ -46,6 +46,8 @@ fn cfg_at(start: Timestamp, seed: u64, positions: Vec<Position>) -> SimConfig {
     c.underlyings[0].price = px("450");
     c.underlyings[0].vol = 0.001;
     c.positions = positions;
+    // One-step delivery: the split delivery has its own tests (assignment_timing.rs).
+    c.assignment.report = tradeguard_sim::DeliveryReport::batch();
     c
 }
 
@@ -269,7 +271,9 @@ async fn restart_between_submit_and_fill_matches_the_order_instead_of_resending(
         .find(|a| a.code == "assignment.close_resumed")
         .unwrap();
     assert!(
-        resumed.reason.contains("buy to close SPY 460 C ×2 filled"),
+        resumed
+            .reason
+            .contains("buy to close SPY 21MAR25 460 C ×2 filled"),
         "{}",
         resumed.reason
     );
@@ -308,7 +312,7 @@ async fn pre_market_arming_sells_stock_at_four_and_options_at_the_open() {
     assert_eq!(c.release_at, wed(4, 0));
     assert_eq!(
         n.all()[0].title,
-        "ASSIGNMENT: SPY 440 P ×2 assigned — emergency close armed for pre-market"
+        "ASSIGNMENT: SPY 21MAR25 440 P ×2 assigned — emergency close armed for pre-market"
     );
     let left = g.countdown().unwrap();
     assert!(
@@ -436,6 +440,9 @@ async fn emergency_close_records_survive_the_sqlite_store_and_old_intents_still_
             kept: Vec::new(),
             release_at: tue(9, 30),
             phase: ClosePhase::Armed,
+            intended: false,
+            expected: Vec::new(),
+            verifying_since: None,
         },
         strategy: Some(put_spread()),
     };

@@ -231,7 +231,7 @@ async fn a_resting_stop_does_not_hide_a_delivery_from_the_book() {
         .unwrap()
         .force_assignment(&opt(Right::Call, 480).id(), 1)
         .unwrap();
-    sleep_ms(2_000).await;
+    sleep_ms(5_000).await;
     assert_eq!(qty_at_broker(&b, &spy()).await, 0, "100 shares delivered");
     let book = |s: &tradeguard_engine::EngineSnapshot, i: &tradeguard_model::Instrument| {
         s.positions

@@ -445,7 +445,10 @@ async fn close_of_a_position_the_broker_no_longer_has_reconciles_instead_of_retr
 
 #[tokio::test(start_paused = true)]
 async fn dropped_events_are_repaired_by_reconciliation_within_one_interval() {
-    let b = broker(cfg_with(vec![position(put490(), -1, "2.00")]));
+    let mut sc = cfg_with(vec![position(put490(), -1, "2.00")]);
+    // Both position updates while the link is down: only reconciliation can tell.
+    sc.assignment.report = tradeguard_sim::DeliveryReport::batch();
+    let b = broker(sc);
     let j = MemoryJournal::new();
     let cfg = enforce_cfg();
     let interval = cfg.reconcile_interval;

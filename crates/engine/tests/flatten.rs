@@ -571,7 +571,7 @@ async fn broken_strategy_is_flattened_through_the_emergency_path_only() {
         &j,
         enforce_cfg(false),
         AssignmentConfig {
-            close_stock: false,
+            policy: tradeguard_engine::assignment::AssignmentPolicy::keep_all_stock(),
             ..AssignmentConfig::default()
         },
         "575",

@@ -503,12 +503,15 @@ async fn demo_assignment_breaks_the_spread_closes_it_in_safe_order_and_notifies_
     );
     let assignment: Vec<_> = critical
         .iter()
-        .filter(|x| x.title.starts_with("ASSIGNMENT: SPY 590 P ×1 assigned"))
+        .filter(|x| {
+            x.title
+                .starts_with("ASSIGNMENT: SPY 21MAR25 590 P ×1 assigned")
+        })
         .collect();
     assert_eq!(assignment.len(), 1, "notified exactly once: {critical:#?}");
     assert_eq!(
         assignment[0].title,
-        "ASSIGNMENT: SPY 590 P ×1 assigned — emergency close sent"
+        "ASSIGNMENT: SPY 21MAR25 590 P ×1 assigned — emergency close sent"
     );
     g.shutdown().await;
 }

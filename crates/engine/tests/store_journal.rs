@@ -567,6 +567,9 @@ async fn a_broken_strategy_is_stored_with_its_legs_and_loads_back_exactly() {
             kept: Vec::new(),
             release_at: start_ts(),
             phase: ClosePhase::Armed,
+            intended: false,
+            expected: Vec::new(),
+            verifying_since: None,
         },
         strategy: Some(condor.clone()),
     };

@@ -108,6 +108,28 @@ impl Instrument {
         }
     }
 
+    /// How a person reads it, the one format of every screen, alert and log line:
+    /// `SPY 21MAR25 590 P`, `SPY 21MAR25 440.5 C`, `SPY` for stock, the id for futures.
+    pub fn label(&self) -> String {
+        match self {
+            Self::Option(o) => {
+                let right = match o.right {
+                    Right::Call => "C",
+                    Right::Put => "P",
+                };
+                let expiry = o.expiry.format("%d%b%y").to_string().to_uppercase();
+                let strike = o.strike.to_string();
+                let strike = if strike.contains('.') {
+                    strike.trim_end_matches('0').trim_end_matches('.')
+                } else {
+                    &strike
+                };
+                format!("{} {expiry} {strike} {right}", o.underlying)
+            }
+            other => other.id().as_str().to_owned(),
+        }
+    }
+
     /// Parses an OCC option symbol (padded or compact) into an option instrument.
     pub fn from_occ(s: &str) -> Result<Self, occ::OccError> {
         occ::parse(s).map(Self::Option)

@@ -127,6 +127,48 @@ pub struct AssignmentConfig {
     pub deep_itm_max_time_value: Price,
     /// Delay from the decision (at the close) until delivery (overnight).
     pub delivery_delay: Duration,
+    /// How a delivery's option and stock position updates reach the client.
+    #[serde(default)]
+    pub report: DeliveryReport,
+}
+
+/// How the two position updates of one assignment or exercise (the option's and the stock's)
+/// reach the client. IB sends each contract's position as its own message (`position` /
+/// `updatePortfolio`, one per contract: <https://interactivebrokers.github.io/tws-api/positions.html>),
+/// in no promised order and, for an overnight assignment, often seconds apart or only in the
+/// positions the next connect lists. The defaults model that; [`DeliveryReport::batch`] is the
+/// kind model (both in one step).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryReport {
+    /// Largest gap between the two updates; the gap is drawn uniformly in `0..=max_gap`
+    /// (zero: both in one step, no draw).
+    pub max_gap: Duration,
+    /// Probability that the stock's update comes first.
+    pub stock_first_prob: f64,
+    /// Probability that the later update is never sent: the change shows only in the
+    /// positions a snapshot (reconciliation, the next connect) lists.
+    pub unreported_prob: f64,
+}
+
+impl DeliveryReport {
+    /// Both updates in the same step, option first (no draw).
+    pub fn batch() -> Self {
+        Self {
+            max_gap: Duration::ZERO,
+            stock_first_prob: 0.0,
+            unreported_prob: 0.0,
+        }
+    }
+}
+
+impl Default for DeliveryReport {
+    fn default() -> Self {
+        Self {
+            max_gap: Duration::from_secs(3),
+            stock_first_prob: 0.5,
+            unreported_prob: 0.0,
+        }
+    }
 }
 
 impl Default for AssignmentConfig {
@@ -136,6 +178,7 @@ impl Default for AssignmentConfig {
             ex_div_multiplier: 10.0,
             deep_itm_max_time_value: Price::from_raw(500),
             delivery_delay: Duration::from_secs(6 * 3600),
+            report: DeliveryReport::default(),
         }
     }
 }

@@ -21,8 +21,8 @@ pub mod venue;
 
 pub use broker::{SimBroker, Speed};
 pub use config::{
-    AssignmentConfig, FaultConfig, MarketConfig, MatchingConfig, ScheduledAssignment, SimConfig,
-    UnderlyingSpec,
+    AssignmentConfig, DeliveryReport, FaultConfig, MarketConfig, MatchingConfig,
+    ScheduledAssignment, SimConfig, UnderlyingSpec,
 };
 pub use error::SimError;
 pub use scenario::Scenario;

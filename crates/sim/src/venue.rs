@@ -61,6 +61,11 @@ enum Action {
     Expire {
         instrument: Instrument,
     },
+    /// The later of an assignment's two position updates ([`crate::DeliveryReport`]): the
+    /// instrument's position as the ledger holds it then.
+    Report {
+        instrument: Instrument,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -598,9 +603,33 @@ impl SimVenue {
                 None
             }
         };
-        self.emit(BrokerEvent::Position(opt_pos));
-        if let Some(p) = stock_pos {
-            self.emit(BrokerEvent::Position(p));
+        let Some(stock_pos) = stock_pos else {
+            self.emit(BrokerEvent::Position(opt_pos));
+            self.emit_account();
+            return Ok(());
+        };
+        // IB reports each contract's position on its own: the two updates come in either
+        // order, seconds apart, the later one sometimes only in the next snapshot.
+        let r = self.cfg.assignment.report.clone();
+        let (first, later) = if chance(&mut self.rng, r.stock_first_prob) {
+            (stock_pos, opt_pos)
+        } else {
+            (opt_pos, stock_pos)
+        };
+        self.emit(BrokerEvent::Position(first));
+        let gap_ms = u64::try_from(r.max_gap.as_millis()).unwrap_or(u64::MAX);
+        if gap_ms == 0 {
+            self.emit(BrokerEvent::Position(later));
+        } else {
+            let gap = Duration::from_millis(self.rng.random_range(0..=gap_ms));
+            if !chance(&mut self.rng, r.unreported_prob) {
+                self.schedule(
+                    self.now.plus(gap),
+                    Action::Report {
+                        instrument: later.instrument,
+                    },
+                );
+            }
         }
         self.emit_account();
         Ok(())
@@ -1270,6 +1299,10 @@ impl SimVenue {
                                 ),
                             );
                         }
+                    }
+                    Action::Report { instrument } => {
+                        let p = self.ledger.position(&instrument);
+                        self.emit(BrokerEvent::Position(p));
                     }
                     Action::Expire { instrument } => {
                         if let Err(e) = self.deliver_expiry(&instrument) {

@@ -4,7 +4,9 @@ mod common;
 use common::*;
 use std::time::Duration;
 use tradeguard_model::{BrokerEvent, Money, Position, Price, Right, SCALE};
-use tradeguard_sim::{Scenario, SimConfig, calendar, scenario::DEMO_ASSIGNMENT_AFTER};
+use tradeguard_sim::{
+    DeliveryReport, Scenario, SimConfig, calendar, scenario::DEMO_ASSIGNMENT_AFTER,
+};
 
 fn with_positions(mut c: SimConfig, legs: &[(tradeguard_model::Instrument, i64)]) -> SimConfig {
     c.positions = legs
@@ -27,10 +29,9 @@ fn far() -> chrono::NaiveDate {
 fn forced_assignment_changes_positions_without_execution() {
     let put = opt(Right::Put, 520, far());
     let call = opt(Right::Call, 480, far());
-    let mut v = venue(with_positions(
-        cfg(1),
-        &[(put.clone(), -2), (call.clone(), 3)],
-    ));
+    let mut c = cfg(1);
+    c.assignment.report = DeliveryReport::batch();
+    let mut v = venue(with_positions(c, &[(put.clone(), -2), (call.clone(), 3)]));
     let cash0 = v.account().unwrap().net_liquidation;
     v.force_assignment(&put.id(), 1).unwrap();
     let evs = run(&mut v, 1);
@@ -66,14 +67,82 @@ fn forced_assignment_changes_positions_without_execution() {
     );
 }
 
+/// The venue reports an assignment as IB does: the option's and the stock's positions as two
+/// updates, the later one up to `max_gap` after the first, in the drawn order; with
+/// `unreported_prob` 1 the later one never comes and only the positions snapshot shows it.
+#[test]
+fn an_assignment_is_reported_as_two_updates_with_a_seeded_gap() {
+    let put = opt(Right::Put, 520, far());
+    let split = |stock_first: bool, unreported: bool| {
+        let mut c = cfg(3);
+        c.assignment.report = DeliveryReport {
+            max_gap: Duration::from_secs(4),
+            stock_first_prob: if stock_first { 1.0 } else { 0.0 },
+            unreported_prob: if unreported { 1.0 } else { 0.0 },
+        };
+        let mut v = venue(with_positions(c, &[(put.clone(), -2)]));
+        v.force_assignment(&put.id(), 1).unwrap();
+        let seen: Vec<(tradeguard_model::Instrument, i64)> = positions(&run(&mut v, 6))
+            .into_iter()
+            .map(|p| (p.instrument, p.qty))
+            .collect();
+        (v, seen)
+    };
+    // Option first, then the stock.
+    let (_, seen) = split(false, false);
+    assert_eq!(seen, vec![(put.clone(), -1), (spy(), 100)]);
+    // Stock first, then the option.
+    let (_, seen) = split(true, false);
+    assert_eq!(seen, vec![(spy(), 100), (put.clone(), -1)]);
+    // The later update lost: only a snapshot shows the option's change.
+    let (v, seen) = split(true, true);
+    assert_eq!(seen, vec![(spy(), 100)]);
+    let snap = v.positions().unwrap();
+    assert_eq!(snap.iter().find(|p| p.instrument == put).unwrap().qty, -1);
+    // Same seed, same gap: the run replays.
+    let gap = |seed: u64| {
+        let mut c = cfg(seed);
+        c.assignment.report = DeliveryReport {
+            max_gap: Duration::from_secs(30),
+            ..DeliveryReport::default()
+        };
+        let mut v = venue(with_positions(c, &[(put.clone(), -2)]));
+        v.force_assignment(&put.id(), 1).unwrap();
+        let t0 = v.now();
+        let mut at = Vec::new();
+        for _ in 0..40 {
+            for p in positions(&run(&mut v, 1)) {
+                at.push((v.now().duration_since(t0), p.instrument));
+            }
+        }
+        at
+    };
+    assert_eq!(gap(9), gap(9));
+    // Gaps are drawn over the whole range: across seeds, some seconds apart.
+    let gaps: Vec<Duration> = (1..=12)
+        .map(|seed| {
+            let at = gap(seed);
+            assert_eq!(at.len(), 2, "{at:?}");
+            at[1].0 - at[0].0
+        })
+        .collect();
+    assert!(
+        gaps.iter().any(|g| *g >= Duration::from_secs(5)),
+        "{gaps:?}"
+    );
+    assert!(gaps.iter().any(|g| *g != gaps[0]), "{gaps:?}");
+}
+
 #[test]
 fn expiry_exercises_itm_and_expires_otm_overnight() {
     let today = date();
     let itm_short_put = opt(Right::Put, 510, today);
     let otm_long_call = opt(Right::Call, 520, today);
     let itm_short_call = opt(Right::Call, 490, today);
+    let mut c = cfg(2);
+    c.assignment.report = DeliveryReport::batch();
     let c = with_positions(
-        cfg(2),
+        c,
         &[
             (itm_short_put.clone(), -1),
             (otm_long_call.clone(), 2),

@@ -12,8 +12,8 @@ use tradeguard_model::{
     AccountId, Instrument, Money, OptionContract, Position, Price, Right, SCALE, Timestamp,
 };
 use tradeguard_sim::{
-    AssignmentConfig, FaultConfig, MarketConfig, MatchingConfig, SimConfig, UnderlyingSpec,
-    calendar,
+    AssignmentConfig, DeliveryReport, FaultConfig, MarketConfig, MatchingConfig, SimConfig,
+    UnderlyingSpec, calendar,
 };
 
 /// The single underlying of every scenario.
@@ -287,6 +287,14 @@ impl Scenario {
         // Was "hedge naked shorts found at start-up" (gone: the guard hedges only its own
         // groups); the draw stays so that every seed replays the same run as before.
         let _ = rng.random_bool(0.5);
+        let mut sim = sim;
+        // How an assignment's option and stock updates arrive: IB-like gaps of up to several
+        // seconds in either order, and in some runs the later update only in a snapshot.
+        sim.assignment.report = DeliveryReport {
+            max_gap: Duration::from_millis(rng.random_range(0..=6_000)),
+            stock_first_prob: 0.5,
+            unreported_prob: if rng.random_bool(0.25) { 0.5 } else { 0.0 },
+        };
         Self {
             seed,
             day,

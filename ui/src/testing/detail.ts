@@ -63,6 +63,14 @@ export function strategyDetail(over: Partial<StrategyDetail> = {}): StrategyDeta
     rules: [ruleDistance()],
     rulesError: null,
     rulesPath: "/home/t/.config/tradeguard/risk.toml",
+    assignment: {
+      shape: "iron_condor",
+      intended: false,
+      stock: "close",
+      wheel: false,
+      stockChoice: null,
+      text: "An assignment breaks it: marked Broken and closed, shorts first (at the open when the market is closed); delivered shares are sold (bought back if short) at once.",
+    },
     ...over,
   };
 }

@@ -3,6 +3,7 @@
 use super::detect::DetectorConfig;
 use super::expiry::ExpiryRiskConfig;
 use super::hours::ArmAt;
+use super::policy::AssignmentPolicy;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -11,9 +12,9 @@ use std::time::Duration;
 pub struct AssignmentConfig {
     /// Detection windows.
     pub detector: DetectorConfig,
-    /// Close the delivered stock in the emergency close (default on). When off, the stock and
-    /// the long options that protect it are kept.
-    pub close_stock: bool,
+    /// What the trader wants when an option is assigned: which assignments are the plan (alert
+    /// only) and what happens to delivered stock, per shape and per strategy.
+    pub policy: AssignmentPolicy,
     /// When armed orders go out while the market is closed.
     pub arm_at: ArmAt,
     /// Expiry-day risk warning.
@@ -26,7 +27,7 @@ impl Default for AssignmentConfig {
     fn default() -> Self {
         Self {
             detector: DetectorConfig::default(),
-            close_stock: true,
+            policy: AssignmentPolicy::default(),
             arm_at: ArmAt::Open,
             expiry: ExpiryRiskConfig::default(),
             expiry_check_interval: Duration::from_secs(60),

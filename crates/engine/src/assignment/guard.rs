@@ -24,6 +24,7 @@ use super::expiry::{self, ExpiryRisk, ExpiryRiskKind};
 use super::hours::{ArmAt, MarketHours, MarketSession};
 use super::notify::{Notification, Notifier};
 use super::plan::{self, KeptPosition, PlannedOrder};
+use super::policy::{Decision, StockAction, StrategyChoice};
 use super::record::{
     AssignmentRecord, Detection, DetectionKind, DetectionSource, ExecutionMarker, short_name,
 };
@@ -44,8 +45,8 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tradeguard_model::{
     AccountId, BrokenReason, Broker, BrokerEvent, Clock, ConnectionState, EventStream, ExecId,
-    Execution, GroupId, Instrument, OrderId, OrderStatus, OrderType, OrderUpdate, Position, Price,
-    Strategy, StrategyId, StrategyState, Timestamp,
+    Execution, GroupId, Instrument, InstrumentId, OrderId, OrderStatus, OrderType, OrderUpdate,
+    Position, Price, Strategy, StrategyId, StrategyState, Timestamp,
 };
 
 /// The guard's loop runs (and beats) at least this often, so a stuck or dead guard shows.
@@ -210,6 +211,18 @@ pub struct EmergencyClose {
     pub release_at: Timestamp,
     /// Phase.
     pub phase: ClosePhase,
+    /// The assignment was the plan (a cash-secured put, a covered call, a wheel): this close
+    /// only sells the delivered stock the trader's policy says to close; nothing is Broken.
+    #[serde(default)]
+    pub intended: bool,
+    /// What the account should hold of each planned instrument once every step filled (held
+    /// when planned, moved by the plan's orders): the close is complete only when the broker's
+    /// positions show it.
+    #[serde(default)]
+    pub expected: Vec<(InstrumentId, i64)>,
+    /// Every step filled since then; the broker's positions are being checked.
+    #[serde(default)]
+    pub verifying_since: Option<Timestamp>,
 }
 
 impl EmergencyClose {
@@ -276,6 +289,10 @@ pub struct GuardStatus {
     pub expiry_risks: Vec<ExpiryRisk>,
     /// Strategies as the guard sees them (Broken after an assignment).
     pub strategies: Vec<Strategy>,
+    /// The assignment policy in effect (the rules file's, with a person's per-strategy
+    /// choices in [`AssignmentPolicy::strategies`]).
+    #[serde(skip)]
+    pub policy: super::policy::AssignmentPolicy,
 }
 
 impl GuardStatus {
@@ -295,6 +312,11 @@ enum Command {
     SetStrategies(Vec<Strategy>, oneshot::Sender<()>),
     Marked(Execution, ExecutionMarker, oneshot::Sender<()>),
     Reconciled(Vec<Position>, oneshot::Sender<()>),
+    Choose(
+        StrategyId,
+        StrategyChoice,
+        oneshot::Sender<Result<(), AssignmentError>>,
+    ),
 }
 
 /// The guard (see the module docs). Drive it with [`AssignmentGuard::on_event`] /
@@ -343,6 +365,13 @@ const PRIOR_HORIZON: Duration = Duration::from_secs(90);
 /// order first (e.g. the coordinator ended the group without an order).
 const DEFERRED_POLL: Duration = Duration::from_millis(500);
 
+/// How often a close whose steps all filled looks at the broker's positions again.
+pub const VERIFY_EVERY: Duration = Duration::from_secs(1);
+
+/// How long the broker's positions may lag the fills before a filled close whose account
+/// still differs from the plan is a Critical alert.
+pub const VERIFY_FOR: Duration = Duration::from_secs(15);
+
 impl AssignmentGuard {
     /// Loads the journal (records, last known positions) without touching the broker.
     pub async fn new(deps: GuardDeps) -> Result<Self, AssignmentError> {
@@ -366,6 +395,9 @@ impl AssignmentGuard {
             }
         }
         let closes = saved.into_iter().map(|c| c.close).collect();
+        let mut cfg = deps.config;
+        // A person's choices from the app win over the file's (they are later and per strategy).
+        cfg.policy.strategies.extend(st.assignment_choices);
         Ok(Self {
             coordinator: deps.coordinator,
             broker: deps.broker,
@@ -373,7 +405,7 @@ impl AssignmentGuard {
             clock: deps.clock,
             hours: deps.hours,
             notifier: deps.notifier,
-            cfg: deps.config,
+            cfg,
             detector,
             first_seen: strategies.iter().map(|s| (s.id, now)).collect(),
             strategies,
@@ -593,6 +625,7 @@ impl AssignmentGuard {
             banners: self.banners.clone(),
             expiry_risks: self.expiry_risks.clone(),
             strategies: self.strategies.clone(),
+            policy: self.cfg.policy.clone(),
         }
     }
 
@@ -607,12 +640,14 @@ impl AssignmentGuard {
             banners,
             expiry_risks,
             strategies,
+            policy,
         } = s;
         *records == self.records
             && *closes == self.closes
             && *banners == self.banners
             && *expiry_risks == self.expiry_risks
             && *strategies == self.strategies
+            && *policy == self.cfg.policy
     }
 
     /// Guard events from now on.
@@ -660,6 +695,39 @@ impl AssignmentGuard {
             .retain(|id, _| prior.contains_key(id) || strategies.iter().any(|s| s.id == *id));
     }
 
+    /// A person's assignment choice for strategy `sid` (wheel, keep or close delivered
+    /// shares): journaled, then in effect for the next assignment of it.
+    pub async fn choose(
+        &mut self,
+        sid: StrategyId,
+        choice: StrategyChoice,
+    ) -> Result<(), AssignmentError> {
+        self.journal
+            .append(JournalRecord::AssignmentChoice {
+                strategy: sid,
+                choice,
+            })
+            .await?;
+        self.cfg.policy.strategies.insert(sid, choice);
+        let stock = choice.stock.map_or("the shape's default", |a| a.as_str());
+        self.audit(
+            "assignment_choice",
+            "assignment.choice",
+            format!(
+                "{}: wheel {}, delivered shares: {stock}",
+                self.strategy_label(sid),
+                if choice.wheel { "on" } else { "off" }
+            ),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// The policy in effect (the file's, with the per-strategy choices).
+    pub fn policy(&self) -> &super::policy::AssignmentPolicy {
+        &self.cfg.policy
+    }
+
     /// Acknowledges a banner; `false` if unknown.
     pub fn acknowledge(&mut self, id: u64) -> bool {
         match self.banners.iter_mut().find(|b| b.id == id) {
@@ -680,10 +748,16 @@ impl AssignmentGuard {
             .iter()
             .filter(|c| c.unfinished())
             .filter_map(|c| c.next_release(now));
+        let verify = self
+            .closes
+            .iter()
+            .any(|c| c.unfinished() && c.verifying_since.is_some())
+            .then(|| now.plus(VERIFY_EVERY));
         [
             self.detector.next_deadline(),
             Some(self.next_expiry_check),
             self.deferred_check_at,
+            verify,
         ]
         .into_iter()
         .flatten()
@@ -852,6 +926,15 @@ impl AssignmentGuard {
             .collect();
         for i in due {
             self.advance(i).await;
+        }
+        let verifying: Vec<usize> = (0..self.closes.len())
+            .filter(|i| {
+                let c = &self.closes[*i];
+                c.unfinished() && c.verifying_since.is_some()
+            })
+            .collect();
+        for i in verifying {
+            self.verify(i).await;
         }
         if now >= self.next_expiry_check {
             self.next_expiry_check = now.plus(self.cfg.expiry_check_interval);
@@ -1055,11 +1138,7 @@ impl AssignmentGuard {
             DetectionKind::Exercised => "exercised",
             _ => "gone with no execution and nothing delivered",
         };
-        let delivered = if d.stock_delivered != 0 {
-            format!("{} {} shares", d.stock_delivered, d.option.underlying())
-        } else {
-            "no stock".to_owned()
-        };
+        let delivered = moved_words(&d);
         self.audit(
             "detected",
             match d.kind {
@@ -1086,6 +1165,11 @@ impl AssignmentGuard {
             return;
         };
         let sid = self.strategies[si].id;
+        let decision = self.cfg.policy.decide(&self.strategies[si]);
+        if decision.intended {
+            self.respond_intended(&d, &record, si, decision, now).await;
+            return;
+        }
         // Lock.
         let reason = if missing {
             let expected = self.strategies[si]
@@ -1151,63 +1235,19 @@ impl AssignmentGuard {
             d.contracts,
             d.stock_delivered,
             &held,
-            self.cfg.close_stock,
+            decision.stock == StockAction::Close,
         );
-        // Options go out at the regular open; with pre-market arming (and a broker that takes
-        // outside-RTH orders) stock goes out from 04:00. The plan's order still holds: a step
-        // waits for the fills it depends on, whatever its release time.
-        let pre = self.cfg.arm_at == ArmAt::PreMarket && self.broker.capabilities().outside_rth;
-        let open_at = self.hours.release_time(now, ArmAt::Open);
-        let pre_at = self.hours.release_time(now, ArmAt::PreMarket);
-        let orders: Vec<EmergencyOrder> = p
-            .orders
-            .into_iter()
-            .map(|planned| {
-                let stock_pre = pre && planned.instrument.as_option().is_none();
-                let r = if stock_pre { pre_at } else { open_at };
-                EmergencyOrder {
-                    planned,
-                    state: EmergencyOrderState::Waiting,
-                    group: None,
-                    order_id: None,
-                    sent_at: None,
-                    fills: Vec::new(),
-                    release_at: (r > now).then_some(r),
-                    outside_rth: stock_pre,
-                    client_ref: None,
-                    attempts: 0,
-                    previous_orders: Vec::new(),
-                    covered: 0,
-                }
-            })
-            .collect();
-        let first = orders.iter().map(|o| o.release_at.unwrap_or(now)).min();
-        let release_at = first.unwrap_or(now);
-        let armed = release_at > now;
-        self.closes.push(EmergencyClose {
-            strategy: sid,
-            account: d.account.clone(),
-            record: record.id,
-            orders,
-            kept: p.kept,
-            release_at,
-            phase: if armed {
-                ClosePhase::Armed
-            } else {
-                ClosePhase::Working
-            },
-        });
-        let ci = self.closes.len() - 1;
+        let ci = self.open_close(sid, &d.account, record.id, p, false, now);
         let plan_text = self.closes[ci]
             .orders
             .iter()
             .map(order_text)
             .collect::<Vec<_>>()
             .join("; ");
-        let left = |t: Timestamp| {
-            let mins = t.duration_since(now).as_secs() / 60;
-            format!("in {}h {:02}m", mins / 60, mins % 60)
-        };
+        let release_at = self.closes[ci].release_at;
+        let armed = self.closes[ci].phase == ClosePhase::Armed;
+        let open_at = self.hours.release_time(now, ArmAt::Open);
+        let left = |t: Timestamp| time_left(t.duration_since(now));
         let at_open = armed && release_at >= open_at;
         let when = if !armed {
             let later = self.closes[ci].next_release(now);
@@ -1256,7 +1296,7 @@ impl AssignmentGuard {
             )
         };
         let body = format!(
-            "{} is Broken ({}); {delivered} delivered; {when}: {plan_text}.{kept}",
+            "{} is Broken ({}); {delivered}; {when}: {plan_text}.{kept}",
             self.strategy_label(sid),
             reason.code()
         );
@@ -1268,6 +1308,178 @@ impl AssignmentGuard {
         }
         self.announce(&record, title, body).await;
         self.advance(ci).await;
+    }
+
+    /// An assignment or exercise that was the plan ([`Decision::intended`]): recorded and
+    /// alerted with what was delivered or called away; nothing is Broken and no order goes out,
+    /// except the sale of delivered stock the trader's policy says to close.
+    async fn respond_intended(
+        &mut self,
+        d: &Detection,
+        record: &AssignmentRecord,
+        si: usize,
+        decision: Decision,
+        now: Timestamp,
+    ) {
+        let sid = self.strategies[si].id;
+        let label = self.strategy_label(sid);
+        let what = format!("{} ×{}", short_name(&d.option), d.contracts);
+        let verb = match d.kind {
+            DetectionKind::Assigned => "assigned",
+            DetectionKind::Exercised => "exercised",
+            _ => "gone with no execution and nothing delivered",
+        };
+        let stock = Instrument::stock(d.option.underlying());
+        let held = self.detector.qty(&d.account, &stock.id());
+        let shape = decision.shape.as_str().replace('_', " ");
+        let mut close = None;
+        // Shares the assignment delivered into the account (not ones it took away, as when a
+        // covered call's shares are called away).
+        let grew = d.stock_delivered != 0 && held.signum() == d.stock_delivered.signum();
+        let action = if !grew {
+            "No order sent.".to_owned()
+        } else if decision.stock == StockAction::Keep {
+            format!(
+                "Shares kept (policy for {shape}: keep); no order sent. The account holds {held} {}.",
+                stock.underlying()
+            )
+        } else {
+            let q = plan::clamp(d.stock_delivered, held);
+            if q == 0 {
+                format!(
+                    "Policy for {shape} is to close delivered shares, but the account holds {held} {}: no order sent.",
+                    stock.underlying()
+                )
+            } else {
+                let p = plan::ClosePlan {
+                    orders: vec![PlannedOrder {
+                        instrument: stock.clone(),
+                        side: if q > 0 {
+                            tradeguard_model::Side::Sell
+                        } else {
+                            tradeguard_model::Side::Buy
+                        },
+                        qty: q.abs(),
+                        after: Vec::new(),
+                    }],
+                    kept: Vec::new(),
+                };
+                self.closes.retain(|c| c.strategy != sid || c.unfinished());
+                let ci = self.open_close(sid, &d.account, record.id, p, true, now);
+                let c = &self.closes[ci];
+                let order = order_text(&c.orders[0]);
+                close = Some(ci);
+                if c.phase == ClosePhase::Armed {
+                    format!(
+                        "Policy for {shape}: close the shares — {order} armed for the open ({}).",
+                        time_left(c.release_at.duration_since(now))
+                    )
+                } else {
+                    format!("Policy for {shape}: close the shares — {order} sent at market.")
+                }
+            }
+        };
+        let title = format!(
+            "{}: {what} {verb} as planned",
+            match d.kind {
+                DetectionKind::Exercised => "EXERCISE",
+                _ => "ASSIGNMENT",
+            }
+        );
+        let body = format!("{label}: {}. {action}", moved_words(d));
+        self.audit(
+            "intended",
+            "assignment.intended",
+            format!("{title}; {body}"),
+        )
+        .await;
+        self.alert(
+            Severity::Warning,
+            "assignment.intended",
+            format!("{title}. {body}"),
+        )
+        .await;
+        self.notifier.notify(&Notification {
+            title,
+            body,
+            severity: Severity::Warning,
+        });
+        if let Some(ci) = close {
+            self.save(ci).await;
+            self.advance(ci).await;
+        }
+    }
+
+    /// Turns `plan` into the emergency close of `sid` (armed when the market is closed),
+    /// pushes it and returns its index. Options go out at the regular open; with pre-market
+    /// arming (and a broker that takes outside-RTH orders) stock goes out from 04:00. The plan's
+    /// order still holds: a step waits for the fills it depends on, whatever its release time.
+    fn open_close(
+        &mut self,
+        sid: StrategyId,
+        account: &AccountId,
+        record: u64,
+        p: plan::ClosePlan,
+        intended: bool,
+        now: Timestamp,
+    ) -> usize {
+        let mut expected: Vec<(InstrumentId, i64)> = Vec::new();
+        for o in &p.orders {
+            let id = o.instrument.id();
+            let signed = match o.side {
+                tradeguard_model::Side::Buy => o.qty,
+                tradeguard_model::Side::Sell => -o.qty,
+            };
+            match expected.iter_mut().find(|(i, _)| *i == id) {
+                Some((_, q)) => *q += signed,
+                None => expected.push((id.clone(), self.detector.qty(account, &id) + signed)),
+            }
+        }
+        let pre = self.cfg.arm_at == ArmAt::PreMarket && self.broker.capabilities().outside_rth;
+        let open_at = self.hours.release_time(now, ArmAt::Open);
+        let pre_at = self.hours.release_time(now, ArmAt::PreMarket);
+        let orders: Vec<EmergencyOrder> = p
+            .orders
+            .into_iter()
+            .map(|planned| {
+                let stock_pre = pre && planned.instrument.as_option().is_none();
+                let r = if stock_pre { pre_at } else { open_at };
+                EmergencyOrder {
+                    planned,
+                    state: EmergencyOrderState::Waiting,
+                    group: None,
+                    order_id: None,
+                    sent_at: None,
+                    fills: Vec::new(),
+                    release_at: (r > now).then_some(r),
+                    outside_rth: stock_pre,
+                    client_ref: None,
+                    attempts: 0,
+                    previous_orders: Vec::new(),
+                    covered: 0,
+                }
+            })
+            .collect();
+        let first = orders.iter().map(|o| o.release_at.unwrap_or(now)).min();
+        let release_at = first.unwrap_or(now);
+        let armed = release_at > now;
+        self.closes.push(EmergencyClose {
+            strategy: sid,
+            account: account.clone(),
+            record,
+            orders,
+            kept: p.kept,
+            release_at,
+            phase: if armed {
+                ClosePhase::Armed
+            } else {
+                ClosePhase::Working
+            },
+            intended,
+            expected,
+            verifying_since: None,
+        });
+        self.closes.len() - 1
     }
 
     async fn announce(&mut self, record: &AssignmentRecord, title: String, body: String) {
@@ -1737,22 +1949,7 @@ impl AssignmentGuard {
             .collect::<Vec<_>>()
             .join("; ");
         if all_filled {
-            self.closes[ci].phase = ClosePhase::Completed;
-            if self.closes[ci].kept.is_empty()
-                && let Some(s) = self.strategies.iter_mut().find(|s| s.id == sid)
-                && let Err(e) = s.mark_closed()
-            {
-                tracing::warn!(code = e.code(), "strategy {sid}: {e}");
-            }
-            self.save(ci).await;
-            let msg = format!("Emergency close of {label} completed: {summary}");
-            self.alert(Severity::Warning, "assignment.close_completed", msg.clone())
-                .await;
-            self.notifier.notify(&Notification {
-                title: format!("Emergency close of {label} completed"),
-                body: summary,
-                severity: Severity::Warning,
-            });
+            self.verify(ci).await;
         } else {
             self.closes[ci].phase = ClosePhase::Failed;
             self.save(ci).await;
@@ -1765,6 +1962,102 @@ impl AssignmentGuard {
                 severity: Severity::Critical,
             });
         }
+    }
+
+    /// Every step of close `ci` filled: complete once the broker's positions show what the
+    /// plan leaves ([`EmergencyClose::expected`]); re-checked every [`VERIFY_EVERY`] until
+    /// [`VERIFY_FOR`] has passed, then a Critical alert naming what the account still holds
+    /// (a person decides: no order is sent on a difference).
+    async fn verify(&mut self, ci: usize) {
+        let now = self.clock.now();
+        let Some(c) = self.closes.get_mut(ci).filter(|c| c.unfinished()) else {
+            return;
+        };
+        let since = *c.verifying_since.get_or_insert(now);
+        let account = c.account.clone();
+        let expected = c.expected.clone();
+        let diffs: Result<Vec<String>, String> = match self.broker.positions().await {
+            Ok(ps) => Ok(expected
+                .iter()
+                .filter_map(|(id, want)| {
+                    let p = ps
+                        .iter()
+                        .find(|p| p.account == account && p.instrument.id() == *id);
+                    let has = p.map_or(0, |p| p.qty);
+                    (has != *want).then(|| {
+                        let name = p.map_or_else(|| id.to_string(), |p| short_name(&p.instrument));
+                        format!("{name} {has} (expected {want})")
+                    })
+                })
+                .collect()),
+            Err(e) => Err(format!("positions not available: {e}")),
+        };
+        if diffs.as_ref().is_ok_and(|d| d.is_empty()) {
+            self.complete(ci).await;
+            return;
+        }
+        if now.duration_since(since) < VERIFY_FOR {
+            return;
+        }
+        let why = match diffs {
+            Ok(d) => format!("the account still holds {}", d.join(", ")),
+            Err(e) => e,
+        };
+        let label = self.strategy_label(self.closes[ci].strategy);
+        self.closes[ci].phase = ClosePhase::Failed;
+        self.save(ci).await;
+        let title = format!("Emergency close of {label} NOT CONFIRMED — check the account");
+        let body = format!(
+            "every order filled, but {why}. No further order is sent: close what remains by hand."
+        );
+        self.alert(
+            Severity::Critical,
+            "assignment.close_unconfirmed",
+            format!("{title}: {body}"),
+        )
+        .await;
+        self.notifier.notify(&Notification {
+            title,
+            body,
+            severity: Severity::Critical,
+        });
+    }
+
+    /// Close `ci` is complete: every step filled and the account shows it.
+    async fn complete(&mut self, ci: usize) {
+        let c = &self.closes[ci];
+        let sid = c.strategy;
+        let what = if c.intended {
+            format!(
+                "Sale of the shares delivered to {}",
+                self.strategy_label(sid)
+            )
+        } else {
+            format!("Emergency close of {}", self.strategy_label(sid))
+        };
+        let summary = c
+            .orders
+            .iter()
+            .map(order_report)
+            .collect::<Vec<_>>()
+            .join("; ");
+        self.closes[ci].phase = ClosePhase::Completed;
+        if self.closes[ci].kept.is_empty()
+            && !self.closes[ci].intended
+            && let Some(s) = self.strategies.iter_mut().find(|s| s.id == sid)
+            && let Err(e) = s.mark_closed()
+        {
+            tracing::warn!(code = e.code(), "strategy {sid}: {e}");
+        }
+        self.save(ci).await;
+        let msg = format!("{what} completed, confirmed by the account's positions: {summary}");
+        self.alert(Severity::Warning, "assignment.close_completed", msg)
+            .await;
+        self.notifier.notify(&Notification {
+            title: format!("{what} completed"),
+            body: summary,
+            severity: Severity::Warning,
+        });
     }
 
     // ----- task ---------------------------------------------------------------------------
@@ -1792,6 +2085,7 @@ impl AssignmentGuard {
                         Some(Command::SetStrategies(s, r)) => { self.set_strategies(s); let _ = r.send(()); }
                         Some(Command::Marked(e, m, r)) => { self.on_marked_execution(&e, m).await; let _ = r.send(()); }
                         Some(Command::Reconciled(p, r)) => { self.on_reconcile(&p).await; let _ = r.send(()); }
+                        Some(Command::Choose(sid, c, r)) => { let _ = r.send(self.choose(sid, c).await); }
                         None => return,
                     },
                     ev = events.next(), if open => match ev {
@@ -1864,6 +2158,39 @@ fn group_order(snap: &EngineSnapshot, gid: GroupId) -> GroupOrder {
                     .unwrap_or_else(|| "not known to the coordinator".to_owned())
             ),
         },
+    }
+}
+
+/// "in 52 s", "in 14 min", "in 2 h 05 min": the countdown a person reads.
+pub fn time_left(d: Duration) -> String {
+    let s = d.as_secs();
+    if s < 60 {
+        format!("in {s} s")
+    } else if s < 3600 {
+        format!("in {} min", s.div_ceil(60))
+    } else {
+        let m = s.div_ceil(60);
+        format!("in {} h {:02} min", m / 60, m % 60)
+    }
+}
+
+/// What an assignment or exercise did to the stock, in a trader's words: "100 SPY delivered
+/// at 440", "100 SPY called away at 445", "100 SPY bought at 445 (exercise)", "cash-settled".
+fn moved_words(d: &Detection) -> String {
+    let n = d.stock_delivered.abs();
+    let sym = d.option.underlying();
+    let at = d
+        .option
+        .as_option()
+        .map(|o| format!(" at {}", super::record::strike_text(o.strike)))
+        .unwrap_or_default();
+    match (d.kind, d.stock_delivered.signum()) {
+        (_, 0) if d.kind == DetectionKind::Unexplained => "nothing delivered".to_owned(),
+        (_, 0) => "no stock moved (cash-settled)".to_owned(),
+        (DetectionKind::Assigned, 1) => format!("{n} {sym} delivered{at}"),
+        (DetectionKind::Assigned, _) => format!("{n} {sym} called away{at}"),
+        (_, 1) => format!("{n} {sym} bought{at} (exercise)"),
+        _ => format!("{n} {sym} sold{at} (exercise)"),
     }
 }
 
@@ -2007,6 +2334,20 @@ impl GuardHandle {
             .await
             .map_err(|_| AssignmentError::Stopped)?;
         rx.await.map_err(|_| AssignmentError::Stopped)
+    }
+
+    /// Records a person's assignment choice for a strategy ([`AssignmentGuard::choose`]).
+    pub async fn choose(
+        &self,
+        strategy: StrategyId,
+        choice: StrategyChoice,
+    ) -> Result<(), AssignmentError> {
+        let (r, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Choose(strategy, choice, r))
+            .await
+            .map_err(|_| AssignmentError::Stopped)?;
+        rx.await.map_err(|_| AssignmentError::Stopped)?
     }
 
     /// Replaces the guarded strategies.

@@ -7,6 +7,8 @@
 //! - [`record`]: [`Detection`], [`AssignmentRecord`] and their sources;
 //! - [`plan`]: the emergency close plan and its safe order;
 //! - [`hours`]: [`MarketHours`] / [`UsEquityHours`] (open, pre-market, close, release time);
+//! - [`policy`]: [`AssignmentPolicy`] (which assignments are the plan, what happens to
+//!   delivered stock);
 //! - [`expiry`]: expiry-day risk of short legs;
 //! - [`notify`]: the [`Notifier`] trait, [`LogNotifier`], [`RecordingNotifier`];
 //! - [`guard`]: [`AssignmentGuard`] (the response) and its [`GuardHandle`];
@@ -20,6 +22,7 @@ pub mod guard;
 pub mod hours;
 pub mod notify;
 pub mod plan;
+pub mod policy;
 pub mod record;
 #[cfg(any(test, feature = "stubs"))]
 pub mod stubs;
@@ -36,4 +39,5 @@ pub use guard::{
 pub use hours::{AlwaysOpen, ArmAt, MarketHours, MarketSession, UsEquityHours};
 pub use notify::{LogNotifier, Notification, Notifier, RecordingNotifier};
 pub use plan::{ClosePlan, KeptPosition, PlannedOrder};
+pub use policy::{AssignedShape, AssignmentPolicy, Decision, StockAction, StrategyChoice};
 pub use record::{AssignmentRecord, Detection, DetectionKind, DetectionSource, ExecutionMarker};

@@ -74,7 +74,7 @@ fn protects(a: &Instrument, qa: i64, b: &Instrument, qb: i64) -> bool {
 }
 
 /// Clamps a wanted close quantity by what the account actually holds.
-fn clamp(want: i64, held: i64) -> i64 {
+pub(crate) fn clamp(want: i64, held: i64) -> i64 {
     if want == 0 || held == 0 || want.signum() != held.signum() {
         0
     } else {

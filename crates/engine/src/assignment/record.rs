@@ -2,7 +2,7 @@
 //! and the persisted [`AssignmentRecord`].
 
 use serde::{Deserialize, Serialize};
-use tradeguard_model::{AccountId, Instrument, Price, Right, SCALE, StrategyId, Timestamp};
+use tradeguard_model::{AccountId, Instrument, Price, SCALE, StrategyId, Timestamp};
 
 /// Where a detection came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -88,20 +88,9 @@ pub struct AssignmentRecord {
     pub source: DetectionSource,
 }
 
-/// Short display of an instrument for people: `SPY 440 P`, `SPY`, `ES 20250321 FUT`.
+/// Display of an instrument for people ([`Instrument::label`]): `SPY 21MAR25 440 P`, `SPY`.
 pub fn short_name(i: &Instrument) -> String {
-    match i.as_option() {
-        Some(o) => format!(
-            "{} {} {}",
-            o.underlying,
-            strike_text(o.strike),
-            match o.right {
-                Right::Call => 'C',
-                Right::Put => 'P',
-            }
-        ),
-        None => i.id().to_string(),
-    }
+    i.label()
 }
 
 /// `440` for whole strikes, `440.5` otherwise.
@@ -121,8 +110,8 @@ mod tests {
 
     #[test]
     fn names() {
-        assert_eq!(short_name(&stubs::put(440)), "SPY 440 P");
-        assert_eq!(short_name(&stubs::call(465)), "SPY 465 C");
+        assert_eq!(short_name(&stubs::put(440)), "SPY 17JAN25 440 P");
+        assert_eq!(short_name(&stubs::call(465)), "SPY 17JAN25 465 C");
         assert_eq!(short_name(&Instrument::stock("SPY")), "SPY");
         assert_eq!(strike_text(Price::parse("440.5").unwrap()), "440.5");
         assert_eq!(strike_text(Price::parse("2.25").unwrap()), "2.25");

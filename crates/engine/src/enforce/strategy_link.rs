@@ -435,6 +435,9 @@ mod tests {
                 kept: Vec::new(),
                 release_at: Timestamp(0),
                 phase,
+                intended: false,
+                expected: Vec::new(),
+                verifying_since: None,
             },
             strategy,
         }

@@ -14,6 +14,7 @@
 //! rule's own `dry_run`.
 
 use crate::alert::Severity;
+use crate::assignment::AssignmentPolicy;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use tradeguard_model::{Money, Price};
@@ -262,6 +263,10 @@ struct FileToml {
     /// Runtime settings of the headless guard (`tradeguard guard` reads them); not rules.
     #[serde(default, rename = "guard")]
     _guard: Option<toml::Table>,
+    /// The assignment policy (`[assignment]`): which assignments are the plan and what happens
+    /// to delivered stock; read at the guard's start.
+    #[serde(default)]
+    assignment: AssignmentPolicy,
     /// Missing = dry-run on: only an explicit `dry_run = false` goes live.
     #[serde(default = "yes")]
     dry_run: bool,
@@ -390,6 +395,8 @@ pub struct RiskConfig {
     pub account_stale_after_secs: u64,
     /// Every rule, in file order (by section, then table order).
     pub rules: Vec<Rule>,
+    /// The file's `[assignment]` table (the assignment guard reads it at start).
+    pub assignment: AssignmentPolicy,
 }
 
 impl Default for RiskConfig {
@@ -400,6 +407,7 @@ impl Default for RiskConfig {
             dry_run: true,
             account_stale_after_secs: u64::try_from(default_stale()).unwrap_or(300),
             rules: Vec::new(),
+            assignment: AssignmentPolicy::default(),
         }
     }
 }
@@ -754,6 +762,7 @@ impl Validator<'_> {
         }
         Ok(RiskConfig {
             path: self.path.to_owned(),
+            assignment: raw.assignment.clone(),
             dry_run: raw.dry_run,
             account_stale_after_secs,
             rules: rules

@@ -79,6 +79,18 @@ pub struct WrappedBroker {
     hold_back: Option<(Instrument, Duration)>,
     /// Position events of these instruments are lost until this time (a dropped stream).
     lose: Option<(Vec<Instrument>, tokio::time::Instant)>,
+    /// Position events of this instrument sent in the window reach subscribers this much later
+    /// (IB reports each contract's position as its own message, seconds apart); later ones
+    /// stay behind them (one contract's updates keep their order).
+    late_positions: Option<LatePositions>,
+}
+
+#[derive(Clone)]
+struct LatePositions {
+    instrument: Instrument,
+    delay: Duration,
+    from: tokio::time::Instant,
+    until: tokio::time::Instant,
 }
 
 impl WrappedBroker {
@@ -88,7 +100,26 @@ impl WrappedBroker {
             restarted_ids: None,
             hold_back: None,
             lose: None,
+            late_positions: None,
         }
+    }
+
+    /// Position events of `instrument` sent between `from` and `until` are delivered `delay`
+    /// late; every later event of it queues behind them (per-contract order is kept).
+    pub fn with_late_positions(
+        mut self,
+        instrument: Instrument,
+        delay: Duration,
+        from: tokio::time::Instant,
+        until: tokio::time::Instant,
+    ) -> Self {
+        self.late_positions = Some(LatePositions {
+            instrument,
+            delay,
+            from,
+            until,
+        });
+        self
     }
 
     /// Position events of `instruments` never reach subscribers until `until` (the broker's
@@ -123,6 +154,45 @@ fn held(ev: &BrokerEvent, inst: &Instrument) -> bool {
     }
 }
 
+/// The stream with [`LatePositions`] applied: one delay line for the instrument's position
+/// events, everything else direct.
+fn late_positions(mut inner: EventStream, late: LatePositions) -> EventStream {
+    let (out, rx) = futures::channel::mpsc::unbounded::<BrokerEvent>();
+    let (late_tx, mut late_rx) =
+        tokio::sync::mpsc::unbounded_channel::<(tokio::time::Instant, BrokerEvent)>();
+    let direct = out.clone();
+    tokio::spawn(async move {
+        let mut last = tokio::time::Instant::now();
+        while let Some(ev) = inner.next().await {
+            let sent = match &ev {
+                BrokerEvent::Position(p) if p.instrument == late.instrument => {
+                    let now = tokio::time::Instant::now();
+                    let at = if now >= late.from && now < late.until {
+                        now + late.delay
+                    } else {
+                        now
+                    };
+                    last = last.max(at);
+                    late_tx.send((last, ev)).is_ok()
+                }
+                _ => direct.unbounded_send(ev).is_ok(),
+            };
+            if !sent {
+                return;
+            }
+        }
+    });
+    tokio::spawn(async move {
+        while let Some((at, ev)) = late_rx.recv().await {
+            tokio::time::sleep_until(at).await;
+            if out.unbounded_send(ev).is_err() {
+                return;
+            }
+        }
+    });
+    Box::pin(rx)
+}
+
 #[async_trait::async_trait]
 impl Broker for WrappedBroker {
     fn name(&self) -> &str {
@@ -145,6 +215,9 @@ impl Broker for WrappedBroker {
                     && matches!(ev, BrokerEvent::Position(p) if lost.contains(&p.instrument));
                 futures::future::ready(!gone)
             }));
+        }
+        if let Some(late) = self.late_positions.clone() {
+            return late_positions(inner, late);
         }
         let Some((inst, delay)) = self.hold_back.clone() else {
             return inner;
