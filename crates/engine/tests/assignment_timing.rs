@@ -97,6 +97,18 @@ async fn run(
     delivery: Delivery,
     assignment: AssignmentConfig,
 ) -> Run {
+    run_with(book, option, contracts, delivery, assignment, None).await
+}
+
+/// [`run`], with `phantom` added to every positions snapshot of the broker.
+async fn run_with(
+    book: Vec<Position>,
+    option: Instrument,
+    contracts: i64,
+    delivery: Delivery,
+    assignment: AssignmentConfig,
+    phantom: Option<Position>,
+) -> Run {
     let mut cfg = sim_cfg(11);
     cfg.positions = book;
     let sim = broker(cfg);
@@ -104,7 +116,11 @@ async fn run(
     let start = venue(&sim).lock().unwrap().now();
     let t0 = tokio::time::Instant::now() + ASSIGN_AFTER;
     let window = t0 + Duration::from_secs(2);
-    let wrapped = WrappedBroker::new(sim.clone());
+    let mut wrapped = WrappedBroker::new(sim.clone());
+    if let Some(p) = phantom {
+        // From just after the plan: its orders fill, the account's report does not follow.
+        wrapped = wrapped.with_phantom_position(p, t0 + Duration::from_millis(200));
+    }
     let b: Arc<dyn Broker> = match delivery {
         Delivery::Batch => Arc::new(wrapped),
         Delivery::OptionFirst(ms) => {
@@ -271,6 +287,53 @@ async fn cash_secured_put_case(d: Delivery, close_single: bool) {
             .all(|s| s.state != StrategyState::Broken),
         "{st:#?}"
     );
+    r.g.shutdown().await;
+}
+
+/// Every order of the close filled, but the broker's positions still list a short put: the
+/// close is not "completed"; after the grace it is the Critical `assignment.close_unconfirmed`
+/// naming what the account holds, and nothing more is sent.
+#[tokio::test(start_paused = true)]
+async fn a_close_whose_fills_the_account_does_not_show_is_not_complete() {
+    let book = vec![position(put(440), -2, "3.00"), position(put(435), 2, "1.50")];
+    let phantom = position(put(440), -1, "3.00");
+    let r = run_with(
+        book,
+        put(440),
+        1,
+        Delivery::Batch,
+        AssignmentConfig::default(),
+        Some(phantom),
+    )
+    .await;
+    let why = format!("{:#?}\n{}", r.execs, r.alert_text());
+    // The plan went out and filled (the venue itself is flat)...
+    assert_eq!(r.bought(&put(440)), 1, "{why}");
+    assert_eq!(r.sold(&put(435)), 2, "{why}");
+    // ...but the account the broker reports is not: no "completed".
+    let st = r.g.assignment_status();
+    assert_eq!(st.closes[0].phase, ClosePhase::Failed, "{why}");
+    assert!(
+        r.alerts()
+            .iter()
+            .all(|a| a.code != "assignment.close_completed"),
+        "{why}"
+    );
+    let unconfirmed: Vec<_> = r
+        .alerts()
+        .into_iter()
+        .filter(|a| a.code == "assignment.close_unconfirmed")
+        .collect();
+    assert_eq!(unconfirmed.len(), 1, "{why}");
+    assert_eq!(unconfirmed[0].severity, Severity::Critical);
+    assert!(
+        unconfirmed[0]
+            .message
+            .contains("SPY 21MAR25 440 P -1 (expected 0)"),
+        "{}",
+        unconfirmed[0].message
+    );
+    assert_eq!(r.execs.len(), 3, "nothing more sent: {why}");
     r.g.shutdown().await;
 }
 

@@ -83,6 +83,8 @@ pub struct WrappedBroker {
     /// (IB reports each contract's position as its own message, seconds apart); later ones
     /// stay behind them (one contract's updates keep their order).
     late_positions: Option<LatePositions>,
+    /// Added to every positions snapshot (a broker whose positions disagree with its fills).
+    phantom: Option<(Position, tokio::time::Instant)>,
 }
 
 #[derive(Clone)]
@@ -101,7 +103,15 @@ impl WrappedBroker {
             hold_back: None,
             lose: None,
             late_positions: None,
+            phantom: None,
         }
+    }
+
+    /// Every positions snapshot from `from` on also lists `p` (merged into the instrument's
+    /// quantity).
+    pub fn with_phantom_position(mut self, p: Position, from: tokio::time::Instant) -> Self {
+        self.phantom = Some((p, from));
+        self
     }
 
     /// Position events of `instrument` sent between `from` and `until` are delivered `delay`
@@ -267,7 +277,17 @@ impl Broker for WrappedBroker {
         self.inner.cancel(id).await
     }
     async fn positions(&self) -> Result<Vec<Position>, BrokerError> {
-        self.inner.positions().await
+        let mut ps = self.inner.positions().await?;
+        if let Some((extra, from)) = &self.phantom
+            && tokio::time::Instant::now() >= *from
+        {
+            match ps.iter_mut().find(|p| p.instrument == extra.instrument) {
+                Some(p) => p.qty += extra.qty,
+                None => ps.push(extra.clone()),
+            }
+            ps.retain(|p| p.qty != 0);
+        }
+        Ok(ps)
     }
     async fn open_orders(&self) -> Result<Vec<OpenOrder>, BrokerError> {
         self.inner.open_orders().await
