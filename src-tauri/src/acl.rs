@@ -28,6 +28,7 @@ pub const COMMANDS: &[&str] = &[
     "flatten_progress",
     "strategy_detail",
     "set_assignment_choice",
+    "retry_venue_connect",
     "blotter",
     "audit_log",
     "export_audit_csv",

@@ -32,6 +32,7 @@ macro_rules! app_commands {
             flatten::flatten_progress,
             detail::strategy_detail,
             detail::set_assignment_choice,
+            commands::retry_venue_connect,
             blotter::blotter,
             records::audit_log,
             records::export_audit_csv,
@@ -59,7 +60,8 @@ pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
             events::PortfolioChanged,
             events::StrategiesChanged,
             events::AlertsChanged,
-            events::ShellRequest
+            events::ShellRequest,
+            crate::connect::VenueWaiting
         ])
 }
 

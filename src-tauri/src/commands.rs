@@ -21,6 +21,15 @@ pub struct AppStatus {
     pub requests_served: u32,
 }
 
+/// Retry button while the app waits for IB Gateway/TWS: try again now.
+#[tauri::command]
+#[specta::specta]
+pub fn retry_venue_connect(state: tauri::State<'_, AppState>) -> Result<(), IpcError> {
+    tracing::info!("retry requested from the UI");
+    state.retry_signal().notify_one();
+    Ok(())
+}
+
 /// Live status round trip: the UI calls this and renders the answer.
 #[tauri::command]
 #[specta::specta]

@@ -5,6 +5,7 @@ pub mod acl;
 pub mod bindings;
 pub mod blotter;
 pub mod commands;
+pub mod connect;
 pub mod desktop;
 pub mod detail;
 pub mod diagnostics;
@@ -210,18 +211,51 @@ fn start_venue(app: &tauri::AppHandle) {
             tauri::async_runtime::spawn(async move {
                 let address = ib.address();
                 tracing::info!(%address, "connecting to IB Gateway/TWS");
-                let started = match tokio::time::timeout(
-                    IB_CONNECT_TIMEOUT,
-                    venue::Venue::start_ib(ib, store, rules_path, notifier),
+                let retry = app.state::<state::AppState>().retry_signal();
+                // The gateway often starts after Tradeguard (start at login): a start that fails
+                // for a reason that passes on its own is tried again with backoff, a countdown
+                // on screen and a Retry button.
+                let started = connect::retrying(
+                    || {
+                        let (ib, store, rules_path, notifier) = (
+                            ib.clone(),
+                            store.clone(),
+                            rules_path.clone(),
+                            notifier.clone(),
+                        );
+                        let address = address.clone();
+                        async move {
+                            match tokio::time::timeout(
+                                IB_CONNECT_TIMEOUT,
+                                venue::Venue::start_ib(ib, store, rules_path, notifier),
+                            )
+                            .await
+                            {
+                                Ok(r) => r,
+                                Err(_) => Err(venue::VenueError::IbTimeout {
+                                    address,
+                                    secs: IB_CONNECT_TIMEOUT.as_secs(),
+                                }),
+                            }
+                        }
+                    },
+                    &retry,
+                    |attempt, e, left| {
+                        let w = connect::VenueWaiting {
+                            address: address.clone(),
+                            attempt,
+                            next_in_secs: left,
+                            message: e.to_string(),
+                            code: e.code().to_owned(),
+                        };
+                        app.state::<state::AppState>().set_waiting(Some(w.clone()));
+                        use tauri_specta::Event;
+                        if let Err(err) = w.emit(&app) {
+                            tracing::warn!(error = %err, "venue countdown not delivered to the UI");
+                        }
+                    },
                 )
-                .await
-                {
-                    Ok(r) => r,
-                    Err(_) => Err(venue::VenueError::IbTimeout {
-                        address,
-                        secs: IB_CONNECT_TIMEOUT.as_secs(),
-                    }),
-                };
+                .await;
                 venue_started(&app, started, bad_settings);
             });
         }

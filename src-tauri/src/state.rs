@@ -14,6 +14,10 @@ pub struct AppState {
     venue: OnceLock<Result<Arc<Venue>, IpcError>>,
     store: OnceLock<Result<Arc<Store>, IpcError>>,
     go_live: crate::records::GoLiveGate,
+    /// While the app waits to try IB Gateway/TWS again: the countdown.
+    waiting: std::sync::Mutex<Option<crate::connect::VenueWaiting>>,
+    /// The Retry button: cuts the wait short.
+    retry: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
@@ -24,6 +28,8 @@ impl AppState {
             venue: OnceLock::new(),
             store: OnceLock::new(),
             go_live: crate::records::GoLiveGate::default(),
+            waiting: std::sync::Mutex::new(None),
+            retry: Arc::new(tokio::sync::Notify::new()),
         }
     }
 
@@ -32,8 +38,22 @@ impl AppState {
         &self.go_live
     }
 
+    /// The Retry button's signal (see [`crate::connect::retrying`]).
+    pub fn retry_signal(&self) -> Arc<tokio::sync::Notify> {
+        self.retry.clone()
+    }
+
+    /// The countdown to the next attempt to reach the gateway (`None`: not waiting).
+    pub fn set_waiting(&self, w: Option<crate::connect::VenueWaiting>) {
+        *self
+            .waiting
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = w;
+    }
+
     /// Records the outcome of connecting to the venue (once, at start-up).
     pub fn set_venue(&self, venue: Result<Arc<Venue>, IpcError>) {
+        self.set_waiting(None);
         if self.venue.set(venue).is_err() {
             tracing::error!("venue set twice; keeping the first");
         }
@@ -62,11 +82,28 @@ impl AppState {
     pub fn venue(&self) -> Result<Arc<Venue>, IpcError> {
         match self.venue.get() {
             Some(v) => v.clone(),
-            None => Err(IpcError::new(
-                ErrorCode::Unavailable,
-                "venue.connecting",
-                "still connecting to the venue",
-            )),
+            None => {
+                let waiting = self
+                    .waiting
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .clone();
+                Err(match waiting {
+                    Some(w) => IpcError::new(
+                        ErrorCode::Unavailable,
+                        "venue.waiting_for_gateway",
+                        format!(
+                            "waiting for IB Gateway/TWS at {}: {} — next attempt in {} s (attempt {}); Tradeguard connects as soon as it is up",
+                            w.address, w.message, w.next_in_secs, w.attempt
+                        ),
+                    ),
+                    None => IpcError::new(
+                        ErrorCode::Unavailable,
+                        "venue.connecting",
+                        "still connecting to the venue",
+                    ),
+                })
+            }
         }
     }
 

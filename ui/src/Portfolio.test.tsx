@@ -242,3 +242,32 @@ describe("positions windowing", () => {
     expect(screen.getByTestId("positions-scroll").className).not.toContain("windowed");
   });
 });
+
+describe("GatewayWait", () => {
+  it("counts down to the next attempt to reach IB Gateway and retries at once on Retry", async () => {
+    let push: ((w: import("./bindings").VenueWaiting) => void) | null = null;
+    const retries: number[] = [];
+    const backend = fakeBackend({
+      portfolio: async () => ({ status: "error", error: { code: "unavailable", reason: "venue.waiting_for_gateway", message: "waiting for IB Gateway/TWS" } }),
+      onVenueWaiting: async (cb) => {
+        push = cb;
+        return () => {};
+      },
+      retryVenueConnect: async () => {
+        retries.push(1);
+        return { status: "ok", data: null };
+      },
+    });
+    render(<PortfolioPanel backend={backend} />);
+    await act(async () => {});
+    expect(screen.queryByTestId("gateway-wait")).toBeNull();
+    const w = { address: "127.0.0.1:4002", attempt: 3, nextInSecs: 7, message: "nothing is listening on 127.0.0.1:4002", code: "ib.nothing_listening" };
+    await act(async () => push!(w));
+    expect(screen.getByTestId("gateway-wait").textContent).toContain("127.0.0.1:4002");
+    expect(screen.getByTestId("gateway-wait-secs").textContent).toBe("7 s");
+    await act(async () => push!({ ...w, nextInSecs: 6 }));
+    expect(screen.getByTestId("gateway-wait-secs").textContent).toBe("6 s");
+    await act(async () => screen.getByTestId("gateway-retry").click());
+    expect(retries).toEqual([1]);
+  });
+});

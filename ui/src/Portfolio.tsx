@@ -1,6 +1,6 @@
 import { memo, useCallback, useEffect, useState } from "react";
 import type { Backend } from "./backend";
-import type { ConnectionView, IpcError, PortfolioView, PositionRow } from "./bindings";
+import type { ConnectionView, IpcError, PortfolioView, PositionRow, VenueWaiting } from "./bindings";
 import { MarginGauge, MarginHistory } from "./Margin";
 import { noteCommitted, noteEvent } from "./perfProbe";
 import { useRowWindow } from "./useRowWindow";
@@ -132,6 +132,29 @@ export function PortfolioPanel({ backend, portfolio }: { backend: Backend; portf
   return portfolio ? <PortfolioCard backend={backend} portfolio={portfolio} /> : <OwnPortfolioPanel backend={backend} />;
 }
 
+/** While the app waits for IB Gateway/TWS to come up: the countdown to the next attempt and Retry. */
+export function GatewayWait({ backend }: { backend: Backend }) {
+  const [wait, setWait] = useState<VenueWaiting | null>(null);
+  const subscribe = useCallback(() => backend.onVenueWaiting(setWait), [backend]);
+  useSubscription(subscribe, () => {});
+  if (!wait) return null;
+  return (
+    <div className="notice" role="status" data-testid="gateway-wait">
+      <p>
+        Waiting for IB Gateway/TWS at <strong>{wait.address}</strong>: next attempt in{" "}
+        <strong data-testid="gateway-wait-secs">{wait.nextInSecs} s</strong> (attempt {wait.attempt}). Tradeguard
+        connects as soon as it is up.
+      </p>
+      <p className="muted">
+        {wait.message} <code>{wait.code}</code>
+      </p>
+      <button type="button" data-testid="gateway-retry" onClick={() => void backend.retryVenueConnect()}>
+        Retry now
+      </button>
+    </div>
+  );
+}
+
 function PortfolioCard({ backend, portfolio }: { backend: Backend; portfolio: PortfolioState }) {
   const { view, error } = portfolio;
   if (error && !view) {
@@ -141,10 +164,17 @@ function PortfolioCard({ backend, portfolio }: { backend: Backend; portfolio: Po
         <p role="alert" className="error" data-testid="portfolio-error">
           {error.message} <code>{error.reason}</code>
         </p>
+        <GatewayWait backend={backend} />
       </section>
     );
   }
-  if (!view) return <section className="card wide">Connecting to the venue…</section>;
+  if (!view)
+    return (
+      <section className="card wide">
+        Connecting to the venue…
+        <GatewayWait backend={backend} />
+      </section>
+    );
 
   return (
     <section className="card wide" aria-labelledby="portfolio-title">

@@ -26,6 +26,7 @@ import {
   type Settings,
   type ShellRequestKind,
   type StrategyRow,
+  type VenueWaiting,
 } from "./bindings";
 
 export type Result<T> = { status: "ok"; data: T } | { status: "error"; error: IpcError };
@@ -53,6 +54,8 @@ export interface Backend {
   quitApp(): Promise<Result<null>>;
   /** The tray asks the UI for something that needs a person (confirm a quit, flatten all). */
   onShellRequest(cb: (kind: ShellRequestKind) => void): Promise<Unlisten>;
+  onVenueWaiting(cb: (w: VenueWaiting) => void): Promise<Unlisten>;
+  retryVenueConnect(): Promise<Result<null>>;
   /** The strategies the guard protects, Broken ones included. */
   strategies(): Promise<Result<StrategyRow[]>>;
   /** Step one of a flatten: what it would send. Sends nothing. */
@@ -131,6 +134,8 @@ export const tauriBackend: Backend = {
   exportDiagnostics: () => commands.exportDiagnostics(),
   quitApp: () => settle(async () => (await commands.quitApp(), null)),
   onShellRequest: (cb) => events.shellRequest.listen((e) => cb(e.payload.kind)),
+  onVenueWaiting: (cb) => events.venueWaiting.listen((e) => cb(e.payload)),
+  retryVenueConnect: () => commands.retryVenueConnect(),
   strategies: () => commands.strategies(),
   previewFlatten: (target) => commands.previewFlatten(target),
   previewForcedUnwind: (account, on) => commands.previewForcedUnwind(account, on),

@@ -56,6 +56,8 @@ export const commands = {
 	 *  assignment on); returns the strategy's plan as it now stands.
 	 */
 	setAssignmentChoice: (choice: AssignmentChoiceInput) => typedError<AssignmentPlanView, IpcError>(__TAURI_INVOKE("set_assignment_choice", { choice })),
+	/**  Retry button while the app waits for IB Gateway/TWS: try again now. */
+	retryVenueConnect: () => typedError<null, IpcError>(__TAURI_INVOKE("retry_venue_connect")),
 	/**  The blotter: groups and stops from the coordinator, executions from the database. */
 	blotter: () => typedError<Blotter, IpcError>(__TAURI_INVOKE("blotter")),
 	/**  The newest audit entries that match, for the screen. */
@@ -86,6 +88,7 @@ export const events = {
 	portfolioChanged: makeEvent<PortfolioChanged, PortfolioChanged>("portfolio-changed"),
 	shellRequest: makeEvent<ShellRequest, ShellRequest>("shell-request"),
 	strategiesChanged: makeEvent<StrategiesChanged, StrategiesChanged>("strategies-changed"),
+	venueWaiting: makeEvent<VenueWaiting, VenueWaiting>("venue-waiting"),
 };
 
 /* Types */
@@ -740,6 +743,20 @@ export type VenueSettings = {
 	ibClientId?: number,
 	/**  Empty: the first account the gateway manages. */
 	ibAccount?: string,
+};
+
+/**  Emitted once a second while the app waits to try the gateway again. */
+export type VenueWaiting = {
+	/**  `host:port` tried. */
+	address: string,
+	/**  Attempts made so far. */
+	attempt: number,
+	/**  Seconds until the next attempt. */
+	nextInSecs: number,
+	/**  Why the last attempt failed (for a person). */
+	message: string,
+	/**  Its stable code. */
+	code: string,
 };
 
 /* Tauri Specta runtime */

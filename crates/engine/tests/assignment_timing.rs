@@ -295,7 +295,10 @@ async fn cash_secured_put_case(d: Delivery, close_single: bool) {
 /// naming what the account holds, and nothing more is sent.
 #[tokio::test(start_paused = true)]
 async fn a_close_whose_fills_the_account_does_not_show_is_not_complete() {
-    let book = vec![position(put(440), -2, "3.00"), position(put(435), 2, "1.50")];
+    let book = vec![
+        position(put(440), -2, "3.00"),
+        position(put(435), 2, "1.50"),
+    ];
     let phantom = position(put(440), -1, "3.00");
     let r = run_with(
         book,

@@ -320,3 +320,47 @@ async fn a_hung_assignment_guard_is_replaced_by_the_watchdog_and_keeps_guarding(
     assert_demo_assignment_handled(&g, &sim).await;
     g.shutdown().await;
 }
+
+/// A broker connection lost for more than a few seconds is a Critical alert (once), and its
+/// restore is announced (issue "On the trader's desk with IB", point 7); a blip shorter than
+/// the threshold is neither.
+#[tokio::test(start_paused = true)]
+async fn a_lost_connection_is_alerted_and_its_restore_announced() {
+    let sim = demo();
+    sim.connect().await.unwrap();
+    let start = venue(&sim).lock().unwrap().now();
+    let j = MemoryJournal::new();
+    let g = start_guard(sim.clone(), start, &j).await;
+    sleep_ms(2_000).await;
+    let of = |code: &str| -> Vec<Alert> {
+        common::alerts(&j)
+            .into_iter()
+            .filter(|a| a.code == code)
+            .collect()
+    };
+    // A 2 s blip: nothing.
+    venue(&sim).lock().unwrap().disconnect();
+    sleep_ms(2_000).await;
+    venue(&sim).lock().unwrap().connect();
+    sleep_ms(3_000).await;
+    assert!(of("guard.connection_lost").is_empty());
+    assert!(of("guard.connection_restored").is_empty());
+    // A 15 s loss: one Critical alert after 5 s, the restore announced with its length.
+    venue(&sim).lock().unwrap().disconnect();
+    sleep_ms(15_000).await;
+    let lost = of("guard.connection_lost");
+    assert_eq!(lost.len(), 1, "{lost:#?}");
+    assert_eq!(lost[0].severity, Severity::Critical);
+    assert!(lost[0].message.contains("stale"), "{}", lost[0].message);
+    venue(&sim).lock().unwrap().connect();
+    sleep_ms(3_000).await;
+    let back = of("guard.connection_restored");
+    assert_eq!(back.len(), 1, "{back:#?}");
+    assert!(
+        back[0].message.contains("restored after 1"),
+        "{}",
+        back[0].message
+    );
+    assert_eq!(of("guard.connection_lost").len(), 1);
+    g.shutdown().await;
+}

@@ -923,6 +923,10 @@ impl Broker for IbBroker {
         "ib"
     }
 
+    fn connection(&self) -> Option<ConnectionState> {
+        self.inner.hub.connection()
+    }
+
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             native_combos: true,

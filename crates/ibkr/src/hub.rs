@@ -4,25 +4,45 @@
 use futures::StreamExt;
 use std::sync::Arc;
 use tokio::sync::broadcast;
-use tradeguard_model::{BrokerEvent, Clock, EventStream, Notice};
+use tradeguard_model::{BrokerEvent, Clock, ConnectionState, EventStream, Notice};
 
 /// Broadcasts broker events to any number of subscribers.
 #[derive(Clone)]
 pub struct EventHub {
     tx: broadcast::Sender<BrokerEvent>,
     clock: Arc<dyn Clock>,
+    /// The last connection state published.
+    connection: Arc<std::sync::Mutex<Option<ConnectionState>>>,
 }
 
 impl EventHub {
     /// A hub buffering up to `capacity` events per subscriber.
     pub fn new(capacity: usize, clock: Arc<dyn Clock>) -> Self {
         let (tx, _) = broadcast::channel(capacity.max(1));
-        Self { tx, clock }
+        Self {
+            tx,
+            clock,
+            connection: Arc::default(),
+        }
     }
 
     /// Publishes an event (no subscriber is fine).
     pub fn publish(&self, e: BrokerEvent) {
+        if let BrokerEvent::Connection(c) = &e {
+            *self
+                .connection
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(c.clone());
+        }
         let _ = self.tx.send(e);
+    }
+
+    /// The last connection state published (`None` before the first).
+    pub fn connection(&self) -> Option<ConnectionState> {
+        self.connection
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// A notice event stamped with the hub's clock.

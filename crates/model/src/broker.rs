@@ -3,7 +3,7 @@
 
 use crate::account::{AccountSnapshot, MarginImpact};
 use crate::clock::Timestamp;
-use crate::event::BrokerEvent;
+use crate::event::{BrokerEvent, ConnectionState};
 use crate::fill::Execution;
 use crate::ids::OrderId;
 use crate::instrument::Instrument;
@@ -113,6 +113,12 @@ pub trait Broker: Send + Sync {
     async fn disconnect(&self) -> Result<(), BrokerError>;
     /// A new subscriber stream of all events from now on.
     fn events(&self) -> EventStream;
+    /// The connection's state as last reported on the event stream (`None`: the adapter does
+    /// not track it). A subscriber that came after the connect starts from this, not from
+    /// "unknown".
+    fn connection(&self) -> Option<ConnectionState> {
+        None
+    }
     /// Reserves the next order id.
     async fn next_order_id(&self) -> Result<OrderId, BrokerError>;
     /// Places a single order.

@@ -16,8 +16,8 @@ use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 use tradeguard_model::{
     AccountSnapshot, Broker, BrokerError, BrokerEvent, Capabilities, Clock, ComboOrder,
-    EventStream, Execution, Instrument, InstrumentId, MarginImpact, Notice, OpenOrder, OrderId,
-    OrderRequest, Position, Timestamp,
+    ConnectionState, EventStream, Execution, Instrument, InstrumentId, MarginImpact, Notice,
+    OpenOrder, OrderId, OrderRequest, Position, Timestamp,
 };
 
 /// How fast virtual time runs relative to (tokio) wall time.
@@ -160,6 +160,16 @@ impl Drop for SimBroker {
 impl Broker for SimBroker {
     fn name(&self) -> &str {
         "sim"
+    }
+
+    fn connection(&self) -> Option<ConnectionState> {
+        Some(if lock(&self.venue).is_connected() {
+            ConnectionState::Connected
+        } else {
+            ConnectionState::Disconnected {
+                reason: "sim: not connected".into(),
+            }
+        })
     }
 
     fn capabilities(&self) -> Capabilities {

@@ -204,6 +204,8 @@ export function fakeBackend(over: Partial<Backend> = {}): Backend {
     onStrategies: noop,
     strategyDetail: async () => fail("unavailable", "venue.connecting", "still connecting to the venue"),
     setAssignmentChoice: async () => fail("unavailable", "venue.connecting", "still connecting to the venue"),
+    onVenueWaiting: async () => () => {},
+    retryVenueConnect: async () => ok(null),
     blotter: async () => ok({ groups: [], stops: [], executions: [], executionsError: null }),
     marginHistory: async () => ok([]),
     testIbConnection: async () => fail("unavailable", "ib.not_connected", "127.0.0.1:4002: connection refused"),

@@ -55,6 +55,12 @@ pub struct EnforceConfig {
     pub realert_after: Duration,
     /// Global dry-run: decisions are logged and audited, no order is sent.
     pub dry_run: bool,
+    /// A strategy that appeared or changed its legs after start is not evaluated by the rules
+    /// until it has stood this long: longer than the assignment detector's pairing window, so
+    /// the leftovers of an assignment the book regroups for a moment never fire a rule.
+    pub strategy_settle: Duration,
+    /// A broker connection down this long is a Critical alert (and its restore a Warning).
+    pub link_alert_after: Duration,
 }
 
 impl Default for EnforceConfig {
@@ -79,6 +85,8 @@ impl Default for EnforceConfig {
             order_grace: Duration::from_secs(5),
             realert_after: Duration::from_secs(60),
             dry_run: false,
+            strategy_settle: Duration::from_secs(12),
+            link_alert_after: Duration::from_secs(5),
         }
     }
 }

@@ -18,7 +18,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::{Notify, broadcast, watch};
-use tradeguard_model::{AccountId, Broker, Clock, Instrument, InstrumentId, OrderId, Timestamp};
+use tradeguard_model::{
+    AccountId, Broker, Clock, Instrument, InstrumentId, OrderId, StrategyId, Timestamp,
+};
+
+/// A strategy's legs (instrument, signed quantity) and since when it has held them (`None`:
+/// since the first evaluation).
+pub(crate) type SeenLegs = (Vec<(InstrumentId, i64)>, Option<Timestamp>);
 
 /// Mutable state shared by the tasks.
 #[derive(Default)]
@@ -26,6 +32,15 @@ pub(crate) struct GuardState {
     pub book: LiveBook,
     /// Strategies recognized from the live positions plus the managed (Broken) ones.
     pub strategies: StrategyBook,
+    /// Each strategy's legs at the last evaluation and since when (`None`: present at the
+    /// first one): what [`crate::enforce::strategy_link::for_rules`] holds back.
+    pub strategies_seen: BTreeMap<StrategyId, SeenLegs>,
+    /// The first evaluation has recorded the strategies present at start.
+    pub strategies_seen_init: bool,
+    /// Since when the broker connection is down (Disconnected or Connecting), and why.
+    pub link_down: Option<(Timestamp, String)>,
+    /// The loss was alerted (a restore is then announced too).
+    pub link_down_alerted: bool,
     /// The positions (account, instrument, qty) the strategy book was last synced from.
     pub strategy_sig: Vec<(AccountId, InstrumentId, i64)>,
     /// What was last given to the assignment guard.

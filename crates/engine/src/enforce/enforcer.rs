@@ -37,13 +37,22 @@ pub(crate) async fn run(core: SharedCore, hb: Heartbeat) -> TaskResult {
 pub(crate) async fn enforce_once(core: &SharedCore) -> TaskResult {
     let now = core.now();
     let stale = core.cfg.quote_stale_after;
-    let (positions, accounts, transitions, unwinding, strategies, spots, changed) = {
+    let (all_positions, positions, accounts, transitions, unwinding, strategies, spots, changed) = {
         let mut st = core.lock();
         let positions = st.book.positions(now, stale);
         let changed = strategy_link::refresh(&mut st, &positions);
-        let strategies = st.strategies.views(&positions);
+        let views = st.strategies.views(&positions);
+        let strategies = strategy_link::for_rules(&mut st, &views, now, core.cfg.strategy_settle);
+        // Positions the assignment guard owns (its close trades them) are not the rules' either.
+        let owned = st.link.locked.clone().unwrap_or_default();
+        let all_positions = positions.clone();
+        let positions: Vec<_> = positions
+            .into_iter()
+            .filter(|p| !owned.contains_key(&p.instrument.id()))
+            .collect();
         let spots = strategy_link::spots(&st.book, &positions);
         (
+            all_positions,
             positions,
             st.book.accounts().cloned().collect::<Vec<_>>(),
             st.book.mark_transitions(now, stale, core.cfg.mark_grace),
@@ -143,8 +152,10 @@ pub(crate) async fn enforce_once(core: &SharedCore) -> TaskResult {
         st.active
             .retain(|k, seen| keys.contains(k) || now.duration_since(*seen) < realert_after);
         st.active.extend(keys.iter().map(|k| (k.clone(), now)));
+        // A forced unwind closes everything, the assignment guard's instruments included (its
+        // emergency path is the one Broken legs may use).
         for account in &unwinding {
-            let legs: Vec<CloseLeg> = positions
+            let legs: Vec<CloseLeg> = all_positions
                 .iter()
                 .filter(|p| &p.account == account)
                 .map(|p| CloseLeg {

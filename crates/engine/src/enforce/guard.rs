@@ -155,13 +155,13 @@ impl Guard {
         // instruments before this returns.
         let mut saved: Vec<_> = journaled.emergency_closes.values().collect();
         saved.sort_by_key(|c| c.close.record);
-        let unbooked = strategy_link::restore_broken(&mut book, &mut link, saved);
+        let unbooked = strategy_link::restore_broken(&mut book, &mut link, saved.iter().copied());
         if let Some(k) = &known {
             book.sync_positions(k);
             link.book = book.strategies().cloned().collect();
         }
         book.sync_positions(&held);
-        let locked = strategy_link::locked_legs(&book, &link);
+        let locked = strategy_link::locked_legs(&book, &link, saved.iter().map(|c| &c.close));
         coord.set_broken_legs(locked.clone()).await?;
         link.locked = Some(locked);
         let initial: Vec<Strategy> =

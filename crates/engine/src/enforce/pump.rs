@@ -44,7 +44,15 @@ pub(crate) async fn run(core: SharedCore, hb: Heartbeat) -> TaskResult {
         };
         {
             let now = core.now();
-            core.lock().last_event_at = Some(now);
+            let mut st = core.lock();
+            st.last_event_at = Some(now);
+            // The connect happened before this subscription (the app connects first, then
+            // starts the guard): start from the adapter's state, not from "unknown".
+            if st.book.connection().is_none()
+                && let Some(c) = core.broker.connection()
+            {
+                st.book.apply(&BrokerEvent::Connection(c));
+            }
         }
         match core.broker.account().await {
             Ok(a) => {
@@ -73,7 +81,10 @@ pub(crate) async fn run(core: SharedCore, hb: Heartbeat) -> TaskResult {
                     }
                     None => return Err(EnforceError::StreamEnded),
                 },
-                _ = idle.tick() => hb.beat(),
+                _ = idle.tick() => {
+                    link_watch(&core).await;
+                    hb.beat();
+                }
             }
         }
     }
@@ -84,6 +95,7 @@ async fn on_event(core: &SharedCore, ev: BrokerEvent) {
     let mut new_instrument = None;
     let mut reconcile = false;
     let mut dropped = None;
+    let mut restored = None;
     {
         let mut st = core.lock();
         st.last_event_at = Some(now);
@@ -96,6 +108,22 @@ async fn on_event(core: &SharedCore, ev: BrokerEvent) {
         match &ev {
             BrokerEvent::Connection(c) => {
                 tracing::info!(state = ?c, "broker connection");
+                match c {
+                    ConnectionState::Disconnected { reason } => {
+                        st.link_down.get_or_insert((now, reason.clone()));
+                    }
+                    ConnectionState::Connecting => {
+                        st.link_down.get_or_insert((now, "connecting".into()));
+                    }
+                    ConnectionState::Connected => {
+                        if let Some((since, _)) = st.link_down.take()
+                            && std::mem::take(&mut st.link_down_alerted)
+                        {
+                            restored = Some(now.duration_since(since));
+                        }
+                    }
+                    _ => {}
+                }
                 let was_down = matches!(
                     st.book.connection(),
                     Some(ConnectionState::Disconnected { .. } | ConnectionState::Connecting)
@@ -122,10 +150,57 @@ async fn on_event(core: &SharedCore, ev: BrokerEvent) {
             )
             .await;
     }
+    if let Some(d) = restored {
+        core.alerter
+            .raise(
+                Severity::Warning,
+                "guard.connection_restored",
+                format!(
+                    "connection to {} restored after {} s: reconciling positions and orders with the broker",
+                    core.broker.name(),
+                    d.as_secs()
+                ),
+            )
+            .await;
+    }
     if reconcile {
         core.wake_reconciler.notify_one();
     }
     if !matches!(ev, BrokerEvent::Connection(_) | BrokerEvent::Notice(_)) {
         core.wake_enforcer.notify_one();
+    }
+}
+
+/// A broker connection down for [`EnforceConfig::link_alert_after`] is a Critical alert, once
+/// per loss (its restore is then a Warning, see `on_event`).
+///
+/// [`EnforceConfig::link_alert_after`]: crate::enforce::EnforceConfig::link_alert_after
+async fn link_watch(core: &SharedCore) {
+    let now = core.now();
+    let lost = {
+        let mut st = core.lock();
+        match st.link_down.clone() {
+            Some((since, why))
+                if !st.link_down_alerted
+                    && now.duration_since(since) >= core.cfg.link_alert_after =>
+            {
+                st.link_down_alerted = true;
+                Some((now.duration_since(since), why))
+            }
+            _ => None,
+        }
+    };
+    if let Some((d, why)) = lost {
+        core.alerter
+            .raise(
+                Severity::Critical,
+                "guard.connection_lost",
+                format!(
+                    "connection to {} lost {} s ago ({why}): prices, positions and P&L on screen are stale and the guard cannot send until it is back; stops resting at the broker still work. Reconnecting.",
+                    core.broker.name(),
+                    d.as_secs()
+                ),
+            )
+            .await;
     }
 }

@@ -21,13 +21,15 @@
 //!
 //! [`Core::retain_vanished`]: crate::enforce::core::Core
 
-use crate::assignment::{ClosePhase, CloseSnapshot, GuardEvent, Notification, Notifier};
+use crate::assignment::{
+    ClosePhase, CloseSnapshot, EmergencyClose, GuardEvent, Notification, Notifier,
+};
 use crate::enforce::config::EnforceConfig;
 use crate::enforce::core::{GuardState, SharedCore};
 use crate::enforce::error::EnforceError;
 use crate::enforce::supervisor::{Heartbeat, TaskResult};
 use crate::live::{LiveBook, PositionView};
-use crate::strategies::StrategyBook;
+use crate::strategies::{StrategyBook, StrategyView};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
@@ -117,14 +119,72 @@ pub(crate) fn restore_broken<'a>(
 }
 
 /// What the coordinator's gate locks: every leg of the book's Broken strategies
-/// ([`broken_legs`]) plus the instruments of Broken strategies the book could not take.
-pub(crate) fn locked_legs(
+/// ([`broken_legs`]), the instruments of Broken strategies the book could not take, and every
+/// instrument an unfinished emergency close of the assignment guard trades (the delivered
+/// stock included): the guard owns them until its close ends, so no rule or normal order can
+/// race it.
+pub(crate) fn locked_legs<'a>(
     book: &StrategyBook,
     link: &LinkState,
+    closes: impl IntoIterator<Item = &'a EmergencyClose>,
 ) -> BTreeMap<InstrumentId, StrategyId> {
     let mut out = link.unbooked.clone();
     out.extend(broken_legs(book));
+    for c in closes {
+        if matches!(c.phase, ClosePhase::Armed | ClosePhase::Working) {
+            for o in &c.orders {
+                out.entry(o.planned.instrument.id()).or_insert(c.strategy);
+            }
+        }
+    }
     out
+}
+
+/// The strategies the rules may evaluate now, out of `views` (the book's, this evaluation):
+/// never a Broken or Closed one, never one holding an instrument the assignment guard owns
+/// ([`locked_legs`]), and never one that appeared or changed its legs less than `settle` ago
+/// (after start): an assignment's option update reaches the book before its stock update, and
+/// the book briefly regroups the leftovers into strategies nobody holds; the hold outlasts the
+/// assignment detector's pairing window, by which time the assigned strategy is Broken and
+/// owns its legs again. Strategies present at the first evaluation are eligible at once.
+pub(crate) fn for_rules(
+    st: &mut GuardState,
+    views: &[StrategyView],
+    now: Timestamp,
+    settle: Duration,
+) -> Vec<StrategyView> {
+    let first = !st.strategies_seen_init;
+    st.strategies_seen_init = true;
+    let mut seen = std::mem::take(&mut st.strategies_seen);
+    let mut next = BTreeMap::new();
+    for v in views {
+        let sig: Vec<(InstrumentId, i64)> =
+            v.legs.iter().map(|l| (l.instrument.id(), l.qty)).collect();
+        let since = match seen.remove(&v.id) {
+            Some((old, since)) if old == sig => since,
+            _ if first => None,
+            _ => Some(now),
+        };
+        next.insert(v.id, (sig, since));
+    }
+    st.strategies_seen = next;
+    let locked = st.link.locked.as_ref();
+    views
+        .iter()
+        .filter(|v| !matches!(v.state, StrategyState::Broken | StrategyState::Closed))
+        .filter(|v| {
+            !v.legs
+                .iter()
+                .any(|l| locked.is_some_and(|m| m.contains_key(&l.instrument.id())))
+        })
+        .filter(|v| {
+            st.strategies_seen
+                .get(&v.id)
+                .and_then(|(_, since)| *since)
+                .is_none_or(|t| now.duration_since(t) >= settle)
+        })
+        .cloned()
+        .collect()
 }
 
 /// Instrument → Broken strategy holding it, over every leg of every Broken strategy in the book
@@ -252,12 +312,13 @@ pub(crate) async fn run_strategies(core: SharedCore, hb: Heartbeat) -> TaskResul
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let (list, locked) = {
-            let g = guarded.borrow_and_update().strategies.clone();
+            let status = guarded.borrow_and_update().clone();
+            let g = &status.strategies;
             let now = core.now();
             let mut st = core.lock();
             let st = &mut *st;
-            mirror(&mut st.strategies, &mut st.link, &g);
-            let locked = locked_legs(&st.strategies, &st.link);
+            mirror(&mut st.strategies, &mut st.link, g);
+            let locked = locked_legs(&st.strategies, &st.link, &status.closes);
             let locked = (st.link.locked.as_ref() != Some(&locked)).then_some(locked);
             let list = next_push(&mut st.link, &st.strategies, now, core.retain_vanished);
             (list, locked)
@@ -468,7 +529,7 @@ mod tests {
         assert!(restore_broken(&mut book, &mut link, &snaps).is_empty());
         assert_eq!(book.get(s.id), Some(&s));
         assert!(book.get(StrategyId(6)).is_none(), "Closed is not loaded");
-        let locked = locked_legs(&book, &link);
+        let locked = locked_legs(&book, &link, []);
         assert_eq!(locked.len(), 4);
         assert!(locked.values().all(|id| *id == s.id));
     }
@@ -491,7 +552,7 @@ mod tests {
             (s.id, "strategies.bad_legs")
         );
         assert!(book.get(s.id).is_none());
-        let locked = locked_legs(&book, &link);
+        let locked = locked_legs(&book, &link, []);
         for l in &s.legs {
             assert_eq!(locked.get(&l.instrument.id()), Some(&s.id));
         }
@@ -503,6 +564,6 @@ mod tests {
         closed.begin_close().unwrap();
         closed.mark_closed().unwrap();
         mirror(&mut book, &mut link, &[closed]);
-        assert!(locked_legs(&book, &link).is_empty());
+        assert!(locked_legs(&book, &link, []).is_empty());
     }
 }

@@ -211,6 +211,9 @@ impl Broker for WrappedBroker {
     fn capabilities(&self) -> Capabilities {
         self.inner.capabilities()
     }
+    fn connection(&self) -> Option<tradeguard_model::ConnectionState> {
+        self.inner.connection()
+    }
     async fn connect(&self) -> Result<(), BrokerError> {
         self.inner.connect().await
     }

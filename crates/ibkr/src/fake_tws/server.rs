@@ -864,7 +864,13 @@ impl State {
 impl FakeTws {
     /// Binds 127.0.0.1:0 and starts accepting.
     pub async fn start(cfg: FakeTwsConfig) -> std::io::Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        Self::start_on(0, cfg).await
+    }
+
+    /// Binds 127.0.0.1:`port` (a gateway that comes up on the port the app was told to use,
+    /// after the app) and starts accepting.
+    pub async fn start_on(port: u16, cfg: FakeTwsConfig) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await?;
         let addr = listener.local_addr()?;
         let state = Arc::new(Mutex::new(State {
             cfg,
