@@ -272,6 +272,9 @@ struct FileToml {
     dry_run: bool,
     #[serde(default = "default_stale")]
     account_stale_after_secs: i64,
+    /// Profit target, stop loss and trailing stop act on a P&L that has held this long.
+    #[serde(default = "default_confirm")]
+    pnl_confirm_secs: f64,
     #[serde(default)]
     max_contracts: Vec<MaxContractsToml>,
     #[serde(default)]
@@ -294,6 +297,10 @@ struct FileToml {
 
 fn default_stale() -> i64 {
     300
+}
+
+fn default_confirm() -> f64 {
+    3.0
 }
 
 /// A rule's parameters (what it checks).
@@ -397,6 +404,11 @@ pub struct RiskConfig {
     pub rules: Vec<Rule>,
     /// The file's `[assignment]` table (the assignment guard reads it at start).
     pub assignment: AssignmentPolicy,
+    /// Profit target, stop loss and trailing stop act only on a strategy P&L that has held for
+    /// this long (`pnl_confirm_secs`, default 3): the legs' marks update one by one, so for a
+    /// moment after a gap the P&L mixes legs priced before and after it; such a phantom
+    /// extreme neither fires an exit nor raises a trailing stop's high.
+    pub pnl_confirm: std::time::Duration,
 }
 
 impl Default for RiskConfig {
@@ -408,6 +420,7 @@ impl Default for RiskConfig {
             account_stale_after_secs: u64::try_from(default_stale()).unwrap_or(300),
             rules: Vec::new(),
             assignment: AssignmentPolicy::default(),
+            pnl_confirm: std::time::Duration::from_secs(3),
         }
     }
 }
@@ -763,6 +776,18 @@ impl Validator<'_> {
         Ok(RiskConfig {
             path: self.path.to_owned(),
             assignment: raw.assignment.clone(),
+            pnl_confirm: std::time::Duration::try_from_secs_f64(raw.pnl_confirm_secs)
+                .ok()
+                .filter(|d| *d <= std::time::Duration::from_secs(600))
+                .ok_or_else(|| ConfigError::Invalid {
+                    path: self.path.to_owned(),
+                    line: self.top_level_line("pnl_confirm_secs"),
+                    field: "pnl_confirm_secs".into(),
+                    reason: format!(
+                        "{} is not a number of seconds from 0 to 600",
+                        raw.pnl_confirm_secs
+                    ),
+                })?,
             dry_run: raw.dry_run,
             account_stale_after_secs,
             rules: rules

@@ -8,7 +8,7 @@ use crate::intent::OrderIntent;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
-use tradeguard_model::{AccountId, InstrumentId, Money, StrategyId};
+use tradeguard_model::{AccountId, InstrumentId, Money, StrategyId, Timestamp};
 
 /// What a decision is about.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -124,6 +124,10 @@ pub struct RuleState {
     /// (rule, subject) pairs whose alert was raised and that have not cleared since.
     #[serde(skip)]
     pub(crate) alerted: HashSet<u64>,
+    /// P&L samples of each (P&L rule, strategy) over the confirmation window.
+    #[serde(skip)]
+    pub(crate) pnl_window:
+        BTreeMap<(String, StrategyId), std::collections::VecDeque<(Timestamp, Money)>>,
 }
 
 impl RuleState {

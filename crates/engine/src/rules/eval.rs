@@ -177,6 +177,7 @@ pub fn evaluate_indexed(
     for m in ev.state.trailing.values_mut() {
         m.retain(|id, _| live.contains(id));
     }
+    ev.state.pnl_window.retain(|(_, id), _| live.contains(id));
     ev.finish(true)
 }
 
@@ -835,6 +836,35 @@ impl<'a, 'i> Eval<'a, 'i> {
         )))
     }
 
+    /// Records `pnl` for (rule, strategy) and returns the lowest and highest P&L over the last
+    /// `pnl_confirm` (each sample holds until the next), or `None` while the samples do not yet
+    /// cover that long.
+    fn sustained(&mut self, rule: &Rule, id: StrategyId, pnl: Money) -> Option<(Money, Money)> {
+        let now = self.input.now;
+        let confirm = self.input.config.pnl_confirm;
+        let w = self
+            .state
+            .pnl_window
+            .entry((rule.common.id.clone(), id))
+            .or_default();
+        if w.back().is_none_or(|(_, p)| *p != pnl) {
+            w.push_back((now, pnl));
+        }
+        while w.len() >= 2
+            && w.get(1)
+                .is_some_and(|(t, _)| now.duration_since(*t) >= confirm)
+        {
+            w.pop_front();
+        }
+        let first = w.front()?.0;
+        if now.duration_since(first) < confirm {
+            return None;
+        }
+        let low = w.iter().map(|(_, p)| *p).min()?;
+        let high = w.iter().map(|(_, p)| *p).max()?;
+        Some((low, high))
+    }
+
     /// Profit target, stop loss and trailing stop: need a fresh P&L and a premium.
     fn pnl_rule(&mut self, rule: &Rule, s: &StrategyView) -> Result<Option<String>, String> {
         if s.mark_status != MarkStatus::Fresh {
@@ -862,12 +892,20 @@ impl<'a, 'i> Eval<'a, 'i> {
         if !premium.is_positive() {
             return Err("no entry premium (credit or debit) to measure against".into());
         }
+        // The P&L that has held for the confirmation time: `low` (it stayed at least this)
+        // and `high` (at most this) over the window; nothing is decided before the window is
+        // covered (a phantom extreme of marks updating one leg at a time never counts).
+        let Some((low, high)) = self.sustained(rule, s.id, pnl) else {
+            return Ok(None);
+        };
         let p100 = i128::from(pnl.raw()) * 100;
+        let low100 = i128::from(low.raw()) * 100;
+        let high100 = i128::from(high.raw()) * 100;
         Ok(match rule.kind {
-            RuleKind::ProfitTarget { pct_of_credit } => (p100 >= pct_of(premium, pct_of_credit))
+            RuleKind::ProfitTarget { pct_of_credit } => (low100 >= pct_of(premium, pct_of_credit))
                 .then(|| format!("P&L {pnl} ≥ {pct_of_credit}% of the entry premium {premium}")),
             RuleKind::StopLoss { credit_multiple } => {
-                let loss = -i128::from(pnl.raw());
+                let loss = -i128::from(high.raw());
                 let limit = i128::from(premium.raw()) * i128::from(credit_multiple.raw())
                     / i128::from(SCALE);
                 (loss >= limit).then(|| {
@@ -886,22 +924,23 @@ impl<'a, 'i> Eval<'a, 'i> {
                     .trailing
                     .get(&rule.common.id)
                     .and_then(|m| m.get(&s.id).copied());
-                let high = match prev {
-                    Some(h) => h.max(pnl),
-                    None if p100 >= pct_of(premium, activation_pct) => pnl,
+                // The high-water mark rises only to a level the P&L held.
+                let top = match prev {
+                    Some(h) => h.max(low),
+                    None if low100 >= pct_of(premium, activation_pct) => low,
                     None => return Ok(None),
                 };
-                if prev != Some(high) {
+                if prev != Some(top) {
                     self.state
                         .trailing
                         .entry(rule.common.id.clone())
                         .or_default()
-                        .insert(s.id, high);
+                        .insert(s.id, top);
                 }
-                let stop = i128::from(high.raw()) * 100 - pct_of(premium, give_back_pct);
-                (p100 <= stop).then(|| {
+                let stop = i128::from(top.raw()) * 100 - pct_of(premium, give_back_pct);
+                (high100 <= stop && p100 <= stop).then(|| {
                     format!(
-                        "P&L {pnl} gave back {give_back_pct}% of the premium {premium} from its high {high} (activated at {activation_pct}%)"
+                        "P&L {pnl} gave back {give_back_pct}% of the premium {premium} from its high {top} (activated at {activation_pct}%)"
                     )
                 })
             }

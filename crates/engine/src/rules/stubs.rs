@@ -69,8 +69,15 @@ pub fn snapshot(account: &str, nlv: &str, ts: Timestamp) -> AccountSnapshot {
 }
 
 /// A config from TOML text (panics on an invalid test config).
+/// P&L rules act at once (`pnl_confirm_secs = 0`) unless the text sets a confirmation time:
+/// the confirmation has its own tests.
 pub fn config(text: &str) -> RiskConfig {
-    RiskConfig::parse(text, Path::new("test.toml")).expect("valid test config")
+    let text = if text.contains("pnl_confirm_secs") {
+        text.to_owned()
+    } else {
+        format!("pnl_confirm_secs = 0\n{text}")
+    };
+    RiskConfig::parse(&text, Path::new("test.toml")).expect("valid test config")
 }
 
 /// Strategy views of `rows` (all recognized).

@@ -793,6 +793,59 @@ fn trailing_stop_activates_and_fires_on_give_back() {
     assert_eq!(d[0].intents.len(), 1);
 }
 
+/// Issue "On the trader's desk with IB", point 5: after a gap the legs' marks update a few ms
+/// apart, and for a moment the strategy P&L mixes legs priced before and after it. A phantom
+/// high that lasts less than `pnl_confirm_secs` neither raises the trailing stop's high nor
+/// fires it; a give-back that holds for the confirmation time does.
+#[test]
+fn a_phantom_pnl_extreme_shorter_than_the_confirmation_neither_arms_nor_fires_a_trailing_stop() {
+    let cfg = "dry_run = false\npnl_confirm_secs = 2\n[[trailing_stop]]\naction = \"flatten\"\nactivation_pct = 50\ngive_back_pct = 20\n";
+    let mut fx = Fx::spread(cfg, "1.50"); // P&L 150
+    let step = |fx: &mut Fx, ms: u64| fx.now = fx.now.plus(std::time::Duration::from_millis(ms));
+    assert!(fx.fired().is_empty(), "not confirmed yet");
+    step(&mut fx, 2_000);
+    assert!(fx.fired().is_empty());
+    let id = fx.strategies[0].id;
+    assert_eq!(
+        fx.state.trailing_high("trailing_stop", id),
+        Some(money("150"))
+    );
+    // One leg marked at the new spot, the other not yet: P&L 250 for 300 ms (old code: high
+    // 250, stop 210, and the real 155 below it fired).
+    step(&mut fx, 500);
+    fx.mark(0, "0.50");
+    assert!(fx.fired().is_empty());
+    step(&mut fx, 300);
+    fx.mark(0, "1.45"); // both legs caught up: P&L 155
+    assert!(fx.fired().is_empty());
+    for _ in 0..10 {
+        step(&mut fx, 500);
+        assert!(
+            fx.fired().is_empty(),
+            "155 is well above the stop of 150 - 40"
+        );
+    }
+    assert_eq!(
+        fx.state.trailing_high("trailing_stop", id),
+        Some(money("155")),
+        "the high is what held, not the phantom 250"
+    );
+    // A real give-back (to 110) fires once it has held for 2 s.
+    step(&mut fx, 500);
+    fx.mark(0, "1.90");
+    assert!(fx.fired().is_empty(), "not held yet");
+    step(&mut fx, 1_000);
+    assert!(fx.fired().is_empty());
+    step(&mut fx, 1_000);
+    let d = fx.fired();
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert!(
+        d[0].reason.contains("from its high 155.00"),
+        "{}",
+        d[0].reason
+    );
+}
+
 #[test]
 fn dte_exit_fires_at_the_configured_days() {
     let cfg = "dry_run = false\n[[dte_exit]]\naction = \"flatten\"\ndays = 1\n"; // stub expiry 2025-01-17
