@@ -185,7 +185,7 @@ pub struct StrategyView {
 }
 
 impl StrategyView {
-    /// Short badge text for the state (`open`, `broken: broken.assigned`, ...).
+    /// Short badge text for the state (`open`, `broken: SPY 21MAR25 440 P assigned`, ...).
     pub fn badge(&self) -> String {
         let s = match self.state {
             StrategyState::Opening => "opening",
@@ -195,7 +195,7 @@ impl StrategyView {
             StrategyState::Broken => "broken",
         };
         match &self.broken_reason {
-            Some(r) if self.state == StrategyState::Broken => format!("{s}: {}", r.code()),
+            Some(r) if self.state == StrategyState::Broken => format!("{s}: {}", r.describe()),
             _ => s.to_owned(),
         }
     }

@@ -131,7 +131,7 @@ async fn break_crash_restart(seed: u64, at: Option<fn(&JournalRecord) -> bool>) 
         .collect();
     assert_eq!(broken.len(), 1, "one Broken strategy: {views:#?}");
     assert_eq!(broken[0].id, broken_id);
-    assert_eq!(broken[0].badge(), "broken: broken.assigned");
+    assert_eq!(broken[0].badge(), "broken: SPY 21MAR25 440 P assigned");
     let shown: BTreeSet<_> = broken[0].legs.iter().map(|l| l.instrument.id()).collect();
     assert_eq!(shown, legs, "every leg of the condor: {:#?}", broken[0]);
     for v in views.iter().filter(|v| v.state != StrategyState::Broken) {

@@ -422,7 +422,7 @@ async fn demo_assignment_breaks_the_spread_closes_it_in_safe_order_and_notifies_
     assert_eq!(b0.id, broken);
     assert!(b0.legs.iter().any(|l| l.instrument == spread_short));
     assert!(b0.legs.iter().any(|l| l.instrument == spread_long));
-    assert_eq!(b0.badge(), "broken: broken.assigned");
+    assert_eq!(b0.badge(), "broken: SPY 21MAR25 590 P assigned");
     assert!(broken_views.iter().all(|v| v.id == broken));
     // ... and, once its emergency close completed, Closed (no longer listed; the rest stays).
     let views = g.strategies();

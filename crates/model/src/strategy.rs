@@ -104,6 +104,27 @@ pub enum BrokenReason {
 }
 
 impl BrokenReason {
+    /// What happened, in a trader's words: "SPY 21MAR25 440 P assigned", "SPY 21MAR25 435 P
+    /// missing", "SPY 21MAR25 435 P: 1 held, 2 expected", "order 12 filled in part".
+    pub fn describe(&self) -> String {
+        let name = |i: &InstrumentId| {
+            crate::instrument::Instrument::from_occ(i.as_str())
+                .map_or_else(|_| i.as_str().trim().to_owned(), |x| x.label())
+        };
+        match self {
+            Self::Assigned { instrument } => format!("{} assigned", name(instrument)),
+            Self::Exercised { instrument } => format!("{} exercised", name(instrument)),
+            Self::LegMissing { instrument } => format!("{} missing", name(instrument)),
+            Self::QtyMismatch {
+                instrument,
+                expected,
+                actual,
+            } => format!("{}: {actual} held, {expected} expected", name(instrument)),
+            Self::PartialFill { order_id } => format!("order {order_id} filled in part"),
+            Self::Manual { note } => format!("marked by you: {note}"),
+        }
+    }
+
     /// Stable machine-readable code.
     pub fn code(&self) -> &'static str {
         match self {
@@ -212,6 +233,34 @@ mod tests {
     use super::*;
     use crate::stubs;
     use StrategyState::*;
+
+    #[test]
+    fn a_broken_reason_reads_as_a_trader_says_it() {
+        let put = stubs::put(440).id();
+        assert_eq!(
+            BrokenReason::Assigned {
+                instrument: put.clone()
+            }
+            .describe(),
+            "SPY 17JAN25 440 P assigned"
+        );
+        assert_eq!(
+            BrokenReason::QtyMismatch {
+                instrument: put,
+                expected: -2,
+                actual: -1
+            }
+            .describe(),
+            "SPY 17JAN25 440 P: -1 held, -2 expected"
+        );
+        assert_eq!(
+            BrokenReason::LegMissing {
+                instrument: InstrumentId("SPY".into())
+            }
+            .describe(),
+            "SPY missing"
+        );
+    }
 
     #[test]
     fn transition_table() {

@@ -1147,11 +1147,12 @@ impl AssignmentGuard {
                 _ => "assignment.leg_missing",
             },
             format!(
-                "{what} {verb} ({:?}); {delivered}; strategy {}",
+                "{what} {verb} ({:?}); {delivered}; {}",
                 d.source,
-                record
-                    .strategy
-                    .map_or_else(|| "none".to_owned(), |s| s.to_string())
+                record.strategy.map_or_else(
+                    || "no strategy holds it".to_owned(),
+                    |s| self.strategy_label(s)
+                )
             ),
         )
         .await;
@@ -1588,8 +1589,8 @@ impl AssignmentGuard {
                     "emergency_release",
                     "assignment.close_released",
                     format!(
-                        "strategy {}: armed emergency close released",
-                        self.closes[ci].strategy
+                        "{}: armed emergency close released",
+                        self.strategy_label(self.closes[ci].strategy)
                     ),
                 )
                 .await;
