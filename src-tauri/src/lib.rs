@@ -153,7 +153,13 @@ fn parse_scenario(v: &str) -> Option<usize> {
 /// and shown in the UI; the app stays up.
 fn open_store(app: &tauri::AppHandle) {
     let state = app.state::<state::AppState>();
-    let store = storage::open(&app.state::<paths::AppPaths>());
+    // The venue's own database: the demo's never follows the trader to a real account (a bad
+    // settings file runs the simulated venue, so it opens the demo's).
+    let paths = app.state::<paths::AppPaths>();
+    let kind = settings::Settings::load(&paths.settings_file())
+        .map(|s| s.venue.kind)
+        .unwrap_or_default();
+    let store = storage::open(&paths, kind);
     if let Err(e) = &store {
         tracing::error!(reason = %e.reason, "{}", e.message);
     }

@@ -23,6 +23,9 @@ pub const IDENTIFIER: &str = "dev.tradeguard.desktop";
 pub const DATA_DIR_ENV: &str = "TRADEGUARD_DATA_DIR";
 /// The database file inside the data directory.
 pub const DB_FILE: &str = "tradeguard.db";
+/// The simulated venue's database: the demo keeps its own data, so its alerts, strategies and
+/// audit never follow the trader to a real account.
+pub const DEMO_DB_FILE: &str = "demo.db";
 /// The risk rules (TOML) inside the config directory.
 pub const RULES_FILE: &str = "risk.toml";
 /// The app settings (TOML) inside the config directory.
@@ -96,8 +99,17 @@ impl AppPaths {
         Self::resolve(std::env::args_os().skip(1), std::env::var_os(DATA_DIR_ENV))
     }
 
+    /// The database of a real venue.
     pub fn db_file(&self) -> PathBuf {
         self.data_dir.join(DB_FILE)
+    }
+
+    /// The database the guard on `kind` keeps (the demo's is its own, [`DEMO_DB_FILE`]).
+    pub fn db_file_for(&self, kind: crate::settings::VenueKind) -> PathBuf {
+        match kind {
+            crate::settings::VenueKind::Sim => self.data_dir.join(DEMO_DB_FILE),
+            crate::settings::VenueKind::Ib => self.db_file(),
+        }
     }
 
     pub fn rules_file(&self) -> PathBuf {
@@ -159,6 +171,15 @@ mod tests {
         assert_eq!(p.config_dir, PathBuf::from("/tmp/tg"));
         assert_eq!(p.log_dir, PathBuf::from("/tmp/tg/logs"));
         assert_eq!(p.db_file(), PathBuf::from("/tmp/tg/tradeguard.db"));
+        assert_eq!(
+            p.db_file_for(crate::settings::VenueKind::Ib),
+            PathBuf::from("/tmp/tg/tradeguard.db")
+        );
+        assert_eq!(
+            p.db_file_for(crate::settings::VenueKind::Sim),
+            PathBuf::from("/tmp/tg/demo.db"),
+            "the demo's data never follows the trader to a real venue"
+        );
         assert_eq!(p.rules_file(), PathBuf::from("/tmp/tg/risk.toml"));
         assert_eq!(p.source, "--data-dir");
         let eq = AppPaths::resolve(args(&["--data-dir=/tmp/x"]), None).unwrap();

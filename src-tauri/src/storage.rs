@@ -7,7 +7,7 @@ use crate::paths::AppPaths;
 use tradeguard_store::{Store, StoreConfig};
 
 /// Creates the directories if needed and opens (or creates) the database.
-pub fn open(paths: &AppPaths) -> Result<Store, IpcError> {
+pub fn open(paths: &AppPaths, kind: crate::settings::VenueKind) -> Result<Store, IpcError> {
     paths.create_all().map_err(|e| {
         IpcError::new(
             ErrorCode::Storage,
@@ -18,6 +18,6 @@ pub fn open(paths: &AppPaths) -> Result<Store, IpcError> {
             ),
         )
     })?;
-    let store = Store::open(StoreConfig::new(paths.db_file()))?;
+    let store = Store::open(StoreConfig::new(paths.db_file_for(kind)))?;
     Ok(store)
 }

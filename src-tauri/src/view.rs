@@ -184,6 +184,8 @@ pub struct EmergencyCloseView {
     pub releases_in_secs: Option<f64>,
     /// The orders in plan order with their progress, e.g. "BUY 2 SPY 21MAR25 600 C — filled".
     pub orders: Vec<String>,
+    /// How the orders go out ("market orders 2 min after the open ...").
+    pub how: String,
 }
 
 /// The assignment guard's emergency closes at venue time `now`.
@@ -206,6 +208,7 @@ pub fn emergency_closes(
             }
             .to_owned(),
             release_at: c.release_at.to_datetime().to_rfc3339(),
+            how: c.how.clone(),
             releases_in_secs: (c.phase == ClosePhase::Armed)
                 .then(|| c.release_at.duration_since(now).as_secs_f64()),
             orders: c

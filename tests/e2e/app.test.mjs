@@ -170,17 +170,17 @@ describe("Tradeguard desktop app", () => {
     const button = await session.waitFor('[data-testid="sim-assign"][data-instrument*="P00590000"]');
     const clickedAt = Date.now();
     await session.click(button);
-    const banner = await session.waitForText('[data-testid="critical-banner"]', (t) => t.includes("SPY 590 P"), 15000);
+    const banner = await session.waitForText('[data-testid="critical-banner"]', (t) => t.includes("SPY 21MAR25 590 P"), 15000);
     assert.match(banner, /ASSIGNMENT/);
     assert.match(banner, /emergency close/i);
     const bannerMs = Date.now() - clickedAt;
     // The desktop notification went out on the session bus.
     let text = "";
-    for (let i = 0; i < 50 && !/ASSIGNMENT: SPY 590 P/.test(text); i++) {
+    for (let i = 0; i < 50 && !/ASSIGNMENT: SPY 21MAR25 590 P/.test(text); i++) {
       await sleep(100);
       text = notifications.text();
     }
-    assert.match(text, /ASSIGNMENT: SPY 590 P/, "a Notify call with the assignment title");
+    assert.match(text, /ASSIGNMENT: SPY 21MAR25 590 P/, "a Notify call with the assignment title");
     console.log(`assignment click -> banner in ${bannerMs} ms`);
     await session.screenshot("assignment-banner");
     // Acknowledge every critical alert of this assignment; the banner row goes away.
@@ -190,15 +190,15 @@ describe("Tradeguard desktop app", () => {
         .find('[data-testid="critical-banner"]')
         .then((b) => session.text(b))
         .catch(() => "");
-    for (let i = 0; i < 10 && (await rows()).includes("SPY 590 P"); i++) {
+    for (let i = 0; i < 10 && (await rows()).includes("SPY 21MAR25 590 P"); i++) {
       // The banner goes away with its last critical alert, possibly between the two reads.
       const ack = await session.find('[data-testid="critical-banner"] button').catch(() => null);
       if (!ack) break;
       await session.click(ack);
       await sleep(300);
     }
-    assert.ok(!(await rows()).includes("SPY 590 P assigned"), "the acknowledged assignment left the banner");
-    const history = await session.waitForText('[data-testid="alert-list"]', (t) => t.includes("SPY 590 P"));
+    assert.ok(!(await rows()).includes("SPY 21MAR25 590 P assigned"), "the acknowledged assignment left the banner");
+    const history = await session.waitForText('[data-testid="alert-list"]', (t) => t.includes("SPY 21MAR25 590 P"));
     assert.match(history, /acknowledged/, "the alert stays in the history, acknowledged");
   });
 

@@ -2,7 +2,7 @@ import { useCallback, useEffect, useMemo, useState } from "react";
 import type { Backend } from "./backend";
 import type { AlertView, IpcError, SeverityView } from "./bindings";
 import { useSubscription } from "./useSubscription";
-import { formatLocalDateTime } from "./format";
+import { formatLocalDateTime, localZone } from "./format";
 
 const RANK: Record<SeverityView, number> = { critical: 0, warning: 1, info: 2 };
 
@@ -129,7 +129,7 @@ export function AlertsPanel({ alerts }: { alerts: AlertView[] }) {
               <span className={`badge ${a.severity}`}>{a.severity}</span>
               <span>{a.message}</span>
               <span className="muted">
-                {formatLocalDateTime(a.createdAt)}
+                {formatLocalDateTime(a.createdAt)} {localZone()}
                 {a.acknowledgedAt ? " · acknowledged" : ""}
               </span>
             </li>

@@ -126,12 +126,12 @@ describe("App navigation and shell requests", () => {
   it("shows armed emergency closes on the Dashboard", async () => {
     const v = guardView({
       emergencyCloses: [
-        { strategy: "SPY strangle", account: "DU1", phase: "armed", releaseAt: "2025-03-05T14:30:00Z", releasesInSecs: 600, orders: [] },
+        { strategy: "SPY strangle", account: "DU1", phase: "armed", releaseAt: "2025-03-05T14:30:00Z", releasesInSecs: 600, orders: [], how: "market orders 2 min after the open" },
       ],
     });
     const { backend } = shellBackend({ guardStatus: async () => ok(v) });
     render(<App backend={backend} />);
-    expect((await screen.findByTestId("emergency-countdown")).textContent).toContain("goes out at the open in 10 min");
+    expect((await screen.findByTestId("emergency-countdown")).textContent).toContain("goes out in 10 min");
   });
 
   it("a quit request from the tray opens the quit confirmation over an inert app", async () => {

@@ -10,6 +10,7 @@ const close = (over: Partial<EmergencyCloseView>): EmergencyCloseView => ({
   releaseAt: "2025-03-05T14:30:00Z",
   releasesInSecs: 2 * 3600 + 13 * 60 + 40,
   orders: ["BUY 1 SPY 21MAR25 600 C — waiting", "SELL 1 SPY 21MAR25 610 C — waiting"],
+  how: "market orders 2 min after the open (opening spreads are widest at the open itself)",
   ...over,
 });
 
@@ -34,10 +35,11 @@ describe("EmergencyCloses", () => {
     expect(screen.queryByTestId("emergency-closes")).toBeNull();
   });
 
-  it("shows an armed close's countdown to the open, with its orders", () => {
+  it("shows an armed close's countdown, how its orders go out, and the orders", () => {
     render(<EmergencyCloses closes={[close({})]} />);
-    expect(screen.getByTestId("emergency-countdown").textContent).toBe(
-      "Emergency close armed — goes out at the open in 2 h 13 min",
+    expect(screen.getByTestId("emergency-countdown").textContent).toBe("Emergency close armed — goes out in 2 h 13 min");
+    expect(screen.getByTestId("emergency-how").textContent).toBe(
+      "market orders 2 min after the open (opening spreads are widest at the open itself)",
     );
     const item = screen.getByTestId("emergency-close");
     expect(item.textContent).toContain("SPY iron condor · DU1");

@@ -25,14 +25,14 @@ function headline(c: EmergencyCloseView) {
       return (
         <strong data-testid="emergency-countdown">
           {c.releasesInSecs === null || c.releasesInSecs <= 0
-            ? "Emergency close armed — goes out at the open now"
-            : `Emergency close armed — goes out at the open in ${formatCountdown(c.releasesInSecs)}`}
+            ? "Emergency close armed — goes out now"
+            : `Emergency close armed — goes out in ${formatCountdown(c.releasesInSecs)}`}
         </strong>
       );
     case "working":
       return <strong>Emergency close working — orders are at the broker</strong>;
     case "completed":
-      return <strong>Emergency close completed — every order filled</strong>;
+      return <strong>Emergency close completed — confirmed by the account's positions</strong>;
     case "failed":
       return <strong>Emergency close failed — a person is needed: close what is left at the broker</strong>;
     default:
@@ -63,6 +63,11 @@ export function EmergencyCloses({ closes }: { closes: EmergencyCloseView[] }) {
               {c.strategy} · {c.account} · {c.phase === "armed" ? "release" : "released"} {releaseTime(c.releaseAt)}
             </span>
           </div>
+          {c.how && (
+            <p className="muted" data-testid="emergency-how">
+              {c.how}
+            </p>
+          )}
           <ol className="emergency-orders">
             {c.orders.map((o, i) => (
               <li key={i} className={/— failed/.test(o) ? "neg" : /— filled$/.test(o) ? "pos" : undefined}>

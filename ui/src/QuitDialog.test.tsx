@@ -18,8 +18,9 @@ const guarded = guardView({
       releaseAt: "2025-03-05T14:30:00Z",
       releasesInSecs: 3 * 3600 + 5 * 60,
       orders: [],
+      how: "market orders 2 min after the open",
     },
-    { strategy: "SPY spread", account: "DU1", phase: "completed", releaseAt: "2025-03-04T14:30:00Z", releasesInSecs: null, orders: [] },
+    { strategy: "SPY spread", account: "DU1", phase: "completed", releaseAt: "2025-03-04T14:30:00Z", releasesInSecs: null, orders: [], how: "" },
   ],
 });
 

@@ -304,6 +304,8 @@ export type EmergencyCloseView = {
 	releasesInSecs: number | null,
 	/**  The orders in plan order with their progress, e.g. "BUY 2 SPY 21MAR25 600 C — filled". */
 	orders: string[],
+	/**  How the orders go out ("market orders 2 min after the open ..."). */
+	how: string,
 };
 
 /**  Stable error codes. The UI switches on these; never rename one, only add. */

@@ -10,7 +10,7 @@ use std::time::Duration;
 use tradeguard_engine::assignment::stubs::{reference_condor, spy_option};
 use tradeguard_engine::assignment::{
     AssignmentConfig, AssignmentGuard, ClosePhase, DetectionKind, DetectionSource,
-    EmergencyOrderState, GuardDeps, GuardHandle, RecordingNotifier, UsEquityHours,
+    EmergencyOrderState, GuardDeps, GuardHandle, OpenOrder, RecordingNotifier, UsEquityHours,
 };
 use tradeguard_engine::{
     ExecError, ExecutionCoordinator, GateRefusal, JournalRecord, MemoryJournal, OrderIntent,
@@ -278,10 +278,16 @@ async fn overnight_delivery_without_execution_is_armed_for_the_open() {
     let st = g.status();
     assert_eq!(st.records.len(), 1);
     assert_eq!(st.closes[0].phase, ClosePhase::Armed);
-    assert_eq!(st.closes[0].release_at, tue(9, 30));
+    // Market orders 2 min after the open (the default), not into the opening rotation.
+    assert_eq!(st.closes[0].release_at, tue(9, 32));
+    assert!(
+        st.closes[0].how.contains("2 min after the open"),
+        "{}",
+        st.closes[0].how
+    );
     let left = g.countdown().unwrap();
     assert!(
-        left > Duration::from_secs(29 * 60) && left <= Duration::from_secs(30 * 60),
+        left > Duration::from_secs(31 * 60) && left <= Duration::from_secs(32 * 60),
         "{left:?}"
     );
     assert_eq!(
@@ -289,7 +295,7 @@ async fn overnight_delivery_without_execution_is_armed_for_the_open() {
         "ASSIGNMENT: SPY 21MAR25 440 P ×2 assigned — emergency close armed for the open"
     );
     assert!(
-        r.n.all()[0].body.contains("in 30 min"),
+        r.n.all()[0].body.contains("in 32 min"),
         "{}",
         r.n.all()[0].body
     );
@@ -307,9 +313,40 @@ async fn overnight_delivery_without_execution_is_armed_for_the_open() {
     let st = g.status();
     let c = &st.closes[0];
     assert_eq!(c.phase, ClosePhase::Completed, "{c:#?}");
-    assert!(c.orders.iter().all(|x| x.sent_at.unwrap() >= tue(9, 30)));
+    assert!(c.orders.iter().all(|x| x.sent_at.unwrap() >= tue(9, 32)));
     assert!(all_flat(&r.b).await);
     assert_eq!(g.countdown(), None);
+}
+
+/// The emergency close armed for the open goes out as the trader chose: market orders into the
+/// opening rotation (spreads at their widest) pay more than the default, market orders 2 min
+/// after the open. Same seed, same market path; only the order style differs.
+#[tokio::test(start_paused = true)]
+async fn the_close_armed_for_the_open_waits_out_the_opening_spreads() {
+    async fn paid_for_the_buy_back(at_open: OpenOrder) -> (Timestamp, i64) {
+        let r = rig(cfg_at(tue(9, 0), 2)).await;
+        let mut deps = r.deps(r.start);
+        deps.config.at_open = at_open;
+        let g = AssignmentGuard::start(deps).await.unwrap();
+        sleep_ms(1_000).await;
+        r.b.force_assignment(&o(Right::Put, 440).id(), 2).unwrap();
+        sleep_ms(45 * 60_000).await;
+        let st = g.status();
+        let c = &st.closes[0];
+        assert_eq!(c.phase, ClosePhase::Completed, "{c:#?}");
+        let buy = &c.orders[0];
+        assert_eq!(buy.planned.instrument, o(Right::Call, 460));
+        let paid: i64 = buy.fills.iter().map(|f| f.price.raw() * f.qty).sum();
+        (buy.sent_at.unwrap(), paid)
+    }
+    let (sent_at_open, at_open) = paid_for_the_buy_back(OpenOrder::Market).await;
+    let (sent_later, later) = paid_for_the_buy_back(OpenOrder::default()).await;
+    assert!(sent_at_open >= tue(9, 30) && sent_at_open < tue(9, 31));
+    assert!(sent_later >= tue(9, 32));
+    assert!(
+        later < at_open,
+        "2 min after the open paid {later}, into the opening spreads {at_open}"
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -335,8 +335,8 @@ async fn pre_market_arming_sells_stock_at_four_and_options_at_the_open() {
     assert_eq!(st.closes[0].orders[1].state, EmergencyOrderState::Waiting);
     assert_eq!(
         st.closes[0].release_at,
-        wed(9, 30),
-        "countdown moves to the open"
+        wed(9, 32),
+        "countdown moves to the open (market orders 2 min after it)"
     );
     assert!(g.countdown().is_some());
     assert!(
@@ -346,8 +346,8 @@ async fn pre_market_arming_sells_stock_at_four_and_options_at_the_open() {
         "{:#?}",
         audits_sent(&j)
     );
-    // The open: the put is sold.
-    let to_open = wed(9, 31).duration_since(now(&b));
+    // The open (market orders 2 min after it): the put is sold.
+    let to_open = wed(9, 33).duration_since(now(&b));
     tokio::time::sleep(to_open).await;
     let st = g.status();
     assert_eq!(
@@ -443,6 +443,7 @@ async fn emergency_close_records_survive_the_sqlite_store_and_old_intents_still_
             intended: false,
             expected: Vec::new(),
             verifying_since: None,
+            how: String::new(),
         },
         strategy: Some(put_spread()),
     };

@@ -11,15 +11,12 @@
 //! 3. a cash-secured put assigned: the shares kept, nothing placed.
 
 mod common;
-use common::px;
-use std::sync::Arc;
+use common::{guard_on_ib, ib_broker};
 use std::time::Duration;
-use tradeguard_engine::assignment::{AlwaysOpen, AssignmentConfig, ClosePhase, RecordingNotifier};
-use tradeguard_engine::enforce::{EnforceConfig, Guard, GuardDeps, NoRules};
-use tradeguard_engine::{EngineConfig, IntrinsicStressModel, MemoryJournal, Severity};
+use tradeguard_engine::Severity;
+use tradeguard_engine::assignment::ClosePhase;
+use tradeguard_engine::enforce::{EnforceConfig, Guard, NoRules};
 use tradeguard_ibkr::fake_tws::{FakeTws, FakeTwsConfig, QuoteScript, proto};
-use tradeguard_ibkr::{IbBroker, IbSettings};
-use tradeguard_model::SystemClock;
 
 const ACCOUNT: &str = "DU-TEST";
 const T: Duration = Duration::from_secs(30);
@@ -86,33 +83,13 @@ async fn rig(book: &[(proto::Contract, f64, f64, f64)]) -> Rig {
         f.set_quote(c.clone(), quote(*mid));
         f.set_position(ACCOUNT, c.clone(), *qty, *avg);
     }
-    let settings = IbSettings {
-        port: f.port(),
-        client_id: 7,
-        account: ACCOUNT.into(),
-        ..IbSettings::default()
-    };
-    let clock: Arc<dyn tradeguard_model::Clock> = Arc::new(SystemClock);
-    let mut risk = IntrinsicStressModel::default();
-    risk.fallback_spots.insert("SPY".into(), px("450"));
-    let g = Guard::start(GuardDeps {
-        broker: Arc::new(IbBroker::new(settings, clock.clone())),
-        journal: Arc::new(MemoryJournal::new()),
-        clock,
-        risk: Box::new(risk),
-        engine: EngineConfig {
-            watch_symbols: vec!["SPY".into()],
-            ..EngineConfig::default()
-        },
-        enforce: EnforceConfig::default(),
-        evaluator: Box::new(NoRules),
-        hours: Arc::new(AlwaysOpen),
-        backstops: Vec::new(),
-        notifier: Arc::new(RecordingNotifier::new()),
-        assignment: AssignmentConfig::default(),
-    })
-    .await
-    .unwrap();
+    let g = guard_on_ib(
+        ib_broker(f.port(), 7, ACCOUNT),
+        &[("SPY", "450")],
+        EnforceConfig::default(),
+        Box::new(NoRules),
+    )
+    .await;
     let deadline = tokio::time::Instant::now() + T;
     while g.positions().len() < book.len() || g.strategies().is_empty() {
         assert!(

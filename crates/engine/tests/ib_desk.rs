@@ -3,15 +3,11 @@
 //! start from the adapter's connection state, not from "unknown" until the next reconnect.
 
 mod common;
-use common::px;
-use std::sync::Arc;
+use common::{guard_on_ib, ib_broker};
 use std::time::Duration;
-use tradeguard_engine::assignment::{AlwaysOpen, AssignmentConfig, RecordingNotifier};
-use tradeguard_engine::enforce::{EnforceConfig, Guard, GuardDeps, NoRules};
-use tradeguard_engine::{EngineConfig, IntrinsicStressModel, MemoryJournal};
+use tradeguard_engine::enforce::{EnforceConfig, NoRules};
 use tradeguard_ibkr::fake_tws::{FakeTws, FakeTwsConfig};
-use tradeguard_ibkr::{IbBroker, IbSettings};
-use tradeguard_model::{ConnectionState, SystemClock};
+use tradeguard_model::ConnectionState;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_connection_is_known_from_the_first_connect() {
@@ -22,36 +18,17 @@ async fn the_connection_is_known_from_the_first_connect() {
     .await
     .unwrap();
     f.use_wall_clock();
-    let clock: Arc<dyn tradeguard_model::Clock> = Arc::new(SystemClock);
-    let ib = Arc::new(IbBroker::new(
-        IbSettings {
-            port: f.port(),
-            client_id: 9,
-            account: "DU-TEST".into(),
-            ..IbSettings::default()
-        },
-        clock.clone(),
-    ));
+    let ib = ib_broker(f.port(), 9, "DU-TEST");
     // As the app and the headless guard do: connect (the account is known only then), then
     // start the guard.
     ib.connect_ib().await.unwrap();
-    let mut risk = IntrinsicStressModel::default();
-    risk.fallback_spots.insert("SPY".into(), px("450"));
-    let g = Guard::start(GuardDeps {
-        broker: ib,
-        journal: Arc::new(MemoryJournal::new()),
-        clock,
-        risk: Box::new(risk),
-        engine: EngineConfig::default(),
-        enforce: EnforceConfig::default(),
-        evaluator: Box::new(NoRules),
-        hours: Arc::new(AlwaysOpen),
-        backstops: Vec::new(),
-        notifier: Arc::new(RecordingNotifier::new()),
-        assignment: AssignmentConfig::default(),
-    })
-    .await
-    .unwrap();
+    let g = guard_on_ib(
+        ib,
+        &[("SPY", "450")],
+        EnforceConfig::default(),
+        Box::new(NoRules),
+    )
+    .await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         let c = g.read_live_book(|b| b.connection().cloned());

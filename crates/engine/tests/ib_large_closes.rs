@@ -5,18 +5,17 @@
 //! shorts bought back before their protection is sold, and end where they should.
 
 mod common;
-use common::px;
+use common::{guard_on_ib, ib_broker};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tradeguard_engine::assignment::{AlwaysOpen, AssignmentConfig, RecordingNotifier};
+use tradeguard_engine::EngineConfig;
+use tradeguard_engine::assignment::AlwaysOpen;
 use tradeguard_engine::enforce::{
-    EnforceConfig, FlattenScope, Guard, GuardDeps, NoRules, RiskRules, RuleEvaluator,
+    EnforceConfig, FlattenScope, Guard, NoRules, RiskRules, RuleEvaluator,
 };
-use tradeguard_engine::{EngineConfig, IntrinsicStressModel, MemoryJournal};
 use tradeguard_ibkr::fake_tws::{FakeTws, FakeTwsConfig, QuoteScript, proto};
-use tradeguard_ibkr::{IbBroker, IbSettings};
-use tradeguard_model::{AccountId, SystemClock};
+use tradeguard_model::AccountId;
 
 const ACCOUNT: &str = "DU-TEST";
 const T: Duration = Duration::from_secs(30);
@@ -82,37 +81,16 @@ async fn rig(evaluator: Box<dyn RuleEvaluator>) -> Rig {
         f.set_quote(c.clone(), quote(*mid));
         f.set_position(ACCOUNT, c.clone(), *qty, *avg);
     }
-    let settings = IbSettings {
-        port: f.port(),
-        client_id: 5,
-        account: ACCOUNT.into(),
-        ..IbSettings::default()
-    };
-    let clock: Arc<dyn tradeguard_model::Clock> = Arc::new(SystemClock);
-    let mut risk = IntrinsicStressModel::default();
-    risk.fallback_spots.insert("SPY".into(), px("500"));
-    risk.fallback_spots.insert("QQQ".into(), px("400"));
-    let g = Guard::start(GuardDeps {
-        broker: Arc::new(IbBroker::new(settings, clock.clone())),
-        journal: Arc::new(MemoryJournal::new()),
-        clock: clock.clone(),
-        risk: Box::new(risk),
-        engine: EngineConfig {
-            watch_symbols: vec!["SPY".into(), "QQQ".into()],
-            ..EngineConfig::default()
-        },
-        enforce: EnforceConfig {
+    let g = guard_on_ib(
+        ib_broker(f.port(), 5, ACCOUNT),
+        &[("SPY", "500"), ("QQQ", "400")],
+        EnforceConfig {
             eval_interval: Duration::from_millis(200),
             ..EnforceConfig::default()
         },
         evaluator,
-        hours: Arc::new(AlwaysOpen),
-        backstops: Vec::new(),
-        notifier: Arc::new(RecordingNotifier::new()),
-        assignment: AssignmentConfig::default(),
-    })
-    .await
-    .unwrap();
+    )
+    .await;
     let deadline = tokio::time::Instant::now() + T;
     while g.positions().len() < 4 {
         assert!(

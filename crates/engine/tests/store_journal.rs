@@ -570,6 +570,7 @@ async fn a_broken_strategy_is_stored_with_its_legs_and_loads_back_exactly() {
             intended: false,
             expected: Vec::new(),
             verifying_since: None,
+            how: String::new(),
         },
         strategy: Some(condor.clone()),
     };

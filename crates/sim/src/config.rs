@@ -57,6 +57,14 @@ pub struct MarketConfig {
     pub fast_duration: Duration,
     /// Minimum price increment for stock and options.
     pub tick: Price,
+    /// The opening rotation: for this long after the regular open, spreads are
+    /// `fast_spread_mult` wide (option markets open wide and narrow within minutes).
+    #[serde(default = "default_opening_wide")]
+    pub opening_wide: Duration,
+}
+
+fn default_opening_wide() -> Duration {
+    Duration::from_secs(60)
 }
 
 impl Default for MarketConfig {
@@ -76,6 +84,7 @@ impl Default for MarketConfig {
             fast_spread_mult: 3.0,
             fast_duration: Duration::from_secs(120),
             tick: Price::from_raw(100),
+            opening_wide: default_opening_wide(),
         }
     }
 }

@@ -119,6 +119,10 @@ impl Market {
             if fast {
                 u.fast_until = t.plus(cfg.fast_duration);
             }
+            // The opening rotation: wide spreads for the first moments of the session.
+            if prev != Session::Regular {
+                u.fast_until = u.fast_until.max(t.plus(cfg.opening_wide));
+            }
             u.spot = clamp_px(s);
         }
     }

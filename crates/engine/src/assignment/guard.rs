@@ -223,6 +223,9 @@ pub struct EmergencyClose {
     /// Every step filled since then; the broker's positions are being checked.
     #[serde(default)]
     pub verifying_since: Option<Timestamp>,
+    /// How the orders go out, for a person ("market orders 2 min after the open ...").
+    #[serde(default)]
+    pub how: String,
 }
 
 impl EmergencyClose {
@@ -817,6 +820,16 @@ impl AssignmentGuard {
         let _ = self.events.send(GuardEvent::Alert(a));
     }
 
+    /// An alert ("`title`: `body`") and the same as a notification.
+    async fn tell(&self, severity: Severity, code: &str, title: String, body: String) {
+        self.alert(severity, code, format!("{title}: {body}")).await;
+        self.notifier.notify(&Notification {
+            title,
+            body,
+            severity,
+        });
+    }
+
     // ----- events -------------------------------------------------------------------------
 
     /// Processes one broker event.
@@ -1260,7 +1273,11 @@ impl AssignmentGuard {
                 None => "emergency close sent".to_owned(),
             }
         } else if at_open {
-            format!("emergency close armed for the open ({})", left(release_at))
+            format!(
+                "emergency close armed for the open: {} ({})",
+                self.closes[ci].how,
+                left(release_at)
+            )
         } else {
             format!(
                 "emergency close armed: stock outside regular hours from pre-market ({}), options at the open ({})",
@@ -1297,9 +1314,9 @@ impl AssignmentGuard {
             )
         };
         let body = format!(
-            "{} is Broken ({}); {delivered}; {when}: {plan_text}.{kept}",
+            "{} is Broken: {}; {delivered}; {when}: {plan_text}.{kept}",
             self.strategy_label(sid),
-            reason.code()
+            reason.describe()
         );
         // Planned and armed orders, with the Broken strategy and its legs, are durable before
         // the gate is told and before anything is sent.
@@ -1394,17 +1411,8 @@ impl AssignmentGuard {
             format!("{title}; {body}"),
         )
         .await;
-        self.alert(
-            Severity::Warning,
-            "assignment.intended",
-            format!("{title}. {body}"),
-        )
-        .await;
-        self.notifier.notify(&Notification {
-            title,
-            body,
-            severity: Severity::Warning,
-        });
+        self.tell(Severity::Warning, "assignment.intended", title, body)
+            .await;
         if let Some(ci) = close {
             self.save(ci).await;
             self.advance(ci).await;
@@ -1439,6 +1447,12 @@ impl AssignmentGuard {
         let pre = self.cfg.arm_at == ArmAt::PreMarket && self.broker.capabilities().outside_rth;
         let open_at = self.hours.release_time(now, ArmAt::Open);
         let pre_at = self.hours.release_time(now, ArmAt::PreMarket);
+        // Armed for the open: the configured delay after it (the opening spreads).
+        let open_at = if open_at > now {
+            open_at.plus(self.cfg.at_open.delay())
+        } else {
+            open_at
+        };
         let orders: Vec<EmergencyOrder> = p
             .orders
             .into_iter()
@@ -1479,6 +1493,11 @@ impl AssignmentGuard {
             intended,
             expected,
             verifying_since: None,
+            how: if armed {
+                self.cfg.at_open.describe()
+            } else {
+                "market orders now (the market is open)".to_owned()
+            },
         });
         self.closes.len() - 1
     }
@@ -1954,14 +1973,13 @@ impl AssignmentGuard {
         } else {
             self.closes[ci].phase = ClosePhase::Failed;
             self.save(ci).await;
-            let msg = format!("Emergency close of {label} FAILED — act now: {summary}");
-            self.alert(Severity::Critical, "assignment.close_failed", msg)
-                .await;
-            self.notifier.notify(&Notification {
-                title: format!("Emergency close of {label} FAILED — act now"),
-                body: summary,
-                severity: Severity::Critical,
-            });
+            self.tell(
+                Severity::Critical,
+                "assignment.close_failed",
+                format!("Emergency close of {label} FAILED — act now"),
+                summary,
+            )
+            .await;
         }
     }
 
@@ -2011,17 +2029,13 @@ impl AssignmentGuard {
         let body = format!(
             "every order filled, but {why}. No further order is sent: close what remains by hand."
         );
-        self.alert(
+        self.tell(
             Severity::Critical,
             "assignment.close_unconfirmed",
-            format!("{title}: {body}"),
-        )
-        .await;
-        self.notifier.notify(&Notification {
             title,
             body,
-            severity: Severity::Critical,
-        });
+        )
+        .await;
     }
 
     /// Close `ci` is complete: every step filled and the account shows it.
@@ -2051,14 +2065,13 @@ impl AssignmentGuard {
             tracing::warn!(code = e.code(), "strategy {sid}: {e}");
         }
         self.save(ci).await;
-        let msg = format!("{what} completed, confirmed by the account's positions: {summary}");
-        self.alert(Severity::Warning, "assignment.close_completed", msg)
-            .await;
-        self.notifier.notify(&Notification {
-            title: format!("{what} completed"),
-            body: summary,
-            severity: Severity::Warning,
-        });
+        self.tell(
+            Severity::Warning,
+            "assignment.close_completed",
+            format!("{what} completed"),
+            format!("confirmed by the account's positions: {summary}"),
+        )
+        .await;
     }
 
     // ----- task ---------------------------------------------------------------------------

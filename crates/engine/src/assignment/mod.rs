@@ -27,7 +27,7 @@ pub mod record;
 #[cfg(any(test, feature = "stubs"))]
 pub mod stubs;
 
-pub use config::AssignmentConfig;
+pub use config::{AssignmentConfig, OpenOrder};
 pub use detect::{Detector, DetectorConfig};
 pub use error::AssignmentError;
 pub use expiry::{ExpiryRisk, ExpiryRiskConfig, ExpiryRiskKind};

@@ -44,6 +44,19 @@ pub enum AssignedShape {
 }
 
 impl AssignedShape {
+    /// Every shape, in the order a person reads them.
+    pub const ALL: [Self; 9] = [
+        Self::SingleOption,
+        Self::Covered,
+        Self::Vertical,
+        Self::IronCondor,
+        Self::IronButterfly,
+        Self::Straddle,
+        Self::Strangle,
+        Self::Butterfly,
+        Self::Custom,
+    ];
+
     /// The shape of `s`.
     pub fn of(s: &Strategy) -> Self {
         Self::from_parts(s.kind, s.legs.iter().map(|l| &l.instrument))
@@ -181,20 +194,8 @@ impl AssignmentPolicy {
     }
 
     fn every_shape(a: StockAction) -> Self {
-        use AssignedShape::*;
-        let all = [
-            SingleOption,
-            Covered,
-            Vertical,
-            IronCondor,
-            IronButterfly,
-            Straddle,
-            Strangle,
-            Butterfly,
-            Custom,
-        ];
         Self {
-            stock: all.into_iter().map(|s| (s, a)).collect(),
+            stock: AssignedShape::ALL.into_iter().map(|s| (s, a)).collect(),
             strategies: BTreeMap::new(),
         }
     }
@@ -203,19 +204,7 @@ impl AssignmentPolicy {
     /// options and covered positions are the plan (alert only, shares kept); spreads are
     /// closed (shares closed)".
     pub fn describe(&self) -> String {
-        use AssignedShape::*;
-        let all = [
-            SingleOption,
-            Covered,
-            Vertical,
-            IronCondor,
-            IronButterfly,
-            Straddle,
-            Strangle,
-            Butterfly,
-            Custom,
-        ];
-        let shapes = all
+        let shapes = AssignedShape::ALL
             .iter()
             .map(|s| {
                 let a = self

@@ -499,6 +499,7 @@ mod tests {
                 intended: false,
                 expected: Vec::new(),
                 verifying_since: None,
+                how: String::new(),
             },
             strategy,
         }

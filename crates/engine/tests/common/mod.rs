@@ -215,3 +215,49 @@ impl tradeguard_engine::Journal for Crashing {
         self.inner.load().await
     }
 }
+
+/// `IbBroker` (the real `ibapi` client) for the fake TWS on `port`, on the wall clock.
+pub fn ib_broker(port: u16, client_id: i32, account: &str) -> Arc<tradeguard_ibkr::IbBroker> {
+    Arc::new(tradeguard_ibkr::IbBroker::new(
+        tradeguard_ibkr::IbSettings {
+            port,
+            client_id,
+            account: account.into(),
+            ..tradeguard_ibkr::IbSettings::default()
+        },
+        Arc::new(tradeguard_model::SystemClock),
+    ))
+}
+
+/// The production guard on `broker` (wall clock, market always open, a fallback spot per
+/// watched symbol), as the app and `tradeguard guard` start it.
+pub async fn guard_on_ib(
+    broker: Arc<tradeguard_ibkr::IbBroker>,
+    spots: &[(&str, &str)],
+    enforce: tradeguard_engine::enforce::EnforceConfig,
+    evaluator: Box<dyn tradeguard_engine::enforce::RuleEvaluator>,
+) -> tradeguard_engine::enforce::Guard {
+    let clock: Arc<dyn tradeguard_model::Clock> = Arc::new(tradeguard_model::SystemClock);
+    let mut risk = IntrinsicStressModel::default();
+    for (s, p) in spots {
+        risk.fallback_spots.insert((*s).into(), px(p));
+    }
+    tradeguard_engine::enforce::Guard::start(tradeguard_engine::enforce::GuardDeps {
+        broker,
+        journal: Arc::new(MemoryJournal::new()),
+        clock,
+        risk: Box::new(risk),
+        engine: EngineConfig {
+            watch_symbols: spots.iter().map(|(s, _)| (*s).to_owned()).collect(),
+            ..EngineConfig::default()
+        },
+        enforce,
+        evaluator,
+        hours: Arc::new(tradeguard_engine::assignment::AlwaysOpen),
+        backstops: Vec::new(),
+        notifier: Arc::new(tradeguard_engine::assignment::RecordingNotifier::new()),
+        assignment: tradeguard_engine::assignment::AssignmentConfig::default(),
+    })
+    .await
+    .expect("the guard starts")
+}

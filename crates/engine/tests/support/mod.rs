@@ -164,28 +164,21 @@ fn held(ev: &BrokerEvent, inst: &Instrument) -> bool {
     }
 }
 
-/// The stream with [`LatePositions`] applied: one delay line for the instrument's position
-/// events, everything else direct.
-fn late_positions(mut inner: EventStream, late: LatePositions) -> EventStream {
+/// `inner` through one FIFO delay line: an event `delay_of` gives a time goes out then (in
+/// order behind the ones already waiting), every other event at once.
+fn delayed(
+    mut inner: EventStream,
+    mut delay_of: impl FnMut(&BrokerEvent) -> Option<tokio::time::Instant> + Send + 'static,
+) -> EventStream {
     let (out, rx) = futures::channel::mpsc::unbounded::<BrokerEvent>();
     let (late_tx, mut late_rx) =
         tokio::sync::mpsc::unbounded_channel::<(tokio::time::Instant, BrokerEvent)>();
     let direct = out.clone();
     tokio::spawn(async move {
-        let mut last = tokio::time::Instant::now();
         while let Some(ev) = inner.next().await {
-            let sent = match &ev {
-                BrokerEvent::Position(p) if p.instrument == late.instrument => {
-                    let now = tokio::time::Instant::now();
-                    let at = if now >= late.from && now < late.until {
-                        now + late.delay
-                    } else {
-                        now
-                    };
-                    last = last.max(at);
-                    late_tx.send((last, ev)).is_ok()
-                }
-                _ => direct.unbounded_send(ev).is_ok(),
+            let sent = match delay_of(&ev) {
+                Some(at) => late_tx.send((at, ev)).is_ok(),
+                None => direct.unbounded_send(ev).is_ok(),
             };
             if !sent {
                 return;
@@ -201,6 +194,25 @@ fn late_positions(mut inner: EventStream, late: LatePositions) -> EventStream {
         }
     });
     Box::pin(rx)
+}
+
+/// The stream with [`LatePositions`] applied: the instrument's position events through the
+/// delay line (late inside the window, never ahead of an earlier one), everything else direct.
+fn late_positions(inner: EventStream, late: LatePositions) -> EventStream {
+    let mut last = tokio::time::Instant::now();
+    delayed(inner, move |ev| match ev {
+        BrokerEvent::Position(p) if p.instrument == late.instrument => {
+            let now = tokio::time::Instant::now();
+            let at = if now >= late.from && now < late.until {
+                now + late.delay
+            } else {
+                now
+            };
+            last = last.max(at);
+            Some(last)
+        }
+        _ => None,
+    })
 }
 
 #[async_trait::async_trait]
@@ -221,7 +233,7 @@ impl Broker for WrappedBroker {
         self.inner.disconnect().await
     }
     fn events(&self) -> EventStream {
-        let mut inner = self.inner.events();
+        let inner = self.inner.events();
         if let Some((lost, until)) = self.lose.clone() {
             return Box::pin(inner.filter(move |ev| {
                 let gone = tokio::time::Instant::now() < until
@@ -235,34 +247,10 @@ impl Broker for WrappedBroker {
         let Some((inst, delay)) = self.hold_back.clone() else {
             return inner;
         };
-        let (out, rx) = futures::channel::mpsc::unbounded::<BrokerEvent>();
-        let (late_tx, mut late_rx) =
-            tokio::sync::mpsc::unbounded_channel::<(tokio::time::Instant, BrokerEvent)>();
-        let direct = out.clone();
-        tokio::spawn(async move {
-            while let Some(ev) = inner.next().await {
-                let sent = if held(&ev, &inst) {
-                    late_tx
-                        .send((tokio::time::Instant::now() + delay, ev))
-                        .is_ok()
-                } else {
-                    direct.unbounded_send(ev).is_ok()
-                };
-                if !sent {
-                    return;
-                }
-            }
-        });
-        // One FIFO delay line: equal delays keep the held events in their original order.
-        tokio::spawn(async move {
-            while let Some((at, ev)) = late_rx.recv().await {
-                tokio::time::sleep_until(at).await;
-                if out.unbounded_send(ev).is_err() {
-                    return;
-                }
-            }
-        });
-        Box::pin(rx)
+        // Equal delays keep the held events in their original order.
+        delayed(inner, move |ev| {
+            held(ev, &inst).then(|| tokio::time::Instant::now() + delay)
+        })
     }
     async fn next_order_id(&self) -> Result<OrderId, BrokerError> {
         match &self.restarted_ids {
