@@ -11,26 +11,15 @@
 //! 3. a cash-secured put assigned: the shares kept, nothing placed.
 
 mod common;
-use common::{guard_on_ib, ib_broker};
+use common::{guard_on_ib, ib_broker, ib_quote as quote};
 use std::time::Duration;
 use tradeguard_engine::Severity;
 use tradeguard_engine::assignment::ClosePhase;
 use tradeguard_engine::enforce::{EnforceConfig, Guard, NoRules};
-use tradeguard_ibkr::fake_tws::{FakeTws, FakeTwsConfig, QuoteScript, proto};
+use tradeguard_ibkr::fake_tws::{FakeTws, FakeTwsConfig, proto};
 
 const ACCOUNT: &str = "DU-TEST";
 const T: Duration = Duration::from_secs(30);
-
-fn quote(mid: f64) -> QuoteScript {
-    QuoteScript {
-        bid: mid - 0.05,
-        ask: mid + 0.05,
-        last: mid,
-        bid_size: 10.0,
-        ask_size: 10.0,
-        greeks: None,
-    }
-}
 
 fn spy() -> proto::Contract {
     FakeTws::stock(1, "SPY")

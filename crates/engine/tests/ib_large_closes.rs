@@ -5,7 +5,7 @@
 //! shorts bought back before their protection is sold, and end where they should.
 
 mod common;
-use common::{guard_on_ib, ib_broker};
+use common::{guard_on_ib, ib_broker, ib_quote as quote};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,22 +14,11 @@ use tradeguard_engine::assignment::AlwaysOpen;
 use tradeguard_engine::enforce::{
     EnforceConfig, FlattenScope, Guard, NoRules, RiskRules, RuleEvaluator,
 };
-use tradeguard_ibkr::fake_tws::{FakeTws, FakeTwsConfig, QuoteScript, proto};
+use tradeguard_ibkr::fake_tws::{FakeTws, FakeTwsConfig, proto};
 use tradeguard_model::AccountId;
 
 const ACCOUNT: &str = "DU-TEST";
 const T: Duration = Duration::from_secs(30);
-
-fn quote(mid: f64) -> QuoteScript {
-    QuoteScript {
-        bid: mid - 0.05,
-        ask: mid + 0.05,
-        last: mid,
-        bid_size: 10.0,
-        ask_size: 10.0,
-        greeks: None,
-    }
-}
 
 fn key(c: &proto::Contract) -> String {
     format!(

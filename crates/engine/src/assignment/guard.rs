@@ -1447,9 +1447,17 @@ impl AssignmentGuard {
         let pre = self.cfg.arm_at == ArmAt::PreMarket && self.broker.capabilities().outside_rth;
         let open_at = self.hours.release_time(now, ArmAt::Open);
         let pre_at = self.hours.release_time(now, ArmAt::PreMarket);
-        // Armed for the open: the configured delay after it (the opening spreads).
+        // Armed for the open: the configured delay after it (the opening spreads); the rules
+        // file's `open_delay_secs` wins.
+        let at_open = match self.cfg.policy.open_delay_secs {
+            Some(0) => super::config::OpenOrder::Market,
+            Some(secs) => super::config::OpenOrder::DelayedMarket {
+                after: Duration::from_secs(secs),
+            },
+            None => self.cfg.at_open,
+        };
         let open_at = if open_at > now {
-            open_at.plus(self.cfg.at_open.delay())
+            open_at.plus(at_open.delay())
         } else {
             open_at
         };
@@ -1494,7 +1502,7 @@ impl AssignmentGuard {
             expected,
             verifying_since: None,
             how: if armed {
-                self.cfg.at_open.describe()
+                at_open.describe()
             } else {
                 "market orders now (the market is open)".to_owned()
             },
@@ -2342,9 +2350,17 @@ impl GuardHandle {
 
     /// Acknowledges a banner; `false` if unknown.
     pub async fn acknowledge(&self, id: u64) -> Result<bool, AssignmentError> {
+        self.ask(|r| Command::Acknowledge(id, r)).await
+    }
+
+    /// Sends `cmd` to the guard task and waits for its answer.
+    async fn ask<T>(
+        &self,
+        cmd: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, AssignmentError> {
         let (r, rx) = oneshot::channel();
         self.tx
-            .send(Command::Acknowledge(id, r))
+            .send(cmd(r))
             .await
             .map_err(|_| AssignmentError::Stopped)?;
         rx.await.map_err(|_| AssignmentError::Stopped)
@@ -2356,22 +2372,12 @@ impl GuardHandle {
         strategy: StrategyId,
         choice: StrategyChoice,
     ) -> Result<(), AssignmentError> {
-        let (r, rx) = oneshot::channel();
-        self.tx
-            .send(Command::Choose(strategy, choice, r))
-            .await
-            .map_err(|_| AssignmentError::Stopped)?;
-        rx.await.map_err(|_| AssignmentError::Stopped)?
+        self.ask(|r| Command::Choose(strategy, choice, r)).await?
     }
 
     /// Replaces the guarded strategies.
     pub async fn set_strategies(&self, s: Vec<Strategy>) -> Result<(), AssignmentError> {
-        let (r, rx) = oneshot::channel();
-        self.tx
-            .send(Command::SetStrategies(s, r))
-            .await
-            .map_err(|_| AssignmentError::Stopped)?;
-        rx.await.map_err(|_| AssignmentError::Stopped)
+        self.ask(|r| Command::SetStrategies(s, r)).await
     }
 
     /// Feeds an execution the broker marked as exercise / assignment / expiry.
@@ -2380,22 +2386,12 @@ impl GuardHandle {
         e: Execution,
         m: ExecutionMarker,
     ) -> Result<(), AssignmentError> {
-        let (r, rx) = oneshot::channel();
-        self.tx
-            .send(Command::Marked(e, m, r))
-            .await
-            .map_err(|_| AssignmentError::Stopped)?;
-        rx.await.map_err(|_| AssignmentError::Stopped)
+        self.ask(|r| Command::Marked(e, m, r)).await
     }
 
     /// Feeds a reconciliation's broker positions ([`AssignmentGuard::on_reconcile`]).
     pub async fn reconciled(&self, positions: Vec<Position>) -> Result<(), AssignmentError> {
-        let (r, rx) = oneshot::channel();
-        self.tx
-            .send(Command::Reconciled(positions, r))
-            .await
-            .map_err(|_| AssignmentError::Stopped)?;
-        rx.await.map_err(|_| AssignmentError::Stopped)
+        self.ask(|r| Command::Reconciled(positions, r)).await
     }
 
     /// Stops the guard task.

@@ -157,6 +157,8 @@ pub struct StrategyChoice {
 /// [assignment]
 /// # Shares an assignment delivers, per shape: "keep" or "close".
 /// stock = { single_option = "keep", covered = "keep", vertical = "close", iron_condor = "close" }
+/// # A close armed for the open: market orders this long after it (0 = at the open itself).
+/// open_delay_secs = 120
 /// ```
 ///
 /// Per-strategy choices come from the app (journaled), not from the file.
@@ -169,6 +171,10 @@ pub struct AssignmentPolicy {
     /// Per-strategy choices; they win over the shape's.
     #[serde(skip)]
     pub strategies: BTreeMap<StrategyId, StrategyChoice>,
+    /// An emergency close armed for the open goes out as market orders this many seconds
+    /// after it (0: at the open itself); unset: the guard's default (120).
+    #[serde(default)]
+    pub open_delay_secs: Option<u64>,
 }
 
 /// What the policy decides for one assignment.
@@ -196,7 +202,7 @@ impl AssignmentPolicy {
     fn every_shape(a: StockAction) -> Self {
         Self {
             stock: AssignedShape::ALL.into_iter().map(|s| (s, a)).collect(),
-            strategies: BTreeMap::new(),
+            ..Self::default()
         }
     }
 
@@ -308,7 +314,7 @@ mod tests {
 
     #[test]
     fn the_policy_reads_from_the_rules_file() {
-        let text = "[assignment]\nstock = { single_option = \"close\", iron_condor = \"keep\" }\n";
+        let text = "[assignment]\nstock = { single_option = \"close\", iron_condor = \"keep\" }\nopen_delay_secs = 0\n";
         let p = crate::rules::RiskConfig::parse(text, std::path::Path::new("risk.toml"))
             .unwrap()
             .assignment;
@@ -320,6 +326,7 @@ mod tests {
             p.stock.get(&AssignedShape::IronCondor),
             Some(&StockAction::Keep)
         );
+        assert_eq!(p.open_delay_secs, Some(0));
         // A typo is an error with its line, never a silent default.
         let bad = "dry_run = true\n[assignment]\nstock = { vertical = \"sell\" }\n";
         let e =

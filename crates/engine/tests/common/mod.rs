@@ -216,6 +216,18 @@ impl tradeguard_engine::Journal for Crashing {
     }
 }
 
+/// A fake TWS quote 0.05 either side of `mid`, 10 up.
+pub fn ib_quote(mid: f64) -> tradeguard_ibkr::fake_tws::QuoteScript {
+    tradeguard_ibkr::fake_tws::QuoteScript {
+        bid: mid - 0.05,
+        ask: mid + 0.05,
+        last: mid,
+        bid_size: 10.0,
+        ask_size: 10.0,
+        greeks: None,
+    }
+}
+
 /// `IbBroker` (the real `ibapi` client) for the fake TWS on `port`, on the wall clock.
 pub fn ib_broker(port: u16, client_id: i32, account: &str) -> Arc<tradeguard_ibkr::IbBroker> {
     Arc::new(tradeguard_ibkr::IbBroker::new(
