@@ -551,7 +551,8 @@ impl AssignmentGuard {
                 "emergency_resume",
                 "assignment.close_resumed",
                 format!(
-                    "strategy {sid}: emergency close resumed after a restart (nothing planned again){}",
+                    "{}: emergency close resumed after a restart (nothing planned again){}",
+                    self.strategy_label(sid),
                     if notes.is_empty() {
                         String::new()
                     } else {
@@ -1542,7 +1543,11 @@ impl AssignmentGuard {
             self.alert(
                 Severity::Critical,
                 "assignment.lock_failed",
-                format!("strategy {sid}: could not mark Broken: {e} ({})", e.code()),
+                format!(
+                    "{}: could not mark Broken: {e} ({})",
+                    self.strategy_label(sid),
+                    e.code()
+                ),
             )
             .await;
         }
@@ -1571,7 +1576,8 @@ impl AssignmentGuard {
                 "emergency_resume",
                 "assignment.lock_restored",
                 format!(
-                    "strategy {sid}: Broken in the journal's emergency close but not in the coordinator (restart right after the close was journaled): locked again"
+                    "{}: Broken in the journal's emergency close but not in the coordinator (restart right after the close was journaled): locked again",
+                    self.strategy_label(sid)
                 ),
             )
             .await;
