@@ -549,7 +549,7 @@ fn name_of(p: &Peeled) -> String {
         .legs
         .iter()
         .find_map(|l| l.instrument.expiry())
-        .map(|e| e.format(" %Y-%m-%d").to_string())
+        .map(|e| format!(" {}", e.format("%d%b%y").to_string().to_uppercase()))
         .unwrap_or_default();
     if p.kind == StrategyKind::Custom && p.legs.len() == 1 {
         let side = if first.qty < 0 { "short" } else { "long" };

@@ -791,7 +791,7 @@ impl AssignmentGuard {
         }
     }
 
-    /// How texts for a person name a strategy: its name ("SPY 2025-03-21 vertical 590/580"),
+    /// How texts for a person name a strategy: its name ("SPY 21MAR25 vertical 590/580"),
     /// or its id when it has none.
     fn strategy_label(&self, id: StrategyId) -> String {
         match self.strategies.iter().find(|s| s.id == id) {
