@@ -229,21 +229,7 @@ fn start_venue(app: &tauri::AppHandle) {
                             rules_path.clone(),
                             notifier.clone(),
                         );
-                        let address = address.clone();
-                        async move {
-                            match tokio::time::timeout(
-                                IB_CONNECT_TIMEOUT,
-                                venue::Venue::start_ib(ib, store, rules_path, notifier),
-                            )
-                            .await
-                            {
-                                Ok(r) => r,
-                                Err(_) => Err(venue::VenueError::IbTimeout {
-                                    address,
-                                    secs: IB_CONNECT_TIMEOUT.as_secs(),
-                                }),
-                            }
-                        }
+                        venue::Venue::start_ib(ib, store, rules_path, notifier, IB_CONNECT_TIMEOUT)
                     },
                     &retry,
                     |attempt, e, left| {

@@ -163,16 +163,44 @@ impl Venue {
         Ok(v)
     }
 
-    /// Connects to IB Gateway/TWS with `settings` and starts the guard on that account.
+    /// Connects to IB Gateway/TWS with `settings` and starts the guard on that account, within
+    /// `timeout`. A start that fails or times out after the connect disconnects again, so the
+    /// next attempt does not find its own session holding the client id.
     pub async fn start_ib(
         settings: tradeguard_ibkr::IbSettings,
         store: Arc<Store>,
         rules_path: std::path::PathBuf,
         notifier: Arc<dyn assignment::notify::Notifier>,
+        timeout: Duration,
     ) -> Result<Self, VenueError> {
         let clock: Arc<dyn Clock> = Arc::new(tradeguard_model::SystemClock);
         let address = settings.address();
         let ib = Arc::new(tradeguard_ibkr::IbBroker::new(settings, clock.clone()));
+        let started = tokio::time::timeout(
+            timeout,
+            Self::start_ib_on(ib.clone(), &address, clock, store, rules_path, notifier),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(VenueError::IbTimeout {
+                address: address.clone(),
+                secs: timeout.as_secs(),
+            })
+        });
+        if started.is_err() {
+            ib.disconnect_ib().await;
+        }
+        started
+    }
+
+    async fn start_ib_on(
+        ib: Arc<tradeguard_ibkr::IbBroker>,
+        address: &str,
+        clock: Arc<dyn Clock>,
+        store: Arc<Store>,
+        rules_path: std::path::PathBuf,
+        notifier: Arc<dyn assignment::notify::Notifier>,
+    ) -> Result<Self, VenueError> {
         ib.connect_ib().await?;
         let account = tradeguard_model::AccountId::new(ib.account_id());
         tracing::info!(%address, account = %account, "connected to IB");
