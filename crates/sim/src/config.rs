@@ -142,11 +142,13 @@ pub struct AssignmentConfig {
 }
 
 /// How the two position updates of one assignment or exercise (the option's and the stock's)
-/// reach the client. IB sends each contract's position as its own message (`position` /
-/// `updatePortfolio`, one per contract: <https://interactivebrokers.github.io/tws-api/positions.html>),
-/// in no promised order and, for an overnight assignment, often seconds apart or only in the
-/// positions the next connect lists. The defaults model that; [`DeliveryReport::batch`] is the
-/// kind model (both in one step).
+/// reach the client. Documented: IB sends each contract's position as its own message
+/// (`position` / `updatePortfolio`, one per contract:
+/// <https://interactivebrokers.github.io/tws-api/positions.html>) and promises no order between
+/// contracts. Observed, not documented (issue "The assignment guard under real broker timing"):
+/// the two messages of an assignment come in either order, up to seconds apart, and an
+/// overnight one is often first seen in the positions listed at the next connect. The defaults
+/// model that; [`DeliveryReport::batch`] is the kind model (both in one step).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeliveryReport {
     /// Largest gap between the two updates; the gap is drawn uniformly in `0..=max_gap`

@@ -51,6 +51,10 @@ pub(crate) async fn run(core: SharedCore, hb: Heartbeat) -> TaskResult {
             if st.book.connection().is_none()
                 && let Some(c) = core.broker.connection()
             {
+                // Down already: the loss counts from now (alerted like any other).
+                if let ConnectionState::Disconnected { reason } = &c {
+                    st.link_down.get_or_insert((now, reason.clone()));
+                }
                 st.book.apply(&BrokerEvent::Connection(c));
             }
         }
