@@ -17,11 +17,9 @@ use common::*;
 use std::sync::Arc;
 use std::time::Duration;
 use support::WrappedBroker;
-use tradeguard_engine::assignment::{
-    AssignedShape, AssignmentConfig, ClosePhase, RecordingNotifier, StockAction, UsEquityHours,
-};
-use tradeguard_engine::enforce::{EnforceConfig, Guard, GuardDeps, NoRules};
-use tradeguard_engine::{Alert, IntrinsicStressModel, MemoryJournal, Severity, TokioClock};
+use tradeguard_engine::assignment::{AssignedShape, AssignmentConfig, ClosePhase, StockAction};
+use tradeguard_engine::enforce::{EnforceConfig, Guard, NoRules};
+use tradeguard_engine::{Alert, MemoryJournal, Severity};
 use tradeguard_model::{Broker, Execution, Instrument, Position, Right, Side, StrategyState};
 use tradeguard_sim::SimBroker;
 
@@ -134,25 +132,16 @@ async fn run_with(
         )),
     };
     let j = MemoryJournal::new();
-    let mut risk = IntrinsicStressModel::default();
-    risk.fallback_spots.insert("SPY".into(), px("500"));
-    let g = Guard::start(GuardDeps {
-        broker: b,
-        journal: Arc::new(j.reopen()),
-        clock: Arc::new(TokioClock::new(start)),
-        risk: Box::new(risk),
-        engine: engine_cfg(),
-        enforce: EnforceConfig::default(),
-        evaluator: Box::new(NoRules),
-        hours: Arc::new(UsEquityHours::fixed_offset(
-            tradeguard_sim::calendar::ET_OFFSET_SECS,
-        )),
-        backstops: Vec::new(),
-        notifier: Arc::new(RecordingNotifier::new()),
+    let g = guard_on_sim(
+        b,
+        start,
+        &j,
+        "500",
+        EnforceConfig::default(),
+        Box::new(NoRules),
         assignment,
-    })
-    .await
-    .unwrap();
+    )
+    .await;
     tokio::time::sleep_until(t0).await;
     let before = executions(&sim).await.len();
     venue(&sim)

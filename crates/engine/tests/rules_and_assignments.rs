@@ -14,14 +14,12 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use support::WrappedBroker;
+use tradeguard_engine::MemoryJournal;
 use tradeguard_engine::Severity;
-use tradeguard_engine::assignment::{
-    AssignmentConfig, ClosePhase, RecordingNotifier, UsEquityHours,
-};
+use tradeguard_engine::assignment::{AssignmentConfig, ClosePhase};
 use tradeguard_engine::enforce::{
-    CloseLeg, Decision, EnforceConfig, EvalInput, Guard, GuardDeps, RuleAction, RuleEvaluator,
+    CloseLeg, Decision, EnforceConfig, EvalInput, RuleAction, RuleEvaluator,
 };
-use tradeguard_engine::{IntrinsicStressModel, MemoryJournal, TokioClock};
 use tradeguard_model::{Broker, Right, StrategyId, StrategyState};
 
 /// Flattens every strategy it is shown, except those of its first evaluation; records every
@@ -94,28 +92,19 @@ async fn no_rule_acts_on_what_an_assignment_leaves_before_the_guard_owns_it() {
     ));
     let rules = FlattenEverythingNew::default();
     let j = MemoryJournal::new();
-    let mut risk = IntrinsicStressModel::default();
-    risk.fallback_spots.insert("SPY".into(), px("450"));
-    let g = Guard::start(GuardDeps {
-        broker: b,
-        journal: Arc::new(j.reopen()),
-        clock: Arc::new(TokioClock::new(start)),
-        risk: Box::new(risk),
-        engine: engine_cfg(),
-        enforce: EnforceConfig {
+    let g = guard_on_sim(
+        b,
+        start,
+        &j,
+        "450",
+        EnforceConfig {
             eval_interval: Duration::from_millis(100),
             ..EnforceConfig::default()
         },
-        evaluator: Box::new(rules.clone()),
-        hours: Arc::new(UsEquityHours::fixed_offset(
-            tradeguard_sim::calendar::ET_OFFSET_SECS,
-        )),
-        backstops: Vec::new(),
-        notifier: Arc::new(RecordingNotifier::new()),
-        assignment: AssignmentConfig::default(),
-    })
-    .await
-    .unwrap();
+        Box::new(rules.clone()),
+        AssignmentConfig::default(),
+    )
+    .await;
     tokio::time::sleep_until(t0).await;
     let before = executions(&sim).await.len();
     venue(&sim)

@@ -727,11 +727,6 @@ impl AssignmentGuard {
         Ok(())
     }
 
-    /// The policy in effect (the file's, with the per-strategy choices).
-    pub fn policy(&self) -> &super::policy::AssignmentPolicy {
-        &self.cfg.policy
-    }
-
     /// Acknowledges a banner; `false` if unknown.
     pub fn acknowledge(&mut self, id: u64) -> bool {
         match self.banners.iter_mut().find(|b| b.id == id) {
@@ -1147,11 +1142,7 @@ impl AssignmentGuard {
             tracing::error!(code = e.code(), "assignment record not journaled: {e}");
         }
         self.records.push(record.clone());
-        let verb = match d.kind {
-            DetectionKind::Assigned => "assigned",
-            DetectionKind::Exercised => "exercised",
-            _ => "gone with no execution and nothing delivered",
-        };
+        let verb = verb_of(d.kind);
         let delivered = moved_words(&d);
         self.audit(
             "detected",
@@ -1343,11 +1334,7 @@ impl AssignmentGuard {
         let sid = self.strategies[si].id;
         let label = self.strategy_label(sid);
         let what = format!("{} ×{}", short_name(&d.option), d.contracts);
-        let verb = match d.kind {
-            DetectionKind::Assigned => "assigned",
-            DetectionKind::Exercised => "exercised",
-            _ => "gone with no execution and nothing delivered",
-        };
+        let verb = verb_of(d.kind);
         let stock = Instrument::stock(d.option.underlying());
         let held = self.detector.qty(&d.account, &stock.id());
         let shape = decision.shape.as_str().replace('_', " ");
@@ -1398,13 +1385,13 @@ impl AssignmentGuard {
                 }
             }
         };
-        let title = format!(
-            "{}: {what} {verb} as planned",
-            match d.kind {
-                DetectionKind::Exercised => "EXERCISE",
-                _ => "ASSIGNMENT",
-            }
-        );
+        let title = match d.kind {
+            DetectionKind::Exercised => format!("EXERCISE: {what} {verb} as planned"),
+            DetectionKind::Assigned => format!("ASSIGNMENT: {what} {verb} as planned"),
+            // A leg of a covered position or a wheel gone with nothing delivered: a Warning
+            // that says so; nothing is traded.
+            _ => format!("MISSING LEG: {what} {verb} (a {shape}: not an emergency)"),
+        };
         let body = format!("{label}: {}. {action}", moved_words(d));
         self.audit(
             "intended",
@@ -1974,17 +1961,11 @@ impl AssignmentGuard {
             .orders
             .iter()
             .all(|o| o.state == EmergencyOrderState::Filled);
-        let sid = c.strategy;
-        let label = self.strategy_label(sid);
-        let summary = c
-            .orders
-            .iter()
-            .map(order_report)
-            .collect::<Vec<_>>()
-            .join("; ");
         if all_filled {
             self.verify(ci).await;
         } else {
+            let label = self.strategy_label(c.strategy);
+            let summary = close_report(c);
             self.closes[ci].phase = ClosePhase::Failed;
             self.save(ci).await;
             self.tell(
@@ -2064,12 +2045,7 @@ impl AssignmentGuard {
         } else {
             format!("Emergency close of {}", self.strategy_label(sid))
         };
-        let summary = c
-            .orders
-            .iter()
-            .map(order_report)
-            .collect::<Vec<_>>()
-            .join("; ");
+        let summary = close_report(c);
         self.closes[ci].phase = ClosePhase::Completed;
         if self.closes[ci].kept.is_empty()
             && !self.closes[ci].intended
@@ -2259,6 +2235,24 @@ fn retire_attempt(o: &mut EmergencyOrder) {
     } else {
         EmergencyOrderState::Waiting
     };
+}
+
+/// Every step of a close with its fills, for a person.
+fn close_report(c: &EmergencyClose) -> String {
+    c.orders
+        .iter()
+        .map(order_report)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// "assigned", "exercised", or what a missing leg is.
+fn verb_of(kind: DetectionKind) -> &'static str {
+    match kind {
+        DetectionKind::Assigned => "assigned",
+        DetectionKind::Exercised => "exercised",
+        _ => "gone with no execution and nothing delivered",
+    }
 }
 
 fn order_report(o: &EmergencyOrder) -> String {

@@ -39,17 +39,20 @@ pub(crate) async fn enforce_once(core: &SharedCore) -> TaskResult {
     let stale = core.cfg.quote_stale_after;
     let (all_positions, positions, accounts, transitions, unwinding, strategies, spots, changed) = {
         let mut st = core.lock();
-        let positions = st.book.positions(now, stale);
+        let mut positions = st.book.positions(now, stale);
         let changed = strategy_link::refresh(&mut st, &positions);
         let views = st.strategies.views(&positions);
-        let strategies = strategy_link::for_rules(&mut st, &views, now, core.cfg.strategy_settle);
-        // Positions the assignment guard owns (its close trades them) are not the rules' either.
-        let owned = st.link.locked.clone().unwrap_or_default();
-        let all_positions = positions.clone();
-        let positions: Vec<_> = positions
-            .into_iter()
-            .filter(|p| !owned.contains_key(&p.instrument.id()))
-            .collect();
+        let strategies = strategy_link::for_rules(&mut st, views, now, core.cfg.strategy_settle);
+        // Positions the assignment guard owns (its close trades them) are not the rules' either;
+        // the whole book is kept aside only while it owns some (a forced unwind closes all).
+        let all_positions = match st.link.locked.as_ref().filter(|m| !m.is_empty()) {
+            Some(owned) => {
+                let all = positions.clone();
+                positions.retain(|p| !owned.contains_key(&p.instrument.id()));
+                Some(all)
+            }
+            None => None,
+        };
         let spots = strategy_link::spots(&st.book, &positions);
         (
             all_positions,
@@ -156,6 +159,8 @@ pub(crate) async fn enforce_once(core: &SharedCore) -> TaskResult {
         // emergency path is the one Broken legs may use).
         for account in &unwinding {
             let legs: Vec<CloseLeg> = all_positions
+                .as_ref()
+                .unwrap_or(&positions)
                 .iter()
                 .filter(|p| &p.account == account)
                 .map(|p| CloseLeg {

@@ -149,28 +149,34 @@ pub(crate) fn locked_legs<'a>(
 /// owns its legs again. Strategies present at the first evaluation are eligible at once.
 pub(crate) fn for_rules(
     st: &mut GuardState,
-    views: &[StrategyView],
+    views: Vec<StrategyView>,
     now: Timestamp,
     settle: Duration,
 ) -> Vec<StrategyView> {
     let first = !st.strategies_seen_init;
     st.strategies_seen_init = true;
     let mut seen = std::mem::take(&mut st.strategies_seen);
-    let mut next = BTreeMap::new();
-    for v in views {
-        let sig: Vec<(InstrumentId, i64)> =
-            v.legs.iter().map(|l| (l.instrument.id(), l.qty)).collect();
-        let since = match seen.remove(&v.id) {
-            Some((old, since)) if old == sig => since,
-            _ if first => None,
-            _ => Some(now),
+    for v in &views {
+        let same = |sig: &[(InstrumentId, i64)]| {
+            sig.len() == v.legs.len()
+                && sig
+                    .iter()
+                    .zip(&v.legs)
+                    .all(|((i, q), l)| *q == l.qty && *i == l.instrument.id())
         };
-        next.insert(v.id, (sig, since));
+        let entry = match seen.remove(&v.id) {
+            Some(e) if same(&e.0) => e,
+            _ => (
+                v.legs.iter().map(|l| (l.instrument.id(), l.qty)).collect(),
+                (!first).then_some(now),
+            ),
+        };
+        st.strategies_seen.insert(v.id, entry);
     }
-    st.strategies_seen = next;
     let locked = st.link.locked.as_ref();
+    let seen = &st.strategies_seen;
     views
-        .iter()
+        .into_iter()
         .filter(|v| !matches!(v.state, StrategyState::Broken | StrategyState::Closed))
         .filter(|v| {
             !v.legs
@@ -178,12 +184,10 @@ pub(crate) fn for_rules(
                 .any(|l| locked.is_some_and(|m| m.contains_key(&l.instrument.id())))
         })
         .filter(|v| {
-            st.strategies_seen
-                .get(&v.id)
+            seen.get(&v.id)
                 .and_then(|(_, since)| *since)
                 .is_none_or(|t| now.duration_since(t) >= settle)
         })
-        .cloned()
         .collect()
 }
 

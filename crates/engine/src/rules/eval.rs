@@ -898,7 +898,6 @@ impl<'a, 'i> Eval<'a, 'i> {
         let Some((low, high)) = self.sustained(rule, s.id, pnl) else {
             return Ok(None);
         };
-        let p100 = i128::from(pnl.raw()) * 100;
         let low100 = i128::from(low.raw()) * 100;
         let high100 = i128::from(high.raw()) * 100;
         Ok(match rule.kind {
@@ -938,7 +937,7 @@ impl<'a, 'i> Eval<'a, 'i> {
                         .insert(s.id, top);
                 }
                 let stop = i128::from(top.raw()) * 100 - pct_of(premium, give_back_pct);
-                (high100 <= stop && p100 <= stop).then(|| {
+                (high100 <= stop).then(|| {
                     format!(
                         "P&L {pnl} gave back {give_back_pct}% of the premium {premium} from its high {top} (activated at {activation_pct}%)"
                     )

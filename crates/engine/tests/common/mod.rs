@@ -216,6 +216,38 @@ impl tradeguard_engine::Journal for Crashing {
     }
 }
 
+/// The production guard on a simulated venue `broker` (virtual time from `start`, New York
+/// hours, a fallback SPY spot), journaling to `journal`.
+pub async fn guard_on_sim(
+    broker: Arc<dyn Broker>,
+    start: Timestamp,
+    journal: &MemoryJournal,
+    spot: &str,
+    enforce: tradeguard_engine::enforce::EnforceConfig,
+    evaluator: Box<dyn tradeguard_engine::enforce::RuleEvaluator>,
+    assignment: tradeguard_engine::assignment::AssignmentConfig,
+) -> tradeguard_engine::enforce::Guard {
+    let mut risk = IntrinsicStressModel::default();
+    risk.fallback_spots.insert("SPY".into(), px(spot));
+    tradeguard_engine::enforce::Guard::start(tradeguard_engine::enforce::GuardDeps {
+        broker,
+        journal: Arc::new(journal.reopen()),
+        clock: Arc::new(TokioClock::new(start)),
+        risk: Box::new(risk),
+        engine: engine_cfg(),
+        enforce,
+        evaluator,
+        hours: Arc::new(tradeguard_engine::assignment::UsEquityHours::fixed_offset(
+            calendar::ET_OFFSET_SECS,
+        )),
+        backstops: Vec::new(),
+        notifier: Arc::new(tradeguard_engine::assignment::RecordingNotifier::new()),
+        assignment,
+    })
+    .await
+    .expect("the guard starts")
+}
+
 /// A fake TWS quote 0.05 either side of `mid`, 10 up.
 pub fn ib_quote(mid: f64) -> tradeguard_ibkr::fake_tws::QuoteScript {
     tradeguard_ibkr::fake_tws::QuoteScript {
