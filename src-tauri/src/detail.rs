@@ -416,6 +416,8 @@ mod tests {
     fn the_plan_of_a_spread_and_of_a_wheel() {
         use tradeguard_engine::assignment::{AssignmentPolicy, StockAction, StrategyChoice};
         let (s, _) = vertical();
+        // The kind the screen reads ("vertical", "iron_condor"), not the enum's name.
+        assert_eq!(strategy_row(&s).kind, "vertical");
         let mut p = AssignmentPolicy::default();
         let v = assignment_plan(&s, &p);
         assert_eq!(

@@ -75,7 +75,7 @@ pub fn strategy_row(s: &StrategyView) -> StrategyRow {
         id: s.id.0.to_string(),
         account: s.account.as_str().to_owned(),
         name: s.name.clone(),
-        kind: snake(&s.kind),
+        kind: s.kind.as_str().to_owned(),
         badge: s.badge(),
         broken: s.state == tradeguard_model::StrategyState::Broken,
         recognized: s.recognized,
