@@ -42,9 +42,14 @@ describe("formatUptime", () => {
 });
 
 describe("App", () => {
-  it("shows the backend status and refreshes it on click", async () => {
+  it("shows the backend status in Settings' About card and refreshes it on click", async () => {
     const fake = statusBackend([status(1.5, 1), status(9.0, 2)]);
     render(<App backend={fake.backend} />);
+    // The Dashboard is for the trader's positions: no developer card there.
+    await waitFor(() => expect(screen.getByTestId("app-version").textContent).toBe("v0.1.0"));
+    expect(screen.queryByText("Check backend")).toBeNull();
+    expect(screen.queryByTestId("refresh-status")).toBeNull();
+    await act(async () => fireEvent.click(screen.getByTestId("nav-settings")));
     expect(await screen.findByText("1.5 s")).toBeTruthy();
     expect(screen.getByTestId("app-version").textContent).toBe("v0.1.0");
     fireEvent.click(screen.getByTestId("refresh-status"));
@@ -56,6 +61,7 @@ describe("App", () => {
   it("shows the heartbeat pushed by the backend", async () => {
     const fake = statusBackend([status(1, 1)]);
     render(<App backend={fake.backend} />);
+    await act(async () => fireEvent.click(screen.getByTestId("nav-settings")));
     await screen.findByText("1.0 s");
     act(() => fake.beat(42));
     expect(screen.getByTestId("heartbeat").textContent).toBe("42.0 s");
@@ -64,6 +70,7 @@ describe("App", () => {
   it("shows a backend error with its code where the user acted", async () => {
     const fake = statusBackend(["error"]);
     render(<App backend={fake.backend} />);
+    await act(async () => fireEvent.click(screen.getByTestId("nav-settings")));
     const alert = await screen.findByTestId("error");
     expect(alert.textContent).toContain("engine not ready");
     expect(alert.textContent).toContain("unavailable");
@@ -101,16 +108,15 @@ describe("App navigation and shell requests", () => {
     render(<App backend={backend} />);
     await screen.findByTestId("critical-alert");
     expect(screen.getByTestId("nav-dashboard").getAttribute("aria-current")).toBe("page");
-    expect(screen.getByTestId("refresh-status")).toBeTruthy();
+    expect(screen.queryByTestId("save-settings")).toBeNull();
     await act(async () => fireEvent.click(screen.getByTestId("nav-settings")));
     expect(screen.getByTestId("nav-settings").getAttribute("aria-current")).toBe("page");
     expect(screen.getByTestId("nav-dashboard").getAttribute("aria-current")).toBeNull();
     expect(screen.getByTestId("save-settings")).toBeTruthy();
-    expect(screen.queryByTestId("refresh-status")).toBeNull();
     expect(screen.getByTestId("critical-alert").textContent).toContain("SPY 590 P");
     expect(screen.getByTestId("app-version").textContent).toBe("v0.1.0");
     await act(async () => fireEvent.click(screen.getByTestId("nav-dashboard")));
-    expect(screen.getByTestId("refresh-status")).toBeTruthy();
+    expect(screen.queryByTestId("save-settings")).toBeNull();
   });
 
   it("a clicked notification brings the Dashboard's alerts forward from any screen", async () => {

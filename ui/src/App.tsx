@@ -3,7 +3,8 @@ import { AuditScreen } from "./AuditScreen";
 import { attempt, type Backend } from "./backend";
 import { CriticalBanner, useAlerts } from "./Alerts";
 import type { AppStatus, IpcError, ShellRequestKind } from "./bindings";
-import { Dashboard, type BackendHealth } from "./Dashboard";
+import type { BackendHealth } from "./About";
+import { Dashboard } from "./Dashboard";
 import { OrdersScreen } from "./Orders";
 import "./nav.css";
 import { QuitDialog } from "./QuitDialog";
@@ -11,7 +12,7 @@ import { RulesScreen } from "./RulesScreen";
 import { SettingsScreen } from "./Settings";
 import { useSubscription } from "./useSubscription";
 
-export { formatUptime } from "./Dashboard";
+export { formatUptime } from "./About";
 
 /** The screens in tab order. A new screen is one entry here and one case in `App`. */
 export const SCREENS = [
@@ -58,7 +59,7 @@ function NavBar({
   );
 }
 
-/** The backend's status (header and Dashboard) and its live heartbeat. */
+/** The backend's status (header and Settings' About card) and its live heartbeat. */
 function useBackendHealth(backend: Backend): BackendHealth {
   const [status, setStatus] = useState<AppStatus | null>(null);
   const [error, setError] = useState<IpcError | null>(null);
@@ -133,7 +134,6 @@ export function App({ backend }: { backend: Backend }) {
         {screen === "dashboard" && (
           <Dashboard
             backend={backend}
-            health={health}
             alerts={alerts.alerts}
             flattenAllRequested={flattenAll}
             onDismissFlattenAll={() => setFlattenAll(false)}
@@ -143,7 +143,7 @@ export function App({ backend }: { backend: Backend }) {
         {screen === "orders" && <OrdersScreen backend={backend} />}
         {screen === "rules" && <RulesScreen backend={backend} draft={rulesDraft} onDraftChange={setRulesDraft} />}
         {screen === "audit" && <AuditScreen backend={backend} />}
-        {screen === "settings" && <SettingsScreen backend={backend} />}
+        {screen === "settings" && <SettingsScreen backend={backend} health={health} />}
       </main>
       {quitOpen && <QuitDialog backend={backend} onClose={closeQuit} />}
     </>

@@ -1,9 +1,8 @@
 import { useCallback, useEffect, useState } from "react";
 import type { Backend } from "./backend";
-import type { AlertView, AppStatus, IpcError } from "./bindings";
+import type { AlertView } from "./bindings";
 import { AlertsPanel } from "./Alerts";
 import { EmergencyCloses } from "./EmergencyCloses";
-import { ErrorNote } from "./ErrorNote";
 import { FlattenAllRequest } from "./FlattenAllRequest";
 import { FlattenDialog, type FlattenRequest } from "./FlattenDialog";
 import { GuardPanel, useGuardView } from "./Guard";
@@ -12,55 +11,14 @@ import { perfProbe } from "./perfProbe";
 import { StrategiesPanel, useStrategies } from "./Strategies";
 import { StrategyDetailScreen } from "./StrategyDetail";
 
-export function formatUptime(secs: number | null): string {
-  if (secs === null || !Number.isFinite(secs) || secs < 0) return "—";
-  if (secs < 60) return `${secs.toFixed(1)} s`;
-  const m = Math.floor(secs / 60);
-  const s = Math.floor(secs % 60);
-  if (m < 60) return `${m} min ${s} s`;
-  return `${Math.floor(m / 60)} h ${m % 60} min`;
-}
-
-export interface BackendHealth {
-  status: AppStatus | null;
-  error: IpcError | null;
-  busy: boolean;
-  /** Seconds of uptime from the last heartbeat; `undefined` until one arrives. */
-  heartbeat: number | null | undefined;
-  refresh: () => void;
-}
-
-function BackendCard({ health }: { health: BackendHealth }) {
-  const { status, error, busy, heartbeat, refresh } = health;
-  return (
-    <section className="card" aria-labelledby="backend-title">
-      <h2 id="backend-title">Backend</h2>
-      <dl className="facts">
-        <dt>Uptime</dt>
-        <dd data-testid="uptime">{status ? formatUptime(status.uptimeSecs) : "…"}</dd>
-        <dt>Requests answered</dt>
-        <dd data-testid="requests">{status?.requestsServed ?? "…"}</dd>
-        <dt>Live heartbeat</dt>
-        <dd data-testid="heartbeat">{heartbeat === undefined ? "waiting…" : formatUptime(heartbeat)}</dd>
-      </dl>
-      <button type="button" data-testid="refresh-status" onClick={refresh} disabled={busy}>
-        {busy ? "Checking…" : "Check backend"}
-      </button>
-      <ErrorNote error={error} testId="error" />
-    </section>
-  );
-}
-
 export function Dashboard({
   backend,
-  health,
   alerts,
   flattenAllRequested,
   onDismissFlattenAll,
   alertsRequested = 0,
 }: {
   backend: Backend;
-  health: BackendHealth;
   alerts: AlertView[];
   flattenAllRequested: boolean;
   onDismissFlattenAll: () => void;
@@ -106,7 +64,6 @@ export function Dashboard({
             onFlatten={setFlatten}
             onDetails={setDetailId}
           />
-          <BackendCard health={health} />
           <PortfolioPanel backend={backend} portfolio={portfolio} />
           <GuardPanel view={guard.view} error={guard.error} />
           <AlertsPanel alerts={alerts} />

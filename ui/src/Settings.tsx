@@ -1,3 +1,4 @@
+import { AboutCard, type BackendHealth } from "./About";
 import { useEffect, useState, type FormEvent } from "react";
 import { attempt, type Backend, type Result } from "./backend";
 import type { AppPaths, IpcError, LogLevel, Settings } from "./bindings";
@@ -37,12 +38,13 @@ function useAction<T>(call: () => Promise<Result<T>>) {
   return { busy, error, data, run };
 }
 
-export function SettingsScreen({ backend }: { backend: Backend }) {
+export function SettingsScreen({ backend, health }: { backend: Backend; health?: BackendHealth }) {
   return (
     <>
       <LocationsCard backend={backend} />
       <PreferencesCard backend={backend} />
       <LogsCard backend={backend} />
+      {health && <AboutCard health={health} />}
     </>
   );
 }
