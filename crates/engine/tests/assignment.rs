@@ -538,6 +538,14 @@ async fn duplicate_and_out_of_order_position_events_get_one_response() {
         .filter(|a| a.code == "assignment.order_sent")
         .collect();
     assert_eq!(sent.len(), 4);
+    // Each audit line names the strategy as the tables do, never by its id.
+    let st = g.status();
+    let name = &st.strategies[0].name;
+    assert!(name.contains("SPY IC"), "{name}");
+    for a in &sent {
+        assert!(a.reason.starts_with(&format!("{name}: ")), "{}", a.reason);
+        assert!(!a.reason.contains("strategy "), "{}", a.reason);
+    }
 }
 
 #[tokio::test(start_paused = true)]

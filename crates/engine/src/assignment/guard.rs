@@ -575,13 +575,15 @@ impl AssignmentGuard {
     /// Journals the close `ci` (after the broker acted: a failure is a critical alert).
     async fn save(&self, ci: usize) {
         if let Err(e) = self.write_close(ci).await {
-            let sid = self.closes.get(ci).map(|c| c.strategy);
+            let who = self
+                .closes
+                .get(ci)
+                .map_or_else(|| "?".to_owned(), |c| self.strategy_label(c.strategy));
             self.alert(
                 Severity::Critical,
                 "assignment.journal_failed",
                 format!(
-                    "emergency close of strategy {}: state not journaled ({e}, {}); a restart may not resume it correctly",
-                    sid.map_or_else(|| "?".to_owned(), |s| s.to_string()),
+                    "emergency close of {who}: state not journaled ({e}, {}); a restart may not resume it correctly",
                     e.code()
                 ),
             )
@@ -1225,7 +1227,16 @@ impl AssignmentGuard {
             }
             self.announce(
                 &record,
-                format!("{what} {verb} — strategy {sid} emergency close already {phase:?}"),
+                format!(
+                    "{what} {verb} — the emergency close of {} is already {}",
+                    self.strategy_label(sid),
+                    match phase {
+                        ClosePhase::Armed => "armed",
+                        ClosePhase::Working => "working",
+                        ClosePhase::Completed => "completed",
+                        ClosePhase::Failed => "failed",
+                    }
+                ),
                 format!("{delivered}. The running close does not cover this delivery: check the account now."),
             )
             .await;
@@ -1253,7 +1264,14 @@ impl AssignmentGuard {
         let release_at = self.closes[ci].release_at;
         let armed = self.closes[ci].phase == ClosePhase::Armed;
         let open_at = self.hours.release_time(now, ArmAt::Open);
-        let left = |t: Timestamp| time_left(t.duration_since(now));
+        // The alert's text stays as written: the moment itself, then how far off it was.
+        let left = |t: Timestamp| {
+            format!(
+                "at {} ET, {}",
+                crate::calendar::new_york(t).format("%a %H:%M:%S"),
+                time_left(t.duration_since(now))
+            )
+        };
         let at_open = armed && release_at >= open_at;
         let when = if !armed {
             let later = self.closes[ci].next_release(now);
@@ -1667,6 +1685,7 @@ impl AssignmentGuard {
             .leg(o.instrument.clone(), o.side, qty, OrderType::Market)
             .with_outside_rth(rth_flag)
             .with_client_ref(tag);
+        let who = self.strategy_label(sid);
         let result = match self.coordinator.submit(intent).await {
             Ok(gid) => match self.coordinator.snapshot().await {
                 Ok(snap) => Ok((gid, group_order(&snap, gid))),
@@ -1689,7 +1708,7 @@ impl AssignmentGuard {
                     "emergency_order",
                     "assignment.order_deferred",
                     format!(
-                        "strategy {sid}: {t} ×{qty} accepted as group {gid}, held until the managed stop on the position is cancelled (no two live exits)"
+                        "{who}: {t} ×{qty} accepted as group {gid}, held until the managed stop on the position is cancelled (no two live exits)"
                     ),
                 )
                 .await;
@@ -1726,7 +1745,7 @@ impl AssignmentGuard {
                 self.audit(
                     "emergency_order",
                     "assignment.order_sent",
-                    format!("strategy {sid}: {t} ×{sent} (order {id}{ext}{cut})"),
+                    format!("{who}: {t} ×{sent} (order {id}{ext}{cut})"),
                 )
                 .await;
             }
@@ -1739,7 +1758,7 @@ impl AssignmentGuard {
                 self.audit(
                     "emergency_order",
                     "assignment.order_covered",
-                    format!("strategy {sid}: {t}: nothing sent, another exit closes all {cut} ({reason})"),
+                    format!("{who}: {t}: nothing sent, another exit closes all {cut} ({reason})"),
                 )
                 .await;
             }
@@ -1787,11 +1806,12 @@ impl AssignmentGuard {
         let mut left = false;
         for (ci, oi, gid) in todo {
             let r = group_order(&snap, gid);
-            let Some(c) = self.closes.get_mut(ci) else {
-                continue;
-            };
-            let sid = c.strategy;
-            let Some(eo) = c.orders.get_mut(oi) else {
+            let who = self
+                .closes
+                .get(ci)
+                .map(|c| self.strategy_label(c.strategy))
+                .unwrap_or_default();
+            let Some(eo) = self.closes.get_mut(ci).and_then(|c| c.orders.get_mut(oi)) else {
                 continue;
             };
             let text = match r {
@@ -1815,7 +1835,7 @@ impl AssignmentGuard {
                     Some((
                         "assignment.order_sent",
                         format!(
-                            "strategy {sid}: {} ×{qty} (order {id}, group {gid}, sent once the managed stop's cancel was confirmed{cut})",
+                            "{who}: {} ×{qty} (order {id}, group {gid}, sent once the managed stop's cancel was confirmed{cut})",
                             order_text(eo)
                         ),
                     ))
@@ -1826,7 +1846,7 @@ impl AssignmentGuard {
                     Some((
                         "assignment.order_covered",
                         format!(
-                            "strategy {sid}: {}: nothing sent, another exit closed all {cut} while it was held (group {gid}: {reason})",
+                            "{who}: {}: nothing sent, another exit closed all {cut} while it was held (group {gid}: {reason})",
                             order_text(eo)
                         ),
                     ))
