@@ -23,8 +23,8 @@ use crate::live::{MarkStatus, PositionView};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 use tradeguard_model::{
-    AccountId, BrokenReason, Greeks, Instrument, InstrumentId, LegRole, Money, Position, Price,
-    Strategy, StrategyError, StrategyId, StrategyKind, StrategyState,
+    AccountId, BrokenReason, Greeks, Instrument, InstrumentId, Leg, LegRole, Money, Position,
+    Price, Strategy, StrategyError, StrategyId, StrategyKind, StrategyState,
 };
 
 use peel::{Holding, Peeled};
@@ -210,6 +210,10 @@ pub struct StrategyBook {
     legs: HashMap<(AccountId, InstrumentId), Vec<LegRef>>,
     /// Last positions given to `sync_positions`, to re-recognize after managed changes.
     holdings: Vec<Holding>,
+    /// Stock an assignment or exercise delivered into a Broken strategy (from the assignment
+    /// guard's records): part of the strategy while it is Broken, so the account's real
+    /// exposure is one view and the shares are no strategy of their own.
+    delivered: BTreeMap<StrategyId, Vec<Leg>>,
 }
 
 impl StrategyBook {
@@ -362,6 +366,32 @@ impl StrategyBook {
         self.rebuild();
     }
 
+    /// Sets the stock delivered into Broken strategy `id` by its assignments (empty: none).
+    /// Counted only while the strategy is Broken: the shares are claimed by it (no separate
+    /// strategy) and shown among its legs.
+    pub fn set_delivered(&mut self, id: StrategyId, legs: Vec<Leg>) {
+        let legs: Vec<Leg> = legs.into_iter().filter(|l| l.qty != 0).collect();
+        let changed = if legs.is_empty() {
+            self.delivered.remove(&id).is_some()
+        } else if self.delivered.get(&id) == Some(&legs) {
+            false
+        } else {
+            self.delivered.insert(id, legs);
+            true
+        };
+        if changed {
+            self.rebuild();
+        }
+    }
+
+    /// The stock delivered into `id` while it is Broken.
+    fn delivered_into(&self, s: &Strategy) -> &[Leg] {
+        match self.delivered.get(&s.id) {
+            Some(l) if s.state == StrategyState::Broken => l,
+            _ => &[],
+        }
+    }
+
     fn rebuild(&mut self) {
         // What managed, still-live strategies claim per (account, instrument).
         let mut claimed: BTreeMap<(AccountId, InstrumentId), i64> = BTreeMap::new();
@@ -370,7 +400,7 @@ impl StrategyBook {
             .values()
             .filter(|s| s.state != StrategyState::Closed)
         {
-            for l in &s.legs {
+            for l in s.legs.iter().chain(self.delivered_into(s)) {
                 let e = claimed
                     .entry((s.account.clone(), l.instrument.id()))
                     .or_default();
@@ -482,7 +512,7 @@ impl StrategyBook {
             .collect();
         self.strategies()
             .filter(|s| s.state != StrategyState::Closed)
-            .map(|s| view_of(s, &index))
+            .map(|s| view_of(s, self.delivered_into(s), &index))
             .collect()
     }
 
@@ -494,7 +524,7 @@ impl StrategyBook {
             .filter(|p| p.account == s.account)
             .map(|p| ((&p.account, p.instrument.id()), p))
             .collect();
-        Some(view_of(s, &index))
+        Some(view_of(s, self.delivered_into(s), &index))
     }
 }
 
@@ -573,18 +603,52 @@ fn worse(a: MarkStatus, b: MarkStatus) -> MarkStatus {
     if rank(b) > rank(a) { b } else { a }
 }
 
+/// The view of `s`. A Broken strategy shows what the account holds of it: each leg clamped
+/// to the broker's position (an assigned leg is gone, a half-closed one shows what is left),
+/// plus the stock its assignment delivered (at the strike), so its P&L, Greeks and payoff are
+/// the account's real exposure.
 fn view_of(
     s: &Strategy,
+    delivered: &[Leg],
     index: &HashMap<(&AccountId, InstrumentId), &PositionView>,
 ) -> StrategyView {
+    // Clamped only once the live book holds any of its instruments: before the first positions
+    // (a restart) "not in the book" is "not known yet", not "gone"; the legs show as opened.
+    let broken = s.state == StrategyState::Broken
+        && s.legs
+            .iter()
+            .chain(delivered)
+            .any(|l| index.contains_key(&(&s.account, l.instrument.id())));
+    let delivered = if broken { delivered } else { &[] };
+    let held = |l: &Leg| -> i64 {
+        if !broken {
+            return l.qty;
+        }
+        let h = index
+            .get(&(&s.account, l.instrument.id()))
+            .map_or(0, |p| p.qty);
+        if h.signum() == l.qty.signum() {
+            l.qty.signum() * h.abs().min(l.qty.abs())
+        } else {
+            0
+        }
+    };
     let legs = s
         .legs
         .iter()
-        .map(|l| {
+        .chain(delivered)
+        .filter_map(|l| {
+            let qty = held(l);
+            if broken && qty == 0 {
+                return None;
+            }
+            Some((l, qty))
+        })
+        .map(|(l, qty)| {
             let pv = index.get(&(&s.account, l.instrument.id()));
             let mut leg = LegView {
                 instrument: l.instrument.clone(),
-                qty: l.qty,
+                qty,
                 role: l.role,
                 avg_price: l.avg_price,
                 mark: None,
@@ -673,7 +737,9 @@ impl StrategyView {
                 (_, None) => greeks.complete = false,
             }
         }
-        self.entry_credit = entry;
+        // A Broken strategy's legs are what the account holds now (delivered stock included),
+        // not what was opened: no entry credit to show.
+        self.entry_credit = entry.filter(|_| self.state != StrategyState::Broken);
         self.market_value = value;
         self.pnl = pnl;
         self.mark_status = status;

@@ -13,7 +13,8 @@
 //!   the guard has correlated it — and mirrors the assignment guard's locks (Broken) and
 //!   completed emergency closes (Closed) into the book, and gives the coordinator the
 //!   instruments of the book's Broken strategies ([`broken_legs`]) so its gate locks them for
-//!   every normal order;
+//!   every normal order, and the stock each Broken strategy's assignments delivered
+//!   ([`deliveries`]) so the strategy shows the account's real exposure;
 //! - the `assignment` task: forwards the assignment guard's alerts to the guard's alerter
 //!   (subscribers + the one notification per Critical alert);
 //! - [`CriticalViaAlerts`]: the notifier the assignment guard gets, so its Critical alerts are
@@ -22,7 +23,7 @@
 //! [`Core::retain_vanished`]: crate::enforce::core::Core
 
 use crate::assignment::{
-    ClosePhase, CloseSnapshot, EmergencyClose, GuardEvent, Notification, Notifier,
+    AssignmentRecord, ClosePhase, CloseSnapshot, EmergencyClose, GuardEvent, Notification, Notifier,
 };
 use crate::enforce::config::EnforceConfig;
 use crate::enforce::core::{GuardState, SharedCore};
@@ -35,7 +36,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast;
 use tradeguard_model::{
-    Instrument, InstrumentId, Price, Strategy, StrategyId, StrategyState, Timestamp,
+    Instrument, InstrumentId, Leg, LegRole, Price, Strategy, StrategyId, StrategyState, Timestamp,
 };
 
 /// What the strategy task remembers between pushes.
@@ -306,6 +307,47 @@ pub(crate) fn mirror(book: &mut StrategyBook, link: &mut LinkState, guarded: &[S
     }
 }
 
+/// Gives each Broken strategy of the book the stock its assignments delivered (signed shares
+/// per underlying, at the strike; the average strike when several deliveries add up), from
+/// the assignment guard's records.
+pub(crate) fn deliveries(book: &mut StrategyBook, records: &[AssignmentRecord]) {
+    let mut by: BTreeMap<StrategyId, Vec<Leg>> = BTreeMap::new();
+    for r in records {
+        let Some(id) = r.strategy else { continue };
+        if r.stock_delivered == 0 {
+            continue;
+        }
+        let stock = Instrument::stock(r.option.underlying());
+        let px = r.stock_price.unwrap_or(Price::ZERO);
+        let legs = by.entry(id).or_default();
+        match legs.iter_mut().find(|l| l.instrument == stock) {
+            Some(l) => {
+                let (a, b) = (
+                    l.qty.unsigned_abs() as f64,
+                    r.stock_delivered.unsigned_abs() as f64,
+                );
+                let avg = (l.avg_price.to_f64() * a + px.to_f64() * b) / (a + b);
+                l.avg_price = Price::from_f64(avg).unwrap_or(px);
+                l.qty = l.qty.saturating_add(r.stock_delivered);
+            }
+            None => legs.push(Leg {
+                instrument: stock,
+                qty: r.stock_delivered,
+                role: LegRole::Stock,
+                avg_price: px,
+            }),
+        }
+    }
+    let broken: Vec<StrategyId> = book
+        .strategies()
+        .filter(|s| s.state == StrategyState::Broken)
+        .map(|s| s.id)
+        .collect();
+    for id in broken {
+        book.set_delivered(id, by.remove(&id).unwrap_or_default());
+    }
+}
+
 /// How often the strategies task runs when nothing changes.
 pub(crate) const STRATEGIES_BEAT: Duration = Duration::from_secs(1);
 
@@ -322,6 +364,7 @@ pub(crate) async fn run_strategies(core: SharedCore, hb: Heartbeat) -> TaskResul
             let mut st = core.lock();
             let st = &mut *st;
             mirror(&mut st.strategies, &mut st.link, g);
+            deliveries(&mut st.strategies, &status.records);
             let locked = locked_legs(&st.strategies, &st.link, &status.closes);
             let locked = (st.link.locked.as_ref() != Some(&locked)).then_some(locked);
             let list = next_push(&mut st.link, &st.strategies, now, core.retain_vanished);
