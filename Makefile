@@ -57,7 +57,7 @@ test-ui:
 test-e2e: build
 	mkdir -p $(ARTIFACTS)/e2e
 	TRADEGUARD_APP_BIN=$(APP_BIN) TRADEGUARD_ARTIFACTS=$(ARTIFACTS) \
-		scripts/headless.sh node --test tests/e2e/
+		scripts/headless.sh node --test --test-concurrency=1 tests/e2e/
 
 # The installable .deb (release build), from the root tauri.conf.json and the workspace version.
 package: ui

@@ -115,6 +115,35 @@ struct Start {
     account_lock: Option<tradeguard_store::InstanceLock>,
 }
 
+/// The IB venue's clock: the wall clock, or with `TRADEGUARD_CLOCK_START` (RFC 3339, e.g.
+/// `2027-01-11T09:29:00-05:00`) the wall clock shifted to start at that moment, for a demo or an
+/// end-to-end test of what the guard does at the open. A value that does not parse is an error
+/// in the log and the wall clock is used.
+pub fn ib_clock(start: Option<&str>) -> Arc<dyn Clock> {
+    let Some(text) = start.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Arc::new(tradeguard_model::SystemClock);
+    };
+    let parsed = chrono::DateTime::parse_from_rfc3339(text)
+        .map_err(|e| e.to_string())
+        .and_then(|t| {
+            Timestamp::from_datetime(t.with_timezone(&chrono::Utc)).map_err(|e| e.to_string())
+        });
+    match parsed {
+        Ok(start) => {
+            tracing::warn!(
+                "TRADEGUARD_CLOCK_START={text}: the guard's clock starts at {start} and runs at wall speed (market hours, countdowns and order times follow it)"
+            );
+            Arc::new(tradeguard_model::OffsetClock::starting_at(start))
+        }
+        Err(e) => {
+            tracing::error!(
+                "TRADEGUARD_CLOCK_START={text:?} is not an RFC 3339 time ({e}): using the wall clock"
+            );
+            Arc::new(tradeguard_model::SystemClock)
+        }
+    }
+}
+
 impl Venue {
     /// Builds the simulated venue of `scenario`, connects to it and starts the guard, journaled
     /// in `store`, with the risk rules of `rules_path` (a starter file in dry-run is written
@@ -173,7 +202,7 @@ impl Venue {
         notifier: Arc<dyn assignment::notify::Notifier>,
         timeout: Duration,
     ) -> Result<Self, VenueError> {
-        let clock: Arc<dyn Clock> = Arc::new(tradeguard_model::SystemClock);
+        let clock = ib_clock(std::env::var("TRADEGUARD_CLOCK_START").ok().as_deref());
         let address = settings.address();
         let ib = Arc::new(tradeguard_ibkr::IbBroker::new(settings, clock.clone()));
         let started = tokio::time::timeout(
@@ -309,14 +338,18 @@ impl Venue {
     /// The guard's health, rules file and protections for the UI.
     pub async fn guard_view(&self) -> crate::view::GuardView {
         let strategies = self.guard.strategies();
+        let status = self.guard.assignment_status();
+        // A completed close's strategy has left the book; the assignment guard still knows
+        // its name.
         let names = |id: &tradeguard_model::StrategyId| {
             strategies
                 .iter()
-                .find(|s| &s.id == id)
-                .map_or_else(|| id.to_string(), |s| s.name.clone())
+                .map(|s| (s.id, &s.name))
+                .chain(status.strategies.iter().map(|s| (s.id, &s.name)))
+                .find(|(sid, name)| sid == id && !name.trim().is_empty())
+                .map_or_else(|| format!("strategy {id}"), |(_, name)| name.clone())
         };
-        let closes =
-            crate::view::emergency_closes(&self.guard.assignment_status(), &names, self.now());
+        let closes = crate::view::emergency_closes(&status, &names, self.now());
         crate::view::guard(
             &self.guard.status().await,
             &self.rules_path,
@@ -502,6 +535,23 @@ fn write_starter_rules(path: &std::path::Path) -> Result<(), VenueError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_clock_start_shifts_the_wall_clock_and_a_bad_one_is_the_wall_clock() {
+        let c = ib_clock(Some("2027-01-11T09:29:00-05:00"));
+        let want = Timestamp::from_datetime(
+            chrono::DateTime::parse_from_rfc3339("2027-01-11T14:29:00Z")
+                .unwrap()
+                .with_timezone(&chrono::Utc),
+        )
+        .unwrap();
+        assert!(c.now().duration_since(want) < Duration::from_secs(5));
+        let wall = tradeguard_model::SystemClock.now();
+        for bad in [None, Some(""), Some("09:29 tomorrow")] {
+            assert!(ib_clock(bad).now().duration_since(wall) < Duration::from_secs(5));
+            assert!(wall.duration_since(ib_clock(bad).now()) < Duration::from_secs(5));
+        }
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_bad_rules_file_at_start_still_starts_the_guard_with_a_critical_alert() {

@@ -110,6 +110,29 @@ impl Clock for SystemClock {
     }
 }
 
+/// Wall-clock time shifted by a fixed offset: a run that starts at a chosen moment and then runs
+/// at wall speed (the app's `TRADEGUARD_CLOCK_START`: a demo or an end-to-end test of what the
+/// guard does at the open, without waiting for 09:30).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OffsetClock {
+    offset_nanos: i64,
+}
+
+impl OffsetClock {
+    /// A clock that reads `start` now.
+    pub fn starting_at(start: Timestamp) -> Self {
+        Self {
+            offset_nanos: start.0.saturating_sub(SystemClock.now().0),
+        }
+    }
+}
+
+impl Clock for OffsetClock {
+    fn now(&self) -> Timestamp {
+        Timestamp(SystemClock.now().0.saturating_add(self.offset_nanos))
+    }
+}
+
 /// A settable clock; clones share the same time.
 #[derive(Debug, Clone, Default)]
 pub struct ManualClock(Arc<AtomicI64>);
@@ -179,5 +202,21 @@ mod tests {
             Duration::ZERO
         );
         assert!(SystemClock.now() > Timestamp::from_secs(1_600_000_000));
+    }
+}
+
+#[cfg(test)]
+mod offset_tests {
+    use super::*;
+
+    #[test]
+    fn an_offset_clock_starts_where_asked_and_runs_at_wall_speed() {
+        let start = Timestamp(1_800_000_000_000_000_000);
+        let c = OffsetClock::starting_at(start);
+        let a = c.now();
+        assert!(a >= start && a.nanos_since(start) < 1_000_000_000, "{a:?}");
+        std::thread::sleep(Duration::from_millis(20));
+        let b = c.now();
+        assert!(b.nanos_since(a) >= 20_000_000, "{a:?} {b:?}");
     }
 }

@@ -25,7 +25,7 @@ pub mod stubs;
 
 pub use account::{AccountSnapshot, MarginImpact};
 pub use broker::{Broker, BrokerError, Capabilities, EventStream, OpenOrder, OpenOrderKind};
-pub use clock::{Clock, ManualClock, SystemClock, TimeError, Timestamp};
+pub use clock::{Clock, ManualClock, OffsetClock, SystemClock, TimeError, Timestamp};
 pub use event::{BrokerEvent, ConnectionState, Notice};
 pub use fill::{Execution, Liquidity};
 pub use ids::{AccountId, ExecId, GroupId, InstrumentId, OrderId, StrategyId};

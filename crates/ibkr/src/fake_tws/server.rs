@@ -120,7 +120,11 @@ struct State {
     what_if: proto::OrderState,
     received: Vec<(i32, i32)>,
     clock_secs: i64,
-    wall_clock: bool,
+    /// Executions are stamped with the wall clock plus this many seconds (None: `clock_secs`
+    /// counts on one second per execution).
+    wall_offset: Option<i64>,
+    /// A gateway that is down (restarting): connections are refused.
+    down: bool,
 }
 
 /// A running fake TWS. Dropping it stops the accept loop and closes all connections.
@@ -141,6 +145,12 @@ impl Drop for FakeTws {
             }
         }
     }
+}
+
+fn wall_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
@@ -182,10 +192,8 @@ fn key_matches(want: &proto::Contract, have: &proto::Contract) -> bool {
 
 impl State {
     fn bump(&mut self) -> i64 {
-        if self.wall_clock {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        if let Some(offset) = self.wall_offset {
+            let now = wall_secs().saturating_add(offset);
             self.clock_secs = self.clock_secs.max(now);
         } else {
             self.clock_secs += 1;
@@ -891,13 +899,19 @@ impl FakeTws {
             what_if: proto::OrderState::default(),
             received: Vec::new(),
             clock_secs: 1_736_780_400,
-            wall_clock: false,
+            wall_offset: None,
+            down: false,
         }));
         let (changed, _) = watch::channel(0u64);
         let st = state.clone();
         let ch = changed.clone();
         let accept = tokio::spawn(async move {
             while let Ok((sock, _)) = listener.accept().await {
+                if lock(&st).down {
+                    // A gateway restarting: the port answers, the session ends at once.
+                    drop(sock);
+                    continue;
+                }
                 let st = st.clone();
                 let ch = ch.clone();
                 tokio::spawn(serve(sock, st, ch));
@@ -1011,7 +1025,23 @@ impl FakeTws {
     /// several executions may share a second): for tests whose client runs on the system
     /// clock.
     pub fn use_wall_clock(&self) {
-        self.with(|s| s.wall_clock = true);
+        self.with(|s| s.wall_offset = Some(0));
+    }
+
+    /// Stamps executions with the wall clock shifted to read `start_unix_secs` now (for a client
+    /// whose clock is shifted the same way, e.g. the app's `TRADEGUARD_CLOCK_START`).
+    pub fn use_wall_clock_from(&self, start_unix_secs: i64) {
+        let offset = start_unix_secs.saturating_sub(wall_secs());
+        self.with(|s| s.wall_offset = Some(offset));
+    }
+
+    /// Takes the gateway down (every connection closed, new ones refused: a restart, or the
+    /// nightly reset) or brings it back up.
+    pub fn set_down(&self, down: bool) {
+        self.with(|s| s.down = down);
+        if down {
+            self.drop_connections();
+        }
     }
 
     /// Sets the next valid order id (a gateway restart can roll it back).
