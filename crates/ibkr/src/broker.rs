@@ -59,6 +59,45 @@ pub struct IbContract {
     pub min_tick: tradeguard_model::Price,
 }
 
+/// TWS API message codes below 200 that reject an order: they arrive as a notice with the
+/// order's id and no order status, and the order is not working
+/// (<https://www.interactivebrokers.com/campus/ibkr-api-page/tws-api-error-codes/>): 103 duplicate
+/// order id, 105 a modification does not match the order, 106/107 cannot transmit, 109 price out
+/// of the percentage range, 110 price not on the minimum tick, 111 time in force and order type
+/// incompatible, 113 MOC/LOC need DAY, 116 cannot trade on the exchange, 117 block size,
+/// 118/119 VWAP routing, 131 short sale rejected, 133 submit failed, 140/141 malformed size or
+/// price, 154 halted security. Codes 200–399 are IB's own rejection band.
+pub(crate) const ORDER_REJECTIONS_BELOW_200: [i32; 17] = [
+    103, 105, 106, 107, 109, 110, 111, 113, 116, 117, 118, 119, 131, 133, 140, 141, 154,
+];
+
+/// What a refused cancel says about the order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CancelRefused {
+    /// 10147 (not found) or 10148 "… state: Cancelled/Inactive": nothing is working.
+    NotWorking,
+    /// 10148 in any other state (Filled, PendingCancel, …): the order's own status and fills
+    /// report the outcome; ending it here could send a second exit while it still fills.
+    Pending,
+}
+
+fn cancel_refused_state(code: i32, message: &str) -> Option<CancelRefused> {
+    let state = message.rsplit("state:").next().unwrap_or("").trim();
+    match code {
+        10147 => Some(CancelRefused::NotWorking),
+        10148
+            if message.contains("state:")
+                && ["Cancelled", "ApiCancelled", "Inactive"]
+                    .iter()
+                    .any(|s| state.trim_end_matches('.') == *s) =>
+        {
+            Some(CancelRefused::NotWorking)
+        }
+        10148 => Some(CancelRefused::Pending),
+        _ => None,
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -418,7 +457,10 @@ impl Inner {
                 &e.to_string(),
                 now,
             )
-        } else if n.category() == NoticeCategory::OrderRejection {
+        } else if n.category() == NoticeCategory::OrderRejection
+            || ORDER_REJECTIONS_BELOW_200.contains(&n.code)
+        {
+            // These come with the order's id and no order status: the order is not working.
             lock(&self.tracker).terminal_from_notice(
                 id,
                 OrderStatus::Rejected,
@@ -426,6 +468,24 @@ impl Inner {
                 &n.message,
                 now,
             )
+        } else if let Some(state) = cancel_refused_state(n.code, &n.message) {
+            // 10147: the gateway does not know the order; 10148: it is already Cancelled.
+            // Either way nothing is working. (10148 in another state is left to the order's
+            // own status.)
+            match state {
+                CancelRefused::NotWorking => lock(&self.tracker).terminal_from_notice(
+                    id,
+                    OrderStatus::Cancelled,
+                    n.code,
+                    &n.message,
+                    now,
+                ),
+                CancelRefused::Pending => {
+                    self.hub
+                        .notice(n.code, format!("order {id}: {}", n.message));
+                    None
+                }
+            }
         } else {
             self.hub
                 .notice(n.code, format!("order {id}: {}", n.message));
@@ -619,9 +679,10 @@ impl Inner {
             return;
         }
         let conv = (|| -> Result<OrderUpdate, IbError> {
-            let total = convert::qty(d.order.total_quantity)?;
+            // A completed order's totalQuantity is the quantity left unfilled (0 once filled;
+            // 400 for 1,000 cancelled after 600 filled), not the size it was placed with.
+            let remaining = convert::qty(d.order.total_quantity)?.max(0);
             let filled = convert::qty(d.order.filled_quantity)?;
-            let remaining = (total - filled).max(0);
             let mut status = convert::status(&d.order_state.status, filled, remaining)?;
             if status == OrderStatus::Filled {
                 return Ok(OrderUpdate {
@@ -1248,5 +1309,47 @@ mod account_tests {
         assert!(e.to_string().contains("DU1, DU2"), "{e}");
         let e = choose_account("DU9", &m(&["DU1"])).unwrap_err();
         assert_eq!(e.code(), "ib.account_not_managed");
+    }
+}
+
+#[cfg(test)]
+mod notice_tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_cancel_ends_the_order_only_when_nothing_can_be_working() {
+        assert_eq!(
+            cancel_refused_state(10147, "OrderId 7 that needs to be cancelled is not found."),
+            Some(CancelRefused::NotWorking)
+        );
+        for state in ["Cancelled", "ApiCancelled", "Inactive"] {
+            let m = format!(
+                "OrderId 7 that needs to be cancelled cannot be cancelled, state: {state}."
+            );
+            assert_eq!(
+                cancel_refused_state(10148, &m),
+                Some(CancelRefused::NotWorking),
+                "{m}"
+            );
+        }
+        for state in ["Filled", "PendingCancel", "Submitted"] {
+            let m = format!(
+                "OrderId 7 that needs to be cancelled cannot be cancelled, state: {state}."
+            );
+            assert_eq!(
+                cancel_refused_state(10148, &m),
+                Some(CancelRefused::Pending),
+                "{m}"
+            );
+        }
+        assert_eq!(cancel_refused_state(202, "Order Canceled - reason:"), None);
+        // Below IB's 200–399 rejection band, the codes that end an order are listed.
+        for code in [103, 110] {
+            assert!(ORDER_REJECTIONS_BELOW_200.contains(&code));
+        }
+        assert!(
+            !ORDER_REJECTIONS_BELOW_200.contains(&161),
+            "161 refuses a cancel, not the order"
+        );
     }
 }

@@ -653,3 +653,128 @@ async fn executions_query_answers_are_not_published_as_live_fills() {
     assert_eq!(execution(&mut ev).await.order_id, Some(id2));
     second.disconnect().await.unwrap();
 }
+
+// ---- Real TWS behaviours (issue "Real TWS, not our TWS"; crates/ibkr/README.md lists them) ----
+
+/// Row 2: IB rejects some orders with a notice carrying the order's id and no order status
+/// (103 duplicate id, 110 price off the minimum tick, 201 rejected with a reason): each ends
+/// the order as Rejected with IB's code, never a working order for ever.
+#[tokio::test]
+async fn rejections_without_an_order_status_end_the_order() {
+    let f = fake().await;
+    let b = broker(f.port());
+    let mut ev = b.events();
+    b.connect().await.unwrap();
+    let place = |px: &'static str| {
+        let b = &b;
+        async move {
+            let id = b.next_order_id().await.unwrap();
+            let mut o = stubs::order(Side::Sell, 1, limit(px));
+            o.id = id;
+            b.place(&o).await.unwrap();
+            id
+        }
+    };
+    for (code, text) in [
+        (201, "Order rejected - reason:YOUR ORDER IS NOT ACCEPTED."),
+        (103, "Duplicate order id"),
+    ] {
+        f.reject_next_order(code, text);
+        let id = place("1.00").await;
+        let u = status(&mut ev, id, OrderStatus::Rejected).await;
+        assert_eq!(u.reason.unwrap().code, code.to_string());
+    }
+    f.set_min_tick(Some(0.05));
+    let id = place("1.03").await;
+    let u = status(&mut ev, id, OrderStatus::Rejected).await;
+    assert_eq!(u.reason.unwrap().code, "110");
+    // A price on the tick is accepted.
+    let ok = place("1.05").await;
+    status(&mut ev, ok, OrderStatus::Submitted).await;
+    assert!(
+        !b.open_orders()
+            .await
+            .unwrap()
+            .iter()
+            .any(|o| o.status.order_id == id)
+    );
+    b.disconnect().await.unwrap();
+}
+
+/// Row 5: a completed order reports the quantity left unfilled in its total: an order of 10
+/// cancelled at the gateway after 6 filled, learned only from the completed orders after a
+/// reconnect, is Cancelled with 6 filled and 4 not, never "all done".
+#[tokio::test]
+async fn a_completed_order_cancelled_after_a_partial_fill_reports_what_was_left() {
+    let f = fake().await;
+    let b = broker(f.port());
+    let mut ev = b.events();
+    b.connect().await.unwrap();
+    let id = b.next_order_id().await.unwrap();
+    let mut o = stubs::order(Side::Sell, 10, limit("1.00"));
+    o.id = id;
+    b.place(&o).await.unwrap();
+    status(&mut ev, id, OrderStatus::Submitted).await;
+    assert!(f.fill(id.0 as i32, 6.0, 1.0));
+    status(&mut ev, id, OrderStatus::PartiallyFilled).await;
+    // The gateway goes down; meanwhile the order is cancelled there (the TWS user, the day's
+    // end); the adapter learns it from the completed orders when it is back.
+    f.set_down(true);
+    next_match(&mut ev, "connecting", |e| {
+        *e == BrokerEvent::Connection(ConnectionState::Connecting)
+    })
+    .await;
+    assert!(f.cancel_at_gateway(id.0 as i32));
+    f.set_down(false);
+    let u = status(&mut ev, id, OrderStatus::Cancelled).await;
+    assert_eq!((u.filled, u.remaining), (6, 4), "{u:?}");
+    b.disconnect().await.unwrap();
+}
+
+/// Row 6: a gateway restart can roll IB's order ids back; placing an id it already used is
+/// rejected with 103. The adapter never reuses one it has seen (the store gives a new process
+/// the highest id ever sent: `set_order_id_floor`), and a reuse that happens anyway ends as a
+/// rejection instead of a working order for ever.
+#[tokio::test]
+async fn an_order_id_the_gateway_already_used_is_rejected_and_the_floor_prevents_it() {
+    let f = fake().await;
+    let first = broker(f.port());
+    let mut ev = first.events();
+    first.connect().await.unwrap();
+    let used = first.next_order_id().await.unwrap();
+    let mut o = stubs::order(Side::Sell, 1, limit("1.00"));
+    o.id = used;
+    first.place(&o).await.unwrap();
+    status(&mut ev, used, OrderStatus::Submitted).await;
+    assert!(f.fill(used.0 as i32, 1.0, 1.0));
+    status(&mut ev, used, OrderStatus::Filled).await;
+    first.disconnect().await.unwrap();
+
+    // The gateway restarts with its counter rolled back to the id just used.
+    f.set_next_valid_id(used.0 as i32);
+    let fresh = broker(f.port());
+    let mut ev = fresh.events();
+    fresh.connect().await.unwrap();
+    let reused = fresh.next_order_id().await.unwrap();
+    assert_eq!(
+        reused, used,
+        "a process without the floor takes the gateway's word"
+    );
+    o.id = reused;
+    o.instrument = stubs::put(430);
+    fresh.place(&o).await.unwrap();
+    let u = status(&mut ev, reused, OrderStatus::Rejected).await;
+    assert_eq!(u.reason.unwrap().code, "103");
+    fresh.disconnect().await.unwrap();
+
+    let guarded = broker(f.port());
+    guarded.set_order_id_floor(used.0);
+    let mut ev = guarded.events();
+    guarded.connect().await.unwrap();
+    let next = guarded.next_order_id().await.unwrap();
+    assert!(next > used, "{next} after {used}");
+    o.id = next;
+    guarded.place(&o).await.unwrap();
+    status(&mut ev, next, OrderStatus::Submitted).await;
+    guarded.disconnect().await.unwrap();
+}

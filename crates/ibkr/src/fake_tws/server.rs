@@ -125,6 +125,12 @@ struct State {
     wall_offset: Option<i64>,
     /// A gateway that is down (restarting): connections are refused.
     down: bool,
+    /// The next order placed is rejected with this notice and no order status.
+    reject_next: Option<(i32, String)>,
+    /// Limit and stop prices must be a multiple of this (else notice 110, no status).
+    min_tick: Option<f64>,
+    /// The next valid id announced as set, even below ids already used (a rolled-back restart).
+    rolled_back: bool,
 }
 
 /// A running fake TWS. Dropping it stops the accept loop and closes all connections.
@@ -488,7 +494,7 @@ impl State {
                 let Ok(req) = proto::CancelOrderRequest::decode(payload) else {
                     return;
                 };
-                self.cancel(req.order_id.unwrap_or_default());
+                self.cancel(conn, req.order_id.unwrap_or_default());
             }
             out::REQ_POSITIONS => {
                 if let Some(c) = self.conns.iter_mut().find(|c| c.id == conn) {
@@ -578,6 +584,11 @@ impl State {
                     order.client_id = Some(rec.placed.client_id);
                     order.order_id = Some(0);
                     order.filled_quantity = Some(fmt_qty(rec.filled));
+                    // IB's completed orders carry the quantity left unfilled in totalQuantity
+                    // (0 once filled; 400 for 1,000 cancelled after 600 filled), not the size
+                    // the order was placed with.
+                    // https://www.interactivebrokers.com/campus/ibkr-api-page/twsapi-doc/#completed-orders
+                    order.total_quantity = Some(fmt_qty((rec.total - rec.filled).max(0.0)));
                     self.send_to_conn(
                         conn,
                         proto::body(
@@ -746,6 +757,9 @@ impl State {
     }
 
     fn next_valid_id(&self) -> i32 {
+        if self.rolled_back {
+            return self.cfg.next_valid_id;
+        }
         let placed = self.orders.keys().next_back().map_or(0, |k| k + 1);
         self.cfg.next_valid_id.max(placed)
     }
@@ -786,6 +800,42 @@ impl State {
             );
             return;
         }
+        if placed.order.what_if != Some(true) {
+            // Rejections that come as a notice with the order's id and never an order status
+            // (TWS API message codes: 103 duplicate order id, 110 price does not conform to
+            // the minimum price variation, 201 order rejected with a reason).
+            // https://www.interactivebrokers.com/campus/ibkr-api-page/tws-api-error-codes/
+            let reused = self.orders.get(&order_id).is_some_and(|r| {
+                matches!(r.status.as_str(), "Filled" | "Cancelled")
+                    || !key_matches(&r.placed.contract, &placed.contract)
+            });
+            let rejection = if reused {
+                Some((103, format!("Duplicate order id: {order_id}")))
+            } else if let Some(r) = self.reject_next.take() {
+                Some(r)
+            } else {
+                self.min_tick.and_then(|tick| {
+                    let off = |p: Option<f64>| {
+                        p.is_some_and(|p| {
+                            let n = p / tick;
+                            (n - n.round()).abs() > 1e-6
+                        })
+                    };
+                    (off(placed.order.lmt_price) || off(placed.order.aux_price)).then(|| {
+                        (
+                            110,
+                            format!(
+                                "The price does not conform to the minimum price variation for this contract ({tick})."
+                            ),
+                        )
+                    })
+                })
+            };
+            if let Some((code, text)) = rejection {
+                self.send_to_conn(conn, Self::error_msg(order_id, code, &text));
+                return;
+            }
+        }
         if placed.order.what_if == Some(true) {
             let mut order = placed.order.clone();
             order.order_id = Some(order_id);
@@ -824,8 +874,18 @@ impl State {
         self.orders.insert(order_id, rec);
     }
 
-    fn cancel(&mut self, order_id: i32) {
+    fn cancel(&mut self, conn: u64, order_id: i32) {
         let Some(mut rec) = self.orders.get(&order_id).cloned() else {
+            // TWS API message code 10147: the order to cancel is not known (never placed, or
+            // rejected without a status).
+            self.send_to_conn(
+                conn,
+                Self::error_msg(
+                    order_id,
+                    10147,
+                    &format!("OrderId {order_id} that needs to be cancelled is not found."),
+                ),
+            );
             return;
         };
         let client = rec.placed.client_id;
@@ -901,6 +961,9 @@ impl FakeTws {
             clock_secs: 1_736_780_400,
             wall_offset: None,
             down: false,
+            reject_next: None,
+            min_tick: None,
+            rolled_back: false,
         }));
         let (changed, _) = watch::channel(0u64);
         let st = state.clone();
@@ -1044,9 +1107,40 @@ impl FakeTws {
         }
     }
 
-    /// Sets the next valid order id (a gateway restart can roll it back).
+    /// Rejects the next order placed with notice `code` and no order status (IB's 103, 110,
+    /// 201 ...).
+    pub fn reject_next_order(&self, code: i32, text: &str) {
+        self.with(|s| s.reject_next = Some((code, text.to_owned())));
+    }
+
+    /// Rejects limit and stop prices that are not a multiple of `tick` with notice 110.
+    pub fn set_min_tick(&self, tick: Option<f64>) {
+        self.with(|s| s.min_tick = tick);
+    }
+
+    /// Sets the next valid order id the gateway announces, even below ids it already used: a
+    /// gateway restart can roll IB's counter back, and placing a used id is then rejected with
+    /// 103 (TWS API "Order Management": "the next valid identifier is persistent between TWS
+    /// sessions" unless reset).
     pub fn set_next_valid_id(&self, id: i32) {
-        self.with(|s| s.cfg.next_valid_id = id);
+        self.with(|s| {
+            s.cfg.next_valid_id = id;
+            s.rolled_back = true;
+        });
+    }
+
+    /// Cancels an order at the gateway itself (the TWS user, or the day ending), reporting it
+    /// to its client if connected.
+    pub fn cancel_at_gateway(&self, order_id: i32) -> bool {
+        self.with(|s| {
+            let Some(mut rec) = s.orders.get(&order_id).cloned() else {
+                return false;
+            };
+            rec.status = "Cancelled".into();
+            s.send_to_client(rec.placed.client_id, State::order_status_msg(&rec));
+            s.orders.insert(order_id, rec);
+            true
+        })
     }
 
     /// Fills `qty` of a single order at `price`. Returns false for an unknown order.
