@@ -452,8 +452,8 @@ mod tests {
         let m = px(mid);
         Quote {
             instrument: inst.clone(),
-            bid: m.checked_sub(px("0.05")).expect("bid"),
-            ask: m.checked_add(px("0.05")).expect("ask"),
+            bid: Some(m.checked_sub(px("0.05")).expect("bid")),
+            ask: Some(m.checked_add(px("0.05")).expect("ask")),
             last: None,
             bid_size: 1,
             ask_size: 1,

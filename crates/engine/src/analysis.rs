@@ -148,8 +148,8 @@ mod tests {
     fn quote(inst: &Instrument, bid: &str, ask: &str, iv: f64) -> Quote {
         Quote {
             instrument: inst.clone(),
-            bid: px(bid),
-            ask: px(ask),
+            bid: Some(px(bid)),
+            ask: Some(px(ask)),
             last: None,
             bid_size: 10,
             ask_size: 10,

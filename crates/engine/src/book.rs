@@ -68,8 +68,19 @@ impl Book {
     /// Records a quote: the instrument's mid as its mark, and the underlying price (stock mid,
     /// or the option quote's underlying price) as the symbol's spot.
     pub fn on_quote(&mut self, q: &Quote) {
-        let mid = q.mid();
         let id = q.instrument.id();
+        // A one-sided market (no bid, or no data for a side) marks at its last trade, or keeps
+        // the mark it had.
+        let Some(mid) = q.mid().or(q.last) else {
+            if let Some(iv) = q
+                .greeks
+                .map(|g| g.iv)
+                .filter(|iv| iv.is_finite() && *iv > 0.0)
+            {
+                self.ivs.insert(id, iv);
+            }
+            return;
+        };
         if let Some(iv) = q
             .greeks
             .map(|g| g.iv)
@@ -77,8 +88,8 @@ impl Book {
         {
             self.ivs.insert(id.clone(), iv);
         }
-        if q.ask >= q.bid && q.bid.is_positive() {
-            let spread = q.ask.checked_sub(q.bid).unwrap_or(Price::ZERO);
+        if let Some((bid, ask)) = q.two_sided().filter(|(b, a)| a >= b && b.is_positive()) {
+            let spread = ask.checked_sub(bid).unwrap_or(Price::ZERO);
             self.half_spreads
                 .insert(id.clone(), spread.mul_ratio(1, 2).unwrap_or(spread));
         }

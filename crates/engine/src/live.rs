@@ -231,9 +231,9 @@ impl LiveBook {
             return (None, MarkStatus::Missing);
         };
         // A zero bid is a market too (a far wing nobody bids for is worth between 0 and the
-        // ask); only a missing (negative) bid or ask makes the quote one-sided.
-        let two_sided = q.bid >= Price::ZERO && q.ask.is_positive() && q.ask >= q.bid;
-        let mark = if two_sided { Some(q.mid()) } else { q.last };
+        // ask); only a missing bid or ask makes the quote one-sided.
+        let two_sided = matches!(q.two_sided(), Some((bid, ask)) if bid >= Price::ZERO && ask.is_positive() && ask >= bid);
+        let mark = if two_sided { q.mid() } else { q.last };
         let Some(mark) = mark else {
             return (None, MarkStatus::Missing);
         };
@@ -306,8 +306,8 @@ mod tests {
     fn quote(instrument: Instrument, bid: &str, ask: &str, ts: Timestamp) -> BrokerEvent {
         BrokerEvent::Quote(Quote {
             instrument,
-            bid: px(bid),
-            ask: px(ask),
+            bid: Some(px(bid)),
+            ask: Some(px(ask)),
             last: None,
             bid_size: 10,
             ask_size: 10,
@@ -451,8 +451,8 @@ mod tests {
         book.apply(&BrokerEvent::Quote(Quote {
             instrument: put_440(),
             // IB's "no bid available".
-            bid: px("-1"),
-            ask: px("0.05"),
+            bid: None,
+            ask: Some(px("0.05")),
             last: Some(px("0.03")),
             bid_size: 0,
             ask_size: 5,

@@ -200,9 +200,10 @@ impl StopLoss {
         if self.state != StopState::Working || self.triggered_at.is_some() {
             return false;
         }
+        // Only a real market is through the stop: a side with no data (IB's -1) is not.
         let hit = match self.spec.side {
-            Side::Sell => q.bid <= self.spec.stop,
-            Side::Buy => q.ask >= self.spec.stop,
+            Side::Sell => q.bid.is_some_and(|b| b <= self.spec.stop),
+            Side::Buy => q.ask.is_some_and(|a| a >= self.spec.stop),
         };
         if hit {
             self.trigger(now, timeout);
@@ -411,14 +412,36 @@ mod tests {
         assert_eq!(s.state, StopState::MarketSent);
     }
 
+    /// Real TWS row 1: IB's bid of -1 ("no data") reaches the engine as no bid, and a sell
+    /// stop at 495 is not through on it; a real bid at the stop is.
+    #[test]
+    fn a_side_with_no_data_never_triggers_a_stop() {
+        let mut s = stop();
+        let t0 = stubs::ts();
+        let q = |bid: Option<Price>| tradeguard_model::Quote {
+            instrument: Instrument::stock("SPY"),
+            bid,
+            ask: Some(p("494.02")),
+            last: None,
+            bid_size: 0,
+            ask_size: 1,
+            greeks: None,
+            underlying_price: None,
+            ts: t0,
+        };
+        assert!(!s.on_quote(&q(None), t0, T));
+        assert_eq!(s.state, StopState::Working);
+        assert!(s.on_quote(&q(Some(p("495"))), t0, T));
+    }
+
     #[test]
     fn fill_while_cancel_pending_and_rejected_cancel() {
         let mut s = stop();
         let t0 = stubs::ts();
         let q = tradeguard_model::Quote {
             instrument: Instrument::stock("SPY"),
-            bid: p("494"),
-            ask: p("494.02"),
+            bid: Some(p("494")),
+            ask: Some(p("494.02")),
             last: None,
             bid_size: 1,
             ask_size: 1,

@@ -173,8 +173,8 @@ mod tests {
     fn quote(inst: Instrument, bid: &str, ask: &str, iv: Option<f64>, underlying: &str) -> Quote {
         Quote {
             instrument: inst,
-            bid: px(bid),
-            ask: px(ask),
+            bid: Some(px(bid)),
+            ask: Some(px(ask)),
             last: None,
             bid_size: 10,
             ask_size: 10,

@@ -718,7 +718,7 @@ async fn stop_fills_while_held(stop_fill_cap: Option<i64>) -> (Rig, GuardHandle)
             for _ in 0..60 {
                 let mid = (lo + hi) / 2.0;
                 v.set_spot("SPY", px(&format!("{mid:.4}"))).unwrap();
-                let ask = v.quote(&call).unwrap().ask;
+                let ask = v.quote(&call).unwrap().ask.expect("an ask");
                 if ask < px("2.00") {
                     lo = mid;
                 } else if ask > px("2.01") {
@@ -727,7 +727,7 @@ async fn stop_fills_while_held(stop_fill_cap: Option<i64>) -> (Rig, GuardHandle)
                     break;
                 }
             }
-            let ask = v.quote(&call).unwrap().ask;
+            let ask = v.quote(&call).unwrap().ask.expect("an ask");
             assert!(ask >= px("2.00") && ask <= px("2.01"), "ask {ask}");
             v.set_max_fill_qty(stop_fill_cap);
             moved = true;

@@ -186,8 +186,8 @@ async fn condor_preview_covers_shorts_first_with_book_prices_and_confirm_sends_e
             .read_live_book(|lb| lb.quote(&o.instrument.id()).cloned())
             .expect("quote in the book");
         match o.side {
-            Side::Buy => assert_eq!((e.side, e.price), (QuoteSide::Ask, q.ask)),
-            Side::Sell => assert_eq!((e.side, e.price), (QuoteSide::Bid, q.bid)),
+            Side::Buy => assert_eq!((e.side, e.price), (QuoteSide::Ask, q.ask.unwrap())),
+            Side::Sell => assert_eq!((e.side, e.price), (QuoteSide::Bid, q.bid.unwrap())),
         }
         let n = e.price.notional(o.qty, 100).unwrap();
         let cash = if o.side == Side::Buy {

@@ -837,15 +837,18 @@ async fn quote_task(inner: Arc<Inner>, client: Arc<Client>, i: Instrument) {
             }
             _ => continue,
         }
+        // Both sides heard from before the first quote; a side of -1 is IB's "no data
+        // currently available" (TWS API "Tick Types"), a market with no such side, never a
+        // price. https://interactivebrokers.github.io/tws-api/tick_types.html
         let (Some(bid), Some(ask)) = (st.bid, st.ask) else {
             continue;
         };
         let q = (|| -> Result<Quote, IbError> {
             Ok(Quote {
                 instrument: i.clone(),
-                bid: convert::price(bid)?,
-                ask: convert::price(ask)?,
-                last: st.last.map(convert::price).transpose()?,
+                bid: convert::market_price(bid)?,
+                ask: convert::market_price(ask)?,
+                last: convert::market_price(st.last.unwrap_or(-1.0))?,
                 bid_size: convert::qty(st.bid_size.trunc())?,
                 ask_size: convert::qty(st.ask_size.trunc())?,
                 greeks: st.greeks,

@@ -413,6 +413,15 @@ pub fn combo_order(c: &ComboOrder, con_ids: &[i32]) -> Result<(i32, Contract, Or
     Ok((id, bag, o))
 }
 
+/// A bid, ask or last price from a tick: IB sends -1 (any negative) when it has no data for
+/// that side, which is no price at all. Zero is a price (an option nobody bids for).
+pub fn market_price(v: f64) -> Result<Option<Price>, IbError> {
+    if v < 0.0 {
+        return Ok(None);
+    }
+    price(v).map(Some)
+}
+
 /// Maps an IB status. `Submitted` with a fill becomes `PartiallyFilled`; `Inactive` is a
 /// rejection (IB uses it for orders it will not work).
 pub fn status(kind: &OrderStatusKind, filled: i64, remaining: i64) -> Result<OrderStatus, IbError> {

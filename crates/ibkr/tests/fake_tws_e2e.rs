@@ -201,7 +201,10 @@ async fn connect_and_snapshot() {
     };
     assert_eq!(
         (q.bid, q.ask),
-        (Price::parse("1.2").unwrap(), Price::parse("1.25").unwrap())
+        (
+            Some(Price::parse("1.2").unwrap()),
+            Some(Price::parse("1.25").unwrap())
+        )
     );
     assert_eq!(q.bid_size, 10);
     let g = q.greeks.unwrap();
@@ -777,4 +780,37 @@ async fn an_order_id_the_gateway_already_used_is_rejected_and_the_floor_prevents
     guarded.place(&o).await.unwrap();
     status(&mut ev, next, OrderStatus::Submitted).await;
     guarded.disconnect().await.unwrap();
+}
+
+/// Row 1: IB sends -1 for a side it has no data for ("no data currently available"); the
+/// adapter delivers no price for that side, never -1 as a price.
+#[tokio::test]
+async fn a_side_of_minus_one_is_no_price() {
+    let f = fake().await;
+    f.set_quote(
+        spy_put(12, 440.0),
+        QuoteScript {
+            bid: -1.0,
+            ask: 0.05,
+            last: -1.0,
+            bid_size: 0.0,
+            ask_size: 12.0,
+            greeks: None,
+        },
+    );
+    let b = broker(f.port());
+    let mut ev = b.events();
+    b.connect().await.unwrap();
+    b.subscribe_quotes(&[stubs::put(440)]).await.unwrap();
+    let BrokerEvent::Quote(q) =
+        next_match(&mut ev, "quote", |e| matches!(e, BrokerEvent::Quote(_))).await
+    else {
+        unreachable!()
+    };
+    assert_eq!(
+        (q.bid, q.ask, q.last),
+        (None, Some(Price::parse("0.05").unwrap()), None)
+    );
+    assert_eq!(q.mid(), None, "a one-sided market has no mid");
+    b.disconnect().await.unwrap();
 }

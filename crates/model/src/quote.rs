@@ -27,10 +27,11 @@ pub struct Greeks {
 pub struct Quote {
     /// Instrument.
     pub instrument: Instrument,
-    /// Best bid.
-    pub bid: Price,
-    /// Best ask.
-    pub ask: Price,
+    /// Best bid; `None` when there is none or the venue has no data for it (IB's -1). Never a
+    /// sentinel price.
+    pub bid: Option<Price>,
+    /// Best ask; `None` when there is none or the venue has no data for it.
+    pub ask: Option<Price>,
     /// Last trade.
     pub last: Option<Price>,
     /// Size at the bid.
@@ -46,15 +47,21 @@ pub struct Quote {
 }
 
 impl Quote {
-    /// Midpoint, rounded half away from zero to the 4th decimal.
-    pub fn mid(&self) -> Price {
-        let sum = i128::from(self.bid.raw()) + i128::from(self.ask.raw());
+    /// Both sides, when the market has both.
+    pub fn two_sided(&self) -> Option<(Price, Price)> {
+        self.bid.zip(self.ask)
+    }
+
+    /// Midpoint of a two-sided market, rounded half away from zero to the 4th decimal.
+    pub fn mid(&self) -> Option<Price> {
+        let (bid, ask) = self.two_sided()?;
+        let sum = i128::from(bid.raw()) + i128::from(ask.raw());
         let half = if sum >= 0 {
             (sum + 1) / 2
         } else {
             (sum - 1) / 2
         };
         // (a + b) / 2 of two i64 always fits in i64.
-        Price::from_raw(i64::try_from(half).unwrap_or(i64::MAX))
+        Some(Price::from_raw(i64::try_from(half).unwrap_or(i64::MAX)))
     }
 }

@@ -20,6 +20,9 @@ pub enum SimError {
     /// Contract count must be > 0.
     #[error("contract count must be > 0, got {0}")]
     BadCount(i64),
+    /// The side an order needs has no market.
+    #[error("no market on the side needed for {0}")]
+    NoMarket(InstrumentId),
 }
 
 impl SimError {
@@ -31,6 +34,7 @@ impl SimError {
             Self::UnknownUnderlying(_) => "sim.unknown_underlying",
             Self::Money(e) => e.code(),
             Self::BadCount(_) => "sim.bad_count",
+            Self::NoMarket(_) => "sim.no_market",
         }
     }
 }

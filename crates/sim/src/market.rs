@@ -202,8 +202,8 @@ impl Market {
                 let ask = ceil_tick(u.spot + half, tick).max(Price::from_raw(bid.raw() + tick));
                 Ok(Quote {
                     instrument: inst.clone(),
-                    bid,
-                    ask,
+                    bid: Some(bid),
+                    ask: Some(ask),
                     last: Some(Price::from_raw(raw(u.spot)).round_to_tick(Price::from_raw(tick))),
                     bid_size: 500 / size_div,
                     ask_size: 500 / size_div,
@@ -219,8 +219,8 @@ impl Market {
                 let ask = ceil_tick(m.price + half, tick).max(Price::from_raw(bid.raw() + tick));
                 Ok(Quote {
                     instrument: inst.clone(),
-                    bid,
-                    ask,
+                    bid: Some(bid),
+                    ask: Some(ask),
                     last: None,
                     bid_size: 20 / size_div,
                     ask_size: 20 / size_div,

@@ -482,7 +482,10 @@ impl SimVenue {
             reason: e.to_string(),
         };
         let q = self.market.quote(&o.instrument, self.now).map_err(to_err)?;
-        let px = if o.side == Side::Buy { q.ask } else { q.bid };
+        let px = touch(&q, o.side).ok_or_else(|| BrokerError::Rejected {
+            code: "sim.no_market".into(),
+            reason: format!("no {} for {}", side_word(o.side), o.instrument.id()),
+        })?;
         let (before, after) = self
             .margin_before_after(&[(o.instrument.clone(), o.side.sign() * o.qty, px)])
             .map_err(to_err)?;
@@ -800,8 +803,13 @@ impl SimVenue {
         };
         let mut fills = Vec::new();
         for (inst, dq) in &insts {
-            match self.market.quote(inst, self.now) {
-                Ok(q) => fills.push((inst.clone(), *dq, if *dq > 0 { q.ask } else { q.bid })),
+            let side = if *dq > 0 { Side::Buy } else { Side::Sell };
+            match self
+                .market
+                .quote(inst, self.now)
+                .and_then(|q| touch(&q, side).ok_or_else(|| SimError::NoMarket(inst.id())))
+            {
+                Ok(px) => fills.push((inst.clone(), *dq, px)),
                 Err(e) => {
                     return self.finish(
                         id,
@@ -1003,7 +1011,10 @@ impl SimVenue {
             }
         };
         let buy = o.side == Side::Buy;
-        let touch = if buy { q.ask } else { q.bid };
+        // A side with no market: nothing to trigger on or fill against.
+        let Some(touch) = touch(&q, o.side) else {
+            return;
+        };
         let Some(w) = self.orders.get_mut(&id) else {
             return;
         };
@@ -1126,9 +1137,9 @@ impl SimVenue {
         c.legs
             .iter()
             .map(|l| {
-                self.market
-                    .quote(&l.instrument, self.now)
-                    .map(|q| if l.side == Side::Buy { q.ask } else { q.bid })
+                self.market.quote(&l.instrument, self.now).and_then(|q| {
+                    touch(&q, l.side).ok_or_else(|| SimError::NoMarket(l.instrument.id()))
+                })
             })
             .collect()
     }
@@ -1234,7 +1245,9 @@ impl SimVenue {
                 let Ok(q) = self.market.quote(&o.instrument, self.now) else {
                     return;
                 };
-                let touch = if o.side == Side::Buy { q.ask } else { q.bid };
+                let Some(touch) = touch(&q, o.side) else {
+                    return;
+                };
                 let price = match o.order_type {
                     OrderType::Limit { limit } | OrderType::StopLimit { limit, .. } => limit,
                     _ => touch,
@@ -1373,5 +1386,20 @@ impl SimVenue {
             }
             _ => {}
         }
+    }
+}
+
+/// The price an order on `side` trades against: the ask for a buy, the bid for a sell.
+fn touch(q: &Quote, side: Side) -> Option<Price> {
+    match side {
+        Side::Buy => q.ask,
+        Side::Sell => q.bid,
+    }
+}
+
+fn side_word(side: Side) -> &'static str {
+    match side {
+        Side::Buy => "ask",
+        Side::Sell => "bid",
     }
 }

@@ -230,8 +230,8 @@ fn index_options_settle_in_cash() {
     // (negative) mark, so NLV moves by (mark - 20) * 100; the mark lies within the spread.
     let after = v.account().unwrap().net_liquidation.raw();
     let intrinsic = 20 * SCALE;
-    let lo = (q.bid.raw() - intrinsic) * 100;
-    let hi = (q.ask.raw() - intrinsic) * 100;
+    let lo = (q.bid.unwrap().raw() - intrinsic) * 100;
+    let hi = (q.ask.unwrap().raw() - intrinsic) * 100;
     assert!(
         (lo..=hi).contains(&(after - before)),
         "{lo} <= {} <= {hi}",
@@ -251,7 +251,7 @@ fn demo_moves_quotes_and_assigns_a_short_put_within_twenty_virtual_minutes() {
     let spy_quotes: Vec<Price> = evs
         .iter()
         .filter_map(|e| match e {
-            BrokerEvent::Quote(q) if q.instrument == spy() => Some(q.bid),
+            BrokerEvent::Quote(q) if q.instrument == spy() => q.bid,
             _ => None,
         })
         .take(10)

@@ -13,7 +13,7 @@ use tradeguard_sim::calendar;
 fn market_order_fills_at_the_touch_and_reports_like_ib() {
     let mut v = venue(cfg(1));
     let q = v.quote(&spy()).unwrap();
-    assert_eq!((q.bid, q.ask), (p("499.95"), p("500.05")));
+    assert_eq!((q.bid, q.ask), (Some(p("499.95")), Some(p("500.05"))));
     let cash_before = v.account().unwrap().net_liquidation;
     let id = place(&mut v, spy(), Side::Buy, 10, OrderType::Market);
     let evs = run(&mut v, 2);

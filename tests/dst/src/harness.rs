@@ -798,7 +798,10 @@ impl Run {
         let Some((p, q)) = picked else {
             return;
         };
-        let mid = Price::from_raw((q.bid.raw() + q.ask.raw()) / 2);
+        let Some((bid, ask)) = q.two_sided() else {
+            return;
+        };
+        let mid = Price::from_raw((bid.raw() + ask.raw()) / 2);
         let away = self.rng.random_range(5..=30);
         let (side, stop) = if p.qty > 0 {
             (Side::Sell, scaled(mid, -away))

@@ -865,9 +865,10 @@ impl AssignmentGuard {
             }
             BrokerEvent::Quote(q) => {
                 let px = match &q.instrument {
-                    Instrument::Stock { symbol } if q.bid.is_positive() => {
-                        Some((symbol.clone(), q.mid()))
-                    }
+                    Instrument::Stock { symbol } => q
+                        .mid()
+                        .filter(|_| q.bid.is_some_and(Price::is_positive))
+                        .map(|m| (symbol.clone(), m)),
                     Instrument::Option(o) => q.underlying_price.map(|p| (o.underlying.clone(), p)),
                     _ => None,
                 };

@@ -228,8 +228,10 @@ pub(crate) fn spots(book: &LiveBook, positions: &[PositionView]) -> HashMap<Stri
             continue;
         };
         match &p.instrument {
-            Instrument::Stock { symbol } if q.bid.is_positive() => {
-                out.insert(symbol.clone(), q.mid());
+            Instrument::Stock { symbol } => {
+                if let Some(mid) = q.mid().filter(|_| q.bid.is_some_and(Price::is_positive)) {
+                    out.insert(symbol.clone(), mid);
+                }
             }
             Instrument::Option(o) => {
                 if let Some(u) = q.underlying_price {

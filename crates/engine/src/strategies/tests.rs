@@ -241,8 +241,8 @@ fn breaking_a_recognized_strategy_adopts_it() {
 fn quote(instrument: Instrument, bid: &str, ask: &str, greeks: Option<Greeks>) -> BrokerEvent {
     BrokerEvent::Quote(Quote {
         instrument,
-        bid: px(bid),
-        ask: px(ask),
+        bid: Some(px(bid)),
+        ask: Some(px(ask)),
         last: None,
         bid_size: 1,
         ask_size: 1,

@@ -587,9 +587,16 @@ fn estimate(
 ) -> Option<PriceEstimate> {
     let id = l.instrument.id();
     let q = inp.book.quote(&id);
+    // A side with no market (none, or the venue has no data) is a missing quote.
     let (price, side) = match (q, l.side) {
-        (Some(q), Side::Sell) => (q.bid, QuoteSide::Bid),
-        (Some(q), Side::Buy) => (q.ask, QuoteSide::Ask),
+        (Some(q), Side::Sell) => (
+            q.bid.unwrap_or(tradeguard_model::Price::ZERO),
+            QuoteSide::Bid,
+        ),
+        (Some(q), Side::Buy) => (
+            q.ask.unwrap_or(tradeguard_model::Price::ZERO),
+            QuoteSide::Ask,
+        ),
         (None, _) => (tradeguard_model::Price::ZERO, QuoteSide::Bid),
     };
     let Some(q) = q.filter(|_| price.is_positive()) else {
