@@ -129,6 +129,8 @@ struct Inner {
     quote_tasks: Mutex<Vec<JoinHandle<()>>>,
     supervisor: Mutex<Option<Supervisor>>,
     session_start: Mutex<Option<Timestamp>>,
+    /// The midnight whose history gap was last announced (once per day, not per query).
+    history_gap_told: Mutex<Option<Timestamp>>,
 }
 
 /// Interactive Brokers through IB Gateway / TWS.
@@ -164,6 +166,7 @@ impl IbBroker {
                 quotes: Mutex::new(Vec::new()),
                 quote_tasks: Mutex::new(Vec::new()),
                 supervisor: Mutex::new(None),
+                history_gap_told: Mutex::new(None),
                 session_start: Mutex::new(None),
             }),
         }
@@ -380,6 +383,11 @@ impl Inner {
         }
         match convert::execution(&d.contract, &d.execution, self.clock.now()) {
             Ok(Some(e)) => {
+                let raw = &d.execution.execution_id;
+                if convert::is_correction(raw) && lock(&self.tracker).knows(e.exec_id.as_str()) {
+                    self.corrected(raw, &e);
+                    return;
+                }
                 let deadline = tokio::time::Instant::now() + self.settings.commission_wait;
                 lock(&self.tracker).execution(e, deadline);
             }
@@ -391,6 +399,26 @@ impl Inner {
                 format!("execution {} not mapped: {e}", d.execution.execution_id),
             ),
         }
+    }
+
+    /// IB corrected a fill already reported: not a second fill; the engine re-reads the
+    /// account's positions (a notice it alerts on and reconciles after).
+    fn corrected(&self, raw_id: &str, e: &Execution) {
+        let text = format!(
+            "IB corrected execution {} (now {raw_id}: {:?} {} {} @ {}): the fill is not counted twice; positions are re-read from the account",
+            e.exec_id,
+            e.side,
+            e.qty,
+            e.instrument.id(),
+            e.price
+        );
+        tracing::warn!("{text}");
+        self.hub
+            .publish(BrokerEvent::Notice(tradeguard_model::Notice {
+                code: tradeguard_model::Notice::EXECUTION_CORRECTED,
+                text,
+                ts: self.clock.now(),
+            }));
     }
 
     fn on_commission(&self, c: &ibapi::orders::CommissionReport) {
@@ -526,9 +554,13 @@ impl Inner {
                 self.hub
                     .publish(BrokerEvent::Connection(ConnectionState::Connected));
             }
-            1102 => self
-                .hub
-                .publish(BrokerEvent::Connection(ConnectionState::Connected)),
+            1102 => {
+                // Restored with data kept: market data continues, but fills and order updates
+                // of the gap are read again (IB delays execution reports during a reset).
+                self.reconcile(client).await;
+                self.hub
+                    .publish(BrokerEvent::Connection(ConnectionState::Connected));
+            }
             _ => self.forward_notice(n),
         }
     }
@@ -538,6 +570,7 @@ impl Inner {
         client: &Client,
         since: Timestamp,
     ) -> Result<Vec<Execution>, IbError> {
+        self.tell_history_gap(since);
         let filter = ExecutionFilter {
             time: since.to_datetime().format("%Y%m%d-%H:%M:%S").to_string(),
             ..Default::default()
@@ -545,20 +578,28 @@ impl Inner {
         let mut sub = client.executions(filter).await?;
         let mut execs: Vec<Execution> = Vec::new();
         let mut commissions: HashMap<String, Money> = HashMap::new();
+        let mut corrections: Vec<String> = Vec::new();
         let now = self.clock.now();
         tokio::time::timeout(self.settings.request_timeout, async {
             while let Some(item) = sub.next().await {
                 match item {
                     Ok(SubscriptionItem::Data(Executions::ExecutionData(d))) => {
                         match convert::execution(&d.contract, &d.execution, now) {
-                            Ok(Some(e)) => execs.push(e),
+                            Ok(Some(e)) => {
+                                if convert::is_correction(&d.execution.execution_id) {
+                                    corrections.push(d.execution.execution_id.clone());
+                                }
+                                // A correction replaces the execution it corrects.
+                                execs.retain(|x| x.exec_id != e.exec_id);
+                                execs.push(e);
+                            }
                             Ok(None) => {}
                             Err(e) => self.hub.notice(0, format!("execution not mapped: {e}")),
                         }
                     }
                     Ok(SubscriptionItem::Data(Executions::CommissionReport(c))) => {
                         if let Ok(m) = convert::money(c.commission) {
-                            commissions.insert(c.execution_id.clone(), m);
+                            commissions.insert(convert::exec_original(&c.execution_id), m);
                         }
                     }
                     Ok(SubscriptionItem::Notice(n)) => self.forward_notice(&n),
@@ -578,7 +619,53 @@ impl Inner {
         let since_second = Timestamp(since.0 - since.0.rem_euclid(1_000_000_000));
         execs.retain(|e| e.ts >= since_second);
         execs.sort_by_key(|e| e.ts);
+        // A correction of a fill this session already published is a notice, not a fill.
+        for raw in corrections {
+            if let Some(e) = execs
+                .iter()
+                .find(|e| e.exec_id.as_str() == convert::exec_original(&raw))
+                && lock(&self.tracker).knows(e.exec_id.as_str())
+            {
+                self.corrected(&raw, e);
+            }
+        }
         Ok(execs)
+    }
+
+    /// IB Gateway answers execution requests with today's executions only (since midnight New
+    /// York; TWS API "Executions and Commissions"). A request reaching back before midnight
+    /// cannot return the fills in between: said once per day, and the account's positions
+    /// (reconciliation, broker wins) stand for them.
+    fn tell_history_gap(&self, since: Timestamp) {
+        let now = self.clock.now();
+        let ny = now
+            .to_datetime()
+            .with_timezone(&chrono_tz::America::New_York);
+        let Some(midnight) = ny
+            .date_naive()
+            .and_hms_opt(0, 0, 0)
+            .and_then(|m| {
+                m.and_local_timezone(chrono_tz::America::New_York)
+                    .earliest()
+            })
+            .and_then(|m| Timestamp::from_datetime(m.with_timezone(&chrono::Utc)).ok())
+        else {
+            return;
+        };
+        if since >= midnight {
+            return;
+        }
+        let mut told = lock(&self.history_gap_told);
+        if *told == Some(midnight) {
+            return;
+        }
+        *told = Some(midnight);
+        self.hub.notice(
+            0,
+            format!(
+                "executions before midnight New York ({midnight}) are not available from IB Gateway (it keeps today's only): fills from {since} to midnight are taken from the account's positions"
+            ),
+        );
     }
 
     /// After a reconnect: executions since the last seen, then open orders, then orders that

@@ -413,6 +413,30 @@ pub fn combo_order(c: &ComboOrder, con_ids: &[i32]) -> Result<(i32, Contract, Or
     Ok((id, bag, o))
 }
 
+/// The id of the execution `exec_id` reports or corrects. IB reports a correction of an
+/// execution as another execution whose id differs only in the number after the final period
+/// ("….01" is the original, "….02" its first correction; TWS API "Executions and
+/// Commissions"). Mapping a correction onto the original's id makes it one fill, never two.
+/// <https://interactivebrokers.github.io/tws-api/executions_commissions.html>
+pub fn exec_original(exec_id: &str) -> String {
+    match exec_id.rsplit_once('.') {
+        Some((base, n))
+            if !base.is_empty() && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            format!("{base}.01")
+        }
+        _ => exec_id.to_owned(),
+    }
+}
+
+/// Whether `exec_id` is a correction of an earlier execution (its correction number is not 1).
+pub fn is_correction(exec_id: &str) -> bool {
+    exec_id
+        .rsplit_once('.')
+        .and_then(|(_, n)| n.parse::<u32>().ok())
+        .is_some_and(|n| n > 1)
+}
+
 /// A bid, ask or last price from a tick: IB sends -1 (any negative) when it has no data for
 /// that side, which is no price at all. Zero is a price (an option nobody bids for).
 pub fn market_price(v: f64) -> Result<Option<Price>, IbError> {
@@ -502,7 +526,7 @@ pub fn execution(
         })
     };
     Ok(Some(Execution {
-        exec_id: ExecId::new(e.execution_id.clone()),
+        exec_id: ExecId::new(exec_original(&e.execution_id)),
         order_id: (e.order_id > 0).then_some(OrderId(i64::from(e.order_id))),
         account: AccountId::new(e.account_number.clone()),
         instrument: instrument(c)?,

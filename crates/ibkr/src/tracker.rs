@@ -126,9 +126,18 @@ impl Tracker {
         true
     }
 
-    /// Joins a commission; returns the execution to publish.
+    /// Whether an execution with this (base) id was published or is waiting for its
+    /// commission.
+    pub fn knows(&self, exec_id: &str) -> bool {
+        self.published.contains(exec_id) || self.pending.contains_key(exec_id)
+    }
+
+    /// Joins a commission (by IB's execution id, correction number included); returns the
+    /// execution to publish.
     pub fn commission(&mut self, exec_id: &str, c: Money) -> Option<Execution> {
-        let (mut e, _) = self.pending.remove(exec_id)?;
+        let (mut e, _) = self
+            .pending
+            .remove(&crate::convert::exec_original(exec_id))?;
         e.commission = Some(c);
         self.mark(&e);
         Some(e)

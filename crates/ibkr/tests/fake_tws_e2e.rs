@@ -814,3 +814,184 @@ async fn a_side_of_minus_one_is_no_price() {
     assert_eq!(q.mid(), None, "a one-sided market has no mid");
     b.disconnect().await.unwrap();
 }
+
+/// Places a 2-lot sell and fills it at 1.50 through the fake; returns the order id.
+async fn filled_two_lot(f: &FakeTws, b: &IbBroker, ev: &mut EventStream) -> OrderId {
+    let id = b.next_order_id().await.unwrap();
+    let mut o = stubs::order(Side::Sell, 2, limit("1.50"));
+    o.id = id;
+    b.place(&o).await.unwrap();
+    status(ev, id, OrderStatus::Submitted).await;
+    assert!(f.fill(id.0 as i32, 2.0, 1.50));
+    id
+}
+
+/// Row 4: IB corrects an execution with a new one whose id differs after the final period
+/// ("….01" → "….02"). The correction replaces, never adds: no second fill on the stream, a
+/// notice the guard alerts on and reconciles after, and one execution in the history.
+#[tokio::test]
+async fn an_execution_correction_replaces_the_fill_and_never_adds_one() {
+    let f = fake().await;
+    let b = broker(f.port());
+    let mut ev = b.events();
+    b.connect().await.unwrap();
+    let since = tradeguard_model::Timestamp::from_secs(1_736_780_400);
+    filled_two_lot(&f, &b, &mut ev).await;
+    let x = execution(&mut ev).await;
+    assert!(x.exec_id.as_str().ends_with(".01"), "{}", x.exec_id);
+    let fix = f.correct_execution(x.exec_id.as_str(), 2.0, 1.45).unwrap();
+    assert!(fix.ends_with(".02"));
+    let n = next_match(&mut ev, "correction notice", |e| {
+        matches!(e, BrokerEvent::Notice(n) if n.code == tradeguard_model::Notice::EXECUTION_CORRECTED)
+    })
+    .await;
+    let BrokerEvent::Notice(n) = n else {
+        unreachable!()
+    };
+    assert!(n.text.contains(x.exec_id.as_str()), "{}", n.text);
+    let later = drain(&mut ev, Duration::from_millis(300)).await;
+    assert!(
+        !later.iter().any(|e| matches!(e, BrokerEvent::Execution(_))),
+        "no second fill: {later:?}"
+    );
+    let history = b.executions_since(since).await.unwrap();
+    assert_eq!(history.len(), 1, "{history:?}");
+    assert_eq!(history[0].exec_id, x.exec_id, "the original's id");
+    assert_eq!(
+        history[0].price,
+        Price::parse("1.45").unwrap(),
+        "the corrected price"
+    );
+    b.disconnect().await.unwrap();
+}
+
+/// Row 4: TWS writes execution times in its login zone, and the commission report comes after
+/// the execution: the time is the same instant, and the fill waits for its commission.
+#[tokio::test]
+async fn execution_times_in_the_gateways_zone_and_a_late_commission() {
+    let f = fake().await;
+    f.set_exec_time_zone(Some(chrono_tz::US::Eastern));
+    f.hold_commissions(true);
+    let b = broker(f.port());
+    let mut ev = b.events();
+    b.connect().await.unwrap();
+    filled_two_lot(&f, &b, &mut ev).await;
+    let early = drain(&mut ev, Duration::from_millis(300)).await;
+    assert!(
+        !early.iter().any(|e| matches!(e, BrokerEvent::Execution(_))),
+        "the fill waits for its commission"
+    );
+    f.release_commissions();
+    let x = execution(&mut ev).await;
+    assert_eq!(x.commission, Some(money("1.30")));
+    // 10:00:01 New York is 15:00:01 UTC.
+    assert_eq!(x.ts, tradeguard_model::Timestamp::from_secs(1_736_780_401));
+    b.disconnect().await.unwrap();
+}
+
+/// Row 4: the gateway answers execution requests with today's executions only (midnight New
+/// York): after midnight yesterday's fills are gone from it, and the adapter says so instead of
+/// returning a history that silently lacks them.
+#[tokio::test]
+async fn yesterdays_executions_are_gone_after_midnight_and_the_adapter_says_so() {
+    let f = fake().await;
+    // 23:59:00 New York (04:59 UTC next day).
+    f.set_clock(1_736_830_740);
+    let clock =
+        tradeguard_model::ManualClock::new(tradeguard_model::Timestamp::from_secs(1_736_830_740));
+    let b = IbBroker::new(settings(f.port()), Arc::new(clock.clone()));
+    let mut ev = b.events();
+    b.connect().await.unwrap();
+    filled_two_lot(&f, &b, &mut ev).await;
+    execution(&mut ev).await;
+    let before_midnight = tradeguard_model::Timestamp::from_secs(1_736_830_700);
+    assert_eq!(b.executions_since(before_midnight).await.unwrap().len(), 1);
+    // Past midnight New York.
+    f.set_clock(1_736_830_900);
+    clock.set(tradeguard_model::Timestamp::from_secs(1_736_830_900));
+    let mut notices = b.events();
+    let after = b.executions_since(before_midnight).await.unwrap();
+    assert!(
+        after.is_empty(),
+        "the gateway keeps today's only: {after:?}"
+    );
+    let n = next_match(
+        &mut notices,
+        "history notice",
+        |e| matches!(e, BrokerEvent::Notice(n) if n.text.contains("before midnight")),
+    )
+    .await;
+    println!("{n:?}");
+    b.disconnect().await.unwrap();
+}
+
+/// Row 3: IB's connectivity notices: 1100 (IB ↔ gateway lost) is a lost connection though the
+/// socket stays open; 1101 (restored, data lost) re-requests market data and reconciles;
+/// 1102 (restored, data kept) reconciles.
+#[tokio::test]
+async fn connectivity_notices_are_connection_states_and_a_restore_re_reads() {
+    let f = fake().await;
+    f.set_quote(
+        spy_put(12, 440.0),
+        QuoteScript {
+            bid: 1.20,
+            ask: 1.25,
+            last: 1.22,
+            bid_size: 10.0,
+            ask_size: 12.0,
+            greeks: None,
+        },
+    );
+    let b = broker(f.port());
+    let mut ev = b.events();
+    b.connect().await.unwrap();
+    b.subscribe_quotes(&[stubs::put(440)]).await.unwrap();
+    next_match(&mut ev, "quote", |e| matches!(e, BrokerEvent::Quote(_))).await;
+    let requests = f.received(proto::outgoing::REQ_MKT_DATA);
+    f.notice(
+        -1,
+        1100,
+        "Connectivity between IB and Trader Workstation has been lost.",
+    );
+    next_match(&mut ev, "lost", |e| {
+        matches!(e, BrokerEvent::Connection(ConnectionState::Disconnected { reason }) if reason.starts_with("1100"))
+    })
+    .await;
+    f.notice(
+        -1,
+        1101,
+        "Connectivity between IB and Trader Workstation has been restored - data lost.",
+    );
+    next_match(&mut ev, "quote again", |e| {
+        matches!(e, BrokerEvent::Quote(_))
+    })
+    .await;
+    next_match(&mut ev, "restored", |e| {
+        *e == BrokerEvent::Connection(ConnectionState::Connected)
+    })
+    .await;
+    assert!(
+        f.received(proto::outgoing::REQ_MKT_DATA) > requests,
+        "market data re-requested"
+    );
+    f.notice(
+        -1,
+        1100,
+        "Connectivity between IB and Trader Workstation has been lost.",
+    );
+    let executions = f.received(proto::outgoing::REQ_EXECUTIONS);
+    f.notice(
+        -1,
+        1102,
+        "Connectivity between IB and Trader Workstation has been restored - data maintained.",
+    );
+    next_match(&mut ev, "restored", |e| {
+        *e == BrokerEvent::Connection(ConnectionState::Connected)
+    })
+    .await;
+    assert!(
+        f.received(proto::outgoing::REQ_EXECUTIONS) > executions,
+        "fills of the gap re-read"
+    );
+    b.disconnect().await.unwrap();
+}

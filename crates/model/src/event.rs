@@ -43,6 +43,9 @@ pub struct Notice {
 impl Notice {
     /// Code used when a lagging subscriber missed events; the text says how many.
     pub const EVENTS_DROPPED: i32 = -1001;
+    /// Code used when the venue corrected a fill it already reported (a new price or
+    /// quantity): the fill is not counted twice; positions must be re-read from the venue.
+    pub const EXECUTION_CORRECTED: i32 = -1002;
 }
 
 /// Anything a broker reports.

@@ -99,6 +99,7 @@ async fn on_event(core: &SharedCore, ev: BrokerEvent) {
     let mut new_instrument = None;
     let mut reconcile = false;
     let mut dropped = None;
+    let mut corrected = None;
     let mut restored = None;
     {
         let mut st = core.lock();
@@ -138,6 +139,10 @@ async fn on_event(core: &SharedCore, ev: BrokerEvent) {
                 dropped = Some(n.text.clone());
                 reconcile = true;
             }
+            BrokerEvent::Notice(n) if n.code == Notice::EXECUTION_CORRECTED => {
+                corrected = Some(n.text.clone());
+                reconcile = true;
+            }
             _ => {}
         }
         st.book.apply(&ev);
@@ -152,6 +157,11 @@ async fn on_event(core: &SharedCore, ev: BrokerEvent) {
                 "guard.events_dropped",
                 format!("guard fell behind the broker event stream ({text}); reconciling now"),
             )
+            .await;
+    }
+    if let Some(text) = corrected {
+        core.alerter
+            .raise(Severity::Warning, "guard.execution_corrected", text)
             .await;
     }
     if let Some(d) = restored {

@@ -131,6 +131,13 @@ struct State {
     min_tick: Option<f64>,
     /// The next valid id announced as set, even below ids already used (a rolled-back restart).
     rolled_back: bool,
+    /// Execution times are written in this zone ("US/Eastern"), as TWS writes them in its
+    /// login zone; `None`: UTC.
+    exec_zone: Option<chrono_tz::Tz>,
+    /// Commission reports are held until [`FakeTws::release_commissions`] (IB sends them
+    /// after the execution, sometimes much later).
+    hold_commissions: bool,
+    held_commissions: Vec<(i32, Vec<u8>)>,
 }
 
 /// A running fake TWS. Dropping it stops the accept loop and closes all connections.
@@ -228,7 +235,38 @@ impl State {
     fn exec_time(&mut self) -> (i64, String) {
         let secs = self.bump();
         let dt = chrono::DateTime::from_timestamp(secs, 0).unwrap_or_default();
-        (secs, format!("{} UTC", dt.format("%Y%m%d %H:%M:%S")))
+        let text = match self.exec_zone {
+            Some(tz) => format!(
+                "{} {}",
+                dt.with_timezone(&tz).format("%Y%m%d %H:%M:%S"),
+                tz.name()
+            ),
+            None => format!("{} UTC", dt.format("%Y%m%d %H:%M:%S")),
+        };
+        (secs, text)
+    }
+
+    /// The fake's time now (Unix seconds): the wall clock (shifted) or the scripted clock.
+    fn now_secs(&self) -> i64 {
+        match self.wall_offset {
+            Some(offset) => wall_secs().saturating_add(offset),
+            None => self.clock_secs,
+        }
+    }
+
+    /// Midnight New York of the fake's day: TWS answers execution requests with today's
+    /// executions only (TWS API "Executions and Commissions": "executions … since midnight of
+    /// the current day", more only with the Trade Log's setting).
+    fn history_start(&self) -> i64 {
+        let now = chrono::DateTime::from_timestamp(self.now_secs(), 0).unwrap_or_default();
+        let ny = now.with_timezone(&chrono_tz::America::New_York);
+        ny.date_naive()
+            .and_hms_opt(0, 0, 0)
+            .and_then(|m| {
+                m.and_local_timezone(chrono_tz::America::New_York)
+                    .earliest()
+            })
+            .map_or(i64::MIN, |m| m.timestamp())
     }
 
     fn order_status_msg(rec: &OrderRec) -> Vec<u8> {
@@ -392,7 +430,11 @@ impl State {
             },
         );
         self.send_to_client(rec.placed.client_id, details);
-        self.send_to_client(rec.placed.client_id, report);
+        if self.hold_commissions {
+            self.held_commissions.push((rec.placed.client_id, report));
+        } else {
+            self.send_to_client(rec.placed.client_id, report);
+        }
         self.execs.push(ExecRec {
             client_id: rec.placed.client_id,
             secs,
@@ -519,9 +561,11 @@ impl State {
                     .and_then(|f| f.time.as_deref())
                     .and_then(|t| chrono::NaiveDateTime::parse_from_str(t, "%Y%m%d-%H:%M:%S").ok())
                     .map(|t| t.and_utc().timestamp());
+                let today = self.history_start();
                 for e in self.execs.clone() {
                     if want_client.is_some_and(|w| w != e.client_id)
                         || from.is_some_and(|t| e.secs < t)
+                        || e.secs < today
                     {
                         continue;
                     }
@@ -964,6 +1008,9 @@ impl FakeTws {
             reject_next: None,
             min_tick: None,
             rolled_back: false,
+            exec_zone: None,
+            hold_commissions: false,
+            held_commissions: Vec::new(),
         }));
         let (changed, _) = watch::channel(0u64);
         let st = state.clone();
@@ -1116,6 +1163,84 @@ impl FakeTws {
     /// Rejects limit and stop prices that are not a multiple of `tick` with notice 110.
     pub fn set_min_tick(&self, tick: Option<f64>) {
         self.with(|s| s.min_tick = tick);
+    }
+
+    /// Writes execution times in `zone` (TWS writes them in its login zone, e.g. "US/Eastern");
+    /// `None`: UTC.
+    pub fn set_exec_time_zone(&self, zone: Option<chrono_tz::Tz>) {
+        self.with(|s| s.exec_zone = zone);
+    }
+
+    /// Holds commission reports (they come after the execution) until released.
+    pub fn hold_commissions(&self, on: bool) {
+        self.with(|s| s.hold_commissions = on);
+    }
+
+    /// Sends the commission reports held so far.
+    pub fn release_commissions(&self) {
+        self.with(|s| {
+            for (client, body) in std::mem::take(&mut s.held_commissions) {
+                s.send_to_client(client, body);
+            }
+        });
+    }
+
+    /// IB corrects an execution it reported: a new execution with the same id but the next
+    /// correction number ("….01" → "….02"), the new quantity and price, and the position
+    /// adjusted by the difference. Returns the correction's id.
+    pub fn correct_execution(&self, exec_id: &str, qty: f64, price: f64) -> Option<String> {
+        self.with(|s| {
+            let old = s
+                .execs
+                .iter()
+                .find(|e| e.execution.exec_id.as_deref() == Some(exec_id))?
+                .clone();
+            let (base, n) = exec_id.rsplit_once('.')?;
+            let n: u32 = n.parse().ok()?;
+            let new_id = format!("{base}.{:02}", n + 1);
+            let mut execution = old.execution.clone();
+            execution.exec_id = Some(new_id.clone());
+            execution.shares = Some(fmt_qty(qty));
+            execution.cum_qty = Some(fmt_qty(qty));
+            execution.price = Some(price);
+            execution.avg_price = Some(price);
+            let was: f64 = old
+                .execution
+                .shares
+                .as_deref()
+                .and_then(|q| q.parse().ok())
+                .unwrap_or(0.0);
+            let buy = execution.side.as_deref() == Some("BOT");
+            let account = execution.acct_number.clone().unwrap_or_default();
+            s.send_to_client(
+                old.client_id,
+                proto::body(
+                    inc::EXECUTION_DATA,
+                    &proto::ExecutionDetails {
+                        req_id: Some(-1),
+                        contract: Some(old.contract.clone()),
+                        execution: Some(execution.clone()),
+                    },
+                ),
+            );
+            s.send_to_client(
+                old.client_id,
+                proto::body(
+                    inc::COMMISSION_REPORT,
+                    &proto::CommissionAndFeesReport {
+                        exec_id: Some(new_id.clone()),
+                        commission_and_fees: Some(old.commission),
+                        currency: Some("USD".into()),
+                    },
+                ),
+            );
+            let delta = if buy { qty - was } else { was - qty };
+            if delta != 0.0 {
+                s.adjust_position(&account, &old.contract, delta, price);
+            }
+            s.execs.push(ExecRec { execution, ..old });
+            Some(new_id)
+        })
     }
 
     /// Sets the next valid order id the gateway announces, even below ids it already used: a
