@@ -2,7 +2,9 @@
 //! production guard on `IbBroker` (the real `ibapi` client) against the fake TWS on loopback,
 //! which reports an assignment the way IB does — a position message per contract, no
 //! execution — with the option's and the stock's messages in one burst or 1 ms, 300 ms, 1 s
-//! and 5 s apart, in both orders (issue "The assignment guard under real broker timing"):
+//! and 5 s apart, in both orders, or only in the position list at the next connect after the
+//! gateway's daily restart (issues "The assignment guard under real broker timing", "Real
+//! TWS" row 10):
 //!
 //! 1. a 2-lot put credit spread with one short put assigned: the remaining short bought back,
 //!    the delivered shares and the protection sold (the protection only after both), nothing
@@ -48,6 +50,10 @@ enum Delivery {
     Batch,
     OptionFirst(u64),
     StockFirst(u64),
+    /// Overnight, while the gateway is down for its daily restart: nobody hears the change;
+    /// the guard first sees it in the position list when the adapter connects again (issue
+    /// "Real TWS", row 10).
+    AtConnect,
 }
 
 struct Rig {
@@ -105,6 +111,14 @@ impl Rig {
             Delivery::Batch => {
                 opt();
                 stk();
+            }
+            Delivery::AtConnect => {
+                self.f.set_down(true);
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                opt();
+                stk();
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                self.f.set_down(false);
             }
             Delivery::OptionFirst(ms) => {
                 opt();
@@ -286,6 +300,7 @@ macro_rules! every_delivery {
                 stock_first_300ms => Delivery::StockFirst(300),
                 stock_first_1s => Delivery::StockFirst(1_000),
                 stock_first_5s => Delivery::StockFirst(5_000),
+                at_connect_after_a_restart => Delivery::AtConnect,
             );
         )*
     };
