@@ -12,7 +12,7 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(ROOT)/target)
 APP_BIN := $(TARGET_DIR)/debug/tradeguard-app
 export TRADEGUARD_BENCH_DIR ?= $(ARTIFACTS)/bench
 
-.PHONY: help deps ui build run test check-fmt lint test-rust test-ui test-e2e package package-test soak bench measure-app measure-ui measure-cpu bindings icons clean
+.PHONY: help deps ui build run test check-fmt lint test-rust test-ui test-e2e package package-test soak soak-ib bench measure-app measure-ui measure-cpu bindings icons clean
 
 help:
 	@echo "make run    install what is missing, build, open Tradeguard (simulated venue by default)"
@@ -20,6 +20,7 @@ help:
 	@echo "make bench  criterion benchmarks and the figures table"
 	@echo "make package  the installable .deb (release) in artifacts/package"
 	@echo "make soak SEEDS=N  deterministic simulation soak (seeded fault storms against the whole guard)"
+	@echo "make soak-ib IB_SEEDS=N  IB simulation soak (the real IB adapter against the fake TWS, real time)"
 
 deps:
 	@scripts/install-deps.sh
@@ -77,6 +78,12 @@ SEEDS ?= 10000
 FROM ?= 0
 soak:
 	cargo run -p tradeguard-dst --release -- --seeds $(SEEDS) --from $(FROM)
+
+# The IB simulation soak: the real IB adapter against the fake TWS on loopback, real time
+# (about 5 s a seed).
+IB_SEEDS ?= 100
+soak-ib:
+	cargo run -p tradeguard-dst --release -- --ib --seeds $(IB_SEEDS) --from $(FROM)
 
 BENCH_VENV := $(ROOT)/.venv-bench
 

@@ -10,11 +10,11 @@
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tradeguard_engine::enforce::{EnforceConfig, Guard, GuardDeps, NoRules};
-use tradeguard_engine::{EngineConfig, IntrinsicStressModel, MemoryJournal};
+use tradeguard_engine::enforce::{EnforceConfig, NoRules};
+use tradeguard_engine::stubs::production_guard;
 use tradeguard_ibkr::fake_tws::{FakeTws, FakeTwsConfig, QuoteScript, proto};
 use tradeguard_ibkr::{IbBroker, IbSettings};
-use tradeguard_model::{Price, SystemClock};
+use tradeguard_model::SystemClock;
 
 const ACCOUNT: &str = "DU-BENCH";
 const SAMPLES: usize = 40;
@@ -63,25 +63,14 @@ async fn sample() -> Duration {
         },
         Arc::new(SystemClock),
     ));
-    let mut risk = IntrinsicStressModel::default();
-    risk.fallback_spots
-        .insert("SPY".into(), Price::from_units(450).expect("price"));
-    let g = Guard::start(GuardDeps {
+    let g = production_guard(
         broker,
-        journal: Arc::new(MemoryJournal::new()),
-        clock: Arc::new(SystemClock),
-        risk: Box::new(risk),
-        engine: EngineConfig {
-            watch_symbols: vec!["SPY".into()],
-            ..EngineConfig::default()
-        },
-        enforce: EnforceConfig::default(),
-        evaluator: Box::new(NoRules),
-        hours: Arc::new(tradeguard_engine::assignment::AlwaysOpen),
-        backstops: Vec::new(),
-        notifier: Arc::new(tradeguard_engine::assignment::RecordingNotifier::new()),
-        assignment: tradeguard_engine::assignment::AssignmentConfig::default(),
-    })
+        Arc::new(SystemClock),
+        Arc::new(tradeguard_engine::assignment::AlwaysOpen),
+        &[("SPY", "450")],
+        EnforceConfig::default(),
+        Box::new(NoRules),
+    )
     .await
     .expect("the guard starts");
     let ready = Instant::now() + Duration::from_secs(30);

@@ -149,3 +149,40 @@ pub fn iron_condor_open(qty: i64) -> OrderIntent {
         .leg(stubs::call(460), Side::Sell, qty, OrderType::Market)
         .leg(stubs::call(470), Side::Buy, qty, OrderType::Market)
 }
+
+/// The production guard (`enforce::Guard` with its default configuration and the default
+/// assignment settings) on `broker`, as the app and `tradeguard guard` start it, for tests,
+/// benchmarks and simulations: an in-memory journal, the intrinsic stress model with a fallback
+/// spot per watched symbol, a recording notifier.
+pub async fn production_guard(
+    broker: std::sync::Arc<dyn Broker>,
+    clock: std::sync::Arc<dyn tradeguard_model::Clock>,
+    hours: std::sync::Arc<dyn crate::assignment::MarketHours>,
+    spots: &[(&str, &str)],
+    enforce: crate::enforce::EnforceConfig,
+    evaluator: Box<dyn crate::enforce::RuleEvaluator>,
+) -> Result<crate::enforce::Guard, crate::enforce::EnforceError> {
+    let mut risk = crate::IntrinsicStressModel::default();
+    for (s, p) in spots {
+        if let Ok(p) = Price::parse(p) {
+            risk.fallback_spots.insert((*s).into(), p);
+        }
+    }
+    crate::enforce::Guard::start(crate::enforce::GuardDeps {
+        broker,
+        journal: std::sync::Arc::new(crate::MemoryJournal::new()),
+        clock,
+        risk: Box::new(risk),
+        engine: crate::EngineConfig {
+            watch_symbols: spots.iter().map(|(s, _)| (*s).to_owned()).collect(),
+            ..crate::EngineConfig::default()
+        },
+        enforce,
+        evaluator,
+        hours,
+        backstops: Vec::new(),
+        notifier: std::sync::Arc::new(crate::assignment::RecordingNotifier::new()),
+        assignment: crate::assignment::AssignmentConfig::default(),
+    })
+    .await
+}

@@ -12,6 +12,7 @@
 
 pub mod ack_journal;
 pub mod harness;
+pub mod ib;
 pub mod invariants;
 pub mod scenario;
 pub mod trace;

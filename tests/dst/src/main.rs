@@ -1,6 +1,8 @@
 //! `tradeguard-dst`: the soak runner. `--seed S` replays one seed (printing its scenario and,
 //! on failure, the report); `--seeds N [--from S]` runs N seeds, prints every failure and
-//! reports seeds/s and the failing seeds. Exit code 1 if any seed failed, 2 on bad arguments.
+//! reports seeds/s and the failing seeds. `--ib` runs the IB simulation instead (the real IB
+//! adapter against the fake TWS on loopback, real time; `tradeguard_dst::ib`). Exit code 1 if
+//! any seed failed, 2 on bad arguments.
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -18,6 +20,7 @@ enum ArgError {
 struct Args {
     from: u64,
     count: u64,
+    ib: bool,
 }
 
 fn number(flag: &'static str, v: Option<String>) -> Result<u64, ArgError> {
@@ -30,6 +33,7 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, ArgError> {
     let mut a = Args {
         from: 0,
         count: 100,
+        ib: false,
     };
     while let Some(x) = it.next() {
         match x.as_str() {
@@ -39,6 +43,7 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, ArgError> {
             }
             "--seeds" => a.count = number("--seeds", it.next())?,
             "--from" => a.from = number("--from", it.next())?,
+            "--ib" => a.ib = true,
             _ => return Err(ArgError::Unknown(x)),
         }
     }
@@ -50,11 +55,14 @@ fn main() -> ExitCode {
         Ok(a) => a,
         Err(e) => {
             eprintln!(
-                "tradeguard-dst: {e}\nusage: tradeguard-dst [--seeds N] [--from S] | --seed S"
+                "tradeguard-dst: {e}\nusage: tradeguard-dst [--ib] [--seeds N] [--from S] | [--ib] --seed S"
             );
             return ExitCode::from(2);
         }
     };
+    if args.ib {
+        return ib_soak(&args);
+    }
     let t0 = Instant::now();
     let mut virtual_secs = 0u64;
     let mut crashes = 0usize;
@@ -87,6 +95,44 @@ fn main() -> ExitCode {
         args.from,
         args.count as f64 / secs.max(1e-9),
         virtual_secs / 3600,
+        failed.len()
+    );
+    if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// The IB simulation soak: every failure printed with its replay command.
+fn ib_soak(args: &Args) -> ExitCode {
+    let t0 = Instant::now();
+    let mut failed: Vec<(u64, &'static str)> = Vec::new();
+    let mut orders = 0usize;
+    for seed in args.from..args.from.saturating_add(args.count) {
+        match tradeguard_dst::ib::run_ib_seed(seed) {
+            Ok(r) => {
+                orders += r.orders;
+                if args.count == 1 {
+                    println!(
+                        "IB seed {seed}: ok, close {:?}, {} orders, {:.1} s",
+                        r.phase,
+                        r.orders,
+                        r.took.as_secs_f64()
+                    );
+                }
+            }
+            Err(f) => {
+                eprintln!("{f}");
+                failed.push((seed, f.invariant));
+            }
+        }
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    println!(
+        "IB soak: {} seeds from {} in {secs:.1} s ({orders} orders at the fake gateway); {} failed: {failed:?}",
+        args.count,
+        args.from,
         failed.len()
     );
     if failed.is_empty() {

@@ -281,27 +281,14 @@ pub async fn guard_on_ib(
     enforce: tradeguard_engine::enforce::EnforceConfig,
     evaluator: Box<dyn tradeguard_engine::enforce::RuleEvaluator>,
 ) -> tradeguard_engine::enforce::Guard {
-    let clock: Arc<dyn tradeguard_model::Clock> = Arc::new(tradeguard_model::SystemClock);
-    let mut risk = IntrinsicStressModel::default();
-    for (s, p) in spots {
-        risk.fallback_spots.insert((*s).into(), px(p));
-    }
-    tradeguard_engine::enforce::Guard::start(tradeguard_engine::enforce::GuardDeps {
+    tradeguard_engine::stubs::production_guard(
         broker,
-        journal: Arc::new(MemoryJournal::new()),
-        clock,
-        risk: Box::new(risk),
-        engine: EngineConfig {
-            watch_symbols: spots.iter().map(|(s, _)| (*s).to_owned()).collect(),
-            ..EngineConfig::default()
-        },
+        Arc::new(tradeguard_model::SystemClock),
+        Arc::new(tradeguard_engine::assignment::AlwaysOpen),
+        spots,
         enforce,
         evaluator,
-        hours: Arc::new(tradeguard_engine::assignment::AlwaysOpen),
-        backstops: Vec::new(),
-        notifier: Arc::new(tradeguard_engine::assignment::RecordingNotifier::new()),
-        assignment: tradeguard_engine::assignment::AssignmentConfig::default(),
-    })
+    )
     .await
     .expect("the guard starts")
 }
