@@ -8,15 +8,8 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tradeguard_engine::assignment::stubs::reference_condor;
-use tradeguard_engine::assignment::{
-    AssignmentConfig, AssignmentGuard, ClosePhase, GuardDeps, LogNotifier, UsEquityHours,
-};
-use tradeguard_engine::stubs::NoopBroker;
-use tradeguard_engine::{
-    EngineConfig, EngineDeps, ExecutionCoordinator, IntrinsicStressModel, Journal, JournalRecord,
-    MemoryJournal,
-};
+use tradeguard_engine::assignment::stubs::reference_condor_guard;
+use tradeguard_engine::assignment::{AssignmentGuard, ClosePhase};
 use tradeguard_model::{
     BrokerEvent, Instrument, ManualClock, OptionContract, Position, Price, Right, Timestamp, stubs,
 };
@@ -50,38 +43,10 @@ fn at(open: bool) -> Timestamp {
 
 /// A fresh coordinator + guard seeded with the condor; returns the guard ready for events.
 async fn setup(open: bool) -> AssignmentGuard {
-    let clock = Arc::new(ManualClock::new(at(open)));
-    let journal = MemoryJournal::new();
-    let condor = vec![
-        pos(opt(Right::Put, 435), 2),
-        pos(opt(Right::Put, 440), -2),
-        pos(opt(Right::Call, 460), -2),
-        pos(opt(Right::Call, 465), 2),
-    ];
-    journal
-        .append(JournalRecord::KnownPositions(condor))
-        .await
-        .expect("memory journal");
-    let broker = Arc::new(NoopBroker::silent());
-    let coordinator = ExecutionCoordinator::start(EngineDeps {
-        broker: broker.clone(),
-        journal: Arc::new(journal.clone()),
-        clock: clock.clone(),
-        risk: Box::new(IntrinsicStressModel::default()),
-        config: EngineConfig::default(),
-    })
-    .await
-    .expect("engine starts");
-    AssignmentGuard::new(GuardDeps {
-        coordinator,
-        broker,
-        journal: Arc::new(journal),
-        clock,
-        hours: Arc::new(UsEquityHours::fixed_offset(-5 * 3600)),
-        notifier: Arc::new(LogNotifier),
-        strategies: vec![reference_condor(1, stubs::account(), expiry())],
-        config: AssignmentConfig::default(),
-    })
+    reference_condor_guard(
+        Arc::new(ManualClock::new(at(open))),
+        Arc::new(tradeguard_engine::stubs::NoopBroker::silent()),
+    )
     .await
     .expect("guard")
 }

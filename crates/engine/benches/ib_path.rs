@@ -109,7 +109,16 @@ fn write_figure(id: &str, metric: &str, value: f64, unit: &str, goal: &str) {
 }
 
 fn main() {
-    // `cargo bench` passes filter arguments; this bench has one case and ignores them.
+    // Test runners list the targets (`--list`: this is a benchmark, not a test) and `cargo test
+    // --all-targets` runs benches without `--bench`: only `cargo bench` measures.
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--list") {
+        println!("ib_path: benchmark");
+        return;
+    }
+    if !args.iter().any(|a| a == "--bench") {
+        return;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -16,6 +16,7 @@ pub struct NoopBroker {
     exec: AtomicI64,
     fill: bool,
     tx: tokio::sync::broadcast::Sender<BrokerEvent>,
+    positions: std::sync::Mutex<Vec<Position>>,
 }
 
 impl NoopBroker {
@@ -29,6 +30,11 @@ impl NoopBroker {
         Self::new(true)
     }
 
+    /// Reports `ev` to every subscriber, as a venue would.
+    pub fn emit(&self, ev: BrokerEvent) {
+        let _ = self.tx.send(ev);
+    }
+
     fn new(fill: bool) -> Self {
         let (tx, _) = tokio::sync::broadcast::channel(65_536);
         Self {
@@ -36,7 +42,16 @@ impl NoopBroker {
             exec: AtomicI64::new(0),
             fill,
             tx,
+            positions: std::sync::Mutex::new(Vec::new()),
         }
+    }
+
+    /// What `positions()` answers from now on (nothing until set).
+    pub fn set_positions(&self, positions: Vec<Position>) {
+        *self
+            .positions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = positions;
     }
 }
 
@@ -113,7 +128,11 @@ impl Broker for NoopBroker {
         Ok(())
     }
     async fn positions(&self) -> Result<Vec<Position>, BrokerError> {
-        Ok(Vec::new())
+        Ok(self
+            .positions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone())
     }
     async fn open_orders(&self) -> Result<Vec<OpenOrder>, BrokerError> {
         Ok(Vec::new())

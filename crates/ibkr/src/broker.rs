@@ -131,6 +131,11 @@ struct Inner {
     session_start: Mutex<Option<Timestamp>>,
     /// The midnight whose history gap was last announced (once per day, not per query).
     history_gap_told: Mutex<Option<Timestamp>>,
+    /// Bumped at the start of every reconciliation; each order placed remembers the value then,
+    /// so a reconciliation judges only orders placed before it began (one placed while it runs
+    /// is not in its snapshots yet, and not lost).
+    epoch: std::sync::atomic::AtomicU64,
+    placed_in: Mutex<HashMap<OrderId, u64>>,
 }
 
 /// Interactive Brokers through IB Gateway / TWS.
@@ -167,6 +172,8 @@ impl IbBroker {
                 quote_tasks: Mutex::new(Vec::new()),
                 supervisor: Mutex::new(None),
                 history_gap_told: Mutex::new(None),
+                epoch: std::sync::atomic::AtomicU64::new(0),
+                placed_in: Mutex::new(HashMap::new()),
                 session_start: Mutex::new(None),
             }),
         }
@@ -632,6 +639,10 @@ impl Inner {
         Ok(execs)
     }
 
+    fn note_placed(&self, id: OrderId) {
+        lock(&self.placed_in).insert(id, self.epoch.load(Ordering::SeqCst));
+    }
+
     /// IB Gateway answers execution requests with today's executions only (since midnight New
     /// York; TWS API "Executions and Commissions"). A request reaching back before midnight
     /// cannot return the fills in between: said once per day, and the account's positions
@@ -671,13 +682,16 @@ impl Inner {
     /// After a reconnect: executions since the last seen, then open orders, then orders that
     /// ended while the connection was down. Each step that fails becomes a notice.
     async fn reconcile(&self, client: &Client) {
+        let epoch = self.epoch.fetch_add(1, Ordering::SeqCst) + 1;
         let since = lock(&self.tracker)
             .last_exec_ts()
             .or(*lock(&self.session_start))
             .unwrap_or(Timestamp(0));
+        let mut executed: HashSet<OrderId> = HashSet::new();
         match self.collect_executions(client, since).await {
             Ok(execs) => {
                 for e in execs {
+                    executed.extend(e.order_id);
                     if let Some(e) = lock(&self.tracker).reconciled(e) {
                         self.hub.publish(BrokerEvent::Execution(e));
                     }
@@ -724,20 +738,46 @@ impl Inner {
                 .notice(0, format!("reconcile open orders failed: {e}"));
             return;
         }
-        let missing: Vec<OrderId> = lock(&self.tracker)
-            .working()
-            .into_iter()
-            .filter(|id| !open.contains(id))
-            .collect();
+        // Working orders the gateway no longer lists, and orders this session placed that it
+        // never acknowledged (the connection dropped as they went out); only those placed
+        // before this reconciliation began.
+        let missing: Vec<OrderId> = {
+            let tracker = lock(&self.tracker);
+            let placed_in = lock(&self.placed_in);
+            let mut v: Vec<OrderId> = tracker
+                .working()
+                .into_iter()
+                .chain(
+                    lock(&self.placed)
+                        .keys()
+                        .copied()
+                        .filter(|id| !tracker.is_terminal(*id)),
+                )
+                .filter(|id| !open.contains(id))
+                .filter(|id| placed_in.get(id).copied().unwrap_or(0) < epoch)
+                .collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        };
         if missing.is_empty() {
             return;
         }
+        let mut resolved: HashSet<OrderId> = HashSet::new();
+        let mut unmapped = 0usize;
         let res = async {
             let mut sub = client.completed_orders(false).await?;
             tokio::time::timeout(t, async {
                 while let Some(item) = sub.next().await {
                     match item {
                         Ok(SubscriptionItem::Data(Orders::OrderData(d))) => {
+                            match lock(&self.tracker).by_perm(d.order.perm_id) {
+                                Some(id) => {
+                                    resolved.insert(id);
+                                }
+                                None if d.order.client_id == client.client_id() => unmapped += 1,
+                                None => {}
+                            }
                             self.on_completed(&d, &missing)
                         }
                         Ok(SubscriptionItem::Data(Orders::OrderStatus(_))) => {}
@@ -755,6 +795,55 @@ impl Inner {
         if let Err(e) = res {
             self.hub
                 .notice(0, format!("reconcile completed orders failed: {e}"));
+            return;
+        }
+        self.settle_lost(&missing, &resolved, &executed, unmapped);
+    }
+
+    /// Orders placed while the connection dropped that the gateway neither lists as open nor
+    /// completed, and that have no execution, never reached IB: they end as Rejected
+    /// (`StatusReason::ORDER_LOST`) so the caller can send them again, instead of "sent" for ever. When a
+    /// completed order of this client cannot be matched to one of ours (its acknowledgement was
+    /// lost too), nothing can be concluded: a notice says which orders are unknown.
+    fn settle_lost(
+        &self,
+        missing: &[OrderId],
+        resolved: &HashSet<OrderId>,
+        executed: &HashSet<OrderId>,
+        unmapped: usize,
+    ) {
+        let lost: Vec<OrderId> = missing
+            .iter()
+            .copied()
+            .filter(|id| !resolved.contains(id) && !executed.contains(id))
+            .filter(|id| !lock(&self.tracker).is_terminal(*id))
+            .collect();
+        if lost.is_empty() {
+            return;
+        }
+        if unmapped > 0 {
+            self.hub.notice(
+                0,
+                format!(
+                    "orders {lost:?} are not at the gateway after the reconnect, and {unmapped} completed order(s) of this client could not be matched: their outcome is unknown; check TWS"
+                ),
+            );
+            return;
+        }
+        let now = self.clock.now();
+        for id in lost {
+            let text = "not at the gateway after the reconnect (neither open nor completed, no execution): it never reached IB";
+            tracing::warn!(order = %id, "{text}");
+            if let Some(u) =
+                lock(&self.tracker).terminal_from_notice(id, OrderStatus::Rejected, 0, text, now)
+            {
+                let mut u = u;
+                u.reason = Some(tradeguard_model::StatusReason {
+                    code: tradeguard_model::StatusReason::ORDER_LOST.into(),
+                    text: text.into(),
+                });
+                self.hub.publish(BrokerEvent::OrderStatus(u));
+            }
         }
     }
 
@@ -1110,6 +1199,7 @@ impl Broker for IbBroker {
         let client = self.inner.client()?;
         let (id, contract, o) = convert::single_order(order, false)?;
         lock(&self.inner.placed).insert(order.id, OpenOrderKind::Single(order.clone()));
+        self.inner.note_placed(order.id);
         client
             .submit_order(id, &contract, &o)
             .await
@@ -1125,6 +1215,7 @@ impl Broker for IbBroker {
         }
         let (id, contract, o) = convert::combo_order(order, &con_ids)?;
         lock(&self.inner.placed).insert(order.id, OpenOrderKind::Combo(order.clone()));
+        self.inner.note_placed(order.id);
         client
             .submit_order(id, &contract, &o)
             .await

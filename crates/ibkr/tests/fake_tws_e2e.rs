@@ -995,3 +995,42 @@ async fn connectivity_notices_are_connection_states_and_a_restore_re_reads() {
     );
     b.disconnect().await.unwrap();
 }
+
+/// An order that never reached IB (the connection dropped as it went out) is neither open nor
+/// completed after the reconnect and has no execution: it ends as Rejected `broker.order_lost`,
+/// never "sent" for ever (found by the IB simulation, seed 75).
+#[tokio::test]
+async fn an_order_lost_in_a_disconnect_ends_after_the_reconnect() {
+    let f = fake().await;
+    let b = broker(f.port());
+    let mut ev = b.events();
+    b.connect().await.unwrap();
+    f.lose_next_order();
+    let id = b.next_order_id().await.unwrap();
+    let mut o = stubs::order(Side::Sell, 1, limit("1.00"));
+    o.id = id;
+    let _ = b.place(&o).await;
+    let u = status(&mut ev, id, OrderStatus::Rejected).await;
+    assert_eq!(
+        u.reason.unwrap().code,
+        tradeguard_model::StatusReason::ORDER_LOST
+    );
+    assert!(f.placed().is_empty(), "it never reached the gateway");
+    // An order that did reach it is not touched by the same reconciliation.
+    let id2 = b.next_order_id().await.unwrap();
+    o.id = id2;
+    b.place(&o).await.unwrap();
+    status(&mut ev, id2, OrderStatus::Submitted).await;
+    f.drop_connections();
+    next_match(&mut ev, "reconnected", |e| {
+        *e == BrokerEvent::Connection(ConnectionState::Connected)
+    })
+    .await;
+    b.positions().await.unwrap();
+    let after = drain(&mut ev, Duration::from_millis(300)).await;
+    assert!(
+        !after.iter().any(|e| matches!(e, BrokerEvent::OrderStatus(u) if u.order_id == id2 && u.status.is_terminal())),
+        "{after:?}"
+    );
+    b.disconnect().await.unwrap();
+}

@@ -303,6 +303,13 @@ pub struct StatusReason {
     pub text: String,
 }
 
+impl StatusReason {
+    /// The order never reached the venue (the connection dropped as it went out, and after the
+    /// reconnect the venue lists it nowhere and reports no fill of it): sending it again cannot
+    /// double it.
+    pub const ORDER_LOST: &'static str = "broker.order_lost";
+}
+
 /// A change of an order's status.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderUpdate {

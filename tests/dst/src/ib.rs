@@ -535,9 +535,25 @@ async fn run(sc: IbScenario) -> Result<IbReport, IbFailure> {
     for (con, was) in &start {
         let now = held(&f, con);
         if now != 0.0 && now.signum() != was.signum() {
+            let orders: Vec<String> = placed
+                .iter()
+                .map(|p| {
+                    format!(
+                        "#{} {} {} {}",
+                        p.order_id,
+                        p.order.action.as_deref().unwrap_or("?"),
+                        p.order.total_quantity.as_deref().unwrap_or("?"),
+                        key(&p.contract)
+                    )
+                })
+                .collect();
             return Err(fail(
                 "2: nothing over-closed",
-                format!("{con}: {was} -> {now}"),
+                format!(
+                    "{con}: {was} -> {now}\norders at the gateway: {orders:?}\nstates: {:?}\ncloses: {:#?}",
+                    f.order_states(),
+                    g.assignment_status().closes
+                ),
             ));
         }
         let rest = after.get(con).copied().unwrap_or(*was);

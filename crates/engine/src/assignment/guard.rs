@@ -46,7 +46,7 @@ use tokio::task::JoinHandle;
 use tradeguard_model::{
     AccountId, BrokenReason, Broker, BrokerEvent, Clock, ConnectionState, EventStream, ExecId,
     Execution, GroupId, Instrument, InstrumentId, OrderId, OrderStatus, OrderType, OrderUpdate,
-    Position, Price, Strategy, StrategyId, StrategyState, Timestamp,
+    Position, Price, StatusReason, Strategy, StrategyId, StrategyState, Timestamp,
 };
 
 /// The guard's loop runs (and beats) at least this often, so a stuck or dead guard shows.
@@ -367,6 +367,10 @@ const PRIOR_HORIZON: Duration = Duration::from_secs(90);
 /// How often steps held by the coordinator are looked up when no broker event names their
 /// order first (e.g. the coordinator ended the group without an order).
 const DEFERRED_POLL: Duration = Duration::from_millis(500);
+
+/// A step whose order never reached the broker ([`StatusReason::ORDER_LOST`]) is sent again,
+/// up to this many attempts in all; then it fails like any rejection (a person decides).
+const LOST_ORDER_ATTEMPTS: u32 = 3;
 
 /// How often a close whose steps all filled looks at the broker's positions again.
 pub const VERIFY_EVERY: Duration = Duration::from_secs(1);
@@ -1652,6 +1656,51 @@ impl AssignmentGuard {
     async fn send(&mut self, ci: usize, oi: usize) {
         let now = self.clock.now();
         let outside_rth = self.hours.session(now) != MarketSession::Regular;
+        // A second attempt (the first order ended, was lost, or a restart cancelled it) is cut
+        // to what the account still holds: fills of the earlier order that were not counted
+        // yet (an execution or its commission still on the way) must not be sold twice.
+        let holds = match self.closes.get(ci).and_then(|c| c.orders.get(oi)) {
+            Some(eo) if !eo.previous_orders.is_empty() => {
+                let account = &self.closes[ci].account;
+                let id = eo.planned.instrument.id();
+                self.broker.positions().await.ok().map(|ps| {
+                    let held: i64 = ps
+                        .iter()
+                        .filter(|p| &p.account == account && p.instrument.id() == id)
+                        .map(|p| p.qty)
+                        .sum();
+                    match eo.planned.side {
+                        tradeguard_model::Side::Buy => (-held).max(0),
+                        tradeguard_model::Side::Sell => held.max(0),
+                    }
+                })
+            }
+            _ => None,
+        };
+        let cut = match (
+            self.closes.get_mut(ci).and_then(|c| c.orders.get_mut(oi)),
+            holds,
+        ) {
+            (Some(eo), Some(h)) if h < eo.remaining() => {
+                let cut = eo.remaining() - h;
+                let t = order_text(eo);
+                eo.covered += cut;
+                Some((t, h, cut))
+            }
+            _ => None,
+        };
+        if let Some((t, h, cut)) = cut {
+            let who = self.strategy_label(self.closes[ci].strategy);
+            self.audit(
+                "emergency_order",
+                "assignment.order_cut_to_position",
+                format!(
+                    "{who}: {t}: {h} sent again, not {}: the account holds {h} to close (the earlier order filled {cut} not counted yet)",
+                    h + cut
+                ),
+            )
+            .await;
+        }
         let Some(c) = self.closes.get_mut(ci) else {
             return;
         };
@@ -1917,6 +1966,27 @@ impl AssignmentGuard {
                     format!(
                         "{t}: order {} cancelled by the restart's recovery after {} filled; {left} sent again",
                         u.order_id, u.filled
+                    ),
+                )
+                .await;
+            }
+            OrderStatus::Rejected
+                if u.reason
+                    .as_ref()
+                    .is_some_and(|r| r.code == StatusReason::ORDER_LOST)
+                    && o.attempts < LOST_ORDER_ATTEMPTS =>
+            {
+                // It never reached the broker (the connection dropped as it went out): send
+                // the remainder again, as after a restart's recovery.
+                retire_attempt(o);
+                let t = order_text(o);
+                let left = o.remaining();
+                self.audit(
+                    "emergency_resume",
+                    "assignment.order_resent",
+                    format!(
+                        "{t}: order {} never reached the broker (lost as the connection dropped); {left} sent again",
+                        u.order_id
                     ),
                 )
                 .await;

@@ -45,3 +45,55 @@ pub fn reference_condor(id: u64, account: AccountId, expiry: NaiveDate) -> Strat
         broken_reason: None,
     }
 }
+
+/// An assignment guard over a fresh coordinator on `broker` (e.g.
+/// [`crate::stubs::NoopBroker::silent`]: accepts every order, reports only what the test emits),
+/// holding the reference condor (SPY 21MAR25 435/440/460/465 ×2, strategy id 1) on `clock`
+/// (New York at UTC−5): events are fed to it by hand (`on_event`). For benchmarks and tests of
+/// its responses.
+pub async fn reference_condor_guard(
+    clock: std::sync::Arc<tradeguard_model::ManualClock>,
+    broker: std::sync::Arc<crate::stubs::NoopBroker>,
+) -> Result<super::AssignmentGuard, super::AssignmentError> {
+    use crate::{Journal, JournalRecord};
+    use std::sync::Arc;
+    let expiry = NaiveDate::from_ymd_opt(2025, 3, 21).unwrap_or_default();
+    let journal = crate::MemoryJournal::new();
+    let condor = reference_legs(expiry)
+        .into_iter()
+        .map(|l| tradeguard_model::Position {
+            account: tradeguard_model::stubs::account(),
+            instrument: l.instrument,
+            qty: l.qty,
+            avg_cost: tradeguard_model::Price::ZERO,
+        })
+        .collect();
+    journal
+        .append(JournalRecord::KnownPositions(condor))
+        .await
+        .map_err(super::AssignmentError::from)?;
+    let coordinator = crate::ExecutionCoordinator::start(crate::EngineDeps {
+        broker: broker.clone(),
+        journal: Arc::new(journal.clone()),
+        clock: clock.clone(),
+        risk: Box::new(crate::IntrinsicStressModel::default()),
+        config: crate::EngineConfig::default(),
+    })
+    .await
+    .map_err(super::AssignmentError::from)?;
+    super::AssignmentGuard::new(super::GuardDeps {
+        coordinator,
+        broker,
+        journal: Arc::new(journal),
+        clock,
+        hours: Arc::new(super::UsEquityHours::fixed_offset(-5 * 3600)),
+        notifier: Arc::new(super::LogNotifier),
+        strategies: vec![reference_condor(
+            1,
+            tradeguard_model::stubs::account(),
+            expiry,
+        )],
+        config: super::AssignmentConfig::default(),
+    })
+    .await
+}

@@ -138,6 +138,9 @@ struct State {
     /// after the execution, sometimes much later).
     hold_commissions: bool,
     held_commissions: Vec<(i32, Vec<u8>)>,
+    /// The next order placed is lost: the gateway drops every session as it arrives, before
+    /// it reaches IB (no status, no record).
+    lose_next_order: bool,
 }
 
 /// A running fake TWS. Dropping it stops the accept loop and closes all connections.
@@ -819,6 +822,15 @@ impl State {
             contract: req.contract.unwrap_or_default(),
             order: req.order.unwrap_or_default(),
         };
+        if self.lose_next_order && placed.order.what_if != Some(true) {
+            self.lose_next_order = false;
+            for c in self.conns.drain(..) {
+                for t in c.tasks {
+                    t.abort();
+                }
+            }
+            return;
+        }
         self.placed.push(placed.clone());
         if self.read_only {
             self.send_to_conn(
@@ -1011,6 +1023,7 @@ impl FakeTws {
             exec_zone: None,
             hold_commissions: false,
             held_commissions: Vec::new(),
+            lose_next_order: false,
         }));
         let (changed, _) = watch::channel(0u64);
         let st = state.clone();
@@ -1169,6 +1182,11 @@ impl FakeTws {
     /// `None`: UTC.
     pub fn set_exec_time_zone(&self, zone: Option<chrono_tz::Tz>) {
         self.with(|s| s.exec_zone = zone);
+    }
+
+    /// Loses the next order: the connection drops as it arrives and it never reaches IB.
+    pub fn lose_next_order(&self) {
+        self.with(|s| s.lose_next_order = true);
     }
 
     /// Holds commission reports (they come after the execution) until released.
