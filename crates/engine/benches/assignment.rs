@@ -5,6 +5,8 @@
 //!
 //! Run: `cargo bench -p tradeguard-engine --bench assignment`.
 
+mod common;
+use common::write_figure;
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -69,17 +71,6 @@ async fn one(open: bool) -> Duration {
         };
     assert!(ok, "no emergency response: {st:#?}");
     d
-}
-
-fn write_figure(id: &str, metric: &str, value: f64, unit: &str, goal: &str) {
-    let dir = std::env::var("TRADEGUARD_BENCH_DIR")
-        .unwrap_or_else(|_| format!("{}/../../artifacts/bench", env!("CARGO_MANIFEST_DIR")));
-    let _ = std::fs::create_dir_all(&dir);
-    let body =
-        serde_json::json!({"id": id, "metric": metric, "value": value, "unit": unit, "goal": goal});
-    if let Err(e) = std::fs::write(format!("{dir}/{id}.json"), body.to_string()) {
-        eprintln!("figure {id} not written: {e}");
-    }
 }
 
 fn pct(sorted: &[Duration], p: f64) -> f64 {

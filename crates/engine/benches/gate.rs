@@ -4,6 +4,8 @@
 //!
 //! Run: `cargo bench -p tradeguard-engine`.
 
+mod common;
+use common::write_figure;
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -47,17 +49,6 @@ fn intent() -> OrderIntent {
             limit: Price::from_units(2).unwrap_or_default(),
         },
     )
-}
-
-fn write_figure(id: &str, metric: &str, value: f64, unit: &str, goal: &str) {
-    let dir = std::env::var("TRADEGUARD_BENCH_DIR")
-        .unwrap_or_else(|_| format!("{}/../../artifacts/bench", env!("CARGO_MANIFEST_DIR")));
-    let _ = std::fs::create_dir_all(&dir);
-    let body =
-        serde_json::json!({"id": id, "metric": metric, "value": value, "unit": unit, "goal": goal});
-    if let Err(e) = std::fs::write(format!("{dir}/{id}.json"), body.to_string()) {
-        eprintln!("figure {id} not written: {e}");
-    }
 }
 
 fn bench(c: &mut Criterion) {

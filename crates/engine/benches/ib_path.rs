@@ -8,6 +8,8 @@
 //!
 //! Run: `cargo bench -p tradeguard-engine --bench ib_path`.
 
+mod common;
+use common::write_figure;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tradeguard_engine::enforce::{EnforceConfig, NoRules};
@@ -20,14 +22,7 @@ const ACCOUNT: &str = "DU-BENCH";
 const SAMPLES: usize = 40;
 
 fn quote(mid: f64) -> QuoteScript {
-    QuoteScript {
-        bid: mid - 0.05,
-        ask: mid + 0.05,
-        last: mid,
-        bid_size: 10.0,
-        ask_size: 10.0,
-        greeks: None,
-    }
+    QuoteScript::around(mid)
 }
 
 fn stock() -> proto::Contract {
@@ -95,17 +90,6 @@ async fn sample() -> Duration {
 fn pct(sorted: &[Duration], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)].as_secs_f64() * 1e3
-}
-
-fn write_figure(id: &str, metric: &str, value: f64, unit: &str, goal: &str) {
-    let dir = std::env::var("TRADEGUARD_BENCH_DIR")
-        .unwrap_or_else(|_| format!("{}/../../artifacts/bench", env!("CARGO_MANIFEST_DIR")));
-    let _ = std::fs::create_dir_all(&dir);
-    let body =
-        serde_json::json!({"id": id, "metric": metric, "value": value, "unit": unit, "goal": goal});
-    if let Err(e) = std::fs::write(format!("{dir}/{id}.json"), body.to_string()) {
-        eprintln!("figure {id} not written: {e}");
-    }
 }
 
 fn main() {

@@ -9,6 +9,8 @@
 //! Figure files go to `$TRADEGUARD_BENCH_DIR` (default `<workspace>/artifacts/bench`).
 //! Run: `cargo bench -p tradeguard-engine --bench rules`.
 
+mod common;
+use common::write_figure;
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::collections::HashMap;
 use std::hint::black_box;
@@ -115,17 +117,6 @@ impl World {
             now: self.now,
         };
         evaluate_position(&input, ix, i, &mut self.state)
-    }
-}
-
-fn write_figure(id: &str, metric: &str, value: f64, unit: &str, goal: &str) {
-    let dir = std::env::var("TRADEGUARD_BENCH_DIR")
-        .unwrap_or_else(|_| format!("{}/../../artifacts/bench", env!("CARGO_MANIFEST_DIR")));
-    let _ = std::fs::create_dir_all(&dir);
-    let body =
-        serde_json::json!({"id": id, "metric": metric, "value": value, "unit": unit, "goal": goal});
-    if let Err(e) = std::fs::write(format!("{dir}/{id}.json"), body.to_string()) {
-        eprintln!("figure {id} not written: {e}");
     }
 }
 

@@ -48,16 +48,37 @@ async fn report(
     g.on_event(&ev).await;
 }
 
-#[tokio::test]
-async fn an_emergency_order_lost_in_a_disconnect_is_sent_again_then_fails_after_three() {
-    // Tuesday 2025-03-04 10:00 New York: the market is open, the close goes out at once.
-    let now = Timestamp::from_secs(1_741_100_400);
-    let broker = Arc::new(tradeguard_engine::stubs::NoopBroker::silent());
-    let mut g = reference_condor_guard(Arc::new(ManualClock::new(now)), broker.clone())
+/// Tuesday 2025-03-04 10:00 New York: the market is open, the close goes out at once.
+fn now() -> Timestamp {
+    Timestamp::from_secs(1_741_100_400)
+}
+
+fn expiry() -> chrono::NaiveDate {
+    chrono::NaiveDate::from_ymd_opt(2025, 3, 21).unwrap()
+}
+
+/// The reference condor's guard, its 440 P assigned (200 shares delivered): the emergency
+/// close's first step (buy back the 460 C ×2) has gone out.
+async fn assigned(
+    broker: &Arc<tradeguard_engine::stubs::NoopBroker>,
+) -> tradeguard_engine::assignment::AssignmentGuard {
+    let mut g = reference_condor_guard(Arc::new(ManualClock::new(now())), broker.clone())
         .await
         .expect("guard");
+    g.on_event(&BrokerEvent::Position(pos(
+        spy_option(expiry(), Right::Put, 440),
+        0,
+    )))
+    .await;
+    g.on_event(&BrokerEvent::Position(pos(Instrument::stock("SPY"), 200)))
+        .await;
+    g
+}
 
-    let expiry = chrono::NaiveDate::from_ymd_opt(2025, 3, 21).unwrap();
+#[tokio::test]
+async fn an_emergency_order_lost_in_a_disconnect_is_sent_again_then_fails_after_three() {
+    let (now, expiry) = (now(), expiry());
+    let broker = Arc::new(tradeguard_engine::stubs::NoopBroker::silent());
     // The account after the assignment: the condor without its 440 P, 200 shares delivered.
     broker.set_positions(vec![
         pos(spy_option(expiry, Right::Put, 435), 2),
@@ -65,13 +86,7 @@ async fn an_emergency_order_lost_in_a_disconnect_is_sent_again_then_fails_after_
         pos(spy_option(expiry, Right::Call, 465), 2),
         pos(Instrument::stock("SPY"), 200),
     ]);
-    g.on_event(&BrokerEvent::Position(pos(
-        spy_option(expiry, Right::Put, 440),
-        0,
-    )))
-    .await;
-    g.on_event(&BrokerEvent::Position(pos(Instrument::stock("SPY"), 200)))
-        .await;
+    let mut g = assigned(&broker).await;
     let first = |g: &tradeguard_engine::assignment::AssignmentGuard| {
         let st = g.status();
         let o = st.closes[0].orders[0].clone();
@@ -108,20 +123,10 @@ async fn an_emergency_order_lost_in_a_disconnect_is_sent_again_then_fails_after_
 /// IB simulation under load, seeds 1 and 4: the delivered stock sold 200 instead of 100).
 #[tokio::test]
 async fn a_step_sent_again_is_cut_to_what_the_account_holds() {
-    let now = Timestamp::from_secs(1_741_100_400);
+    let now = now();
     let broker = Arc::new(tradeguard_engine::stubs::NoopBroker::silent());
-    let mut g = reference_condor_guard(Arc::new(ManualClock::new(now)), broker.clone())
-        .await
-        .expect("guard");
-    let expiry = chrono::NaiveDate::from_ymd_opt(2025, 3, 21).unwrap();
-    let call = spy_option(expiry, Right::Call, 460);
-    g.on_event(&BrokerEvent::Position(pos(
-        spy_option(expiry, Right::Put, 440),
-        0,
-    )))
-    .await;
-    g.on_event(&BrokerEvent::Position(pos(Instrument::stock("SPY"), 200)))
-        .await;
+    let mut g = assigned(&broker).await;
+    let call = spy_option(expiry(), Right::Call, 460);
     let st = g.status();
     let step = &st.closes[0].orders[0];
     assert_eq!(

@@ -196,13 +196,16 @@ fn contract(l: &SimLeg) -> proto::Contract {
 }
 
 fn quote(mid: f64, no_bid: bool) -> QuoteScript {
-    QuoteScript {
-        bid: if no_bid { -1.0 } else { mid - 0.05 },
-        ask: mid + 0.05,
-        last: mid,
-        bid_size: if no_bid { 0.0 } else { 10.0 },
-        ask_size: 10.0,
-        greeks: None,
+    let q = QuoteScript::around(mid);
+    if no_bid {
+        // IB's "no data" for the bid.
+        QuoteScript {
+            bid: -1.0,
+            bid_size: 0.0,
+            ..q
+        }
+    } else {
+        q
     }
 }
 

@@ -250,14 +250,7 @@ pub async fn guard_on_sim(
 
 /// A fake TWS quote 0.05 either side of `mid`, 10 up.
 pub fn ib_quote(mid: f64) -> tradeguard_ibkr::fake_tws::QuoteScript {
-    tradeguard_ibkr::fake_tws::QuoteScript {
-        bid: mid - 0.05,
-        ask: mid + 0.05,
-        last: mid,
-        bid_size: 10.0,
-        ask_size: 10.0,
-        greeks: None,
-    }
+    tradeguard_ibkr::fake_tws::QuoteScript::around(mid)
 }
 
 /// `IbBroker` (the real `ibapi` client) for the fake TWS on `port`, on the wall clock.

@@ -50,14 +50,7 @@ fn book() -> Vec<Leg> {
 }
 
 fn quote(mid: f64) -> QuoteScript {
-    QuoteScript {
-        bid: mid - 0.05,
-        ask: mid + 0.05,
-        last: mid,
-        bid_size: 10.0,
-        ask_size: 10.0,
-        greeks: None,
-    }
+    QuoteScript::around(mid)
 }
 
 fn say(line: &str) {

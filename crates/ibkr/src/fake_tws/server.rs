@@ -59,6 +59,20 @@ pub struct QuoteScript {
     pub greeks: Option<(f64, f64, f64, f64, f64, f64)>,
 }
 
+impl QuoteScript {
+    /// A liquid market: 0.05 either side of `mid`, 10 up, last at `mid`, no Greeks.
+    pub fn around(mid: f64) -> Self {
+        Self {
+            bid: mid - 0.05,
+            ask: mid + 0.05,
+            last: mid,
+            bid_size: 10.0,
+            ask_size: 10.0,
+            greeks: None,
+        }
+    }
+}
+
 /// An order the fake received (what-if orders included).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlacedOrder {
