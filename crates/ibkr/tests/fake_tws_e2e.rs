@@ -713,11 +713,7 @@ async fn a_completed_order_cancelled_after_a_partial_fill_reports_what_was_left(
     let b = broker(f.port());
     let mut ev = b.events();
     b.connect().await.unwrap();
-    let id = b.next_order_id().await.unwrap();
-    let mut o = stubs::order(Side::Sell, 10, limit("1.00"));
-    o.id = id;
-    b.place(&o).await.unwrap();
-    status(&mut ev, id, OrderStatus::Submitted).await;
+    let id = working(&b, &mut ev, 10).await.id;
     assert!(f.fill(id.0 as i32, 6.0, 1.0));
     status(&mut ev, id, OrderStatus::PartiallyFilled).await;
     // The gateway goes down; meanwhile the order is cancelled there (the TWS user, the day's
@@ -744,11 +740,8 @@ async fn an_order_id_the_gateway_already_used_is_rejected_and_the_floor_prevents
     let first = broker(f.port());
     let mut ev = first.events();
     first.connect().await.unwrap();
-    let used = first.next_order_id().await.unwrap();
-    let mut o = stubs::order(Side::Sell, 1, limit("1.00"));
-    o.id = used;
-    first.place(&o).await.unwrap();
-    status(&mut ev, used, OrderStatus::Submitted).await;
+    let mut o = working(&first, &mut ev, 1).await;
+    let used = o.id;
     assert!(f.fill(used.0 as i32, 1.0, 1.0));
     status(&mut ev, used, OrderStatus::Filled).await;
     first.disconnect().await.unwrap();
@@ -815,13 +808,18 @@ async fn a_side_of_minus_one_is_no_price() {
     b.disconnect().await.unwrap();
 }
 
+/// Places a sell of `qty` at 1.50 and waits until the gateway works it; returns the order.
+async fn working(b: &IbBroker, ev: &mut EventStream, qty: i64) -> tradeguard_model::OrderRequest {
+    let mut o = stubs::order(Side::Sell, qty, limit("1.50"));
+    o.id = b.next_order_id().await.unwrap();
+    b.place(&o).await.unwrap();
+    status(ev, o.id, OrderStatus::Submitted).await;
+    o
+}
+
 /// Places a 2-lot sell and fills it at 1.50 through the fake; returns the order id.
 async fn filled_two_lot(f: &FakeTws, b: &IbBroker, ev: &mut EventStream) -> OrderId {
-    let id = b.next_order_id().await.unwrap();
-    let mut o = stubs::order(Side::Sell, 2, limit("1.50"));
-    o.id = id;
-    b.place(&o).await.unwrap();
-    status(ev, id, OrderStatus::Submitted).await;
+    let id = working(b, ev, 2).await.id;
     assert!(f.fill(id.0 as i32, 2.0, 1.50));
     id
 }
@@ -1009,6 +1007,7 @@ async fn an_order_lost_in_a_disconnect_ends_after_the_reconnect() {
     let id = b.next_order_id().await.unwrap();
     let mut o = stubs::order(Side::Sell, 1, limit("1.00"));
     o.id = id;
+    // The write may or may not see the socket close first.
     let _ = b.place(&o).await;
     let u = status(&mut ev, id, OrderStatus::Rejected).await;
     assert_eq!(
@@ -1017,10 +1016,7 @@ async fn an_order_lost_in_a_disconnect_ends_after_the_reconnect() {
     );
     assert!(f.placed().is_empty(), "it never reached the gateway");
     // An order that did reach it is not touched by the same reconciliation.
-    let id2 = b.next_order_id().await.unwrap();
-    o.id = id2;
-    b.place(&o).await.unwrap();
-    status(&mut ev, id2, OrderStatus::Submitted).await;
+    let id2 = working(&b, &mut ev, 1).await.id;
     f.drop_connections();
     next_match(&mut ev, "reconnected", |e| {
         *e == BrokerEvent::Connection(ConnectionState::Connected)
