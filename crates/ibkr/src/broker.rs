@@ -86,10 +86,9 @@ fn cancel_refused_state(code: i32, message: &str) -> Option<CancelRefused> {
     match code {
         10147 => Some(CancelRefused::NotWorking),
         10148
-            if message.contains("state:")
-                && ["Cancelled", "ApiCancelled", "Inactive"]
-                    .iter()
-                    .any(|s| state.trim_end_matches('.') == *s) =>
+            if ["Cancelled", "ApiCancelled", "Inactive"]
+                .iter()
+                .any(|s| state.trim_end_matches('.') == *s) =>
         {
             Some(CancelRefused::NotWorking)
         }
