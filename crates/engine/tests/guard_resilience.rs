@@ -364,3 +364,42 @@ async fn a_lost_connection_is_alerted_and_its_restore_announced() {
     assert_eq!(of("guard.connection_lost").len(), 1);
     g.shutdown().await;
 }
+
+/// An order the broker holds without working it (IB's `Inactive`) is said at once, with the
+/// broker's reason: nothing fills until it is active again, and nothing is sent in its place
+/// (issue "Real TWS", row 7).
+#[tokio::test(start_paused = true)]
+async fn an_order_the_broker_holds_inactive_is_alerted() {
+    let broker = Arc::new(tradeguard_engine::stubs::NoopBroker::silent());
+    let j = MemoryJournal::new();
+    let start = tradeguard_model::Timestamp::from_secs(1_741_100_400);
+    let g = start_guard(broker.clone(), start, &j).await;
+    sleep_ms(500).await;
+    broker.emit(tradeguard_model::BrokerEvent::OrderStatus(
+        tradeguard_model::OrderUpdate {
+            order_id: tradeguard_model::OrderId(42),
+            status: tradeguard_model::OrderStatus::Inactive,
+            filled: 0,
+            remaining: 2,
+            avg_fill_price: None,
+            reason: Some(tradeguard_model::StatusReason {
+                code: tradeguard_model::StatusReason::INACTIVE.into(),
+                text: "IB holds the order without working it (Inactive): exchange closed".into(),
+            }),
+            ts: start,
+        },
+    ));
+    sleep_ms(500).await;
+    let held: Vec<Alert> = common::alerts(&j)
+        .into_iter()
+        .filter(|a| a.code == "guard.order_inactive")
+        .collect();
+    assert_eq!(held.len(), 1, "{held:#?}");
+    assert_eq!(held[0].severity, Severity::Warning);
+    assert!(
+        held[0].message.contains("order 42") && held[0].message.contains("exchange closed"),
+        "{}",
+        held[0].message
+    );
+    g.shutdown().await;
+}

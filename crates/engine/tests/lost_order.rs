@@ -2,7 +2,9 @@
 //! after the reconnect the venue lists it nowhere and reports no fill: `StatusReason::
 //! ORDER_LOST`) is sent again, up to three attempts, then fails like any rejection: a close is
 //! never left "sent" for ever, nor given up on an order the broker never saw (found by the IB
-//! simulation, seeds 93 and 98).
+//! simulation, seeds 93 and 98). An order the broker holds without working it (IB's
+//! `Inactive`, often temporary) is neither: the step waits for it, sends nothing in its place,
+//! and counts its fill when it becomes active again.
 
 use std::sync::Arc;
 use tradeguard_engine::assignment::stubs::{reference_condor_guard, spy_option};
@@ -150,4 +152,55 @@ async fn a_step_sent_again_is_cut_to_what_the_account_holds() {
         g.status().closes[0].orders[0].state,
         EmergencyOrderState::Filled
     );
+}
+
+fn update(
+    id: tradeguard_model::OrderId,
+    status: OrderStatus,
+    filled: i64,
+    remaining: i64,
+    now: Timestamp,
+) -> BrokerEvent {
+    BrokerEvent::OrderStatus(OrderUpdate {
+        order_id: id,
+        status,
+        filled,
+        remaining,
+        avg_fill_price: None,
+        reason: (status == OrderStatus::Inactive).then(|| StatusReason {
+            code: StatusReason::INACTIVE.into(),
+            text: "IB holds the order without working it (Inactive)".into(),
+        }),
+        ts: now,
+    })
+}
+
+#[tokio::test]
+async fn an_emergency_order_held_inactive_is_waited_for_and_never_replaced() {
+    let now = now();
+    let broker = Arc::new(tradeguard_engine::stubs::NoopBroker::silent());
+    let mut g = assigned(&broker).await;
+    let step =
+        |g: &tradeguard_engine::assignment::AssignmentGuard| g.status().closes[0].orders[0].clone();
+    let id = step(&g).order_id.expect("sent");
+    report(
+        &broker,
+        &mut g,
+        update(id, OrderStatus::Inactive, 0, 2, now),
+    )
+    .await;
+    let o = step(&g);
+    assert_eq!(o.state, EmergencyOrderState::Sent, "still waiting: {o:#?}");
+    assert_eq!(o.order_id, Some(id), "nothing sent in its place");
+    assert!(o.previous_orders.is_empty());
+    assert_ne!(g.status().closes[0].phase, ClosePhase::Failed);
+    // Active again, and filled.
+    report(
+        &broker,
+        &mut g,
+        update(id, OrderStatus::Submitted, 0, 2, now),
+    )
+    .await;
+    report(&broker, &mut g, update(id, OrderStatus::Filled, 2, 0, now)).await;
+    assert_eq!(step(&g).state, EmergencyOrderState::Filled);
 }

@@ -11,7 +11,7 @@ use ibapi::accounts::{AccountSummaryResult, PositionUpdate};
 use ibapi::contracts::tick_types::TickType;
 use ibapi::market_data::realtime::TickTypes;
 use ibapi::orders::{
-    ExecutionFilter, Executions, OrderUpdate as IbOrderUpdate, Orders, PlaceOrder,
+    ExecutionFilter, Executions, OrderStatusKind, OrderUpdate as IbOrderUpdate, Orders, PlaceOrder,
 };
 use ibapi::subscriptions::SubscriptionItem;
 use ibapi::{Client, Notice as IbNotice, NoticeCategory, RateLimiter};
@@ -25,8 +25,12 @@ use tradeguard_model::{
     AccountSnapshot, Broker, BrokerError, BrokerEvent, Capabilities, Clock, ComboOrder,
     ConnectionState, EventStream, Execution, Greeks, Instrument, InstrumentId, MarginImpact, Money,
     OpenOrder, OpenOrderKind, OrderId, OrderRequest, OrderStatus, OrderUpdate, Position, Quote,
-    Timestamp,
+    StatusReason, Timestamp,
 };
+
+/// How long an order may stay `ApiCancelled` (our cancel sent before IB acknowledged the
+/// order) with no later word before the cancel is asked again for IB's final answer.
+const API_CANCEL_RECHECK: Duration = Duration::from_secs(2);
 
 /// Account-summary tags read for [`AccountSnapshot`].
 const SUMMARY_TAGS: [&str; 5] = [
@@ -367,11 +371,27 @@ impl Inner {
                     .filter(|p| *p != 0.0)
                     .map(convert::price)
                     .transpose()?,
-                reason: None,
+                reason: (s.status == OrderStatusKind::Inactive).then(|| StatusReason {
+                    code: StatusReason::INACTIVE.into(),
+                    text: if s.why_held.is_empty() {
+                        "IB holds the order without working it (Inactive)".into()
+                    } else {
+                        format!(
+                            "IB holds the order without working it (Inactive): {}",
+                            s.why_held
+                        )
+                    },
+                }),
                 ts: self.clock.now(),
             })
         })();
-        lock(&self.tracker).bind_perm(s.perm_id, id);
+        {
+            let mut tracker = lock(&self.tracker);
+            tracker.bind_perm(s.perm_id, id);
+            if s.status == OrderStatusKind::ApiCancelled {
+                tracker.recheck_cancel(id, tokio::time::Instant::now() + API_CANCEL_RECHECK);
+            }
+        }
         match conv {
             Ok(u) => self.publish_status(u),
             Err(e) => self.hub.notice(0, format!("order {id}: {e}")),
@@ -437,6 +457,25 @@ impl Inner {
             Err(e) => self
                 .hub
                 .notice(0, format!("commission {}: {e}", c.execution_id)),
+        }
+    }
+
+    /// Orders left `ApiCancelled` (our cancel before IB acknowledged them) with no later word:
+    /// the cancel is asked again, and IB's answer ends them (Cancelled and 202, 10147 not
+    /// found, 10148 "state: ApiCancelled/Cancelled", or a fill).
+    async fn cancel_again(&self, client: &Client) {
+        let due = lock(&self.tracker).due_rechecks(tokio::time::Instant::now());
+        for id in due {
+            let Ok(ib_id) = i32::try_from(id.0) else {
+                continue;
+            };
+            tracing::info!(order = %id, "still ApiCancelled: asking IB to cancel again for its final answer");
+            if let Err(e) = client.cancel_order(ib_id, "").await {
+                self.hub.notice(
+                    0,
+                    format!("order {id}: cancel asked again after ApiCancelled failed: {e}"),
+                );
+            }
         }
     }
 
@@ -1151,7 +1190,10 @@ async fn run_session(
                     Some(d) => tokio::time::sleep_until(d).await,
                     None => std::future::pending().await,
                 }
-            } => inner.flush_due(),
+            } => {
+                inner.flush_due();
+                inner.cancel_again(client).await;
+            }
         }
     }
 }

@@ -446,8 +446,20 @@ pub fn market_price(v: f64) -> Result<Option<Price>, IbError> {
     price(v).map(Some)
 }
 
-/// Maps an IB status. `Submitted` with a fill becomes `PartiallyFilled`; `Inactive` is a
-/// rejection (IB uses it for orders it will not work).
+/// Maps an IB status. `Submitted` with a fill becomes `PartiallyFilled` (or `Filled` with
+/// nothing remaining: IB sends `Submitted` with remaining 0 before `Filled`).
+///
+/// Two IB states are *not* the end of the order, whatever their names suggest:
+/// - `Inactive`: "accepted by the system … but currently the order is not working, due to
+///   system, exchange or other issues. When the order becomes active, the order status … will
+///   change" (TWS Reference, Order Status:
+///   <https://www.interactivebrokers.com/php/webhelp/TWS_Reference_Information/orderStatus.htm>).
+///   A rejection that ends the order comes as its own notice (201 …), which ends it there.
+/// - `ApiCancelled`: "after an order has been submitted and before it has been acknowledged,
+///   an API client can request its cancelation, producing this state" (TWS API, Order
+///   Submission: <https://interactivebrokers.github.io/tws-api/order_submission.html>): our
+///   cancel is under way, as `PendingCancel`; the cancel's answer (Cancelled, 202, 10148, or a
+///   fill) ends it. Ending it here could send a second exit while the first still fills.
 pub fn status(kind: &OrderStatusKind, filled: i64, remaining: i64) -> Result<OrderStatus, IbError> {
     Ok(match kind {
         OrderStatusKind::ApiPending | OrderStatusKind::PendingSubmit => OrderStatus::PendingSubmit,
@@ -460,11 +472,12 @@ pub fn status(kind: &OrderStatusKind, filled: i64, remaining: i64) -> Result<Ord
                 OrderStatus::Submitted
             }
         }
-        OrderStatusKind::PendingCancel => OrderStatus::PendingCancel,
-        OrderStatusKind::ApiCancelled => OrderStatus::ApiCancelled,
+        OrderStatusKind::PendingCancel | OrderStatusKind::ApiCancelled => {
+            OrderStatus::PendingCancel
+        }
         OrderStatusKind::Cancelled => OrderStatus::Cancelled,
         OrderStatusKind::Filled => OrderStatus::Filled,
-        OrderStatusKind::Inactive => OrderStatus::Rejected,
+        OrderStatusKind::Inactive => OrderStatus::Inactive,
         OrderStatusKind::Unknown(s) => {
             return Err(IbError::Conversion(format!("unknown order status {s:?}")));
         }
@@ -665,11 +678,14 @@ mod tests {
             status(&K::PreSubmitted, 0, 2).unwrap(),
             OrderStatus::Submitted
         );
+        // Neither is the end of the order (see `status`).
         assert_eq!(
             status(&K::ApiCancelled, 0, 2).unwrap(),
-            OrderStatus::ApiCancelled
+            OrderStatus::PendingCancel
         );
-        assert_eq!(status(&K::Inactive, 0, 2).unwrap(), OrderStatus::Rejected);
+        assert_eq!(status(&K::Inactive, 0, 2).unwrap(), OrderStatus::Inactive);
+        assert_eq!(status(&K::Submitted, 2, 0).unwrap(), OrderStatus::Filled);
+        assert_eq!(status(&K::Submitted, 0, 0).unwrap(), OrderStatus::Submitted);
         assert_eq!(
             status(&K::Unknown("X".into()), 0, 2).unwrap_err().code(),
             "ib.conversion"

@@ -25,6 +25,9 @@ pub struct Tracker {
     pending: HashMap<String, (Execution, Instant)>,
     published: HashSet<String>,
     last_exec_ts: Option<Timestamp>,
+    /// Orders IB reported `ApiCancelled` (our cancel before its acknowledgement): when one is
+    /// still open at its deadline, the cancel is asked again so that IB says how it ended.
+    recheck: HashMap<OrderId, Instant>,
 }
 
 impl Tracker {
@@ -162,9 +165,38 @@ impl Tracker {
         out
     }
 
-    /// Earliest commission deadline.
+    /// Earliest deadline: a commission to wait for no longer, or a cancel to ask again.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.pending.values().map(|(_, d)| *d).min()
+        self.pending
+            .values()
+            .map(|(_, d)| *d)
+            .chain(self.recheck.values().copied())
+            .min()
+    }
+
+    /// Asks for the order's cancel to be sent again at `at` unless it ends before (the first
+    /// request wins; a repeated `ApiCancelled` does not push it back).
+    pub fn recheck_cancel(&mut self, id: OrderId, at: Instant) {
+        self.recheck.entry(id).or_insert(at);
+    }
+
+    /// Orders whose cancel is due again and that are still not ended.
+    pub fn due_rechecks(&mut self, now: Instant) -> Vec<OrderId> {
+        let due: Vec<OrderId> = self
+            .recheck
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        let mut out: Vec<OrderId> = due
+            .into_iter()
+            .filter(|id| {
+                self.recheck.remove(id);
+                !self.is_terminal(*id)
+            })
+            .collect();
+        out.sort_unstable();
+        out
     }
 
     /// A complete execution (from a reconciliation query): returns it if not yet published.
@@ -267,5 +299,23 @@ mod tests {
         assert_eq!(t.due(now).len(), 1);
         assert!(t.due(now).is_empty());
         assert_eq!(t.last_exec_ts(), Some(stubs::ts()));
+    }
+
+    #[test]
+    fn a_cancel_is_asked_again_only_for_an_order_still_open() {
+        let mut t = Tracker::default();
+        let now = Instant::now();
+        let later = now + Duration::from_secs(2);
+        t.status(upd(OrderStatus::PendingCancel, 0, 2));
+        t.recheck_cancel(OrderId(1), later);
+        t.recheck_cancel(OrderId(1), later + Duration::from_secs(5));
+        assert_eq!(t.next_deadline(), Some(later));
+        assert!(t.due_rechecks(now).is_empty(), "not due yet");
+        assert_eq!(t.due_rechecks(later), vec![OrderId(1)]);
+        assert!(t.due_rechecks(later).is_empty(), "asked once");
+        t.recheck_cancel(OrderId(1), later);
+        t.status(upd(OrderStatus::Cancelled, 0, 2));
+        assert!(t.due_rechecks(later).is_empty(), "ended: nothing to ask");
+        assert_eq!(t.next_deadline(), None);
     }
 }

@@ -1030,3 +1030,127 @@ async fn an_order_lost_in_a_disconnect_ends_after_the_reconnect() {
     );
     b.disconnect().await.unwrap();
 }
+
+/// The statuses of one order on the stream until `quiet` passes with none.
+async fn statuses_of(ev: &mut EventStream, id: OrderId, quiet: Duration) -> Vec<OrderStatus> {
+    drain(ev, quiet)
+        .await
+        .into_iter()
+        .filter_map(|e| match e {
+            BrokerEvent::OrderStatus(u) if u.order_id == id => Some(u.status),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Row 7: `Inactive` is not the end of an order. IB holds an order it accepted without
+/// working it ("due to system, exchange or other issues. When the order becomes active, the
+/// order status … will change"): it is reported Inactive, with IB's reason, and stays open;
+/// when it becomes active again and fills, the fill and Filled reach the engine. (Read as a
+/// rejection, as before, the later fill was dropped as a status "after the end", and a guard
+/// would have sent a second order for a quantity the first one then bought.)
+#[tokio::test]
+async fn a_temporary_inactive_order_stays_open_and_its_later_fill_counts() {
+    let f = fake().await;
+    let b = broker(f.port());
+    let mut ev = b.events();
+    b.connect().await.unwrap();
+    let id = working(&b, &mut ev, 2).await.id;
+    assert!(f.set_order_status(id.0 as i32, "Inactive", "exchange closed"));
+    let u = status(&mut ev, id, OrderStatus::Inactive).await;
+    let why = u.reason.expect("the reason travels with the status");
+    assert_eq!(why.code, tradeguard_model::StatusReason::INACTIVE);
+    assert!(why.text.contains("exchange closed"), "{}", why.text);
+    assert!(
+        b.open_orders()
+            .await
+            .unwrap()
+            .iter()
+            .any(|o| o.status.order_id == id),
+        "an Inactive order is still open"
+    );
+    assert!(f.set_order_status(id.0 as i32, "Submitted", ""));
+    status(&mut ev, id, OrderStatus::Submitted).await;
+    assert!(f.fill(id.0 as i32, 2.0, 1.50));
+    let x = execution(&mut ev).await;
+    assert_eq!((x.order_id, x.qty), (Some(id), 2));
+    status(&mut ev, id, OrderStatus::Filled).await;
+    b.disconnect().await.unwrap();
+}
+
+/// Row 7: `ApiCancelled` (our cancel sent before IB acknowledged the order) is a cancel under
+/// way, not its end: the engine sees PendingCancel, and the order's real end follows. A fill
+/// after it is a fill (a stop that had sent its market exit on ApiCancelled would have sold
+/// twice); with no word after it, the cancel is asked again and IB's answer (10148 "state:
+/// ApiCancelled") ends it as Cancelled, without anyone waiting for ever.
+#[tokio::test]
+async fn api_cancelled_is_a_cancel_under_way_and_its_end_comes_from_ib() {
+    let f = fake().await;
+    let b = broker(f.port());
+    let mut ev = b.events();
+    b.connect().await.unwrap();
+    // The order was working after all: it fills after the ApiCancelled.
+    f.set_cancel_mode(CancelMode::ApiCancelled {
+        then_fill: Some(1.45),
+    });
+    let id = working(&b, &mut ev, 2).await.id;
+    b.cancel(id).await.unwrap();
+    let x = execution(&mut ev).await;
+    assert_eq!((x.order_id, x.qty), (Some(id), 2));
+    status(&mut ev, id, OrderStatus::Filled).await;
+    // No final word: asked again after 2 s, ended by IB's answer.
+    f.set_cancel_mode(CancelMode::ApiCancelled { then_fill: None });
+    let id = working(&b, &mut ev, 2).await.id;
+    b.cancel(id).await.unwrap();
+    let seen = statuses_of(&mut ev, id, Duration::from_millis(500)).await;
+    assert_eq!(seen, vec![OrderStatus::PendingCancel], "not ended yet");
+    let u = status(&mut ev, id, OrderStatus::Cancelled).await;
+    assert_eq!(u.reason.expect("IB's answer").code, "10148");
+    assert_eq!(u.remaining, 2);
+    b.disconnect().await.unwrap();
+}
+
+/// Row 7: PreSubmitted (a stop IB holds until elected) is working; statuses IB sends twice
+/// reach the engine once; a Submitted with nothing remaining (IB sends one around the last
+/// fill) is the fill, and nothing after Filled reopens the order.
+#[tokio::test]
+async fn presubmitted_is_working_and_repeated_statuses_are_published_once() {
+    let f = fake().await;
+    f.duplicate_statuses(true);
+    let b = broker(f.port());
+    let mut ev = b.events();
+    b.connect().await.unwrap();
+    let mut o = stubs::order(
+        Side::Sell,
+        2,
+        OrderType::StopLimit {
+            stop: Price::parse("1.20").unwrap(),
+            limit: Price::parse("1.10").unwrap(),
+        },
+    );
+    o.id = b.next_order_id().await.unwrap();
+    b.place(&o).await.unwrap();
+    let id = o.id;
+    let seen = statuses_of(&mut ev, id, Duration::from_millis(300)).await;
+    assert_eq!(seen, vec![OrderStatus::Submitted], "once, working");
+    assert_eq!(
+        f.order_states()
+            .iter()
+            .find(|s| s.0 == id.0 as i32)
+            .map(|s| s.1.clone())
+            .as_deref(),
+        Some("PreSubmitted")
+    );
+    assert!(f.fill(id.0 as i32, 1.0, 1.15));
+    assert!(f.set_order_status(id.0 as i32, "Submitted", ""));
+    assert!(f.fill(id.0 as i32, 1.0, 1.15));
+    // IB's Submitted with nothing remaining: no second Filled, no reopening.
+    assert!(f.set_order_status(id.0 as i32, "Submitted", ""));
+    let seen = statuses_of(&mut ev, id, Duration::from_millis(300)).await;
+    assert_eq!(
+        seen,
+        vec![OrderStatus::PartiallyFilled, OrderStatus::Filled],
+        "each once, nothing after Filled"
+    );
+    b.disconnect().await.unwrap();
+}

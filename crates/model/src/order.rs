@@ -282,6 +282,10 @@ pub enum OrderStatus {
     Rejected,
     /// Cancelled by the broker/system rather than the user (terminal).
     ApiCancelled,
+    /// At the venue but not working (IB's `Inactive`: accepted, then held for a system,
+    /// exchange or other reason). Not terminal: it may become active again and fill, or end
+    /// with a rejection or a cancel. Nothing should be sent in its place while it lasts.
+    Inactive,
 }
 
 impl OrderStatus {
@@ -308,6 +312,9 @@ impl StatusReason {
     /// reconnect the venue lists it nowhere and reports no fill of it): sending it again cannot
     /// double it.
     pub const ORDER_LOST: &'static str = "broker.order_lost";
+    /// The venue holds the order without working it ([`OrderStatus::Inactive`]); the text says
+    /// why when the venue does.
+    pub const INACTIVE: &'static str = "broker.order_inactive";
 }
 
 /// A change of an order's status.
@@ -433,5 +440,6 @@ mod tests {
         assert_eq!(j, r#"{"type":"limit","limit":"1.25"}"#);
         assert!(OrderStatus::Filled.is_terminal());
         assert!(!OrderStatus::PendingCancel.is_terminal());
+        assert!(!OrderStatus::Inactive.is_terminal());
     }
 }

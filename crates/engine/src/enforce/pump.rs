@@ -9,7 +9,7 @@ use crate::enforce::error::EnforceError;
 use crate::enforce::supervisor::{Heartbeat, TaskResult};
 use futures::StreamExt;
 use std::time::Duration;
-use tradeguard_model::{BrokerEvent, ConnectionState, Instrument, Notice};
+use tradeguard_model::{BrokerEvent, ConnectionState, Instrument, Notice, OrderStatus};
 
 /// How often the pump beats while the stream is quiet.
 pub(crate) const IDLE_BEAT: Duration = Duration::from_secs(1);
@@ -101,6 +101,7 @@ async fn on_event(core: &SharedCore, ev: BrokerEvent) {
     let mut dropped = None;
     let mut corrected = None;
     let mut restored = None;
+    let mut inactive = None;
     {
         let mut st = core.lock();
         st.last_event_at = Some(now);
@@ -143,6 +144,14 @@ async fn on_event(core: &SharedCore, ev: BrokerEvent) {
                 corrected = Some(n.text.clone());
                 reconcile = true;
             }
+            BrokerEvent::OrderStatus(u) if u.status == OrderStatus::Inactive => {
+                inactive = Some((
+                    u.order_id,
+                    u.reason
+                        .as_ref()
+                        .map_or_else(String::new, |r| r.text.clone()),
+                ));
+            }
             _ => {}
         }
         st.book.apply(&ev);
@@ -162,6 +171,18 @@ async fn on_event(core: &SharedCore, ev: BrokerEvent) {
     if let Some(text) = corrected {
         core.alerter
             .raise(Severity::Warning, "guard.execution_corrected", text)
+            .await;
+    }
+    if let Some((id, why)) = inactive {
+        core.alerter
+            .raise(
+                Severity::Warning,
+                "guard.order_inactive",
+                format!(
+                    "order {id} is at {} but not working ({why}): nothing fills until it becomes active again. The guard waits for it and sends nothing in its place; cancel it if it should not wait.",
+                    core.broker.name()
+                ),
+            )
             .await;
     }
     if let Some(d) = restored {

@@ -236,6 +236,8 @@ pub struct OrderStatus {
     pub last_fill_price: Option<f64>,
     #[prost(int32, optional, tag = "9")]
     pub client_id: Option<i32>,
+    #[prost(string, optional, tag = "10")]
+    pub why_held: Option<String>,
 }
 
 #[derive(Clone, PartialEq, Message)]

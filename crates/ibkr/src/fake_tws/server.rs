@@ -40,6 +40,16 @@ pub enum CancelMode {
     /// PendingCancel, then the remainder fills at this price (the cancel lost the race), then
     /// notice 161 (order not cancellable).
     LateFill(f64),
+    /// PendingCancel, then `ApiCancelled` (TWS API, Order Submission: "after an order has been
+    /// submitted and before it has been acknowledged, an API client can request its
+    /// cancelation, producing this state"), and no final word: with `then_fill`, the remainder
+    /// fills at that price afterwards (the order was working after all); without, a cancel
+    /// asked again is answered with 10148 "…cannot be cancelled, state: ApiCancelled."
+    /// <https://interactivebrokers.github.io/tws-api/order_submission.html>
+    ApiCancelled {
+        /// The remainder fills at this price after the ApiCancelled.
+        then_fill: Option<f64>,
+    },
 }
 
 /// Market data the fake answers a market-data request with.
@@ -95,6 +105,8 @@ struct OrderRec {
     filled: f64,
     avg: f64,
     last: f64,
+    /// Why IB holds the order (the status's whyHeld), empty when it does not say.
+    why_held: String,
 }
 
 #[derive(Debug, Clone)]
@@ -155,6 +167,9 @@ struct State {
     /// The next order placed is lost: the gateway drops every session as it arrives, before
     /// it reaches IB (no status, no record).
     lose_next_order: bool,
+    /// Every order status is sent twice (TWS API: "It is possible that orderStatus() may
+    /// return duplicate messages").
+    duplicate_statuses: bool,
 }
 
 /// A running fake TWS. Dropping it stops the accept loop and closes all connections.
@@ -193,6 +208,11 @@ fn fmt_qty(q: f64) -> String {
     } else {
         q.to_string()
     }
+}
+
+/// An order IB will never work again: open-order lists leave it out, completed orders list it.
+fn ended(status: &str) -> bool {
+    matches!(status, "Filled" | "Cancelled" | "ApiCancelled")
 }
 
 fn key_matches(want: &proto::Contract, have: &proto::Contract) -> bool {
@@ -286,6 +306,15 @@ impl State {
             .map_or(i64::MIN, |m| m.timestamp())
     }
 
+    /// The order's status to its client (twice when statuses are duplicated, as TWS does).
+    fn send_status(&self, rec: &OrderRec) {
+        let msg = Self::order_status_msg(rec);
+        if self.duplicate_statuses {
+            self.send_to_client(rec.placed.client_id, msg.clone());
+        }
+        self.send_to_client(rec.placed.client_id, msg);
+    }
+
     fn order_status_msg(rec: &OrderRec) -> Vec<u8> {
         proto::body(
             inc::ORDER_STATUS,
@@ -298,6 +327,7 @@ impl State {
                 perm_id: Some(rec.perm_id),
                 last_fill_price: Some(rec.last),
                 client_id: Some(rec.placed.client_id),
+                why_held: (!rec.why_held.is_empty()).then(|| rec.why_held.clone()),
             },
         )
     }
@@ -494,8 +524,10 @@ impl State {
         rec.last = price;
         if rec.filled >= rec.total {
             rec.status = "Filled".into();
+        } else if matches!(rec.status.as_str(), "PreSubmitted" | "Inactive") {
+            rec.status = "Submitted".into();
         }
-        self.send_to_client(rec.placed.client_id, Self::order_status_msg(&rec));
+        self.send_status(&rec);
         self.orders.insert(order_id, rec);
         true
     }
@@ -621,7 +653,7 @@ impl State {
             }
             out::REQ_OPEN_ORDERS | out::REQ_ALL_OPEN_ORDERS => {
                 for rec in self.orders.values() {
-                    let terminal = matches!(rec.status.as_str(), "Filled" | "Cancelled");
+                    let terminal = ended(&rec.status);
                     if terminal
                         || (msg_id == out::REQ_OPEN_ORDERS && rec.placed.client_id != client_id)
                     {
@@ -637,7 +669,7 @@ impl State {
             }
             out::REQ_COMPLETED_ORDERS => {
                 for rec in self.orders.values() {
-                    if !matches!(rec.status.as_str(), "Filled" | "Cancelled") {
+                    if !ended(&rec.status) {
                         continue;
                     }
                     let mut order = rec.placed.order.clone();
@@ -876,8 +908,7 @@ impl State {
             // the minimum price variation, 201 order rejected with a reason).
             // https://www.interactivebrokers.com/campus/ibkr-api-page/tws-api-error-codes/
             let reused = self.orders.get(&order_id).is_some_and(|r| {
-                matches!(r.status.as_str(), "Filled" | "Cancelled")
-                    || !key_matches(&r.placed.contract, &placed.contract)
+                ended(&r.status) || !key_matches(&r.placed.contract, &placed.contract)
             });
             let rejection = if reused {
                 Some((103, format!("Duplicate order id: {order_id}")))
@@ -930,17 +961,30 @@ impl State {
             .as_deref()
             .and_then(|q| q.parse::<f64>().ok())
             .unwrap_or(0.0);
+        // Stop orders are simulated by IB, held until elected: PreSubmitted (TWS API, Order
+        // Submission: "PreSubmitted - indicates that a simulated order type has been accepted
+        // by the IB system and that this order has yet to be elected").
+        let simulated = matches!(
+            placed.order.order_type.as_deref(),
+            Some("STP" | "STP LMT" | "TRAIL" | "TRAIL LIMIT")
+        );
         let rec = OrderRec {
             placed,
             perm_id: self.next_perm,
-            status: "Submitted".into(),
+            status: if simulated {
+                "PreSubmitted"
+            } else {
+                "Submitted"
+            }
+            .into(),
             total,
             filled: 0.0,
             avg: 0.0,
             last: 0.0,
+            why_held: String::new(),
         };
         self.send_to_client(client_id, Self::open_order_msg(&rec));
-        self.send_to_client(client_id, Self::order_status_msg(&rec));
+        self.send_status(&rec);
         self.orders.insert(order_id, rec);
     }
 
@@ -959,7 +1003,20 @@ impl State {
             return;
         };
         let client = rec.placed.client_id;
-        if matches!(rec.status.as_str(), "Filled" | "Cancelled") {
+        if rec.status == "ApiCancelled" {
+            self.send_to_client(
+                client,
+                Self::error_msg(
+                    order_id,
+                    10148,
+                    &format!(
+                        "OrderId {order_id} that needs to be cancelled cannot be cancelled, state: ApiCancelled."
+                    ),
+                ),
+            );
+            return;
+        }
+        if ended(&rec.status) {
             self.send_to_client(
                 client,
                 Self::error_msg(
@@ -971,17 +1028,26 @@ impl State {
             return;
         }
         rec.status = "PendingCancel".into();
-        self.send_to_client(client, Self::order_status_msg(&rec));
+        self.send_status(&rec);
         self.orders.insert(order_id, rec.clone());
         match self.cancel_mode {
             CancelMode::Confirm => {
                 rec.status = "Cancelled".into();
-                self.send_to_client(client, Self::order_status_msg(&rec));
+                self.send_status(&rec);
                 self.send_to_client(
                     client,
                     Self::error_msg(order_id, 202, "Order Canceled - reason:"),
                 );
                 self.orders.insert(order_id, rec);
+            }
+            CancelMode::ApiCancelled { then_fill } => {
+                rec.status = "ApiCancelled".into();
+                self.send_status(&rec);
+                self.orders.insert(order_id, rec.clone());
+                if let Some(px) = then_fill {
+                    let rest = rec.total - rec.filled;
+                    self.fill(order_id, rest, px, &[]);
+                }
             }
             CancelMode::LateFill(px) => {
                 let rest = rec.total - rec.filled;
@@ -1038,6 +1104,7 @@ impl FakeTws {
             hold_commissions: false,
             held_commissions: Vec::new(),
             lose_next_order: false,
+            duplicate_statuses: false,
         }));
         let (changed, _) = watch::channel(0u64);
         let st = state.clone();
@@ -1294,10 +1361,35 @@ impl FakeTws {
                 return false;
             };
             rec.status = "Cancelled".into();
-            s.send_to_client(rec.placed.client_id, State::order_status_msg(&rec));
+            s.send_status(&rec);
             s.orders.insert(order_id, rec);
             true
         })
+    }
+
+    /// Puts an order in an IB status and reports it ("Inactive" and back to "Submitted": TWS
+    /// Reference, Order Status: an order "accepted … but currently … not working, due to
+    /// system, exchange or other issues. When the order becomes active, the order status …
+    /// will change"; `why_held` goes in the status's whyHeld, empty for none). Returns false
+    /// for an unknown order.
+    /// <https://www.interactivebrokers.com/php/webhelp/TWS_Reference_Information/orderStatus.htm>
+    pub fn set_order_status(&self, order_id: i32, status: &str, why_held: &str) -> bool {
+        self.with(|s| {
+            let Some(mut rec) = s.orders.get(&order_id).cloned() else {
+                return false;
+            };
+            rec.status = status.to_owned();
+            why_held.clone_into(&mut rec.why_held);
+            s.send_status(&rec);
+            s.orders.insert(order_id, rec);
+            true
+        })
+    }
+
+    /// Every order status is sent twice from now on (TWS API, orderStatus: "It is possible
+    /// that orderStatus() may return duplicate messages").
+    pub fn duplicate_statuses(&self, on: bool) {
+        self.with(|s| s.duplicate_statuses = on);
     }
 
     /// Fills `qty` of a single order at `price`. Returns false for an unknown order.
