@@ -898,6 +898,22 @@ impl Engine {
         }
     }
 
+    /// A forward leg's fill counted after the group's rollback was planned (an execution
+    /// reported after its order ended): the rollback is extended to undo it too, and a group
+    /// that had finished rolling back is working again. Returns whether it was.
+    fn late_fill(&mut self, id: GroupId, leg: usize) -> bool {
+        let book = self.book.clone();
+        let extended = self.group_mut(id).is_some_and(|g| {
+            rolls_back(g.intent.purpose)
+                && g.legs.get(leg).is_some_and(|l| !l.rollback)
+                && g.plan_late_rollback(&book)
+        });
+        if extended && let Some(g) = self.history.remove(&id) {
+            self.groups.insert(id, g);
+        }
+        extended
+    }
+
     fn group_mut(&mut self, id: GroupId) -> Option<&mut Group> {
         if self.groups.contains_key(&id) {
             self.groups.get_mut(&id)
@@ -1397,12 +1413,28 @@ impl Engine {
             Some(Owner::Group(gid)) => {
                 let res = self.group_mut(gid).map(|g| g.on_exec(&e));
                 match res {
-                    Some(Ok(_)) => {
+                    Some(Ok(leg)) => {
                         if let Some(oid) = e.order_id {
                             self.hedge.on_fill(oid, e.qty);
                         }
+                        let late = self.late_fill(gid, leg);
                         if let Err(err) = self.write_group(gid).await {
                             self.journal_failed(gid, err).await;
+                        } else if late {
+                            self.raise(
+                                Severity::Warning,
+                                "group.late_fill",
+                                format!(
+                                    "group {gid}: {} {} {} reported after its order ended and the rollback was planned; unwinding it too",
+                                    if e.side == Side::Buy { "bought" } else { "sold" },
+                                    e.qty,
+                                    e.instrument.id()
+                                ),
+                                Some(gid),
+                                None,
+                            )
+                            .await;
+                            self.advance_group(gid).await;
                         }
                     }
                     Some(Err(fe)) => {

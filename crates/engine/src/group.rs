@@ -505,6 +505,64 @@ impl Group {
         self.phase = GroupPhase::RollingBack { tier: 0 };
         true
     }
+
+    /// Forward fills reported after the rollback was planned (a leg's execution that arrives
+    /// after its order ended: IB reports each leg of a combo on its own, late ones included):
+    /// appends rollback legs for what the planned rollback does not undo, as tiers after the
+    /// planned ones, and rolls back again from the first of them if the group had ended.
+    /// Returns `false` when the planned rollback already covers every forward fill.
+    pub fn plan_late_rollback(&mut self, book: &Book) -> bool {
+        if !matches!(
+            self.phase,
+            GroupPhase::RollingBack { .. } | GroupPhase::RolledBack
+        ) {
+            return false;
+        }
+        // Net signed quantity per instrument of the forward fills and the planned undo.
+        let mut net: Vec<(tradeguard_model::Instrument, i64)> = Vec::new();
+        for l in &self.legs {
+            let q = if l.rollback { l.intent.qty } else { l.filled() };
+            let signed = l.intent.side.sign().saturating_mul(q);
+            match net.iter_mut().find(|(i, _)| *i == l.intent.instrument) {
+                Some((_, n)) => *n = n.saturating_add(signed),
+                None => net.push((l.intent.instrument.clone(), signed)),
+            }
+        }
+        let unwind: Vec<LegIntent> = net
+            .into_iter()
+            .filter(|(_, n)| *n != 0)
+            .map(|(instrument, n)| LegIntent {
+                instrument,
+                side: if n > 0 {
+                    tradeguard_model::Side::Sell
+                } else {
+                    tradeguard_model::Side::Buy
+                },
+                qty: n.saturating_abs(),
+                order_type: tradeguard_model::OrderType::Market,
+            })
+            .collect();
+        if unwind.is_empty() {
+            return false;
+        }
+        let base = self.legs.len();
+        let first_new_tier = self.rollback_tiers.len();
+        for (i, l) in unwind.iter().enumerate() {
+            let s = crate::intent::score(&unwind, i, book);
+            self.legs.push(GroupLeg::new(l.clone(), s, true));
+        }
+        self.rollback_tiers.extend(
+            tiers(&unwind, book)
+                .into_iter()
+                .map(|tier| tier.into_iter().map(|i| base + i).collect::<Vec<_>>()),
+        );
+        if self.phase == GroupPhase::RolledBack {
+            self.phase = GroupPhase::RollingBack {
+                tier: first_new_tier,
+            };
+        }
+        true
+    }
 }
 
 #[cfg(test)]
@@ -611,6 +669,39 @@ mod tests {
         assert_eq!(g.legs[4].intent.side, Side::Sell);
         assert_eq!(g.legs[4].intent.qty, 2);
         assert!(g.legs[4].rollback);
+    }
+
+    #[test]
+    fn a_fill_reported_after_the_rollback_was_planned_is_undone_too() {
+        let mut g = Group::legged(GroupId(1), ic(), &Book::new(), stubs::ts());
+        g.mark_sent(1, OrderId(10), stubs::ts());
+        g.mark_sent(3, OrderId(11), stubs::ts());
+        g.on_status(&upd(10, OrderStatus::Filled, 2));
+        g.on_status(&upd(11, OrderStatus::Cancelled, 0));
+        let mut book = Book::new();
+        book.set(&stubs::put(430), 2);
+        assert!(g.plan_rollback(&book));
+        assert!(
+            !g.plan_late_rollback(&book),
+            "the rollback covers every fill"
+        );
+        g.phase = GroupPhase::RolledBack;
+        // The cancelled 470 C reports 1 bought after all.
+        assert_eq!(g.on_exec(&exec(11, stubs::call(470), Side::Buy, 1)), Ok(3));
+        assert!(g.plan_late_rollback(&book));
+        assert_eq!(g.phase, GroupPhase::RollingBack { tier: 1 });
+        assert_eq!(g.rollback_tiers, vec![vec![4], vec![5]]);
+        let late = &g.legs[5];
+        assert!(late.rollback);
+        assert_eq!(
+            (
+                late.intent.instrument.clone(),
+                late.intent.side,
+                late.intent.qty
+            ),
+            (stubs::call(470), Side::Sell, 1)
+        );
+        assert!(!g.plan_late_rollback(&book), "planned once");
     }
 
     #[test]

@@ -166,7 +166,25 @@ impl HedgeManager {
 
     /// Unmatched naked contracts per key that the watched `groups` created, before working
     /// hedges.
+    ///
+    /// A native combo still working at the broker is not owed anything: it is one order, and
+    /// the broker works its remaining legs; its legs fill one at a time (IB reports each leg
+    /// of a non-guaranteed combo as it fills, in any order), so a leg imbalance is the order's
+    /// own passing state. Buying back its short would leave the strategy broken once the
+    /// combo completes. If it ends short of complete (cancelled, rejected, timed out after
+    /// `leg_timeout`) its group is no longer `Combo`, and what its fills left is owed.
     pub fn unmatched(&mut self, book: &Book, groups: &[&Group]) -> BTreeMap<ExposureKey, i64> {
+        self.created(book, groups, false)
+    }
+
+    /// Naked contracts per key the watched groups created; `working_combos`: counting the
+    /// fills of native combos still working too.
+    fn created(
+        &mut self,
+        book: &Book,
+        groups: &[&Group],
+        working_combos: bool,
+    ) -> BTreeMap<ExposureKey, i64> {
         if self.watched.is_empty() {
             return BTreeMap::new();
         }
@@ -175,6 +193,7 @@ impl HedgeManager {
             .iter()
             .copied()
             .filter(|g| self.watched.contains(&g.id))
+            .filter(|g| working_combos || g.phase != GroupPhase::Combo)
             .collect();
         created_by(book, &own_fills(&live))
     }
@@ -262,7 +281,7 @@ impl HedgeManager {
 
     /// Naked contracts per key that the guard's own groups did not create.
     pub fn outside(&mut self, book: &Book, groups: &[&Group]) -> BTreeMap<ExposureKey, i64> {
-        let own = self.unmatched(book, groups);
+        let own = self.created(book, groups, true);
         book.naked_shorts()
             .into_iter()
             .filter_map(|(k, n)| {

@@ -107,6 +107,8 @@ struct OrderRec {
     last: f64,
     /// Why IB holds the order (the status's whyHeld), empty when it does not say.
     why_held: String,
+    /// Per leg of a combo, the quantity executed (leg units, not combo units).
+    legs_filled: Vec<f64>,
 }
 
 #[derive(Debug, Clone)]
@@ -526,6 +528,44 @@ impl State {
             rec.status = "Filled".into();
         } else if matches!(rec.status.as_str(), "PreSubmitted" | "Inactive") {
             rec.status = "Submitted".into();
+        }
+        self.send_status(&rec);
+        self.orders.insert(order_id, rec);
+        true
+    }
+
+    /// Executes `qty` of one leg of a combo at `price`, alone. The order's filled quantity
+    /// counts whole combo units only (the least filled leg over its ratio); Filled, and IB's
+    /// execution of the BAG itself, when every leg is done.
+    fn fill_combo_leg(&mut self, order_id: i32, leg: usize, qty: f64, price: f64) -> bool {
+        let Some(mut rec) = self.orders.get(&order_id).cloned() else {
+            return false;
+        };
+        let contract = rec.placed.contract.clone();
+        let Some(l) = contract.combo_legs.get(leg).cloned() else {
+            return false;
+        };
+        let Some(leg_contract) = self.contract_by_con_id(l.con_id.unwrap_or_default()) else {
+            return false;
+        };
+        let buy = rec.placed.order.action.as_deref() == Some("BUY");
+        let leg_buy = (l.action.as_deref() == Some("BUY")) == buy;
+        self.execute(&rec, leg_contract, leg_buy, qty, price, true);
+        rec.legs_filled.resize(contract.combo_legs.len(), 0.0);
+        rec.legs_filled[leg] += qty;
+        let units = contract
+            .combo_legs
+            .iter()
+            .zip(&rec.legs_filled)
+            .map(|(l, f)| (f / f64::from(l.ratio.unwrap_or(1))).floor())
+            .fold(f64::INFINITY, f64::min);
+        if units > rec.filled {
+            rec.filled = units;
+            rec.last = price;
+        }
+        if rec.filled >= rec.total {
+            rec.status = "Filled".into();
+            self.execute(&rec, contract, buy, rec.total, price, false);
         }
         self.send_status(&rec);
         self.orders.insert(order_id, rec);
@@ -982,6 +1022,7 @@ impl State {
             avg: 0.0,
             last: 0.0,
             why_held: String::new(),
+            legs_filled: Vec::new(),
         };
         self.send_to_client(client_id, Self::open_order_msg(&rec));
         self.send_status(&rec);
@@ -1400,6 +1441,15 @@ impl FakeTws {
     /// Fills `qty` combo units at net `price`, legs at `leg_prices` (leg order).
     pub fn fill_combo(&self, order_id: i32, qty: f64, price: f64, leg_prices: &[f64]) -> bool {
         self.with(|s| s.fill(order_id, qty, price, leg_prices))
+    }
+
+    /// Executes `qty` of one leg of a combo order alone, at `price` (TWS API, Spread
+    /// contracts: the legs of a combo are reported as executions of their own, and unless the
+    /// combo is guaranteed they can fill separately: one side first, staggered, in any order).
+    /// The order's status counts whole combo units. Returns false for an unknown order or leg.
+    /// <https://interactivebrokers.github.io/tws-api/spread_contracts.html>
+    pub fn fill_combo_leg(&self, order_id: i32, leg: usize, qty: f64, price: f64) -> bool {
+        self.with(|s| s.fill_combo_leg(order_id, leg, qty, price))
     }
 
     /// Sends an error/notice frame to every connection (e.g. 1100, 1101, 1102).
