@@ -367,9 +367,11 @@ async fn a_lost_connection_is_alerted_and_its_restore_announced() {
 
 /// An order the broker holds without working it (IB's `Inactive`) is said at once, with the
 /// broker's reason: nothing fills until it is active again, and nothing is sent in its place
-/// (issue "Real TWS", row 7).
+/// (issue "Real TWS", row 7). Quotes the broker will not give (not subscribed, delayed only,
+/// a data farm down) are said too (row 9), and requests the broker dropped over its message
+/// rate (row 11).
 #[tokio::test(start_paused = true)]
-async fn an_order_the_broker_holds_inactive_is_alerted() {
+async fn an_order_held_inactive_and_market_data_refused_are_alerted() {
     let broker = Arc::new(tradeguard_engine::stubs::NoopBroker::silent());
     let j = MemoryJournal::new();
     let start = tradeguard_model::Timestamp::from_secs(1_741_100_400);
@@ -400,6 +402,32 @@ async fn an_order_the_broker_holds_inactive_is_alerted() {
         held[0].message.contains("order 42") && held[0].message.contains("exchange closed"),
         "{}",
         held[0].message
+    );
+    broker.emit(tradeguard_model::BrokerEvent::Notice(tradeguard_model::Notice {
+        code: tradeguard_model::Notice::MARKET_DATA_UNAVAILABLE,
+        text: "no live market data for SPY 440 P (IB 354: Requested market data is not subscribed.)"
+            .into(),
+        ts: start,
+    }));
+    sleep_ms(500).await;
+    let no_data: Vec<Alert> = common::alerts(&j)
+        .into_iter()
+        .filter(|a| a.code == "guard.market_data_unavailable")
+        .collect();
+    assert_eq!(no_data.len(), 1, "{no_data:#?}");
+    assert!(no_data[0].message.contains("354"), "{}", no_data[0].message);
+    broker.emit(tradeguard_model::BrokerEvent::Notice(tradeguard_model::Notice {
+        code: tradeguard_model::Notice::REQUESTS_DROPPED,
+        text: "IB dropped requests over its message rate (100: Max rate of messages per second has been exceeded)".into(),
+        ts: start,
+    }));
+    sleep_ms(500).await;
+    assert_eq!(
+        common::alerts(&j)
+            .iter()
+            .filter(|a| a.code == "guard.requests_dropped")
+            .count(),
+        1
     );
     g.shutdown().await;
 }

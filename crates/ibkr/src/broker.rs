@@ -28,6 +28,12 @@ use tradeguard_model::{
     StatusReason, Timestamp,
 };
 
+/// Market-data notices that mean no live quotes for the instrument: 354 not subscribed, 10089
+/// / 10090 / 10091 more subscriptions needed, 10167 / 10168 delayed data only (or none),
+/// 10186 not subscribed to delayed data, 10197 no data during a competing live session
+/// (TWS API error codes: <https://www.interactivebrokers.com/campus/ibkr-api-page/tws-api-error-codes/>).
+const NO_LIVE_DATA: [i32; 8] = [354, 10089, 10090, 10091, 10167, 10168, 10186, 10197];
+
 /// How long an order may stay `ApiCancelled` (our cancel sent before IB acknowledged the
 /// order) with no later word before the cancel is asked again for IB's final answer.
 const API_CANCEL_RECHECK: Duration = Duration::from_secs(2);
@@ -138,6 +144,8 @@ struct Inner {
     /// so a reconciliation judges only orders placed before it began (one placed while it runs
     /// is not in its snapshots yet, and not lost).
     epoch: std::sync::atomic::AtomicU64,
+    /// A reconciliation is scheduled after IB dropped requests (pacing, 100).
+    pacing_check: std::sync::atomic::AtomicBool,
     placed_in: Mutex<HashMap<OrderId, u64>>,
 }
 
@@ -176,6 +184,7 @@ impl IbBroker {
                 supervisor: Mutex::new(None),
                 history_gap_told: Mutex::new(None),
                 epoch: std::sync::atomic::AtomicU64::new(0),
+                pacing_check: std::sync::atomic::AtomicBool::new(false),
                 placed_in: Mutex::new(HashMap::new()),
                 session_start: Mutex::new(None),
             }),
@@ -344,6 +353,29 @@ impl Inner {
         self.next_id
             .fetch_max(server_next.max(floor), Ordering::SeqCst);
         Ok(client)
+    }
+
+    /// IB gives no live quotes for `i` (not subscribed, delayed only, competing session, the
+    /// stream failed): said as [`Notice::MARKET_DATA_UNAVAILABLE`], which the guard alerts on.
+    /// Delayed prices are never used as live ones (their ticks are other tick types).
+    ///
+    /// [`Notice::MARKET_DATA_UNAVAILABLE`]: tradeguard_model::Notice::MARKET_DATA_UNAVAILABLE
+    fn no_live_data(&self, i: &Instrument, code: i32, message: &str) {
+        let why = match code {
+            0 => format!("the quote stream failed: {message}"),
+            _ => format!("IB {code}: {message}"),
+        };
+        let text = format!(
+            "no live market data for {} ({why}): its marks and P&L go stale and no stop triggers on its quotes; check the account's market data subscriptions in Client Portal",
+            i.id()
+        );
+        tracing::warn!("{text}");
+        self.hub
+            .publish(BrokerEvent::Notice(tradeguard_model::Notice {
+                code: tradeguard_model::Notice::MARKET_DATA_UNAVAILABLE,
+                text,
+                ts: self.clock.now(),
+            }));
     }
 
     fn forward_notice(&self, n: &IbNotice) {
@@ -605,6 +637,46 @@ impl Inner {
                 self.reconcile(client).await;
                 self.hub
                     .publish(BrokerEvent::Connection(ConnectionState::Connected));
+            }
+            // IB dropped a request over its message rate, unprocessed (TWS API message codes:
+            // 100 "Max rate of messages per second has been exceeded"). It may have been an
+            // order: once the burst is over (IB counts per second), reconcile, which ends
+            // orders the gateway never got as lost (the guard sends such a step again).
+            100 => {
+                let text = format!(
+                    "IB dropped requests over its message rate ({}: {}): an order just sent may not have reached it; reconciling orders in 1 s",
+                    n.code, n.message
+                );
+                tracing::warn!("{text}");
+                self.hub
+                    .publish(BrokerEvent::Notice(tradeguard_model::Notice {
+                        code: tradeguard_model::Notice::REQUESTS_DROPPED,
+                        text,
+                        ts: self.clock.now(),
+                    }));
+                if !self.pacing_check.swap(true, Ordering::SeqCst) {
+                    let (inner, client) = (Arc::clone(self), Arc::clone(client));
+                    tokio::spawn(async move {
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        inner.pacing_check.store(false, Ordering::SeqCst);
+                        inner.reconcile(&client).await;
+                    });
+                }
+            }
+            // A data farm down (2103 market data, 2105 historical, 2157 sec-def): quotes stop
+            // until IB says it is OK again (2104 / 2106 / 2158, only forwarded).
+            2103 | 2105 | 2157 => {
+                let text = format!(
+                    "IB's data farm connection is broken ({}: {}): quotes may stop and marks go stale until IB restores it",
+                    n.code, n.message
+                );
+                tracing::warn!("{text}");
+                self.hub
+                    .publish(BrokerEvent::Notice(tradeguard_model::Notice {
+                        code: tradeguard_model::Notice::MARKET_DATA_UNAVAILABLE,
+                        text,
+                        ts: self.clock.now(),
+                    }));
             }
             _ => self.forward_notice(n),
         }
@@ -1000,17 +1072,26 @@ async fn quote_task(inner: Arc<Inner>, client: Arc<Client>, i: Instrument) {
         Err(e) => return inner.hub.notice(0, format!("quotes for {}: {e}", i.id())),
     };
     let mut st = QuoteState::default();
+    let mut told = false;
     while let Some(item) = sub.next().await {
         let tick = match item {
             Ok(SubscriptionItem::Data(t)) => t,
             Ok(SubscriptionItem::Notice(n)) => {
-                inner.forward_notice(&n);
+                if NO_LIVE_DATA.contains(&n.code) && !std::mem::replace(&mut told, true) {
+                    inner.no_live_data(&i, n.code, &n.message);
+                } else {
+                    inner.forward_notice(&n);
+                }
                 continue;
             }
+            Err(ibapi::Error::Notice(n)) if NO_LIVE_DATA.contains(&n.code) => {
+                if !told {
+                    inner.no_live_data(&i, n.code, &n.message);
+                }
+                return;
+            }
             Err(e) => {
-                inner
-                    .hub
-                    .notice(0, format!("quotes for {} ended: {e}", i.id()));
+                inner.no_live_data(&i, 0, &e.to_string());
                 return;
             }
         };

@@ -1154,3 +1154,177 @@ async fn presubmitted_is_working_and_repeated_statuses_are_published_once() {
     );
     b.disconnect().await.unwrap();
 }
+
+/// The texts of the "no live market data" notices on the stream until `quiet` passes.
+async fn no_data_notices(ev: &mut EventStream, quiet: Duration) -> (Vec<String>, Vec<BrokerEvent>) {
+    let all = drain(ev, quiet).await;
+    let said = all
+        .iter()
+        .filter_map(|e| match e {
+            BrokerEvent::Notice(n)
+                if n.code == tradeguard_model::Notice::MARKET_DATA_UNAVAILABLE =>
+            {
+                Some(n.text.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    (said, all)
+}
+
+/// Row 9: market data IB will not give. A subscription refused with 354 (not subscribed) ends
+/// with no ticks; one answered with 10167 sends delayed ticks (15–20 minutes old) under their
+/// own tick types. Each is said once, naming the instrument (the guard alerts on it), and no
+/// delayed price ever becomes a quote a stop could trigger on. The data farms' "OK" notices at
+/// connect are no alarm; a farm that breaks (2103) is.
+#[tokio::test]
+async fn market_data_ib_will_not_give_is_said_and_delayed_prices_are_never_quotes() {
+    let f = fake().await;
+    f.set_quote(spy_put(11, 430.0), QuoteScript::around(1.00));
+    f.set_quote(spy_put(12, 440.0), QuoteScript::around(2.00));
+    f.set_quote(spy_call(21, 480.0), QuoteScript::around(3.00));
+    f.refuse_market_data(
+        spy_put(12, 440.0),
+        354,
+        "Requested market data is not subscribed.",
+    );
+    f.delayed_market_data_only(spy_put(11, 430.0));
+    let b = broker(f.port());
+    let mut ev = b.events();
+    b.connect().await.unwrap();
+    let (said, _) = no_data_notices(&mut ev, Duration::from_millis(300)).await;
+    assert!(
+        said.is_empty(),
+        "the farms' OK notices are no alarm: {said:?}"
+    );
+    let put = |s: i64| stubs::put(s);
+    b.subscribe_quotes(&[put(430), put(440), stubs::call(480)])
+        .await
+        .unwrap();
+    let (said, all) = no_data_notices(&mut ev, Duration::from_millis(500)).await;
+    assert_eq!(said.len(), 2, "{said:#?}");
+    let of = |s: i64| said.iter().find(|t| t.contains(&put(s).id().0)).cloned();
+    assert!(of(440).is_some_and(|t| t.contains("354")), "{said:#?}");
+    assert!(of(430).is_some_and(|t| t.contains("10167")), "{said:#?}");
+    let quoted: Vec<String> = all
+        .iter()
+        .filter_map(|e| match e {
+            BrokerEvent::Quote(q) => Some(q.instrument.id().0),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        quoted.iter().all(|q| *q == stubs::call(480).id().0) && !quoted.is_empty(),
+        "only the live market is quoted: {quoted:?}"
+    );
+    f.notice(-1, 2103, "Market data farm connection is broken:usfarm");
+    let (said, _) = no_data_notices(&mut ev, Duration::from_millis(300)).await;
+    assert!(said.len() == 1 && said[0].contains("2103"), "{said:#?}");
+    b.disconnect().await.unwrap();
+}
+
+/// Row 11: IB's limits. Account summaries: at most two subscriptions open at once (322 for a
+/// third): the adapter ends each one it reads, so reading the account again and again never
+/// hits the limit. Messages: at most 50 a second (100 "Max rate of messages per second has
+/// been exceeded", the message dropped): a burst of orders (a large flatten's child orders)
+/// is paced under it, every order arrives and none is refused.
+#[tokio::test]
+async fn ibs_limits_are_kept_account_summaries_and_message_rate() {
+    let f = fake().await;
+    for (tag, v) in [
+        ("NetLiquidation", "100000"),
+        ("MaintMarginReq", "0"),
+        ("InitMarginReq", "0"),
+        ("ExcessLiquidity", "100000"),
+        ("BuyingPower", "400000"),
+    ] {
+        f.set_account_value(tag, v);
+    }
+    f.set_max_messages_per_sec(Some(50));
+    let b = broker(f.port());
+    let mut ev = b.events();
+    b.connect().await.unwrap();
+    for n in 0..5 {
+        let a = b.account().await;
+        assert!(a.is_ok(), "read {n}: {a:?}");
+    }
+    let mut ids = Vec::new();
+    for _ in 0..120 {
+        let mut o = stubs::order(Side::Sell, 1, limit("1.50"));
+        o.id = b.next_order_id().await.unwrap();
+        b.place(&o).await.unwrap();
+        ids.push(o.id);
+    }
+    assert!(
+        f.wait_for(T, |f| f.placed().len() >= 120).await,
+        "every order arrives: {}",
+        f.placed().len()
+    );
+    let seen = drain(&mut ev, Duration::from_millis(300)).await;
+    assert!(
+        !seen
+            .iter()
+            .any(|e| matches!(e, BrokerEvent::Notice(n) if n.code == 100 || n.code == 322)),
+        "no limit hit: {:?}",
+        seen.iter()
+            .filter(|e| matches!(e, BrokerEvent::Notice(_)))
+            .collect::<Vec<_>>()
+    );
+    b.disconnect().await.unwrap();
+}
+
+/// Row 11: when IB drops requests anyway (its limit lower than ours, another program on the
+/// same session), it says 100 and nothing else: an order it dropped would be "sent" for ever.
+/// The adapter says so (the guard alerts) and reconciles once the burst is over; every order
+/// the gateway never got ends as Rejected `broker.order_lost` (the assignment guard sends such
+/// a step again), every other one is working.
+#[tokio::test]
+async fn orders_ib_dropped_over_its_message_rate_end_as_lost() {
+    let f = fake().await;
+    let b = broker(f.port());
+    let mut ev = b.events();
+    b.connect().await.unwrap();
+    f.set_max_messages_per_sec(Some(20));
+    let mut ids = Vec::new();
+    for _ in 0..40 {
+        let mut o = stubs::order(Side::Sell, 1, limit("1.50"));
+        o.id = b.next_order_id().await.unwrap();
+        b.place(&o).await.unwrap();
+        ids.push(o.id);
+    }
+    let mut ends: std::collections::BTreeMap<OrderId, OrderStatus> = Default::default();
+    let mut dropped_said = false;
+    let deadline = tokio::time::Instant::now() + T;
+    while ends.len() < ids.len() && tokio::time::Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_millis(200), ev.next()).await {
+            Ok(Some(BrokerEvent::Notice(n)))
+                if n.code == tradeguard_model::Notice::REQUESTS_DROPPED =>
+            {
+                dropped_said = true;
+            }
+            Ok(Some(BrokerEvent::OrderStatus(u))) if ids.contains(&u.order_id) => {
+                if u.status == OrderStatus::Rejected {
+                    assert_eq!(
+                        u.reason.as_ref().map(|r| r.code.as_str()),
+                        Some(tradeguard_model::StatusReason::ORDER_LOST)
+                    );
+                }
+                ends.insert(u.order_id, u.status);
+            }
+            _ => {}
+        }
+    }
+    assert!(dropped_said, "the dropped requests are said");
+    let at_gateway: std::collections::BTreeSet<i64> =
+        f.placed().iter().map(|p| i64::from(p.order_id)).collect();
+    assert!(at_gateway.len() < 40, "the fake dropped some");
+    for id in &ids {
+        let want = if at_gateway.contains(&id.0) {
+            OrderStatus::Submitted
+        } else {
+            OrderStatus::Rejected
+        };
+        assert_eq!(ends.get(id), Some(&want), "order {id}: {ends:?}");
+    }
+    b.disconnect().await.unwrap();
+}

@@ -46,6 +46,14 @@ impl Notice {
     /// Code used when the venue corrected a fill it already reported (a new price or
     /// quantity): the fill is not counted twice; positions must be re-read from the venue.
     pub const EXECUTION_CORRECTED: i32 = -1002;
+    /// Code used when the venue gives no live market data for an instrument (not subscribed,
+    /// delayed data only, its data farm down): quotes for it stop or never start, so P&L
+    /// marks and quote-triggered stops on it go stale. The text names the instrument and why.
+    pub const MARKET_DATA_UNAVAILABLE: i32 = -1003;
+    /// Code used when the venue dropped requests unprocessed (IB's pacing, 100): an order just
+    /// sent may never have reached it. The adapter reconciles; orders it finds nowhere end as
+    /// [`StatusReason::ORDER_LOST`](crate::StatusReason::ORDER_LOST).
+    pub const REQUESTS_DROPPED: i32 = -1004;
 }
 
 /// Anything a broker reports.

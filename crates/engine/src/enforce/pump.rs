@@ -102,6 +102,7 @@ async fn on_event(core: &SharedCore, ev: BrokerEvent) {
     let mut corrected = None;
     let mut restored = None;
     let mut inactive = None;
+    let mut venue_said = None;
     {
         let mut st = core.lock();
         st.last_event_at = Some(now);
@@ -144,6 +145,13 @@ async fn on_event(core: &SharedCore, ev: BrokerEvent) {
                 corrected = Some(n.text.clone());
                 reconcile = true;
             }
+            BrokerEvent::Notice(n) if n.code == Notice::MARKET_DATA_UNAVAILABLE => {
+                venue_said = Some(("guard.market_data_unavailable", n.text.clone()));
+            }
+            BrokerEvent::Notice(n) if n.code == Notice::REQUESTS_DROPPED => {
+                venue_said = Some(("guard.requests_dropped", n.text.clone()));
+                reconcile = true;
+            }
             BrokerEvent::OrderStatus(u) if u.status == OrderStatus::Inactive => {
                 inactive = Some((
                     u.order_id,
@@ -172,6 +180,9 @@ async fn on_event(core: &SharedCore, ev: BrokerEvent) {
         core.alerter
             .raise(Severity::Warning, "guard.execution_corrected", text)
             .await;
+    }
+    if let Some((code, text)) = venue_said {
+        core.alerter.raise(Severity::Warning, code, text).await;
     }
     if let Some((id, why)) = inactive {
         core.alerter

@@ -48,6 +48,7 @@ pub mod outgoing {
     pub const START_API: i32 = 71;
     pub const REQ_PNL: i32 = 92;
     pub const REQ_COMPLETED_ORDERS: i32 = 99;
+    pub const CANCEL_ACCOUNT_SUMMARY: i32 = 63;
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -337,6 +338,12 @@ pub struct AccountSummaryRequest {
     pub group: Option<String>,
     #[prost(string, optional, tag = "3")]
     pub tags: Option<String>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct CancelAccountSummary {
+    #[prost(int32, optional, tag = "1")]
+    pub req_id: Option<i32>,
 }
 
 #[derive(Clone, PartialEq, Message)]

@@ -172,6 +172,16 @@ struct State {
     /// Every order status is sent twice (TWS API: "It is possible that orderStatus() may
     /// return duplicate messages").
     duplicate_statuses: bool,
+    /// Market-data requests for these contracts are refused with (code, text) and no ticks.
+    md_refused: Vec<(proto::Contract, i32, String)>,
+    /// Contracts IB has only delayed data for: notice 10167, then delayed ticks (66/67/68).
+    md_delayed: Vec<proto::Contract>,
+    /// Most messages a client may send per second before notice 100 (IB: 50); `None` off.
+    max_rate: Option<usize>,
+    /// Per connection, the times (ms of the wall clock) of the messages of the last second.
+    rate_window: BTreeMap<u64, std::collections::VecDeque<u128>>,
+    /// Account-summary subscriptions open per connection (IB allows two at a time: 322).
+    summaries: BTreeMap<u64, std::collections::BTreeSet<i32>>,
 }
 
 /// A running fake TWS. Dropping it stops the accept loop and closes all connections.
@@ -572,6 +582,22 @@ impl State {
         true
     }
 
+    /// Counts a message of `conn`; true when it is over the per-second limit.
+    fn over_rate(&mut self, conn: u64) -> bool {
+        let Some(max) = self.max_rate else {
+            return false;
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let w = self.rate_window.entry(conn).or_default();
+        while w.front().is_some_and(|t| now.saturating_sub(*t) >= 1000) {
+            w.pop_front();
+        }
+        w.push_back(now);
+        w.len() > max
+    }
+
     fn handle(&mut self, conn: u64, msg_id: i32, payload: &[u8]) {
         let client_id = self
             .conns
@@ -580,6 +606,19 @@ impl State {
             .and_then(|c| c.client_id)
             .unwrap_or(-1);
         self.received.push((client_id, msg_id));
+        if self.over_rate(conn) {
+            // TWS API message codes: 100 "Max rate of messages per second has been exceeded";
+            // the message is not processed.
+            self.send_to_conn(
+                conn,
+                Self::error_msg(
+                    -1,
+                    100,
+                    "Max rate of messages per second has been exceeded:max=50 rec=51 (1)",
+                ),
+            );
+            return;
+        }
         match msg_id {
             out::START_API => {
                 let Ok(req) = proto::StartApiRequest::decode(payload) else {
@@ -588,6 +627,18 @@ impl State {
                 if let Some(c) = self.conns.iter_mut().find(|c| c.id == conn) {
                     c.client_id = req.client_id;
                 }
+                // As IB Gateway: ManagedAccounts, then NextValidId, then the data farms'
+                // status notices (id -1: 2104 market data, 2106 historical, 2158 sec-def).
+                // TWS API message codes: https://interactivebrokers.github.io/tws-api/message_codes.html
+                self.send_to_conn(
+                    conn,
+                    proto::body(
+                        inc::MANAGED_ACCOUNTS,
+                        &proto::ManagedAccounts {
+                            accounts_list: Some(self.cfg.accounts.join(",")),
+                        },
+                    ),
+                );
                 let next = self.next_valid_id();
                 self.send_to_conn(
                     conn,
@@ -598,15 +649,13 @@ impl State {
                         },
                     ),
                 );
-                self.send_to_conn(
-                    conn,
-                    proto::body(
-                        inc::MANAGED_ACCOUNTS,
-                        &proto::ManagedAccounts {
-                            accounts_list: Some(self.cfg.accounts.join(",")),
-                        },
-                    ),
-                );
+                for (code, text) in [
+                    (2104, "Market data farm connection is OK:usfarm"),
+                    (2106, "HMDS data farm connection is OK:ushmds"),
+                    (2158, "Sec-def data farm connection is OK:secdefnj"),
+                ] {
+                    self.send_to_conn(conn, Self::error_msg(-1, code, text));
+                }
             }
             out::REQ_IDS => {
                 let next = self.next_valid_id();
@@ -743,10 +792,34 @@ impl State {
                     proto::body(inc::COMPLETED_ORDERS_END, &proto::CompletedOrdersEnd {}),
                 );
             }
+            out::CANCEL_ACCOUNT_SUMMARY => {
+                if let Ok(req) = proto::CancelAccountSummary::decode(payload)
+                    && let Some(open) = self.summaries.get_mut(&conn)
+                {
+                    open.remove(&req.req_id.unwrap_or_default());
+                }
+            }
             out::REQ_ACCOUNT_SUMMARY => {
                 let Ok(req) = proto::AccountSummaryRequest::decode(payload) else {
                     return;
                 };
+                // IB keeps at most two account-summary subscriptions open per client: the
+                // third is refused with 322 until one is cancelled (TWS API, Account Summary:
+                // "only two active summary subscriptions").
+                // https://interactivebrokers.github.io/tws-api/account_summary.html
+                let open = self.summaries.entry(conn).or_default();
+                if open.len() >= 2 {
+                    self.send_to_conn(
+                        conn,
+                        Self::error_msg(
+                            req.req_id.unwrap_or(-1),
+                            322,
+                            "Error processing request:-'bd' : cause - Maximum number of account summary requests exceeded",
+                        ),
+                    );
+                    return;
+                }
+                open.insert(req.req_id.unwrap_or_default());
                 let account = self.cfg.accounts.first().cloned().unwrap_or_default();
                 for (tag, value) in self.account_values.clone() {
                     self.send_to_conn(
@@ -841,6 +914,27 @@ impl State {
                     return;
                 };
                 let want = req.contract.unwrap_or_default();
+                let req_id = req.req_id.unwrap_or(-1);
+                if let Some((_, code, text)) = self
+                    .md_refused
+                    .iter()
+                    .find(|(c, ..)| key_matches(&want, c))
+                    .cloned()
+                {
+                    self.send_to_conn(conn, Self::error_msg(req_id, code, &text));
+                    return;
+                }
+                let delayed = self.md_delayed.iter().any(|c| key_matches(&want, c));
+                if delayed {
+                    self.send_to_conn(
+                        conn,
+                        Self::error_msg(
+                            req_id,
+                            10167,
+                            "Requested market data is not subscribed. Displaying delayed market data.",
+                        ),
+                    );
+                }
                 let Some(q) = self
                     .quotes
                     .iter()
@@ -860,9 +954,12 @@ impl State {
                         },
                     )
                 };
-                self.send_to_conn(conn, tp(1, q.bid, q.bid_size));
-                self.send_to_conn(conn, tp(2, q.ask, q.ask_size));
-                self.send_to_conn(conn, tp(4, q.last, 1.0));
+                // Delayed data comes as its own tick types: 66 delayed bid, 67 delayed ask,
+                // 68 delayed last (TWS API, Tick Types).
+                let (bid, ask, last) = if delayed { (66, 67, 68) } else { (1, 2, 4) };
+                self.send_to_conn(conn, tp(bid, q.bid, q.bid_size));
+                self.send_to_conn(conn, tp(ask, q.ask, q.ask_size));
+                self.send_to_conn(conn, tp(last, q.last, 1.0));
                 if let Some((iv, delta, gamma, vega, theta, und)) = q.greeks {
                     self.send_to_conn(
                         conn,
@@ -1146,6 +1243,11 @@ impl FakeTws {
             held_commissions: Vec::new(),
             lose_next_order: false,
             duplicate_statuses: false,
+            md_refused: Vec::new(),
+            md_delayed: Vec::new(),
+            max_rate: None,
+            rate_window: BTreeMap::new(),
+            summaries: BTreeMap::new(),
         }));
         let (changed, _) = watch::channel(0u64);
         let st = state.clone();
@@ -1450,6 +1552,26 @@ impl FakeTws {
     /// <https://interactivebrokers.github.io/tws-api/spread_contracts.html>
     pub fn fill_combo_leg(&self, order_id: i32, leg: usize, qty: f64, price: f64) -> bool {
         self.with(|s| s.fill_combo_leg(order_id, leg, qty, price))
+    }
+
+    /// Market-data requests for `c` are answered with notice `code` (354 "Requested market
+    /// data is not subscribed", 10089 "requires additional subscription for API", 10197 "No
+    /// market data during competing live session", …) and no ticks: the stream ends there.
+    /// <https://www.interactivebrokers.com/campus/ibkr-api-page/tws-api-error-codes/>
+    pub fn refuse_market_data(&self, c: proto::Contract, code: i32, text: &str) {
+        self.with(|s| s.md_refused.push((c, code, text.to_owned())));
+    }
+
+    /// IB has only delayed data for `c`: a request is answered with notice 10167 ("Displaying
+    /// delayed market data") and the quote as delayed ticks (66/67/68), 15–20 minutes old.
+    pub fn delayed_market_data_only(&self, c: proto::Contract) {
+        self.with(|s| s.md_delayed.push(c));
+    }
+
+    /// At most `max` messages per second per client, as IB (50): the one over is not
+    /// processed and answered with notice 100. `None` (the default) does not count.
+    pub fn set_max_messages_per_sec(&self, max: Option<usize>) {
+        self.with(|s| s.max_rate = max);
     }
 
     /// Sends an error/notice frame to every connection (e.g. 1100, 1101, 1102).
