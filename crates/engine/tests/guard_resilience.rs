@@ -369,7 +369,7 @@ async fn a_lost_connection_is_alerted_and_its_restore_announced() {
 /// broker's reason: nothing fills until it is active again, and nothing is sent in its place
 /// (issue "Real TWS", row 7). Quotes the broker will not give (not subscribed, delayed only,
 /// a data farm down) are said too (row 9), and requests the broker dropped over its message
-/// rate (row 11).
+/// rate (row 11); orders whose outcome cannot be known after a reconnect are Critical.
 #[tokio::test(start_paused = true)]
 async fn an_order_held_inactive_and_market_data_refused_are_alerted() {
     let broker = Arc::new(tradeguard_engine::stubs::NoopBroker::silent());
@@ -429,5 +429,17 @@ async fn an_order_held_inactive_and_market_data_refused_are_alerted() {
             .count(),
         1
     );
+    broker.emit(tradeguard_model::BrokerEvent::Notice(tradeguard_model::Notice {
+        code: tradeguard_model::Notice::ORDER_OUTCOME_UNKNOWN,
+        text: "orders [7] are not at the gateway after the reconnect …: their outcome is unknown; check TWS".into(),
+        ts: start,
+    }));
+    sleep_ms(500).await;
+    let unknown: Vec<Alert> = common::alerts(&j)
+        .into_iter()
+        .filter(|a| a.code == "guard.order_outcome_unknown")
+        .collect();
+    assert_eq!(unknown.len(), 1, "{unknown:#?}");
+    assert_eq!(unknown[0].severity, Severity::Critical);
     g.shutdown().await;
 }

@@ -133,6 +133,9 @@ struct Inner {
     placed: Mutex<HashMap<OrderId, OpenOrderKind>>,
     positions: Mutex<BTreeMap<InstrumentId, Position>>,
     positions_ready: watch::Sender<bool>,
+    /// The snapshot being read (from a new positions subscription until its end): it replaces
+    /// the cache then, so a position closed while nobody heard is not kept.
+    positions_snapshot: Mutex<Option<BTreeMap<InstrumentId, Position>>>,
     con_ids: Mutex<HashMap<Instrument, i32>>,
     quotes: Mutex<Vec<Instrument>>,
     quote_tasks: Mutex<Vec<JoinHandle<()>>>,
@@ -144,8 +147,8 @@ struct Inner {
     /// so a reconciliation judges only orders placed before it began (one placed while it runs
     /// is not in its snapshots yet, and not lost).
     epoch: std::sync::atomic::AtomicU64,
-    /// A reconciliation is scheduled after IB dropped requests (pacing, 100).
-    pacing_check: std::sync::atomic::AtomicBool,
+    /// A reconciliation is waiting to run (after IB dropped requests, or one that failed).
+    reconcile_scheduled: std::sync::atomic::AtomicBool,
     placed_in: Mutex<HashMap<OrderId, u64>>,
 }
 
@@ -177,6 +180,7 @@ impl IbBroker {
                 floor: AtomicI64::new(0),
                 placed: Mutex::new(HashMap::new()),
                 positions: Mutex::new(BTreeMap::new()),
+                positions_snapshot: Mutex::new(None),
                 positions_ready,
                 con_ids: Mutex::new(HashMap::new()),
                 quotes: Mutex::new(Vec::new()),
@@ -184,7 +188,7 @@ impl IbBroker {
                 supervisor: Mutex::new(None),
                 history_gap_told: Mutex::new(None),
                 epoch: std::sync::atomic::AtomicU64::new(0),
-                pacing_check: std::sync::atomic::AtomicBool::new(false),
+                reconcile_scheduled: std::sync::atomic::AtomicBool::new(false),
                 placed_in: Mutex::new(HashMap::new()),
                 session_start: Mutex::new(None),
             }),
@@ -610,14 +614,23 @@ impl Inner {
         match convert::position(p) {
             Ok(pos) => {
                 lock(&self.positions).insert(pos.instrument.id(), pos.clone());
+                if let Some(snap) = lock(&self.positions_snapshot).as_mut() {
+                    snap.insert(pos.instrument.id(), pos.clone());
+                }
                 self.hub.publish(BrokerEvent::Position(pos));
             }
             Err(e) => self.hub.notice(0, format!("position not mapped: {e}")),
         }
     }
 
-    /// Connectivity notices become connection states; the rest are notices.
-    async fn on_notice(self: &Arc<Self>, n: &IbNotice, client: &Arc<Client>) {
+    /// Connectivity notices become connection states; the rest are notices. Returns `true`
+    /// for a restore (1101 / 1102): the caller takes a fresh positions snapshot, since
+    /// position changes of the gap never came.
+    async fn on_notice(self: &Arc<Self>, n: &IbNotice, client: &Arc<Client>) -> bool {
+        if matches!(n.code, 1101 | 1102) {
+            // Until the fresh snapshot is in, positions() waits for it.
+            self.positions_ready.send_replace(false);
+        }
         match n.code {
             1100 => self
                 .hub
@@ -627,14 +640,14 @@ impl Inner {
             1101 => {
                 // Restored with data lost: market data must be requested again.
                 self.restart_quotes(client);
-                self.reconcile(client).await;
+                self.reconcile_or_retry(client).await;
                 self.hub
                     .publish(BrokerEvent::Connection(ConnectionState::Connected));
             }
             1102 => {
                 // Restored with data kept: market data continues, but fills and order updates
                 // of the gap are read again (IB delays execution reports during a reset).
-                self.reconcile(client).await;
+                self.reconcile_or_retry(client).await;
                 self.hub
                     .publish(BrokerEvent::Connection(ConnectionState::Connected));
             }
@@ -654,14 +667,7 @@ impl Inner {
                         text,
                         ts: self.clock.now(),
                     }));
-                if !self.pacing_check.swap(true, Ordering::SeqCst) {
-                    let (inner, client) = (Arc::clone(self), Arc::clone(client));
-                    tokio::spawn(async move {
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                        inner.pacing_check.store(false, Ordering::SeqCst);
-                        inner.reconcile(&client).await;
-                    });
-                }
+                self.reconcile_later(client, Duration::from_secs(1));
             }
             // A data farm down (2103 market data, 2105 historical, 2157 sec-def): quotes stop
             // until IB says it is OK again (2104 / 2106 / 2158, only forwarded).
@@ -680,6 +686,7 @@ impl Inner {
             }
             _ => self.forward_notice(n),
         }
+        matches!(n.code, 1101 | 1102)
     }
 
     async fn collect_executions(
@@ -791,7 +798,10 @@ impl Inner {
 
     /// After a reconnect: executions since the last seen, then open orders, then orders that
     /// ended while the connection was down. Each step that fails becomes a notice.
-    async fn reconcile(&self, client: &Client) {
+    /// Reads what the gap may have hidden: executions since the last one seen, open orders, and
+    /// the completed orders of those no longer open. Returns `false` when a query failed (the
+    /// caller tries again: a lost order is only settled by a reconciliation that completes).
+    async fn reconcile(&self, client: &Client) -> bool {
         let epoch = self.epoch.fetch_add(1, Ordering::SeqCst) + 1;
         let since = lock(&self.tracker)
             .last_exec_ts()
@@ -846,7 +856,7 @@ impl Inner {
         if let Err(e) = res {
             self.hub
                 .notice(0, format!("reconcile open orders failed: {e}"));
-            return;
+            return false;
         }
         // Working orders the gateway no longer lists, and orders this session placed that it
         // never acknowledged (the connection dropped as they went out); only those placed
@@ -871,7 +881,7 @@ impl Inner {
             v
         };
         if missing.is_empty() {
-            return;
+            return true;
         }
         let mut resolved: HashSet<OrderId> = HashSet::new();
         let mut unmapped = 0usize;
@@ -905,9 +915,42 @@ impl Inner {
         if let Err(e) = res {
             self.hub
                 .notice(0, format!("reconcile completed orders failed: {e}"));
-            return;
+            return false;
         }
         self.settle_lost(&missing, &resolved, &executed, unmapped);
+        true
+    }
+
+    /// Reconciles; when a query fails (a gap, a timeout), tries again every 2 s while this
+    /// session lasts, one attempt at a time.
+    async fn reconcile_or_retry(self: &Arc<Self>, client: &Arc<Client>) {
+        if !self.reconcile(client).await {
+            self.reconcile_later(client, Duration::from_secs(2));
+        }
+    }
+
+    /// One reconciliation `after` from now (none if one is already waiting), retried while it
+    /// fails and the session is the current one.
+    fn reconcile_later(self: &Arc<Self>, client: &Arc<Client>, after: Duration) {
+        if self.reconcile_scheduled.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let (inner, client) = (Arc::clone(self), Arc::clone(client));
+        tokio::spawn(async move {
+            let mut wait = after;
+            loop {
+                tokio::time::sleep(wait).await;
+                let current = lock(&inner.client)
+                    .as_ref()
+                    .is_some_and(|c| Arc::ptr_eq(c, &client));
+                if !current || inner.reconcile(&client).await {
+                    break;
+                }
+                tracing::warn!("reconciliation failed; trying again in 2 s");
+                wait = Duration::from_secs(2);
+            }
+            inner.reconcile_scheduled.store(false, Ordering::SeqCst);
+        });
     }
 
     /// Orders placed while the connection dropped that the gateway neither lists as open nor
@@ -932,12 +975,16 @@ impl Inner {
             return;
         }
         if unmapped > 0 {
-            self.hub.notice(
-                0,
-                format!(
-                    "orders {lost:?} are not at the gateway after the reconnect, and {unmapped} completed order(s) of this client could not be matched: their outcome is unknown; check TWS"
-                ),
+            let text = format!(
+                "orders {lost:?} are not at the gateway after the reconnect, and {unmapped} completed order(s) of this client could not be matched: their outcome is unknown; check TWS"
             );
+            tracing::error!("{text}");
+            self.hub
+                .publish(BrokerEvent::Notice(tradeguard_model::Notice {
+                    code: tradeguard_model::Notice::ORDER_OUTCOME_UNKNOWN,
+                    text,
+                    ts: self.clock.now(),
+                }));
             return;
         }
         let now = self.clock.now();
@@ -1217,6 +1264,7 @@ async fn run_session(
     let opened = async {
         let orders = client.order_update_stream().await?;
         let notices = client.notice_stream()?;
+        *lock(&inner.positions_snapshot) = Some(BTreeMap::new());
         let positions = client.positions().await?;
         Ok::<_, ibapi::Error>((orders, notices, positions))
     }
@@ -1234,7 +1282,7 @@ async fn run_session(
     };
     *lock(&inner.client) = Some(client.clone());
     if reconnect {
-        inner.reconcile(client).await;
+        inner.reconcile_or_retry(client).await;
     }
     inner.restart_quotes(client);
     inner
@@ -1256,6 +1304,9 @@ async fn run_session(
             item = positions.next() => match item {
                 Some(Ok(SubscriptionItem::Data(PositionUpdate::Position(p)))) => inner.on_position(&p),
                 Some(Ok(SubscriptionItem::Data(PositionUpdate::PositionEnd))) => {
+                    if let Some(snap) = lock(&inner.positions_snapshot).take() {
+                        *lock(&inner.positions) = snap;
+                    }
                     inner.positions_ready.send_replace(true);
                 }
                 Some(Ok(SubscriptionItem::Notice(n))) => inner.forward_notice(&n),
@@ -1263,7 +1314,18 @@ async fn run_session(
                 None => return SessionEnd::Lost("position stream ended".into()),
             },
             n = notices.next() => match n {
-                Some(n) => inner.on_notice(&n, client).await,
+                Some(n) => {
+                    if inner.on_notice(&n, client).await {
+                        // A fresh positions subscription: its snapshot replaces what the gap
+                        // hid (IB does not send the gap's position changes again).
+                        drop(positions);
+                        *lock(&inner.positions_snapshot) = Some(BTreeMap::new());
+                        positions = match client.positions().await {
+                            Ok(p) => p,
+                            Err(e) => return SessionEnd::Lost(format!("positions after a restore: {e}")),
+                        };
+                    }
+                }
                 None => return SessionEnd::Lost("notice stream ended".into()),
             },
             _ = async {

@@ -1294,7 +1294,8 @@ async fn orders_ib_dropped_over_its_message_rate_end_as_lost() {
     }
     let mut ends: std::collections::BTreeMap<OrderId, OrderStatus> = Default::default();
     let mut dropped_said = false;
-    let deadline = tokio::time::Instant::now() + T;
+    // A reconciliation whose own requests are dropped is tried again (each waits up to T).
+    let deadline = tokio::time::Instant::now() + 4 * T;
     while ends.len() < ids.len() && tokio::time::Instant::now() < deadline {
         match tokio::time::timeout(Duration::from_millis(200), ev.next()).await {
             Ok(Some(BrokerEvent::Notice(n)))
@@ -1326,5 +1327,87 @@ async fn orders_ib_dropped_over_its_message_rate_end_as_lost() {
         };
         assert_eq!(ends.get(id), Some(&want), "order {id}: {ends:?}");
     }
+    b.disconnect().await.unwrap();
+}
+
+/// Row 3, the gap itself: between 1100 and 1101 the socket stays up but nothing comes through,
+/// and an order fills at IB meanwhile. After "restored - data lost" the adapter asks for the
+/// quotes again and reconciles: the gap's fill and the order's end reach the engine once.
+#[tokio::test]
+async fn a_fill_during_a_connectivity_gap_arrives_after_the_restore() {
+    let f = fake().await;
+    f.set_quote(spy_put(12, 440.0), QuoteScript::around(1.20));
+    let b = broker(f.port());
+    let mut ev = b.events();
+    b.connect().await.unwrap();
+    b.subscribe_quotes(&[stubs::put(440)]).await.unwrap();
+    next_match(&mut ev, "quote", |e| matches!(e, BrokerEvent::Quote(_))).await;
+    let id = working(&b, &mut ev, 2).await.id;
+    f.connectivity_lost();
+    next_match(&mut ev, "lost", |e| {
+        matches!(
+            e,
+            BrokerEvent::Connection(ConnectionState::Disconnected { .. })
+        )
+    })
+    .await;
+    assert!(f.fill(id.0 as i32, 2.0, 1.50));
+    let quiet = drain(&mut ev, Duration::from_millis(300)).await;
+    assert!(
+        !quiet
+            .iter()
+            .any(|e| matches!(e, BrokerEvent::Execution(_) | BrokerEvent::OrderStatus(_))),
+        "nothing comes through the gap: {quiet:?}"
+    );
+    let requests = f.received(proto::outgoing::REQ_MKT_DATA);
+    f.connectivity_restored(true);
+    let x = execution(&mut ev).await;
+    assert_eq!((x.order_id, x.qty), (Some(id), 2));
+    status(&mut ev, id, OrderStatus::Filled).await;
+    let rest = drain(&mut ev, Duration::from_millis(300)).await;
+    assert!(
+        !rest.iter().any(|e| matches!(e, BrokerEvent::Execution(_))),
+        "the fill once: {rest:?}"
+    );
+    assert!(
+        f.received(proto::outgoing::REQ_MKT_DATA) > requests,
+        "quotes asked for again"
+    );
+    b.disconnect().await.unwrap();
+}
+
+/// Row 3, positions: an assignment that lands during a connectivity gap (the short put gone,
+/// the shares delivered) is never pushed. After "restored - data maintained" the adapter takes
+/// a fresh positions snapshot, so its positions, which the guard's reconciliation reads, are
+/// the account's; before, they stayed as they were before the gap, and the assignment went
+/// unseen.
+#[tokio::test]
+async fn positions_changed_during_a_connectivity_gap_are_read_after_the_restore() {
+    let f = fake().await;
+    f.set_position("DU-TEST", spy_put(12, 440.0), -2.0, 300.0);
+    let b = broker(f.port());
+    let mut ev = b.events();
+    b.connect().await.unwrap();
+    let before = b.positions().await.unwrap();
+    assert_eq!(before.len(), 1);
+    f.connectivity_lost();
+    next_match(&mut ev, "lost", |e| {
+        matches!(
+            e,
+            BrokerEvent::Connection(ConnectionState::Disconnected { .. })
+        )
+    })
+    .await;
+    f.set_position("DU-TEST", spy_put(12, 440.0), 0.0, 0.0);
+    f.add_contract(FakeTws::stock(1, "SPY"));
+    f.set_position("DU-TEST", FakeTws::stock(1, "SPY"), 200.0, 440.0);
+    f.connectivity_restored(false);
+    next_match(&mut ev, "restored", |e| {
+        *e == BrokerEvent::Connection(ConnectionState::Connected)
+    })
+    .await;
+    let after = b.positions().await.unwrap();
+    let held: Vec<(String, i64)> = after.iter().map(|p| (p.instrument.id().0, p.qty)).collect();
+    assert_eq!(held, vec![("SPY".to_owned(), 200)], "{after:#?}");
     b.disconnect().await.unwrap();
 }

@@ -54,6 +54,9 @@ impl Notice {
     /// sent may never have reached it. The adapter reconciles; orders it finds nowhere end as
     /// [`StatusReason::ORDER_LOST`](crate::StatusReason::ORDER_LOST).
     pub const REQUESTS_DROPPED: i32 = -1004;
+    /// Code used when the venue's outcome of orders cannot be known after a reconnect (not
+    /// listed, and an order of ours it lists could not be matched): a person must look.
+    pub const ORDER_OUTCOME_UNKNOWN: i32 = -1005;
 }
 
 /// Anything a broker reports.

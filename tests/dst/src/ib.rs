@@ -2,7 +2,9 @@
 //! condors, one short leg assigned the way IB reports it (one burst, option or stock first with
 //! a gap, or only at the next connect after a gateway restart) and the real gateway's ugly
 //! parts at random — a gateway restart while the emergency close works, sides of -1, partial
-//! fills, late commissions, corrected executions, a rejection without an order status — and
+//! fills, late commissions, corrected executions, a rejection without an order status, order
+//! statuses sent twice, an order held Inactive for a while, a connectivity gap (1100 … 1101 or
+//! 1102) with nothing coming through — and
 //! runs the production guard over the real `ibapi` client inside `IbBroker` against the fake
 //! TWS on loopback sockets, in real time. Invariants at the end:
 //!
@@ -81,6 +83,13 @@ pub struct IbScenario {
     pub late_commissions: bool,
     /// The first fill is corrected (same quantity, another price).
     pub correct_a_fill: bool,
+    /// Every order status comes twice.
+    pub duplicate_statuses: bool,
+    /// The first order goes Inactive for this long (held by IB, not working), then works.
+    pub inactive_first: Option<Duration>,
+    /// Once the first order arrived: a connectivity gap (1100, nothing comes through) of this
+    /// long, ended by 1101 "data lost" (`true`) or 1102.
+    pub gap_mid_close: Option<(Duration, bool)>,
 }
 
 impl IbScenario {
@@ -156,6 +165,16 @@ impl IbScenario {
             partial_fills: rng.random_bool(0.5),
             late_commissions: rng.random_bool(0.3),
             correct_a_fill: rng.random_bool(0.3),
+            duplicate_statuses: rng.random_bool(0.3),
+            inactive_first: rng
+                .random_bool(0.2)
+                .then(|| Duration::from_millis(rng.random_range(200..1_500))),
+            gap_mid_close: rng.random_bool(0.2).then(|| {
+                (
+                    Duration::from_millis(rng.random_range(200..2_000)),
+                    rng.random_bool(0.5),
+                )
+            }),
         }
     }
 }
@@ -292,6 +311,9 @@ async fn run(sc: IbScenario) -> Result<IbReport, IbFailure> {
     if sc.late_commissions {
         f.hold_commissions(true);
     }
+    if sc.duplicate_statuses {
+        f.duplicate_statuses(true);
+    }
     let broker = Arc::new(IbBroker::new(
         IbSettings {
             port: f.port(),
@@ -348,11 +370,15 @@ async fn run(sc: IbScenario) -> Result<IbReport, IbFailure> {
         let correct = sc.correct_a_fill;
         let late = sc.late_commissions;
         let restart = sc.restart_mid_close;
+        let inactive = sc.inactive_first;
+        let gap = sc.gap_mid_close;
         let seed = sc.seed;
         tokio::spawn(async move {
             let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(31).wrapping_add(7));
             let mut corrected = false;
             let mut restarted = false;
+            let mut gapped = false;
+            let mut held: Option<(i32, Instant)> = None;
             if reject_first {
                 f2.reject_next_order(201, "Order rejected - reason:YOUR ORDER IS NOT ACCEPTED.");
             }
@@ -368,9 +394,36 @@ async fn run(sc: IbScenario) -> Result<IbReport, IbFailure> {
                     tokio::time::sleep(d).await;
                     f2.set_down(false);
                 }
+                if let Some((d, data_lost)) = gap
+                    && !gapped
+                    && placed.iter().any(|p| p.order.what_if != Some(true))
+                {
+                    gapped = true;
+                    f2.connectivity_lost();
+                    tokio::time::sleep(d).await;
+                    f2.connectivity_restored(data_lost);
+                }
+                if let Some(d) = inactive
+                    && held.is_none()
+                    && let Some(p) = placed.iter().find(|p| p.order.what_if != Some(true))
+                {
+                    f2.set_order_status(p.order_id, "Inactive", "held by the exchange");
+                    held = Some((p.order_id, Instant::now() + d));
+                }
+                if let Some((id, until)) = held
+                    && until <= Instant::now()
+                    && f2
+                        .order_states()
+                        .iter()
+                        .any(|s| s.0 == id && s.1 == "Inactive")
+                {
+                    f2.set_order_status(id, "Submitted", "");
+                }
                 for (id, status, total, filled) in f2.order_states() {
-                    if matches!(status.as_str(), "Filled" | "Cancelled" | "PendingCancel")
-                        || total <= filled
+                    if matches!(
+                        status.as_str(),
+                        "Filled" | "Cancelled" | "PendingCancel" | "Inactive" | "ApiCancelled"
+                    ) || total <= filled
                     {
                         continue;
                     }

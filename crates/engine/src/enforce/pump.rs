@@ -103,6 +103,7 @@ async fn on_event(core: &SharedCore, ev: BrokerEvent) {
     let mut restored = None;
     let mut inactive = None;
     let mut venue_said = None;
+    let mut unknown = None;
     {
         let mut st = core.lock();
         st.last_event_at = Some(now);
@@ -148,6 +149,9 @@ async fn on_event(core: &SharedCore, ev: BrokerEvent) {
             BrokerEvent::Notice(n) if n.code == Notice::MARKET_DATA_UNAVAILABLE => {
                 venue_said = Some(("guard.market_data_unavailable", n.text.clone()));
             }
+            BrokerEvent::Notice(n) if n.code == Notice::ORDER_OUTCOME_UNKNOWN => {
+                unknown = Some(n.text.clone());
+            }
             BrokerEvent::Notice(n) if n.code == Notice::REQUESTS_DROPPED => {
                 venue_said = Some(("guard.requests_dropped", n.text.clone()));
                 reconcile = true;
@@ -179,6 +183,11 @@ async fn on_event(core: &SharedCore, ev: BrokerEvent) {
     if let Some(text) = corrected {
         core.alerter
             .raise(Severity::Warning, "guard.execution_corrected", text)
+            .await;
+    }
+    if let Some(text) = unknown {
+        core.alerter
+            .raise(Severity::Critical, "guard.order_outcome_unknown", text)
             .await;
     }
     if let Some((code, text)) = venue_said {

@@ -182,6 +182,10 @@ struct State {
     rate_window: BTreeMap<u64, std::collections::VecDeque<u128>>,
     /// Account-summary subscriptions open per connection (IB allows two at a time: 322).
     summaries: BTreeMap<u64, std::collections::BTreeSet<i32>>,
+    /// Between 1100 and 1101/1102: the socket is up, IB is not. Nothing IB sends reaches the
+    /// clients (statuses, executions, positions of the gap are lost) and requests other than
+    /// a connect's go unanswered (an order placed then never reaches IB).
+    gap: bool,
 }
 
 /// A running fake TWS. Dropping it stops the accept loop and closes all connections.
@@ -264,6 +268,9 @@ impl State {
     }
 
     fn send_to_client(&self, client_id: i32, body: Vec<u8>) {
+        if self.gap {
+            return;
+        }
         for c in self.conns.iter().filter(|c| c.client_id == Some(client_id)) {
             let _ = c.tx.send(body.clone());
         }
@@ -276,6 +283,9 @@ impl State {
     }
 
     fn broadcast(&self, body: &[u8]) {
+        if self.gap {
+            return;
+        }
         for c in &self.conns {
             let _ = c.tx.send(body.to_vec());
         }
@@ -404,6 +414,9 @@ impl State {
                 .push((account.to_owned(), contract.clone(), qty, avg)),
         }
         let msg = Self::position_msg(account, &contract, qty, avg);
+        if self.gap {
+            return;
+        }
         for c in self.conns.iter().filter(|c| c.positions) {
             let _ = c.tx.send(msg.clone());
         }
@@ -594,8 +607,12 @@ impl State {
         while w.front().is_some_and(|t| now.saturating_sub(*t) >= 1000) {
             w.pop_front();
         }
+        // A message over the limit is dropped and does not count.
+        if w.len() >= max {
+            return true;
+        }
         w.push_back(now);
-        w.len() > max
+        false
     }
 
     fn handle(&mut self, conn: u64, msg_id: i32, payload: &[u8]) {
@@ -617,6 +634,10 @@ impl State {
                     "Max rate of messages per second has been exceeded:max=50 rec=51 (1)",
                 ),
             );
+            return;
+        }
+        if self.gap && !matches!(msg_id, out::START_API | out::REQ_IDS) {
+            // TWS itself answers a connect, but cannot reach IB for anything else.
             return;
         }
         match msg_id {
@@ -1248,6 +1269,7 @@ impl FakeTws {
             max_rate: None,
             rate_window: BTreeMap::new(),
             summaries: BTreeMap::new(),
+            gap: false,
         }));
         let (changed, _) = watch::channel(0u64);
         let st = state.clone();
@@ -1572,6 +1594,37 @@ impl FakeTws {
     /// processed and answered with notice 100. `None` (the default) does not count.
     pub fn set_max_messages_per_sec(&self, max: Option<usize>) {
         self.with(|s| s.max_rate = max);
+    }
+
+    /// IB loses its connection to TWS while the socket stays up: notice 1100, then nothing
+    /// from IB reaches the clients (order statuses, executions, quotes) and requests go
+    /// unanswered (TWS still answers a connect) until
+    /// [`FakeTws::connectivity_restored`]; orders still fill at IB meanwhile (TWS API message
+    /// codes 1100/1101/1102: <https://interactivebrokers.github.io/tws-api/message_codes.html>).
+    pub fn connectivity_lost(&self) {
+        self.with(|s| {
+            s.broadcast(&State::error_msg(
+                -1,
+                1100,
+                "Connectivity between IB and Trader Workstation has been lost.",
+            ));
+            s.gap = true;
+        });
+    }
+
+    /// The end of a [`FakeTws::connectivity_lost`] gap: 1101 "restored - data lost" (market
+    /// data subscriptions are gone: quotes must be requested again) or 1102 "data maintained".
+    /// What happened in the gap is not sent again.
+    pub fn connectivity_restored(&self, data_lost: bool) {
+        self.with(|s| {
+            s.gap = false;
+            let (code, text) = if data_lost {
+                (1101, "Connectivity between IB and Trader Workstation has been restored - data lost.")
+            } else {
+                (1102, "Connectivity between IB and Trader Workstation has been restored - data maintained.")
+            };
+            s.broadcast(&State::error_msg(-1, code, text));
+        });
     }
 
     /// Sends an error/notice frame to every connection (e.g. 1100, 1101, 1102).
