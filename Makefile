@@ -73,9 +73,10 @@ package-test: build
 		HEADLESS_TIMEOUT=300 scripts/headless.sh scripts/package-test.sh "$$deb"
 
 # Deterministic simulation soak: SEEDS seeds from FROM (release build), reports seeds/s and every
-# failing seed with the command that replays it.
+# failing seed with the command that replays it. FROM=random (the default) starts at a fresh
+# random seed, printed first, so every soak explores seeds no earlier one ran; FROM=N pins a range.
 SEEDS ?= 10000
-FROM ?= 0
+FROM ?= random
 soak:
 	cargo run -p tradeguard-dst --release -- --seeds $(SEEDS) --from $(FROM)
 

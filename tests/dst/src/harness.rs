@@ -1007,6 +1007,25 @@ impl Run {
             .filter(|p| p.qty != 0)
             .map(|p| (p.instrument.id().to_string(), p.qty))
             .collect();
+        // A Broken strategy lists the stock its assignments delivered among its legs (the
+        // trader's view of what it holds). Those shares are not a leg it was opened with: who
+        // may trade them is the assignment guard's close first, then whoever the trader asks
+        // (a confirmed flatten); two exits of them at once is invariant 2. Invariant 7 judges
+        // the strategy's own legs.
+        let delivered: BTreeSet<(u64, String)> = live
+            .guard
+            .assignment_status()
+            .records
+            .iter()
+            .filter(|r| r.stock_delivered != 0)
+            .filter_map(|r| {
+                let sid = r.strategy?;
+                Some((
+                    sid.0,
+                    Instrument::stock(r.option.underlying()).id().to_string(),
+                ))
+            })
+            .collect();
         let strategies = live
             .guard
             .strategies()
@@ -1018,6 +1037,7 @@ impl Run {
                     .legs
                     .iter()
                     .map(|l| l.instrument.id().to_string())
+                    .filter(|i| !delivered.contains(&(s.id.0, i.clone())))
                     .collect(),
             })
             .collect();

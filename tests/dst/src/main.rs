@@ -1,6 +1,8 @@
 //! `tradeguard-dst`: the soak runner. `--seed S` replays one seed (printing its scenario and,
 //! on failure, the report); `--seeds N [--from S]` runs N seeds, prints every failure and
-//! reports seeds/s and the failing seeds. `--ib` runs the IB simulation instead (the real IB
+//! reports seeds/s and the failing seeds; `--from random` starts at a fresh random seed (printed
+//! first, so any failure replays), so every soak explores seeds no earlier one ran. `--ib` runs
+//! the IB simulation instead (the real IB
 //! adapter against the fake TWS on loopback, real time; `tradeguard_dst::ib`). Exit code 1 if
 //! any seed failed, 2 on bad arguments.
 
@@ -29,6 +31,14 @@ fn number(flag: &'static str, v: Option<String>) -> Result<u64, ArgError> {
         .map_err(|_| ArgError::NotANumber { flag, value: v })
 }
 
+/// A start seed nobody is likely to have run: at or above 11,000 (0–10,999 is the soaked
+/// range in the README), below 10^12, from the OS's randomness. Printed by the caller's report,
+/// so a failure replays with `--from`.
+fn random_start() -> u64 {
+    use rand::Rng;
+    rand::rng().random_range(11_000..1_000_000_000_000)
+}
+
 fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, ArgError> {
     let mut a = Args {
         from: 0,
@@ -42,7 +52,12 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, ArgError> {
                 a.count = 1;
             }
             "--seeds" => a.count = number("--seeds", it.next())?,
-            "--from" => a.from = number("--from", it.next())?,
+            "--from" => {
+                a.from = match it.next() {
+                    Some(v) if v == "random" => random_start(),
+                    v => number("--from", v)?,
+                };
+            }
             "--ib" => a.ib = true,
             _ => return Err(ArgError::Unknown(x)),
         }
@@ -60,6 +75,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if args.count > 1 {
+        println!(
+            "{}soak: {} seeds from {} (replay one with --seed S; this range with --from {})",
+            if args.ib { "IB " } else { "" },
+            args.count,
+            args.from,
+            args.from
+        );
+    }
     if args.ib {
         return ib_soak(&args);
     }
