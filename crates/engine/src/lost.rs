@@ -18,7 +18,7 @@
 
 use crate::alert::Severity;
 use crate::engine::Engine;
-use crate::group::LegState;
+use crate::group::{GroupPhase, LegState};
 use crate::stop::StopState;
 use std::collections::BTreeSet;
 use tradeguard_model::{GroupId, OpenOrderKind, OrderId, Timestamp};
@@ -127,16 +127,24 @@ impl Engine {
         }
     }
 
-    /// Settles timed-out legs whose order the broker no longer lists; re-cancels the others.
+    /// Settles legs waiting for a cancel whose order the broker no longer lists; re-cancels
+    /// the others. Those are the legs of a working group that timed out, and the legs of a
+    /// group a restart interrupted whose recovery cancel is unanswered (it may have failed:
+    /// the link was down at start-up). Left waiting, such a leg keeps its instrument out of
+    /// position updates and reconciliation for good: a close that filled while the guard was
+    /// down stayed in the engine's book (DST seeds 365774009441, 451636547534, …).
     pub(crate) async fn settle_lost_orders(&mut self) {
         let stuck: Vec<(GroupId, usize, OrderId, Timestamp)> =
             self.groups
                 .values()
-                .filter(|g| !g.phase.is_terminal())
+                .filter(|g| !g.phase.is_terminal() || g.phase == GroupPhase::Interrupted)
                 .flat_map(|g| {
+                    let interrupted = g.phase == GroupPhase::Interrupted;
                     g.legs.iter().enumerate().filter_map(move |(i, l)| {
                         match (l.order_id, l.sent_at) {
-                            (Some(o), Some(t)) if l.timeout_cancel && !l.state.is_terminal() => {
+                            (Some(o), Some(t))
+                                if (l.timeout_cancel || interrupted) && !l.state.is_terminal() =>
+                            {
                                 Some((g.id, i, o, t))
                             }
                             _ => None,

@@ -443,3 +443,71 @@ async fn an_order_held_inactive_and_market_data_refused_are_alerted() {
     assert_eq!(unknown[0].severity, Severity::Critical);
     g.shutdown().await;
 }
+
+/// A group a restart interrupted whose recovery cancel failed (the link dropped as it went
+/// out) and whose order then filled while the link was down: once the broker is back, the leg
+/// is settled from the broker's executions and its instrument follows the broker again. Left
+/// waiting for a cancel answer that never comes, the leg kept its instrument out of position
+/// updates and reconciliation for good (DST seed 365774009441, issue "Simulation: failures
+/// outside the seeds run so far").
+#[tokio::test(start_paused = true)]
+async fn an_interrupted_leg_whose_recovery_cancel_failed_is_settled_when_the_broker_is_back() {
+    use tradeguard_engine::{GroupPhase, LegState, OrderIntent, Purpose};
+    use tradeguard_model::{OrderType, Side, stubs};
+    let sim = broker(sim_cfg(9));
+    let j = MemoryJournal::new();
+    let start = venue(&sim).lock().unwrap().now();
+    let c1 = support::start_on(sim.clone(), Arc::new(j.reopen()), engine_cfg(), start).await;
+    // A protective 520 C bid far under the market: it rests.
+    let wing = opt(Right::Call, 520);
+    let gid = c1
+        .submit(OrderIntent::new(Purpose::Open, stubs::account()).leg(
+            wing.clone(),
+            Side::Buy,
+            2,
+            OrderType::Limit { limit: px("0.05") },
+        ))
+        .await
+        .unwrap();
+    sleep_ms(2_000).await;
+    c1.abort();
+    drop(c1);
+    // Restart: the recovery's cancel of the resting order fails.
+    let wrapped = Arc::new(
+        WrappedBroker::new(sim.clone())
+            .with_failing_cancels(tokio::time::Instant::now() + std::time::Duration::from_secs(60)),
+    );
+    let now = venue(&sim).lock().unwrap().now();
+    let c2 = support::start_on(wrapped, Arc::new(j.reopen()), engine_cfg(), now).await;
+    sleep_ms(1_000).await;
+    // The link drops; the market falls through the bid and the order fills unheard.
+    venue(&sim).lock().unwrap().disconnect();
+    venue(&sim)
+        .lock()
+        .unwrap()
+        .set_spot("SPY", px("300"))
+        .unwrap();
+    sleep_ms(5_000).await;
+    let truth = venue(&sim).lock().unwrap().positions_truth();
+    assert_eq!(
+        truth.iter().find(|p| p.instrument == wing).map(|p| p.qty),
+        Some(2),
+        "filled at the venue"
+    );
+    venue(&sim).lock().unwrap().connect();
+    sleep_ms(5_000).await;
+    let snap = c2.snapshot().await.unwrap();
+    let g = snap.groups.iter().find(|g| g.id == gid).expect("the group");
+    assert_eq!(g.phase, GroupPhase::Interrupted);
+    assert_eq!(g.legs[0].state, LegState::Filled, "{g:#?}");
+    let held = snap
+        .positions
+        .iter()
+        .find(|(i, _)| *i == wing.id())
+        .map_or(0, |(_, q)| *q);
+    assert_eq!(
+        held, 2,
+        "the engine's book follows the broker: {:?}",
+        snap.positions
+    );
+}

@@ -52,7 +52,9 @@ fn seeds_240_319() {
 /// again (6036, 6966), orders on an expired contract end at the venue (4418), a spread's
 /// close job is never queued in part (67), exposure a person's close left on the trader's own
 /// short is reported, not owed as a hedge (100304), the stock a Broken strategy lists as
-/// delivered is not one of its own legs for invariant 7 (451636547068, 451636549224).
+/// delivered is not one of its own legs for invariant 7 (451636547068, 451636549224), an
+/// interrupted leg whose recovery cancel failed is settled when the broker is back
+/// (365774009441).
 #[test]
 fn regression_seeds() {
     let failing: Vec<(u64, &str)> = [

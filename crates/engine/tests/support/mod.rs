@@ -85,6 +85,8 @@ pub struct WrappedBroker {
     late_positions: Option<LatePositions>,
     /// Added to every positions snapshot (a broker whose positions disagree with its fills).
     phantom: Option<(Position, tokio::time::Instant)>,
+    /// Cancels fail (not connected) until this time.
+    failing_cancels: Option<tokio::time::Instant>,
 }
 
 #[derive(Clone)]
@@ -104,7 +106,14 @@ impl WrappedBroker {
             lose: None,
             late_positions: None,
             phantom: None,
+            failing_cancels: None,
         }
+    }
+
+    /// Every cancel fails as not connected until `until` (the link dropped as they went out).
+    pub fn with_failing_cancels(mut self, until: tokio::time::Instant) -> Self {
+        self.failing_cancels = Some(until);
+        self
     }
 
     /// Every positions snapshot from `from` on also lists `p` (merged into the instrument's
@@ -265,6 +274,12 @@ impl Broker for WrappedBroker {
         self.inner.place_combo(order).await
     }
     async fn cancel(&self, id: OrderId) -> Result<(), BrokerError> {
+        if self
+            .failing_cancels
+            .is_some_and(|until| tokio::time::Instant::now() < until)
+        {
+            return Err(BrokerError::NotConnected);
+        }
         self.inner.cancel(id).await
     }
     async fn positions(&self) -> Result<Vec<Position>, BrokerError> {
