@@ -603,10 +603,12 @@ impl Checker {
     }
 }
 
-/// 2: two different live orders of two different exits (a group with an exit purpose, or a
-/// stop-loss) for the same instrument, side and remaining quantity. The child orders of one
-/// group (a close over the gate's per-order limit, sent as several orders of at most that
-/// size) are one exit.
+/// 2: two different exits (a group with an exit purpose, or a stop-loss) live at once for the
+/// same instrument and side that together would close more than the venue holds: one of them
+/// is a second exit of the same position. The child orders of one group (a close over the
+/// gate's per-order limit, sent as several orders of at most that size) are one exit, and two
+/// exits that each close their own part (two strategies' delivered shares, bought back by
+/// their two emergency closes) are not duplicates.
 fn duplicate_exits(o: &Observation) -> Result<(), String> {
     let mut purpose: BTreeMap<i64, Purpose> = BTreeMap::new();
     let mut group: BTreeMap<i64, u64> = BTreeMap::new();
@@ -621,20 +623,36 @@ fn duplicate_exits(o: &Observation) -> Result<(), String> {
     let same_group = |a: i64, b: i64| group.get(&a).is_some_and(|g| group.get(&b) == Some(g));
     let is_exit =
         |id: i64| o.stop_orders.contains(&id) || purpose.get(&id).is_some_and(|p| p.is_exit());
-    let mut seen: BTreeMap<(&str, bool, i64), i64> = BTreeMap::new();
+    // Per (instrument, side): the orders and their total remaining.
+    let mut live: BTreeMap<(&str, bool), (Vec<i64>, i64)> = BTreeMap::new();
     for l in o
         .venue_orders
         .iter()
         .filter(|l| is_exit(l.order) && l.remaining > 0)
     {
-        let key = (l.instrument.as_str(), l.side == Side::Buy, l.remaining);
-        if let Some(other) = seen.insert(key, l.order)
-            && other != l.order
-            && !same_group(other, l.order)
-        {
+        let e = live
+            .entry((l.instrument.as_str(), l.side == Side::Buy))
+            .or_default();
+        e.0.push(l.order);
+        e.1 += l.remaining;
+    }
+    for ((instrument, buy), (orders, total)) in live {
+        let Some(first) = orders.first().copied() else {
+            continue;
+        };
+        let Some(other) = orders
+            .iter()
+            .copied()
+            .find(|o| !same_group(first, *o) && *o != first)
+        else {
+            continue;
+        };
+        let held = o.venue_positions.get(instrument).copied().unwrap_or(0);
+        let closable = if buy { (-held).max(0) } else { held.max(0) };
+        if total > closable {
             return Err(format!(
-                "orders {other} and {} both exit {:?} {} {}",
-                l.order, l.side, l.remaining, l.instrument
+                "orders {first} and {other} both exit {} {instrument}: {total} together, the venue holds {held}",
+                if buy { "Buy" } else { "Sell" }
             ));
         }
     }

@@ -54,7 +54,8 @@ fn seeds_240_319() {
 /// short is reported, not owed as a hedge (100304), the stock a Broken strategy lists as
 /// delivered is not one of its own legs for invariant 7 (451636547068, 451636549224), an
 /// interrupted leg whose recovery cancel failed is settled when the broker is back
-/// (365774009441).
+/// (365774009441), two exits that each close their own part are not duplicates
+/// (365774012847).
 #[test]
 fn regression_seeds() {
     let failing: Vec<(u64, &str)> = [
