@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tradeguard_ibkr::fake_tws::{CancelMode, FakeTws, FakeTwsConfig, QuoteScript, proto};
+use tradeguard_ibkr::fake_tws::{CancelMode, FakeTws, QuoteScript, proto};
 use tradeguard_store::{Store, StoreConfig, StrategyState};
 
 const ACCOUNT: &str = "DU-TEST";
@@ -131,14 +131,7 @@ impl Drop for GuardProc {
 }
 
 async fn fake_with_condor() -> FakeTws {
-    let f = FakeTws::start(FakeTwsConfig {
-        accounts: vec![ACCOUNT.into()],
-        ..FakeTwsConfig::default()
-    })
-    .await
-    .unwrap();
-    // Execution times on the guard's (system) clock.
-    f.use_wall_clock();
+    let f = FakeTws::start_for(ACCOUNT).await.unwrap();
     let legs = [
         (opt(11, "P", 435.0), 2.0, 120.0),
         (opt(12, "P", 440.0), -2.0, 180.0),

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tradeguard_engine::enforce::{EnforceConfig, NoRules};
 use tradeguard_engine::stubs::production_guard;
-use tradeguard_ibkr::fake_tws::{FakeTws, FakeTwsConfig, QuoteScript, proto};
+use tradeguard_ibkr::fake_tws::{FakeTws, QuoteScript, proto};
 use tradeguard_ibkr::{IbBroker, IbSettings};
 use tradeguard_model::SystemClock;
 
@@ -35,13 +35,7 @@ fn put(id: i32, strike: f64) -> proto::Contract {
 
 /// One sample: the time from the assignment's first position message to the first order.
 async fn sample() -> Duration {
-    let f = FakeTws::start(FakeTwsConfig {
-        accounts: vec![ACCOUNT.into()],
-        ..FakeTwsConfig::default()
-    })
-    .await
-    .expect("the fake starts");
-    f.use_wall_clock();
+    let f = FakeTws::start_for(ACCOUNT).await.expect("the fake starts");
     f.add_contract(stock());
     f.set_quote(stock(), quote(450.0));
     for (c, qty, mid) in [(put(41, 440.0), -1.0, 3.0), (put(42, 435.0), 1.0, 1.5)] {

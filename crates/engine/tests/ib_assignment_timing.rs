@@ -18,7 +18,7 @@ use std::time::Duration;
 use tradeguard_engine::Severity;
 use tradeguard_engine::assignment::ClosePhase;
 use tradeguard_engine::enforce::{EnforceConfig, Guard, NoRules};
-use tradeguard_ibkr::fake_tws::{FakeTws, FakeTwsConfig, proto};
+use tradeguard_ibkr::fake_tws::{FakeTws, proto};
 
 const ACCOUNT: &str = "DU-TEST";
 const T: Duration = Duration::from_secs(30);
@@ -64,13 +64,7 @@ struct Rig {
 /// The fake TWS holding `book` (contract, qty, IB avg cost, mid) and the production guard on
 /// it through `IbBroker`, its live book filled.
 async fn rig(book: &[(proto::Contract, f64, f64, f64)]) -> Rig {
-    let f = FakeTws::start(FakeTwsConfig {
-        accounts: vec![ACCOUNT.into()],
-        ..FakeTwsConfig::default()
-    })
-    .await
-    .unwrap();
-    f.use_wall_clock();
+    let f = FakeTws::start_for(ACCOUNT).await.unwrap();
     f.add_contract(spy());
     f.set_quote(spy(), quote(450.0));
     for (c, qty, avg, mid) in book {

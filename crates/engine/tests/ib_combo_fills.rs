@@ -13,7 +13,7 @@ use tradeguard_engine::{
     EngineConfig, EngineDeps, ExecutionCoordinator, GroupPhase, IntrinsicStressModel, LegState,
     MemoryJournal, OrderIntent, Purpose,
 };
-use tradeguard_ibkr::fake_tws::{FakeTws, FakeTwsConfig, proto};
+use tradeguard_ibkr::fake_tws::{FakeTws, proto};
 use tradeguard_model::{Broker, Instrument, OrderType, Right, Side, SystemClock, stubs};
 
 const ACCOUNT: &str = "DU-TEST";
@@ -75,13 +75,7 @@ struct Rig {
 }
 
 async fn rig() -> Rig {
-    let f = FakeTws::start(FakeTwsConfig {
-        accounts: vec![ACCOUNT.into()],
-        ..FakeTwsConfig::default()
-    })
-    .await
-    .unwrap();
-    f.use_wall_clock();
+    let f = FakeTws::start_for(ACCOUNT).await.unwrap();
     f.add_contract(FakeTws::stock(1, "SPY"));
     f.set_quote(FakeTws::stock(1, "SPY"), ib_quote(500.0));
     for (c, _, _, mid) in legs() {

@@ -14,7 +14,7 @@ use tradeguard_engine::assignment::AlwaysOpen;
 use tradeguard_engine::enforce::{
     EnforceConfig, FlattenScope, Guard, NoRules, RiskRules, RuleEvaluator,
 };
-use tradeguard_ibkr::fake_tws::{FakeTws, FakeTwsConfig, proto};
+use tradeguard_ibkr::fake_tws::{FakeTws, proto};
 use tradeguard_model::AccountId;
 
 const ACCOUNT: &str = "DU-TEST";
@@ -52,13 +52,7 @@ fn c520() -> proto::Contract {
 /// The fake TWS holding the big book and a guard on it through `IbBroker`, its live book
 /// filled.
 async fn rig(evaluator: Box<dyn RuleEvaluator>) -> Rig {
-    let f = FakeTws::start(FakeTwsConfig {
-        accounts: vec![ACCOUNT.into()],
-        ..FakeTwsConfig::default()
-    })
-    .await
-    .unwrap();
-    f.use_wall_clock();
+    let f = FakeTws::start_for(ACCOUNT).await.unwrap();
     let book = vec![
         (spy(), 500.0, 500.0, 500.0),
         (qqq(), 2000.0, 400.0, 400.0),

@@ -373,10 +373,15 @@ impl Inner {
             "no live market data for {} ({why}): its marks and P&L go stale and no stop triggers on its quotes; check the account's market data subscriptions in Client Portal",
             i.id()
         );
-        tracing::warn!("{text}");
+        self.say(tradeguard_model::Notice::MARKET_DATA_UNAVAILABLE, text);
+    }
+
+    /// Logs `text` and publishes it as the typed notice `code` (one the guard alerts on).
+    fn say(&self, code: i32, text: String) {
+        tracing::warn!(code, "{text}");
         self.hub
             .publish(BrokerEvent::Notice(tradeguard_model::Notice {
-                code: tradeguard_model::Notice::MARKET_DATA_UNAVAILABLE,
+                code,
                 text,
                 ts: self.clock.now(),
             }));
@@ -474,13 +479,7 @@ impl Inner {
             e.instrument.id(),
             e.price
         );
-        tracing::warn!("{text}");
-        self.hub
-            .publish(BrokerEvent::Notice(tradeguard_model::Notice {
-                code: tradeguard_model::Notice::EXECUTION_CORRECTED,
-                text,
-                ts: self.clock.now(),
-            }));
+        self.say(tradeguard_model::Notice::EXECUTION_CORRECTED, text);
     }
 
     fn on_commission(&self, c: &ibapi::orders::CommissionReport) {
@@ -660,13 +659,7 @@ impl Inner {
                     "IB dropped requests over its message rate ({}: {}): an order just sent may not have reached it; reconciling orders in 1 s",
                     n.code, n.message
                 );
-                tracing::warn!("{text}");
-                self.hub
-                    .publish(BrokerEvent::Notice(tradeguard_model::Notice {
-                        code: tradeguard_model::Notice::REQUESTS_DROPPED,
-                        text,
-                        ts: self.clock.now(),
-                    }));
+                self.say(tradeguard_model::Notice::REQUESTS_DROPPED, text);
                 self.reconcile_later(client, Duration::from_secs(1));
             }
             // A data farm down (2103 market data, 2105 historical, 2157 sec-def): quotes stop
@@ -676,13 +669,7 @@ impl Inner {
                     "IB's data farm connection is broken ({}: {}): quotes may stop and marks go stale until IB restores it",
                     n.code, n.message
                 );
-                tracing::warn!("{text}");
-                self.hub
-                    .publish(BrokerEvent::Notice(tradeguard_model::Notice {
-                        code: tradeguard_model::Notice::MARKET_DATA_UNAVAILABLE,
-                        text,
-                        ts: self.clock.now(),
-                    }));
+                self.say(tradeguard_model::Notice::MARKET_DATA_UNAVAILABLE, text);
             }
             _ => self.forward_notice(n),
         }
@@ -978,13 +965,7 @@ impl Inner {
             let text = format!(
                 "orders {lost:?} are not at the gateway after the reconnect, and {unmapped} completed order(s) of this client could not be matched: their outcome is unknown; check TWS"
             );
-            tracing::error!("{text}");
-            self.hub
-                .publish(BrokerEvent::Notice(tradeguard_model::Notice {
-                    code: tradeguard_model::Notice::ORDER_OUTCOME_UNKNOWN,
-                    text,
-                    ts: self.clock.now(),
-                }));
+            self.say(tradeguard_model::Notice::ORDER_OUTCOME_UNKNOWN, text);
             return;
         }
         let now = self.clock.now();

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use tradeguard_engine::assignment::ClosePhase;
 use tradeguard_engine::enforce::{EnforceConfig, NoRules};
 use tradeguard_engine::{Alert, Severity};
-use tradeguard_ibkr::fake_tws::{FakeTws, FakeTwsConfig, QuoteScript, proto};
+use tradeguard_ibkr::fake_tws::{FakeTws, QuoteScript, proto};
 use tradeguard_ibkr::{IbBroker, IbSettings};
 use tradeguard_model::SystemClock;
 
@@ -289,14 +289,10 @@ async fn run(sc: IbScenario) -> Result<IbReport, IbFailure> {
     };
     let t0 = Instant::now();
     let f = Arc::new(
-        FakeTws::start(FakeTwsConfig {
-            accounts: vec![ACCOUNT.into()],
-            ..FakeTwsConfig::default()
-        })
-        .await
-        .map_err(|e| fail("setup", e.to_string()))?,
+        FakeTws::start_for(ACCOUNT)
+            .await
+            .map_err(|e| fail("setup", e.to_string()))?,
     );
-    f.use_wall_clock();
     f.add_contract(stock());
     f.set_quote(stock(), quote(450.0, false));
     let mut start: BTreeMap<String, f64> = BTreeMap::new();

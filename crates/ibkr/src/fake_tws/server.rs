@@ -1230,6 +1230,18 @@ impl FakeTws {
         Self::start_on(0, cfg).await
     }
 
+    /// A gateway for the one account `account`, its executions stamped on the wall clock (as
+    /// the guard's system clock reads them): what a test of the guard over `IbBroker` starts.
+    pub async fn start_for(account: &str) -> std::io::Result<Self> {
+        let f = Self::start(FakeTwsConfig {
+            accounts: vec![account.to_owned()],
+            ..FakeTwsConfig::default()
+        })
+        .await?;
+        f.use_wall_clock();
+        Ok(f)
+    }
+
     /// Binds 127.0.0.1:`port` (a gateway that comes up on the port the app was told to use,
     /// after the app) and starts accepting.
     pub async fn start_on(port: u16, cfg: FakeTwsConfig) -> std::io::Result<Self> {
