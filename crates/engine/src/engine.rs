@@ -902,12 +902,20 @@ impl Engine {
     /// reported after its order ended): the rollback is extended to undo it too, and a group
     /// that had finished rolling back is working again. Returns whether it was.
     fn late_fill(&mut self, id: GroupId, leg: usize) -> bool {
-        let book = self.book.clone();
-        let extended = self.group_mut(id).is_some_and(|g| {
-            rolls_back(g.intent.purpose)
-                && g.legs.get(leg).is_some_and(|l| !l.rollback)
-                && g.plan_late_rollback(&book)
-        });
+        let Some(g) = self
+            .groups
+            .get_mut(&id)
+            .or_else(|| self.history.get_mut(&id))
+        else {
+            return false;
+        };
+        let late = rolls_back(g.intent.purpose)
+            && matches!(
+                g.phase,
+                GroupPhase::RollingBack { .. } | GroupPhase::RolledBack
+            )
+            && g.legs.get(leg).is_some_and(|l| !l.rollback);
+        let extended = late && g.plan_late_rollback(&self.book);
         if extended && let Some(g) = self.history.remove(&id) {
             self.groups.insert(id, g);
         }

@@ -492,18 +492,27 @@ impl Group {
         if unwind.is_empty() {
             return false;
         }
+        self.rollback_tiers.clear();
+        let first = self.append_rollback(&unwind, book);
+        self.phase = GroupPhase::RollingBack { tier: first };
+        true
+    }
+
+    /// Appends `unwind` as rollback legs, in safe-order tiers after the rollback tiers already
+    /// planned; returns the index of the first new tier.
+    fn append_rollback(&mut self, unwind: &[LegIntent], book: &Book) -> usize {
         let base = self.legs.len();
-        let t = tiers(&unwind, book);
+        let first = self.rollback_tiers.len();
         for (i, l) in unwind.iter().enumerate() {
-            let s = crate::intent::score(&unwind, i, book);
+            let s = crate::intent::score(unwind, i, book);
             self.legs.push(GroupLeg::new(l.clone(), s, true));
         }
-        self.rollback_tiers = t
-            .into_iter()
-            .map(|tier| tier.into_iter().map(|i| base + i).collect())
-            .collect();
-        self.phase = GroupPhase::RollingBack { tier: 0 };
-        true
+        self.rollback_tiers.extend(
+            tiers(unwind, book)
+                .into_iter()
+                .map(|tier| tier.into_iter().map(|i| base + i).collect::<Vec<_>>()),
+        );
+        first
     }
 
     /// Forward fills reported after the rollback was planned (a leg's execution that arrives
@@ -545,17 +554,7 @@ impl Group {
         if unwind.is_empty() {
             return false;
         }
-        let base = self.legs.len();
-        let first_new_tier = self.rollback_tiers.len();
-        for (i, l) in unwind.iter().enumerate() {
-            let s = crate::intent::score(&unwind, i, book);
-            self.legs.push(GroupLeg::new(l.clone(), s, true));
-        }
-        self.rollback_tiers.extend(
-            tiers(&unwind, book)
-                .into_iter()
-                .map(|tier| tier.into_iter().map(|i| base + i).collect::<Vec<_>>()),
-        );
+        let first_new_tier = self.append_rollback(&unwind, book);
         if self.phase == GroupPhase::RolledBack {
             self.phase = GroupPhase::RollingBack {
                 tier: first_new_tier,

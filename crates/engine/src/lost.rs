@@ -132,7 +132,7 @@ impl Engine {
     /// group a restart interrupted whose recovery cancel is unanswered (it may have failed:
     /// the link was down at start-up). Left waiting, such a leg keeps its instrument out of
     /// position updates and reconciliation for good: a close that filled while the guard was
-    /// down stayed in the engine's book (DST seeds 365774009441, 451636547534, …).
+    /// down stayed in the engine's book (DST seed 365774009441).
     pub(crate) async fn settle_lost_orders(&mut self) {
         let stuck: Vec<(GroupId, usize, OrderId, Timestamp)> =
             self.groups

@@ -98,12 +98,8 @@ async fn on_event(core: &SharedCore, ev: BrokerEvent) {
     let now = core.now();
     let mut new_instrument = None;
     let mut reconcile = false;
-    let mut dropped = None;
-    let mut corrected = None;
-    let mut restored = None;
-    let mut inactive = None;
-    let mut venue_said = None;
-    let mut unknown = None;
+    // What this event says to the trader (one event, at most one alert).
+    let mut say: Option<(Severity, &'static str, String)> = None;
     {
         let mut st = core.lock();
         st.last_event_at = Some(now);
@@ -127,7 +123,15 @@ async fn on_event(core: &SharedCore, ev: BrokerEvent) {
                         if let Some((since, _)) = st.link_down.take()
                             && std::mem::take(&mut st.link_down_alerted)
                         {
-                            restored = Some(now.duration_since(since));
+                            say = Some((
+                                Severity::Warning,
+                                "guard.connection_restored",
+                                format!(
+                                    "connection to {} restored after {} s: reconciling positions and orders with the broker",
+                                    core.broker.name(),
+                                    now.duration_since(since).as_secs()
+                                ),
+                            ));
                         }
                     }
                     _ => {}
@@ -139,29 +143,52 @@ async fn on_event(core: &SharedCore, ev: BrokerEvent) {
                 reconcile = was_down && *c == ConnectionState::Connected;
             }
             BrokerEvent::Notice(n) if n.code == Notice::EVENTS_DROPPED => {
-                dropped = Some(n.text.clone());
+                say = Some((
+                    Severity::Warning,
+                    "guard.events_dropped",
+                    format!(
+                        "guard fell behind the broker event stream ({}); reconciling now",
+                        n.text
+                    ),
+                ));
                 reconcile = true;
             }
             BrokerEvent::Notice(n) if n.code == Notice::EXECUTION_CORRECTED => {
-                corrected = Some(n.text.clone());
+                say = Some((
+                    Severity::Warning,
+                    "guard.execution_corrected",
+                    n.text.clone(),
+                ));
+                reconcile = true;
+            }
+            BrokerEvent::Notice(n) if n.code == Notice::REQUESTS_DROPPED => {
+                say = Some((Severity::Warning, "guard.requests_dropped", n.text.clone()));
                 reconcile = true;
             }
             BrokerEvent::Notice(n) if n.code == Notice::MARKET_DATA_UNAVAILABLE => {
-                venue_said = Some(("guard.market_data_unavailable", n.text.clone()));
+                say = Some((
+                    Severity::Warning,
+                    "guard.market_data_unavailable",
+                    n.text.clone(),
+                ));
             }
             BrokerEvent::Notice(n) if n.code == Notice::ORDER_OUTCOME_UNKNOWN => {
-                unknown = Some(n.text.clone());
-            }
-            BrokerEvent::Notice(n) if n.code == Notice::REQUESTS_DROPPED => {
-                venue_said = Some(("guard.requests_dropped", n.text.clone()));
-                reconcile = true;
+                say = Some((
+                    Severity::Critical,
+                    "guard.order_outcome_unknown",
+                    n.text.clone(),
+                ));
             }
             BrokerEvent::OrderStatus(u) if u.status == OrderStatus::Inactive => {
-                inactive = Some((
-                    u.order_id,
-                    u.reason
-                        .as_ref()
-                        .map_or_else(String::new, |r| r.text.clone()),
+                let why = u.reason.as_ref().map_or("", |r| r.text.as_str());
+                say = Some((
+                    Severity::Warning,
+                    "guard.order_inactive",
+                    format!(
+                        "order {} is at {} but not working ({why}): nothing fills until it becomes active again. The guard waits for it and sends nothing in its place; cancel it if it should not wait.",
+                        u.order_id,
+                        core.broker.name()
+                    ),
                 ));
             }
             _ => {}
@@ -171,52 +198,8 @@ async fn on_event(core: &SharedCore, ev: BrokerEvent) {
     if let Some(i) = new_instrument {
         core.subscribe(vec![i], false).await;
     }
-    if let Some(text) = dropped {
-        core.alerter
-            .raise(
-                Severity::Warning,
-                "guard.events_dropped",
-                format!("guard fell behind the broker event stream ({text}); reconciling now"),
-            )
-            .await;
-    }
-    if let Some(text) = corrected {
-        core.alerter
-            .raise(Severity::Warning, "guard.execution_corrected", text)
-            .await;
-    }
-    if let Some(text) = unknown {
-        core.alerter
-            .raise(Severity::Critical, "guard.order_outcome_unknown", text)
-            .await;
-    }
-    if let Some((code, text)) = venue_said {
-        core.alerter.raise(Severity::Warning, code, text).await;
-    }
-    if let Some((id, why)) = inactive {
-        core.alerter
-            .raise(
-                Severity::Warning,
-                "guard.order_inactive",
-                format!(
-                    "order {id} is at {} but not working ({why}): nothing fills until it becomes active again. The guard waits for it and sends nothing in its place; cancel it if it should not wait.",
-                    core.broker.name()
-                ),
-            )
-            .await;
-    }
-    if let Some(d) = restored {
-        core.alerter
-            .raise(
-                Severity::Warning,
-                "guard.connection_restored",
-                format!(
-                    "connection to {} restored after {} s: reconciling positions and orders with the broker",
-                    core.broker.name(),
-                    d.as_secs()
-                ),
-            )
-            .await;
+    if let Some((severity, code, text)) = say {
+        core.alerter.raise(severity, code, text).await;
     }
     if reconcile {
         core.wake_reconciler.notify_one();
