@@ -275,6 +275,7 @@ impl Venue {
         let policy = rules.config().assignment.clone();
         tracing::info!("assignments: {}", policy.describe());
         let guard = Guard::start(GuardDeps {
+            relay: None,
             broker: s.broker,
             journal,
             clock: s.clock.clone(),

@@ -519,6 +519,7 @@ async fn guard_main(args: GuardArgs) -> Result<(), GuardCliError> {
     };
     let journal: Arc<dyn Journal> = Arc::new(StoreJournal::new(&store, clock.clone(), account));
     let guard = Guard::start(GuardDeps {
+        relay: None,
         broker,
         journal,
         clock: clock.clone(),

@@ -72,6 +72,9 @@ pub enum JournalRecord {
         /// The choice.
         choice: crate::assignment::StrategyChoice,
     },
+    /// An off-desk delivery of an alert (queued, attempted, sent or given up): the latest
+    /// per id wins; the pending ones are retried after a restart.
+    Delivery(crate::alert::Delivery),
 }
 
 /// Everything the journal knows, folded.
@@ -105,6 +108,10 @@ pub struct JournalState {
     pub risk_config: Option<crate::rules::SavedRiskConfig>,
     /// A person's assignment choices per strategy (latest wins).
     pub assignment_choices: BTreeMap<StrategyId, crate::assignment::StrategyChoice>,
+    /// Off-desk deliveries not yet sent nor given up, by id.
+    pub pending_deliveries: BTreeMap<u64, crate::alert::Delivery>,
+    /// The highest delivery id ever journaled.
+    pub last_delivery_id: u64,
 }
 
 impl JournalState {
@@ -150,6 +157,14 @@ impl JournalState {
             JournalRecord::RiskConfig(c) => self.risk_config = Some(c),
             JournalRecord::AssignmentChoice { strategy, choice } => {
                 self.assignment_choices.insert(strategy, choice);
+            }
+            JournalRecord::Delivery(d) => {
+                self.last_delivery_id = self.last_delivery_id.max(d.id);
+                if d.state == crate::alert::DeliveryState::Pending {
+                    self.pending_deliveries.insert(d.id, d);
+                } else {
+                    self.pending_deliveries.remove(&d.id);
+                }
             }
         }
     }

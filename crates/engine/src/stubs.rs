@@ -188,6 +188,7 @@ pub async fn production_guard(
         }
     }
     crate::enforce::Guard::start(crate::enforce::GuardDeps {
+        relay: None,
         broker,
         journal: std::sync::Arc::new(crate::MemoryJournal::new()),
         clock,

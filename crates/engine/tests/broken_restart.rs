@@ -56,6 +56,7 @@ async fn start_guard(b: Arc<SimBroker>, j: Arc<dyn Journal>) -> Guard {
     let mut risk = IntrinsicStressModel::default();
     risk.fallback_spots.insert("SPY".into(), px("450"));
     Guard::start(GuardDeps {
+        relay: None,
         broker: b,
         journal: j,
         clock: Arc::new(TokioClock::new(start)),

@@ -99,6 +99,7 @@ async fn guard(
     let hours: Arc<dyn MarketHours> =
         Arc::new(tradeguard_engine::assignment::UsEquityHours::new_york());
     Guard::start(GuardDeps {
+        relay: None,
         broker: b,
         journal: Arc::new(j.reopen()),
         clock: Arc::new(TokioClock::new(start_ts())),

@@ -38,6 +38,7 @@ async fn start_guard(
     let mut risk = IntrinsicStressModel::default();
     risk.fallback_spots.insert("SPY".into(), px(spot));
     Guard::start(GuardDeps {
+        relay: None,
         broker: b,
         journal: Arc::new(j.reopen()),
         clock: Arc::new(TokioClock::new(start)),

@@ -37,6 +37,7 @@ async fn start_guard_on(
     let mut risk = IntrinsicStressModel::default();
     risk.fallback_spots.insert("SPY".into(), px("575"));
     Guard::start(GuardDeps {
+        relay: None,
         broker: b,
         journal,
         clock: Arc::new(TokioClock::new(start)),
@@ -194,6 +195,7 @@ async fn a_healthy_guard_on_a_10x_simulator_never_trips_the_watchdog() {
     risk.fallback_spots.insert("SPY".into(), px("575"));
     let j = MemoryJournal::new();
     let g = Guard::start(GuardDeps {
+        relay: None,
         broker: sim.clone(),
         journal: Arc::new(j.reopen()),
         clock: sim.clock(),

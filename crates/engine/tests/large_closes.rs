@@ -71,6 +71,7 @@ async fn start_guard(
     risk.fallback_spots.insert("SPY".into(), px("500"));
     risk.fallback_spots.insert("QQQ".into(), px("400"));
     Guard::start(GuardDeps {
+        relay: None,
         broker: b,
         journal: Arc::new(j.reopen()),
         clock: Arc::new(TokioClock::new(start)),

@@ -370,6 +370,7 @@ impl Run {
             let rules = RiskRules::load(&self.rules, self.hours.clone())
                 .map_err(|e| setup(seed, "risk rules")(format!("{e} ({})", e.code())))?;
             let r = Guard::start(GuardDeps {
+                relay: None,
                 broker: self.broker.clone(),
                 journal: Arc::new(journal.clone()),
                 clock: self.clock.clone(),

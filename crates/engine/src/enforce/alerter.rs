@@ -5,7 +5,7 @@
 //! and the coordinator's and the assignment guard's ([`Alerter::forward`]) — so this is where
 //! each Critical alert gets its one notification (see [`notification_of`]).
 
-use crate::alert::{Alert, AuditEntry, Severity};
+use crate::alert::{Alert, AlertSink, AuditEntry, Severity};
 use crate::assignment::{Notification, Notifier};
 use crate::intent::Purpose;
 use crate::journal::{Journal, JournalRecord};
@@ -20,6 +20,7 @@ pub struct Alerter {
     clock: Arc<dyn Clock>,
     tx: broadcast::Sender<Alert>,
     notifier: Option<Arc<dyn Notifier>>,
+    relay: Option<Arc<dyn AlertSink>>,
 }
 
 /// Longest notification title (characters); the whole message is always in the body.
@@ -58,6 +59,7 @@ impl Alerter {
             clock,
             tx,
             notifier: None,
+            relay: None,
         }
     }
 
@@ -68,7 +70,17 @@ impl Alerter {
         self
     }
 
+    /// Hands every alert (raised or forwarded) to `sink` as well: the off-desk relay.
+    #[must_use]
+    pub fn with_relay(mut self, sink: Option<Arc<dyn AlertSink>>) -> Self {
+        self.relay = sink;
+        self
+    }
+
     fn notify(&self, a: &Alert) {
+        if let Some(r) = &self.relay {
+            r.accept(a);
+        }
         if a.severity == Severity::Critical
             && let Some(n) = &self.notifier
         {

@@ -65,6 +65,9 @@ pub struct GuardDeps {
     pub notifier: Arc<dyn Notifier>,
     /// Assignment guard settings.
     pub assignment: AssignmentConfig,
+    /// Off-desk relay (email, chat, phone push): every alert of any source, once. `None`
+    /// when no channel is configured.
+    pub relay: Option<Arc<dyn crate::alert::AlertSink>>,
 }
 
 /// Shortest time a strategy that vanished from the book stays known to the assignment guard.
@@ -126,7 +129,8 @@ impl Guard {
         .await?;
         let (alerts, _) = broadcast::channel(1024);
         let alerter = Alerter::new(deps.journal.clone(), deps.clock.clone(), alerts)
-            .with_notifier(deps.notifier.clone());
+            .with_notifier(deps.notifier.clone())
+            .with_relay(deps.relay.clone());
         // The alerts raised during the start, for callers that subscribe after it returns.
         let mut start_rx = alerter.subscribe();
         let supervisor = Supervisor::new(
@@ -345,6 +349,12 @@ impl Guard {
     /// e.g. about a settings file the caller could not use.
     pub async fn raise_alert(&self, severity: Severity, code: &str, message: String) {
         self.core.alerter.raise(severity, code, message).await;
+    }
+
+    /// The guard's alerter: raises alerts and writes audit entries like the guard's own tasks
+    /// (the off-desk relay reports its deliveries through it).
+    pub fn alerter(&self) -> Alerter {
+        self.core.alerter.clone()
     }
 
     /// The shared state (for the guard's other `impl` blocks, e.g. [`crate::enforce::flatten`]).

@@ -230,6 +230,7 @@ pub async fn guard_on_sim(
     let mut risk = IntrinsicStressModel::default();
     risk.fallback_spots.insert("SPY".into(), px(spot));
     tradeguard_engine::enforce::Guard::start(tradeguard_engine::enforce::GuardDeps {
+        relay: None,
         broker,
         journal: Arc::new(journal.reopen()),
         clock: Arc::new(TokioClock::new(start)),
