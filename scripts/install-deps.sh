@@ -13,6 +13,8 @@ APT_PACKAGES=(
   xvfb xauth webkit2gtk-driver dbus-x11
   # Package test: window state (xwininfo)
   x11-utils
+  # Alert channel secrets: a Secret Service on the tests' private session bus
+  gnome-keyring
 )
 
 missing=()
