@@ -18,6 +18,11 @@
 //!   applies it without a restart. A `[guard]` table that cannot be used is replaced by the one
 //!   of the last good file (else the defaults with `dry_run = true`) and raises a Critical
 //!   `guard.config_rejected` alert; `[guard]` settings apply at the next start.
+//! - `--alerts FILE`: the off-desk alert channels (format of `config/alerts.example.toml`:
+//!   email, Slack, Discord, JSON webhook, ntfy, Telegram), their secrets in the OS keychain
+//!   (entered in the desktop's Settings → Alerts, or with `secret-tool store --label=tradeguard
+//!   service tradeguard username alerts/NAME`). A bad file never stops the guard: it runs
+//!   without the channels and raises a Critical `alerts.config_invalid` alert naming the line.
 //! - `--market-hours`: `us-equity` (default; an emergency close found outside the regular
 //!   session is armed for the open) or `always-open` (closes go out at once, whatever the
 //!   time: tests, venues without a session).
@@ -83,6 +88,10 @@ pub struct GuardArgs {
     /// `[guard]` table: dry_run, reconcile_secs, stall_secs, status_secs.
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Off-desk alert channels (TOML, format of config/alerts.example.toml); secrets in the OS
+    /// keychain.
+    #[arg(long)]
+    pub alerts: Option<PathBuf>,
     /// IB Gateway / TWS host.
     #[arg(long, default_value = "127.0.0.1")]
     pub ib_host: String,
@@ -518,12 +527,18 @@ async fn guard_main(args: GuardArgs) -> Result<(), GuardCliError> {
         }
     };
     let journal: Arc<dyn Journal> = Arc::new(StoreJournal::new(&store, clock.clone(), account));
+    let alerts_cfg = args
+        .alerts
+        .as_ref()
+        .map(|p| (p, tradeguard_notify::read_config(p)));
+    let (sink, inbox) = tradeguard_notify::inbox();
+    let relay_on = matches!(&alerts_cfg, Some((_, Ok(_))));
     let guard = Guard::start(GuardDeps {
-        relay: None,
+        relay: relay_on.then(|| sink.clone() as Arc<dyn tradeguard_engine::alert::AlertSink>),
         broker,
-        journal,
+        journal: journal.clone(),
         clock: clock.clone(),
-        risk: Box::new(PricingStressModel::new(clock)),
+        risk: Box::new(PricingStressModel::new(clock.clone())),
         engine,
         enforce,
         evaluator,
@@ -566,6 +581,62 @@ async fn guard_main(args: GuardArgs) -> Result<(), GuardCliError> {
     }
     let mut alerts = guard.subscribe_alerts();
     let mut status = guard.watch_status();
+    let mut relay = None;
+    match alerts_cfg {
+        None => println!("guard: no off-desk alert channels (--alerts not given)"),
+        Some((path, Ok(cfg))) => {
+            println!(
+                "guard: alerts: {} channel(s) from {}: {}",
+                cfg.channel.len(),
+                path.display(),
+                cfg.channel
+                    .iter()
+                    .map(|c| format!("{} ({})", c.name, c.kind.type_name()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            match tradeguard_notify::start_for_guard(
+                &guard,
+                journal.clone(),
+                clock.clone(),
+                cfg,
+                Arc::new(tradeguard_notify::Keychain),
+                inbox,
+            )
+            .await
+            {
+                Ok(r) => relay = Some(r),
+                Err(e) => {
+                    guard
+                        .raise_alert(
+                            Severity::Critical,
+                            "alerts.relay_not_started",
+                            format!(
+                                "Off-desk alerts are OFF: the journal could not be read for pending deliveries: {e} ({})",
+                                e.code()
+                            ),
+                        )
+                        .await;
+                }
+            }
+        }
+        Some((path, Err(e))) => {
+            println!(
+                "guard: alerts file REJECTED [{}]: {e}; no off-desk alerts",
+                e.code()
+            );
+            guard
+                .raise_alert(
+                    Severity::Critical,
+                    e.code(),
+                    format!(
+                        "Off-desk alerts are OFF: {} was rejected: {e}. Fix the file and restart.",
+                        path.display()
+                    ),
+                )
+                .await;
+        }
+    }
     if let Some((e, instead)) = guard_rejected {
         guard
             .raise_alert(
@@ -609,6 +680,9 @@ async fn guard_main(args: GuardArgs) -> Result<(), GuardCliError> {
         }
     }
     println!("{}", guard.status().await);
+    if let Some(r) = &relay {
+        r.shutdown();
+    }
     guard.shutdown().await;
     drop(guard);
     drop(account_lock);

@@ -453,6 +453,12 @@ kinds = ["stop", "guard.connection"]
     }
 
     #[test]
+    fn the_example_file_parses() {
+        let c = AlertsConfig::parse(include_str!("../../../config/alerts.example.toml")).unwrap();
+        assert_eq!(c.channel.len(), 3);
+    }
+
+    #[test]
     fn clear_text_smtp_is_accepted_on_loopback_only() {
         let local = "[[channel]]\nname = \"l\"\ntype = \"email\"\nhost = \"127.0.0.1\"\nport = 2525\nsecurity = \"none\"\nfrom = \"a@b.c\"\nto = [\"a@b.c\"]\n";
         assert!(AlertsConfig::parse(local).is_ok());

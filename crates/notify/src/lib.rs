@@ -22,3 +22,46 @@ pub use error::NotifyError;
 pub use message::Message;
 pub use relay::{ChannelStatus, Inbox, InboxRx, Relay, RelayDeps, RetryPolicy, inbox};
 pub use secrets::{Keychain, MemorySecrets, SecretStore};
+
+use std::sync::Arc;
+use tradeguard_engine::enforce::Guard;
+use tradeguard_engine::{Journal, JournalError};
+use tradeguard_model::Clock;
+
+/// Reads and validates an alerts file.
+pub fn read_config(path: &std::path::Path) -> Result<AlertsConfig, NotifyError> {
+    let text = std::fs::read_to_string(path).map_err(|e| NotifyError::Config {
+        line: None,
+        field: String::new(),
+        reason: format!("{}: cannot read: {e}", path.display()),
+    })?;
+    AlertsConfig::parse(&text)
+}
+
+/// Starts the relay for a running `guard` (its alerter raises the relay's alerts and audit
+/// entries), with the deliveries `journal` holds as pending: the one wiring of the desktop and
+/// `tradeguard guard`.
+pub async fn start_for_guard(
+    guard: &Guard,
+    journal: Arc<dyn Journal>,
+    clock: Arc<dyn Clock>,
+    config: AlertsConfig,
+    secrets: Arc<dyn SecretStore>,
+    inbox: InboxRx,
+) -> Result<Relay, JournalError> {
+    let state = journal.load().await?;
+    Ok(Relay::start(
+        RelayDeps {
+            config,
+            secrets,
+            journal,
+            clock,
+            alerter: guard.alerter(),
+            pending: state.pending_deliveries.into_values().collect(),
+            last_id: state.last_delivery_id,
+            retry: RetryPolicy::default(),
+        },
+        inbox,
+    )
+    .await)
+}
