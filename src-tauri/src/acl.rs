@@ -35,6 +35,10 @@ pub const COMMANDS: &[&str] = &[
     "rules_file",
     "check_rules",
     "save_rules",
+    "alert_channels",
+    "save_alert_channel",
+    "delete_alert_channel",
+    "test_alert_channel",
 ];
 
 /// Simulator-only commands (forcing an assignment on the simulated venue): debug builds only

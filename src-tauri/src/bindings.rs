@@ -1,7 +1,7 @@
 //! The tauri-specta builder: the single list of commands and events the UI may use.
 //! `ui/src/bindings.ts` is generated from it; a test fails when the committed file is stale.
 
-use crate::{blotter, commands, desktop, detail, events, flatten, records};
+use crate::{blotter, commands, desktop, detail, events, flatten, offdesk, records};
 use tauri_specta::{collect_commands, collect_events};
 
 /// Where the generated TypeScript lives, relative to this crate.
@@ -38,7 +38,11 @@ macro_rules! app_commands {
             records::export_audit_csv,
             records::rules_file,
             records::check_rules,
-            records::save_rules
+            records::save_rules,
+            offdesk::alert_channels,
+            offdesk::save_alert_channel,
+            offdesk::delete_alert_channel,
+            offdesk::test_alert_channel
             $($extra)*
         ]
     };

@@ -14,6 +14,7 @@ pub mod events;
 pub mod flatten;
 pub mod logging;
 pub mod notify;
+pub mod offdesk;
 pub mod paths;
 pub mod records;
 pub mod settings;

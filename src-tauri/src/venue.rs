@@ -78,6 +78,8 @@ pub struct Venue {
     /// The machine-wide lock of the broker account (real venues): one guard per account,
     /// the CLI's included, held while this venue runs.
     _account_lock: Option<tradeguard_store::InstanceLock>,
+    /// The off-desk relay (email, chat, phone push): `None` only when it could not start.
+    relay: Option<tradeguard_notify::Relay>,
 }
 
 /// One account's margin figures at one time (the dashboard's margin-over-time chart).
@@ -264,7 +266,9 @@ impl Venue {
     }
 
     async fn start_guard(s: Start) -> Result<Self, VenueError> {
-        let journal = Arc::new(StoreJournal::new(&s.store, s.clock.clone(), s.account));
+        let journal: Arc<dyn tradeguard_engine::Journal> =
+            Arc::new(StoreJournal::new(&s.store, s.clock.clone(), s.account));
+        let (sink, inbox) = tradeguard_notify::inbox();
         if let Err(e) = write_starter_rules(&s.rules_path) {
             // The guard starts anyway: the missing file raises the rules' Critical alert.
             tracing::error!(code = e.code(), "{e}");
@@ -275,9 +279,9 @@ impl Venue {
         let policy = rules.config().assignment.clone();
         tracing::info!("assignments: {}", policy.describe());
         let guard = Guard::start(GuardDeps {
-            relay: None,
+            relay: Some(sink),
             broker: s.broker,
-            journal,
+            journal: journal.clone(),
             clock: s.clock.clone(),
             risk: Box::new(PricingStressModel::new(s.clock.clone())),
             engine: s.engine,
@@ -294,7 +298,10 @@ impl Venue {
             },
         })
         .await?;
+        let relay =
+            crate::offdesk::start(&guard, journal, s.clock.clone(), &s.rules_path, inbox).await;
         Ok(Self {
+            relay,
             name: s.name,
             sim: s.sim,
             clock: s.clock,
@@ -308,6 +315,11 @@ impl Venue {
             margin: std::sync::Mutex::new(std::collections::VecDeque::new()),
             _account_lock: s.account_lock,
         })
+    }
+
+    /// The off-desk relay, when it runs.
+    pub fn relay(&self) -> Option<&tradeguard_notify::Relay> {
+        self.relay.as_ref()
     }
 
     /// Short name of the venue ("sim", "ib").

@@ -3,6 +3,7 @@ import { useEffect, useState, type FormEvent } from "react";
 import { attempt, type Backend, type Result } from "./backend";
 import type { AppPaths, IpcError, LogLevel, Settings } from "./bindings";
 import { ErrorNote } from "./ErrorNote";
+import { AlertChannelsCard } from "./AlertChannels";
 import { DEFAULT_VENUE, toVenueSettings, VenueFields, venueForm, venueSwitches, type VenueForm } from "./Venue";
 
 export const LOG_LEVELS: LogLevel[] = ["error", "warn", "info", "debug", "trace"];
@@ -43,6 +44,7 @@ export function SettingsScreen({ backend, health }: { backend: Backend; health?:
     <>
       <LocationsCard backend={backend} />
       <PreferencesCard backend={backend} />
+      <AlertChannelsCard backend={backend} />
       <LogsCard backend={backend} />
       {health && <AboutCard health={health} />}
     </>

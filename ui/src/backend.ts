@@ -2,6 +2,8 @@
 import {
   commands,
   events,
+  type AlertChannels,
+  type ChannelForm,
   type AlertView,
   type AppPaths,
   type AppStatus,
@@ -44,6 +46,13 @@ export interface Backend {
   guardStatus(): Promise<Result<GuardView>>;
   /** Data, config and log directories of this run, and what chose them. */
   locations(): Promise<Result<AppPaths>>;
+  /** Settings → Alerts: the off-desk channels, their state and the latest deliveries. */
+  alertChannels(): Promise<Result<AlertChannels>>;
+  /** Adds or replaces a channel; `secret` (when not empty) goes to the OS keychain. */
+  saveAlertChannel(form: ChannelForm, previous: string | null, secret: string | null): Promise<Result<AlertChannels>>;
+  deleteAlertChannel(name: string): Promise<Result<AlertChannels>>;
+  /** Sends a test message now; the error is the server's answer. */
+  testAlertChannel(name: string): Promise<Result<AlertChannels>>;
   settings(): Promise<Result<Settings>>;
   /** Saves and applies "start at login" now; the log level applies at the next start. */
   saveSettings(settings: Settings): Promise<Result<Settings>>;
@@ -128,6 +137,10 @@ export const tauriBackend: Backend = {
   simForceAssignment: (instrumentId, contracts) => commands.simForceAssignment({ instrumentId, contracts }),
   guardStatus: () => commands.guardStatus(),
   locations: () => settle(() => commands.locations()),
+  alertChannels: () => commands.alertChannels(),
+  saveAlertChannel: (form, previous, secret) => commands.saveAlertChannel(form, previous, secret),
+  deleteAlertChannel: (name) => commands.deleteAlertChannel(name),
+  testAlertChannel: (name) => commands.testAlertChannel(name),
   settings: () => commands.settings(),
   saveSettings: (settings) => commands.saveSettings(settings),
   openLogsFolder: () => commands.openLogsFolder(),

@@ -74,6 +74,18 @@ export const commands = {
 	 *  global dry-run off is only written with `confirm` = the id of the preview returned for it.
 	 */
 	saveRules: (text: string, confirm: string | null) => typedError<RulesSave, IpcError>(__TAURI_INVOKE("save_rules", { text, confirm })),
+	/**  The channels, their state and the latest deliveries. */
+	alertChannels: () => typedError<AlertChannels, IpcError>(__TAURI_INVOKE("alert_channels")),
+	/**
+	 *  Adds or replaces the channel `form.name` (`previous`: its name before an edit), and stores
+	 *  `secret` in the keychain when one is given (an empty one keeps the stored secret). The
+	 *  whole file is validated before anything is written; the relay applies it at once.
+	 */
+	saveAlertChannel: (form: ChannelForm, previous: string | null, secret: string | null) => typedError<AlertChannels, IpcError>(__TAURI_INVOKE("save_alert_channel", { form, previous, secret })),
+	/**  Removes a channel and its secret; what it had pending is given up (journaled). */
+	deleteAlertChannel: (name: string) => typedError<AlertChannels, IpcError>(__TAURI_INVOKE("delete_alert_channel", { name })),
+	/**  Sends a test message through one channel now; the answer is the server's. */
+	testAlertChannel: (name: string) => typedError<AlertChannels, IpcError>(__TAURI_INVOKE("test_alert_channel", { name })),
 	/**
 	 *  Simulator only: assign or exercise contracts of an option position now (demo and tests).
 	 *  Debug builds only (see `crate::acl`).
@@ -98,6 +110,17 @@ export type AccountView = {
 	maintenanceMargin: string,
 	excessLiquidity: string,
 	buyingPower: string,
+};
+
+/**  Settings → Alerts. */
+export type AlertChannels = {
+	/**  The alerts file. */
+	file: string,
+	/**  Why the file could not be read, when it could not (the list is then empty). */
+	fileError: string | null,
+	channels: ChannelView[],
+	/**  Latest deliveries, newest first. */
+	deliveries: DeliveryView[],
 };
 
 /**  Which alert. */
@@ -278,6 +301,44 @@ export type BlotterStop = {
 	filled: number,
 };
 
+/**  One channel as Settings edits it (flat: the fields of every kind, the unused ones empty). */
+export type ChannelForm = {
+	name: string,
+	/**  `email`, `slack`, `discord`, `webhook`, `ntfy`, `telegram`. */
+	kind: string,
+	enabled: boolean,
+	/**  `critical`, `warning`, `info`. */
+	minSeverity: string,
+	/**  Code prefixes for Warning/Info (empty: all). */
+	kinds: string[],
+	perMinute: number,
+	host: string,
+	port: number,
+	/**  `starttls`, `tls`, `none`. */
+	security: string,
+	username: string,
+	from: string,
+	to: string[],
+	server: string,
+	topic: string,
+	chatId: string,
+};
+
+/**  One channel with its state. */
+export type ChannelView = {
+	form: ChannelForm,
+	/**  Its secret is in the keychain (`None`: the keychain could not be asked). */
+	hasSecret: boolean | null,
+	/**  It cannot send without one. */
+	needsSecret: boolean,
+	pending: number,
+	sent: number,
+	/**  Failed attempts in a row. */
+	failing: number,
+	/**  The last failure. */
+	lastError: string | null,
+};
+
 /**  What a connection test found. */
 export type ConnectionTest = {
 	/**  `host:port` tried. */
@@ -291,6 +352,20 @@ export type ConnectionTest = {
 };
 
 export type ConnectionView = { state: "unknown" } | { state: "connecting" } | { state: "connected" } | { state: "disconnected"; reason: string } | { state: "stalled"; silentMs: number };
+
+/**  One delivery of the log. */
+export type DeliveryView = {
+	id: string,
+	channel: string,
+	code: string,
+	severity: string,
+	/**  `pending`, `sent`, `gave_up`. */
+	state: string,
+	attempts: number,
+	error: string | null,
+	/**  Unix ms of the record. */
+	atMs: number | null,
+};
 
 /**  One emergency close as the UI shows it. */
 export type EmergencyCloseView = {

@@ -171,9 +171,12 @@ struct Lane {
     removed: bool,
 }
 
+/// A channel's state and the bell that wakes its worker.
+type LaneHandle = (Arc<Mutex<Lane>>, Arc<Notify>);
+
 struct Shared {
     deps: RelayDeps,
-    lanes: Mutex<BTreeMap<String, (Arc<Mutex<Lane>>, Arc<Notify>)>>,
+    lanes: Mutex<BTreeMap<String, LaneHandle>>,
     next_id: Mutex<u64>,
     recent: Mutex<VecDeque<Delivery>>,
 }

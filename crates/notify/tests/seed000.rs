@@ -46,8 +46,10 @@ fn pos(i: Instrument, qty: i64, cost: &str) -> Position {
 }
 
 fn venue(start: Timestamp) -> SimConfig {
-    let mut assignment = tradeguard_sim::AssignmentConfig::default();
-    assignment.report = DeliveryReport::batch();
+    let assignment = tradeguard_sim::AssignmentConfig {
+        report: DeliveryReport::batch(),
+        ..Default::default()
+    };
     SimConfig {
         seed: 0,
         start,
