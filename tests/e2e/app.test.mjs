@@ -4,6 +4,7 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { createServer } from "node:net";
+import { createServer as createHttpServer } from "node:http";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
@@ -15,6 +16,24 @@ process.env.TRADEGUARD_DATA_DIR = mkdtempSync(join(tmpdir(), "tradeguard-e2e-"))
 // "Start at login" writes ~/.config/autostart/Tradeguard.desktop: the app gets a throwaway home so
 // the test never touches the machine's real login items.
 process.env.HOME = mkdtempSync(join(tmpdir(), "tradeguard-e2e-home-"));
+
+// Off-desk alerts: an ntfy channel (no secret needed) pointing at a receiver in this process,
+// configured in the alerts file before the app starts, as Settings → Alerts writes it.
+const ntfyHits = [];
+const ntfy = await new Promise((resolve) => {
+  const srv = createHttpServer((req, res) => {
+    let body = "";
+    req.on("data", (d) => (body += d));
+    req.on("end", () => {
+      ntfyHits.push({ path: req.url, title: req.headers["title"] ?? "", priority: req.headers["priority"] ?? "", body });
+      res.end("{}");
+    });
+  }).listen(0, "127.0.0.1", () => resolve(srv));
+});
+writeFileSync(
+  join(process.env.TRADEGUARD_DATA_DIR, "alerts.toml"),
+  `[[channel]]\nname = "phone"\ntype = "ntfy"\nserver = "http://127.0.0.1:${ntfy.address().port}"\ntopic = "tg-e2e"\n`,
+);
 
 /** Records freedesktop Notify calls on the session bus (scripts/headless.sh gives the run a private one). */
 function monitorNotifications() {
@@ -45,6 +64,7 @@ describe("Tradeguard desktop app", () => {
     } finally {
       if (driver) await stopDriver(driver.child);
       notifications?.child.kill("SIGTERM");
+      ntfy.close();
     }
   });
 
@@ -204,6 +224,24 @@ describe("Tradeguard desktop app", () => {
     assert.ok(!(await rows()).includes("SPY 21MAR25 590 P assigned"), "the acknowledged assignment left the banner");
     const history = await session.waitForText('[data-testid="alert-list"]', (t) => t.includes("SPY 21MAR25 590 P"));
     assert.match(history, /acknowledged/, "the alert stays in the history, acknowledged");
+  });
+
+  it("the assignment reached the phone channel; Settings → Alerts shows it sent and its Test button delivers", async () => {
+    for (let i = 0; i < 100 && !ntfyHits.some((h) => h.title.includes("ASSIGNMENT")); i++) await sleep(100);
+    const hit = ntfyHits.find((h) => h.title.includes("ASSIGNMENT"));
+    assert.ok(hit, `the assignment was pushed to ntfy; got ${JSON.stringify(ntfyHits.map((h) => h.title))}`);
+    assert.equal(hit.path, "/tg-e2e");
+    assert.equal(hit.priority, "5");
+    assert.match(hit.body, /What to do:/);
+    await session.click(await session.waitFor('[data-testid="nav-settings"]'));
+    const state = await session.waitForText('[data-testid="channel-state-phone"]', (t) => /[1-9]\d* sent/.test(t));
+    assert.match(state, /sent/);
+    const before = ntfyHits.length;
+    await session.click(await session.find('[data-testid="channel-phone"] button'));
+    for (let i = 0; i < 100 && ntfyHits.length === before; i++) await sleep(100);
+    assert.ok(ntfyHits.slice(before).some((h) => h.title.includes("test message")), "the Test button sent a test message");
+    await session.screenshot("settings-alerts");
+    await session.click(await session.find('[data-testid="nav-dashboard"]'));
   });
 
   it("settings show where files live; start at login writes the autostart entry; diagnostics export a file", async () => {

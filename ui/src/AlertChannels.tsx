@@ -110,7 +110,7 @@ export function AlertChannelsCard({ backend }: { backend: Backend }) {
                 <td>{c.form.name}{!c.form.enabled && <span className="muted"> (off)</span>}</td>
                 <td>{c.form.kind}</td>
                 <td>{c.form.minSeverity}{c.form.kinds.length > 0 ? ` (${c.form.kinds.join(", ")})` : ""}</td>
-                <td>{c.hasSecret === null ? "keychain unavailable" : c.hasSecret ? "in keychain" : c.needsSecret ? "missing" : "none"}</td>
+                <td>{c.hasSecret ? "in keychain" : !c.needsSecret ? "not needed" : c.hasSecret === null ? "keychain unavailable" : "missing"}</td>
                 <td data-testid={`channel-state-${c.form.name}`}>
                   {c.failing > 0 ? <span className="error">failing ×{c.failing}: {c.lastError}</span> : `${c.sent} sent`}
                   {c.pending > 0 ? `, ${c.pending} waiting` : ""}

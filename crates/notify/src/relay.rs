@@ -374,10 +374,17 @@ impl Shared {
     }
 
     async fn send(&self, cfg: &ChannelConfig, m: &Message) -> Result<(), NotifyError> {
-        let secret = if cfg.kind.uses_secret() {
+        let secret = if !cfg.kind.uses_secret() {
+            None
+        } else if cfg.kind.needs_secret() {
             self.secret(&cfg.name).await?
         } else {
-            None
+            // An optional secret (an ntfy token): a keychain that cannot be asked does not
+            // stop the message; the server refuses it if the topic needs the token.
+            self.secret(&cfg.name).await.unwrap_or_else(|e| {
+                tracing::warn!(code = e.code(), channel = %cfg.name, "sending without the optional secret: {e}");
+                None
+            })
         };
         channel::send(cfg, secret.as_deref(), m).await
     }
