@@ -46,7 +46,7 @@ pub async fn start(
     journal: Arc<dyn tradeguard_engine::Journal>,
     clock: Arc<dyn Clock>,
     rules_path: &Path,
-    inbox: tradeguard_notify::InboxRx,
+    inbox: (Arc<tradeguard_notify::Inbox>, tradeguard_notify::InboxRx),
 ) -> Option<Relay> {
     let path = alerts_file(rules_path);
     let config = match read(&path) {
@@ -106,6 +106,8 @@ pub struct ChannelForm {
     /// Code prefixes for Warning/Info (empty: all).
     pub kinds: Vec<String>,
     pub per_minute: u32,
+    /// Carries the daily summary.
+    pub daily_summary: bool,
     pub host: String,
     pub port: u16,
     /// `starttls`, `tls`, `none`.
@@ -134,6 +136,7 @@ impl ChannelForm {
             min_severity: word(&c.min_severity),
             kinds: c.kinds.clone(),
             per_minute: c.per_minute,
+            daily_summary: c.daily_summary,
             host: String::new(),
             port: 0,
             security: String::new(),
@@ -232,6 +235,7 @@ impl ChannelForm {
                 .filter(|k| !k.is_empty())
                 .collect(),
             per_minute: self.per_minute,
+            daily_summary: self.daily_summary,
             kind,
         })
     }

@@ -279,7 +279,7 @@ impl Venue {
         let policy = rules.config().assignment.clone();
         tracing::info!("assignments: {}", policy.describe());
         let guard = Guard::start(GuardDeps {
-            relay: Some(sink),
+            relay: Some(sink.clone()),
             broker: s.broker,
             journal: journal.clone(),
             clock: s.clock.clone(),
@@ -298,8 +298,14 @@ impl Venue {
             },
         })
         .await?;
-        let relay =
-            crate::offdesk::start(&guard, journal, s.clock.clone(), &s.rules_path, inbox).await;
+        let relay = crate::offdesk::start(
+            &guard,
+            journal,
+            s.clock.clone(),
+            &s.rules_path,
+            (sink, inbox),
+        )
+        .await;
         Ok(Self {
             relay,
             name: s.name,

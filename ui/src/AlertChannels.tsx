@@ -26,6 +26,7 @@ export function emptyChannel(kind = "email"): ChannelForm {
     minSeverity: "critical",
     kinds: [],
     perMinute: 20,
+    dailySummary: false,
     host: "",
     port: 587,
     security: "starttls",
@@ -109,7 +110,7 @@ export function AlertChannelsCard({ backend }: { backend: Backend }) {
               <tr key={c.form.name} data-testid={`channel-${c.form.name}`}>
                 <td>{c.form.name}{!c.form.enabled && <span className="muted"> (off)</span>}</td>
                 <td>{c.form.kind}</td>
-                <td>{c.form.minSeverity}{c.form.kinds.length > 0 ? ` (${c.form.kinds.join(", ")})` : ""}</td>
+                <td>{c.form.minSeverity}{c.form.kinds.length > 0 ? ` (${c.form.kinds.join(", ")})` : ""}{c.form.dailySummary ? ", daily summary" : ""}</td>
                 <td>{c.hasSecret ? "in keychain" : !c.needsSecret ? "not needed" : c.hasSecret === null ? "keychain unavailable" : "missing"}</td>
                 <td data-testid={`channel-state-${c.form.name}`}>
                   {c.failing > 0 ? <span className="error">failing ×{c.failing}: {c.lastError}</span> : `${c.sent} sent`}
@@ -176,6 +177,7 @@ export function AlertChannelsCard({ backend }: { backend: Backend }) {
           <label>{SECRET_LABEL[form.kind]} (stored in the OS keychain{previous ? "; empty keeps the stored one" : ""}){" "}
             <input type="password" autoComplete="off" value={secret} onChange={(e) => setSecret(e.target.value)} data-testid="channel-secret" />
           </label>
+          <label><input type="checkbox" checked={form.dailySummary} onChange={(e) => set({ dailySummary: e.target.checked })} data-testid="channel-daily" /> Daily summary after the close (positions, P&amp;L, what the guard did)</label>
           <label><input type="checkbox" checked={form.enabled} onChange={(e) => set({ enabled: e.target.checked })} /> Enabled</label>
           <p>
             <button type="submit" disabled={busy !== null} data-testid="channel-save">{busy === "save" ? "Saving…" : "Save channel"}</button>{" "}

@@ -312,6 +312,8 @@ export type ChannelForm = {
 	/**  Code prefixes for Warning/Info (empty: all). */
 	kinds: string[],
 	perMinute: number,
+	/**  Carries the daily summary. */
+	dailySummary: boolean,
 	host: string,
 	port: number,
 	/**  `starttls`, `tls`, `none`. */

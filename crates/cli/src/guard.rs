@@ -601,7 +601,7 @@ async fn guard_main(args: GuardArgs) -> Result<(), GuardCliError> {
                 clock.clone(),
                 cfg,
                 Arc::new(tradeguard_notify::Keychain),
-                inbox,
+                (sink, inbox),
             )
             .await
             {

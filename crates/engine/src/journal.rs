@@ -112,6 +112,8 @@ pub struct JournalState {
     pub pending_deliveries: BTreeMap<u64, crate::alert::Delivery>,
     /// The highest delivery id ever journaled.
     pub last_delivery_id: u64,
+    /// When the last daily summary was queued (`summary.daily` deliveries).
+    pub last_summary: Option<tradeguard_model::Timestamp>,
 }
 
 impl JournalState {
@@ -160,6 +162,10 @@ impl JournalState {
             }
             JournalRecord::Delivery(d) => {
                 self.last_delivery_id = self.last_delivery_id.max(d.id);
+                if d.alert.code == "summary.daily" {
+                    self.last_summary =
+                        Some(self.last_summary.map_or(d.alert.ts, |t| t.max(d.alert.ts)));
+                }
                 if d.state == crate::alert::DeliveryState::Pending {
                     self.pending_deliveries.insert(d.id, d);
                 } else {
@@ -233,5 +239,53 @@ impl Journal for MemoryJournal {
             st.apply(r);
         }
         Ok(st)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::{Alert, Delivery, DeliveryState, Severity};
+    use tradeguard_model::Timestamp;
+
+    fn delivery(id: u64, code: &str, ts: i64, state: DeliveryState) -> JournalRecord {
+        JournalRecord::Delivery(Delivery {
+            id,
+            channel: "mail".into(),
+            alert: Alert {
+                ts: Timestamp(ts),
+                severity: Severity::Info,
+                code: code.into(),
+                message: "m".into(),
+                group: None,
+                stop: None,
+            },
+            state,
+            attempts: 0,
+            error_code: None,
+            error: None,
+            updated: Timestamp(ts),
+        })
+    }
+
+    #[test]
+    fn deliveries_fold_to_the_pending_ones_the_last_id_and_the_last_summary() {
+        let mut s = JournalState::default();
+        s.apply(delivery(
+            1,
+            "assignment.detected",
+            10,
+            DeliveryState::Pending,
+        ));
+        s.apply(delivery(2, "summary.daily", 20, DeliveryState::Pending));
+        s.apply(delivery(3, "stop.placed", 30, DeliveryState::Pending));
+        s.apply(delivery(1, "assignment.detected", 10, DeliveryState::Sent));
+        s.apply(delivery(3, "stop.placed", 30, DeliveryState::GaveUp));
+        assert_eq!(
+            s.pending_deliveries.keys().copied().collect::<Vec<_>>(),
+            vec![2]
+        );
+        assert_eq!(s.last_delivery_id, 3);
+        assert_eq!(s.last_summary, Some(Timestamp(20)));
     }
 }

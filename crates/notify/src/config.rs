@@ -23,9 +23,39 @@ use tradeguard_engine::alert::{Alert, Severity};
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlertsConfig {
+    /// The daily summary's settings (`[summary]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<SummaryConfig>,
     /// The channels, in file order.
     #[serde(default)]
     pub channel: Vec<ChannelConfig>,
+}
+
+/// `[summary]`: when the daily summary goes out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SummaryConfig {
+    /// New York time, `HH:MM` (default 16:30, after the close).
+    #[serde(default = "summary_at")]
+    pub at: String,
+}
+
+fn summary_at() -> String {
+    "16:30".to_owned()
+}
+
+impl AlertsConfig {
+    /// When the daily summary goes out (New York time), `None` when no channel asks for it.
+    pub fn summary_time(&self) -> Option<chrono::NaiveTime> {
+        if !self.channel.iter().any(|c| c.enabled && c.daily_summary) {
+            return None;
+        }
+        let at = self
+            .summary
+            .as_ref()
+            .map_or_else(summary_at, |s| s.at.clone());
+        chrono::NaiveTime::parse_from_str(&at, "%H:%M").ok()
+    }
 }
 
 /// How severe an alert must be for a channel to carry it (Critical always is).
@@ -69,6 +99,9 @@ pub struct ChannelConfig {
     /// one of these (`"stop"`, `"close"`, `"guard.connection"`).
     #[serde(default)]
     pub kinds: Vec<String>,
+    /// Carries the daily summary (`summary.daily`, at the `[summary]` time).
+    #[serde(default)]
+    pub daily_summary: bool,
     /// Most messages a minute (the rest wait their turn; none is dropped).
     #[serde(default = "default_rate")]
     pub per_minute: u32,
@@ -181,6 +214,9 @@ impl ChannelConfig {
         if !self.enabled {
             return false;
         }
+        if a.code == crate::summary::CODE {
+            return self.daily_summary;
+        }
         if a.severity == Severity::Critical || a.code.starts_with("assignment.") {
             return true;
         }
@@ -200,13 +236,14 @@ fn is_loopback(host: &str) -> bool {
 /// Refuses a key no channel of its type has (a misspelt `min_severity` must not silently
 /// route less).
 fn unknown_keys(text: &str, cfg: &AlertsConfig) -> Result<(), NotifyError> {
-    const COMMON: [&str; 6] = [
+    const COMMON: [&str; 7] = [
         "name",
         "type",
         "enabled",
         "min_severity",
         "kinds",
         "per_minute",
+        "daily_summary",
     ];
     let Ok(table) = text.parse::<toml::Table>() else {
         return Ok(());
@@ -270,6 +307,15 @@ impl AlertsConfig {
 
     /// Checks every channel; the first problem is the error.
     pub fn validate(&self) -> Result<(), NotifyError> {
+        if let Some(s) = &self.summary
+            && chrono::NaiveTime::parse_from_str(&s.at, "%H:%M").is_err()
+        {
+            return Err(NotifyError::Config {
+                line: None,
+                field: "summary: at".to_owned(),
+                reason: format!("{:?} is not a time HH:MM (New York)", s.at),
+            });
+        }
         let mut seen = std::collections::BTreeSet::new();
         for c in &self.channel {
             let n = c.name.as_str();
@@ -416,6 +462,15 @@ kinds = ["stop", "guard.connection"]
         assert!(phone.carries(&alert(Severity::Warning, "guard.connection_lost")));
         assert!(!phone.carries(&alert(Severity::Warning, "group.late_fill")));
         assert!(!phone.carries(&alert(Severity::Info, "stop.placed")));
+        let summary = Alert {
+            severity: Severity::Info,
+            ..alert(Severity::Info, crate::summary::CODE)
+        };
+        assert!(!mail.carries(&summary) && !phone.carries(&summary));
+        let mut daily = phone.clone();
+        daily.daily_summary = true;
+        assert!(daily.carries(&summary));
+        assert_eq!(c.summary_time(), None);
         let mut off = phone.clone();
         off.enabled = false;
         assert!(!off.carries(&alert(Severity::Critical, "assignment.detected")));
@@ -450,6 +505,18 @@ kinds = ["stop", "guard.connection"]
             .unwrap_err()
             .to_string();
         assert!(e.contains("not an address"), "{e}");
+    }
+
+    #[test]
+    fn the_summary_time_is_checked_and_defaults_after_the_close() {
+        let f =
+            format!("{FILE}\n[[channel]]\nname = \"d\"\ntype = \"slack\"\ndaily_summary = true\n");
+        let c = AlertsConfig::parse(&f).unwrap();
+        assert_eq!(c.summary_time(), chrono::NaiveTime::from_hms_opt(16, 30, 0));
+        let c = AlertsConfig::parse(&format!("[summary]\nat = \"17:05\"\n{f}")).unwrap();
+        assert_eq!(c.summary_time(), chrono::NaiveTime::from_hms_opt(17, 5, 0));
+        let e = AlertsConfig::parse(&format!("[summary]\nat = \"5pm\"\n{f}")).unwrap_err();
+        assert!(e.to_string().contains("summary: at"), "{e}");
     }
 
     #[test]

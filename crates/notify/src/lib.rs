@@ -16,8 +16,11 @@ pub mod error;
 pub mod message;
 pub mod relay;
 pub mod secrets;
+pub mod summary;
 
-pub use config::{AlertsConfig, ChannelConfig, ChannelKind, MinSeverity, SmtpSecurity};
+pub use config::{
+    AlertsConfig, ChannelConfig, ChannelKind, MinSeverity, SmtpSecurity, SummaryConfig,
+};
 pub use error::NotifyError;
 pub use message::Message;
 pub use relay::{ChannelStatus, Inbox, InboxRx, Relay, RelayDeps, RetryPolicy, inbox};
@@ -39,23 +42,25 @@ pub fn read_config(path: &std::path::Path) -> Result<AlertsConfig, NotifyError> 
 }
 
 /// Starts the relay for a running `guard` (its alerter raises the relay's alerts and audit
-/// entries), with the deliveries `journal` holds as pending: the one wiring of the desktop and
-/// `tradeguard guard`.
+/// entries), with the deliveries `journal` holds as pending, and the daily summary when a
+/// channel asks for it: the one wiring of the desktop and `tradeguard guard`. `sink` is the
+/// inbox handed to the guard (the summary is queued through it).
 pub async fn start_for_guard(
     guard: &Guard,
     journal: Arc<dyn Journal>,
     clock: Arc<dyn Clock>,
     config: AlertsConfig,
     secrets: Arc<dyn SecretStore>,
-    inbox: InboxRx,
+    (sink, inbox): (Arc<Inbox>, InboxRx),
 ) -> Result<Relay, JournalError> {
     let state = journal.load().await?;
-    Ok(Relay::start(
+    let summary_at = config.summary_time();
+    let relay = Relay::start(
         RelayDeps {
             config,
             secrets,
             journal,
-            clock,
+            clock: clock.clone(),
             alerter: guard.alerter(),
             pending: state.pending_deliveries.into_values().collect(),
             last_id: state.last_delivery_id,
@@ -63,5 +68,7 @@ pub async fn start_for_guard(
         },
         inbox,
     )
-    .await)
+    .await;
+    relay.run_summary(guard, sink, clock, summary_at, state.last_summary);
+    Ok(relay)
 }

@@ -23,19 +23,19 @@ use crate::config::{AlertsConfig, ChannelConfig};
 use crate::error::NotifyError;
 use crate::message::Message;
 use crate::secrets::SecretStore;
-use futures_lite_free::catch_unwind;
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use supervised::catch_unwind;
 use tokio::sync::{Notify, mpsc};
 use tradeguard_engine::alert::{Alert, AlertSink, Delivery, DeliveryState, Severity};
 use tradeguard_engine::enforce::alerter::Alerter;
 use tradeguard_engine::journal::{Journal, JournalRecord};
 use tradeguard_model::Clock;
 
-/// Catching a worker's panic without another dependency.
-mod futures_lite_free {
+/// A worker's panic caught (and reported) instead of ending delivery.
+mod supervised {
     use std::future::Future;
     use std::panic::AssertUnwindSafe;
 
@@ -193,6 +193,20 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub struct Relay {
     shared: Arc<Shared>,
     tasks: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    /// The daily summary.
+    summary: Arc<Mutex<Summary>>,
+}
+
+/// The daily summary's task, what it needs to start again, and when it last went out.
+#[derive(Default)]
+struct Summary {
+    deps: Option<(
+        tradeguard_engine::enforce::Guard,
+        Arc<Inbox>,
+        Arc<dyn Clock>,
+    )>,
+    last: Arc<Mutex<Option<tradeguard_model::Timestamp>>>,
+    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Relay {
@@ -209,6 +223,7 @@ impl Relay {
                 recent: Mutex::new(VecDeque::new()),
             }),
             tasks: Arc::new(Mutex::new(Vec::new())),
+            summary: Arc::default(),
         };
         let channels = relay.shared.deps.config.channel.clone();
         for c in channels {
@@ -258,6 +273,40 @@ impl Relay {
         lock(&self.tasks).push(h);
     }
 
+    /// Runs the daily summary of `guard` (queued through `sink`) at the alerts file's time,
+    /// from now on and after every [`Self::reconfigure`]; `last`: when the last one was queued.
+    pub fn run_summary(
+        &self,
+        guard: &tradeguard_engine::enforce::Guard,
+        sink: Arc<Inbox>,
+        clock: Arc<dyn Clock>,
+        at: Option<chrono::NaiveTime>,
+        last: Option<tradeguard_model::Timestamp>,
+    ) {
+        {
+            let mut s = lock(&self.summary);
+            s.deps = Some((guard.clone(), sink, clock));
+            *lock(&s.last) = last;
+        }
+        self.restart_summary(at);
+    }
+
+    fn restart_summary(&self, at: Option<chrono::NaiveTime>) {
+        let mut s = lock(&self.summary);
+        if let Some(h) = s.task.take() {
+            h.abort();
+        }
+        if let (Some(at), Some((guard, sink, clock))) = (at, s.deps.clone()) {
+            s.task = Some(crate::summary::spawn(
+                guard,
+                sink,
+                clock,
+                at,
+                s.last.clone(),
+            ));
+        }
+    }
+
     /// Applies a new alerts file: changed channels keep their queue, new ones start, removed
     /// ones give up what they held (journaled).
     pub async fn reconfigure(&self, cfg: AlertsConfig) {
@@ -288,6 +337,7 @@ impl Relay {
             d.error = Some(format!("channel {:?} was removed", d.channel));
             self.shared.record(d).await;
         }
+        self.restart_summary(cfg.summary_time());
     }
 
     /// Sends a test message through `channel` now (the Settings test button): the result, and
@@ -346,6 +396,9 @@ impl Relay {
     /// Stops the relay's tasks (what is pending stays journaled for the next start).
     pub fn shutdown(&self) {
         for h in lock(&self.tasks).drain(..) {
+            h.abort();
+        }
+        if let Some(h) = lock(&self.summary).task.take() {
             h.abort();
         }
     }
@@ -607,12 +660,11 @@ async fn work(shared: Arc<Shared>, lane: Arc<Mutex<Lane>>, wake: Arc<Notify>) {
                         None,
                     )
                     .await;
-                let stuck_critical = critical;
                 shared.record(d).await;
-                if report || (give_up && stuck_critical) {
+                if report || (give_up && critical) {
                     alerter
                         .raise(
-                            if stuck_critical {
+                            if critical {
                                 Severity::Critical
                             } else {
                                 Severity::Warning
