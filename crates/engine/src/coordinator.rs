@@ -96,13 +96,28 @@ impl ExecutionCoordinator {
 
     /// Marks a strategy Broken: from now on only the emergency path may close it.
     pub async fn mark_broken(&self, s: StrategyId, reason: &BrokenReason) -> Result<(), ExecError> {
+        self.mark_broken_locking(s, reason, Vec::new()).await
+    }
+
+    /// Marks a strategy Broken and, in the same step, locks `legs` (its instruments) for every
+    /// normal order, whatever strategy the order names: the gate refuses them from this
+    /// command on, not only from the strategy book's next push ([`Self::set_broken_legs`],
+    /// which takes the lock over once it shows the strategy Broken).
+    pub async fn mark_broken_locking(
+        &self,
+        s: StrategyId,
+        reason: &BrokenReason,
+        legs: Vec<InstrumentId>,
+    ) -> Result<(), ExecError> {
         let code = reason.code().to_owned();
-        self.call(|r| Command::SetBroken(s, Some(code), r)).await?
+        self.call(|r| Command::SetBroken(s, Some(code), legs, r))
+            .await?
     }
 
     /// Clears a strategy's Broken flag.
     pub async fn clear_broken(&self, s: StrategyId) -> Result<(), ExecError> {
-        self.call(|r| Command::SetBroken(s, None, r)).await?
+        self.call(|r| Command::SetBroken(s, None, Vec::new(), r))
+            .await?
     }
 
     /// Replaces the set of instruments held by Broken strategies' legs (instrument → the

@@ -33,6 +33,10 @@ use tradeguard_model::{
 const HISTORY: usize = 1000;
 
 /// Commands from handles.
+/// How long instruments locked as a strategy was marked Broken stay locked without the
+/// strategy book's push showing it Broken (it pushes every second).
+const BREAK_LOCK_HANDOFF: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub(crate) enum Command {
     Submit(OrderIntent, oneshot::Sender<Result<GroupId, ExecError>>),
     PlaceStop(StopSpec, oneshot::Sender<Result<u64, ExecError>>),
@@ -40,6 +44,7 @@ pub(crate) enum Command {
     SetBroken(
         StrategyId,
         Option<String>,
+        Vec<InstrumentId>,
         oneshot::Sender<Result<(), ExecError>>,
     ),
     SetBrokenLegs(BTreeMap<InstrumentId, StrategyId>, oneshot::Sender<()>),
@@ -129,9 +134,12 @@ pub(crate) struct Engine {
     pub gate: PreTradeGate,
     pub state: TradingState,
     pub broken: BTreeMap<StrategyId, String>,
-    /// Instruments of Broken strategies' legs (as the guard's strategy book shows them):
-    /// locked for every normal order.
+    /// Instruments locked for every normal order: those of the strategy book's Broken
+    /// strategies (`link_legs`) and those locked as a strategy was marked Broken
+    /// (`break_legs`), until the book's push shows it (see [`Self::relock`]).
     pub broken_legs: BTreeMap<InstrumentId, StrategyId>,
+    link_legs: BTreeMap<InstrumentId, StrategyId>,
+    break_legs: BTreeMap<StrategyId, (Timestamp, Vec<InstrumentId>)>,
     pub book: Book,
     pub available_funds: Option<Money>,
     pub groups: BTreeMap<GroupId, Group>,
@@ -179,6 +187,8 @@ impl Engine {
             state: TradingState::Active,
             broken: BTreeMap::new(),
             broken_legs: BTreeMap::new(),
+            link_legs: BTreeMap::new(),
+            break_legs: BTreeMap::new(),
             book: Book::new(),
             available_funds: None,
             groups: BTreeMap::new(),
@@ -351,7 +361,7 @@ impl Engine {
                 }
                 let _ = reply.send(r.map_err(ExecError::from));
             }
-            Command::SetBroken(strategy, reason, reply) => {
+            Command::SetBroken(strategy, reason, legs, reply) => {
                 let r = self
                     .write(JournalRecord::StrategyBroken {
                         strategy,
@@ -362,22 +372,28 @@ impl Engine {
                     match reason {
                         Some(code) => {
                             self.broken.insert(strategy, code);
+                            if !legs.is_empty() {
+                                self.break_legs.insert(strategy, (self.clock.now(), legs));
+                            }
                         }
                         None => {
                             self.broken.remove(&strategy);
+                            self.break_legs.remove(&strategy);
                         }
                     }
+                    self.relock();
                 }
                 let _ = reply.send(r.map_err(ExecError::from));
             }
             Command::SetBrokenLegs(legs, reply) => {
-                if legs != self.broken_legs {
-                    tracing::info!(
-                        locked = legs.len(),
-                        "broken strategies' instruments locked for normal orders"
-                    );
-                    self.broken_legs = legs;
-                }
+                // The book's push takes over the lock of a strategy it shows Broken; a lock
+                // it never shows (the strategy vanished first) lapses after a while.
+                let now = self.clock.now();
+                self.break_legs.retain(|s, (at, _)| {
+                    !legs.values().any(|b| b == s) && now.duration_since(*at) < BREAK_LOCK_HANDOFF
+                });
+                self.link_legs = legs;
+                self.relock();
                 let _ = reply.send(());
             }
             Command::Snapshot(reply) => {
@@ -393,6 +409,24 @@ impl Engine {
             Command::Check(intent, reply) => {
                 let _ = reply.send(self.check_intent(&intent));
             }
+        }
+    }
+
+    /// The locked instruments: the book's Broken strategies' and those locked as a strategy
+    /// was marked Broken (the book's owner wins where both name one).
+    fn relock(&mut self) {
+        let mut legs = self.link_legs.clone();
+        for (s, (_, instruments)) in &self.break_legs {
+            for i in instruments {
+                legs.entry(i.clone()).or_insert(*s);
+            }
+        }
+        if legs != self.broken_legs {
+            tracing::info!(
+                locked = legs.len(),
+                "broken strategies' instruments locked for normal orders"
+            );
+            self.broken_legs = legs;
         }
     }
 

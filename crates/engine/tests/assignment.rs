@@ -851,3 +851,38 @@ async fn a_leg_that_disappears_without_a_fill_breaks_the_strategy_and_closes_the
     assert_eq!(qty_at_broker(&r.b, &o(Right::Put, 440)).await, 0);
     assert_eq!(qty_at_broker(&r.b, &o(Right::Call, 460)).await, 0);
 }
+
+/// DST seeds 451636552076, 365774012079 and 365774012458 (invariant 7): the instant the
+/// assignment guard marks a strategy Broken, its instruments are locked for every normal
+/// order. A rule's Flatten of another strategy holding one of them (here strategy 2 on the
+/// condor's 460 C) was sent in the second before the strategy book's next push of the locked
+/// instruments, because the gate then knew only the Broken strategy's id.
+#[tokio::test(start_paused = true)]
+async fn a_broken_strategys_instruments_are_locked_the_moment_it_breaks() {
+    let r = rig(cfg_at(tue(10, 0), 4)).await;
+    let g = r.guard().await;
+    sleep_ms(1_000).await;
+    r.b.force_assignment(&o(Right::Put, 440).id(), 2).unwrap();
+    sleep_ms(300).await;
+    assert_eq!(g.status().records.len(), 1, "the assignment is detected");
+    // No strategy book runs in this rig: the lock can only come from the break itself.
+    let flatten_other = OrderIntent::new(Purpose::Flatten, stubs::account())
+        .for_strategy(StrategyId(2))
+        .leg(o(Right::Call, 460), Side::Buy, 1, OrderType::Market);
+    match r.c.submit(flatten_other).await {
+        Err(ExecError::Refused(GateRefusal::BrokenStrategyLeg {
+            instrument,
+            strategy,
+            ..
+        })) => {
+            assert_eq!(instrument, o(Right::Call, 460).id());
+            assert_eq!(strategy, StrategyId(1));
+        }
+        other => panic!(
+            "the Flatten of another strategy on the Broken condor's 460 C went through: {other:?}"
+        ),
+    }
+    // The guard's own emergency close still trades it.
+    sleep_ms(5_000).await;
+    assert!(all_flat(&r.b).await, "{:?}", r.b.positions().await.unwrap());
+}

@@ -474,3 +474,59 @@ async fn an_emergency_exit_of_a_stopped_position_waits_for_the_confirmed_cancel_
     );
     assert!(audits(&j).iter().any(|a| a.code == "exit.held"));
 }
+
+/// The lock taken as a strategy is marked Broken survives a strategy-book push computed
+/// before the break (it does not show the strategy yet), and lapses after 10 s when no push
+/// ever shows it (the strategy vanished); a push that shows it takes the lock over.
+#[tokio::test(start_paused = true)]
+async fn the_lock_taken_at_the_break_survives_a_stale_push_and_then_lapses() {
+    let mut cfg = sim_cfg(189);
+    cfg.positions = vec![
+        position(opt(Right::Call, 490), -1, "3"),
+        position(opt(Right::Call, 495), 3, "2"),
+    ];
+    let b = broker(cfg);
+    let j = MemoryJournal::new();
+    let c = start(b.clone(), &j, engine_cfg()).await;
+    sleep_ms(500).await;
+    let reason = BrokenReason::Assigned {
+        instrument: opt(Right::Call, 490).id(),
+    };
+    c.mark_broken_locking(
+        StrategyId(1),
+        &reason,
+        vec![opt(Right::Call, 490).id(), opt(Right::Call, 495).id()],
+    )
+    .await
+    .unwrap();
+    let close_other = || {
+        OrderIntent::new(Purpose::Close, stubs::account())
+            .for_strategy(StrategyId(2))
+            .leg(opt(Right::Call, 495), Side::Sell, 1, OrderType::Market)
+    };
+    // A push from before the break: the lock holds.
+    c.set_broken_legs(BTreeMap::new()).await.unwrap();
+    assert_eq!(
+        refused(c.submit(close_other()).await.unwrap_err()).code(),
+        "gate.broken_strategy_leg"
+    );
+    // 11 s later, still never shown Broken by the book: the lock lapses at the next push.
+    sleep_ms(11_000).await;
+    c.set_broken_legs(BTreeMap::new()).await.unwrap();
+    assert!(c.submit(close_other()).await.is_ok());
+    // A strategy the book shows Broken is locked by the book's map alone.
+    c.mark_broken_locking(StrategyId(3), &reason, vec![opt(Right::Call, 490).id()])
+        .await
+        .unwrap();
+    c.set_broken_legs(BTreeMap::from([(
+        opt(Right::Call, 495).id(),
+        StrategyId(3),
+    )]))
+    .await
+    .unwrap();
+    let snap = c.snapshot().await.unwrap();
+    assert_eq!(
+        snap.broken_legs,
+        vec![(opt(Right::Call, 495).id(), StrategyId(3))]
+    );
+}

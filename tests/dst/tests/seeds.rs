@@ -55,7 +55,8 @@ fn seeds_240_319() {
 /// delivered is not one of its own legs for invariant 7 (451636547068, 451636549224), an
 /// interrupted leg whose recovery cancel failed is settled when the broker is back
 /// (365774009441), two exits that each close their own part are not duplicates
-/// (365774012847).
+/// (365774012847), a Broken strategy's instruments are locked the moment it breaks
+/// (451636552076, 365774012079, 365774012458).
 #[test]
 fn regression_seeds() {
     let failing: Vec<(u64, &str)> = [
@@ -86,6 +87,15 @@ fn regression_seeds() {
         // invariant 7 (a person's confirmed flatten, another strategy's stock close).
         451_636_547_068,
         451_636_549_224,
+        // An interrupted leg whose recovery cancel failed is settled when the broker is back.
+        365_774_009_441,
+        // Two exits that each close their own part of a position are not duplicates.
+        365_774_012_847,
+        // A Broken strategy's instruments are locked the moment it breaks (a rule's Flatten of
+        // another strategy holding one went out before the book's next push).
+        451_636_552_076,
+        365_774_012_079,
+        365_774_012_458,
     ]
     .into_iter()
     .filter_map(|s| {

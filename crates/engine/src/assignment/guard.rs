@@ -1549,7 +1549,19 @@ impl AssignmentGuard {
     /// Marks `sid` Broken in the coordinator (journaled there; the gate then refuses every
     /// non-emergency order for it). A failure is a critical alert.
     async fn lock_in_gate(&self, sid: StrategyId, reason: &BrokenReason) {
-        if let Err(e) = self.coordinator.mark_broken(sid, reason).await {
+        // Its instruments are locked in the same step: a rule's order for another strategy
+        // holding one of them is refused from now on, not from the strategy book's next push.
+        let legs = self
+            .strategies
+            .iter()
+            .find(|s| s.id == sid)
+            .map(|s| s.legs.iter().map(|l| l.instrument.id()).collect())
+            .unwrap_or_default();
+        if let Err(e) = self
+            .coordinator
+            .mark_broken_locking(sid, reason, legs)
+            .await
+        {
             self.alert(
                 Severity::Critical,
                 "assignment.lock_failed",
