@@ -210,7 +210,7 @@ impl Engine {
         }
     }
 
-    fn now(&self) -> Timestamp {
+    pub(crate) fn now(&self) -> Timestamp {
         self.clock.now()
     }
 
@@ -1526,7 +1526,7 @@ impl Engine {
             }
         }
         for s in self.stops.values() {
-            if s.state == StopState::Working
+            if matches!(s.state, StopState::Working | StopState::CancelPending)
                 && let Some(t) = s.deadline
             {
                 put(t);
@@ -1595,21 +1595,37 @@ impl Engine {
             self.settle_lost_orders().await;
         }
         // Stop time-outs.
-        let due: Vec<u64> = self
+        let due: Vec<(u64, StopState)> = self
             .stops
             .values()
-            .filter(|s| s.state == StopState::Working && s.deadline.is_some_and(|d| now >= d))
-            .map(|s| s.id)
+            .filter(|s| {
+                matches!(s.state, StopState::Working | StopState::CancelPending)
+                    && s.deadline.is_some_and(|d| now >= d)
+            })
+            .map(|s| (s.id, s.state))
             .collect();
-        for id in due {
+        let mut unanswered = false;
+        for (id, state) in due {
             let action = self.stops.get_mut(&id).and_then(|s| s.on_deadline(now));
             if let Some(a) = action {
-                tracing::warn!(
-                    stop = id,
-                    "stop-limit not filled in time: cancelling, market order only after confirmation"
-                );
+                if state == StopState::CancelPending {
+                    unanswered = true;
+                    tracing::warn!(
+                        stop = id,
+                        "stop-limit cancel unanswered: asking the broker again"
+                    );
+                } else {
+                    tracing::warn!(
+                        stop = id,
+                        "stop-limit not filled in time: cancelling, market order only after confirmation"
+                    );
+                }
                 self.run_stop_actions(id, vec![a]).await;
             }
+        }
+        if unanswered {
+            // The order may be gone at the broker with its last events lost (crate::lost).
+            self.settle_lost_stops().await;
         }
         // Hedges (after recovery cancels settled, or their wait expired).
         let recovery_blocked =

@@ -210,7 +210,8 @@ impl Engine {
             .await;
         self.report_unjournaled(r, "audit entry");
         for sid in stops {
-            let action = self.stops.get_mut(&sid).and_then(|s| s.supersede());
+            let now = self.now();
+            let action = self.stops.get_mut(&sid).and_then(|s| s.supersede(now));
             tracing::info!(stop = sid, group = %id, purpose = ?purpose, "stop superseded by an exit of its position");
             self.run_stop_actions_pub(sid, action.into_iter().collect())
                 .await;

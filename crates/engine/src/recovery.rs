@@ -304,6 +304,7 @@ impl Engine {
                             .map(|_| self.clock.now().plus(self.cfg.stop_timeout));
                     }
                     StopState::CancelPending if open_ids.contains(&s.limit_order) => {
+                        s.deadline = Some(self.clock.now().plus(crate::stop::CANCEL_UNANSWERED));
                         actions.push(StopAction::Cancel(s.limit_order));
                     }
                     StopState::CancelPending if !s.superseded => {

@@ -75,6 +75,9 @@ pub enum StopAction {
     },
 }
 
+/// How long a requested cancel of the stop-limit may stay unanswered before it is asked again.
+pub const CANCEL_UNANSWERED: Duration = Duration::from_secs(5);
+
 /// A managed stop-loss.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StopLoss {
@@ -172,7 +175,7 @@ impl StopLoss {
     /// of the stop-limit (the stop ends Cancelled once the broker confirms, with no market
     /// order); from CancelPending (its own time-out) the pending cancel now ends it the same
     /// way. A stop whose market order is already out is left to finish.
-    pub fn supersede(&mut self) -> Option<StopAction> {
+    pub fn supersede(&mut self, now: Timestamp) -> Option<StopAction> {
         if self.is_terminal() {
             return None;
         }
@@ -181,7 +184,7 @@ impl StopLoss {
             StopState::Working => {
                 self.state = StopState::CancelPending;
                 self.cancel_acked = false;
-                self.deadline = None;
+                self.deadline = Some(now.plus(CANCEL_UNANSWERED));
                 Some(StopAction::Cancel(self.limit_order))
             }
             _ => None,
@@ -211,13 +214,20 @@ impl StopLoss {
         hit
     }
 
-    /// Deadline reached: request the cancel (only from Working).
+    /// Deadline reached: from Working, request the cancel; from CancelPending (the cancel
+    /// unanswered for [`CANCEL_UNANSWERED`]: lost in a disconnect, or dropped by the venue),
+    /// ask again. Left waiting, the stop would hold every exit of its position for ever (DST
+    /// seed 451636547290: a forced unwind held behind a cancel sent as the link dropped).
     pub fn on_deadline(&mut self, now: Timestamp) -> Option<StopAction> {
         match (self.state, self.deadline) {
             (StopState::Working, Some(d)) if now >= d && self.remaining() > 0 => {
                 self.state = StopState::CancelPending;
                 self.cancel_acked = false;
-                self.deadline = None;
+                self.deadline = Some(now.plus(CANCEL_UNANSWERED));
+                Some(StopAction::Cancel(self.limit_order))
+            }
+            (StopState::CancelPending, Some(d)) if now >= d => {
+                self.deadline = Some(now.plus(CANCEL_UNANSWERED));
                 Some(StopAction::Cancel(self.limit_order))
             }
             _ => None,
@@ -390,6 +400,39 @@ mod tests {
         assert_eq!(limit_price(Side::Buy, p("100"), 50, p("0.01")), p("100.50"));
     }
 
+    /// DST seed 451636547290: the stop-limit's cancel went out as the link dropped and no
+    /// answer ever came; the stop waited in CancelPending for ever and held the forced unwind's
+    /// exit of its position behind it. An unanswered cancel is asked again.
+    #[test]
+    fn an_unanswered_cancel_is_asked_again_until_the_broker_answers() {
+        let mut s = stop();
+        let t0 = stubs::ts();
+        s.on_status(&upd(10, OrderStatus::PartiallyFilled, 30, None), t0, T);
+        assert_eq!(
+            s.on_deadline(t0.plus(T)),
+            Some(StopAction::Cancel(OrderId(10)))
+        );
+        let sent = t0.plus(T);
+        assert_eq!(s.on_deadline(sent.plus(Duration::from_secs(1))), None);
+        let again = sent.plus(CANCEL_UNANSWERED);
+        assert_eq!(s.on_deadline(again), Some(StopAction::Cancel(OrderId(10))));
+        assert_eq!(s.state, StopState::CancelPending);
+        assert_eq!(s.on_deadline(again.plus(Duration::from_secs(1))), None);
+        // A superseded stop's cancel is followed the same way.
+        let mut s = stop();
+        assert_eq!(s.supersede(t0), Some(StopAction::Cancel(OrderId(10))));
+        assert_eq!(
+            s.on_deadline(t0.plus(CANCEL_UNANSWERED)),
+            Some(StopAction::Cancel(OrderId(10)))
+        );
+        // The answer ends it: no further cancel.
+        s.on_status(&upd(10, OrderStatus::Cancelled, 0, None), t0, T);
+        assert_eq!(
+            s.on_deadline(t0.plus(CANCEL_UNANSWERED).plus(CANCEL_UNANSWERED)),
+            None
+        );
+    }
+
     #[test]
     fn partial_then_cancel_confirmed_sends_market_for_the_rest_only() {
         let mut s = stop();
@@ -477,7 +520,10 @@ mod tests {
     fn superseded_stop_ends_cancelled_without_a_market_order() {
         let mut s = stop();
         let t0 = stubs::ts();
-        assert_eq!(s.supersede(), Some(StopAction::Cancel(OrderId(10))));
+        assert_eq!(
+            s.supersede(Timestamp(0)),
+            Some(StopAction::Cancel(OrderId(10)))
+        );
         assert_eq!(s.state, StopState::CancelPending);
         // A rejected cancel re-arms the stop; its deadline retries the cancel.
         let a = s.on_status(
@@ -507,12 +553,12 @@ mod tests {
             (StopState::Cancelled, 30, None)
         );
         assert!(s.is_terminal());
-        assert_eq!(s.supersede(), None);
+        assert_eq!(s.supersede(Timestamp(0)), None);
         // Superseding during the stop's own pending cancel: no market order either.
         let mut s = stop();
         s.on_status(&upd(10, OrderStatus::PartiallyFilled, 10, None), t0, T);
         s.on_deadline(t0.plus(T));
-        assert_eq!(s.supersede(), None);
+        assert_eq!(s.supersede(Timestamp(0)), None);
         assert!(
             s.on_status(&upd(10, OrderStatus::Cancelled, 10, None), t0, T)
                 .is_empty()
@@ -524,7 +570,7 @@ mod tests {
     fn a_late_acknowledgement_is_not_a_rejected_cancel() {
         let mut s = stop();
         let t0 = stubs::ts();
-        assert!(s.supersede().is_some());
+        assert!(s.supersede(Timestamp(0)).is_some());
         // The stop-limit's own Submitted ack arrives after our cancel request: ignored.
         assert!(
             s.on_status(&upd(10, OrderStatus::Submitted, 0, None), t0, T)

@@ -66,6 +66,15 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, ArgError> {
 }
 
 fn main() -> ExitCode {
+    // DST_LOG=info (any tracing filter): the guard's log lines on stderr, stamped with the
+    // virtual time's wall instant (replay one seed with it; a soak would drown in them).
+    if let Ok(filter) = std::env::var("DST_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .init();
+    }
     let args = match parse(std::env::args().skip(1)) {
         Ok(a) => a,
         Err(e) => {

@@ -56,7 +56,8 @@ fn seeds_240_319() {
 /// interrupted leg whose recovery cancel failed is settled when the broker is back
 /// (365774009441), two exits that each close their own part are not duplicates
 /// (365774012847), a Broken strategy's instruments are locked the moment it breaks
-/// (451636552076, 365774012079, 365774012458).
+/// (451636552076, 365774012079, 365774012458), an unanswered stop cancel is asked again
+/// (451636547290), a parked rule flatten is retried while its rule still asks (365774015124).
 #[test]
 fn regression_seeds() {
     let failing: Vec<(u64, &str)> = [
@@ -96,6 +97,12 @@ fn regression_seeds() {
         451_636_552_076,
         365_774_012_079,
         365_774_012_458,
+        // A stop-limit cancel lost as the link dropped is asked again (a forced unwind was
+        // held behind it for ever).
+        451_636_547_290,
+        // A rule flatten parked after rejections in a storm is tried again while its rule is
+        // still breached.
+        365_774_015_124,
     ]
     .into_iter()
     .filter_map(|s| {

@@ -6,7 +6,8 @@
 //! order and does **not** use up an attempt: the job is retried with the same back-off once the
 //! broker answers again (DST seed 1149: a forced unwind parked after three failures inside
 //! one disconnect, never resumed). A parked **forced-unwind** job is retried every
-//! `close_retry_max` while forced unwind stays on (the person was alerted once). A close whose position the broker no longer has is dropped and
+//! `close_retry_max` while forced unwind stays on, a parked **rule flatten** every
+//! `close_retry_max` while its rule is still breached (the person was alerted once). A close whose position the broker no longer has is dropped and
 //! reconciliation is requested instead of retrying.
 //!
 //! Pure bookkeeping; the enforcer performs the broker/coordinator calls.
@@ -110,7 +111,8 @@ pub enum AfterFailure {
     RetryUnreachable(Timestamp),
     /// Retries exhausted.
     NeedsManual,
-    /// A forced-unwind job retried after it was parked failed again: parked again.
+    /// A job retried after it was parked (forced unwind on, or its rule still breached)
+    /// failed again: parked again.
     ParkedAgain,
 }
 
@@ -280,6 +282,35 @@ impl CloseTracker {
                 && unwinding.contains(&j.account)
                 && matches!(j.state, CloseState::NeedsManual { .. })
                 && j.parked_at.is_some_and(|t| now >= t.plus(every));
+            if due {
+                j.state = CloseState::Pending { not_before: now };
+                out.push(j.id);
+            }
+        }
+        out
+    }
+
+    /// Rule-flatten jobs (Flatten) parked as needs-manual for `every` that cover one of
+    /// `instruments` of `account`, a rule still breached there asking again: back to Pending
+    /// for one more attempt (failing again parks them again). The person was alerted when the
+    /// job was first parked; the rule the trader wrote still holds, and a rejection may have
+    /// been transient (DST seed 365774015124: a max-contracts reduction rejected three times
+    /// within the fault storm stayed parked, the position over the limit for good). Returns
+    /// the jobs resumed.
+    pub fn resume_parked_flattens(
+        &mut self,
+        account: &AccountId,
+        instruments: &[InstrumentId],
+        now: Timestamp,
+        every: Duration,
+    ) -> Vec<u64> {
+        let mut out = Vec::new();
+        for j in self.jobs.values_mut() {
+            let due = j.purpose == Purpose::Flatten
+                && &j.account == account
+                && matches!(j.state, CloseState::NeedsManual { .. })
+                && j.parked_at.is_some_and(|t| now >= t.plus(every))
+                && j.instruments().any(|i| instruments.contains(&i));
             if due {
                 j.state = CloseState::Pending { not_before: now };
                 out.push(j.id);
@@ -459,6 +490,67 @@ mod tests {
         );
         assert!(t.resume_parked_unwinds(&on, later.plus(s), m).is_empty());
         assert_eq!(t.resume_parked_unwinds(&on, later.plus(m), m), vec![unwind]);
+    }
+
+    #[test]
+    fn a_parked_rule_flatten_is_retried_while_its_rule_still_asks() {
+        let mut t = CloseTracker::default();
+        let now = Timestamp::from_secs(1000);
+        let a = stubs::account();
+        let s = Duration::from_secs(1);
+        let m = Duration::from_secs(10);
+        let flatten = t
+            .add(
+                a.clone(),
+                None,
+                Purpose::Flatten,
+                "r",
+                vec![leg(430, -2)],
+                now,
+            )
+            .unwrap();
+        let unwind = t
+            .add(
+                a.clone(),
+                None,
+                Purpose::Emergency,
+                "forced_unwind",
+                vec![leg(440, -2)],
+                now,
+            )
+            .unwrap();
+        for id in [flatten, unwind] {
+            t.fail(id, "rejected".into(), now, 1, s, m);
+        }
+        let i430 = [leg(430, -2).instrument.id()];
+        let i440 = [leg(440, -2).instrument.id()];
+        // Not before `every`, not for another instrument, never the unwind (its own path).
+        assert!(
+            t.resume_parked_flattens(&a, &i430, now.plus(m - s), m)
+                .is_empty()
+        );
+        assert!(
+            t.resume_parked_flattens(&a, &i440, now.plus(m), m)
+                .is_empty()
+        );
+        assert_eq!(
+            t.resume_parked_flattens(&a, &i430, now.plus(m), m),
+            vec![flatten]
+        );
+        assert_eq!(t.due(now.plus(m)), vec![flatten]);
+        let later = now.plus(m);
+        assert_eq!(
+            t.fail(flatten, "rejected".into(), later, 1, s, m),
+            Some(AfterFailure::ParkedAgain)
+        );
+        assert!(
+            t.resume_parked_flattens(&a, &i430, later.plus(s), m)
+                .is_empty()
+        );
+        assert_eq!(
+            t.resume_parked_flattens(&a, &i430, later.plus(m), m),
+            vec![flatten]
+        );
     }
 
     #[test]

@@ -142,6 +142,22 @@ pub(crate) async fn enforce_once(core: &SharedCore) -> TaskResult {
                     d.close.clone(),
                     now,
                 );
+                if queued.is_none() {
+                    // Still breached while its close is parked: tried again now and then.
+                    let instruments: Vec<_> = d.close.iter().map(|l| l.instrument.id()).collect();
+                    for job in st.closes.resume_parked_flattens(
+                        &d.account,
+                        &instruments,
+                        now,
+                        core.cfg.close_retry_max,
+                    ) {
+                        tracing::warn!(
+                            job,
+                            rule = %d.rule,
+                            "rule still breached: close {job}, parked as needs-manual, is tried again"
+                        );
+                    }
+                }
             }
             if d.action == RuleAction::Flatten && dry && new {
                 st.dry_run_decisions += 1;
@@ -301,11 +317,11 @@ async fn fail(core: &SharedCore, job: u64, reason: String, code: Option<&str>) {
         };
         let what = st.closes.get(job).map(|j| {
             let ids: Vec<String> = j.instruments().map(|i| i.to_string()).collect();
-            (j.account.clone(), ids.join(", "), j.failures)
+            (j.account.clone(), ids.join(", "), j.failures, j.purpose)
         });
         (after, what)
     };
-    let Some((account, ids, failures)) = what else {
+    let Some((account, ids, failures, purpose)) = what else {
         return;
     };
     match after {
@@ -330,10 +346,16 @@ async fn fail(core: &SharedCore, job: u64, reason: String, code: Option<&str>) {
             );
         }
         Some(AfterFailure::ParkedAgain) => {
+            let r#while = if purpose == Purpose::Emergency {
+                "forced unwind is on"
+            } else {
+                "its rule is still breached"
+            };
             tracing::warn!(
                 job,
-                "forced-unwind close {job} of {ids} ({account}) failed again: {reason}; still needs manual action, retried every {} s while forced unwind is on",
-                c.close_retry_max.as_secs()
+                "close {job} of {ids} ({account}) failed again: {reason}; still needs manual action, retried every {} s while {}",
+                c.close_retry_max.as_secs(),
+                r#while
             );
         }
         Some(AfterFailure::NeedsManual) => {
