@@ -153,6 +153,9 @@ pub(crate) struct Engine {
     pub next_stop: u64,
     pub highest_order: Option<OrderId>,
     next_exposure_check: Option<Timestamp>,
+    /// A lost-order check that could not ask the broker (its open orders timed out): tried
+    /// again at this time (see [`crate::lost`]).
+    pub(crate) lost_check_at: Option<Timestamp>,
     exposure_alerted: BTreeMap<ExposureKey, i64>,
     /// Orders whose cancel recovery requested; hedging waits for them (bounded).
     pub recovery_cancels: BTreeSet<OrderId>,
@@ -200,6 +203,7 @@ impl Engine {
             next_stop: 1,
             highest_order: None,
             next_exposure_check: None,
+            lost_check_at: None,
             exposure_alerted: BTreeMap::new(),
             recovery_cancels: BTreeSet::new(),
             recovery_deadline: None,
@@ -1542,6 +1546,9 @@ impl Engine {
         if let Some(t) = self.hedge.outside_deadline() {
             put(t);
         }
+        if let Some(t) = self.lost_check_at {
+            put(t);
+        }
         if let Some(t) = self.next_exposure_check {
             put(t);
         }
@@ -1593,6 +1600,12 @@ impl Engine {
         if cancel_failed {
             // Filled or unknown at the broker with its events lost (crate::lost).
             self.settle_lost_orders().await;
+        }
+        // A lost-order check the broker did not answer, once more.
+        if self.lost_check_at.is_some_and(|t| now >= t) {
+            self.lost_check_at = None;
+            self.settle_lost_orders().await;
+            self.settle_lost_stops().await;
         }
         // Stop time-outs.
         let due: Vec<(u64, StopState)> = self

@@ -7,7 +7,8 @@
 //! the broker no longer lists is settled from the broker's executions of that order (the
 //! missed executions are applied like any other, once: they are marked seen) — Filled if they
 //! cover it, Cancelled otherwise — and its group moves on; one still listed gets its cancel
-//! again. Called when a time-out cancel fails and on every reconnect.
+//! again. Called when a time-out cancel fails and on every reconnect, and again 2 s later
+//! when the broker could not list its open orders.
 //!
 //! [`Engine::settle_lost_stops`] does the same for managed stops: a stop whose working order
 //! (its stop-limit, or its market order) the broker no longer lists is settled from that
@@ -23,8 +24,14 @@ use crate::stop::StopState;
 use std::collections::BTreeSet;
 use tradeguard_model::{GroupId, OpenOrderKind, OrderId, Timestamp};
 
+/// How soon a lost-order check the broker did not answer is tried again.
+const LOST_CHECK_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
+
 impl Engine {
-    async fn open_order_ids(&self) -> Option<BTreeSet<OrderId>> {
+    /// The broker's open orders; `None` when it cannot say now, and then the check is tried
+    /// again in [`LOST_CHECK_RETRY`] (DST seed 451636553001: the one check after three cancels
+    /// the broker refused as "filled" timed out, and the legs stayed working for good).
+    async fn open_order_ids(&mut self) -> Option<BTreeSet<OrderId>> {
         match self.broker.open_orders().await {
             Ok(o) => Some(
                 o.iter()
@@ -35,7 +42,12 @@ impl Engine {
                     .collect(),
             ),
             Err(e) => {
-                tracing::warn!(code = e.code(), "lost-order check skipped: {e}");
+                let at = self.clock.now().plus(LOST_CHECK_RETRY);
+                tracing::warn!(
+                    code = e.code(),
+                    "lost-order check could not ask the broker: {e}; trying again at {at}"
+                );
+                self.lost_check_at = Some(self.lost_check_at.map_or(at, |t| t.min(at)));
                 None
             }
         }

@@ -513,3 +513,69 @@ async fn an_interrupted_leg_whose_recovery_cancel_failed_is_settled_when_the_bro
         snap.positions
     );
 }
+
+/// A lost-order check the broker does not answer (its open orders time out) is tried again a
+/// moment later. Asked once on reconnect and never again, the check left a leg whose order
+/// filled unheard working for good, and its instrument out of position updates and
+/// reconciliation (DST seed 451636553001).
+#[tokio::test(start_paused = true)]
+async fn a_lost_order_check_the_broker_did_not_answer_is_tried_again() {
+    use tradeguard_engine::{GroupPhase, LegState, OrderIntent, Purpose};
+    use tradeguard_model::{OrderType, Side, stubs};
+    let sim = broker(sim_cfg(9));
+    let j = MemoryJournal::new();
+    let start = venue(&sim).lock().unwrap().now();
+    let c1 = support::start_on(sim.clone(), Arc::new(j.reopen()), engine_cfg(), start).await;
+    let wing = opt(Right::Call, 520);
+    let gid = c1
+        .submit(OrderIntent::new(Purpose::Open, stubs::account()).leg(
+            wing.clone(),
+            Side::Buy,
+            2,
+            OrderType::Limit { limit: px("0.05") },
+        ))
+        .await
+        .unwrap();
+    sleep_ms(2_000).await;
+    c1.abort();
+    drop(c1);
+    // Restart: the recovery's cancel fails, and the broker's open orders go unanswered until
+    // after the reconnect below.
+    let t0 = tokio::time::Instant::now();
+    let wrapped = Arc::new(
+        WrappedBroker::new(sim.clone())
+            .with_failing_cancels(t0 + std::time::Duration::from_secs(60))
+            .with_silent_open_orders(
+                t0 + std::time::Duration::from_secs(3),
+                t0 + std::time::Duration::from_secs(9),
+            ),
+    );
+    let now = venue(&sim).lock().unwrap().now();
+    let c2 = support::start_on(wrapped, Arc::new(j.reopen()), engine_cfg(), now).await;
+    sleep_ms(1_000).await;
+    venue(&sim).lock().unwrap().disconnect();
+    venue(&sim)
+        .lock()
+        .unwrap()
+        .set_spot("SPY", px("300"))
+        .unwrap();
+    sleep_ms(5_000).await;
+    // Reconnect at +6 s: the check on reconnect cannot list the open orders.
+    venue(&sim).lock().unwrap().connect();
+    sleep_ms(1_500).await;
+    let snap = c2.snapshot().await.unwrap();
+    let g = snap.groups.iter().find(|g| g.id == gid).expect("the group");
+    assert_ne!(g.legs[0].state, LegState::Filled, "not settled yet: {g:#?}");
+    // From +9 s the broker answers; the check tried again settles the leg.
+    sleep_ms(6_000).await;
+    let snap = c2.snapshot().await.unwrap();
+    let g = snap.groups.iter().find(|g| g.id == gid).expect("the group");
+    assert_eq!(g.phase, GroupPhase::Interrupted);
+    assert_eq!(g.legs[0].state, LegState::Filled, "{g:#?}");
+    let held = snap
+        .positions
+        .iter()
+        .find(|(i, _)| *i == wing.id())
+        .map_or(0, |(_, q)| *q);
+    assert_eq!(held, 2, "{:?}", snap.positions);
+}

@@ -57,7 +57,8 @@ fn seeds_240_319() {
 /// (365774009441), two exits that each close their own part are not duplicates
 /// (365774012847), a Broken strategy's instruments are locked the moment it breaks
 /// (451636552076, 365774012079, 365774012458), an unanswered stop cancel is asked again
-/// (451636547290), a parked rule flatten is retried while its rule still asks (365774015124).
+/// (451636547290, 451636547534), a parked rule flatten is retried while its rule still asks
+/// (365774015124), a lost-order check the broker did not answer is tried again (451636553001).
 #[test]
 fn regression_seeds() {
     let failing: Vec<(u64, &str)> = [
@@ -103,6 +104,10 @@ fn regression_seeds() {
         // A rule flatten parked after rejections in a storm is tried again while its rule is
         // still breached.
         365_774_015_124,
+        // A lost-order check the broker did not answer is tried again.
+        451_636_553_001,
+        // A stop's unanswered cancel around a disconnect is asked again.
+        451_636_547_534,
     ]
     .into_iter()
     .filter_map(|s| {

@@ -87,6 +87,8 @@ pub struct WrappedBroker {
     phantom: Option<(Position, tokio::time::Instant)>,
     /// Cancels fail (not connected) until this time.
     failing_cancels: Option<tokio::time::Instant>,
+    /// Open-orders requests time out in this window.
+    silent_open_orders: Option<(tokio::time::Instant, tokio::time::Instant)>,
 }
 
 #[derive(Clone)]
@@ -107,7 +109,19 @@ impl WrappedBroker {
             late_positions: None,
             phantom: None,
             failing_cancels: None,
+            silent_open_orders: None,
         }
+    }
+
+    /// Every open-orders request from `from` until `until` times out (a gateway too busy to
+    /// answer).
+    pub fn with_silent_open_orders(
+        mut self,
+        from: tokio::time::Instant,
+        until: tokio::time::Instant,
+    ) -> Self {
+        self.silent_open_orders = Some((from, until));
+        self
     }
 
     /// Every cancel fails as not connected until `until` (the link dropped as they went out).
@@ -296,6 +310,12 @@ impl Broker for WrappedBroker {
         Ok(ps)
     }
     async fn open_orders(&self) -> Result<Vec<OpenOrder>, BrokerError> {
+        if self.silent_open_orders.is_some_and(|(from, until)| {
+            let now = tokio::time::Instant::now();
+            from <= now && now < until
+        }) {
+            return Err(BrokerError::Timeout("open_orders".into()));
+        }
         self.inner.open_orders().await
     }
     async fn executions_since(&self, since: Timestamp) -> Result<Vec<Execution>, BrokerError> {
