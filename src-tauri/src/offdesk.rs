@@ -366,24 +366,17 @@ async fn view(v: &crate::venue::Venue) -> AlertChannels {
 
 /// Writes the alerts file atomically (temp file + rename).
 fn write(path: &Path, cfg: &AlertsConfig) -> Result<(), IpcError> {
-    let storage = |what: &str, e: std::io::Error| {
-        IpcError::new(
-            ErrorCode::Storage,
-            "alerts.write",
-            format!("cannot {what} {}: {e}", path.display()),
-        )
-    };
-    if let Some(dir) = path.parent() {
-        tradeguard_store::create_private_dir(dir)
-            .map_err(|e| storage("create the folder of", e))?;
-    }
-    let tmp = path.with_extension("toml.tmp");
     let text = format!(
         "# Tradeguard off-desk alert channels (Settings → Alerts). Secrets are in the OS keychain.\n{}",
         cfg.to_toml()
     );
-    std::fs::write(&tmp, text).map_err(|e| storage("write", e))?;
-    std::fs::rename(&tmp, path).map_err(|e| storage("replace", e))
+    crate::paths::write_atomically(path, &text).map_err(|e| {
+        IpcError::new(
+            ErrorCode::Storage,
+            "alerts.write",
+            format!("cannot write {}: {e}", path.display()),
+        )
+    })
 }
 
 /// The channels, their state and the latest deliveries.

@@ -152,6 +152,17 @@ fn data_dir_arg(args: impl IntoIterator<Item = OsString>) -> Result<Option<PathB
 }
 
 /// Shown with a path in messages.
+/// Writes `text` to `path` atomically (a temp file beside it, then a rename: a crash
+/// mid-write leaves the old file, never half a file), creating its folder private to the user.
+pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        tradeguard_store::create_private_dir(dir)?;
+    }
+    let tmp = path.with_extension("toml.tmp");
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
+}
+
 pub fn show(p: &Path) -> String {
     p.display().to_string()
 }

@@ -414,12 +414,7 @@ fn save_to(
             }
         }
     }
-    let tmp = path.with_extension("toml.tmp");
-    let write = || -> std::io::Result<()> {
-        std::fs::write(&tmp, &checked.text)?;
-        std::fs::rename(&tmp, path)
-    };
-    write().map_err(|e| {
+    crate::paths::write_atomically(path, &checked.text).map_err(|e| {
         IpcError::new(
             ErrorCode::Storage,
             "rules.write",

@@ -126,8 +126,7 @@ impl Settings {
         })
     }
 
-    /// Writes the settings file atomically (temp file + rename): a crash mid-write leaves the
-    /// old file, never half a file.
+    /// Writes the settings file atomically ([`crate::paths::write_atomically`]).
     pub fn save(&self, path: &Path) -> Result<(), IpcError> {
         let storage = |what: &str, e: std::io::Error| {
             IpcError::new(
@@ -143,13 +142,7 @@ impl Settings {
                 e.to_string(),
             )
         })?;
-        if let Some(dir) = path.parent() {
-            tradeguard_store::create_private_dir(dir)
-                .map_err(|e| storage("create the folder of", e))?;
-        }
-        let tmp = path.with_extension("toml.tmp");
-        std::fs::write(&tmp, text).map_err(|e| storage("write", e))?;
-        std::fs::rename(&tmp, path).map_err(|e| storage("replace", e))
+        crate::paths::write_atomically(path, &text).map_err(|e| storage("write", e))
     }
 }
 

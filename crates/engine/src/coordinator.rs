@@ -18,7 +18,7 @@ use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tradeguard_model::{
-    AccountId, BrokenReason, Broker, Clock, GroupId, InstrumentId, Position, StrategyId,
+    AccountId, BrokenReason, Broker, Clock, GroupId, InstrumentId, Position, StrategyId, Timestamp,
 };
 
 /// Everything the engine needs.
@@ -144,13 +144,15 @@ impl ExecutionCoordinator {
             .await?
     }
 
-    /// Reconciliation: the broker's `positions` (all of them) replace the engine's book for
-    /// every instrument it has nothing working on; returns the repairs made.
+    /// Reconciliation: the broker's `positions` (all of them), asked for at `taken`, replace
+    /// the engine's book for every instrument it has nothing working on and no fill or
+    /// position event has touched since `taken`; returns the repairs made.
     pub async fn reconcile_positions(
         &self,
         positions: Vec<Position>,
+        taken: Timestamp,
     ) -> Result<Vec<PositionRepair>, ExecError> {
-        self.call(|r| Command::ReconcilePositions(positions, r))
+        self.call(|r| Command::ReconcilePositions(positions, taken, r))
             .await
     }
 

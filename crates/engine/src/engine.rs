@@ -50,7 +50,11 @@ pub(crate) enum Command {
     SetBrokenLegs(BTreeMap<InstrumentId, StrategyId>, oneshot::Sender<()>),
     Snapshot(oneshot::Sender<EngineSnapshot>),
     SetForcedUnwind(AccountId, bool, oneshot::Sender<Result<(), ExecError>>),
-    ReconcilePositions(Vec<Position>, oneshot::Sender<Vec<PositionRepair>>),
+    ReconcilePositions(
+        Vec<Position>,
+        Timestamp,
+        oneshot::Sender<Vec<PositionRepair>>,
+    ),
     Check(OrderIntent, oneshot::Sender<Result<IntentCheck, ExecError>>),
 }
 
@@ -156,6 +160,9 @@ pub(crate) struct Engine {
     /// A lost-order check that could not ask the broker (its open orders timed out): tried
     /// again at this time (see [`crate::lost`]).
     pub(crate) lost_check_at: Option<Timestamp>,
+    /// When a fill or a position event last moved (or confirmed) each instrument's position:
+    /// a reconciliation snapshot asked for before that is older than the book.
+    touched_at: HashMap<InstrumentId, Timestamp>,
     exposure_alerted: BTreeMap<ExposureKey, i64>,
     /// Orders whose cancel recovery requested; hedging waits for them (bounded).
     pub recovery_cancels: BTreeSet<OrderId>,
@@ -204,6 +211,7 @@ impl Engine {
             highest_order: None,
             next_exposure_check: None,
             lost_check_at: None,
+            touched_at: HashMap::new(),
             exposure_alerted: BTreeMap::new(),
             recovery_cancels: BTreeSet::new(),
             recovery_deadline: None,
@@ -407,8 +415,8 @@ impl Engine {
                 let r = self.set_forced_unwind(account, enabled).await;
                 let _ = reply.send(r);
             }
-            Command::ReconcilePositions(positions, reply) => {
-                let _ = reply.send(self.reconcile_positions(positions));
+            Command::ReconcilePositions(positions, taken, reply) => {
+                let _ = reply.send(self.reconcile_positions(positions, taken));
             }
             Command::Check(intent, reply) => {
                 let _ = reply.send(self.check_intent(&intent));
@@ -521,9 +529,17 @@ impl Engine {
         })
     }
 
-    /// Reconciliation: the broker's positions win for every instrument nothing of ours is
-    /// working on. Returns what changed.
-    fn reconcile_positions(&mut self, positions: Vec<Position>) -> Vec<PositionRepair> {
+    /// Reconciliation, returning what changed: the broker's positions win for every instrument
+    /// nothing of ours is working on and no fill or position event touched since the snapshot
+    /// was asked for (`taken`): a snapshot older than what the book
+    /// already applied would put back a position that is gone (DST seed 365774009879: the
+    /// expiry's position events, then a snapshot from before them, put the expired options
+    /// back and took the delivered stock out).
+    fn reconcile_positions(
+        &mut self,
+        positions: Vec<Position>,
+        taken: Timestamp,
+    ) -> Vec<PositionRepair> {
         let mut target: BTreeMap<InstrumentId, (tradeguard_model::Instrument, i64)> = self
             .book
             .positions()
@@ -535,7 +551,8 @@ impl Engine {
         let mut out = Vec::new();
         for (id, (inst, qty)) in target {
             let local = self.book.qty(&id);
-            if local == qty || self.working_on(&id) {
+            let newer = self.touched_at.get(&id).is_some_and(|t| *t >= taken);
+            if local == qty || self.working_on(&id) || newer {
                 continue;
             }
             tracing::warn!(instrument = %id, from = local, to = qty, "reconciliation: book repaired (broker wins)");
@@ -1356,6 +1373,8 @@ impl Engine {
             BrokerEvent::Execution(e) => self.on_exec(e).await,
             BrokerEvent::Position(p) => {
                 let id = p.instrument.id();
+                let now = self.now();
+                self.touched_at.insert(id.clone(), now);
                 if !self.working_on(&id) && self.book.qty(&id) != p.qty {
                     tracing::info!(instrument = %id, from = self.book.qty(&id), to = p.qty, "position event applied (broker wins)");
                     self.book.set(&p.instrument, p.qty);
@@ -1451,6 +1470,8 @@ impl Engine {
             return;
         }
         self.book.apply(&e.instrument, e.signed_qty());
+        let now = self.now();
+        self.touched_at.insert(e.instrument.id(), now);
         if self.account.is_none() {
             self.account = Some(e.account.clone());
         }

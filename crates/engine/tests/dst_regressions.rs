@@ -11,6 +11,14 @@ use tradeguard_model::{
     BrokenReason, Broker, OpenOrderKind, OrderType, Right, Side, StrategyId, stubs,
 };
 
+/// The engine book's quantity of `i`.
+fn book(s: &tradeguard_engine::EngineSnapshot, i: &tradeguard_model::Instrument) -> i64 {
+    s.positions
+        .iter()
+        .find(|(id, _)| *id == i.id())
+        .map_or(0, |(_, q)| *q)
+}
+
 fn refused(e: ExecError) -> GateRefusal {
     match e {
         ExecError::Refused(r) => r,
@@ -233,12 +241,6 @@ async fn a_resting_stop_does_not_hide_a_delivery_from_the_book() {
         .unwrap();
     sleep_ms(5_000).await;
     assert_eq!(qty_at_broker(&b, &spy()).await, 0, "100 shares delivered");
-    let book = |s: &tradeguard_engine::EngineSnapshot, i: &tradeguard_model::Instrument| {
-        s.positions
-            .iter()
-            .find(|(id, _)| *id == i.id())
-            .map_or(0, |(_, q)| *q)
-    };
     let snap = c.snapshot().await.unwrap();
     assert_eq!(
         book(&snap, &spy()),
@@ -248,7 +250,10 @@ async fn a_resting_stop_does_not_hide_a_delivery_from_the_book() {
     assert_eq!(book(&snap, &opt(Right::Call, 480)), 0);
     // Reconciliation finds nothing left to repair.
     let repairs = c
-        .reconcile_positions(b.positions().await.unwrap())
+        .reconcile_positions(
+            b.positions().await.unwrap(),
+            venue(&b).lock().unwrap().now(),
+        )
         .await
         .unwrap();
     assert!(repairs.is_empty(), "{repairs:?}");
@@ -529,4 +534,45 @@ async fn the_lock_taken_at_the_break_survives_a_stale_push_and_then_lapses() {
         snap.broken_legs,
         vec![(opt(Right::Call, 495).id(), StrategyId(3))]
     );
+}
+
+/// DST seed 365774009879 (invariant 4): a reconciliation snapshot asked for before position
+/// events the book already applied (the expiry's) put the old positions back: the expired
+/// options returned and the delivered stock went out of the book. A snapshot older than the
+/// book's last word on an instrument leaves it alone; a fresh one still repairs.
+#[tokio::test(start_paused = true)]
+async fn a_snapshot_older_than_the_books_last_event_does_not_undo_it() {
+    let mut cfg = sim_cfg(190);
+    cfg.positions = vec![position(opt(Right::Put, 490), -1, "3")];
+    cfg.assignment.report = tradeguard_sim::DeliveryReport::batch();
+    let b = broker(cfg);
+    let j = MemoryJournal::new();
+    let c = start(b.clone(), &j, engine_cfg()).await;
+    sleep_ms(500).await;
+    // The reconciler asks for the broker's positions...
+    let taken = venue(&b).lock().unwrap().now();
+    let stale = b.positions().await.unwrap();
+    sleep_ms(200).await;
+    // ...and before its answer is applied the short put is assigned: 100 SPY delivered.
+    b.force_assignment(&opt(Right::Put, 490).id(), 1).unwrap();
+    sleep_ms(3_000).await;
+    let snap = c.snapshot().await.unwrap();
+    assert_eq!(
+        (book(&snap, &spy()), book(&snap, &opt(Right::Put, 490))),
+        (100, 0)
+    );
+    let repairs = c.reconcile_positions(stale.clone(), taken).await.unwrap();
+    assert!(
+        repairs.is_empty(),
+        "the old snapshot undid newer events: {repairs:?}"
+    );
+    let snap = c.snapshot().await.unwrap();
+    assert_eq!(
+        (book(&snap, &spy()), book(&snap, &opt(Right::Put, 490))),
+        (100, 0)
+    );
+    // The same positions asked for now are the broker's word: they repair.
+    let now = venue(&b).lock().unwrap().now();
+    let repairs = c.reconcile_positions(stale, now).await.unwrap();
+    assert_eq!(repairs.len(), 2, "{repairs:?}");
 }

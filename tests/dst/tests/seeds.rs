@@ -58,7 +58,8 @@ fn seeds_240_319() {
 /// (365774012847), a Broken strategy's instruments are locked the moment it breaks
 /// (451636552076, 365774012079, 365774012458), an unanswered stop cancel is asked again
 /// (451636547290, 451636547534), a parked rule flatten is retried while its rule still asks
-/// (365774015124), a lost-order check the broker did not answer is tried again (451636553001).
+/// (365774015124), a lost-order check the broker did not answer is tried again (451636553001),
+/// a reconciliation snapshot older than the book's last event leaves it alone (365774009879).
 #[test]
 fn regression_seeds() {
     let failing: Vec<(u64, &str)> = [
@@ -108,6 +109,8 @@ fn regression_seeds() {
         451_636_553_001,
         // A stop's unanswered cancel around a disconnect is asked again.
         451_636_547_534,
+        // A reconciliation snapshot older than the book's last event leaves it alone.
+        365_774_009_879,
     ]
     .into_iter()
     .filter_map(|s| {

@@ -102,6 +102,9 @@ pub(crate) async fn reconcile_once(core: &SharedCore) -> TaskResult {
         order_diffs: Vec::new(),
         error: None,
     };
+    // Asked for now: the coordinator keeps what its book applied after this (fills, position
+    // events) over the snapshot.
+    let taken = core.now();
     let positions = match core.broker.positions().await {
         Ok(p) => p,
         Err(e) => {
@@ -164,7 +167,7 @@ pub(crate) async fn reconcile_once(core: &SharedCore) -> TaskResult {
             )
             .await;
     }
-    let repairs = core.coord.reconcile_positions(positions).await?;
+    let repairs = core.coord.reconcile_positions(positions, taken).await?;
     report.engine_repairs = repairs.len();
     for r in &repairs {
         let text = format!(
