@@ -249,11 +249,9 @@ async fn a_resting_stop_does_not_hide_a_delivery_from_the_book() {
     );
     assert_eq!(book(&snap, &opt(Right::Call, 480)), 0);
     // Reconciliation finds nothing left to repair.
+    let now = venue(&b).lock().unwrap().now();
     let repairs = c
-        .reconcile_positions(
-            b.positions().await.unwrap(),
-            venue(&b).lock().unwrap().now(),
-        )
+        .reconcile_positions(b.positions().await.unwrap(), now)
         .await
         .unwrap();
     assert!(repairs.is_empty(), "{repairs:?}");
