@@ -178,6 +178,47 @@ fn inv2_two_live_exits_for_the_same_quantity() {
     assert_eq!(first_violation(&[o]), Some(Invariant::NoDuplicateExit));
 }
 
+/// Issue seed 55001494 (invariant 2 before it was corrected): a forced unwind's Emergency
+/// exit and a person's close of one strategy each sold 1 of the 2 puts the account held: two
+/// exits, each of its own part, not a duplicate (the coordinator had cut the Emergency by the
+/// close's unfilled quantity). Only exits that together would sell more than is held are.
+#[test]
+fn inv2_two_exits_each_of_its_own_part_are_not_duplicates() {
+    let mut o = calm(100);
+    o.venue_positions = BTreeMap::from([(PUT.to_owned(), 2)]);
+    o.engine_positions = o.venue_positions.clone();
+    o.guard_positions = o.venue_positions.clone();
+    o.groups = vec![
+        group(
+            3,
+            Purpose::Close,
+            false,
+            99,
+            vec![leg(PUT, Side::Sell, 1, 0, Some(4))],
+        ),
+        group(
+            4,
+            Purpose::Emergency,
+            false,
+            99,
+            vec![leg(PUT, Side::Sell, 1, 0, Some(5))],
+        ),
+    ];
+    let live = |order| LiveOrder {
+        order,
+        instrument: PUT.into(),
+        side: Side::Sell,
+        remaining: 1,
+    };
+    o.venue_orders = vec![live(4), live(5)];
+    assert_eq!(first_violation(&[o.clone()]), None);
+    // One put held: the second sale would open a short. That is a duplicate.
+    o.venue_positions = BTreeMap::from([(PUT.to_owned(), 1)]);
+    o.engine_positions = o.venue_positions.clone();
+    o.guard_positions = o.venue_positions.clone();
+    assert_eq!(first_violation(&[o]), Some(Invariant::NoDuplicateExit));
+}
+
 #[test]
 fn inv3_working_hedges_above_unmatched() {
     let mut states: Vec<Observation> = (100..110).map(calm).collect();
