@@ -1269,7 +1269,17 @@ impl Engine {
                         };
                         let alert =
                             s.on_cancel_failed(&format!("{e} ({})", e.code()), now, timeout);
-                        Box::pin(self.run_stop_actions(id, vec![alert])).await;
+                        if matches!(e, BrokerError::NotConnected) {
+                            // Tried again every time-out while the link is down: the lost
+                            // connection is alerted once (guard.connection_lost), not each try.
+                            tracing::warn!(
+                                stop = id,
+                                "stop-limit cancel not sent (not connected); tried again in {} ms",
+                                timeout.as_millis()
+                            );
+                        } else {
+                            Box::pin(self.run_stop_actions(id, vec![alert])).await;
+                        }
                         // Filled or unknown at the broker with its events lost (crate::lost).
                         Box::pin(self.settle_lost_stops()).await;
                         return;

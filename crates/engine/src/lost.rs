@@ -13,7 +13,8 @@
 //! [`Engine::settle_lost_stops`] does the same for managed stops: a stop whose working order
 //! (its stop-limit, or its market order) the broker no longer lists is settled from that
 //! order's executions — Done when they cover it, else Failed with a critical alert (the
-//! position is not protected). Called when a stop's cancel fails and on every reconnect
+//! position is not protected) — except a stop-limit whose cancel we asked for: gone is the
+//! confirmation, and the stop sends its market order for the rest as on a confirmed cancel. Called when a stop's cancel fails and on every reconnect
 //! (DST seed 712: a stop-limit filled while the link was down kept its instrument out of
 //! reconciliation for good).
 
@@ -110,6 +111,30 @@ impl Engine {
             };
             s.limit_filled = s.limit_filled.max(lf.min(s.spec.qty));
             s.market_filled = s.market_filled.max(mf);
+            if s.state == StopState::CancelPending && s.remaining() > 0 {
+                // We asked for the cancel and the order is gone: that is the confirmation
+                // (its status was lost, or is still on its way), as a restart reads it too
+                // (`recovery`). The stop goes on as on a confirmed cancel: the market order for
+                // what is left, cut to the position still held (or Cancelled when superseded).
+                let now = self.clock.now();
+                let timeout = self.cfg.stop_timeout;
+                let confirmed = tradeguard_model::OrderUpdate {
+                    order_id: limit,
+                    status: tradeguard_model::OrderStatus::Cancelled,
+                    filled: lf,
+                    remaining: 0,
+                    avg_fill_price: None,
+                    reason: None,
+                    ts: now,
+                };
+                let actions = s.on_status(&confirmed, now, timeout);
+                tracing::warn!(
+                    stop = id,
+                    "stop-limit gone at the broker after its cancel was asked: read as the confirmed cancel"
+                );
+                self.run_stop_actions_pub(id, actions).await;
+                continue;
+            }
             let done = s.remaining() == 0;
             s.state = if done {
                 StopState::Done

@@ -226,6 +226,62 @@ async fn stop_limit_not_filled_is_cancelled_then_market_after_confirmation() {
     assert!(cp < ms);
 }
 
+/// A stop whose time-out cancel cannot be sent because the link is down tries again every
+/// time-out without an alert each time (the lost connection is alerted once by the guard); the
+/// link back, the cancel goes out and the stop exits at market once the cancel is confirmed.
+#[tokio::test(start_paused = true)]
+async fn a_cancel_the_link_cannot_carry_is_retried_quietly_and_goes_out_when_it_is_back() {
+    let b = broker(long_spy_stop_rig(8));
+    let j = MemoryJournal::new();
+    let c = start(b.clone(), &j, engine_cfg()).await;
+    let mut alerts = c.subscribe_alerts();
+    let id = c.place_stop(stop_spec()).await.unwrap();
+    sleep_ms(1_000).await;
+    venue(&b)
+        .lock()
+        .unwrap()
+        .set_spot("SPY", px("480"))
+        .unwrap();
+    sleep_ms(1_200).await;
+    venue(&b).lock().unwrap().disconnect();
+    sleep_ms(12_000).await;
+    let mut codes = Vec::new();
+    while let Ok(a) = alerts.try_recv() {
+        codes.push(a.code);
+    }
+    assert!(
+        !codes.iter().any(|c| c == "stop.cancel_rejected"),
+        "one alert per retry while disconnected: {codes:?}"
+    );
+    let s = c
+        .snapshot()
+        .await
+        .unwrap()
+        .stops
+        .into_iter()
+        .find(|s| s.id == id)
+        .unwrap();
+    assert_eq!(s.market_order, None, "no exit while the cancel is unsent");
+    venue(&b).lock().unwrap().connect();
+    sleep_ms(8_000).await;
+    let mut later = Vec::new();
+    while let Ok(a) = alerts.try_recv() {
+        later.push(a.code);
+    }
+    assert!(!later.iter().any(|c| c == "stop.order_lost"), "{later:?}");
+    let s = c
+        .snapshot()
+        .await
+        .unwrap()
+        .stops
+        .into_iter()
+        .find(|s| s.id == id)
+        .unwrap();
+    assert_eq!(s.state, StopState::Done, "{s:#?}");
+    assert!(s.market_order.is_some());
+    assert_eq!(qty_at_broker(&b, &spy()).await, 0);
+}
+
 #[tokio::test(start_paused = true)]
 async fn rejected_cancel_keeps_the_stop_managed_and_alerts() {
     let mut cfg = long_spy_stop_rig(8);
