@@ -9,7 +9,6 @@ use serde::{Deserialize, Serialize};
 use specta::Type;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tradeguard_engine::Severity;
 use tradeguard_engine::enforce::Guard;
 use tradeguard_model::Clock;
 use tradeguard_notify::{
@@ -52,45 +51,14 @@ pub async fn start(
     let config = match read(&path) {
         Ok(c) => c,
         Err(e) => {
-            guard
-                .raise_alert(
-                    Severity::Critical,
-                    e.code(),
-                    format!(
-                        "Off-desk alerts are OFF: {} was rejected: {e}. Fix it in Settings → Alerts.",
-                        path.display()
-                    ),
-                )
+            tradeguard_notify::alert_rejected(guard, &path, &e, "Fix it in Settings → Alerts.")
                 .await;
             AlertsConfig::default()
         }
     };
     tracing::info!(channels = config.channel.len(), file = %path.display(), "off-desk alerts");
-    match tradeguard_notify::start_for_guard(
-        guard,
-        journal,
-        clock,
-        config,
-        Arc::new(Keychain),
-        inbox,
-    )
-    .await
-    {
-        Ok(r) => Some(r),
-        Err(e) => {
-            guard
-                .raise_alert(
-                    Severity::Critical,
-                    "alerts.relay_not_started",
-                    format!(
-                        "Off-desk alerts are OFF: the journal could not be read for pending deliveries: {e} ({})",
-                        e.code()
-                    ),
-                )
-                .await;
-            None
-        }
-    }
+    tradeguard_notify::start_for_guard(guard, journal, clock, config, Arc::new(Keychain), inbox)
+        .await
 }
 
 /// One channel as Settings edits it (flat: the fields of every kind, the unused ones empty).

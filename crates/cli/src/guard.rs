@@ -595,7 +595,7 @@ async fn guard_main(args: GuardArgs) -> Result<(), GuardCliError> {
                     .collect::<Vec<_>>()
                     .join(", ")
             );
-            match tradeguard_notify::start_for_guard(
+            relay = tradeguard_notify::start_for_guard(
                 &guard,
                 journal.clone(),
                 clock.clone(),
@@ -603,38 +603,14 @@ async fn guard_main(args: GuardArgs) -> Result<(), GuardCliError> {
                 Arc::new(tradeguard_notify::Keychain),
                 (sink, inbox),
             )
-            .await
-            {
-                Ok(r) => relay = Some(r),
-                Err(e) => {
-                    guard
-                        .raise_alert(
-                            Severity::Critical,
-                            "alerts.relay_not_started",
-                            format!(
-                                "Off-desk alerts are OFF: the journal could not be read for pending deliveries: {e} ({})",
-                                e.code()
-                            ),
-                        )
-                        .await;
-                }
-            }
+            .await;
         }
         Some((path, Err(e))) => {
             println!(
                 "guard: alerts file REJECTED [{}]: {e}; no off-desk alerts",
                 e.code()
             );
-            guard
-                .raise_alert(
-                    Severity::Critical,
-                    e.code(),
-                    format!(
-                        "Off-desk alerts are OFF: {} was rejected: {e}. Fix the file and restart.",
-                        path.display()
-                    ),
-                )
-                .await;
+            tradeguard_notify::alert_rejected(&guard, path, &e, "Fix the file and restart.").await;
         }
     }
     if let Some((e, instead)) = guard_rejected {

@@ -27,8 +27,8 @@ pub use relay::{ChannelStatus, Inbox, InboxRx, Relay, RelayDeps, RetryPolicy, in
 pub use secrets::{Keychain, MemorySecrets, SecretStore};
 
 use std::sync::Arc;
+use tradeguard_engine::Journal;
 use tradeguard_engine::enforce::Guard;
-use tradeguard_engine::{Journal, JournalError};
 use tradeguard_model::Clock;
 
 /// Reads and validates an alerts file.
@@ -41,10 +41,26 @@ pub fn read_config(path: &std::path::Path) -> Result<AlertsConfig, NotifyError> 
     AlertsConfig::parse(&text)
 }
 
+/// Raises the Critical alert for an alerts file that cannot be used (the guard goes on without
+/// its channels); `fix` says where to mend it.
+pub async fn alert_rejected(guard: &Guard, path: &std::path::Path, e: &NotifyError, fix: &str) {
+    guard
+        .raise_alert(
+            tradeguard_engine::Severity::Critical,
+            e.code(),
+            format!(
+                "Off-desk alerts are OFF: {} was rejected: {e}. {fix}",
+                path.display()
+            ),
+        )
+        .await;
+}
+
 /// Starts the relay for a running `guard` (its alerter raises the relay's alerts and audit
 /// entries), with the deliveries `journal` holds as pending, and the daily summary when a
 /// channel asks for it: the one wiring of the desktop and `tradeguard guard`. `sink` is the
-/// inbox handed to the guard (the summary is queued through it).
+/// inbox handed to the guard (the summary is queued through it). A journal that cannot be read
+/// is a Critical alert and no relay (`None`).
 pub async fn start_for_guard(
     guard: &Guard,
     journal: Arc<dyn Journal>,
@@ -52,8 +68,23 @@ pub async fn start_for_guard(
     config: AlertsConfig,
     secrets: Arc<dyn SecretStore>,
     (sink, inbox): (Arc<Inbox>, InboxRx),
-) -> Result<Relay, JournalError> {
-    let state = journal.load().await?;
+) -> Option<Relay> {
+    let state = match journal.load().await {
+        Ok(s) => s,
+        Err(e) => {
+            guard
+                .raise_alert(
+                    tradeguard_engine::Severity::Critical,
+                    "alerts.relay_not_started",
+                    format!(
+                        "Off-desk alerts are OFF: the journal could not be read for pending deliveries: {e} ({})",
+                        e.code()
+                    ),
+                )
+                .await;
+            return None;
+        }
+    };
     let summary_at = config.summary_time();
     let relay = Relay::start(
         RelayDeps {
@@ -70,5 +101,5 @@ pub async fn start_for_guard(
     )
     .await;
     relay.run_summary(guard, sink, clock, summary_at, state.last_summary);
-    Ok(relay)
+    Some(relay)
 }
