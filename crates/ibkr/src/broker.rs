@@ -3,7 +3,6 @@
 
 use crate::convert;
 use crate::error::IbError;
-use crate::hub::EventHub;
 use crate::settings::IbSettings;
 use crate::tracker::Tracker;
 use futures::StreamExt;
@@ -21,6 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tradeguard_model::hub::EventHub;
 use tradeguard_model::{
     AccountSnapshot, Broker, BrokerError, BrokerEvent, Capabilities, Clock, ComboOrder,
     ConnectionState, EventStream, Execution, Greeks, Instrument, InstrumentId, MarginImpact, Money,

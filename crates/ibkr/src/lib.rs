@@ -3,7 +3,7 @@
 //! protobuf protocol, server version ≥ 213).
 //!
 //! Modules: [`settings`] (host, port, client id, account; validation), [`error`] (typed
-//! [`IbError`]), [`convert`] (model ↔ IB types), [`hub`] (event fan-out with lag notices),
+//! [`IbError`]), [`convert`] (model ↔ IB types), the model's `hub` (event fan-out with lag notices),
 //! [`tracker`] (status de-duplication, cancel confirmation, execution/commission join,
 //! reconciliation bookkeeping), [`broker`] (the session supervisor and the trait impl), and
 //! behind the `fake-tws` feature [`fake_tws`], a fake gateway for tests.
@@ -13,7 +13,6 @@ pub mod convert;
 pub mod error;
 #[cfg(feature = "fake-tws")]
 pub mod fake_tws;
-pub mod hub;
 pub mod settings;
 pub mod tracker;
 

@@ -10,6 +10,8 @@ pub mod broker;
 pub mod clock;
 pub mod event;
 pub mod fill;
+#[cfg(feature = "hub")]
+pub mod hub;
 pub mod ids;
 pub mod instrument;
 pub mod leg;

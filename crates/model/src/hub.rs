@@ -1,10 +1,11 @@
-//! Event fan-out: every subscriber gets its own [`EventStream`]; a subscriber that falls behind
+//! Event fan-out for venue adapters (feature `hub`: the one piece of this crate on an async
+//! runtime, tokio's broadcast channel): every subscriber gets its own [`EventStream`]; a subscriber that falls behind
 //! gets a [`Notice::EVENTS_DROPPED`] notice saying how many events it missed, never silence.
 
+use crate::{BrokerEvent, Clock, ConnectionState, EventStream, Notice};
 use futures::StreamExt;
 use std::sync::Arc;
 use tokio::sync::broadcast;
-use tradeguard_model::{BrokerEvent, Clock, ConnectionState, EventStream, Notice};
 
 /// Broadcasts broker events to any number of subscribers.
 #[derive(Clone)]
@@ -82,7 +83,7 @@ impl EventHub {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tradeguard_model::{ConnectionState, ManualClock, Timestamp};
+    use crate::{ConnectionState, ManualClock, Timestamp};
 
     #[tokio::test]
     async fn lagging_subscriber_gets_a_notice() {
