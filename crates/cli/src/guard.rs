@@ -61,6 +61,18 @@ pub enum BrokerKind {
     Sim,
     /// Interactive Brokers (IB Gateway or TWS).
     Ib,
+    /// Tradier (REST and streams); the access token from the OS keychain
+    /// (`tradeguard secret tradier --account …` stores it).
+    Tradier,
+}
+
+/// Tradier environment (`--tradier-env`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TradierEnv {
+    /// sandbox.tradier.com: paper trading, delayed data.
+    Sandbox,
+    /// api.tradier.com: real money.
+    Live,
 }
 
 /// Exchange calendar of the guard (`--market-hours`).
@@ -104,6 +116,16 @@ pub struct GuardArgs {
     /// IB account code (empty: the first managed account).
     #[arg(long, default_value = "")]
     pub ib_account: String,
+    /// Tradier account number.
+    #[arg(long, default_value = "")]
+    pub tradier_account: String,
+    /// Tradier environment: `sandbox` (paper, delayed data) or `live`.
+    #[arg(long, value_enum, default_value_t = TradierEnv::Sandbox)]
+    pub tradier_env: TradierEnv,
+    /// Tradier API base URL instead of the environment's (a fake Tradier on this machine:
+    /// `http://127.0.0.1:PORT/v1`).
+    #[arg(long)]
+    pub tradier_url: Option<String>,
     /// Data directory of the journal database (default: $TRADEGUARD_DATA_DIR, else
     /// $XDG_DATA_HOME/tradeguard or ~/.local/share/tradeguard).
     #[arg(long)]
@@ -120,6 +142,66 @@ pub struct GuardArgs {
     /// Status summary period in wall-clock seconds (overrides the config file).
     #[arg(long)]
     pub status_every: Option<f64>,
+}
+
+/// The Tradier broker of the options, its token from the OS keychain, connected; and the
+/// account's one-guard lock.
+async fn tradier_broker(
+    args: &GuardArgs,
+    clock: Arc<dyn Clock>,
+) -> Result<
+    (
+        tradeguard_tradier::TradierBroker,
+        tradeguard_store::InstanceLock,
+    ),
+    GuardCliError,
+> {
+    let acct = args.tradier_account.trim();
+    if acct.is_empty() {
+        return Err(GuardCliError::BadOption {
+            option: "--tradier-account",
+            reason: "the Tradier account number is required with --broker tradier".into(),
+        });
+    }
+    let token = match tradeguard_notify::venue_secret("tradier", acct) {
+        Ok(Some(t)) => t,
+        Ok(None) => {
+            return Err(GuardCliError::Broker(
+                format!(
+                    "no Tradier token for {acct} in the OS keychain: store one with `tradeguard secret tradier --account {acct}` (reads it from standard input)"
+                ),
+                "tradier.no_token",
+            ));
+        }
+        Err(e) => return Err(GuardCliError::Broker(e.to_string(), e.code())),
+    };
+    let token = tradeguard_tradier::Token::new(token);
+    let settings = match (&args.tradier_url, args.tradier_env) {
+        (Some(url), _) => tradeguard_tradier::TradierSettings::at(url.clone(), acct, token),
+        (None, TradierEnv::Sandbox) => tradeguard_tradier::TradierSettings::new(
+            tradeguard_tradier::Environment::Sandbox,
+            acct,
+            token,
+        ),
+        (None, TradierEnv::Live) => tradeguard_tradier::TradierSettings::new(
+            tradeguard_tradier::Environment::Live,
+            acct,
+            token,
+        ),
+    };
+    println!("guard: Tradier at {} account {acct}", settings.api_url);
+    let b = tradeguard_tradier::TradierBroker::new(settings, clock.clone())
+        .map_err(|e| GuardCliError::Broker(e.to_string(), e.code()))?;
+    let lock = tradeguard_store::lock_account(
+        &tradeguard_store::account_lock_dir(),
+        "tradier",
+        acct,
+        clock.now().millis(),
+    )?;
+    tradeguard_model::Broker::connect(&b)
+        .await
+        .map_err(|e| GuardCliError::Broker(e.to_string(), e.code()))?;
+    Ok((b, lock))
 }
 
 /// Failures of the guard command. A bad `--config` file is not one: the guard runs without it
@@ -418,7 +500,9 @@ async fn guard_main(args: GuardArgs) -> Result<(), GuardCliError> {
         (HoursKind::UsEquity, BrokerKind::Sim) => Arc::new(UsEquityHours::fixed_offset(
             tradeguard_sim::calendar::ET_OFFSET_SECS,
         )),
-        (HoursKind::UsEquity, BrokerKind::Ib) => Arc::new(UsEquityHours::new_york()),
+        (HoursKind::UsEquity, BrokerKind::Ib | BrokerKind::Tradier) => {
+            Arc::new(UsEquityHours::new_york())
+        }
     };
     let dir = data_dir(&args)?;
     // Private (0700 on Unix, tightened when it exists): the journal names accounts and positions.
@@ -524,6 +608,14 @@ async fn guard_main(args: GuardArgs) -> Result<(), GuardCliError> {
             )?);
             println!("guard: guarding IB account {account}");
             (Arc::new(ib), clock)
+        }
+        BrokerKind::Tradier => {
+            let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+            let (b, lock) = tradier_broker(&args, clock.clone()).await?;
+            account = b.account_id().clone();
+            account_lock = Some(lock);
+            println!("guard: guarding Tradier account {account}");
+            (Arc::new(b), clock)
         }
     };
     let journal: Arc<dyn Journal> = Arc::new(StoreJournal::new(&store, clock.clone(), account));

@@ -48,6 +48,48 @@ enum Command {
     },
     /// Headless guard: enforcement, reconciliation and status without a window.
     Guard(guard::GuardArgs),
+    /// Stores a venue's secret in the OS keychain, read from standard input (never an
+    /// argument: arguments show in the process list and the shell's history).
+    Secret {
+        /// The venue: `tradier` (its access token).
+        #[arg(value_parser = ["tradier"])]
+        venue: String,
+        /// The venue account the secret is for.
+        #[arg(long)]
+        account: String,
+    },
+}
+
+/// `tradeguard secret`: the first line of standard input into the keychain.
+fn store_secret(venue: &str, account: &str) -> ExitCode {
+    let account = account.trim();
+    if account.is_empty() || !account.chars().all(|c| c.is_ascii_alphanumeric()) {
+        eprintln!("tradeguard secret: --account {account:?} is not an account number");
+        return ExitCode::from(2);
+    }
+    let mut line = String::new();
+    if let Err(e) = std::io::stdin().read_line(&mut line) {
+        eprintln!("tradeguard secret: standard input unreadable: {e}");
+        return ExitCode::from(2);
+    }
+    let secret = line.trim();
+    if secret.is_empty() {
+        eprintln!("tradeguard secret: nothing on standard input; nothing stored");
+        return ExitCode::from(2);
+    }
+    match tradeguard_notify::set_venue_secret(venue, account, secret) {
+        Ok(()) => {
+            println!(
+                "stored the {venue} secret of {account} in the OS keychain ({})",
+                tradeguard_notify::venue_key(venue, account)
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("tradeguard secret: error [{}]: {e}", e.code());
+            ExitCode::from(2)
+        }
+    }
 }
 
 type Handler = fn(&Fields<'_>) -> Result<Value, CliError>;
@@ -73,15 +115,17 @@ fn run(path: &str, handler: Handler) -> Result<String, CliError> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Command::Guard(args) = cli.command {
-        return guard::run(args);
+    match cli.command {
+        Command::Guard(args) => return guard::run(args),
+        Command::Secret { venue, account } => return store_secret(&venue, &account),
+        _ => {}
     }
     let result = match &cli.command {
         Command::Price { input } => run(input, price::price_case),
         Command::Margin { input } => run(input, margin::margin_case),
         Command::Stress { input } => run(input, stress::stress_case),
-        // Handled above; the guard never reaches here.
-        Command::Guard(_) => return ExitCode::SUCCESS,
+        // Handled above; neither reaches here.
+        Command::Guard(_) | Command::Secret { .. } => return ExitCode::SUCCESS,
     };
     let written = result.and_then(|out| {
         let mut stdout = std::io::stdout().lock();

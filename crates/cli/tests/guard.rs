@@ -288,3 +288,42 @@ fn second_guard_on_the_same_data_dir_fails_naming_the_first() {
         "the second guard never started"
     );
 }
+
+/// `--broker tradier` needs the account, and a token in the OS keychain: without either the
+/// guard says what to do and exits (2 for the missing option, 1 for the missing token). (The
+/// adapter itself runs against the fake Tradier in `tradeguard-tradier` and the engine's
+/// `tradier_guard` tests.)
+#[test]
+fn tradier_without_account_or_token_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = tradeguard()
+        .args(["guard", "--broker", "tradier", "--for", "1", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--tradier-account"), "{err}");
+
+    let out = tradeguard()
+        .args([
+            "guard",
+            "--broker",
+            "tradier",
+            "--tradier-account",
+            "VA424242",
+            "--tradier-url",
+            "http://127.0.0.1:9/v1",
+            "--for",
+            "1",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        // No Secret Service on this bus: the keychain is unavailable, or has no entry.
+        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("keychain"), "{err}");
+}

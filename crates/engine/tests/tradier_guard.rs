@@ -60,7 +60,10 @@ async fn rig() -> Rig {
     .expect("the guard starts on Tradier");
     let deadline = tokio::time::Instant::now() + T;
     while g.positions().len() < 4 || g.strategies().is_empty() {
-        assert!(tokio::time::Instant::now() < deadline, "positions never arrived");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "positions never arrived"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // The strategy book pushes its strategies to the assignment guard once a second.
@@ -122,11 +125,16 @@ async fn seed_000s_condor_assigned_on_tradier_is_closed_in_the_safe_order() {
     let put = at(P435, "sell_to_close").expect("the put protection sold");
     let call = at(C465, "sell_to_close").expect("the call protection sold");
     assert!(short_call < put && short_call < call, "shorts first: {why}");
-    assert!(shares < put.max(call), "the stock before the last protection: {why}");
+    assert!(
+        shares < put.max(call),
+        "the stock before the last protection: {why}"
+    );
     let sold_shares: i64 = placed.iter().filter(|p| p.0 == "SPY").map(|p| p.2).sum();
     assert_eq!(sold_shares, 200, "{why}");
     assert!(
-        placed.iter().all(|p| p.1.ends_with("_to_close") || p.0 == "SPY"),
+        placed
+            .iter()
+            .all(|p| p.1.ends_with("_to_close") || p.0 == "SPY"),
         "nothing opened: {why}"
     );
     r.g.shutdown().await;
@@ -136,11 +144,10 @@ async fn seed_000s_condor_assigned_on_tradier_is_closed_in_the_safe_order() {
 async fn a_confirmed_flatten_of_the_four_leg_strategy_ends_flat() {
     let r = rig().await;
     let s = r.g.strategies().into_iter().next().unwrap();
-    let p = r
-        .g
-        .preview_flatten(FlattenScope::Strategy { strategy: s.id })
-        .await
-        .unwrap();
+    let p =
+        r.g.preview_flatten(FlattenScope::Strategy { strategy: s.id })
+            .await
+            .unwrap();
     r.g.confirm_flatten(&p.id).await.unwrap();
     r.fill_until(|r| r.f.positions().is_empty()).await;
     let placed = r.placed();
@@ -153,6 +160,9 @@ async fn a_confirmed_flatten_of_the_four_leg_strategy_ends_flat() {
         .rposition(|p| p.1 == "sell_to_close")
         .expect("longs sold");
     assert!(last_short < last_long, "{placed:?}");
-    assert!(placed.iter().all(|p| p.1.ends_with("_to_close")), "{placed:?}");
+    assert!(
+        placed.iter().all(|p| p.1.ends_with("_to_close")),
+        "{placed:?}"
+    );
     r.g.shutdown().await;
 }

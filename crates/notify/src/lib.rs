@@ -24,7 +24,9 @@ pub use config::{
 pub use error::NotifyError;
 pub use message::Message;
 pub use relay::{ChannelStatus, Inbox, InboxRx, Relay, RelayDeps, RetryPolicy, inbox};
-pub use secrets::{Keychain, MemorySecrets, SecretStore};
+pub use secrets::{
+    Keychain, MemorySecrets, SecretStore, set_venue_secret, venue_key, venue_secret,
+};
 
 use std::sync::Arc;
 use tradeguard_engine::Journal;

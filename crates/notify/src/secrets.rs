@@ -57,6 +57,30 @@ impl SecretStore for Keychain {
     }
 }
 
+/// A venue's secret (the Tradier access token, a ProjectX API key): the keychain account
+/// `venues/<venue>/<account>`, beside the channels' `alerts/<channel>`.
+pub fn venue_key(venue: &str, account: &str) -> String {
+    format!("venues/{venue}/{account}")
+}
+
+/// The venue secret kept for `venue` and `account` in the OS keychain (`None`: none stored).
+pub fn venue_secret(venue: &str, account: &str) -> Result<Option<String>, NotifyError> {
+    let e = keyring::Entry::new(SERVICE, &venue_key(venue, account))
+        .map_err(|e| NotifyError::Keychain(e.to_string()))?;
+    match e.get_password() {
+        Ok(s) => Ok(Some(s)),
+        Err(keyring::Error::NoEntry) => Ok(None),
+        Err(e) => Err(NotifyError::Keychain(e.to_string())),
+    }
+}
+
+/// Stores the venue secret of `venue` and `account` in the OS keychain.
+pub fn set_venue_secret(venue: &str, account: &str, secret: &str) -> Result<(), NotifyError> {
+    keyring::Entry::new(SERVICE, &venue_key(venue, account))
+        .and_then(|e| e.set_password(secret))
+        .map_err(|e| NotifyError::Keychain(e.to_string()))
+}
+
 /// Secrets in memory (tests; a keychain-less run that was told so); clones share them.
 #[derive(Debug, Clone, Default)]
 pub struct MemorySecrets(Arc<Mutex<BTreeMap<String, String>>>);
