@@ -39,6 +39,9 @@ pub const COMMANDS: &[&str] = &[
     "save_alert_channel",
     "delete_alert_channel",
     "test_alert_channel",
+    "save_tradier_token",
+    "tradier_token_stored",
+    "test_tradier_connection",
 ];
 
 /// Simulator-only commands (forcing an assignment on the simulated venue): debug builds only

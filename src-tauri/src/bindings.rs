@@ -1,7 +1,9 @@
 //! The tauri-specta builder: the single list of commands and events the UI may use.
 //! `ui/src/bindings.ts` is generated from it; a test fails when the committed file is stale.
 
-use crate::{blotter, commands, desktop, detail, events, flatten, offdesk, records};
+use crate::{
+    blotter, commands, desktop, detail, events, flatten, offdesk, records, tradier_venue,
+};
 use tauri_specta::{collect_commands, collect_events};
 
 /// Where the generated TypeScript lives, relative to this crate.
@@ -42,7 +44,10 @@ macro_rules! app_commands {
             offdesk::alert_channels,
             offdesk::save_alert_channel,
             offdesk::delete_alert_channel,
-            offdesk::test_alert_channel
+            offdesk::test_alert_channel,
+            tradier_venue::save_tradier_token,
+            tradier_venue::tradier_token_stored,
+            tradier_venue::test_tradier_connection
             $($extra)*
         ]
     };

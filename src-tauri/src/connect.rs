@@ -42,6 +42,18 @@ pub fn transient(e: &VenueError) -> bool {
                 | IbError::Transport(_)
                 | IbError::ClientIdInUse(_)
         ),
+        VenueError::TradierTimeout { .. } => true,
+        VenueError::Tradier(e) => matches!(
+            e,
+            tradeguard_tradier::TradierError::Transport(_)
+                | tradeguard_tradier::TradierError::RateLimited { .. }
+        ),
+        VenueError::Broker(e) => matches!(
+            e,
+            tradeguard_model::BrokerError::Io(_)
+                | tradeguard_model::BrokerError::Timeout(_)
+                | tradeguard_model::BrokerError::NotConnected
+        ),
         _ => false,
     }
 }

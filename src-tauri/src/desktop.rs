@@ -38,8 +38,12 @@ pub fn save_settings(
     paths: tauri::State<'_, AppPaths>,
     settings: Settings,
 ) -> Result<Settings, IpcError> {
-    if settings.venue.kind == crate::settings::VenueKind::Ib {
-        settings.venue.ib()?;
+    match settings.venue.kind {
+        crate::settings::VenueKind::Ib => {
+            settings.venue.ib()?;
+        }
+        crate::settings::VenueKind::Tradier => settings.venue.check_tradier()?,
+        crate::settings::VenueKind::Sim => {}
     }
     let autostart = app.autolaunch();
     let applied = if settings.start_at_login {

@@ -292,6 +292,7 @@ pub fn report(i: &Inputs<'_>) -> String {
     let mut accounts = i.accounts.clone();
     if let Ok(s) = &settings {
         accounts.push(s.venue.ib_account.clone());
+        accounts.push(s.venue.tradier_account.clone());
     }
     let rules_text = std::fs::read_to_string(i.paths.rules_file());
     let rules = rules_text
@@ -346,6 +347,13 @@ pub fn report(i: &Inputs<'_>) -> String {
                 } else {
                     "set"
                 }
+            );
+            let _ = writeln!(
+                out,
+                "tradier: {:?}, account {}, {}",
+                v.tradier_env,
+                if v.tradier_account.trim().is_empty() { "not set" } else { "set" },
+                if v.tradier_url.trim().is_empty() { "the environment's API" } else { "a custom API URL" }
             );
             let _ = writeln!(out, "log_level: {}", s.log_level.as_filter());
             let _ = writeln!(out, "start_at_login: {}", s.start_at_login);
@@ -501,6 +509,7 @@ fn venue_kind(k: crate::settings::VenueKind) -> &'static str {
     match k {
         crate::settings::VenueKind::Sim => "sim",
         crate::settings::VenueKind::Ib => "ib",
+        crate::settings::VenueKind::Tradier => "tradier",
     }
 }
 

@@ -21,6 +21,7 @@ pub mod settings;
 pub mod shell;
 pub mod state;
 pub mod storage;
+pub mod tradier_venue;
 pub mod venue;
 pub mod view;
 pub mod webview_env;
@@ -205,6 +206,9 @@ fn start_venue(app: &tauri::AppHandle) {
             ));
             venue_started(app, started, bad_settings);
         }
+        settings::VenueKind::Tradier => {
+            start_tradier(app, venue, store, rules_path, notifier, bad_settings);
+        }
         settings::VenueKind::Ib => {
             let ib = match venue.ib() {
                 Ok(ib) => ib,
@@ -253,6 +257,70 @@ fn start_venue(app: &tauri::AppHandle) {
             });
         }
     }
+}
+
+/// The Tradier venue: the token from the OS keychain, then the same patient start as IB's
+/// (a network that is not up yet is tried again with a countdown and a Retry button).
+fn start_tradier(
+    app: &tauri::AppHandle,
+    venue: settings::VenueSettings,
+    store: std::sync::Arc<tradeguard_store::Store>,
+    rules_path: std::path::PathBuf,
+    notifier: std::sync::Arc<notify::DesktopNotifier>,
+    bad_settings: Option<error::IpcError>,
+) {
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        let state = app.state::<state::AppState>();
+        let account = venue.tradier_account.trim().to_owned();
+        let token = match tradier_venue::token(&account).await {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(reason = %e.reason, "Tradier token: {}", e.message);
+                state.set_venue(Err(e));
+                return;
+            }
+        };
+        let settings = match venue.tradier(token) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(reason = %e.reason, "Tradier settings: {}", e.message);
+                state.set_venue(Err(e));
+                return;
+            }
+        };
+        let address = settings.api_url.clone();
+        tracing::info!(%address, %account, "connecting to Tradier");
+        let retry = state.retry_signal();
+        let started = connect::retrying(
+            || {
+                venue::Venue::start_tradier(
+                    settings.clone(),
+                    store.clone(),
+                    rules_path.clone(),
+                    notifier.clone(),
+                    IB_CONNECT_TIMEOUT,
+                )
+            },
+            &retry,
+            |attempt, e, left| {
+                let w = connect::VenueWaiting {
+                    address: address.clone(),
+                    attempt,
+                    next_in_secs: left,
+                    message: e.to_string(),
+                    code: e.code().to_owned(),
+                };
+                app.state::<state::AppState>().set_waiting(Some(w.clone()));
+                use tauri_specta::Event;
+                if let Err(err) = w.emit(&app) {
+                    tracing::warn!(error = %err, "venue countdown not delivered to the UI");
+                }
+            },
+        )
+        .await;
+        venue_started(&app, started, bad_settings);
+    });
 }
 
 /// How long the start-up connection to IB may take.

@@ -42,6 +42,19 @@ pub enum VenueKind {
     Sim,
     /// Interactive Brokers through IB Gateway or TWS.
     Ib,
+    /// Tradier (REST and streams; the access token in the OS keychain).
+    Tradier,
+}
+
+/// Tradier's environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, Type)]
+#[serde(rename_all = "lowercase")]
+pub enum TradierEnv {
+    /// sandbox.tradier.com: paper trading, delayed data.
+    #[default]
+    Sandbox,
+    /// api.tradier.com: real money.
+    Live,
 }
 
 /// The venue and, for IB, where IB Gateway/TWS listens. Applies at the next start.
@@ -55,6 +68,13 @@ pub struct VenueSettings {
     pub ib_client_id: i32,
     /// Empty: the first account the gateway manages.
     pub ib_account: String,
+    /// Tradier account number.
+    pub tradier_account: String,
+    /// Tradier environment.
+    pub tradier_env: TradierEnv,
+    /// A Tradier API URL instead of the environment's (a fake Tradier on this machine); empty:
+    /// the environment's.
+    pub tradier_url: String,
 }
 
 impl Default for VenueSettings {
@@ -66,6 +86,9 @@ impl Default for VenueSettings {
             ib_port: ib.port,
             ib_client_id: ib.client_id,
             ib_account: ib.account,
+            tradier_account: String::new(),
+            tradier_env: TradierEnv::Sandbox,
+            tradier_url: String::new(),
         }
     }
 }
@@ -83,6 +106,33 @@ impl VenueSettings {
         s.validate()
             .map_err(|e| IpcError::invalid_input(e.code(), e.to_string()))?;
         Ok(s)
+    }
+
+    /// The Tradier settings with `token`, validated (account, URL, token present).
+    pub fn tradier(
+        &self,
+        token: tradeguard_tradier::Token,
+    ) -> Result<tradeguard_tradier::TradierSettings, IpcError> {
+        let account = self.tradier_account.trim();
+        let s = if self.tradier_url.trim().is_empty() {
+            let env = match self.tradier_env {
+                TradierEnv::Sandbox => tradeguard_tradier::Environment::Sandbox,
+                TradierEnv::Live => tradeguard_tradier::Environment::Live,
+            };
+            tradeguard_tradier::TradierSettings::new(env, account, token)
+        } else {
+            tradeguard_tradier::TradierSettings::at(self.tradier_url.trim(), account, token)
+        };
+        s.validate()
+            .map_err(|e| IpcError::invalid_input(e.code(), e.to_string()))?;
+        Ok(s)
+    }
+
+    /// The Tradier settings without the token: everything but the token checked (saving
+    /// the settings before the token is stored is fine).
+    pub fn check_tradier(&self) -> Result<(), IpcError> {
+        self.tradier(tradeguard_tradier::Token::new("placeholder"))
+            .map(|_| ())
     }
 }
 

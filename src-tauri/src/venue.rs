@@ -35,6 +35,12 @@ pub enum VenueError {
         "IB Gateway/TWS at {address} gave no usable session within {secs} s: check that it runs with the API enabled on that port, then restart Tradeguard (or test the connection in Settings)"
     )]
     IbTimeout { address: String, secs: u64 },
+    #[error("Tradier: {0}")]
+    Tradier(#[from] tradeguard_tradier::TradierError),
+    #[error(
+        "Tradier at {address} gave no usable session within {secs} s: check the network, then restart Tradeguard (or test the connection in Settings)"
+    )]
+    TradierTimeout { address: String, secs: u64 },
     #[error("{0}")]
     Store(#[from] tradeguard_store::StoreError),
     #[error("cannot write the starter risk config {path}: {source}")]
@@ -53,6 +59,8 @@ impl VenueError {
             Self::NotSimulated => "venue.not_simulated",
             Self::Ib(e) => e.code(),
             Self::IbTimeout { .. } => "ib.connect_timeout",
+            Self::Tradier(e) => e.code(),
+            Self::TradierTimeout { .. } => "tradier.connect_timeout",
             Self::StarterConfig { .. } => "rules.starter_config",
             Self::Store(e) => e.code(),
         }
@@ -263,6 +271,69 @@ impl Venue {
             "guarding the IB account"
         );
         Ok(v)
+    }
+
+    /// Connects to Tradier with `settings` (the token already in them) and starts the guard
+    /// on that account, within `timeout`; a start that fails disconnects again.
+    pub async fn start_tradier(
+        settings: tradeguard_tradier::TradierSettings,
+        store: Arc<Store>,
+        rules_path: std::path::PathBuf,
+        notifier: Arc<dyn assignment::notify::Notifier>,
+        timeout: Duration,
+    ) -> Result<Self, VenueError> {
+        let clock: Arc<dyn Clock> = Arc::new(tradeguard_model::SystemClock);
+        let address = settings.api_url.clone();
+        let b = Arc::new(tradeguard_tradier::TradierBroker::new(
+            settings,
+            clock.clone(),
+        )?);
+        let start = async {
+            // The token and the account first: their errors are Tradier's own, typed.
+            b.test_connection().await?;
+            let account = b.account_id().clone();
+            let account_lock = tradeguard_store::lock_account(
+                &tradeguard_store::account_lock_dir(),
+                "tradier",
+                account.as_str(),
+                clock.now().millis(),
+            )?;
+            b.connect().await?;
+            tracing::info!(%address, %account, "connected to Tradier");
+            let v = Self::start_guard(Start {
+                name: "tradier",
+                broker: b.clone(),
+                clock: clock.clone(),
+                sim: None,
+                hours: Arc::new(assignment::hours::UsEquityHours::new_york()),
+                account,
+                engine: EngineConfig::default(),
+                speed: 1.0,
+                store,
+                rules_path,
+                notifier,
+                account_lock: Some(account_lock),
+            })
+            .await?;
+            tracing::info!(
+                positions = v.guard.positions().len(),
+                strategies = v.guard.strategies().len(),
+                "guarding the Tradier account"
+            );
+            Ok(v)
+        };
+        let started = tokio::time::timeout(timeout, start)
+            .await
+            .unwrap_or_else(|_| {
+                Err(VenueError::TradierTimeout {
+                    address: address.clone(),
+                    secs: timeout.as_secs(),
+                })
+            });
+        if started.is_err() {
+            let _ = b.disconnect().await;
+        }
+        started
     }
 
     async fn start_guard(s: Start) -> Result<Self, VenueError> {

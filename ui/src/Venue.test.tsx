@@ -4,7 +4,7 @@ import type { Result } from "./backend";
 import type { ConnectionTest, Settings, VenueSettings } from "./bindings";
 import { SettingsScreen } from "./Settings";
 import { fail, fakeBackend, ok, venueSettings } from "./testing/fakeBackend";
-import { toVenueSettings, validateVenue, venueForm, venueSwitches, type VenueForm } from "./Venue";
+import { toVenueSettings, validateTradier, validateVenue, venueForm, venueSwitches, type VenueForm } from "./Venue";
 
 const form = (over: Partial<VenueForm> = {}): VenueForm => ({ ...venueForm(venueSettings({ kind: "ib" })), ...over });
 const input = (id: string) => screen.getByTestId(`venue-${id}`) as HTMLInputElement;
@@ -36,6 +36,9 @@ describe("toVenueSettings", () => {
       ibPort: 7497,
       ibClientId: 12,
       ibAccount: "U123",
+      tradierAccount: "",
+      tradierEnv: "sandbox",
+      tradierUrl: "",
     });
   });
 
@@ -151,7 +154,7 @@ describe("Settings → Venue", () => {
     expect(saveSettings).toHaveBeenCalledWith({
       startAtLogin: true,
       logLevel: "info",
-      venue: { kind: "ib", ibHost: "10.0.0.5", ibPort: 7497, ibClientId: 17, ibAccount: "U1234567" },
+      venue: venueSettings({ kind: "ib", ibHost: "10.0.0.5", ibPort: 7497, ibClientId: 17, ibAccount: "U1234567" }),
     });
     expect(screen.getByTestId("settings-saved").textContent).toContain("Restart Tradeguard to switch venue");
     expect(input("host").value).toBe("10.0.0.5");
@@ -228,5 +231,62 @@ describe("Settings → Venue", () => {
     expect(error.textContent).toContain("connection refused");
     expect(error.textContent).toContain("unavailable · ib.not_connected");
     expect(screen.queryByTestId("venue-test-status")).toBeNull();
+  });
+});
+
+describe("Settings → Venue → Tradier", () => {
+  function setup(over: Parameters<typeof fakeBackend>[0] = {}) {
+    const saveSettings = vi.fn(async (s: Settings) => ok(s));
+    const saveTradierToken = vi.fn(async () => ok(null));
+    const testTradierConnection = vi.fn(async (v: VenueSettings) =>
+      ok({ apiUrl: v.tradierUrl || "https://sandbox.tradier.com/v1", account: v.tradierAccount ?? "", accounts: ["VA11"], millis: 42, live: false }),
+    );
+    const backend = fakeBackend({
+      settings: async () => ok({ startAtLogin: false, logLevel: "info", venue: venueSettings() }),
+      saveSettings,
+      saveTradierToken,
+      testTradierConnection,
+      ...over,
+    });
+    render(<SettingsScreen backend={backend} />);
+    return { saveSettings, saveTradierToken, testTradierConnection };
+  }
+
+  it("validates the account and the URL", () => {
+    const f = form({ kind: "tradier", tradierAccount: "VA 1", tradierUrl: "http://example.com/v1" });
+    expect(Object.keys(validateTradier(f)).sort()).toEqual(["tradierAccount", "tradierUrl"]);
+    expect(validateTradier(form({ tradierAccount: "VA11", tradierUrl: "http://127.0.0.1:8080/v1" }))).toEqual({});
+    expect(toVenueSettings(form({ kind: "tradier", tradierAccount: "" }))).toBeNull();
+  });
+
+  it("stores the token in the keychain (cleared from the screen), tests, and saves the venue without it", async () => {
+    const { saveSettings, saveTradierToken, testTradierConnection } = setup();
+    await flush();
+    fireEvent.click(input("tradier"));
+    type("tradier-account", "VA11");
+    type("tradier-token", "  secret-token ");
+    expect(input("tradier-token").type).toBe("password");
+    await act(async () => fireEvent.click(screen.getByTestId("tradier-store-token")));
+    expect(saveTradierToken).toHaveBeenCalledWith("VA11", "  secret-token ");
+    expect(input("tradier-token").value).toBe("");
+    expect(screen.getByTestId("tradier-token-status").textContent).toContain("VA11");
+    await act(async () => fireEvent.click(screen.getByTestId("tradier-test")));
+    expect(testTradierConnection).toHaveBeenCalledTimes(1);
+    expect(screen.getByTestId("tradier-test-status").textContent).toContain("VA11");
+    fireEvent.click(screen.getByTestId("tradier-env-live"));
+    expect(screen.getByTestId("tradier-live-warning")).toBeTruthy();
+    await act(async () => fireEvent.click(screen.getByTestId("save-settings")));
+    const saved = saveSettings.mock.calls[0][0];
+    expect(saved.venue).toEqual(venueSettings({ kind: "tradier", tradierAccount: "VA11", tradierEnv: "live" }));
+    expect(JSON.stringify(saved)).not.toContain("secret-token");
+  });
+
+  it("a failed test says why", async () => {
+    setup({ testTradierConnection: async () => fail("unavailable", "tradier.unauthorized", "Tradier refused the token (401)") });
+    await flush();
+    fireEvent.click(input("tradier"));
+    type("tradier-account", "VA11");
+    await act(async () => fireEvent.click(screen.getByTestId("tradier-test")));
+    expect(screen.getByTestId("tradier-test-error").textContent).toContain("tradier.unauthorized");
   });
 });

@@ -1,11 +1,20 @@
 import { useRef, useState } from "react";
 import { attempt, type Backend } from "./backend";
-import type { ConnectionTest, IpcError, VenueKind, VenueSettings } from "./bindings";
+import type { ConnectionTest, IpcError, TradierEnv, TradierTest, VenueKind, VenueSettings } from "./bindings";
 import { ErrorNote } from "./ErrorNote";
 import "./venue.css";
 
 /** The backend's venue defaults (a settings file without a `venue`). */
-export const DEFAULT_VENUE: Required<VenueSettings> = { kind: "sim", ibHost: "127.0.0.1", ibPort: 4002, ibClientId: 1, ibAccount: "" };
+export const DEFAULT_VENUE: Required<VenueSettings> = {
+  kind: "sim",
+  ibHost: "127.0.0.1",
+  ibPort: 4002,
+  ibClientId: 1,
+  ibAccount: "",
+  tradierAccount: "",
+  tradierEnv: "sandbox",
+  tradierUrl: "",
+};
 
 /** IB's default ports; the live ones trade real money. */
 export const PORT_PICKS = [
@@ -17,12 +26,42 @@ export const PORT_PICKS = [
 const LIVE_PORTS: readonly number[] = PORT_PICKS.filter((p) => p.live).map((p) => p.port);
 
 /** The venue as the person types it: numbers stay text so nothing typed is lost, valid or not. */
-export type VenueForm = { kind: VenueKind; host: string; port: string; clientId: string; account: string };
+export type VenueForm = {
+  kind: VenueKind;
+  host: string;
+  port: string;
+  clientId: string;
+  account: string;
+  tradierAccount: string;
+  tradierEnv: TradierEnv;
+  tradierUrl: string;
+};
 export type VenueErrors = Partial<Record<"host" | "port" | "clientId" | "account", string>>;
+export type TradierErrors = Partial<Record<"tradierAccount" | "tradierUrl", string>>;
 
 export function venueForm(v: VenueSettings | undefined): VenueForm {
   const d = { ...DEFAULT_VENUE, ...v };
-  return { kind: d.kind, host: d.ibHost, port: String(d.ibPort), clientId: String(d.ibClientId), account: d.ibAccount };
+  return {
+    kind: d.kind,
+    host: d.ibHost,
+    port: String(d.ibPort),
+    clientId: String(d.ibClientId),
+    account: d.ibAccount,
+    tradierAccount: d.tradierAccount,
+    tradierEnv: d.tradierEnv,
+    tradierUrl: d.tradierUrl,
+  };
+}
+
+/** What is wrong with the Tradier fields, per field (empty when they can be sent). */
+export function validateTradier(f: VenueForm): TradierErrors {
+  const errors: TradierErrors = {};
+  if (!/^[A-Za-z0-9]+$/.test(f.tradierAccount.trim())) errors.tradierAccount = "The Tradier account number: letters and digits (e.g. VA12345678).";
+  const url = f.tradierUrl.trim();
+  if (url !== "" && !url.startsWith("https://") && !url.startsWith("http://127.")) {
+    errors.tradierUrl = "An https URL (plain http only to this computer), or empty for the environment's.";
+  }
+  return errors;
 }
 
 /** A whole number within [min, max], else null. */
@@ -50,16 +89,17 @@ export const isLivePort = (port: string): boolean => LIVE_PORTS.includes(wholeIn
  * invalid IB fields do not block: `fallback` (what was saved) is sent for them instead.
  */
 export function toVenueSettings(f: VenueForm, fallback: VenueSettings = DEFAULT_VENUE): VenueSettings | null {
-  if (Object.keys(validateVenue(f)).length > 0) {
-    return f.kind === "sim" ? { ...DEFAULT_VENUE, ...fallback, kind: "sim" } : null;
-  }
-  return {
-    kind: f.kind,
-    ibHost: f.host.trim(),
-    ibPort: Number(f.port.trim()),
-    ibClientId: Number(f.clientId.trim()),
-    ibAccount: f.account.trim(),
-  };
+  const ibBad = Object.keys(validateVenue(f)).length > 0;
+  const tradierBad = Object.keys(validateTradier(f)).length > 0;
+  if ((f.kind === "ib" && ibBad) || (f.kind === "tradier" && tradierBad)) return null;
+  const saved = { ...DEFAULT_VENUE, ...fallback };
+  const ib = ibBad
+    ? { ibHost: saved.ibHost, ibPort: saved.ibPort, ibClientId: saved.ibClientId, ibAccount: saved.ibAccount }
+    : { ibHost: f.host.trim(), ibPort: Number(f.port.trim()), ibClientId: Number(f.clientId.trim()), ibAccount: f.account.trim() };
+  const tradier = tradierBad
+    ? { tradierAccount: saved.tradierAccount, tradierEnv: saved.tradierEnv, tradierUrl: saved.tradierUrl }
+    : { tradierAccount: f.tradierAccount.trim(), tradierEnv: f.tradierEnv, tradierUrl: f.tradierUrl.trim() };
+  return { kind: f.kind, ...ib, ...tradier };
 }
 
 /** Whether saving `after` switches what the next start connects to (IB fields matter only for IB). */
@@ -67,6 +107,9 @@ export function venueSwitches(before: VenueSettings, after: VenueSettings): bool
   const b = { ...DEFAULT_VENUE, ...before };
   const a = { ...DEFAULT_VENUE, ...after };
   if (a.kind !== b.kind) return true;
+  if (a.kind === "tradier") {
+    return a.tradierAccount !== b.tradierAccount || a.tradierEnv !== b.tradierEnv || a.tradierUrl !== b.tradierUrl;
+  }
   return (
     a.kind === "ib" &&
     (a.ibHost !== b.ibHost || a.ibPort !== b.ibPort || a.ibClientId !== b.ibClientId || a.ibAccount !== b.ibAccount)
@@ -118,6 +161,18 @@ export function VenueFields({
         />
         Interactive Brokers — through IB Gateway or TWS
       </label>
+      <label className="check">
+        <input
+          type="radio"
+          name="venue-kind"
+          data-testid="venue-tradier"
+          checked={form.kind === "tradier"}
+          disabled={disabled}
+          onChange={() => set({ kind: "tradier" })}
+        />
+        Tradier — with an access token
+      </label>
+      {form.kind === "tradier" && <TradierFields backend={backend} form={form} onChange={onChange} disabled={disabled} />}
       {form.kind === "ib" && (
         <>
           <TextField id="host" label="Host" value={form.host} error={errors.host} disabled={disabled} onChange={(host) => set({ host })} />
@@ -182,6 +237,7 @@ function TextField({
   disabled,
   numeric,
   placeholder,
+  secret,
   onChange,
 }: {
   id: string;
@@ -191,6 +247,7 @@ function TextField({
   disabled: boolean;
   numeric?: boolean;
   placeholder?: string;
+  secret?: boolean;
   onChange: (v: string) => void;
 }) {
   const errorId = `venue-${id}-error`;
@@ -198,7 +255,7 @@ function TextField({
     <label className="field">
       <span>{label}</span>
       <input
-        type="text"
+        type={secret ? "password" : "text"}
         data-testid={`venue-${id}`}
         inputMode={numeric ? "numeric" : undefined}
         autoComplete="off"
@@ -229,8 +286,9 @@ function ConnectionTester({ backend, form, valid, disabled }: { backend: Backend
   const shown = test && (busy || test.key === key) ? test : null;
 
   const run = async () => {
-    const venue = toVenueSettings({ ...form, kind: "ib" });
-    if (!venue) return;
+    const full = toVenueSettings({ ...form, kind: "ib" });
+    if (!full) return;
+    const venue: VenueSettings = { kind: "ib", ibHost: full.ibHost, ibPort: full.ibPort, ibClientId: full.ibClientId, ibAccount: full.ibAccount };
     const id = ++latest.current;
     setTest({ phase: "busy", key, address: `${venue.ibHost}:${venue.ibPort}` });
     const res = await attempt(() => backend.testIbConnection(venue));
@@ -263,5 +321,147 @@ function ConnectionTester({ backend, form, valid, disabled }: { backend: Backend
       )}
       {shown?.phase === "error" && <ErrorNote error={shown.error} testId="venue-test-error" />}
     </div>
+  );
+}
+
+type TradierTestState =
+  | { phase: "busy"; key: string }
+  | { phase: "ok"; key: string; result: TradierTest }
+  | { phase: "error"; key: string; error: IpcError };
+
+/**
+ * Tradier: environment, account, an optional API URL, and the access token. The token goes
+ * straight to the OS keychain (never to settings.toml, never shown again); the screen says only
+ * whether one is stored.
+ */
+function TradierFields({
+  backend,
+  form,
+  onChange,
+  disabled,
+}: {
+  backend: Backend;
+  form: VenueForm;
+  onChange: (f: VenueForm) => void;
+  disabled: boolean;
+}) {
+  const errors = validateTradier(form);
+  const set = (change: Partial<VenueForm>) => onChange({ ...form, ...change });
+  const [token, setToken] = useState("");
+  const [stored, setStored] = useState<{ account: string; ok: boolean } | null>(null);
+  const [tokenError, setTokenError] = useState<IpcError | null>(null);
+  const [test, setTest] = useState<TradierTestState | null>(null);
+  const account = form.tradierAccount.trim();
+  const key = JSON.stringify([account, form.tradierEnv, form.tradierUrl.trim()]);
+  const shown = test && (test.phase === "busy" || test.key === key) ? test : null;
+  const accountOk = errors.tradierAccount === undefined;
+
+  const checkStored = async () => {
+    if (!accountOk) return;
+    const res = await attempt(() => backend.tradierTokenStored(account));
+    if (res.status === "ok") setStored({ account, ok: res.data });
+  };
+  const storeToken = async () => {
+    setTokenError(null);
+    const res = await attempt(() => backend.saveTradierToken(account, token));
+    if (res.status === "ok") {
+      setToken("");
+      setStored({ account, ok: true });
+    } else setTokenError(res.error);
+  };
+  const run = async () => {
+    const venue = toVenueSettings({ ...form, kind: "tradier" });
+    if (!venue) return;
+    setTest({ phase: "busy", key });
+    const res = await attempt(() => backend.testTradierConnection(venue));
+    setTest(res.status === "ok" ? { phase: "ok", key, result: res.data } : { phase: "error", key, error: res.error });
+  };
+
+  return (
+    <>
+      <div className="quick-picks" role="group" aria-label="Tradier environment">
+        {(["sandbox", "live"] as const).map((env) => (
+          <button
+            key={env}
+            type="button"
+            className="secondary"
+            data-testid={`tradier-env-${env}`}
+            aria-pressed={form.tradierEnv === env}
+            disabled={disabled}
+            onClick={() => set({ tradierEnv: env })}
+          >
+            {env === "sandbox" ? "Sandbox (paper)" : "Live"}
+          </button>
+        ))}
+      </div>
+      {form.tradierEnv === "live" && (
+        <p className="live-warning error" role="alert" data-testid="tradier-live-warning">
+          LIVE Tradier account: orders the guard sends trade real money.
+        </p>
+      )}
+      <TextField
+        id="tradier-account"
+        label="Account"
+        value={form.tradierAccount}
+        error={form.tradierAccount === "" ? undefined : errors.tradierAccount}
+        disabled={disabled}
+        placeholder="VA12345678"
+        onChange={(tradierAccount) => {
+          set({ tradierAccount });
+          setStored(null);
+        }}
+      />
+      <TextField
+        id="tradier-url"
+        label="API URL"
+        value={form.tradierUrl}
+        error={errors.tradierUrl}
+        disabled={disabled}
+        placeholder="the environment's"
+        onChange={(tradierUrl) => set({ tradierUrl })}
+      />
+      <TextField id="tradier-token" label="Access token" value={token} disabled={disabled} secret onChange={setToken} />
+      <div className="actions">
+        <button
+          type="button"
+          className="secondary"
+          data-testid="tradier-store-token"
+          disabled={disabled || !accountOk || token.trim() === ""}
+          title="Stores the token in the OS keychain for this account"
+          onClick={() => void storeToken()}
+        >
+          Store token
+        </button>
+        <button type="button" className="secondary" data-testid="tradier-check-token" disabled={disabled || !accountOk} onClick={() => void checkStored()}>
+          Is a token stored?
+        </button>
+        {stored && stored.account === account && (
+          <span className={`test-result ${stored.ok ? "ok" : "busy"}`} role="status" data-testid="tradier-token-status">
+            {stored.ok ? `A token for ${account} is in the OS keychain.` : `No token stored for ${account}.`}
+          </span>
+        )}
+        {tokenError && <ErrorNote error={tokenError} testId="tradier-token-error" />}
+      </div>
+      <div className="actions">
+        <button
+          type="button"
+          className="secondary"
+          data-testid="tradier-test"
+          disabled={disabled || Object.keys(errors).length > 0 || test?.phase === "busy"}
+          title="Reads the token's accounts with the stored token. Saves nothing."
+          onClick={() => void run()}
+        >
+          {test?.phase === "busy" ? "Testing…" : "Test connection"}
+        </button>
+        {shown?.phase === "ok" && (
+          <span className="test-result ok" role="status" data-testid="tradier-test-status">
+            {shown.result.apiUrl}: account <strong>{shown.result.account}</strong> in {shown.result.millis} ms
+            {shown.result.live ? " — LIVE (real money)" : ""}.
+          </span>
+        )}
+        {shown?.phase === "error" && <ErrorNote error={shown.error} testId="tradier-test-error" />}
+      </div>
+      <p className="hint">The token is kept in the OS keychain, never in a file; it applies at the next start.</p>
+    </>
   );
 }

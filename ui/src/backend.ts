@@ -28,6 +28,7 @@ import {
   type Settings,
   type ShellRequestKind,
   type StrategyRow,
+  type TradierTest,
   type VenueWaiting,
 } from "./bindings";
 
@@ -100,6 +101,12 @@ export interface Backend {
   marginHistory(): Promise<Result<MarginSample[]>>;
   /** Connects to IB Gateway/TWS with these settings, reports the account, disconnects. Saves nothing. */
   testIbConnection(venue: VenueSettings): Promise<Result<ConnectionTest>>;
+  /** Stores a Tradier access token in the OS keychain (never returned). */
+  saveTradierToken(account: string, token: string): Promise<Result<null>>;
+  /** Whether a Tradier token is stored for the account. */
+  tradierTokenStored(account: string): Promise<Result<boolean>>;
+  /** Reads the token's accounts with the stored token. Saves nothing. */
+  testTradierConnection(venue: VenueSettings): Promise<Result<TradierTest>>;
 }
 
 /** The error a rejected invoke carries: an `IpcError` from Rust, or anything else from the bridge. */
@@ -165,4 +172,7 @@ export const tauriBackend: Backend = {
   blotter: () => commands.blotter(),
   marginHistory: () => commands.marginHistory(),
   testIbConnection: (venue) => commands.testIbConnection(venue),
+  saveTradierToken: (account, token) => commands.saveTradierToken(account, token),
+  tradierTokenStored: (account) => commands.tradierTokenStored(account),
+  testTradierConnection: (venue) => commands.testTradierConnection(venue),
 };

@@ -86,6 +86,15 @@ export const commands = {
 	deleteAlertChannel: (name: string) => typedError<AlertChannels, IpcError>(__TAURI_INVOKE("delete_alert_channel", { name })),
 	/**  Sends a test message through one channel now; the answer is the server's. */
 	testAlertChannel: (name: string) => typedError<AlertChannels, IpcError>(__TAURI_INVOKE("test_alert_channel", { name })),
+	/**  Stores the access token of `account` in the OS keychain. It applies at the next start. */
+	saveTradierToken: (account: string, token: string) => typedError<null, IpcError>(__TAURI_INVOKE("save_tradier_token", { account, token })),
+	/**  Whether a token is stored for `account` (the token itself never leaves the backend). */
+	tradierTokenStored: (account: string) => typedError<boolean, IpcError>(__TAURI_INVOKE("tradier_token_stored", { account })),
+	/**
+	 *  Reads the profile with the stored token: the token works, the account is one of its own.
+	 *  Nothing is saved, nothing is subscribed.
+	 */
+	testTradierConnection: (venue: VenueSettings) => typedError<TradierTest, IpcError>(__TAURI_INVOKE("test_tradier_connection", { venue })),
 	/**
 	 *  Simulator only: assign or exercise contracts of an option position now (demo and tests).
 	 *  Debug builds only (see `crate::acl`).
@@ -807,12 +816,35 @@ export type TaskView = {
 	lastFailure: string | null,
 };
 
+/**  Tradier's environment. */
+export type TradierEnv = 
+/**  sandbox.tradier.com: paper trading, delayed data. */
+"sandbox" | 
+/**  api.tradier.com: real money. */
+"live";
+
+/**  What a Tradier connection test found. */
+export type TradierTest = {
+	/**  The API tried. */
+	apiUrl: string,
+	/**  The account the guard would use. */
+	account: string,
+	/**  Every account the token may use. */
+	accounts: string[],
+	/**  Milliseconds to the answer. */
+	millis: number,
+	/**  The live environment: real money. */
+	live: boolean,
+};
+
 /**  Which venue the guard runs on. */
 export type VenueKind = 
 /**  The built-in simulated venue (the default: runs with no account). */
 "sim" | 
 /**  Interactive Brokers through IB Gateway or TWS. */
-"ib";
+"ib" | 
+/**  Tradier (REST and streams; the access token in the OS keychain). */
+"tradier";
 
 /**  The venue and, for IB, where IB Gateway/TWS listens. Applies at the next start. */
 export type VenueSettings = {
@@ -822,6 +854,15 @@ export type VenueSettings = {
 	ibClientId?: number,
 	/**  Empty: the first account the gateway manages. */
 	ibAccount?: string,
+	/**  Tradier account number. */
+	tradierAccount?: string,
+	/**  Tradier environment. */
+	tradierEnv?: TradierEnv,
+	/**
+	 *  A Tradier API URL instead of the environment's (a fake Tradier on this machine); empty:
+	 *  the environment's.
+	 */
+	tradierUrl?: string,
 };
 
 /**  Emitted once a second while the app waits to try the gateway again. */

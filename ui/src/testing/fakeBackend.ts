@@ -167,6 +167,9 @@ export const venueSettings = (over: Partial<VenueSettings> = {}): VenueSettings 
   ibPort: 4002,
   ibClientId: 1,
   ibAccount: "",
+  tradierAccount: "",
+  tradierEnv: "sandbox",
+  tradierUrl: "",
   ...over,
 });
 
@@ -213,6 +216,9 @@ export function fakeBackend(over: Partial<Backend> = {}): Backend {
     blotter: async () => ok({ groups: [], stops: [], executions: [], executionsError: null }),
     marginHistory: async () => ok([]),
     testIbConnection: async () => fail("unavailable", "ib.not_connected", "127.0.0.1:4002: connection refused"),
+    saveTradierToken: async () => ok(null),
+    tradierTokenStored: async () => ok(false),
+    testTradierConnection: async () => fail("unavailable", "tradier.unauthorized", "Tradier refused the token (401)"),
     ...over,
   };
 }
