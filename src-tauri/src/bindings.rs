@@ -1,9 +1,7 @@
 //! The tauri-specta builder: the single list of commands and events the UI may use.
 //! `ui/src/bindings.ts` is generated from it; a test fails when the committed file is stale.
 
-use crate::{
-    blotter, commands, desktop, detail, events, flatten, offdesk, records, tradier_venue,
-};
+use crate::{blotter, commands, desktop, detail, events, flatten, offdesk, records, tradier_venue};
 use tauri_specta::{collect_commands, collect_events};
 
 /// Where the generated TypeScript lives, relative to this crate.

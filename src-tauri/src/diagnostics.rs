@@ -352,8 +352,16 @@ pub fn report(i: &Inputs<'_>) -> String {
                 out,
                 "tradier: {:?}, account {}, {}",
                 v.tradier_env,
-                if v.tradier_account.trim().is_empty() { "not set" } else { "set" },
-                if v.tradier_url.trim().is_empty() { "the environment's API" } else { "a custom API URL" }
+                if v.tradier_account.trim().is_empty() {
+                    "not set"
+                } else {
+                    "set"
+                },
+                if v.tradier_url.trim().is_empty() {
+                    "the environment's API"
+                } else {
+                    "a custom API URL"
+                }
             );
             let _ = writeln!(out, "log_level: {}", s.log_level.as_filter());
             let _ = writeln!(out, "start_at_login: {}", s.start_at_login);

@@ -111,8 +111,7 @@ pub async fn test(
     let b = tradeguard_tradier::TradierBroker::new(settings, clock)
         .map_err(|e| IpcError::invalid_input(e.code(), e.to_string()))?;
     let started = std::time::Instant::now();
-    match tokio::time::timeout(crate::desktop::CONNECTION_TEST_TIMEOUT, b.test_connection()).await
-    {
+    match tokio::time::timeout(crate::desktop::CONNECTION_TEST_TIMEOUT, b.test_connection()).await {
         Ok(Ok(accounts)) => Ok(TradierTest {
             api_url,
             account,
@@ -144,7 +143,9 @@ mod tests {
 
     #[tokio::test]
     async fn the_test_lists_the_tokens_accounts_and_names_a_wrong_token() {
-        let f = FakeTradier::start(FakeTradierConfig::default()).await.unwrap();
+        let f = FakeTradier::start(FakeTradierConfig::default())
+            .await
+            .unwrap();
         let ok = TradierSettings::at(f.api_url(), f.account(), Token::new(f.token()));
         let t = test(ok, false).await.unwrap();
         assert_eq!(t.accounts, vec![f.account().to_owned()]);

@@ -87,6 +87,8 @@ struct Inner {
     kick: Mutex<Option<mpsc::UnboundedSender<u64>>>,
     /// Symbols with live quotes (Tradier symbol → instrument); the market task follows it.
     quotes: watch::Sender<BTreeMap<String, Instrument>>,
+    /// The last price of each underlying (its mid, else its last trade): the Greeks' spot.
+    spots: Mutex<HashMap<String, Price>>,
 }
 
 struct Running {
@@ -117,6 +119,7 @@ impl TradierBroker {
                 next_id: AtomicI64::new(0),
                 kick: Mutex::new(None),
                 quotes: watch::Sender::new(BTreeMap::new()),
+                spots: Mutex::default(),
             }),
             running: tokio::sync::Mutex::new(None),
         })
@@ -148,7 +151,7 @@ impl Inner {
             .iter()
             .map(|a| a.account_number.clone())
             .collect();
-        if !known.iter().any(|a| *a == self.settings.account) {
+        if !known.contains(&self.settings.account) {
             return Err(TradierError::UnknownAccount {
                 account: self.settings.account.clone(),
                 known: known.join(", "),
@@ -655,6 +658,27 @@ impl Inner {
         }
     }
 
+    /// A quote as published: a stock's price kept as its options' spot; an option's Greeks from
+    /// our pricing at that spot (Tradier's own are hours old).
+    fn enrich(&self, mut q: Quote) -> Quote {
+        match &q.instrument {
+            Instrument::Stock { symbol } => {
+                if let Some(p) = q.mid().or(q.last) {
+                    lock(&self.spots).insert(symbol.clone(), p);
+                }
+            }
+            Instrument::Option(o) => {
+                let spot = lock(&self.spots).get(&o.underlying).copied();
+                if let Some(spot) = spot {
+                    q.greeks = crate::greeks::of_quote(o, &q, spot, self.clock.now());
+                    q.underlying_price = Some(spot);
+                }
+            }
+            Instrument::Future { .. } => {}
+        }
+        q
+    }
+
     fn read_soon(&self, tradier: u64) {
         if let Some(k) = lock(&self.kick).as_ref() {
             let _ = k.send(tradier);
@@ -919,7 +943,8 @@ async fn run_market(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
                                 Ok(q) if q.kind == "quote" => {
                                     let instrument = symbols.borrow().get(&q.symbol).cloned();
                                     if let Some(instrument) = instrument {
-                                        inner.hub.publish(BrokerEvent::Quote(market_quote(&inner, instrument, &q)));
+                                        let quote = inner.enrich(market_quote(&inner, instrument, &q));
+                                        inner.hub.publish(BrokerEvent::Quote(quote));
                                     }
                                 }
                                 Ok(_) => {}
@@ -1247,7 +1272,14 @@ impl Broker for TradierBroker {
         let mut added = Vec::new();
         for i in instruments {
             added.push((convert::symbol(i).map_err(BrokerError::from)?, i.clone()));
+            // An option's underlying too: its price is the Greeks' spot.
+            if let Instrument::Option(o) = i {
+                added.push((o.underlying.clone(), Instrument::stock(&o.underlying)));
+            }
         }
+        // Stocks first: the spot is known before the options' Greeks are computed.
+        added.sort_by_key(|(_, i)| !matches!(i, Instrument::Stock { .. }));
+        added.dedup_by(|a, b| a.0 == b.0);
         let symbols: Vec<String> = added.iter().map(|(s, _)| s.clone()).collect();
         self.inner.quotes.send_modify(|m| {
             for (s, i) in added.iter().cloned() {
@@ -1265,9 +1297,11 @@ impl Broker for TradierBroker {
             {
                 Ok(r) => {
                     let map = self.inner.quotes.borrow().clone();
-                    for q in r.quotes.quote.0 {
+                    let mut quotes = r.quotes.quote.0;
+                    quotes.sort_by_key(|q| q.symbol.len() > 6);
+                    for q in quotes {
                         if let Some(instrument) = map.get(&q.symbol) {
-                            self.inner.hub.publish(BrokerEvent::Quote(Quote {
+                            let quote = self.inner.enrich(Quote {
                                 instrument: instrument.clone(),
                                 bid: q.bid.and_then(side_price),
                                 ask: q.ask.and_then(side_price),
@@ -1277,7 +1311,8 @@ impl Broker for TradierBroker {
                                 greeks: None,
                                 underlying_price: None,
                                 ts: self.inner.clock.now(),
-                            }));
+                            });
+                            self.inner.hub.publish(BrokerEvent::Quote(quote));
                         }
                     }
                 }

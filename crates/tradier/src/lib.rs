@@ -5,7 +5,7 @@
 //! Modules: [`settings`] (environment, account, token kept out of every print), [`error`]
 //! (typed [`TradierError`]), [`wire`] (Tradier's JSON with its quirks: `"null"` lists, bare
 //! single objects), [`convert`] (model ↔ Tradier: symbols, open/close sides, statuses, order
-//! forms), [`rest`] (requests, errors, rate-limit windows), [`broker`] (the session and the
+//! forms), [`greeks`] (option Greeks from our pricing on live quotes), [`rest`] (requests, errors, rate-limit windows), [`broker`] (the session and the
 //! trait impl), and behind the `fake` feature [`fake`], a fake Tradier server for tests.
 
 pub mod broker;
@@ -13,6 +13,7 @@ pub mod convert;
 pub mod error;
 #[cfg(feature = "fake")]
 pub mod fake;
+pub mod greeks;
 pub mod rest;
 pub mod settings;
 pub mod wire;

@@ -435,3 +435,37 @@ async fn a_closed_or_silent_stream_is_reopened_with_a_new_session_and_fills_stil
     let o = single(&b, opt(P440), Side::Sell, 1, OrderType::Market).await;
     status_of(&mut ev, o.id, OrderStatus::Filled).await;
 }
+
+#[tokio::test]
+async fn option_quotes_carry_greeks_from_our_pricing_at_the_underlyings_live_price() {
+    let f = fake().await;
+    let (b, mut ev) = connected(&f).await;
+    b.subscribe_quotes(&[opt(P440)]).await.unwrap();
+    let q = until(&mut ev, |e| match e {
+        BrokerEvent::Quote(q) if q.instrument == opt(P440) && q.greeks.is_some() => Some(q.clone()),
+        _ => None,
+    })
+    .await;
+    let g = q.greeks.unwrap();
+    assert!(
+        g.delta < 0.0 && g.delta > -0.5,
+        "an out-of-the-money put: {g:?}"
+    );
+    assert_eq!(q.underlying_price, Some(px("450")));
+    // A new underlying price moves them, through the market stream.
+    f.set_quote("SPY", 439.9, 440.1);
+    f.set_quote(P440, 7.9, 8.1);
+    let moved = until(&mut ev, |e| match e {
+        BrokerEvent::Quote(q)
+            if q.instrument == opt(P440) && q.underlying_price == Some(px("440")) =>
+        {
+            q.greeks
+        }
+        _ => None,
+    })
+    .await;
+    assert!(
+        moved.delta < g.delta,
+        "deeper in the money: {moved:?} vs {g:?}"
+    );
+}

@@ -381,19 +381,22 @@ impl Shared {
         method: &str,
         path: &str,
         trading: bool,
-    ) -> Result<HeaderMap, Response> {
+        acct: Option<&str>,
+    ) -> Result<HeaderMap, Box<Response>> {
         lock(&self.requests).push(format!("{method} {path}"));
         let auth = h
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         if auth != format!("Bearer {}", self.cfg.token) {
-            return Err((
-                StatusCode::UNAUTHORIZED,
-                axum::Json(json!({"fault":{"faultstring":"Invalid Access Token",
+            return Err(Box::new(
+                (
+                    StatusCode::UNAUTHORIZED,
+                    axum::Json(json!({"fault":{"faultstring":"Invalid Access Token",
                     "detail":{"errorcode":"keymanagement.service.invalid_access_token"}}})),
-            )
-                .into_response());
+                )
+                    .into_response(),
+            ));
         }
         let allowed = if trading {
             self.cfg.trades_per_window
@@ -437,23 +440,20 @@ impl Shared {
                 }
                 headers.insert("x-ratelimit-available", HeaderValue::from_static("0"));
             }
-            return Err((
+            return Err(Box::new((
                 StatusCode::TOO_MANY_REQUESTS,
                 headers,
                 axum::Json(json!({"fault":{"faultstring":"Rate limit quota violation. Quota limit exceeded",
                     "detail":{"errorcode":"policies.ratelimit.QuotaViolation"}}})),
             )
-                .into_response());
+                .into_response()));
+        }
+        if let Some(a) = acct
+            && a != self.cfg.account
+        {
+            return Err(Box::new(errors(StatusCode::BAD_REQUEST, "Invalid account")));
         }
         Ok(headers)
-    }
-
-    fn own(&self, acct: &str) -> Result<(), Response> {
-        if acct == self.cfg.account {
-            Ok(())
-        } else {
-            Err(errors(StatusCode::BAD_REQUEST, "Invalid account"))
-        }
     }
 }
 
@@ -532,8 +532,8 @@ fn gcd(a: i64, b: i64) -> i64 {
 type Shr = State<Arc<Shared>>;
 
 async fn profile(State(s): Shr, h: HeaderMap) -> Response {
-    match s.gate(&h, "GET", "/user/profile", false) {
-        Err(r) => r,
+    match s.gate(&h, "GET", "/user/profile", false, None) {
+        Err(r) => *r,
         Ok(hd) => (
             hd,
             axum::Json(json!({"profile":{"id":"id-fake","name":"Fake Trader",
@@ -545,12 +545,9 @@ async fn profile(State(s): Shr, h: HeaderMap) -> Response {
 }
 
 async fn positions(State(s): Shr, Path(acct): Path<String>, h: HeaderMap) -> Response {
-    let hd = match s
-        .gate(&h, "GET", "/positions", false)
-        .and_then(|hd| s.own(&acct).map(|()| hd))
-    {
+    let hd = match s.gate(&h, "GET", "/positions", false, Some(&acct)) {
         Ok(hd) => hd,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let list = lock(&s.account).wire_positions();
     let body = if list.is_empty() {
@@ -562,12 +559,9 @@ async fn positions(State(s): Shr, Path(acct): Path<String>, h: HeaderMap) -> Res
 }
 
 async fn balances(State(s): Shr, Path(acct): Path<String>, h: HeaderMap) -> Response {
-    let hd = match s
-        .gate(&h, "GET", "/balances", false)
-        .and_then(|hd| s.own(&acct).map(|()| hd))
-    {
+    let hd = match s.gate(&h, "GET", "/balances", false, Some(&acct)) {
         Ok(hd) => hd,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let a = lock(&s.account);
     let mut long = 0.0;
@@ -601,12 +595,9 @@ async fn orders(
     Query(q): Query<HashMap<String, String>>,
     h: HeaderMap,
 ) -> Response {
-    let hd = match s
-        .gate(&h, "GET", "/orders", false)
-        .and_then(|hd| s.own(&acct).map(|()| hd))
-    {
+    let hd = match s.gate(&h, "GET", "/orders", false, Some(&acct)) {
         Ok(hd) => hd,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let tags = q.get("includeTags").is_some_and(|v| v == "true");
     let list: Vec<_> = lock(&s.account)
@@ -628,12 +619,9 @@ async fn order(
     Query(q): Query<HashMap<String, String>>,
     h: HeaderMap,
 ) -> Response {
-    let hd = match s
-        .gate(&h, "GET", "/orders/{id}", false)
-        .and_then(|hd| s.own(&acct).map(|()| hd))
-    {
+    let hd = match s.gate(&h, "GET", "/orders/{id}", false, Some(&acct)) {
         Ok(hd) => hd,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let tags = q.get("includeTags").is_some_and(|v| v == "true");
     match lock(&s.account).orders.iter().find(|o| o.id == id) {
@@ -643,12 +631,9 @@ async fn order(
 }
 
 async fn place(State(s): Shr, Path(acct): Path<String>, h: HeaderMap, body: Bytes) -> Response {
-    let hd = match s
-        .gate(&h, "POST", "/orders", true)
-        .and_then(|hd| s.own(&acct).map(|()| hd))
-    {
+    let hd = match s.gate(&h, "POST", "/orders", true, Some(&acct)) {
         Ok(hd) => hd,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let form: Vec<(String, String)> = match serde_urlencoded::from_bytes(&body) {
         Ok(f) => f,
@@ -795,12 +780,9 @@ async fn place(State(s): Shr, Path(acct): Path<String>, h: HeaderMap, body: Byte
 }
 
 async fn cancel(State(s): Shr, Path((acct, id)): Path<(String, u64)>, h: HeaderMap) -> Response {
-    let hd = match s
-        .gate(&h, "DELETE", "/orders/{id}", true)
-        .and_then(|hd| s.own(&acct).map(|()| hd))
-    {
+    let hd = match s.gate(&h, "DELETE", "/orders/{id}", true, Some(&acct)) {
         Ok(hd) => hd,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let e = {
         let mut a = lock(&s.account);
@@ -822,9 +804,9 @@ async fn cancel(State(s): Shr, Path((acct, id)): Path<(String, u64)>, h: HeaderM
 }
 
 async fn session(State(s): Shr, h: HeaderMap, uri: axum::http::Uri) -> Response {
-    let hd = match s.gate(&h, "POST", uri.path(), false) {
+    let hd = match s.gate(&h, "POST", uri.path(), false, None) {
         Ok(hd) => hd,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let id = {
         let mut n = lock(&s.next_session);
@@ -847,9 +829,9 @@ async fn session(State(s): Shr, h: HeaderMap, uri: axum::http::Uri) -> Response 
 }
 
 async fn quotes(State(s): Shr, Query(q): Query<HashMap<String, String>>, h: HeaderMap) -> Response {
-    let hd = match s.gate(&h, "GET", "/markets/quotes", false) {
+    let hd = match s.gate(&h, "GET", "/markets/quotes", false, None) {
         Ok(hd) => hd,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let a = lock(&s.account);
     let mut found = Vec::new();
