@@ -21,6 +21,27 @@ process.env.TRADEGUARD_DATA_DIR = dataDir;
 process.env.HOME = mkdtempSync(join(tmpdir(), "tradeguard-e2e-tradier-home-"));
 delete process.env.TRADEGUARD_CLOCK_START;
 
+/**
+ * A session bus of this test's own, with a Secret Service on it (GNOME Keyring, unlocked, its
+ * keyrings in this test's HOME). The shared bus of scripts/headless.sh may already carry a
+ * keyring the app started earlier through D-Bus activation, one with no unlocked collection:
+ * storing into it would wait for a password prompt nobody answers.
+ */
+function privateKeyring() {
+  const bus = spawn("dbus-daemon", ["--session", "--nofork", "--nopidfile", "--print-address=1"], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  return new Promise((resolve, reject) => {
+    let buf = "";
+    bus.stdout.on("data", (d) => {
+      buf += d.toString();
+      const line = buf.split("\n")[0];
+      if (buf.includes("\n") && line) resolve({ bus, address: line.trim() });
+    });
+    bus.on("exit", (code) => reject(new Error(`dbus-daemon exited with ${code}`)));
+  });
+}
+
 /** The fake Tradier process on a free port; resolves with its API URL once it listens. */
 function startFake() {
   const bin = join(dirname(APP_BIN), "fake-tradier");
@@ -48,11 +69,14 @@ describe("Tradeguard on Tradier: token in the keychain, the condor shown, a flat
   let driver;
   let session;
   let fake;
+  let keyring;
 
   before(async () => {
     assert.ok(APP_BIN, "TRADEGUARD_APP_BIN must point at the built app (run through `make test-e2e`)");
-    assert.ok(process.env.DBUS_SESSION_BUS_ADDRESS, "a private session bus (scripts/headless.sh)");
-    // A Secret Service on this session bus, unlocked, and the token stored the way a trader does.
+    keyring = await privateKeyring();
+    // The app (started by tauri-driver from this process) uses this bus too.
+    process.env.DBUS_SESSION_BUS_ADDRESS = keyring.address;
+    // A Secret Service on it, unlocked, and the token stored the way a trader does.
     execFileSync("sh", ["-c", "printf test | gnome-keyring-daemon --unlock --components=secrets --daemonize >/dev/null"]);
     const stored = execFileSync(join(dirname(APP_BIN), "tradeguard"), ["secret", "tradier", "--account", ACCOUNT], {
       input: `${TOKEN}\n`,
@@ -75,6 +99,8 @@ describe("Tradeguard on Tradier: token in the keychain, the condor shown, a flat
     } finally {
       if (driver) await stopDriver(driver.child);
       fake?.child.kill("SIGTERM");
+      // The keyring daemon leaves with its bus.
+      keyring?.bus.kill("SIGTERM");
     }
   });
 

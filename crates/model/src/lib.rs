@@ -10,6 +10,7 @@ pub mod broker;
 pub mod clock;
 pub mod event;
 pub mod fill;
+pub mod futures;
 #[cfg(feature = "hub")]
 pub mod hub;
 pub mod ids;
