@@ -64,6 +64,9 @@ pub enum BrokerKind {
     /// Tradier (REST and streams); the access token from the OS keychain
     /// (`tradeguard secret tradier --account …` stores it).
     Tradier,
+    /// ProjectX (TopstepX and other prop firms); the API key from the OS keychain
+    /// (`tradeguard secret projectx --account USER` stores it).
+    Projectx,
 }
 
 /// Tradier environment (`--tradier-env`).
@@ -126,6 +129,19 @@ pub struct GuardArgs {
     /// `http://127.0.0.1:PORT/v1`).
     #[arg(long)]
     pub tradier_url: Option<String>,
+    /// ProjectX user name (the API key is the keychain's, stored for this user).
+    #[arg(long, default_value = "")]
+    pub projectx_user: String,
+    /// ProjectX account: its name (e.g. 50KTC-V2-…) or id.
+    #[arg(long, default_value = "")]
+    pub projectx_account: String,
+    /// ProjectX REST base instead of TopstepX's (another firm, or a fake on this machine:
+    /// `http://127.0.0.1:PORT`).
+    #[arg(long)]
+    pub projectx_api: Option<String>,
+    /// ProjectX hubs' base instead of TopstepX's (`rtc…`); defaults to `--projectx-api`.
+    #[arg(long)]
+    pub projectx_rtc: Option<String>,
     /// Data directory of the journal database (default: $TRADEGUARD_DATA_DIR, else
     /// $XDG_DATA_HOME/tradeguard or ~/.local/share/tradeguard).
     #[arg(long)]
@@ -201,6 +217,68 @@ async fn tradier_broker(
     tradeguard_model::Broker::connect(&b)
         .await
         .map_err(|e| GuardCliError::Broker(e.to_string(), e.code()))?;
+    Ok((b, lock))
+}
+
+/// The ProjectX broker of the options, its API key from the OS keychain, connected; and the
+/// account's one-guard lock.
+async fn projectx_broker(
+    args: &GuardArgs,
+    clock: Arc<dyn Clock>,
+) -> Result<
+    (
+        tradeguard_projectx::ProjectxBroker,
+        tradeguard_store::InstanceLock,
+    ),
+    GuardCliError,
+> {
+    let user = args.projectx_user.trim();
+    let acct = args.projectx_account.trim();
+    if user.is_empty() || acct.is_empty() {
+        return Err(GuardCliError::BadOption {
+            option: "--projectx-user/--projectx-account",
+            reason: "the ProjectX user name and account are required with --broker projectx".into(),
+        });
+    }
+    let key = match tradeguard_notify::venue_secret("projectx", user) {
+        Ok(Some(k)) => k,
+        Ok(None) => {
+            return Err(GuardCliError::Broker(
+                format!(
+                    "no ProjectX API key for {user} in the OS keychain: store one with `tradeguard secret projectx --account {user}` (reads it from standard input)"
+                ),
+                "projectx.no_key",
+            ));
+        }
+        Err(e) => return Err(GuardCliError::Broker(e.to_string(), e.code())),
+    };
+    let hosts = match &args.projectx_api {
+        Some(api) => {
+            tradeguard_projectx::Hosts::custom(api, args.projectx_rtc.as_deref().unwrap_or(api))
+        }
+        None => tradeguard_projectx::Hosts::topstepx(),
+    };
+    println!(
+        "guard: ProjectX at {} user {user} account {acct}",
+        hosts.api
+    );
+    let settings = tradeguard_projectx::ProjectxSettings::new(
+        hosts,
+        user,
+        tradeguard_projectx::ApiKey::new(key),
+        acct,
+    );
+    let b = tradeguard_projectx::ProjectxBroker::new(settings, clock.clone())
+        .map_err(|e| GuardCliError::Broker(e.to_string(), e.code()))?;
+    tradeguard_model::Broker::connect(&b)
+        .await
+        .map_err(|e| GuardCliError::Broker(e.to_string(), e.code()))?;
+    let lock = tradeguard_store::lock_account(
+        &tradeguard_store::account_lock_dir(),
+        "projectx",
+        b.account_id().as_str(),
+        clock.now().millis(),
+    )?;
     Ok((b, lock))
 }
 
@@ -500,7 +578,7 @@ async fn guard_main(args: GuardArgs) -> Result<(), GuardCliError> {
         (HoursKind::UsEquity, BrokerKind::Sim) => Arc::new(UsEquityHours::fixed_offset(
             tradeguard_sim::calendar::ET_OFFSET_SECS,
         )),
-        (HoursKind::UsEquity, BrokerKind::Ib | BrokerKind::Tradier) => {
+        (HoursKind::UsEquity, BrokerKind::Ib | BrokerKind::Tradier | BrokerKind::Projectx) => {
             Arc::new(UsEquityHours::new_york())
         }
     };
@@ -608,6 +686,14 @@ async fn guard_main(args: GuardArgs) -> Result<(), GuardCliError> {
             )?);
             println!("guard: guarding IB account {account}");
             (Arc::new(ib), clock)
+        }
+        BrokerKind::Projectx => {
+            let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+            let (b, lock) = projectx_broker(&args, clock.clone()).await?;
+            account = b.account_id();
+            account_lock = Some(lock);
+            println!("guard: guarding ProjectX account {account}");
+            (Arc::new(b), clock)
         }
         BrokerKind::Tradier => {
             let clock: Arc<dyn Clock> = Arc::new(SystemClock);

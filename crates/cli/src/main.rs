@@ -51,10 +51,10 @@ enum Command {
     /// Stores a venue's secret in the OS keychain, read from standard input (never an
     /// argument: arguments show in the process list and the shell's history).
     Secret {
-        /// The venue: `tradier` (its access token).
-        #[arg(value_parser = ["tradier"])]
+        /// The venue: `tradier` (its access token) or `projectx` (the API key).
+        #[arg(value_parser = ["tradier", "projectx"])]
         venue: String,
-        /// The venue account the secret is for.
+        /// The venue account the secret is for (ProjectX: the user name).
         #[arg(long)]
         account: String,
     },
@@ -63,8 +63,9 @@ enum Command {
 /// `tradeguard secret`: the first line of standard input into the keychain.
 fn store_secret(venue: &str, account: &str) -> ExitCode {
     let account = account.trim();
-    if account.is_empty() || !account.chars().all(|c| c.is_ascii_alphanumeric()) {
-        eprintln!("tradeguard secret: --account {account:?} is not an account number");
+    let ok = |c: char| c.is_ascii_alphanumeric() || (venue == "projectx" && "-_.@".contains(c));
+    if account.is_empty() || !account.chars().all(ok) {
+        eprintln!("tradeguard secret: --account {account:?} is not an account number or user name");
         return ExitCode::from(2);
     }
     let mut line = String::new();
