@@ -47,7 +47,7 @@ enum Command {
         input: String,
     },
     /// Headless guard: enforcement, reconciliation and status without a window.
-    Guard(guard::GuardArgs),
+    Guard(Box<guard::GuardArgs>),
     /// Stores a venue's secret in the OS keychain, read from standard input (never an
     /// argument: arguments show in the process list and the shell's history).
     Secret {
@@ -117,7 +117,7 @@ fn run(path: &str, handler: Handler) -> Result<String, CliError> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Guard(args) => return guard::run(args),
+        Command::Guard(args) => return guard::run(*args),
         Command::Secret { venue, account } => return store_secret(&venue, &account),
         _ => {}
     }

@@ -5,7 +5,9 @@
 //! 1. live: reduced to 2 by one market order selling 3, nothing else sent;
 //! 2. dry-run: reported (audited, counted), nothing sent;
 //! 3. the firm's flatten (orders without our tag) is recognised, not fought: nothing sent
-//!    back.
+//!    back;
+//! 4. the trailing maximum loss: an open loss that takes net liquidation (balance + open P&L
+//!    at the live quote) to the floor flattens the account.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -58,13 +60,15 @@ async fn rig(evaluator: Box<dyn RuleEvaluator>) -> (FakeProjectx, Guard) {
 }
 
 fn rules(dry_run: bool) -> Box<dyn RuleEvaluator> {
+    rules_file(&format!(
+        "dry_run = {dry_run}\n[[max_contracts]]\nid = \"mnq-2\"\naction = \"flatten\"\nmax_contracts = 2\n"
+    ))
+}
+
+fn rules_file(text: &str) -> Box<dyn RuleEvaluator> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("risk.toml");
-    std::fs::write(
-        &path,
-        format!("dry_run = {dry_run}\n[[max_contracts]]\nid = \"mnq-2\"\naction = \"flatten\"\nmax_contracts = 2\n"),
-    )
-    .unwrap();
+    std::fs::write(&path, text).unwrap();
     let r = RiskRules::load(&path, Arc::new(AlwaysOpen)).unwrap();
     // The file is read; the directory may go.
     std::mem::forget(dir);
@@ -144,5 +148,37 @@ async fn the_firms_flatten_is_recognised_not_fought() {
         .collect();
     assert!(ours.is_empty(), "nothing sent back: {ours:?}");
     assert!(f.positions().is_empty());
+    g.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_trailing_maximum_loss_flattens_the_account_on_an_open_loss() {
+    let (f, g) = rig(rules_file(
+        "dry_run = false\n[[trailing_max_loss]]\nid = \"mll\"\naction = \"flatten\"\nmax_loss = 2000\nstop_at = 50000\n",
+    ))
+    .await;
+    // The guard subscribes the position's quotes; the balance is 50,000 and 5 MNQ are held
+    // from 20,990 (+10 points: +100).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(f.positions().get(MNQ), Some(&5), "above the floor: nothing");
+    // 290 points under the entry: 5 × 2 × 290 = 2,900 open loss, net liquidation 47,100.
+    f.set_quote(MNQ, 20_700.0, 20_700.25);
+    let deadline = tokio::time::Instant::now() + T;
+    while !f.positions().is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not flattened: {:?} orders {:?}",
+            f.positions(),
+            f.orders()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let orders = f.orders();
+    assert_eq!(orders.len(), 1, "{orders:?}");
+    assert_eq!(
+        (orders[0].side, orders[0].size),
+        (1, 5),
+        "sell the 5 at market"
+    );
     g.shutdown().await;
 }

@@ -84,6 +84,8 @@ struct Inner {
     sync: tokio::sync::Mutex<()>,
     next_id: AtomicI64,
     quotes: watch::Sender<BTreeMap<String, Instrument>>,
+    /// The last mid (or trade) of each contract: the open P&L in net liquidation.
+    marks: Mutex<HashMap<InstrumentId, Price>>,
 }
 
 struct Running {
@@ -118,6 +120,7 @@ impl ProjectxBroker {
                 sync: tokio::sync::Mutex::new(()),
                 next_id: AtomicI64::new(0),
                 quotes: watch::Sender::new(BTreeMap::new()),
+                marks: Mutex::default(),
             }),
             running: tokio::sync::Mutex::new(None),
         })
@@ -194,16 +197,31 @@ impl Inner {
         self.hub.publish(BrokerEvent::Account(self.snapshot(&a)));
     }
 
+    /// The account's values: the balance (realised) plus the open P&L of the positions at
+    /// their last marks, as the firms measure their loss limits.
     fn snapshot(&self, a: &Account) -> AccountSnapshot {
-        let bal = Money::from_f64(a.balance).unwrap_or(Money::ZERO);
+        let marks = lock(&self.marks).clone();
+        let open: f64 = lock(&self.state)
+            .positions
+            .iter()
+            .filter_map(|(k, p)| {
+                let m = marks.get(k)?;
+                Some(
+                    (m.to_f64() - p.avg_cost.to_f64())
+                        * p.qty as f64
+                        * f64::from(p.instrument.multiplier()),
+                )
+            })
+            .sum();
+        let nlv = Money::from_f64(a.balance + open).unwrap_or(Money::ZERO);
         AccountSnapshot {
             account: AccountId::new(a.name.clone()),
-            net_liquidation: bal,
+            net_liquidation: nlv,
             // Prop accounts carry no margin requirement; their limits are the firm's rules.
             maintenance_margin: Money::ZERO,
             initial_margin: Money::ZERO,
-            excess_liquidity: bal,
-            buying_power: bal,
+            excess_liquidity: nlv,
+            buying_power: nlv,
             ts: self.clock.now(),
         }
     }
@@ -282,17 +300,15 @@ impl Inner {
             return Vec::new();
         };
         st.by_px.insert(o.id, id);
-        if !st.ours.contains_key(&id) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = st.ours.entry(id) {
+            // Ours, placed by an earlier run: read back from ProjectX.
             match self.rebuild(id, o) {
                 Some(order) => {
-                    st.ours.insert(
-                        id,
-                        Ours {
-                            order,
-                            px: Some(o.id),
-                            last: None,
-                        },
-                    );
+                    slot.insert(Ours {
+                        order,
+                        px: Some(o.id),
+                        last: None,
+                    });
                 }
                 None => return Vec::new(),
             }
@@ -992,6 +1008,9 @@ async fn run_market(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
                                 && target == "GatewayQuote"
                                 && let Some(q) = market_quote(&inner, &arguments)
                             {
+                                if let Some(m) = q.mid().or(q.last) {
+                                    lock(&inner.marks).insert(q.instrument.id(), m);
+                                }
                                 inner.hub.publish(BrokerEvent::Quote(q));
                             }
                         }

@@ -243,6 +243,20 @@ rule_table!(DailyLossToml { max_loss: Money });
 rule_table!(MaxDrawdownToml {
     max_drawdown: Money
 });
+rule_table!(TrailingMaxLossToml {
+    max_loss: Money,
+    #[serde(default)]
+    intraday: bool,
+    #[serde(default)]
+    stop_at: Option<Money>
+});
+rule_table!(SessionFlattenToml {
+    at: String,
+    #[serde(default)]
+    until: Option<String>,
+    #[serde(default)]
+    tz: Option<String>
+});
 rule_table!(ProfitTargetToml { pct_of_credit: i64 });
 rule_table!(StopLossToml {
     credit_multiple: Price
@@ -283,6 +297,10 @@ struct FileToml {
     daily_loss: Vec<DailyLossToml>,
     #[serde(default)]
     max_drawdown: Vec<MaxDrawdownToml>,
+    #[serde(default)]
+    trailing_max_loss: Vec<TrailingMaxLossToml>,
+    #[serde(default)]
+    session_flatten: Vec<SessionFlattenToml>,
     #[serde(default)]
     profit_target: Vec<ProfitTargetToml>,
     #[serde(default)]
@@ -331,6 +349,29 @@ pub enum RuleKind {
         /// Drawdown limit.
         max_drawdown: Money,
     },
+    /// Per account, the prop firms' trailing maximum loss: net liquidation at or below
+    /// `high − max_loss`, where `high` is the highest end-of-day balance (the value at the
+    /// start of each trading day; the intraday peak with `intraday`), and the floor stops
+    /// rising once it reaches `stop_at` (Topstep: the starting balance).
+    TrailingMaxLoss {
+        /// Distance of the floor below the high.
+        max_loss: Money,
+        /// Trail the intraday peak instead of end-of-day balances.
+        intraday: bool,
+        /// The floor never rises above this.
+        stop_at: Option<Money>,
+    },
+    /// Per account, a flatten time the trader sets before the firm's (Topstep flattens at
+    /// 3:08 PM CT): on weekdays from `at` until `until` (local time in `tz`), every position
+    /// in scope is closed, and closed again if reopened in that window.
+    SessionFlatten {
+        /// Start of the window.
+        at: chrono::NaiveTime,
+        /// End of the window.
+        until: chrono::NaiveTime,
+        /// The zone of both.
+        tz: chrono_tz::Tz,
+    },
     /// Per strategy: P&L ≥ `pct_of_credit` % of the entry premium.
     ProfitTarget {
         /// Percent of the entry credit (debit for debit strategies).
@@ -372,6 +413,8 @@ impl RuleKind {
             Self::PositionCap { .. } => "position_cap",
             Self::DailyLoss { .. } => "daily_loss",
             Self::MaxDrawdown { .. } => "max_drawdown",
+            Self::TrailingMaxLoss { .. } => "trailing_max_loss",
+            Self::SessionFlatten { .. } => "session_flatten",
             Self::ProfitTarget { .. } => "profit_target",
             Self::StopLoss { .. } => "stop_loss",
             Self::TrailingStop { .. } => "trailing_stop",
@@ -668,6 +711,66 @@ impl Validator<'_> {
                 max_drawdown: t.max_drawdown,
             };
             rules.push((DD, i, t.common(id(DD, i)), kind));
+        }
+        const TML: &str = "trailing_max_loss";
+        for (i, t) in raw.trailing_max_loss.iter().enumerate() {
+            if !t.max_loss.is_positive() {
+                return Err(self.invalid(
+                    TML,
+                    i,
+                    "max_loss",
+                    format!("must be a positive amount, got {}", t.max_loss),
+                ));
+            }
+            if let Some(at) = t.stop_at
+                && !at.is_positive()
+            {
+                return Err(self.invalid(
+                    TML,
+                    i,
+                    "stop_at",
+                    format!("must be a positive balance, got {at}"),
+                ));
+            }
+            let kind = RuleKind::TrailingMaxLoss {
+                max_loss: t.max_loss,
+                intraday: t.intraday,
+                stop_at: t.stop_at,
+            };
+            rules.push((TML, i, t.common(id(TML, i)), kind));
+        }
+        const SF: &str = "session_flatten";
+        for (i, t) in raw.session_flatten.iter().enumerate() {
+            let time = |key: &str, v: &str| {
+                chrono::NaiveTime::parse_from_str(v.trim(), "%H:%M")
+                    .map_err(|_| self.invalid(SF, i, key, format!("{v:?} is not a time HH:MM")))
+            };
+            let at = time("at", &t.at)?;
+            // The CME's daily halt begins at 16:00 Chicago time.
+            let until = time("until", t.until.as_deref().unwrap_or("16:00"))?;
+            if until <= at {
+                return Err(self.invalid(
+                    SF,
+                    i,
+                    "until",
+                    format!("{until} must be after at ({at})"),
+                ));
+            }
+            let tz_name = t.tz.as_deref().unwrap_or("America/Chicago");
+            let tz: chrono_tz::Tz = tz_name.trim().parse().map_err(|_| {
+                self.invalid(
+                    SF,
+                    i,
+                    "tz",
+                    format!("{tz_name:?} is not a time zone (e.g. America/Chicago)"),
+                )
+            })?;
+            rules.push((
+                SF,
+                i,
+                t.common(id(SF, i)),
+                RuleKind::SessionFlatten { at, until, tz },
+            ));
         }
         const PT: &str = "profit_target";
         for (i, t) in raw.profit_target.iter().enumerate() {

@@ -111,6 +111,9 @@ pub struct AccountMarks {
     pub day_start: Money,
     /// Highest net liquidation seen since tracking began.
     pub peak: Money,
+    /// Highest end-of-day balance (each day's first value) since tracking began.
+    #[serde(default)]
+    pub eod_high: Money,
 }
 
 /// State the rules carry between evaluations. The caller owns it and should persist it

@@ -137,7 +137,9 @@ fn measure(rule: &Rule, s: &StrategyView, input: DistanceInput) -> Option<Measur
         RuleKind::MaxContracts { max_contracts } => Some(max_contracts_rule(s, max_contracts)),
         RuleKind::PositionCap { .. }
         | RuleKind::DailyLoss { .. }
-        | RuleKind::MaxDrawdown { .. } => None,
+        | RuleKind::MaxDrawdown { .. }
+        | RuleKind::TrailingMaxLoss { .. }
+        | RuleKind::SessionFlatten { .. } => None,
     }
 }
 

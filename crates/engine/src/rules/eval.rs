@@ -160,9 +160,16 @@ pub fn evaluate_indexed(
                 }
             }
             RuleKind::PositionCap { max_positions } => ev.position_cap(rule, *max_positions),
-            RuleKind::DailyLoss { .. } | RuleKind::MaxDrawdown { .. } => {
+            RuleKind::DailyLoss { .. }
+            | RuleKind::MaxDrawdown { .. }
+            | RuleKind::TrailingMaxLoss { .. } => {
                 for a in &accounts {
                     ev.account_rule(rule, a);
+                }
+            }
+            RuleKind::SessionFlatten { at, until, tz } => {
+                for a in &accounts {
+                    ev.session_flatten(rule, a, *at, *until, *tz);
                 }
             }
             _ => {
@@ -200,8 +207,11 @@ pub fn evaluate_position(
         match &rule.kind {
             RuleKind::MaxContracts { .. } => ev.max_contracts(rule, p),
             RuleKind::PositionCap { max_positions } => ev.position_cap(rule, *max_positions),
-            RuleKind::DailyLoss { .. } | RuleKind::MaxDrawdown { .. } => {
-                ev.account_rule(rule, &p.account)
+            RuleKind::DailyLoss { .. }
+            | RuleKind::MaxDrawdown { .. }
+            | RuleKind::TrailingMaxLoss { .. } => ev.account_rule(rule, &p.account),
+            RuleKind::SessionFlatten { at, until, tz } => {
+                ev.session_flatten(rule, &p.account, *at, *until, *tz)
             }
             _ => {
                 for &si in holders {
@@ -613,10 +623,13 @@ impl<'a, 'i> Eval<'a, 'i> {
                     day: today,
                     day_start: nlv,
                     peak: nlv,
+                    eod_high: nlv,
                 });
             if m.day != today {
                 m.day = today;
                 m.day_start = nlv;
+                // The first value of a day is the last one's end-of-day balance.
+                m.eod_high = m.eod_high.max(nlv);
             }
             m.peak = m.peak.max(nlv);
         }
@@ -678,6 +691,30 @@ impl<'a, 'i> Eval<'a, 'i> {
                     ),
                 )
             }
+            RuleKind::TrailingMaxLoss {
+                max_loss,
+                intraday,
+                stop_at,
+            } => {
+                // A state kept before this rule existed has no end-of-day high yet.
+                let high = if intraday {
+                    m.peak
+                } else {
+                    m.eod_high.max(m.day_start)
+                };
+                let mut floor = Money::from_raw(high.raw().saturating_sub(max_loss.raw()));
+                if let Some(cap) = stop_at {
+                    floor = floor.min(cap);
+                }
+                (
+                    nlv.raw() <= floor.raw(),
+                    format!(
+                        "trailing maximum loss: balance {nlv} at or below the floor {floor} ({} high {high} − {max_loss}{})",
+                        if intraday { "intraday" } else { "end-of-day" },
+                        stop_at.map_or(String::new(), |c| format!(", the floor stops at {c}"))
+                    ),
+                )
+            }
             RuleKind::MaxDrawdown { max_drawdown } => {
                 let dd = m.peak.raw().saturating_sub(nlv.raw());
                 (
@@ -730,6 +767,61 @@ impl<'a, 'i> Eval<'a, 'i> {
             vec![intent]
         };
         self.fire(rule, subject, reason, intents);
+    }
+
+    /// The trader's own flatten time: on weekdays within [at, until) local time, every
+    /// position of the account in the rule's scope is closed (Broken ones are the assignment
+    /// guard's).
+    fn session_flatten(
+        &mut self,
+        rule: &Rule,
+        account: &AccountId,
+        at: chrono::NaiveTime,
+        until: chrono::NaiveTime,
+        tz: chrono_tz::Tz,
+    ) {
+        use chrono::{Datelike, Weekday};
+        if !in_scope(&rule.common.accounts, account.as_str()) {
+            return;
+        }
+        self.checks += 1;
+        let local = self.input.now.to_datetime().with_timezone(&tz);
+        let t = local.time();
+        if matches!(local.weekday(), Weekday::Sat | Weekday::Sun) || t < at || t >= until {
+            return;
+        }
+        let mut intent = OrderIntent::new(Purpose::Flatten, account.clone());
+        let mut closed = Vec::new();
+        for p in self.input.positions.iter().filter(|p| {
+            &p.account == account && in_scope(&rule.common.underlyings, p.instrument.underlying())
+        }) {
+            let key = (p.account.clone(), p.instrument.id());
+            let broken = self.ix.broken_qty.get(&key).copied().unwrap_or(0);
+            let free = p.qty.saturating_sub(broken);
+            if free != 0 && free.signum() == p.qty.signum() {
+                intent = close_leg(intent, &p.instrument, free);
+                closed.push(p.instrument.label());
+            }
+        }
+        if intent.legs.is_empty() {
+            return;
+        }
+        let reason = format!(
+            "{}: session flatten time {} {} reached ({} local): closing {}",
+            rule.common.id,
+            at.format("%H:%M"),
+            tz.name(),
+            t.format("%H:%M:%S"),
+            closed.join(", ")
+        );
+        self.fire(
+            rule,
+            Subject::Account {
+                account: account.clone(),
+            },
+            reason,
+            vec![intent],
+        );
     }
 
     // ---- strategy rules --------------------------------------------------------------

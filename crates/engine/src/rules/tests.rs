@@ -693,6 +693,121 @@ fn max_drawdown_tracks_the_peak() {
     assert_eq!(fx.state.accounts[&ACCT.into()].peak, money("10600"));
 }
 
+/// The prop firms' trailing maximum loss: the floor trails the end-of-day balance high (not
+/// the intraday peak), stops rising at `stop_at`, and the breach flattens the account.
+#[test]
+fn trailing_max_loss_trails_end_of_day_highs_and_stops_at_the_starting_balance() {
+    let mut fx = Fx::new(
+        "dry_run = false\n[[trailing_max_loss]]\naction = \"flatten\"\nmax_loss = 2000\nstop_at = 50000\n",
+        vec![row(ACCT, put(440), -1, "3.00", "2.00")],
+    );
+    // Day 13 starts at 50,000: the floor is 48,000.
+    fx.accounts = vec![snapshot(ACCT, "50000", fx.now)];
+    assert!(fx.fired().is_empty());
+    // An intraday run to 51,500 does not move an end-of-day floor.
+    fx.accounts = vec![snapshot(ACCT, "51500", fx.now)];
+    assert!(fx.fired().is_empty());
+    fx.accounts = vec![snapshot(ACCT, "48000.01", fx.now)];
+    assert!(fx.fired().is_empty(), "above the floor");
+    // Day 14 opens at 51,000 (yesterday's close): the floor rises to 49,000 (below the
+    // 50,000 where it stops rising).
+    fx.today = day(14);
+    fx.accounts = vec![snapshot(ACCT, "51000", fx.now)];
+    assert!(fx.fired().is_empty());
+    assert_eq!(fx.state.accounts[&ACCT.into()].eod_high, money("51000"));
+    fx.accounts = vec![snapshot(ACCT, "49000.01", fx.now)];
+    assert!(fx.fired().is_empty());
+    fx.accounts = vec![snapshot(ACCT, "49000", fx.now)];
+    let d = fx.fired();
+    assert_eq!(d.len(), 1);
+    assert!(d[0].reason.contains("floor 49000.00"), "{}", d[0].reason);
+    assert!(
+        d[0].reason.contains("end-of-day high 51000.00"),
+        "{}",
+        d[0].reason
+    );
+    // Day 15 opens at 53,000: the floor (51,000) is capped at 50,000.
+    fx.today = day(15);
+    fx.accounts = vec![snapshot(ACCT, "53000", fx.now)];
+    assert!(fx.fired().is_empty());
+    fx.accounts = vec![snapshot(ACCT, "50000.01", fx.now)];
+    assert!(fx.fired().is_empty(), "above the capped floor");
+    fx.accounts = vec![snapshot(ACCT, "50000", fx.now)];
+    let d = fx.fired();
+    assert_eq!(d.len(), 1, "at the capped floor");
+    assert!(d[0].reason.contains("stops at 50000.00"), "{}", d[0].reason);
+}
+
+/// The trader's flatten time before the firm's: weekdays from `at` (Chicago time) until the
+/// daily halt, every position in scope closed; nothing before, after, or on a weekend.
+#[test]
+fn session_flatten_closes_the_account_within_its_window_only() {
+    let mut fx = Fx::new(
+        "dry_run = false\n[[session_flatten]]\naction = \"flatten\"\nat = \"15:05\"\n",
+        vec![
+            row(ACCT, put(440), -1, "3.00", "2.00"),
+            row(ACCT, put(430), 1, "1.00", "1.00"),
+        ],
+    );
+    // Monday 7 December 2026; Chicago is UTC−6 in winter.
+    let at = |h: u32, m: u32, d: u32| {
+        Timestamp::from_datetime(
+            chrono::NaiveDate::from_ymd_opt(2026, 12, d)
+                .unwrap()
+                .and_hms_opt(h, m, 0)
+                .unwrap()
+                .and_utc(),
+        )
+        .unwrap()
+    };
+    fx.now = at(21, 4, 7);
+    assert!(fx.fired().is_empty(), "14:04 CT");
+    fx.now = at(21, 5, 7);
+    let d = fx.fired();
+    assert_eq!(d.len(), 1, "15:05 CT");
+    assert!(
+        d[0].reason.contains("15:05 America/Chicago"),
+        "{}",
+        d[0].reason
+    );
+    assert_eq!(d[0].intents[0].legs.len(), 2, "both positions closed");
+    fx.now = at(22, 0, 7);
+    assert!(
+        fx.fired().is_empty(),
+        "16:00 CT: the halt, the window is over"
+    );
+    fx.now = at(21, 30, 12);
+    assert!(fx.fired().is_empty(), "Saturday");
+    let e = RiskConfig::parse(
+        "[[session_flatten]]\nat = \"3pm\"\n",
+        std::path::Path::new("risk.toml"),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("session_flatten.at"), "{e}");
+    let e = RiskConfig::parse(
+        "[[session_flatten]]\nat = \"15:05\"\ntz = \"Chicago\"\n",
+        std::path::Path::new("risk.toml"),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("session_flatten.tz"), "{e}");
+}
+
+#[test]
+fn trailing_max_loss_errors_name_the_field() {
+    let e = RiskConfig::parse(
+        "[[trailing_max_loss]]\nmax_loss = 0\n",
+        std::path::Path::new("risk.toml"),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("max_loss"), "{e}");
+    let e = RiskConfig::parse(
+        "[[trailing_max_loss]]\nmax_loss = 100\nstop_at = -5\n",
+        std::path::Path::new("risk.toml"),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("stop_at"), "{e}");
+}
+
 #[test]
 fn stale_or_missing_account_values_cannot_be_evaluated() {
     let mut fx = Fx::spread("[[daily_loss]]\nmax_loss = 100\n", "2.00");
