@@ -42,6 +42,9 @@ pub const COMMANDS: &[&str] = &[
     "save_tradier_token",
     "tradier_token_stored",
     "test_tradier_connection",
+    "save_projectx_key",
+    "projectx_key_stored",
+    "test_projectx_connection",
 ];
 
 /// Simulator-only commands (forcing an assignment on the simulated venue): debug builds only

@@ -1,7 +1,7 @@
 //! The tauri-specta builder: the single list of commands and events the UI may use.
 //! `ui/src/bindings.ts` is generated from it; a test fails when the committed file is stale.
 
-use crate::{blotter, commands, desktop, detail, events, flatten, offdesk, records, tradier_venue};
+use crate::{blotter, commands, desktop, detail, events, flatten, keyed_venues, offdesk, records};
 use tauri_specta::{collect_commands, collect_events};
 
 /// Where the generated TypeScript lives, relative to this crate.
@@ -43,9 +43,12 @@ macro_rules! app_commands {
             offdesk::save_alert_channel,
             offdesk::delete_alert_channel,
             offdesk::test_alert_channel,
-            tradier_venue::save_tradier_token,
-            tradier_venue::tradier_token_stored,
-            tradier_venue::test_tradier_connection
+            keyed_venues::save_tradier_token,
+            keyed_venues::tradier_token_stored,
+            keyed_venues::test_tradier_connection,
+            keyed_venues::save_projectx_key,
+            keyed_venues::projectx_key_stored,
+            keyed_venues::test_projectx_connection
             $($extra)*
         ]
     };

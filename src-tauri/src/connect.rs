@@ -42,7 +42,12 @@ pub fn transient(e: &VenueError) -> bool {
                 | IbError::Transport(_)
                 | IbError::ClientIdInUse(_)
         ),
-        VenueError::TradierTimeout { .. } => true,
+        VenueError::RemoteTimeout { .. } => true,
+        VenueError::Projectx(e) => matches!(
+            e,
+            tradeguard_projectx::ProjectxError::Transport(_)
+                | tradeguard_projectx::ProjectxError::RateLimited { .. }
+        ),
         VenueError::Tradier(e) => matches!(
             e,
             tradeguard_tradier::TradierError::Transport(_)

@@ -43,6 +43,7 @@ pub fn save_settings(
             settings.venue.ib()?;
         }
         crate::settings::VenueKind::Tradier => settings.venue.check_tradier()?,
+        crate::settings::VenueKind::Projectx => settings.venue.check_projectx()?,
         crate::settings::VenueKind::Sim => {}
     }
     let autostart = app.autolaunch();

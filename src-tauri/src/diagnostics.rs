@@ -293,6 +293,8 @@ pub fn report(i: &Inputs<'_>) -> String {
     if let Ok(s) = &settings {
         accounts.push(s.venue.ib_account.clone());
         accounts.push(s.venue.tradier_account.clone());
+        accounts.push(s.venue.projectx_account.clone());
+        accounts.push(s.venue.projectx_user.clone());
     }
     let rules_text = std::fs::read_to_string(i.paths.rules_file());
     let rules = rules_text
@@ -361,6 +363,25 @@ pub fn report(i: &Inputs<'_>) -> String {
                     "the environment's API"
                 } else {
                     "a custom API URL"
+                }
+            );
+            let _ = writeln!(
+                out,
+                "projectx: user {}, account {}, {}",
+                if v.projectx_user.trim().is_empty() {
+                    "not set"
+                } else {
+                    "set"
+                },
+                if v.projectx_account.trim().is_empty() {
+                    "not set"
+                } else {
+                    "set"
+                },
+                if v.projectx_api.trim().is_empty() {
+                    "TopstepX"
+                } else {
+                    "a custom firm URL"
                 }
             );
             let _ = writeln!(out, "log_level: {}", s.log_level.as_filter());
@@ -518,6 +539,7 @@ fn venue_kind(k: crate::settings::VenueKind) -> &'static str {
         crate::settings::VenueKind::Sim => "sim",
         crate::settings::VenueKind::Ib => "ib",
         crate::settings::VenueKind::Tradier => "tradier",
+        crate::settings::VenueKind::Projectx => "projectx",
     }
 }
 

@@ -12,6 +12,7 @@ pub mod diagnostics;
 pub mod error;
 pub mod events;
 pub mod flatten;
+pub mod keyed_venues;
 pub mod logging;
 pub mod notify;
 pub mod offdesk;
@@ -21,7 +22,6 @@ pub mod settings;
 pub mod shell;
 pub mod state;
 pub mod storage;
-pub mod tradier_venue;
 pub mod venue;
 pub mod view;
 pub mod webview_env;
@@ -206,8 +206,8 @@ fn start_venue(app: &tauri::AppHandle) {
             ));
             venue_started(app, started, bad_settings);
         }
-        settings::VenueKind::Tradier => {
-            start_tradier(app, venue, store, rules_path, notifier, bad_settings);
+        settings::VenueKind::Tradier | settings::VenueKind::Projectx => {
+            start_keyed(app, venue, store, rules_path, notifier, bad_settings);
         }
         settings::VenueKind::Ib => {
             let ib = match venue.ib() {
@@ -222,36 +222,16 @@ fn start_venue(app: &tauri::AppHandle) {
             tauri::async_runtime::spawn(async move {
                 let address = ib.address();
                 tracing::info!(%address, "connecting to IB Gateway/TWS");
-                let retry = app.state::<state::AppState>().retry_signal();
-                // The gateway often starts after Tradeguard (start at login): a start that fails
-                // for a reason that passes on its own is tried again with backoff, a countdown
-                // on screen and a Retry button.
-                let started = connect::retrying(
-                    || {
-                        let (ib, store, rules_path, notifier) = (
-                            ib.clone(),
-                            store.clone(),
-                            rules_path.clone(),
-                            notifier.clone(),
-                        );
-                        venue::Venue::start_ib(ib, store, rules_path, notifier, IB_CONNECT_TIMEOUT)
-                    },
-                    &retry,
-                    |attempt, e, left| {
-                        let w = connect::VenueWaiting {
-                            address: address.clone(),
-                            attempt,
-                            next_in_secs: left,
-                            message: e.to_string(),
-                            code: e.code().to_owned(),
-                        };
-                        app.state::<state::AppState>().set_waiting(Some(w.clone()));
-                        use tauri_specta::Event;
-                        if let Err(err) = w.emit(&app) {
-                            tracing::warn!(error = %err, "venue countdown not delivered to the UI");
-                        }
-                    },
-                )
+                // The gateway often starts after Tradeguard (start at login).
+                let started = patiently(&app, address, || {
+                    venue::Venue::start_ib(
+                        ib.clone(),
+                        store.clone(),
+                        rules_path.clone(),
+                        notifier.clone(),
+                        IB_CONNECT_TIMEOUT,
+                    )
+                })
                 .await;
                 venue_started(&app, started, bad_settings);
             });
@@ -259,9 +239,45 @@ fn start_venue(app: &tauri::AppHandle) {
     }
 }
 
-/// The Tradier venue: the token from the OS keychain, then the same patient start as IB's
-/// (a network that is not up yet is tried again with a countdown and a Retry button).
-fn start_tradier(
+/// Runs a venue's start until it succeeds or fails for a reason a person must fix: a start
+/// that fails for a reason that passes on its own is tried again with backoff, a countdown on
+/// screen and a Retry button.
+async fn patiently<F, Fut>(
+    app: &tauri::AppHandle,
+    address: String,
+    attempt: F,
+) -> Result<venue::Venue, venue::VenueError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<venue::Venue, venue::VenueError>>,
+{
+    let retry = app.state::<state::AppState>().retry_signal();
+    connect::retrying(attempt, &retry, |attempt, e, left| {
+        let w = connect::VenueWaiting {
+            address: address.clone(),
+            attempt,
+            next_in_secs: left,
+            message: e.to_string(),
+            code: e.code().to_owned(),
+        };
+        app.state::<state::AppState>().set_waiting(Some(w.clone()));
+        use tauri_specta::Event;
+        if let Err(err) = w.emit(app) {
+            tracing::warn!(error = %err, "venue countdown not delivered to the UI");
+        }
+    })
+    .await
+}
+
+/// The settings of a venue that logs in with a secret.
+#[derive(Clone)]
+enum Keyed {
+    Tradier(tradeguard_tradier::TradierSettings),
+    Projectx(tradeguard_projectx::ProjectxSettings),
+}
+
+/// Tradier and ProjectX: the secret from the OS keychain, then the same patient start as IB's.
+fn start_keyed(
     app: &tauri::AppHandle,
     venue: settings::VenueSettings,
     store: std::sync::Arc<tradeguard_store::Store>,
@@ -272,52 +288,63 @@ fn start_tradier(
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
         let state = app.state::<state::AppState>();
-        let account = venue.tradier_account.trim().to_owned();
-        let token = match tradier_venue::token(&account).await {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::error!(reason = %e.reason, "Tradier token: {}", e.message);
-                state.set_venue(Err(e));
-                return;
+        let (kind, who) = match venue.kind {
+            settings::VenueKind::Projectx => {
+                (keyed_venues::Keyed::Projectx, venue.projectx_user.clone())
             }
+            _ => (keyed_venues::Keyed::Tradier, venue.tradier_account.clone()),
         };
-        let settings = match venue.tradier(token) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(reason = %e.reason, "Tradier settings: {}", e.message);
-                state.set_venue(Err(e));
-                return;
-            }
-        };
-        let address = settings.api_url.clone();
-        tracing::info!(%address, %account, "connecting to Tradier");
-        let retry = state.retry_signal();
-        let started = connect::retrying(
-            || {
-                venue::Venue::start_tradier(
-                    settings.clone(),
-                    store.clone(),
-                    rules_path.clone(),
-                    notifier.clone(),
-                    IB_CONNECT_TIMEOUT,
-                )
-            },
-            &retry,
-            |attempt, e, left| {
-                let w = connect::VenueWaiting {
-                    address: address.clone(),
-                    attempt,
-                    next_in_secs: left,
-                    message: e.to_string(),
-                    code: e.code().to_owned(),
-                };
-                app.state::<state::AppState>().set_waiting(Some(w.clone()));
-                use tauri_specta::Event;
-                if let Err(err) = w.emit(&app) {
-                    tracing::warn!(error = %err, "venue countdown not delivered to the UI");
+        let built = async {
+            let secret = keyed_venues::secret(kind, &who).await?;
+            Ok::<_, error::IpcError>(match kind {
+                keyed_venues::Keyed::Tradier => {
+                    let s = venue.tradier(tradeguard_tradier::Token::new(secret))?;
+                    (s.api_url.clone(), Keyed::Tradier(s))
                 }
-            },
-        )
+                keyed_venues::Keyed::Projectx => {
+                    let s = venue.projectx(tradeguard_projectx::ApiKey::new(secret))?;
+                    (s.hosts.api.clone(), Keyed::Projectx(s))
+                }
+            })
+        };
+        let (address, keyed) = match built.await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::error!(reason = %e.reason, "{}", e.message);
+                state.set_venue(Err(e));
+                return;
+            }
+        };
+        tracing::info!(%address, ?kind, "connecting");
+        let started = patiently(&app, address, || {
+            let (store, rules_path, notifier) =
+                (store.clone(), rules_path.clone(), notifier.clone());
+            let keyed = keyed.clone();
+            async move {
+                match keyed {
+                    Keyed::Tradier(t) => {
+                        venue::Venue::start_tradier(
+                            t,
+                            store,
+                            rules_path,
+                            notifier,
+                            IB_CONNECT_TIMEOUT,
+                        )
+                        .await
+                    }
+                    Keyed::Projectx(p) => {
+                        venue::Venue::start_projectx(
+                            p,
+                            store,
+                            rules_path,
+                            notifier,
+                            IB_CONNECT_TIMEOUT,
+                        )
+                        .await
+                    }
+                }
+            }
+        })
         .await;
         venue_started(&app, started, bad_settings);
     });

@@ -108,7 +108,9 @@ impl AppPaths {
     pub fn db_file_for(&self, kind: crate::settings::VenueKind) -> PathBuf {
         match kind {
             crate::settings::VenueKind::Sim => self.data_dir.join(DEMO_DB_FILE),
-            crate::settings::VenueKind::Ib | crate::settings::VenueKind::Tradier => self.db_file(),
+            crate::settings::VenueKind::Ib
+            | crate::settings::VenueKind::Tradier
+            | crate::settings::VenueKind::Projectx => self.db_file(),
         }
     }
 

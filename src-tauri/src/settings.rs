@@ -44,6 +44,8 @@ pub enum VenueKind {
     Ib,
     /// Tradier (REST and streams; the access token in the OS keychain).
     Tradier,
+    /// ProjectX: TopstepX and other prop firms (the API key in the OS keychain).
+    Projectx,
 }
 
 /// Tradier's environment.
@@ -75,6 +77,14 @@ pub struct VenueSettings {
     /// A Tradier API URL instead of the environment's (a fake Tradier on this machine); empty:
     /// the environment's.
     pub tradier_url: String,
+    /// ProjectX user name.
+    pub projectx_user: String,
+    /// ProjectX account: its name or id.
+    pub projectx_account: String,
+    /// The firm's REST base; empty: TopstepX.
+    pub projectx_api: String,
+    /// The firm's hubs' base; empty: the REST base's (TopstepX: its rtc host).
+    pub projectx_rtc: String,
 }
 
 impl Default for VenueSettings {
@@ -89,6 +99,10 @@ impl Default for VenueSettings {
             tradier_account: String::new(),
             tradier_env: TradierEnv::Sandbox,
             tradier_url: String::new(),
+            projectx_user: String::new(),
+            projectx_account: String::new(),
+            projectx_api: String::new(),
+            projectx_rtc: String::new(),
         }
     }
 }
@@ -126,6 +140,35 @@ impl VenueSettings {
         s.validate()
             .map_err(|e| IpcError::invalid_input(e.code(), e.to_string()))?;
         Ok(s)
+    }
+
+    /// The ProjectX settings with `key`, validated.
+    pub fn projectx(
+        &self,
+        key: tradeguard_projectx::ApiKey,
+    ) -> Result<tradeguard_projectx::ProjectxSettings, IpcError> {
+        let api = self.projectx_api.trim();
+        let hosts = if api.is_empty() {
+            tradeguard_projectx::Hosts::topstepx()
+        } else {
+            let rtc = self.projectx_rtc.trim();
+            tradeguard_projectx::Hosts::custom(api, if rtc.is_empty() { api } else { rtc })
+        };
+        let s = tradeguard_projectx::ProjectxSettings::new(
+            hosts,
+            &self.projectx_user,
+            key,
+            &self.projectx_account,
+        );
+        s.validate()
+            .map_err(|e| IpcError::invalid_input(e.code(), e.to_string()))?;
+        Ok(s)
+    }
+
+    /// The ProjectX settings checked without the key.
+    pub fn check_projectx(&self) -> Result<(), IpcError> {
+        self.projectx(tradeguard_projectx::ApiKey::new("placeholder"))
+            .map(|_| ())
     }
 
     /// The Tradier settings without the token: everything but the token checked (saving

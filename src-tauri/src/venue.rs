@@ -38,9 +38,15 @@ pub enum VenueError {
     #[error("Tradier: {0}")]
     Tradier(#[from] tradeguard_tradier::TradierError),
     #[error(
-        "Tradier at {address} gave no usable session within {secs} s: check the network, then restart Tradeguard (or test the connection in Settings)"
+        "{venue} at {address} gave no usable session within {secs} s: check the network, then restart Tradeguard (or test the connection in Settings)"
     )]
-    TradierTimeout { address: String, secs: u64 },
+    RemoteTimeout {
+        venue: &'static str,
+        address: String,
+        secs: u64,
+    },
+    #[error("ProjectX: {0}")]
+    Projectx(#[from] tradeguard_projectx::ProjectxError),
     #[error("{0}")]
     Store(#[from] tradeguard_store::StoreError),
     #[error("cannot write the starter risk config {path}: {source}")]
@@ -60,7 +66,8 @@ impl VenueError {
             Self::Ib(e) => e.code(),
             Self::IbTimeout { .. } => "ib.connect_timeout",
             Self::Tradier(e) => e.code(),
-            Self::TradierTimeout { .. } => "tradier.connect_timeout",
+            Self::RemoteTimeout { .. } => "venue.connect_timeout",
+            Self::Projectx(e) => e.code(),
             Self::StarterConfig { .. } => "rules.starter_config",
             Self::Store(e) => e.code(),
         }
@@ -108,6 +115,74 @@ pub struct MarginSample {
 pub const MARGIN_SAMPLES_KEPT: usize = 7200;
 /// Wall time between margin samples.
 pub const MARGIN_SAMPLE_EVERY: Duration = Duration::from_secs(1);
+
+/// A venue reached over the network with a login (Tradier, ProjectX): its start after the
+/// adapter's own first step (log-in, account), the account lock, the guard, and a disconnect
+/// when any of it fails or takes longer than allowed.
+struct Remote {
+    name: &'static str,
+    address: String,
+    broker: Arc<dyn Broker>,
+    clock: Arc<dyn Clock>,
+    store: Arc<Store>,
+    rules_path: std::path::PathBuf,
+    notifier: Arc<dyn assignment::notify::Notifier>,
+}
+
+impl Remote {
+    async fn start(
+        self,
+        first: impl std::future::Future<Output = Result<tradeguard_model::AccountId, VenueError>>,
+        timeout: Duration,
+    ) -> Result<Venue, VenueError> {
+        let broker = self.broker.clone();
+        let (name, address) = (self.name, self.address.clone());
+        let start = async {
+            let account = first.await?;
+            let account_lock = tradeguard_store::lock_account(
+                &tradeguard_store::account_lock_dir(),
+                name,
+                account.as_str(),
+                self.clock.now().millis(),
+            )?;
+            tracing::info!(venue = name, %address, %account, "connected");
+            let v = Venue::start_guard(Start {
+                name,
+                broker: self.broker,
+                clock: self.clock,
+                sim: None,
+                hours: Arc::new(assignment::hours::UsEquityHours::new_york()),
+                account,
+                engine: EngineConfig::default(),
+                speed: 1.0,
+                store: self.store,
+                rules_path: self.rules_path,
+                notifier: self.notifier,
+                account_lock: Some(account_lock),
+            })
+            .await?;
+            tracing::info!(
+                venue = name,
+                positions = v.guard.positions().len(),
+                strategies = v.guard.strategies().len(),
+                "guarding"
+            );
+            Ok(v)
+        };
+        let started =
+            tokio::time::timeout(timeout, start)
+                .await
+                .unwrap_or(Err(VenueError::RemoteTimeout {
+                    venue: name,
+                    address,
+                    secs: timeout.as_secs(),
+                }));
+        if started.is_err() {
+            let _ = broker.disconnect().await;
+        }
+        started
+    }
+}
 
 /// What [`Venue::start_guard`] needs besides the broker's own setup.
 struct Start {
@@ -288,52 +363,54 @@ impl Venue {
             settings,
             clock.clone(),
         )?);
-        let start = async {
+        let first = async {
             // The token and the account first: their errors are Tradier's own, typed.
             b.test_connection().await?;
-            let account = b.account_id().clone();
-            let account_lock = tradeguard_store::lock_account(
-                &tradeguard_store::account_lock_dir(),
-                "tradier",
-                account.as_str(),
-                clock.now().millis(),
-            )?;
             b.connect().await?;
-            tracing::info!(%address, %account, "connected to Tradier");
-            let v = Self::start_guard(Start {
-                name: "tradier",
-                broker: b.clone(),
-                clock: clock.clone(),
-                sim: None,
-                hours: Arc::new(assignment::hours::UsEquityHours::new_york()),
-                account,
-                engine: EngineConfig::default(),
-                speed: 1.0,
-                store,
-                rules_path,
-                notifier,
-                account_lock: Some(account_lock),
-            })
-            .await?;
-            tracing::info!(
-                positions = v.guard.positions().len(),
-                strategies = v.guard.strategies().len(),
-                "guarding the Tradier account"
-            );
-            Ok(v)
+            Ok(b.account_id().clone())
         };
-        let started = tokio::time::timeout(timeout, start)
-            .await
-            .unwrap_or_else(|_| {
-                Err(VenueError::TradierTimeout {
-                    address: address.clone(),
-                    secs: timeout.as_secs(),
-                })
-            });
-        if started.is_err() {
-            let _ = b.disconnect().await;
-        }
-        started
+        let remote = Remote {
+            name: "tradier",
+            address,
+            broker: b.clone(),
+            clock,
+            store,
+            rules_path,
+            notifier,
+        };
+        remote.start(first, timeout).await
+    }
+
+    /// Connects to a ProjectX firm with `settings` (the API key in them) and starts the guard
+    /// on that account, within `timeout`; a start that fails disconnects again.
+    pub async fn start_projectx(
+        settings: tradeguard_projectx::ProjectxSettings,
+        store: Arc<Store>,
+        rules_path: std::path::PathBuf,
+        notifier: Arc<dyn assignment::notify::Notifier>,
+        timeout: Duration,
+    ) -> Result<Self, VenueError> {
+        let clock: Arc<dyn Clock> = Arc::new(tradeguard_model::SystemClock);
+        let address = settings.hosts.api.clone();
+        let b = Arc::new(tradeguard_projectx::ProjectxBroker::new(
+            settings,
+            clock.clone(),
+        )?);
+        let first = async {
+            b.test_connection().await?;
+            b.connect().await?;
+            Ok(b.account_id())
+        };
+        let remote = Remote {
+            name: "projectx",
+            address,
+            broker: b.clone(),
+            clock,
+            store,
+            rules_path,
+            notifier,
+        };
+        remote.start(first, timeout).await
     }
 
     async fn start_guard(s: Start) -> Result<Self, VenueError> {

@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
+import { withPrivateKeyring } from "./keyring.mjs";
 import { APP_BIN, Session, startDriver, stopDriver } from "./webdriver.mjs";
 
 const ACCOUNT = "VA000001";
@@ -20,27 +21,6 @@ const dataDir = mkdtempSync(join(tmpdir(), "tradeguard-e2e-tradier-"));
 process.env.TRADEGUARD_DATA_DIR = dataDir;
 process.env.HOME = mkdtempSync(join(tmpdir(), "tradeguard-e2e-tradier-home-"));
 delete process.env.TRADEGUARD_CLOCK_START;
-
-/**
- * A session bus of this test's own, with a Secret Service on it (GNOME Keyring, unlocked, its
- * keyrings in this test's HOME). The shared bus of scripts/headless.sh may already carry a
- * keyring the app started earlier through D-Bus activation, one with no unlocked collection:
- * storing into it would wait for a password prompt nobody answers.
- */
-function privateKeyring() {
-  const bus = spawn("dbus-daemon", ["--session", "--nofork", "--nopidfile", "--print-address=1"], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  return new Promise((resolve, reject) => {
-    let buf = "";
-    bus.stdout.on("data", (d) => {
-      buf += d.toString();
-      const line = buf.split("\n")[0];
-      if (buf.includes("\n") && line) resolve({ bus, address: line.trim() });
-    });
-    bus.on("exit", (code) => reject(new Error(`dbus-daemon exited with ${code}`)));
-  });
-}
 
 /** The fake Tradier process on a free port; resolves with its API URL once it listens. */
 function startFake() {
@@ -73,11 +53,9 @@ describe("Tradeguard on Tradier: token in the keychain, the condor shown, a flat
 
   before(async () => {
     assert.ok(APP_BIN, "TRADEGUARD_APP_BIN must point at the built app (run through `make test-e2e`)");
-    keyring = await privateKeyring();
-    // The app (started by tauri-driver from this process) uses this bus too.
-    process.env.DBUS_SESSION_BUS_ADDRESS = keyring.address;
-    // A Secret Service on it, unlocked, and the token stored the way a trader does.
-    execFileSync("sh", ["-c", "printf test | gnome-keyring-daemon --unlock --components=secrets --daemonize >/dev/null"]);
+    // A bus and an unlocked Secret Service of this test's own (the app started by tauri-driver
+    // from this process uses it too), and the token stored the way a trader does.
+    keyring = await withPrivateKeyring();
     const stored = execFileSync(join(dirname(APP_BIN), "tradeguard"), ["secret", "tradier", "--account", ACCOUNT], {
       input: `${TOKEN}\n`,
     }).toString();

@@ -4,7 +4,7 @@ import type { Result } from "./backend";
 import type { ConnectionTest, Settings, VenueSettings } from "./bindings";
 import { SettingsScreen } from "./Settings";
 import { fail, fakeBackend, ok, venueSettings } from "./testing/fakeBackend";
-import { toVenueSettings, validateTradier, validateVenue, venueForm, venueSwitches, type VenueForm } from "./Venue";
+import { toVenueSettings, validateProjectx, validateTradier, validateVenue, venueForm, venueSwitches, type VenueForm } from "./Venue";
 
 const form = (over: Partial<VenueForm> = {}): VenueForm => ({ ...venueForm(venueSettings({ kind: "ib" })), ...over });
 const input = (id: string) => screen.getByTestId(`venue-${id}`) as HTMLInputElement;
@@ -39,6 +39,10 @@ describe("toVenueSettings", () => {
       tradierAccount: "",
       tradierEnv: "sandbox",
       tradierUrl: "",
+      projectxUser: "",
+      projectxAccount: "",
+      projectxApi: "",
+      projectxRtc: "",
     });
   });
 
@@ -270,6 +274,7 @@ describe("Settings → Venue → Tradier", () => {
     expect(saveTradierToken).toHaveBeenCalledWith("VA11", "  secret-token ");
     expect(input("tradier-token").value).toBe("");
     expect(screen.getByTestId("tradier-token-status").textContent).toContain("VA11");
+    expect(screen.getByTestId("tradier-token-status").textContent).toContain("is in the OS keychain");
     await act(async () => fireEvent.click(screen.getByTestId("tradier-test")));
     expect(testTradierConnection).toHaveBeenCalledTimes(1);
     expect(screen.getByTestId("tradier-test-status").textContent).toContain("VA11");
@@ -288,5 +293,44 @@ describe("Settings → Venue → Tradier", () => {
     type("tradier-account", "VA11");
     await act(async () => fireEvent.click(screen.getByTestId("tradier-test")));
     expect(screen.getByTestId("tradier-test-error").textContent).toContain("tradier.unauthorized");
+  });
+});
+
+describe("Settings → Venue → ProjectX", () => {
+  it("validates, stores the key for the user, tests and saves the venue without the key", async () => {
+    const saveSettings = vi.fn(async (s: Settings) => ok(s));
+    const saveProjectxKey = vi.fn(async () => ok(null));
+    const testProjectxConnection = vi.fn(async (v: VenueSettings) =>
+      ok({ apiUrl: v.projectxApi || "https://api.topstepx.com", account: v.projectxAccount ?? "", accounts: ["50K-1"], millis: 9, live: true }),
+    );
+    render(
+      <SettingsScreen
+        backend={fakeBackend({
+          settings: async () => ok({ startAtLogin: false, logLevel: "info", venue: venueSettings() }),
+          saveSettings,
+          saveProjectxKey,
+          testProjectxConnection,
+        })}
+      />,
+    );
+    await flush();
+    fireEvent.click(input("projectx"));
+    expect(screen.getByTestId("projectx-live-warning")).toBeTruthy();
+    type("projectx-api", "http://example.com");
+    expect(screen.getByTestId("venue-projectx-api-error")).toBeTruthy();
+    type("projectx-api", "");
+    type("projectx-user", "trader");
+    type("projectx-account", "50K-1");
+    type("projectx-key", "k-123");
+    await act(async () => fireEvent.click(screen.getByTestId("projectx-store-key")));
+    expect(saveProjectxKey).toHaveBeenCalledWith("trader", "k-123");
+    expect(input("projectx-key").value).toBe("");
+    await act(async () => fireEvent.click(screen.getByTestId("projectx-test")));
+    expect(screen.getByTestId("projectx-test-status").textContent).toContain("50K-1");
+    await act(async () => fireEvent.click(screen.getByTestId("save-settings")));
+    const saved = saveSettings.mock.calls[0][0];
+    expect(saved.venue).toEqual(venueSettings({ kind: "projectx", projectxUser: "trader", projectxAccount: "50K-1" }));
+    expect(JSON.stringify(saved)).not.toContain("k-123");
+    expect(validateProjectx(form({ projectxUser: "", projectxAccount: "" }))).toHaveProperty("projectxUser");
   });
 });

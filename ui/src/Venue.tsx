@@ -1,6 +1,7 @@
 import { useRef, useState } from "react";
 import { attempt, type Backend } from "./backend";
-import type { ConnectionTest, IpcError, TradierEnv, TradierTest, VenueKind, VenueSettings } from "./bindings";
+import type { ConnectionTest, IpcError, TradierEnv, VenueKind, VenueSettings, VenueTest } from "./bindings";
+import type { Result } from "./backend";
 import { ErrorNote } from "./ErrorNote";
 import "./venue.css";
 
@@ -14,6 +15,10 @@ export const DEFAULT_VENUE: Required<VenueSettings> = {
   tradierAccount: "",
   tradierEnv: "sandbox",
   tradierUrl: "",
+  projectxUser: "",
+  projectxAccount: "",
+  projectxApi: "",
+  projectxRtc: "",
 };
 
 /** IB's default ports; the live ones trade real money. */
@@ -35,9 +40,14 @@ export type VenueForm = {
   tradierAccount: string;
   tradierEnv: TradierEnv;
   tradierUrl: string;
+  projectxUser: string;
+  projectxAccount: string;
+  projectxApi: string;
+  projectxRtc: string;
 };
 export type VenueErrors = Partial<Record<"host" | "port" | "clientId" | "account", string>>;
 export type TradierErrors = Partial<Record<"tradierAccount" | "tradierUrl", string>>;
+export type ProjectxErrors = Partial<Record<"projectxUser" | "projectxAccount" | "projectxApi" | "projectxRtc", string>>;
 
 export function venueForm(v: VenueSettings | undefined): VenueForm {
   const d = { ...DEFAULT_VENUE, ...v };
@@ -50,17 +60,31 @@ export function venueForm(v: VenueSettings | undefined): VenueForm {
     tradierAccount: d.tradierAccount,
     tradierEnv: d.tradierEnv,
     tradierUrl: d.tradierUrl,
+    projectxUser: d.projectxUser,
+    projectxAccount: d.projectxAccount,
+    projectxApi: d.projectxApi,
+    projectxRtc: d.projectxRtc,
   };
+}
+
+/** An https URL (plain http only to this computer), or empty. */
+const urlOk = (u: string) => u === "" || u.startsWith("https://") || u.startsWith("http://127.");
+
+/** What is wrong with the ProjectX fields, per field (empty when they can be sent). */
+export function validateProjectx(f: VenueForm): ProjectxErrors {
+  const errors: ProjectxErrors = {};
+  if (!/^[A-Za-z0-9._@-]+$/.test(f.projectxUser.trim())) errors.projectxUser = "Your ProjectX user name.";
+  if (f.projectxAccount.trim() === "") errors.projectxAccount = "The account's name (e.g. 50KTC-V2-…) or id.";
+  if (!urlOk(f.projectxApi.trim())) errors.projectxApi = "An https URL (plain http only to this computer), or empty for TopstepX.";
+  if (!urlOk(f.projectxRtc.trim())) errors.projectxRtc = "An https URL (plain http only to this computer), or empty.";
+  return errors;
 }
 
 /** What is wrong with the Tradier fields, per field (empty when they can be sent). */
 export function validateTradier(f: VenueForm): TradierErrors {
   const errors: TradierErrors = {};
   if (!/^[A-Za-z0-9]+$/.test(f.tradierAccount.trim())) errors.tradierAccount = "The Tradier account number: letters and digits (e.g. VA12345678).";
-  const url = f.tradierUrl.trim();
-  if (url !== "" && !url.startsWith("https://") && !url.startsWith("http://127.")) {
-    errors.tradierUrl = "An https URL (plain http only to this computer), or empty for the environment's.";
-  }
+  if (!urlOk(f.tradierUrl.trim())) errors.tradierUrl = "An https URL (plain http only to this computer), or empty for the environment's.";
   return errors;
 }
 
@@ -91,7 +115,8 @@ export const isLivePort = (port: string): boolean => LIVE_PORTS.includes(wholeIn
 export function toVenueSettings(f: VenueForm, fallback: VenueSettings = DEFAULT_VENUE): VenueSettings | null {
   const ibBad = Object.keys(validateVenue(f)).length > 0;
   const tradierBad = Object.keys(validateTradier(f)).length > 0;
-  if ((f.kind === "ib" && ibBad) || (f.kind === "tradier" && tradierBad)) return null;
+  const projectxBad = Object.keys(validateProjectx(f)).length > 0;
+  if ((f.kind === "ib" && ibBad) || (f.kind === "tradier" && tradierBad) || (f.kind === "projectx" && projectxBad)) return null;
   const saved = { ...DEFAULT_VENUE, ...fallback };
   const ib = ibBad
     ? { ibHost: saved.ibHost, ibPort: saved.ibPort, ibClientId: saved.ibClientId, ibAccount: saved.ibAccount }
@@ -99,7 +124,15 @@ export function toVenueSettings(f: VenueForm, fallback: VenueSettings = DEFAULT_
   const tradier = tradierBad
     ? { tradierAccount: saved.tradierAccount, tradierEnv: saved.tradierEnv, tradierUrl: saved.tradierUrl }
     : { tradierAccount: f.tradierAccount.trim(), tradierEnv: f.tradierEnv, tradierUrl: f.tradierUrl.trim() };
-  return { kind: f.kind, ...ib, ...tradier };
+  const projectx = projectxBad
+    ? { projectxUser: saved.projectxUser, projectxAccount: saved.projectxAccount, projectxApi: saved.projectxApi, projectxRtc: saved.projectxRtc }
+    : {
+        projectxUser: f.projectxUser.trim(),
+        projectxAccount: f.projectxAccount.trim(),
+        projectxApi: f.projectxApi.trim(),
+        projectxRtc: f.projectxRtc.trim(),
+      };
+  return { kind: f.kind, ...ib, ...tradier, ...projectx };
 }
 
 /** Whether saving `after` switches what the next start connects to (IB fields matter only for IB). */
@@ -109,6 +142,14 @@ export function venueSwitches(before: VenueSettings, after: VenueSettings): bool
   if (a.kind !== b.kind) return true;
   if (a.kind === "tradier") {
     return a.tradierAccount !== b.tradierAccount || a.tradierEnv !== b.tradierEnv || a.tradierUrl !== b.tradierUrl;
+  }
+  if (a.kind === "projectx") {
+    return (
+      a.projectxUser !== b.projectxUser ||
+      a.projectxAccount !== b.projectxAccount ||
+      a.projectxApi !== b.projectxApi ||
+      a.projectxRtc !== b.projectxRtc
+    );
   }
   return (
     a.kind === "ib" &&
@@ -173,6 +214,18 @@ export function VenueFields({
         Tradier — with an access token
       </label>
       {form.kind === "tradier" && <TradierFields backend={backend} form={form} onChange={onChange} disabled={disabled} />}
+      <label className="check">
+        <input
+          type="radio"
+          name="venue-kind"
+          data-testid="venue-projectx"
+          checked={form.kind === "projectx"}
+          disabled={disabled}
+          onChange={() => set({ kind: "projectx" })}
+        />
+        ProjectX — TopstepX and other prop firms, with an API key
+      </label>
+      {form.kind === "projectx" && <ProjectxFields backend={backend} form={form} onChange={onChange} disabled={disabled} />}
       {form.kind === "ib" && (
         <>
           <TextField id="host" label="Host" value={form.host} error={errors.host} disabled={disabled} onChange={(host) => set({ host })} />
@@ -324,59 +377,117 @@ function ConnectionTester({ backend, form, valid, disabled }: { backend: Backend
   );
 }
 
-type TradierTestState =
-  | { phase: "busy"; key: string }
-  | { phase: "ok"; key: string; result: TradierTest }
-  | { phase: "error"; key: string; error: IpcError };
+
+type VenueTestState = { phase: "busy"; key: string } | { phase: "ok"; key: string; result: VenueTest } | { phase: "error"; key: string; error: IpcError };
 
 /**
- * Tradier: environment, account, an optional API URL, and the access token. The token goes
+ * The secret of a venue that logs in with one (Tradier's token, ProjectX's API key): it goes
  * straight to the OS keychain (never to settings.toml, never shown again); the screen says only
- * whether one is stored.
+ * whether one is stored. Then a connection test with the stored secret.
  */
-function TradierFields({
-  backend,
-  form,
-  onChange,
+function SecretFields({
+  prefix,
+  word,
+  label,
+  who,
+  whoOk,
+  testKey,
+  testReady,
   disabled,
+  save,
+  stored,
+  test,
 }: {
-  backend: Backend;
-  form: VenueForm;
-  onChange: (f: VenueForm) => void;
+  prefix: string;
+  word: "token" | "key";
+  label: string;
+  who: string;
+  whoOk: boolean;
+  testKey: string;
+  testReady: boolean;
   disabled: boolean;
+  save: (who: string, secret: string) => Promise<Result<null>>;
+  stored: (who: string) => Promise<Result<boolean>>;
+  test: () => Promise<Result<VenueTest>>;
 }) {
-  const errors = validateTradier(form);
-  const set = (change: Partial<VenueForm>) => onChange({ ...form, ...change });
-  const [token, setToken] = useState("");
-  const [stored, setStored] = useState<{ account: string; ok: boolean } | null>(null);
-  const [tokenError, setTokenError] = useState<IpcError | null>(null);
-  const [test, setTest] = useState<TradierTestState | null>(null);
-  const account = form.tradierAccount.trim();
-  const key = JSON.stringify([account, form.tradierEnv, form.tradierUrl.trim()]);
-  const shown = test && (test.phase === "busy" || test.key === key) ? test : null;
-  const accountOk = errors.tradierAccount === undefined;
+  const [secret, setSecret] = useState("");
+  const [known, setKnown] = useState<{ who: string; ok: boolean } | null>(null);
+  const [secretError, setSecretError] = useState<IpcError | null>(null);
+  const [testState, setTest] = useState<VenueTestState | null>(null);
+  const shown = testState && (testState.phase === "busy" || testState.key === testKey) ? testState : null;
 
-  const checkStored = async () => {
-    if (!accountOk) return;
-    const res = await attempt(() => backend.tradierTokenStored(account));
-    if (res.status === "ok") setStored({ account, ok: res.data });
+  const check = async () => {
+    const res = await attempt(() => stored(who));
+    if (res.status === "ok") setKnown({ who, ok: res.data });
   };
-  const storeToken = async () => {
-    setTokenError(null);
-    const res = await attempt(() => backend.saveTradierToken(account, token));
+  const store = async () => {
+    setSecretError(null);
+    const res = await attempt(() => save(who, secret));
     if (res.status === "ok") {
-      setToken("");
-      setStored({ account, ok: true });
-    } else setTokenError(res.error);
+      setSecret("");
+      setKnown({ who, ok: true });
+    } else setSecretError(res.error);
   };
   const run = async () => {
-    const venue = toVenueSettings({ ...form, kind: "tradier" });
-    if (!venue) return;
-    setTest({ phase: "busy", key });
-    const res = await attempt(() => backend.testTradierConnection(venue));
-    setTest(res.status === "ok" ? { phase: "ok", key, result: res.data } : { phase: "error", key, error: res.error });
+    setTest({ phase: "busy", key: testKey });
+    const res = await attempt(test);
+    setTest(res.status === "ok" ? { phase: "ok", key: testKey, result: res.data } : { phase: "error", key: testKey, error: res.error });
   };
+  return (
+    <>
+      <TextField id={`${prefix}-${word}`} label={label} value={secret} disabled={disabled} secret onChange={setSecret} />
+      <div className="actions">
+        <button
+          type="button"
+          className="secondary"
+          data-testid={`${prefix}-store-${word}`}
+          disabled={disabled || !whoOk || secret.trim() === ""}
+          title={`Stores the ${word} in the OS keychain`}
+          onClick={() => void store()}
+        >
+          Store {word}
+        </button>
+        <button type="button" className="secondary" data-testid={`${prefix}-check-${word}`} disabled={disabled || !whoOk} onClick={() => void check()}>
+          Is a {word} stored?
+        </button>
+        {known && known.who === who && (
+          <span className={`test-result ${known.ok ? "ok" : "busy"}`} role="status" data-testid={`${prefix}-${word}-status`}>
+            {known.ok ? `A ${word} for ${who} is in the OS keychain.` : `No ${word} stored for ${who}.`}
+          </span>
+        )}
+        {secretError && <ErrorNote error={secretError} testId={`${prefix}-${word}-error`} />}
+      </div>
+      <div className="actions">
+        <button
+          type="button"
+          className="secondary"
+          data-testid={`${prefix}-test`}
+          disabled={disabled || !testReady || testState?.phase === "busy"}
+          title={`Logs in with the stored ${word} and lists the accounts. Saves nothing.`}
+          onClick={() => void run()}
+        >
+          {testState?.phase === "busy" ? "Testing…" : "Test connection"}
+        </button>
+        {shown?.phase === "ok" && (
+          <span className="test-result ok" role="status" data-testid={`${prefix}-test-status`}>
+            {shown.result.apiUrl}: account <strong>{shown.result.account}</strong> in {shown.result.millis} ms
+            {shown.result.live ? " — real money" : ""}.
+          </span>
+        )}
+        {shown?.phase === "error" && <ErrorNote error={shown.error} testId={`${prefix}-test-error`} />}
+      </div>
+      <p className="hint">The {word} is kept in the OS keychain, never in a file; it applies at the next start.</p>
+    </>
+  );
+}
 
+type VenueProps = { backend: Backend; form: VenueForm; onChange: (f: VenueForm) => void; disabled: boolean };
+
+/** Tradier: environment, account, an optional API URL, and the access token. */
+function TradierFields({ backend, form, onChange, disabled }: VenueProps) {
+  const errors = validateTradier(form);
+  const set = (change: Partial<VenueForm>) => onChange({ ...form, ...change });
+  const account = form.tradierAccount.trim();
   return (
     <>
       <div className="quick-picks" role="group" aria-label="Tradier environment">
@@ -406,10 +517,7 @@ function TradierFields({
         error={form.tradierAccount === "" ? undefined : errors.tradierAccount}
         disabled={disabled}
         placeholder="VA12345678"
-        onChange={(tradierAccount) => {
-          set({ tradierAccount });
-          setStored(null);
-        }}
+        onChange={(tradierAccount) => set({ tradierAccount })}
       />
       <TextField
         id="tradier-url"
@@ -420,48 +528,88 @@ function TradierFields({
         placeholder="the environment's"
         onChange={(tradierUrl) => set({ tradierUrl })}
       />
-      <TextField id="tradier-token" label="Access token" value={token} disabled={disabled} secret onChange={setToken} />
-      <div className="actions">
-        <button
-          type="button"
-          className="secondary"
-          data-testid="tradier-store-token"
-          disabled={disabled || !accountOk || token.trim() === ""}
-          title="Stores the token in the OS keychain for this account"
-          onClick={() => void storeToken()}
-        >
-          Store token
-        </button>
-        <button type="button" className="secondary" data-testid="tradier-check-token" disabled={disabled || !accountOk} onClick={() => void checkStored()}>
-          Is a token stored?
-        </button>
-        {stored && stored.account === account && (
-          <span className={`test-result ${stored.ok ? "ok" : "busy"}`} role="status" data-testid="tradier-token-status">
-            {stored.ok ? `A token for ${account} is in the OS keychain.` : `No token stored for ${account}.`}
-          </span>
-        )}
-        {tokenError && <ErrorNote error={tokenError} testId="tradier-token-error" />}
-      </div>
-      <div className="actions">
-        <button
-          type="button"
-          className="secondary"
-          data-testid="tradier-test"
-          disabled={disabled || Object.keys(errors).length > 0 || test?.phase === "busy"}
-          title="Reads the token's accounts with the stored token. Saves nothing."
-          onClick={() => void run()}
-        >
-          {test?.phase === "busy" ? "Testing…" : "Test connection"}
-        </button>
-        {shown?.phase === "ok" && (
-          <span className="test-result ok" role="status" data-testid="tradier-test-status">
-            {shown.result.apiUrl}: account <strong>{shown.result.account}</strong> in {shown.result.millis} ms
-            {shown.result.live ? " — LIVE (real money)" : ""}.
-          </span>
-        )}
-        {shown?.phase === "error" && <ErrorNote error={shown.error} testId="tradier-test-error" />}
-      </div>
-      <p className="hint">The token is kept in the OS keychain, never in a file; it applies at the next start.</p>
+      <SecretFields
+        prefix="tradier"
+        word="token"
+        label="Access token"
+        who={account}
+        whoOk={errors.tradierAccount === undefined}
+        testKey={JSON.stringify([account, form.tradierEnv, form.tradierUrl.trim()])}
+        testReady={Object.keys(errors).length === 0}
+        disabled={disabled}
+        save={(who, secret) => backend.saveTradierToken(who, secret)}
+        stored={(who) => backend.tradierTokenStored(who)}
+        test={async () => {
+          const venue = toVenueSettings({ ...form, kind: "tradier" });
+          return venue ? backend.testTradierConnection(venue) : { status: "error", error: { code: "invalid_input", reason: "tradier.settings", message: "Fix the fields first" } };
+        }}
+      />
+    </>
+  );
+}
+
+/** ProjectX: the user, the account, the firm's URLs (empty: TopstepX), and the API key. */
+function ProjectxFields({ backend, form, onChange, disabled }: VenueProps) {
+  const errors = validateProjectx(form);
+  const set = (change: Partial<VenueForm>) => onChange({ ...form, ...change });
+  const user = form.projectxUser.trim();
+  const shownError = (k: keyof ProjectxErrors, v: string) => (v === "" && (k === "projectxUser" || k === "projectxAccount") ? undefined : errors[k]);
+  return (
+    <>
+      <TextField
+        id="projectx-user"
+        label="User name"
+        value={form.projectxUser}
+        error={shownError("projectxUser", form.projectxUser)}
+        disabled={disabled}
+        onChange={(projectxUser) => set({ projectxUser })}
+      />
+      <TextField
+        id="projectx-account"
+        label="Account"
+        value={form.projectxAccount}
+        error={shownError("projectxAccount", form.projectxAccount)}
+        disabled={disabled}
+        placeholder="50KTC-V2-…"
+        onChange={(projectxAccount) => set({ projectxAccount })}
+      />
+      <TextField
+        id="projectx-api"
+        label="Firm API URL"
+        value={form.projectxApi}
+        error={errors.projectxApi}
+        disabled={disabled}
+        placeholder="TopstepX"
+        onChange={(projectxApi) => set({ projectxApi })}
+      />
+      <TextField
+        id="projectx-rtc"
+        label="Firm hubs URL"
+        value={form.projectxRtc}
+        error={errors.projectxRtc}
+        disabled={disabled}
+        placeholder="the API URL's (TopstepX: rtc)"
+        onChange={(projectxRtc) => set({ projectxRtc })}
+      />
+      <p className="live-warning error" role="alert" data-testid="projectx-live-warning">
+        Prop-firm account: the guard's orders are real orders on it, the firm's rules apply.
+      </p>
+      <SecretFields
+        prefix="projectx"
+        word="key"
+        label="API key"
+        who={user}
+        whoOk={errors.projectxUser === undefined}
+        testKey={JSON.stringify([user, form.projectxAccount.trim(), form.projectxApi.trim(), form.projectxRtc.trim()])}
+        testReady={Object.keys(errors).length === 0}
+        disabled={disabled}
+        save={(who, secret) => backend.saveProjectxKey(who, secret)}
+        stored={(who) => backend.projectxKeyStored(who)}
+        test={async () => {
+          const venue = toVenueSettings({ ...form, kind: "projectx" });
+          return venue ? backend.testProjectxConnection(venue) : { status: "error", error: { code: "invalid_input", reason: "projectx.settings", message: "Fix the fields first" } };
+        }}
+      />
     </>
   );
 }

@@ -28,7 +28,7 @@ import {
   type Settings,
   type ShellRequestKind,
   type StrategyRow,
-  type TradierTest,
+  type VenueTest,
   type VenueWaiting,
 } from "./bindings";
 
@@ -106,7 +106,13 @@ export interface Backend {
   /** Whether a Tradier token is stored for the account. */
   tradierTokenStored(account: string): Promise<Result<boolean>>;
   /** Reads the token's accounts with the stored token. Saves nothing. */
-  testTradierConnection(venue: VenueSettings): Promise<Result<TradierTest>>;
+  testTradierConnection(venue: VenueSettings): Promise<Result<VenueTest>>;
+  /** Stores a ProjectX API key in the OS keychain (never returned). */
+  saveProjectxKey(user: string, key: string): Promise<Result<null>>;
+  /** Whether a ProjectX API key is stored for the user. */
+  projectxKeyStored(user: string): Promise<Result<boolean>>;
+  /** Logs in with the stored API key and lists the user's accounts. Saves nothing. */
+  testProjectxConnection(venue: VenueSettings): Promise<Result<VenueTest>>;
 }
 
 /** The error a rejected invoke carries: an `IpcError` from Rust, or anything else from the bridge. */
@@ -175,4 +181,7 @@ export const tauriBackend: Backend = {
   saveTradierToken: (account, token) => commands.saveTradierToken(account, token),
   tradierTokenStored: (account) => commands.tradierTokenStored(account),
   testTradierConnection: (venue) => commands.testTradierConnection(venue),
+  saveProjectxKey: (user, key) => commands.saveProjectxKey(user, key),
+  projectxKeyStored: (user) => commands.projectxKeyStored(user),
+  testProjectxConnection: (venue) => commands.testProjectxConnection(venue),
 };

@@ -86,15 +86,18 @@ export const commands = {
 	deleteAlertChannel: (name: string) => typedError<AlertChannels, IpcError>(__TAURI_INVOKE("delete_alert_channel", { name })),
 	/**  Sends a test message through one channel now; the answer is the server's. */
 	testAlertChannel: (name: string) => typedError<AlertChannels, IpcError>(__TAURI_INVOKE("test_alert_channel", { name })),
-	/**  Stores the access token of `account` in the OS keychain. It applies at the next start. */
+	/**  Stores the Tradier access token of `account` in the OS keychain (applies at the next start). */
 	saveTradierToken: (account: string, token: string) => typedError<null, IpcError>(__TAURI_INVOKE("save_tradier_token", { account, token })),
-	/**  Whether a token is stored for `account` (the token itself never leaves the backend). */
+	/**  Whether a Tradier token is stored for `account` (the token never leaves the backend). */
 	tradierTokenStored: (account: string) => typedError<boolean, IpcError>(__TAURI_INVOKE("tradier_token_stored", { account })),
-	/**
-	 *  Reads the profile with the stored token: the token works, the account is one of its own.
-	 *  Nothing is saved, nothing is subscribed.
-	 */
-	testTradierConnection: (venue: VenueSettings) => typedError<TradierTest, IpcError>(__TAURI_INVOKE("test_tradier_connection", { venue })),
+	/**  Reads the token's accounts with the stored token. Nothing is saved or subscribed. */
+	testTradierConnection: (venue: VenueSettings) => typedError<VenueTest, IpcError>(__TAURI_INVOKE("test_tradier_connection", { venue })),
+	/**  Stores the ProjectX API key of `user` in the OS keychain (applies at the next start). */
+	saveProjectxKey: (user: string, key: string) => typedError<null, IpcError>(__TAURI_INVOKE("save_projectx_key", { user, key })),
+	/**  Whether a ProjectX API key is stored for `user`. */
+	projectxKeyStored: (user: string) => typedError<boolean, IpcError>(__TAURI_INVOKE("projectx_key_stored", { user })),
+	/**  Logs in with the stored API key and lists the user's accounts. Nothing is saved. */
+	testProjectxConnection: (venue: VenueSettings) => typedError<VenueTest, IpcError>(__TAURI_INVOKE("test_projectx_connection", { venue })),
 	/**
 	 *  Simulator only: assign or exercise contracts of an option position now (demo and tests).
 	 *  Debug builds only (see `crate::acl`).
@@ -823,20 +826,6 @@ export type TradierEnv =
 /**  api.tradier.com: real money. */
 "live";
 
-/**  What a Tradier connection test found. */
-export type TradierTest = {
-	/**  The API tried. */
-	apiUrl: string,
-	/**  The account the guard would use. */
-	account: string,
-	/**  Every account the token may use. */
-	accounts: string[],
-	/**  Milliseconds to the answer. */
-	millis: number,
-	/**  The live environment: real money. */
-	live: boolean,
-};
-
 /**  Which venue the guard runs on. */
 export type VenueKind = 
 /**  The built-in simulated venue (the default: runs with no account). */
@@ -844,7 +833,9 @@ export type VenueKind =
 /**  Interactive Brokers through IB Gateway or TWS. */
 "ib" | 
 /**  Tradier (REST and streams; the access token in the OS keychain). */
-"tradier";
+"tradier" | 
+/**  ProjectX: TopstepX and other prop firms (the API key in the OS keychain). */
+"projectx";
 
 /**  The venue and, for IB, where IB Gateway/TWS listens. Applies at the next start. */
 export type VenueSettings = {
@@ -863,6 +854,28 @@ export type VenueSettings = {
 	 *  the environment's.
 	 */
 	tradierUrl?: string,
+	/**  ProjectX user name. */
+	projectxUser?: string,
+	/**  ProjectX account: its name or id. */
+	projectxAccount?: string,
+	/**  The firm's REST base; empty: TopstepX. */
+	projectxApi?: string,
+	/**  The firm's hubs' base; empty: the REST base's (TopstepX: its rtc host). */
+	projectxRtc?: string,
+};
+
+/**  What a connection test found. */
+export type VenueTest = {
+	/**  The API tried. */
+	apiUrl: string,
+	/**  The account the guard would use. */
+	account: string,
+	/**  Every account the login may use (ProjectX: `name (locked)` for one the firm locked). */
+	accounts: string[],
+	/**  Milliseconds to the answer. */
+	millis: number,
+	/**  Real money. */
+	live: boolean,
 };
 
 /**  Emitted once a second while the app waits to try the gateway again. */

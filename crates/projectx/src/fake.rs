@@ -734,6 +734,16 @@ async fn serve_hub(s: Arc<Shared>, mut socket: WebSocket, user: bool) {
                                 let done = json!({"type": 3, "invocationId": id, "result": null});
                                 if socket.send(Message::text(format!("{done}{RS}"))).await.is_err() { return; }
                             }
+                            // A quote subscription starts with the current quote.
+                            if !user && target == "SubscribeContractQuotes" {
+                                let c = arguments.first().and_then(Value::as_str).unwrap_or("").to_owned();
+                                let q = lock(&s.book).quotes.get(&c).copied();
+                                if let Some((bid, ask)) = q {
+                                    let args = json!([c, {"symbol": c, "bestBid": bid, "bestAsk": ask, "lastPrice": (bid + ask) / 2.0}]);
+                                    let frame = format!("{}{RS}", json!({"type": 1, "target": "GatewayQuote", "arguments": args}));
+                                    if socket.send(Message::text(frame)).await.is_err() { return; }
+                                }
+                            }
                         }
                     }
                 }

@@ -170,6 +170,10 @@ export const venueSettings = (over: Partial<VenueSettings> = {}): VenueSettings 
   tradierAccount: "",
   tradierEnv: "sandbox",
   tradierUrl: "",
+  projectxUser: "",
+  projectxAccount: "",
+  projectxApi: "",
+  projectxRtc: "",
   ...over,
 });
 
@@ -219,6 +223,9 @@ export function fakeBackend(over: Partial<Backend> = {}): Backend {
     saveTradierToken: async () => ok(null),
     tradierTokenStored: async () => ok(false),
     testTradierConnection: async () => fail("unavailable", "tradier.unauthorized", "Tradier refused the token (401)"),
+    saveProjectxKey: async () => ok(null),
+    projectxKeyStored: async () => ok(false),
+    testProjectxConnection: async () => fail("unavailable", "projectx.unauthorized", "ProjectX refused the login"),
     ...over,
   };
 }
