@@ -198,11 +198,16 @@ fn start_venue(app: &tauri::AppHandle) {
         };
     match venue.kind {
         settings::VenueKind::Sim => {
+            let scenario = match venue.sim_demo {
+                settings::SimDemo::Futures
+                    if std::env::var_os("TRADEGUARD_SIM_SCENARIO").is_none() =>
+                {
+                    tradeguard_sim::Scenario::futures_demo(sim_seed())
+                }
+                _ => sim_scenario(sim_seed()),
+            };
             let started = tauri::async_runtime::block_on(venue::Venue::start_sim(
-                sim_scenario(sim_seed()),
-                store,
-                rules_path,
-                notifier,
+                scenario, store, rules_path, notifier,
             ));
             venue_started(app, started, bad_settings);
         }

@@ -48,6 +48,17 @@ pub enum VenueKind {
     Projectx,
 }
 
+/// Which demo the simulated venue runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, Type)]
+#[serde(rename_all = "lowercase")]
+pub enum SimDemo {
+    /// SPY option strategies (an iron condor, a strangle, a covered call...).
+    #[default]
+    Options,
+    /// Futures on a prop-firm style account (MNQ, MES).
+    Futures,
+}
+
 /// Tradier's environment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, Type)]
 #[serde(rename_all = "lowercase")]
@@ -64,6 +75,8 @@ pub enum TradierEnv {
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct VenueSettings {
     pub kind: VenueKind,
+    /// The simulated venue's demo.
+    pub sim_demo: SimDemo,
     pub ib_host: String,
     pub ib_port: u16,
     #[specta(type = specta_typescript::Number)]
@@ -92,6 +105,7 @@ impl Default for VenueSettings {
         let ib = tradeguard_ibkr::IbSettings::default();
         Self {
             kind: VenueKind::Sim,
+            sim_demo: SimDemo::Options,
             ib_host: ib.host,
             ib_port: ib.port,
             ib_client_id: ib.client_id,

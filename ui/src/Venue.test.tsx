@@ -32,6 +32,7 @@ describe("toVenueSettings", () => {
   it("trims and converts the typed text", () => {
     expect(toVenueSettings(form({ host: " 10.0.0.5 ", port: "7497", clientId: " 12 ", account: " U123 " }))).toEqual({
       kind: "ib",
+      simDemo: "options",
       ibHost: "10.0.0.5",
       ibPort: 7497,
       ibClientId: 12,
@@ -53,6 +54,7 @@ describe("toVenueSettings", () => {
   });
 
   it("knows when a save switches the venue", () => {
+    expect(venueSwitches(venueSettings(), venueSettings({ simDemo: "futures" }))).toBe(true);
     expect(venueSwitches(venueSettings(), venueSettings({ kind: "ib" }))).toBe(true);
     expect(venueSwitches(venueSettings({ kind: "ib" }), venueSettings({ kind: "ib", ibPort: 4001 }))).toBe(true);
     expect(venueSwitches(venueSettings(), venueSettings({ ibPort: 4001 }))).toBe(false);
@@ -332,5 +334,22 @@ describe("Settings → Venue → ProjectX", () => {
     expect(saved.venue).toEqual(venueSettings({ kind: "projectx", projectxUser: "trader", projectxAccount: "50K-1" }));
     expect(JSON.stringify(saved)).not.toContain("k-123");
     expect(validateProjectx(form({ projectxUser: "", projectxAccount: "" }))).toHaveProperty("projectxUser");
+  });
+});
+
+describe("Settings → Venue → Simulated demo", () => {
+  it("chooses the futures demo and says it applies at the next start", async () => {
+    const saveSettings = vi.fn(async (s: Settings) => ok(s));
+    render(
+      <SettingsScreen
+        backend={fakeBackend({ settings: async () => ok({ startAtLogin: false, logLevel: "info", venue: venueSettings() }), saveSettings })}
+      />,
+    );
+    await flush();
+    expect(screen.getByTestId("sim-demo-options").getAttribute("aria-pressed")).toBe("true");
+    fireEvent.click(screen.getByTestId("sim-demo-futures"));
+    await act(async () => fireEvent.click(screen.getByTestId("save-settings")));
+    expect(saveSettings.mock.calls[0][0].venue).toEqual(venueSettings({ simDemo: "futures" }));
+    expect(screen.getByTestId("settings-saved").textContent).toContain("Restart Tradeguard to switch venue");
   });
 });

@@ -1,6 +1,6 @@
 import { useRef, useState } from "react";
 import { attempt, type Backend } from "./backend";
-import type { ConnectionTest, IpcError, TradierEnv, VenueKind, VenueSettings, VenueTest } from "./bindings";
+import type { ConnectionTest, IpcError, SimDemo, TradierEnv, VenueKind, VenueSettings, VenueTest } from "./bindings";
 import type { Result } from "./backend";
 import { ErrorNote } from "./ErrorNote";
 import "./venue.css";
@@ -8,6 +8,7 @@ import "./venue.css";
 /** The backend's venue defaults (a settings file without a `venue`). */
 export const DEFAULT_VENUE: Required<VenueSettings> = {
   kind: "sim",
+  simDemo: "options",
   ibHost: "127.0.0.1",
   ibPort: 4002,
   ibClientId: 1,
@@ -33,6 +34,7 @@ const LIVE_PORTS: readonly number[] = PORT_PICKS.filter((p) => p.live).map((p) =
 /** The venue as the person types it: numbers stay text so nothing typed is lost, valid or not. */
 export type VenueForm = {
   kind: VenueKind;
+  simDemo: SimDemo;
   host: string;
   port: string;
   clientId: string;
@@ -53,6 +55,7 @@ export function venueForm(v: VenueSettings | undefined): VenueForm {
   const d = { ...DEFAULT_VENUE, ...v };
   return {
     kind: d.kind,
+    simDemo: d.simDemo,
     host: d.ibHost,
     port: String(d.ibPort),
     clientId: String(d.ibClientId),
@@ -132,7 +135,7 @@ export function toVenueSettings(f: VenueForm, fallback: VenueSettings = DEFAULT_
         projectxApi: f.projectxApi.trim(),
         projectxRtc: f.projectxRtc.trim(),
       };
-  return { kind: f.kind, ...ib, ...tradier, ...projectx };
+  return { kind: f.kind, simDemo: f.simDemo, ...ib, ...tradier, ...projectx };
 }
 
 /** Whether saving `after` switches what the next start connects to (IB fields matter only for IB). */
@@ -140,6 +143,7 @@ export function venueSwitches(before: VenueSettings, after: VenueSettings): bool
   const b = { ...DEFAULT_VENUE, ...before };
   const a = { ...DEFAULT_VENUE, ...after };
   if (a.kind !== b.kind) return true;
+  if (a.kind === "sim") return a.simDemo !== b.simDemo;
   if (a.kind === "tradier") {
     return a.tradierAccount !== b.tradierAccount || a.tradierEnv !== b.tradierEnv || a.tradierUrl !== b.tradierUrl;
   }
@@ -191,6 +195,23 @@ export function VenueFields({
         />
         Simulated — a built-in market, no account needed (default)
       </label>
+      {form.kind === "sim" && (
+        <div className="quick-picks" role="group" aria-label="Simulated demo">
+          {(["options", "futures"] as const).map((demo) => (
+            <button
+              key={demo}
+              type="button"
+              className="secondary"
+              data-testid={`sim-demo-${demo}`}
+              aria-pressed={form.simDemo === demo}
+              disabled={disabled}
+              onClick={() => set({ simDemo: demo })}
+            >
+              {demo === "options" ? "Options demo (SPY strategies)" : "Futures demo (MNQ, MES)"}
+            </button>
+          ))}
+        </div>
+      )}
       <label className="check">
         <input
           type="radio"

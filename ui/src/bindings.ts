@@ -744,6 +744,13 @@ export type ShellRequestKind =
 /**  A notification was clicked: show the alerts. */
 "showAlerts";
 
+/**  Which demo the simulated venue runs. */
+export type SimDemo = 
+/**  SPY option strategies (an iron condor, a strangle, a covered call...). */
+"options" | 
+/**  Futures on a prop-firm style account (MNQ, MES). */
+"futures";
+
 /**  The strategies changed (sent with [`PortfolioChanged`], same throttle). */
 export type StrategiesChanged = StrategyRow[];
 
@@ -840,6 +847,8 @@ export type VenueKind =
 /**  The venue and, for IB, where IB Gateway/TWS listens. Applies at the next start. */
 export type VenueSettings = {
 	kind?: VenueKind,
+	/**  The simulated venue's demo. */
+	simDemo?: SimDemo,
 	ibHost?: string,
 	ibPort?: number,
 	ibClientId?: number,

@@ -78,6 +78,15 @@ pub enum TradierEnv {
     Live,
 }
 
+/// The simulated venue's demo (`--demo`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DemoKind {
+    /// SPY option strategies.
+    Options,
+    /// Futures on a prop-firm style account (5 MNQ long, 2 MES short).
+    Futures,
+}
+
 /// Exchange calendar of the guard (`--market-hours`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum HoursKind {
@@ -96,6 +105,9 @@ pub struct GuardArgs {
     /// Simulator seed.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// The simulator's demo.
+    #[arg(long, value_enum, default_value_t = DemoKind::Options)]
+    pub demo: DemoKind,
     /// Simulator speed multiplier (virtual seconds per wall second).
     #[arg(long, default_value_t = 10)]
     pub speed: u32,
@@ -634,7 +646,10 @@ async fn guard_main(args: GuardArgs) -> Result<(), GuardCliError> {
     let mut account_lock = None;
     let (broker, clock): (Arc<dyn Broker>, Arc<dyn Clock>) = match args.broker {
         BrokerKind::Sim => {
-            let scenario = tradeguard_sim::Scenario::demo(args.seed);
+            let scenario = match args.demo {
+                DemoKind::Options => tradeguard_sim::Scenario::demo(args.seed),
+                DemoKind::Futures => tradeguard_sim::Scenario::futures_demo(args.seed),
+            };
             let venue = scenario.venue()?;
             let clock = ScaledClock {
                 base: venue.now(),

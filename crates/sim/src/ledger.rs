@@ -80,16 +80,29 @@ impl Ledger {
         price: Price,
         cash_flow: bool,
     ) -> Result<Position, MoneyError> {
-        if cash_flow {
-            let cost = price.notional(dq, inst.multiplier())?;
-            self.cash = self.cash.checked_sub(cost)?;
-        }
         let h = self.holdings.entry(inst.id()).or_insert_with(|| Holding {
             instrument: inst.clone(),
             qty: 0,
             avg_cost: Price::ZERO,
         });
         let old = h.qty;
+        if cash_flow {
+            if matches!(inst, Instrument::Future { .. }) {
+                // Futures move no premium: only what a reduction realises reaches cash.
+                let closed = if old != 0 && old.signum() != dq.signum() {
+                    dq.abs().min(old.abs()) * old.signum()
+                } else {
+                    0
+                };
+                let diff = Price::from_raw(price.raw().saturating_sub(h.avg_cost.raw()));
+                self.cash = self
+                    .cash
+                    .checked_add(diff.notional(closed, inst.multiplier())?)?;
+            } else {
+                let cost = price.notional(dq, inst.multiplier())?;
+                self.cash = self.cash.checked_sub(cost)?;
+            }
+        }
         let new = old.checked_add(dq).ok_or(MoneyError::Overflow("qty"))?;
         h.avg_cost = if new == 0 {
             Price::ZERO
@@ -113,7 +126,13 @@ impl Ledger {
         let mut v = i128::from(self.cash.raw());
         for h in self.holdings.values().filter(|h| h.qty != 0) {
             let mark = market.theo(&h.instrument, now)?;
-            v += i128::from(mark.notional(h.qty, h.instrument.multiplier())?.raw());
+            // A future is worth its open P&L; everything else its marked value.
+            let value = if matches!(h.instrument, Instrument::Future { .. }) {
+                Price::from_raw(mark.raw().saturating_sub(h.avg_cost.raw()))
+            } else {
+                mark
+            };
+            v += i128::from(value.notional(h.qty, h.instrument.multiplier())?.raw());
         }
         Ok(to_money(v, "net_liquidation")?)
     }
@@ -203,5 +222,26 @@ mod tests {
         l.apply(&put, 2, Price::ZERO, false).unwrap();
         assert_eq!(l.cash, Money::from_units(11_030).unwrap());
         assert_eq!(l.positions().len(), 1);
+    }
+
+    #[test]
+    fn futures_move_only_realised_pnl_into_cash() {
+        let mut l = Ledger::new(stubs::account(), Money::from_units(50_000).unwrap());
+        let mnq = Instrument::Future {
+            symbol: "MNQ".into(),
+            expiry: chrono::NaiveDate::from_ymd_opt(2025, 12, 19).unwrap(),
+            multiplier: 2,
+        };
+        let p = |s: &str| Price::parse(s).unwrap();
+        l.apply(&mnq, 5, p("21000"), true).unwrap();
+        assert_eq!(l.cash, Money::from_units(50_000).unwrap(), "no premium");
+        // 3 sold 10 points higher: 3 × 10 × 2 realised.
+        let pos = l.apply(&mnq, -3, p("21010"), true).unwrap();
+        assert_eq!((pos.qty, pos.avg_cost), (2, p("21000")));
+        assert_eq!(l.cash, Money::from_units(50_060).unwrap());
+        // Through zero: 2 closed 20 points lower, 1 opened short.
+        let pos = l.apply(&mnq, -3, p("20980"), true).unwrap();
+        assert_eq!((pos.qty, pos.avg_cost), (-1, p("20980")));
+        assert_eq!(l.cash, Money::from_units(49_980).unwrap());
     }
 }

@@ -83,6 +83,7 @@ impl Market {
     }
 
     fn find(&self, sym: &str) -> Option<&Underlying> {
+        // A future's underlying is its root's path.
         self.unders.iter().find(|u| u.spec.symbol == sym)
     }
 
@@ -175,7 +176,11 @@ impl Market {
         match inst {
             Instrument::Stock { .. } => Ok(Price::from_raw(raw(u.spot))),
             Instrument::Option(o) => Ok(Price::from_raw(raw(self.option_model(u, o, now).price))),
-            Instrument::Future { .. } => Err(SimError::UnknownUnderlying(inst.id().0)),
+            // A future on its own underlying (the index level the root's path follows), at its
+            // tick.
+            Instrument::Future { symbol, .. } => {
+                Ok(Price::from_raw(raw(u.spot)).round_to_tick(future_tick(symbol, self.cfg.tick)))
+            }
         }
     }
 
@@ -235,7 +240,39 @@ impl Market {
                     ts: now,
                 })
             }
-            Instrument::Future { .. } => Err(SimError::UnknownUnderlying(inst.id().0)),
+            Instrument::Future { symbol, .. } => {
+                // One tick wide, as the index futures trade (two in a fast market).
+                let t = future_tick(symbol, self.cfg.tick).raw().max(1);
+                let wide = if fast { 2 } else { 1 };
+                let mid = Price::from_raw(raw(u.spot)).round_to_tick(Price::from_raw(t));
+                let bid = Price::from_raw(mid.raw() - t * wide / 2);
+                let bid = bid.round_to_tick(Price::from_raw(t));
+                let ask = Price::from_raw(bid.raw() + t * wide);
+                Ok(Quote {
+                    instrument: inst.clone(),
+                    bid: Some(bid),
+                    ask: Some(ask),
+                    last: Some(mid),
+                    bid_size: 40 / size_div,
+                    ask_size: 40 / size_div,
+                    greeks: None,
+                    underlying_price: None,
+                    ts: now,
+                })
+            }
         }
+    }
+}
+
+/// A future's minimum tick: its product's (CME specifications), else the market's.
+fn future_tick(root: &str, fallback: Price) -> Price {
+    tradeguard_model::futures::spec(root).map_or(fallback, |s| s.tick)
+}
+
+/// The minimum tick of an instrument: a future's product's, else the market's.
+pub fn tick_of(inst: &Instrument, market_tick: Price) -> Price {
+    match inst {
+        Instrument::Future { symbol, .. } => future_tick(symbol, market_tick),
+        _ => market_tick,
     }
 }

@@ -99,6 +99,51 @@ impl Scenario {
         }
     }
 
+    /// The futures demo: a prop-firm style $50 000 account holding 5 MNQ long and 2 MES
+    /// short (December 2025 contracts, quoted one tick wide on the indexes' paths), no options,
+    /// no assignment. With `max_contracts = 2` the guard reduces the MNQ to 2.
+    pub fn futures_demo(seed: u64) -> Self {
+        let mut s = Self::demo(seed);
+        let account = AccountId::new("DU-FUTURES");
+        let fut = |root: &str| {
+            let spec = tradeguard_model::futures::spec(root).map_or(1, |s| s.multiplier);
+            Instrument::Future {
+                symbol: root.into(),
+                expiry: tradeguard_model::futures::third_friday(2025, 12)
+                    .unwrap_or(date(2025, 12, 19)),
+                multiplier: spec,
+            }
+        };
+        let index = |symbol: &str, price: i64, vol: f64| UnderlyingSpec {
+            symbol: symbol.into(),
+            price: px(price),
+            vol,
+            drift: 0.05,
+            dividend_yield: 0.0,
+            ex_dividend_dates: Vec::new(),
+        };
+        s.config.account = account.clone();
+        s.config.cash = Money::from_raw(50_000 * tradeguard_model::SCALE);
+        s.config.underlyings = vec![index("MNQ", 21_000, 0.22), index("MES", 5_800, 0.16)];
+        s.config.positions = vec![
+            Position {
+                account: account.clone(),
+                instrument: fut("MNQ"),
+                qty: 5,
+                avg_cost: px(20_990),
+            },
+            Position {
+                account,
+                instrument: fut("MES"),
+                qty: -2,
+                avg_cost: px(5_810),
+            },
+        ];
+        s.config.scheduled = Vec::new();
+        s.config.assignment.early_prob_per_day = 0.0;
+        s
+    }
+
     /// A load-test account: `positions` option positions (rounded down to an even number) held
     /// as credit verticals one strike wide, spread over two expiries and both rights, away from
     /// the money, each quoted once a virtual second (10 Hz at the 10× speed), with $1 000 000

@@ -326,9 +326,6 @@ impl SimVenue {
     pub fn place(&mut self, o: &OrderRequest) -> Result<(), BrokerError> {
         self.check_link()?;
         o.validate()?;
-        if matches!(o.instrument, Instrument::Future { .. }) {
-            return Err(BrokerError::Unsupported("futures are not simulated".into()));
-        }
         self.admit(o.id, OpenOrderKind::Single(o.clone()), o.qty)
     }
 
@@ -336,12 +333,6 @@ impl SimVenue {
     pub fn place_combo(&mut self, c: &ComboOrder) -> Result<(), BrokerError> {
         self.check_link()?;
         c.validate()?;
-        if c.legs
-            .iter()
-            .any(|l| matches!(l.instrument, Instrument::Future { .. }))
-        {
-            return Err(BrokerError::Unsupported("futures are not simulated".into()));
-        }
         self.admit(c.id, OpenOrderKind::Combo(c.clone()), c.qty)
     }
 
@@ -819,6 +810,12 @@ impl SimVenue {
                 }
             }
         }
+        // A futures order's prices are on its product's tick (0.25 for the index futures).
+        let tick = insts
+            .iter()
+            .map(|(i, _)| crate::market::tick_of(i, tick))
+            .max()
+            .unwrap_or(tick);
         if let Some(bad) = prices.iter().find(|p| !p.is_on_tick(tick)) {
             let text = format!("price {bad} is not a multiple of the tick {tick}");
             return self.finish(
@@ -934,13 +931,13 @@ impl SimVenue {
         }
     }
 
-    fn slip(&mut self, px: Price, side: Side) -> Price {
+    fn slip(&mut self, px: Price, side: Side, inst: &Instrument) -> Price {
         let max = self.cfg.matching.max_slippage_ticks;
         if max == 0 {
             return px;
         }
         let ticks = i64::from(self.rng.random_range(0..=max));
-        let tick = self.cfg.market.tick.raw();
+        let tick = crate::market::tick_of(inst, self.cfg.market.tick).raw();
         let raw = px.raw().saturating_add(side.sign() * ticks * tick);
         Price::from_raw(raw.max(tick))
     }
@@ -1066,7 +1063,7 @@ impl SimVenue {
                 }
                 touch
             }
-            None => self.slip(touch, o.side),
+            None => self.slip(touch, o.side, &o.instrument),
         };
         let n = self.fill_qty(remaining);
         let liq = if limit.is_some() {

@@ -163,6 +163,7 @@ export const rulesFile = (over: Partial<RulesFile> = {}): RulesFile => ({
 
 export const venueSettings = (over: Partial<VenueSettings> = {}): VenueSettings => ({
   kind: "sim",
+  simDemo: "options",
   ibHost: "127.0.0.1",
   ibPort: 4002,
   ibClientId: 1,

@@ -1,0 +1,86 @@
+//! Futures on the simulated venue (issue "ProjectX venue and futures"): the futures demo
+//! (5 MNQ long, 2 MES short on a $50 000 account) quoted one tick wide at the products' ticks,
+//! and seed 002's max-contracts auto-flatten on it: `max_contracts = 2` reduces the MNQ to 2
+//! and the MES is left alone; net liquidation is cash plus the futures' open P&L, not their
+//! notional.
+
+mod common;
+use common::{guard_on_sim, qty_at_broker};
+use std::sync::Arc;
+use std::time::Duration;
+use tradeguard_engine::MemoryJournal;
+use tradeguard_engine::assignment::AssignmentConfig;
+use tradeguard_engine::enforce::{EnforceConfig, RiskRules};
+use tradeguard_model::{Broker, Instrument, Money, Price};
+use tradeguard_sim::{Scenario, SimBroker, Speed};
+
+fn fut(root: &str, multiplier: u32) -> Instrument {
+    Instrument::Future {
+        symbol: root.into(),
+        expiry: chrono::NaiveDate::from_ymd_opt(2025, 12, 19).unwrap(),
+        multiplier,
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_futures_demo_is_reduced_to_max_contracts_and_valued_by_open_pnl() {
+    let s = Scenario::futures_demo(3);
+    let start = s.config.start;
+    let b = Arc::new(SimBroker::new(s.venue().unwrap(), Speed::RealTime));
+    b.connect().await.unwrap();
+    let acct = b.account().await.unwrap();
+    // 50 000 cash; 5 MNQ from 20 990 at 21 000 (+100), 2 MES short from 5 810 at 5 800 (+100).
+    let nlv = acct.net_liquidation.to_f64();
+    assert!(
+        (49_000.0..51_000.0).contains(&nlv),
+        "open P&L, not notional: {nlv}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("risk.toml");
+    std::fs::write(
+        &path,
+        "dry_run = false\n[[max_contracts]]\nid = \"max-2\"\naction = \"flatten\"\nmax_contracts = 2\n",
+    )
+    .unwrap();
+    let rules =
+        RiskRules::load(&path, Arc::new(tradeguard_engine::assignment::AlwaysOpen)).unwrap();
+    let j = MemoryJournal::new();
+    let g = guard_on_sim(
+        b.clone(),
+        start,
+        &j,
+        "575",
+        EnforceConfig::default(),
+        Box::new(rules),
+        AssignmentConfig::default(),
+    )
+    .await;
+    let mnq = fut("MNQ", 2);
+    for _ in 0..600 {
+        if qty_at_broker(&b, &mnq).await == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(qty_at_broker(&b, &mnq).await, 2, "reduced to the limit");
+    assert_eq!(
+        qty_at_broker(&b, &fut("MES", 5)).await,
+        -2,
+        "within the limit: untouched"
+    );
+    let execs = common::executions(&b).await;
+    assert_eq!(execs.len(), 1, "one fill: {execs:?}");
+    let tick = Price::parse("0.25").unwrap();
+    assert!(
+        execs[0].price.is_on_tick(tick),
+        "filled on the MNQ tick: {}",
+        execs[0].price
+    );
+    let after = b.account().await.unwrap().net_liquidation;
+    assert!(
+        (after.to_f64() - nlv).abs() < 1_000.0,
+        "selling 3 MNQ moves only realised P&L: {nlv} → {after}"
+    );
+    assert!(after > Money::ZERO);
+    g.shutdown().await;
+}
