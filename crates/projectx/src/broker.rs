@@ -1215,6 +1215,14 @@ impl Broker for ProjectxBroker {
                     .resolve_lost(order.id, "ProjectX's answer had no order id")
                     .await
             }
+            // OrderPending, UnknownError or a code this adapter does not know: the order may
+            // exist. Looked for by its tag, never taken for a rejection.
+            Err(ProjectxError::Refused { code, message, .. })
+                if !convert::place_refusal_is_final(code) =>
+            {
+                let why = format!("ProjectX answered error code {code} ({message})");
+                inner.resolve_lost(order.id, &why).await
+            }
             Err(
                 e @ (ProjectxError::Refused { .. }
                 | ProjectxError::Unauthorized(_)

@@ -115,6 +115,15 @@ pub fn status(code: i64) -> Option<OrderStatus> {
     })
 }
 
+/// Whether an `Order/place` refusal says the order does not exist. The codes
+/// (`projectx-client`'s `error_codes.rs`, from the provider's Swagger): 1 AccountNotFound,
+/// 2 OrderRejected, 3 InsufficientFunds, 4 AccountViolation, 5 OutsideTradingHours,
+/// 8 ContractNotFound, 9 ContractNotActive, 10 AccountRejected are final; 6 OrderPending,
+/// 7 UnknownError and any code not in the table may leave an order behind.
+pub fn place_refusal_is_final(code: i64) -> bool {
+    matches!(code, 1..=5 | 8..=10)
+}
+
 /// The signed quantity of a position (`type` 1 long, 2 short; size unsigned).
 pub fn signed(position_type: i64, size: i64) -> i64 {
     if position_type == 2 {
@@ -147,6 +156,10 @@ mod tests {
         assert!(contract_id(&Instrument::stock("SPY")).is_err());
         assert_eq!(signed(2, 3), -3);
         assert_eq!(status(8), Some(OrderStatus::Inactive));
+        assert!(place_refusal_is_final(2) && place_refusal_is_final(10));
+        assert!(
+            !place_refusal_is_final(6) && !place_refusal_is_final(7) && !place_refusal_is_final(11)
+        );
         assert_eq!(order_id_of_tag(Some(&tag(OrderId(9)))), Some(OrderId(9)));
     }
 }

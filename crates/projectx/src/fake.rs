@@ -73,6 +73,8 @@ impl Default for FakeProjectxConfig {
 struct Faults {
     throttle: u32,
     lose_answer: bool,
+    /// The next placement is taken, then answered `success: false` with this code.
+    ambiguous: Option<i64>,
     silent: bool,
     malformed_next: bool,
 }
@@ -242,6 +244,12 @@ impl FakeProjectx {
     /// The next placement is taken, then answered with a 500.
     pub fn lose_next_answer(&self) {
         lock(&self.shared.faults).lose_answer = true;
+    }
+
+    /// The next placement is taken, then answered `success: false` with `code` (6
+    /// OrderPending, 7 UnknownError: the order exists all the same).
+    pub fn ambiguous_next(&self, code: i64) {
+        lock(&self.shared.faults).ambiguous = Some(code);
     }
 
     /// The hubs send nothing (no events, no pings), the sockets stay open.
@@ -524,7 +532,8 @@ fn ok(mut v: Value) -> Response {
     axum::Json(v).into_response()
 }
 
-/// `success: false` at HTTP 200 (<https://gateway.docs.projectx.com/docs/intro>).
+/// `success: false` at HTTP 200 (<https://gateway.docs.projectx.com/docs/intro>), with the
+/// endpoint's code from the provider's tables (`projectx-client` `error_codes.rs`).
 fn refused(code: i64, msg: &str) -> Response {
     axum::Json(json!({"success": false, "errorCode": code, "errorMessage": msg})).into_response()
 }
@@ -612,11 +621,12 @@ async fn api(
 
 fn place(s: &Arc<Shared>, b: &Value) -> Response {
     if !lock(&s.book).can_trade {
-        return refused(2, "Account is not allowed to trade");
+        // 4 AccountViolation (which code a locked account gets is not documented).
+        return refused(4, "Account is not allowed to trade");
     }
     let contract = b["contractId"].as_str().unwrap_or("").to_owned();
     if !contract.starts_with("CON.F.") {
-        return refused(5, "Contract not found");
+        return refused(8, "Contract not found");
     }
     let size = b["size"].as_i64().unwrap_or(0);
     if size <= 0 {
@@ -626,6 +636,7 @@ fn place(s: &Arc<Shared>, b: &Value) -> Response {
     if let Some(t) = &tag {
         let mut book = lock(&s.book);
         if !book.tags.insert(t.clone()) {
+            // 2 OrderRejected (the text is a trader's report, not documented).
             return refused(2, "An order with this custom tag already exists");
         }
     }
@@ -642,8 +653,12 @@ fn place(s: &Arc<Shared>, b: &Value) -> Response {
     if s.cfg.auto_fill {
         s.try_fill(id);
     }
-    if std::mem::take(&mut lock(&s.faults).lose_answer) {
+    let mut f = lock(&s.faults);
+    if std::mem::take(&mut f.lose_answer) {
         return (StatusCode::INTERNAL_SERVER_ERROR, "upstream error").into_response();
+    }
+    if let Some(code) = f.ambiguous.take() {
+        return refused(code, "Order pending");
     }
     ok(json!({"orderId": id}))
 }

@@ -235,18 +235,23 @@ async fn a_resting_limit_is_cancelled_and_a_stop_limit_is_refused_before_sending
 }
 
 #[tokio::test]
-async fn a_lost_answer_is_found_by_its_tag_and_a_429_waits() {
+async fn a_lost_or_ambiguous_answer_is_found_by_its_tag_and_a_429_waits() {
     let f = fake_with(FakeProjectxConfig::default()).await;
     let (b, mut ev) = connected(&f).await;
     f.lose_next_answer();
     let o = order(&b, Side::Sell, 1, OrderType::Market).await.unwrap();
     status_of(&mut ev, o.id, OrderStatus::Filled).await;
     assert_eq!(f.orders().len(), 1, "placed once");
+    // 6 OrderPending is no rejection: the order is there, found by its tag.
+    f.ambiguous_next(6);
+    let o = order(&b, Side::Sell, 1, OrderType::Market).await.unwrap();
+    status_of(&mut ev, o.id, OrderStatus::Filled).await;
+    assert_eq!(f.orders().len(), 2, "placed once each");
     f.throttle_next(1);
     assert_eq!(
         b.positions().await.unwrap().len(),
         1,
-        "read after Retry-After"
+        "read after Retry-After (short 2)"
     );
 }
 
