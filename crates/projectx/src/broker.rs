@@ -28,9 +28,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
-use tradeguard_model::hub::EventHub;
+use tradeguard_model::hub::{EventHub, RestHealth, Tasks, position_changes};
 use tradeguard_model::{
     AccountId, AccountSnapshot, Broker, BrokerError, BrokerEvent, Capabilities, Clock, ComboOrder,
     ConnectionState, EventStream, ExecId, Execution, Instrument, InstrumentId, MarginImpact, Money,
@@ -70,7 +69,6 @@ struct State {
     positions_read: bool,
     /// When the last fill read was made (the next reads from there).
     trades_from: Option<Timestamp>,
-    rest_down: bool,
 }
 
 struct Inner {
@@ -80,6 +78,8 @@ struct Inner {
     rest: Rest,
     hub: EventHub,
     clock: Arc<dyn Clock>,
+    /// Whether the REST side answers (published as connection states).
+    health: RestHealth,
     state: Mutex<State>,
     sync: tokio::sync::Mutex<()>,
     next_id: AtomicI64,
@@ -88,15 +88,13 @@ struct Inner {
     marks: Mutex<HashMap<InstrumentId, Price>>,
 }
 
-struct Running {
-    stop: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
-}
-
 /// A ProjectX account (TopstepX and other prop firms) as a [`Broker`].
 pub struct ProjectxBroker {
     inner: Arc<Inner>,
-    running: tokio::sync::Mutex<Option<Running>>,
+    /// The session's tasks.
+    tasks: Tasks,
+    /// Serialises connects.
+    connecting: tokio::sync::Mutex<()>,
 }
 
 fn iso(ts: Timestamp) -> String {
@@ -116,13 +114,15 @@ impl ProjectxBroker {
                 settings,
                 hub: EventHub::new(4096, clock.clone()),
                 clock,
+                health: RestHealth::default(),
                 state: Mutex::default(),
                 sync: tokio::sync::Mutex::new(()),
                 next_id: AtomicI64::new(0),
                 quotes: watch::Sender::new(BTreeMap::new()),
                 marks: Mutex::default(),
             }),
-            running: tokio::sync::Mutex::new(None),
+            tasks: Tasks::default(),
+            connecting: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -475,26 +475,8 @@ impl Inner {
     /// Positions read now; their changes published (all of them the first time).
     fn positions_changed(&self, fresh: Vec<Position>) -> Vec<BrokerEvent> {
         let mut st = lock(&self.state);
-        let first = !st.positions_read;
-        let next: BTreeMap<InstrumentId, Position> =
-            fresh.into_iter().map(|p| (p.instrument.id(), p)).collect();
-        let mut ev = Vec::new();
-        for (k, p) in &next {
-            if first || st.positions.get(k).is_none_or(|o| o.qty != p.qty) {
-                ev.push(BrokerEvent::Position(p.clone()));
-            }
-        }
-        for (k, old) in &st.positions {
-            if !next.contains_key(k) {
-                ev.push(BrokerEvent::Position(Position {
-                    qty: 0,
-                    ..old.clone()
-                }));
-            }
-        }
-        st.positions = next;
-        st.positions_read = true;
-        ev
+        let all = !std::mem::replace(&mut st.positions_read, true);
+        position_changes(&mut st.positions, fresh, all)
     }
 
     /// Everything, in order: the account, open orders, fills since the last read, positions.
@@ -598,28 +580,8 @@ impl Inner {
     }
 
     fn rest_result(&self, what: &str, r: Result<(), ProjectxError>) {
-        let mut st = lock(&self.state);
-        match r {
-            Ok(()) if st.rest_down => {
-                st.rest_down = false;
-                drop(st);
-                self.hub
-                    .publish(BrokerEvent::Connection(ConnectionState::Connected));
-            }
-            Ok(()) => {}
-            Err(e) => {
-                let first = !st.rest_down;
-                st.rest_down = true;
-                drop(st);
-                tracing::warn!(code = e.code(), "ProjectX {what} failed: {e}");
-                if first {
-                    self.hub
-                        .publish(BrokerEvent::Connection(ConnectionState::Disconnected {
-                            reason: format!("ProjectX {what} failed [{}]: {e}", e.code()),
-                        }));
-                }
-            }
-        }
+        let r = r.map_err(|e| (e.code(), e.to_string()));
+        self.health.report(&self.hub, "ProjectX", what, r);
     }
 
     /// A hub event.
@@ -1068,8 +1030,8 @@ impl Broker for ProjectxBroker {
     }
 
     async fn connect(&self) -> Result<(), BrokerError> {
-        let mut running = self.running.lock().await;
-        if running.is_some() {
+        let _one = self.connecting.lock().await;
+        if self.tasks.running().await {
             return Ok(());
         }
         let inner = &self.inner;
@@ -1102,14 +1064,14 @@ impl Broker for ProjectxBroker {
             inner.clock.now().millis().max(highest + 1),
             Ordering::SeqCst,
         );
-        let (stop, rx) = watch::channel(false);
-        *running = Some(Running {
-            stop,
-            tasks: vec![
-                tokio::spawn(run_user(inner.clone(), rx.clone())),
-                tokio::spawn(run_market(inner.clone(), rx)),
-            ],
-        });
+        self.tasks
+            .start(|rx| {
+                vec![
+                    tokio::spawn(run_user(inner.clone(), rx.clone())),
+                    tokio::spawn(run_market(inner.clone(), rx)),
+                ]
+            })
+            .await;
         inner
             .hub
             .publish(BrokerEvent::Connection(ConnectionState::Connected));
@@ -1117,11 +1079,7 @@ impl Broker for ProjectxBroker {
     }
 
     async fn disconnect(&self) -> Result<(), BrokerError> {
-        if let Some(r) = self.running.lock().await.take() {
-            let _ = r.stop.send(true);
-            for t in r.tasks {
-                let _ = t.await;
-            }
+        if self.tasks.stop().await {
             self.inner
                 .hub
                 .publish(BrokerEvent::Connection(ConnectionState::Disconnected {
@@ -1140,7 +1098,7 @@ impl Broker for ProjectxBroker {
     }
 
     async fn next_order_id(&self) -> Result<OrderId, BrokerError> {
-        if self.running.lock().await.is_none() {
+        if !self.tasks.running().await {
             return Err(BrokerError::NotConnected);
         }
         Ok(OrderId(self.inner.next_id.fetch_add(1, Ordering::SeqCst)))
@@ -1148,7 +1106,7 @@ impl Broker for ProjectxBroker {
 
     async fn place(&self, order: &OrderRequest) -> Result<(), BrokerError> {
         order.validate()?;
-        if self.running.lock().await.is_none() {
+        if !self.tasks.running().await {
             return Err(BrokerError::NotConnected);
         }
         let inner = &self.inner;
@@ -1384,18 +1342,5 @@ impl Broker for ProjectxBroker {
         }
         self.inner.quotes.send_modify(|m| m.extend(add));
         Ok(())
-    }
-}
-
-impl Drop for ProjectxBroker {
-    fn drop(&mut self) {
-        if let Ok(mut r) = self.running.try_lock()
-            && let Some(r) = r.take()
-        {
-            let _ = r.stop.send(true);
-            for t in r.tasks {
-                t.abort();
-            }
-        }
     }
 }

@@ -30,9 +30,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
-use tradeguard_model::hub::EventHub;
+use tradeguard_model::hub::{EventHub, RestHealth, Tasks, position_changes};
 use tradeguard_model::{
     AccountId, AccountSnapshot, Broker, BrokerError, BrokerEvent, Capabilities, Clock, ComboLeg,
     ComboOrder, ConnectionState, EventStream, ExecId, Execution, Instrument, InstrumentId,
@@ -69,8 +68,6 @@ struct State {
     execs: Vec<Execution>,
     positions: BTreeMap<InstrumentId, Position>,
     positions_read: bool,
-    /// A REST read failed since the last success (published as Disconnected).
-    rest_down: bool,
 }
 
 struct Inner {
@@ -79,6 +76,8 @@ struct Inner {
     rest: Rest,
     hub: EventHub,
     clock: Arc<dyn Clock>,
+    /// Whether the REST side answers (published as connection states).
+    health: RestHealth,
     state: Mutex<State>,
     /// Serialises syncs: fills before positions, one reader at a time.
     sync: tokio::sync::Mutex<()>,
@@ -91,15 +90,13 @@ struct Inner {
     spots: Mutex<HashMap<String, Price>>,
 }
 
-struct Running {
-    stop: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
-}
-
 /// A Tradier account as a [`Broker`].
 pub struct TradierBroker {
     inner: Arc<Inner>,
-    running: tokio::sync::Mutex<Option<Running>>,
+    /// The session's tasks.
+    tasks: Tasks,
+    /// Serialises connects.
+    connecting: tokio::sync::Mutex<()>,
 }
 
 impl TradierBroker {
@@ -114,6 +111,7 @@ impl TradierBroker {
                 rest,
                 hub: EventHub::new(4096, clock.clone()),
                 clock,
+                health: RestHealth::default(),
                 state: Mutex::default(),
                 sync: tokio::sync::Mutex::new(()),
                 next_id: AtomicI64::new(0),
@@ -121,7 +119,8 @@ impl TradierBroker {
                 quotes: watch::Sender::new(BTreeMap::new()),
                 spots: Mutex::default(),
             }),
-            running: tokio::sync::Mutex::new(None),
+            tasks: Tasks::default(),
+            connecting: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -428,30 +427,11 @@ impl Inner {
     /// Positions read now, their changes published (all of them the first time).
     async fn sync_positions(&self) -> Result<(), TradierError> {
         let fresh = self.read_positions().await?;
-        let mut events = Vec::new();
-        {
+        let events = {
             let mut st = lock(&self.state);
-            let first = !st.positions_read;
-            let mut next: BTreeMap<InstrumentId, Position> = BTreeMap::new();
-            for p in fresh {
-                next.insert(p.instrument.id(), p);
-            }
-            for (k, p) in &next {
-                if first || st.positions.get(k).is_none_or(|old| old.qty != p.qty) {
-                    events.push(BrokerEvent::Position(p.clone()));
-                }
-            }
-            for (k, old) in &st.positions {
-                if !next.contains_key(k) {
-                    events.push(BrokerEvent::Position(Position {
-                        qty: 0,
-                        ..old.clone()
-                    }));
-                }
-            }
-            st.positions = next;
-            st.positions_read = true;
-        }
+            let all = !std::mem::replace(&mut st.positions_read, true);
+            position_changes(&mut st.positions, fresh, all)
+        };
         self.publish(events);
         Ok(())
     }
@@ -495,29 +475,8 @@ impl Inner {
     }
 
     fn rest_result(&self, what: &str, r: Result<(), TradierError>) {
-        let mut st = lock(&self.state);
-        match r {
-            Ok(()) if st.rest_down => {
-                st.rest_down = false;
-                drop(st);
-                tracing::info!("Tradier answers again");
-                self.hub
-                    .publish(BrokerEvent::Connection(ConnectionState::Connected));
-            }
-            Ok(()) => {}
-            Err(e) => {
-                let first = !st.rest_down;
-                st.rest_down = true;
-                drop(st);
-                tracing::warn!(code = e.code(), "Tradier {what} failed: {e}");
-                if first {
-                    self.hub
-                        .publish(BrokerEvent::Connection(ConnectionState::Disconnected {
-                            reason: format!("Tradier {what} failed [{}]: {e}", e.code()),
-                        }));
-                }
-            }
-        }
+        let r = r.map_err(|e| (e.code(), e.to_string()));
+        self.health.report(&self.hub, "Tradier", what, r);
     }
 
     async fn read_account(&self) -> Result<AccountSnapshot, TradierError> {
@@ -1003,8 +962,8 @@ impl Broker for TradierBroker {
     }
 
     async fn connect(&self) -> Result<(), BrokerError> {
-        let mut running = self.running.lock().await;
-        if running.is_some() {
+        let _one = self.connecting.lock().await;
+        if self.tasks.running().await {
             return Ok(());
         }
         let inner = &self.inner;
@@ -1032,14 +991,16 @@ impl Broker for TradierBroker {
             .unwrap_or(0);
         let start = inner.clock.now().millis().max(highest + 1);
         inner.next_id.fetch_max(start, Ordering::SeqCst);
-        let (stop, rx) = watch::channel(false);
         let (kick, kicks) = mpsc::unbounded_channel();
         *lock(&inner.kick) = Some(kick);
-        let tasks = vec![
-            tokio::spawn(run_account(inner.clone(), rx.clone(), kicks)),
-            tokio::spawn(run_market(inner.clone(), rx)),
-        ];
-        *running = Some(Running { stop, tasks });
+        self.tasks
+            .start(|rx| {
+                vec![
+                    tokio::spawn(run_account(inner.clone(), rx.clone(), kicks)),
+                    tokio::spawn(run_market(inner.clone(), rx)),
+                ]
+            })
+            .await;
         inner
             .hub
             .publish(BrokerEvent::Connection(ConnectionState::Connected));
@@ -1047,11 +1008,7 @@ impl Broker for TradierBroker {
     }
 
     async fn disconnect(&self) -> Result<(), BrokerError> {
-        if let Some(r) = self.running.lock().await.take() {
-            let _ = r.stop.send(true);
-            for t in r.tasks {
-                let _ = t.await;
-            }
+        if self.tasks.stop().await {
             self.inner
                 .hub
                 .publish(BrokerEvent::Connection(ConnectionState::Disconnected {
@@ -1070,7 +1027,7 @@ impl Broker for TradierBroker {
     }
 
     async fn next_order_id(&self) -> Result<OrderId, BrokerError> {
-        if self.running.lock().await.is_none() {
+        if !self.tasks.running().await {
             return Err(BrokerError::NotConnected);
         }
         Ok(OrderId(self.inner.next_id.fetch_add(1, Ordering::SeqCst)))
@@ -1078,7 +1035,7 @@ impl Broker for TradierBroker {
 
     async fn place(&self, order: &OrderRequest) -> Result<(), BrokerError> {
         order.validate()?;
-        if self.running.lock().await.is_none() {
+        if !self.tasks.running().await {
             return Err(BrokerError::NotConnected);
         }
         let held = self
@@ -1096,7 +1053,7 @@ impl Broker for TradierBroker {
 
     async fn place_combo(&self, order: &ComboOrder) -> Result<(), BrokerError> {
         order.validate()?;
-        if self.running.lock().await.is_none() {
+        if !self.tasks.running().await {
             return Err(BrokerError::NotConnected);
         }
         let held = self.inner.holdings().await;
@@ -1320,18 +1277,5 @@ impl Broker for TradierBroker {
             }
         }
         Ok(())
-    }
-}
-
-impl Drop for TradierBroker {
-    fn drop(&mut self) {
-        if let Ok(mut r) = self.running.try_lock()
-            && let Some(r) = r.take()
-        {
-            let _ = r.stop.send(true);
-            for t in r.tasks {
-                t.abort();
-            }
-        }
     }
 }
