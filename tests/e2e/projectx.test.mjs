@@ -5,13 +5,12 @@
 // `max_contracts = 2`: the guard auto-flattens the position to 2 with one order, and the
 // dashboard shows the future and the rule's decision.
 import assert from "node:assert/strict";
-import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
-import { withPrivateKeyring } from "./keyring.mjs";
+import { startFake, storeSecret, withPrivateKeyring } from "./venues.mjs";
 import { APP_BIN, Session, startDriver, stopDriver } from "./webdriver.mjs";
 
 const USER = "trader";
@@ -22,20 +21,6 @@ const dataDir = mkdtempSync(join(tmpdir(), "tradeguard-e2e-projectx-"));
 process.env.TRADEGUARD_DATA_DIR = dataDir;
 process.env.HOME = mkdtempSync(join(tmpdir(), "tradeguard-e2e-projectx-home-"));
 delete process.env.TRADEGUARD_CLOCK_START;
-
-/** The fake ProjectX process on a free port; resolves with its URL once it listens. */
-function startFake() {
-  const child = spawn(join(dirname(APP_BIN), "fake-projectx"), ["0"], { stdio: ["ignore", "pipe", "inherit"] });
-  return new Promise((resolve, reject) => {
-    let buf = "";
-    child.stdout.on("data", (d) => {
-      buf += d.toString();
-      const m = buf.match(/fake ProjectX: (http:\/\/\S+)/);
-      if (m) resolve({ child, url: m[1] });
-    });
-    child.on("exit", (code) => reject(new Error(`fake-projectx exited with ${code}: ${buf}`)));
-  });
-}
 
 /** The fake's open positions and orders, read over its REST API as the adapter reads them. */
 async function atFake(url) {
@@ -62,11 +47,9 @@ describe("Tradeguard on ProjectX: the API key in the keychain, an MNQ position o
   before(async () => {
     assert.ok(APP_BIN, "TRADEGUARD_APP_BIN must point at the built app (run through `make test-e2e`)");
     keyring = await withPrivateKeyring();
-    const stored = execFileSync(join(dirname(APP_BIN), "tradeguard"), ["secret", "projectx", "--account", USER], {
-      input: `${KEY}\n`,
-    }).toString();
+    const stored = storeSecret("projectx", USER, KEY);
     assert.match(stored, /venues\/projectx\/trader/);
-    fake = await startFake();
+    fake = await startFake("fake-projectx", "fake ProjectX");
     writeFileSync(
       join(dataDir, "settings.toml"),
       `[venue]\nkind = "projectx"\nprojectxUser = "${USER}"\nprojectxAccount = "${ACCOUNT}"\nprojectxApi = "${fake.url}"\n`,

@@ -5,13 +5,12 @@
 // the positions and the condor show, Settings shows the Tradier venue with its token stored and
 // a passing connection test, and a confirmed flatten of the condor ends flat at the fake.
 import assert from "node:assert/strict";
-import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
-import { withPrivateKeyring } from "./keyring.mjs";
+import { startFake, storeSecret, withPrivateKeyring } from "./venues.mjs";
 import { APP_BIN, Session, startDriver, stopDriver } from "./webdriver.mjs";
 
 const ACCOUNT = "VA000001";
@@ -21,21 +20,6 @@ const dataDir = mkdtempSync(join(tmpdir(), "tradeguard-e2e-tradier-"));
 process.env.TRADEGUARD_DATA_DIR = dataDir;
 process.env.HOME = mkdtempSync(join(tmpdir(), "tradeguard-e2e-tradier-home-"));
 delete process.env.TRADEGUARD_CLOCK_START;
-
-/** The fake Tradier process on a free port; resolves with its API URL once it listens. */
-function startFake() {
-  const bin = join(dirname(APP_BIN), "fake-tradier");
-  const child = spawn(bin, ["0"], { stdio: ["ignore", "pipe", "inherit"] });
-  return new Promise((resolve, reject) => {
-    let buf = "";
-    child.stdout.on("data", (d) => {
-      buf += d.toString();
-      const m = buf.match(/fake Tradier: (http:\/\/\S+)/);
-      if (m) resolve({ child, url: m[1] });
-    });
-    child.on("exit", (code) => reject(new Error(`fake-tradier exited with ${code}: ${buf}`)));
-  });
-}
 
 /** The fake's positions, read over its REST API as the adapter reads them. */
 async function positionsAt(url) {
@@ -56,11 +40,9 @@ describe("Tradeguard on Tradier: token in the keychain, the condor shown, a flat
     // A bus and an unlocked Secret Service of this test's own (the app started by tauri-driver
     // from this process uses it too), and the token stored the way a trader does.
     keyring = await withPrivateKeyring();
-    const stored = execFileSync(join(dirname(APP_BIN), "tradeguard"), ["secret", "tradier", "--account", ACCOUNT], {
-      input: `${TOKEN}\n`,
-    }).toString();
+    const stored = storeSecret("tradier", ACCOUNT, TOKEN);
     assert.match(stored, /venues\/tradier\/VA000001/);
-    fake = await startFake();
+    fake = await startFake("fake-tradier", "fake Tradier");
     writeFileSync(
       join(dataDir, "settings.toml"),
       `[venue]\nkind = "tradier"\ntradierAccount = "${ACCOUNT}"\ntradierUrl = "${fake.url}"\n`,

@@ -1,6 +1,8 @@
-// A session bus and a Secret Service of a test's own, for the venues whose secret lives in the
-// OS keychain (Tradier's token, ProjectX's API key).
+// Support for the venues that log in with a secret (Tradier's token, ProjectX's API key): a
+// session bus and a Secret Service of a test's own, and their fake servers as processes.
 import { execFileSync, spawn } from "node:child_process";
+import { dirname, join } from "node:path";
+import { APP_BIN } from "./webdriver.mjs";
 
 /**
  * A session bus of this test's own, with a Secret Service on it (GNOME Keyring, unlocked, its
@@ -30,4 +32,29 @@ export async function withPrivateKeyring() {
   process.env.DBUS_SESSION_BUS_ADDRESS = keyring.address;
   execFileSync("sh", ["-c", "printf test | gnome-keyring-daemon --unlock --components=secrets --daemonize >/dev/null"]);
   return keyring;
+}
+
+/**
+ * Starts the fake venue `bin` (built beside the app) on a free port; resolves with the process
+ * and its URL once its first line `<banner>: <url>` is out.
+ */
+export function startFake(bin, banner) {
+  const child = spawn(join(dirname(APP_BIN), bin), ["0"], { stdio: ["ignore", "pipe", "inherit"] });
+  return new Promise((resolve, reject) => {
+    let buf = "";
+    child.stdout.on("data", (d) => {
+      buf += d.toString();
+      const m = buf.match(new RegExp(`${banner}: (http://\\S+)`));
+      if (m) resolve({ child, url: m[1] });
+    });
+    child.on("exit", (code) => reject(new Error(`${bin} exited with ${code}: ${buf}`)));
+  });
+}
+
+/** Stores a venue's secret the way a trader does: `tradeguard secret <venue> --account <who>`,
+ * the secret on standard input; returns what the command said. */
+export function storeSecret(venue, who, secret) {
+  return execFileSync(join(dirname(APP_BIN), "tradeguard"), ["secret", venue, "--account", who], {
+    input: `${secret}\n`,
+  }).toString();
 }
