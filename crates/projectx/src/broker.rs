@@ -1112,11 +1112,6 @@ impl Broker for ProjectxBroker {
         let inner = &self.inner;
         let contract = convert::contract_id(&order.instrument)?;
         let account = inner.px_account()?;
-        if let Some(a) = lock(&inner.state).account.as_ref()
-            && !a.can_trade
-        {
-            return Err(ProjectxError::Locked(a.name.clone()).into());
-        }
         let px = |p: Price| p.to_f64();
         let (kind, limit, stop, trail) = match order.order_type {
             OrderType::Market => (2, None, None, None),
@@ -1187,7 +1182,19 @@ impl Broker for ProjectxBroker {
                 | ProjectxError::RateLimited { .. }),
             ) => {
                 lock(&inner.state).ours.remove(&order.id);
-                Err(e.into())
+                // Sent even when the account was last seen locked (it may have been unlocked
+                // since: a close is never refused on a stale flag); a refusal then says why.
+                let locked = lock(&inner.state)
+                    .account
+                    .as_ref()
+                    .filter(|a| !a.can_trade)
+                    .map(|a| a.name.clone());
+                match (e, locked) {
+                    (ProjectxError::Refused { message, .. }, Some(name)) => {
+                        Err(ProjectxError::Locked(format!("{name} ({message})")).into())
+                    }
+                    (e, _) => Err(e.into()),
+                }
             }
             Err(e) => inner.resolve_lost(order.id, &e.to_string()).await,
         }

@@ -16,8 +16,10 @@ pub enum ProjectxError {
         /// The user's.
         known: String,
     },
-    /// The firm has locked the account (`canTrade` false).
-    #[error("account {0} is locked by the firm (canTrade is false): no order can be placed")]
+    /// The firm has locked the account (`canTrade` false) and ProjectX refused the order.
+    #[error(
+        "account {0} is locked by the firm (canTrade is false): ProjectX refuses every order, closes included"
+    )]
     Locked(String),
     /// 429: wait.
     #[error("rate limit reached; retry in {wait_ms} ms")]

@@ -236,6 +236,12 @@ impl FakeProjectx {
             .send(("GatewayUserAccount".into(), json!([a])));
     }
 
+    /// The firm unlocks the account without a hub push (the adapter's flag is stale until it
+    /// reads the account again).
+    pub fn unlock_quietly(&self) {
+        lock(&self.shared.book).can_trade = true;
+    }
+
     /// The next `n` requests answer 429 with `Retry-After: 1`.
     pub fn throttle_next(&self, n: u32) {
         lock(&self.shared.faults).throttle = n;
