@@ -72,6 +72,21 @@ export NO_AT_BRIDGE=1
 # Xvfb has no GPU: WebKitGTK's DMA-BUF renderer under it left WebDriver screenshots hanging now
 # and then; render in software through the shared-memory path instead.
 export WEBKIT_DISABLE_DMABUF_RENDERER=1 LIBGL_ALWAYS_SOFTWARE=1
+# A Secret Service on the bus, its login keyring unlocked and kept in this run's directory: the
+# app asks the keychain for alert-channel secrets, and a keyring D-Bus starts on demand has no
+# unlocked collection, so it would show a password prompt nobody answers (the app waiting on it,
+# the prompt holding the screen). In this session (not daemonized), so it is stopped with it.
+if command -v gnome-keyring-daemon >/dev/null 2>&1; then
+  mkdir -p "$work/keyring"
+  printf 'headless' | HOME="$work/keyring" XDG_DATA_HOME="$work/keyring" \
+    gnome-keyring-daemon --foreground --unlock --components=secrets >/dev/null 2>&1 &
+  for _ in $(seq 50); do
+    dbus-send --session --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \
+      org.freedesktop.DBus.NameHasOwner string:org.freedesktop.secrets 2>/dev/null | grep -q 'boolean true' && break
+    sleep 0.1
+  done
+fi
+
 log "X display $DISPLAY, session bus $DBUS_SESSION_BUS_ADDRESS"
 
 set +e
