@@ -13,6 +13,7 @@ pub const COMMANDS: &[&str] = &[
     "alerts",
     "acknowledge_alert",
     "guard_status",
+    "unlock_trading",
     "margin_history",
     "locations",
     "settings",

@@ -17,6 +17,7 @@ macro_rules! app_commands {
             commands::alerts,
             commands::acknowledge_alert,
             commands::guard_status,
+            commands::unlock_trading,
             commands::margin_history,
             desktop::locations,
             desktop::settings,

@@ -150,6 +150,21 @@ pub async fn guard_status(state: tauri::State<'_, AppState>) -> Result<GuardView
     Ok(state.venue()?.guard_view().await)
 }
 
+/// The trader lifts the lock on opening orders a fired loss limit left (closes are never
+/// locked); returns the updated guard view.
+#[tauri::command]
+#[specta::specta]
+pub async fn unlock_trading(state: tauri::State<'_, AppState>) -> Result<GuardView, IpcError> {
+    let venue = state.venue()?;
+    let changed = venue
+        .guard()
+        .unlock_trading("the trader (the app's Guard card)")
+        .await
+        .map_err(crate::flatten::ipc)?;
+    tracing::info!(changed, "trading unlocked by the user");
+    Ok(venue.guard_view().await)
+}
+
 /// Margin use per account since the app started (one sample a second), oldest first.
 #[tauri::command]
 #[specta::specta]

@@ -495,6 +495,8 @@ fn guard_section(out: &mut String, g: &GuardView, r: &Redactor) {
     );
     let _ = writeln!(out, "needs manual action: {}", g.needs_manual_action);
     let _ = writeln!(out, "forced unwind: {} account(s)", g.forced_unwind.len());
+    // The state only: its reason names the account (the audit log keeps it).
+    let _ = writeln!(out, "trading: {}", g.trading_state);
     let at_broker = g.protections.iter().filter(|p| p.at_broker).count();
     let _ = writeln!(
         out,
@@ -677,6 +679,8 @@ mod tests {
             last_reconciliation_repairs: 0,
             needs_manual_action: 0,
             forced_unwind: vec!["U7654321".to_owned()],
+            trading_state: "reducing".to_owned(),
+            trading_why: "mll fired on U7654321: at the floor".to_owned(),
             tasks: vec![TaskView {
                 name: "reconciler".to_owned(),
                 running: true,
@@ -763,6 +767,7 @@ mod tests {
             "kinds: daily_loss 1, max_contracts 1",
             "last reconciliation: 2026-11-22T10:00:00+00:00",
             "forced unwind: 1 account(s)",
+            "trading: reducing",
             "protections: 1 local, 1 at the broker",
             "task reconciler: running, last beat 0.5 s ago, 1 restart(s); last failure: failed: broker error for <account> reading ~/x (ib.io)",
             "assignment.detected (Critical) x1",

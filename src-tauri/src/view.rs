@@ -164,6 +164,10 @@ pub struct GuardView {
     pub last_reconciliation_repairs: u32,
     pub needs_manual_action: u32,
     pub forced_unwind: Vec<String>,
+    /// "active" | "reducing" (opening orders locked, e.g. after a loss limit) | "halted".
+    pub trading_state: String,
+    /// Why the trading state is what it is (empty while it was never changed).
+    pub trading_why: String,
     pub tasks: Vec<TaskView>,
     pub protections: Vec<ProtectionView>,
     /// Emergency closes of broken strategies (armed ones count down to the open).
@@ -325,6 +329,13 @@ pub fn guard(
             count(r.positions.len().saturating_add(r.engine_repairs))
         }),
         needs_manual_action: count(s.needs_manual),
+        trading_state: match s.trading.state {
+            tradeguard_engine::TradingState::Active => "active",
+            tradeguard_engine::TradingState::Reducing => "reducing",
+            tradeguard_engine::TradingState::Halted => "halted",
+        }
+        .to_owned(),
+        trading_why: s.trading.why.clone(),
         forced_unwind: s
             .forced_unwind
             .iter()

@@ -65,7 +65,7 @@ export function Dashboard({
             onDetails={setDetailId}
           />
           <PortfolioPanel backend={backend} portfolio={portfolio} />
-          <GuardPanel view={guard.view} error={guard.error} />
+          <GuardPanel view={guard.view} error={guard.error} backend={backend} />
           <AlertsPanel alerts={alerts} />
         </>
       )}

@@ -1,4 +1,4 @@
-import { act, render, screen } from "@testing-library/react";
+import { act, fireEvent, render, screen } from "@testing-library/react";
 import { describe, expect, it, vi } from "vitest";
 import type { Backend } from "./backend";
 import type { GuardView } from "./bindings";
@@ -17,6 +17,8 @@ const view = (over: Partial<GuardView> = {}): GuardView => ({
   lastReconciliationRepairs: 0,
   needsManualAction: 0,
   forcedUnwind: [],
+  tradingState: "active",
+  tradingWhy: "",
   tasks: [
     { name: "enforcer", running: true, sinceLastSecs: 0.3, lateAfterSecs: 3.5, restarts: 0, lastFailure: null },
     { name: "reconciler", running: true, sinceLastSecs: 1.2, lateAfterSecs: 20, restarts: 1, lastFailure: "panicked" },
@@ -67,6 +69,32 @@ describe("GuardPanel", () => {
     unmount();
     render(<GuardPanel view={view({ dryRun: false })} error={null} />);
     expect(screen.queryByTestId("sent-in-dry-run")).toBeNull();
+  });
+
+  it("shows a lock on opening orders with why, and unlocks only after the trader confirms", async () => {
+    const locked = view({
+      tradingState: "reducing",
+      tradingWhy: "mll fired on 123: net liquidation 47100.00 is at the floor 48000.00",
+    });
+    const unlockTrading = vi.fn(async () => ok(view()));
+    render(<GuardPanel view={locked} error={null} backend={fakeBackend({ unlockTrading })} />);
+    const row = screen.getByTestId("trading-state");
+    expect(row.textContent).toContain("opening orders locked");
+    expect(row.textContent).toContain("mll fired on 123");
+    fireEvent.click(screen.getByTestId("unlock-trading"));
+    expect(unlockTrading).not.toHaveBeenCalled();
+    expect(screen.getByTestId("unlock-dialog").textContent).toContain("at the floor 48000.00");
+    await act(async () => {
+      fireEvent.click(screen.getByTestId("unlock-confirm"));
+    });
+    expect(unlockTrading).toHaveBeenCalledTimes(1);
+    expect(screen.queryByTestId("unlock-dialog")).toBeNull();
+  });
+
+  it("shows no unlock while trading is active", () => {
+    render(<GuardPanel view={view()} error={null} backend={fakeBackend()} />);
+    expect(screen.getByTestId("trading-state").textContent).toBe("active");
+    expect(screen.queryByTestId("unlock-trading")).toBeNull();
   });
 
   it("names the tasks that stopped checking", async () => {

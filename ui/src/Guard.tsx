@@ -1,5 +1,6 @@
 import { useEffect, useState } from "react";
 import { attempt, type Backend } from "./backend";
+import { ConfirmDialog } from "./ConfirmDialog";
 import { ErrorNote } from "./ErrorNote";
 import type { GuardView, IpcError, TaskView } from "./bindings";
 import { formatEtTime } from "./format";
@@ -38,7 +39,58 @@ export function useGuardView(backend: Backend, pollMs = 1000) {
   return { view, error };
 }
 
-export function GuardPanel({ view, error }: { view: GuardView | null; error: IpcError | null }) {
+/** The trading state as the trader reads it. */
+function tradingLabel(state: string): string {
+  if (state === "reducing") return "opening orders locked: only closes and exits go";
+  if (state === "halted") return "halted: only emergency exits go";
+  return "active";
+}
+
+/** "Unlock…": the trader lifts the lock a fired loss limit left, after reading why. */
+function UnlockTrading({ backend, view }: { backend: Backend; view: GuardView }) {
+  const [asking, setAsking] = useState(false);
+  return (
+    <>
+      <button type="button" data-testid="unlock-trading" onClick={() => setAsking(true)}>
+        Unlock…
+      </button>
+      {asking && (
+        <ConfirmDialog
+          title="Unlock opening orders"
+          confirmLabel="Unlock"
+          busyLabel="Unlocking…"
+          onConfirm={async () => {
+            const r = await backend.unlockTrading();
+            return r.status === "ok" ? { status: "ok" } : r;
+          }}
+          onConfirmed={() => setAsking(false)}
+          onCancel={() => setAsking(false)}
+          testId="unlock-dialog"
+          confirmTestId="unlock-confirm"
+        >
+          <p>
+            The guard locked opening orders because: <strong>{view.tradingWhy || "(no reason recorded)"}</strong>
+          </p>
+          <p>
+            Unlocking lets new positions be opened again. Your risk rules keep running; the lock comes back the next time a
+            loss limit fires. Nothing is sent by unlocking.
+          </p>
+        </ConfirmDialog>
+      )}
+    </>
+  );
+}
+
+export function GuardPanel({
+  view,
+  error,
+  backend,
+}: {
+  view: GuardView | null;
+  error: IpcError | null;
+  /** For "Unlock…" (absent: the lock is shown without the button). */
+  backend?: Backend;
+}) {
   if (!view) {
     return (
       <section className="card wide">
@@ -106,6 +158,17 @@ export function GuardPanel({ view, error }: { view: GuardView | null; error: Ipc
             <dd className="neg">{view.needsManualAction} close(s) need manual action</dd>
           </>
         )}
+        <dt>Trading</dt>
+        <dd data-testid="trading-state" className={view.tradingState === "active" ? undefined : "neg"}>
+          {tradingLabel(view.tradingState)}
+          {view.tradingState !== "active" && view.tradingWhy && <span className="muted"> · {view.tradingWhy}</span>}
+          {view.tradingState !== "active" && backend && (
+            <>
+              {" "}
+              <UnlockTrading backend={backend} view={view} />
+            </>
+          )}
+        </dd>
         {view.forcedUnwind.length > 0 && (
           <>
             <dt>Forced unwind</dt>

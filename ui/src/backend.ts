@@ -45,6 +45,8 @@ export interface Backend {
   onAlerts(cb: (alerts: AlertView[]) => void): Promise<Unlisten>;
   simForceAssignment(instrumentId: string, contracts: number): Promise<Result<null>>;
   guardStatus(): Promise<Result<GuardView>>;
+  /** Lifts the lock on opening orders a fired loss limit left; closes are never locked. */
+  unlockTrading(): Promise<Result<GuardView>>;
   /** Data, config and log directories of this run, and what chose them. */
   locations(): Promise<Result<AppPaths>>;
   /** Settings → Alerts: the off-desk channels, their state and the latest deliveries. */
@@ -149,6 +151,7 @@ export const tauriBackend: Backend = {
   onAlerts: (cb) => events.alertsChanged.listen((e) => cb(e.payload)),
   simForceAssignment: (instrumentId, contracts) => commands.simForceAssignment({ instrumentId, contracts }),
   guardStatus: () => commands.guardStatus(),
+  unlockTrading: () => commands.unlockTrading(),
   locations: () => settle(() => commands.locations()),
   alertChannels: () => commands.alertChannels(),
   saveAlertChannel: (form, previous, secret) => commands.saveAlertChannel(form, previous, secret),

@@ -17,6 +17,11 @@ export const commands = {
 	acknowledgeAlert: (alert: AlertId) => typedError<AlertView[], IpcError>(__TAURI_INVOKE("acknowledge_alert", { alert })),
 	/**  Enforcement health: task heartbeats, rules file and dry-run, last reconciliation, protections. */
 	guardStatus: () => typedError<GuardView, IpcError>(__TAURI_INVOKE("guard_status")),
+	/**
+	 *  The trader lifts the lock on opening orders a fired loss limit left (closes are never
+	 *  locked); returns the updated guard view.
+	 */
+	unlockTrading: () => typedError<GuardView, IpcError>(__TAURI_INVOKE("unlock_trading")),
 	/**  Margin use per account since the app started (one sample a second), oldest first. */
 	marginHistory: () => typedError<MarginSample[], IpcError>(__TAURI_INVOKE("margin_history")),
 	/**  Where this run keeps its data, config and logs (and what chose them). */
@@ -558,6 +563,10 @@ export type GuardView = {
 	lastReconciliationRepairs: number,
 	needsManualAction: number,
 	forcedUnwind: string[],
+	/**  "active" | "reducing" (opening orders locked, e.g. after a loss limit) | "halted". */
+	tradingState: string,
+	/**  Why the trading state is what it is (empty while it was never changed). */
+	tradingWhy: string,
 	tasks: TaskView[],
 	protections: ProtectionView[],
 	/**  Emergency closes of broken strategies (armed ones count down to the open). */

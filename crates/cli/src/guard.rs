@@ -164,6 +164,10 @@ pub struct GuardArgs {
     /// venues without a session).
     #[arg(long, value_enum, default_value_t = HoursKind::UsEquity)]
     pub market_hours: HoursKind,
+    /// Lift the lock on opening orders that a fired loss limit left (it survives restarts; the
+    /// trader decides when to trade again). Closes are never locked.
+    #[arg(long)]
+    pub unlock: bool,
     /// Stop after this many wall-clock seconds.
     #[arg(long = "for")]
     pub run_for: Option<f64>,
@@ -771,6 +775,22 @@ async fn guard_main(args: GuardArgs) -> Result<(), GuardCliError> {
     };
     for a in guard.startup_alerts() {
         print_alert(a);
+    }
+    let trading = guard.status().await.trading;
+    if args.unlock {
+        match guard.unlock_trading("the trader (--unlock at start)").await {
+            Ok(true) => println!(
+                "guard: opening orders unlocked (were {:?}: {})",
+                trading.state, trading.why
+            ),
+            Ok(false) => println!("guard: --unlock: opening orders were not locked"),
+            Err(e) => println!("guard: --unlock failed: {e} ({})", e.code()),
+        }
+    } else if trading.state != tradeguard_engine::TradingState::Active {
+        println!(
+            "guard: opening orders locked ({:?}: {}); closes still go; --unlock lifts it",
+            trading.state, trading.why
+        );
     }
     let mut alerts = guard.subscribe_alerts();
     let mut status = guard.watch_status();

@@ -6,16 +6,16 @@
 
 use crate::alert::Alert;
 use crate::config::EngineConfig;
-use crate::engine::{Command, Engine, EngineSnapshot, IntentCheck, PositionRepair};
+use crate::engine::{Command, Engine, EngineSnapshot, IntentCheck, PositionRepair, TradingChange};
 use crate::error::ExecError;
-use crate::gate::TradingState;
+use crate::gate::{TradingState, TradingStatus};
 use crate::intent::OrderIntent;
 use crate::journal::Journal;
 use crate::risk::RiskModel;
 use crate::stop::StopSpec;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tradeguard_model::{
     AccountId, BrokenReason, Broker, Clock, GroupId, InstrumentId, Position, StrategyId, Timestamp,
@@ -39,6 +39,7 @@ pub struct EngineDeps {
 #[derive(Clone)]
 pub struct ExecutionCoordinator {
     tx: mpsc::Sender<Command>,
+    trading: watch::Receiver<TradingStatus>,
     alerts: broadcast::Sender<Alert>,
     task: Arc<JoinHandle<()>>,
 }
@@ -48,6 +49,7 @@ impl ExecutionCoordinator {
     /// engine task.
     pub async fn start(deps: EngineDeps) -> Result<Self, ExecError> {
         let (alerts, _) = broadcast::channel(1024);
+        let (state_tx, trading) = watch::channel(TradingStatus::default());
         let mut engine = Engine::new(
             deps.config,
             deps.broker,
@@ -55,12 +57,14 @@ impl ExecutionCoordinator {
             deps.clock,
             deps.risk,
             alerts.clone(),
+            state_tx,
         );
         let events = engine.recover().await?;
         let (tx, rx) = mpsc::channel(1024);
         let task = tokio::spawn(engine.run(rx, events));
         Ok(Self {
             tx,
+            trading,
             alerts,
             task: Arc::new(task),
         })
@@ -89,9 +93,33 @@ impl ExecutionCoordinator {
         self.call(|r| Command::PlaceStop(spec, r)).await?
     }
 
-    /// Sets ACTIVE / REDUCING / HALTED (journaled).
+    /// Sets ACTIVE / REDUCING / HALTED (journaled, audited).
     pub async fn set_trading_state(&self, s: TradingState) -> Result<(), ExecError> {
-        self.call(|r| Command::SetTradingState(s, r)).await?
+        self.change_trading_state(s, "set by the caller".to_owned(), false)
+            .await
+            .map(|_| ())
+    }
+
+    /// Sets the trading state with the reason the audit log and the status show; with
+    /// `only_stricter`, a looser state than the one in force is not applied. `Ok(true)` when the
+    /// state changed.
+    pub async fn change_trading_state(
+        &self,
+        to: TradingState,
+        why: String,
+        only_stricter: bool,
+    ) -> Result<bool, ExecError> {
+        let change = TradingChange {
+            to,
+            why,
+            only_stricter,
+        };
+        self.call(|r| Command::SetTradingState(change, r)).await?
+    }
+
+    /// The trading state in force, why and since when (no call to the engine task).
+    pub fn trading_status(&self) -> TradingStatus {
+        self.trading.borrow().clone()
     }
 
     /// Marks a strategy Broken: from now on only the emergency path may close it.

@@ -10,7 +10,7 @@ use crate::alert::{Alert, AuditEntry, Severity};
 use crate::book::{Book, ExposureKey};
 use crate::config::EngineConfig;
 use crate::error::{ExecError, GateRefusal, JournalError};
-use crate::gate::{GateContext, PreTradeGate, TradingState};
+use crate::gate::{GateContext, PreTradeGate, TradingState, TradingStatus};
 use crate::group::{Group, GroupPhase, LegState, TierOutcome};
 use crate::hedge::HedgeManager;
 use crate::intent::{OrderIntent, Purpose};
@@ -22,7 +22,7 @@ use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tradeguard_model::{
     AccountId, Broker, BrokerError, BrokerEvent, Clock, ComboLeg, ComboOrder, EventStream, ExecId,
     Execution, GroupId, InstrumentId, Money, Notice, OrderId, OrderRequest, OrderType, OrderUpdate,
@@ -40,7 +40,7 @@ const BREAK_LOCK_HANDOFF: std::time::Duration = std::time::Duration::from_secs(1
 pub(crate) enum Command {
     Submit(OrderIntent, oneshot::Sender<Result<GroupId, ExecError>>),
     PlaceStop(StopSpec, oneshot::Sender<Result<u64, ExecError>>),
-    SetTradingState(TradingState, oneshot::Sender<Result<(), ExecError>>),
+    SetTradingState(TradingChange, oneshot::Sender<Result<bool, ExecError>>),
     SetBroken(
         StrategyId,
         Option<String>,
@@ -56,6 +56,16 @@ pub(crate) enum Command {
         oneshot::Sender<Vec<PositionRepair>>,
     ),
     Check(OrderIntent, oneshot::Sender<Result<IntentCheck, ExecError>>),
+}
+
+/// A change of the trading state asked of the engine.
+#[derive(Debug, Clone)]
+pub(crate) struct TradingChange {
+    pub to: TradingState,
+    /// For the audit log and the status.
+    pub why: String,
+    /// Only towards a stricter state (a lock never loosens a stricter one).
+    pub only_stricter: bool,
 }
 
 /// What the coordinator would do with an intent now, nothing sent and no throttle token taken
@@ -137,6 +147,8 @@ pub(crate) struct Engine {
     pub risk: Box<dyn RiskModel>,
     pub gate: PreTradeGate,
     pub state: TradingState,
+    /// Publishes the trading state with why and since when (read by the guard's status).
+    pub state_tx: watch::Sender<TradingStatus>,
     pub broken: BTreeMap<StrategyId, String>,
     /// Instruments locked for every normal order: those of the strategy book's Broken
     /// strategies (`link_legs`) and those locked as a strategy was marked Broken
@@ -185,8 +197,10 @@ impl Engine {
         clock: Arc<dyn Clock>,
         risk: Box<dyn RiskModel>,
         alerts: broadcast::Sender<Alert>,
+        state_tx: watch::Sender<TradingStatus>,
     ) -> Self {
         Self {
+            state_tx,
             gate: PreTradeGate::new(cfg.gate.clone()),
             hedge: HedgeManager::new(cfg.hedge_debounce, cfg.naked_alert_after),
             cfg,
@@ -355,23 +369,9 @@ impl Engine {
                 let r = self.place_stop(spec).await;
                 let _ = reply.send(r);
             }
-            Command::SetTradingState(s, reply) => {
-                let r = self.write(JournalRecord::TradingState(s)).await;
-                if r.is_ok() {
-                    let from = self.state;
-                    self.state = s;
-                    let r = self
-                        .audit(
-                            "trading_state",
-                            "state.changed",
-                            format!("{from:?} -> {s:?}"),
-                            None,
-                            None,
-                        )
-                        .await;
-                    self.report_unjournaled(r, "audit entry");
-                }
-                let _ = reply.send(r.map_err(ExecError::from));
+            Command::SetTradingState(change, reply) => {
+                let r = self.set_trading_state(change).await;
+                let _ = reply.send(r);
             }
             Command::SetBroken(strategy, reason, legs, reply) => {
                 let r = self
@@ -440,6 +440,34 @@ impl Engine {
             );
             self.broken_legs = legs;
         }
+    }
+
+    /// Journals, applies, audits and publishes a trading-state change; `Ok(false)` when nothing
+    /// changed (the same state, or a looser one asked with `only_stricter`).
+    async fn set_trading_state(&mut self, c: TradingChange) -> Result<bool, ExecError> {
+        let from = self.state;
+        if c.to == from || (c.only_stricter && c.to < from) {
+            return Ok(false);
+        }
+        self.write(JournalRecord::TradingState(c.to)).await?;
+        self.state = c.to;
+        let now = self.now();
+        self.state_tx.send_replace(TradingStatus {
+            state: c.to,
+            why: c.why.clone(),
+            since: Some(now),
+        });
+        let r = self
+            .audit(
+                "trading_state",
+                "state.changed",
+                format!("{from:?} -> {:?}: {}", c.to, c.why),
+                None,
+                None,
+            )
+            .await;
+        self.report_unjournaled(r, "audit entry");
+        Ok(true)
     }
 
     fn snapshot(&mut self) -> EngineSnapshot {

@@ -29,8 +29,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use tradeguard_model::{InstrumentId, Money, OrderType, StrategyId, Timestamp};
 
-/// Account-wide trading state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// Account-wide trading state, ordered from the least to the most restrictive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum TradingState {
     /// Everything the limits allow.
     Active,
@@ -38,6 +38,27 @@ pub enum TradingState {
     Reducing,
     /// Only emergency exits.
     Halted,
+}
+
+/// The trading state in force, why, and since when (what the coordinator publishes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TradingStatus {
+    /// The state.
+    pub state: TradingState,
+    /// Why it was set, for a person (empty while `Active` was never changed).
+    pub why: String,
+    /// Clock time it was set (`None`: at start).
+    pub since: Option<Timestamp>,
+}
+
+impl Default for TradingStatus {
+    fn default() -> Self {
+        Self {
+            state: TradingState::Active,
+            why: String::new(),
+            since: None,
+        }
+    }
 }
 
 /// Token bucket in milli-tokens, refilled from Clock time.

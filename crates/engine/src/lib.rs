@@ -48,7 +48,7 @@ pub use config::{EngineConfig, GateConfig};
 pub use coordinator::{EngineDeps, ExecutionCoordinator};
 pub use engine::{EngineSnapshot, IntentCheck, LegCheck, PositionRepair};
 pub use error::{ExecError, GateRefusal, IntentError, JournalError, RiskError};
-pub use gate::{GateContext, PreTradeGate, TokenBucket, TradingState};
+pub use gate::{GateContext, PreTradeGate, TokenBucket, TradingState, TradingStatus};
 pub use group::{FillError, Group, GroupLeg, GroupPhase, LegState};
 pub use hedge::{HedgeManager, HedgeOrder};
 pub use intent::{LegIntent, OrderIntent, Purpose};

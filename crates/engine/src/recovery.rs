@@ -15,6 +15,7 @@ use crate::alert::Severity;
 use crate::book::ExposureKey;
 use crate::engine::{Engine, berr, watched_groups};
 use crate::error::ExecError;
+use crate::gate::TradingState;
 use crate::group::{GroupPhase, LegState};
 use crate::intent::Purpose;
 use crate::journal::JournalRecord;
@@ -60,6 +61,14 @@ impl Engine {
         }
         if let Some(s) = st.trading_state {
             self.state = s;
+            if s != TradingState::Active {
+                tracing::warn!(state = ?s, "trading state re-applied from the journal");
+            }
+            self.state_tx.send_replace(crate::gate::TradingStatus {
+                state: s,
+                why: "set before the restart (the audit log says by what)".to_owned(),
+                since: None,
+            });
         }
         self.next_group = st.groups.keys().next_back().map_or(1, |g| g.0 + 1);
         self.next_stop = st.stops.keys().next_back().map_or(1, |s| s + 1);

@@ -62,6 +62,7 @@ impl RuleEvaluator for MaxShort {
                     qty: p.qty,
                 }],
                 reason: format!("{} short {} > {}", p.instrument.id(), -p.qty, self.max),
+                locks_opening: false,
             })
             .collect()
     }
@@ -244,6 +245,7 @@ impl RuleEvaluator for Hovering {
                     qty: p.qty,
                 }],
                 reason: "P&L at the target".into(),
+                locks_opening: false,
             })
             .collect()
     }

@@ -226,3 +226,55 @@ async fn a_failed_write_after_the_broker_acted_is_raised_not_dropped() {
         failed[0].message
     );
 }
+
+/// A lock on opening orders (what a fired loss limit asks) only tightens, says why, and is
+/// restored from the journal at the next start; a person's unlock loosens it.
+#[tokio::test(start_paused = true)]
+async fn a_lock_only_tightens_and_survives_a_restart() {
+    let b = broker(sim_cfg(12));
+    let j = MemoryJournal::new();
+    let c = start(b.clone(), &j, engine_cfg()).await;
+    assert_eq!(c.trading_status().state, TradingState::Active);
+    assert!(
+        c.change_trading_state(TradingState::Reducing, "daily loss".into(), true)
+            .await
+            .unwrap()
+    );
+    let s = c.trading_status();
+    assert_eq!(
+        (s.state, s.why.as_str()),
+        (TradingState::Reducing, "daily loss")
+    );
+    assert!(s.since.is_some());
+    let r = refused(c.submit(buy_put(1, "1")).await.unwrap_err());
+    assert_eq!(r.code(), "gate.not_reducing");
+
+    // Halted is stricter: a second lock does not loosen it.
+    c.set_trading_state(TradingState::Halted).await.unwrap();
+    assert!(
+        !c.change_trading_state(TradingState::Reducing, "again".into(), true)
+            .await
+            .unwrap()
+    );
+    assert_eq!(c.trading_status().state, TradingState::Halted);
+    c.change_trading_state(TradingState::Reducing, "a person".into(), false)
+        .await
+        .unwrap();
+    c.abort();
+
+    // Restarted on the same journal: still locked, and it says so.
+    let c = start(b.clone(), &j, engine_cfg()).await;
+    let s = c.trading_status();
+    assert_eq!(s.state, TradingState::Reducing);
+    assert!(s.why.contains("before the restart"), "{}", s.why);
+    assert_eq!(
+        refused(c.submit(buy_put(1, "1")).await.unwrap_err()).code(),
+        "gate.not_reducing"
+    );
+    assert!(
+        audits(&j)
+            .iter()
+            .any(|a| a.code == "state.changed"
+                && a.reason.contains("Active -> Reducing: daily loss"))
+    );
+}

@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tradeguard_engine::assignment::AlwaysOpen;
 use tradeguard_engine::enforce::{EnforceConfig, Guard, NoRules, RiskRules, RuleEvaluator};
-use tradeguard_model::SystemClock;
+use tradeguard_engine::{ExecError, OrderIntent, Purpose, TradingState};
+use tradeguard_model::{AccountId, Instrument, OrderType, Side, SystemClock};
 use tradeguard_projectx::fake::{FakeProjectx, FakeProjectxConfig};
 use tradeguard_projectx::{ApiKey, Hosts, ProjectxBroker, ProjectxSettings};
 
@@ -180,5 +181,49 @@ async fn the_trailing_maximum_loss_flattens_the_account_on_an_open_loss() {
         (1, 5),
         "sell the 5 at market"
     );
+    // The account is locked in the guard: opening orders are refused, and it says why.
+    let t = g.status().await.trading;
+    assert_eq!(t.state, TradingState::Reducing, "{t:?}");
+    assert!(
+        t.why.contains("mll") && t.why.contains("floor"),
+        "{}",
+        t.why
+    );
+    let open = OrderIntent::new(Purpose::Open, AccountId::new(&f.config().account)).leg(
+        mnq(),
+        Side::Buy,
+        1,
+        OrderType::Market,
+    );
+    match g.coordinator().submit(open.clone()).await {
+        Err(ExecError::Refused(r)) => assert_eq!(r.code(), "gate.not_reducing"),
+        other => panic!("an opening order passed the lock: {other:?}"),
+    }
+    assert_eq!(f.orders().len(), 1, "nothing more sent");
+    // A person unlocks: opening orders pass the lock again.
+    assert!(g.unlock_trading("the test").await.unwrap());
+    assert_eq!(g.status().await.trading.state, TradingState::Active);
     g.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_dry_run_the_trailing_maximum_loss_neither_flattens_nor_locks() {
+    let (f, g) = rig(rules_file(
+        "dry_run = true\n[[trailing_max_loss]]\nid = \"mll\"\naction = \"flatten\"\nmax_loss = 2000\nstop_at = 50000\n",
+    ))
+    .await;
+    f.set_quote(MNQ, 20_700.0, 20_700.25);
+    let deadline = tokio::time::Instant::now() + T;
+    while g.status().await.dry_run_decisions == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "never fired");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(g.status().await.trading.state, TradingState::Active);
+    assert!(f.orders().is_empty());
+    assert_eq!(f.positions().get(MNQ), Some(&5));
+    g.shutdown().await;
+}
+
+fn mnq() -> Instrument {
+    tradeguard_projectx::convert::instrument(MNQ, None).unwrap()
 }

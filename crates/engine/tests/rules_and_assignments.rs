@@ -62,6 +62,7 @@ impl RuleEvaluator for FlattenEverythingNew {
                     })
                     .collect(),
                 reason: format!("{} is new", s.name),
+                locks_opening: false,
             });
         }
         out

@@ -37,6 +37,8 @@ export const guardView = (over: Partial<GuardView> = {}): GuardView => ({
   lastReconciliationRepairs: 0,
   needsManualAction: 0,
   forcedUnwind: [],
+  tradingState: "active",
+  tradingWhy: "",
   tasks: [],
   protections: [],
   emergencyCloses: [],
@@ -191,6 +193,7 @@ export function fakeBackend(over: Partial<Backend> = {}): Backend {
     onAlerts: noop,
     simForceAssignment: async () => ok(null),
     guardStatus: async () => fail("unavailable", "venue.connecting", "starting"),
+    unlockTrading: async () => fail("unavailable", "venue.connecting", "starting"),
     locations: async () =>
       ok({ dataDir: "/d", configDir: "/c", logDir: "/l", source: "platform" }),
     settings: async () => ok({ startAtLogin: false, logLevel: "info", venue: venueSettings() }),

@@ -9,9 +9,10 @@
 use crate::alert::Severity;
 use crate::enforce::closer::{AfterFailure, CloseState};
 use crate::enforce::core::{Core, SharedCore};
-use crate::enforce::evaluator::{CloseLeg, EvalInput, RuleAction};
+use crate::enforce::evaluator::{CloseLeg, Decision, EvalInput, RuleAction};
 use crate::enforce::strategy_link;
 use crate::enforce::supervisor::{Heartbeat, TaskResult};
+use crate::gate::TradingState;
 use crate::group::{Group, GroupPhase};
 use crate::intent::Purpose;
 use crate::live::MarkStatus;
@@ -247,8 +248,63 @@ pub(crate) async fn enforce_once(core: &SharedCore) -> TaskResult {
                 )
                 .await;
         }
+        if d.locks_opening && new {
+            lock_opening(core, &d, dry).await;
+        }
     }
     drive_closes(core).await
+}
+
+/// A fired account loss limit locks opening orders in the guard (the trading state goes to
+/// `Reducing`, journaled: it survives a restart); closes and exits still pass the gate. Only a
+/// person lifts it. In dry-run the lock is only reported.
+async fn lock_opening(core: &Core, d: &Decision, dry: bool) {
+    let why = format!("{} fired on {}: {}", d.rule, d.account, d.reason);
+    if dry {
+        core.alerter
+            .audit(
+                "dry_run",
+                "trading.lock",
+                format!("dry-run: would lock opening orders ({why})"),
+                None,
+            )
+            .await;
+        return;
+    }
+    match core
+        .coord
+        .change_trading_state(TradingState::Reducing, why.clone(), true)
+        .await
+    {
+        Ok(true) => {
+            core.alerter
+                .raise(
+                    Severity::Critical,
+                    "trading.locked",
+                    format!(
+                        "Opening orders locked in the guard: {why}. Closes still go. A person \
+                         unlocks them (the app's Guard card, or the headless guard started with \
+                         --unlock)."
+                    ),
+                )
+                .await;
+        }
+        // Already locked, or halted (stricter): nothing to loosen.
+        Ok(false) => {}
+        Err(e) => {
+            core.alerter
+                .raise(
+                    Severity::Critical,
+                    "trading.lock_failed",
+                    format!(
+                        "Could not lock opening orders after {}: {e} ({}); the flatten goes on",
+                        d.rule,
+                        e.code()
+                    ),
+                )
+                .await;
+        }
+    }
 }
 
 fn held(positions: &[Position]) -> BTreeMap<(AccountId, InstrumentId), i64> {

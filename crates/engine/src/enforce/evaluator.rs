@@ -61,6 +61,10 @@ pub struct Decision {
     pub close: Vec<CloseLeg>,
     /// Why, for a person.
     pub reason: String,
+    /// A fired account loss limit (daily loss, drawdown, trailing maximum loss) that flattens:
+    /// opening orders are locked in the guard too (the trading state goes to `Reducing`) until
+    /// the trader unlocks them.
+    pub locks_opening: bool,
 }
 
 /// Suffix of the rule id of a decision that could not be evaluated for want of data (a mark,

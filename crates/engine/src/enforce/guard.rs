@@ -486,6 +486,35 @@ impl Guard {
         Ok(())
     }
 
+    /// A person lifts the lock on opening orders (the trading state back to `Active`): journaled,
+    /// audited with `who`, alerted. `Ok(false)` when trading was not restricted.
+    pub async fn unlock_trading(&self, who: &str) -> Result<bool, EnforceError> {
+        let before = self.core.coord.trading_status();
+        let changed = self
+            .core
+            .coord
+            .change_trading_state(
+                crate::gate::TradingState::Active,
+                format!("unlocked by {who}"),
+                false,
+            )
+            .await?;
+        if changed {
+            self.core
+                .alerter
+                .raise(
+                    Severity::Warning,
+                    "trading.unlocked",
+                    format!(
+                        "Opening orders unlocked by {who} (were {:?}: {})",
+                        before.state, before.why
+                    ),
+                )
+                .await;
+        }
+        Ok(changed)
+    }
+
     /// A person asks to try a needs-manual close again (fresh attempt budget).
     pub fn retry_manual_close(&self, job: u64) -> bool {
         let now = self.core.now();

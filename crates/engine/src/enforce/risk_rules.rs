@@ -334,8 +334,13 @@ fn convert(d: rules::Decision, positions: &PositionIndex<'_>) -> Decision {
         strategy,
         close,
         reason: d.reason,
+        locks_opening: flatten && LOSS_LIMITS.contains(&d.rule),
     }
 }
+
+/// The account loss limits whose flatten also locks opening orders in the guard (a prop firm
+/// locks the account after them too).
+const LOSS_LIMITS: [&str; 3] = ["daily_loss", "max_drawdown", "trailing_max_loss"];
 
 impl RuleEvaluator for RiskRules {
     fn durable_state(&self) -> Option<RuleState> {

@@ -69,6 +69,8 @@ pub struct StatusSummary {
     pub needs_manual: usize,
     /// Accounts in forced unwind.
     pub forced_unwind: Vec<AccountId>,
+    /// The trading state in force (a fired loss limit locks opening orders: `Reducing`).
+    pub trading: crate::gate::TradingStatus,
     /// Protections and where they live.
     pub protections: Vec<Protection>,
     /// Task heartbeats.
@@ -103,7 +105,8 @@ impl fmt::Display for StatusSummary {
         }
         write!(
             f,
-            ", {} close job(s), {} need manual action, forced unwind: {:?}",
+            ", trading {:?}, {} close job(s), {} need manual action, forced unwind: {:?}",
+            self.trading.state,
             self.closes.len(),
             self.needs_manual,
             self.forced_unwind
@@ -198,6 +201,7 @@ pub(crate) async fn summary(core: &SharedCore) -> StatusSummary {
                 .filter(|j| matches!(j.state, CloseState::NeedsManual { .. }))
                 .count(),
             forced_unwind: st.forced_unwind.iter().cloned().collect(),
+            trading: core.coord.trading_status(),
             protections: p,
             tasks: core.beats.snapshot(),
         }
