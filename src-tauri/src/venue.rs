@@ -80,7 +80,7 @@ pub struct Venue {
     /// The simulated venue, when that is what runs (forced assignments are its own).
     sim: Option<Arc<SimBroker>>,
     clock: Arc<dyn Clock>,
-    hours: Arc<assignment::hours::UsEquityHours>,
+    hours: Arc<dyn assignment::hours::MarketHours>,
     guard: Guard,
     store: Arc<Store>,
     rules_path: std::path::PathBuf,
@@ -127,6 +127,8 @@ struct Remote {
     store: Arc<Store>,
     rules_path: std::path::PathBuf,
     notifier: Arc<dyn assignment::notify::Notifier>,
+    /// The venue's market hours (US equity for Tradier, CME Globex for ProjectX).
+    hours: Arc<dyn assignment::hours::MarketHours>,
 }
 
 impl Remote {
@@ -151,7 +153,7 @@ impl Remote {
                 broker: self.broker,
                 clock: self.clock,
                 sim: None,
-                hours: Arc::new(assignment::hours::UsEquityHours::new_york()),
+                hours: self.hours,
                 account,
                 engine: EngineConfig::default(),
                 speed: 1.0,
@@ -184,13 +186,32 @@ impl Remote {
     }
 }
 
+/// The simulated venue's market hours for the guard: its calendar is New York standard time
+/// (UTC-5) all year, without holidays; a book of futures only (the futures demo) keeps its
+/// Globex week (Chicago standard time, UTC-6), as the simulator trades futures.
+fn sim_hours(positions: &[tradeguard_model::Position]) -> Arc<dyn assignment::hours::MarketHours> {
+    let futures = !positions.is_empty()
+        && positions
+            .iter()
+            .all(|p| matches!(p.instrument, tradeguard_model::Instrument::Future { .. }));
+    if futures {
+        Arc::new(tradeguard_engine::globex::CmeGlobexHours::Fixed(
+            tradeguard_sim::calendar::ET_OFFSET_SECS - 3600,
+        ))
+    } else {
+        Arc::new(assignment::hours::UsEquityHours::fixed_offset(
+            tradeguard_sim::calendar::ET_OFFSET_SECS,
+        ))
+    }
+}
+
 /// What [`Venue::start_guard`] needs besides the broker's own setup.
 struct Start {
     name: &'static str,
     broker: Arc<dyn Broker>,
     clock: Arc<dyn Clock>,
     sim: Option<Arc<SimBroker>>,
-    hours: Arc<assignment::hours::UsEquityHours>,
+    hours: Arc<dyn assignment::hours::MarketHours>,
     account: tradeguard_model::AccountId,
     engine: EngineConfig,
     speed: f64,
@@ -256,8 +277,7 @@ impl Venue {
             broker: sim.clone(),
             clock: sim.clock(),
             sim: Some(sim),
-            // The simulator's calendar is New York standard time (UTC-5) all year.
-            hours: Arc::new(assignment::hours::UsEquityHours::fixed_offset(-5 * 3600)),
+            hours: sim_hours(&scenario.config.positions),
             account: scenario.config.account.clone(),
             engine,
             speed,
@@ -377,6 +397,7 @@ impl Venue {
             store,
             rules_path,
             notifier,
+            hours: Arc::new(assignment::hours::UsEquityHours::new_york()),
         };
         remote.start(first, timeout).await
     }
@@ -409,6 +430,8 @@ impl Venue {
             store,
             rules_path,
             notifier,
+            // ProjectX trades futures: Globex hours (daily halt, CME holidays), Chicago time.
+            hours: Arc::new(tradeguard_engine::globex::CmeGlobexHours::Chicago),
         };
         remote.start(first, timeout).await
     }
@@ -488,7 +511,6 @@ impl Venue {
 
     /// The exchange's trading date now.
     pub fn trading_date(&self) -> chrono::NaiveDate {
-        use assignment::hours::MarketHours;
         self.hours.local(self.now()).date()
     }
 

@@ -45,6 +45,7 @@ use tradeguard_engine::assignment::{
 use tradeguard_engine::enforce::{
     EnforceConfig, Guard, GuardDeps, NoRules, RiskRules, RuleEvaluator,
 };
+use tradeguard_engine::globex::CmeGlobexHours;
 use tradeguard_engine::{EngineConfig, Journal, PricingStressModel, StoreJournal};
 use tradeguard_model::{AccountId, Broker, Clock, SystemClock, Timestamp};
 use tradeguard_store::{Store, StoreConfig, StoreError};
@@ -94,6 +95,9 @@ pub enum HoursKind {
     UsEquity,
     /// A market that never closes.
     AlwaysOpen,
+    /// CME Globex futures hours (Chicago time: Sunday 17:00 to Friday 16:00, the daily halt
+    /// 16:00–17:00, CME's holidays; the simulator's fixed week without holidays on `sim`).
+    CmeGlobex,
 }
 
 /// `tradeguard guard` options.
@@ -159,11 +163,12 @@ pub struct GuardArgs {
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
     /// Exchange calendar: `us-equity` (regular session 09:30–16:00 New York, Monday–Friday;
-    /// emergency closes found outside it are armed for the open) or `always-open` (every
-    /// moment is the regular session: closes go out at once; for tests at any hour and for
-    /// venues without a session).
-    #[arg(long, value_enum, default_value_t = HoursKind::UsEquity)]
-    pub market_hours: HoursKind,
+    /// emergency closes found outside it are armed for the open), `cme-globex` (futures hours)
+    /// or `always-open` (every moment is the regular session: closes go out at once; for tests
+    /// at any hour and for venues without a session). Default: `cme-globex` on ProjectX and
+    /// for the futures demo, `us-equity` otherwise.
+    #[arg(long, value_enum)]
+    pub market_hours: Option<HoursKind>,
     /// Lift the lock on opening orders that a fired loss limit left (it survives restarts; the
     /// trader decides when to trade again). Closes are never locked.
     #[arg(long)]
@@ -589,14 +594,22 @@ async fn guard_main(args: GuardArgs) -> Result<(), GuardCliError> {
             reason: "must be at least 1".into(),
         });
     }
-    let hours: Arc<dyn MarketHours> = match (args.market_hours, args.broker) {
-        (HoursKind::AlwaysOpen, _) => Arc::new(AlwaysOpen),
-        (HoursKind::UsEquity, BrokerKind::Sim) => Arc::new(UsEquityHours::fixed_offset(
+    let kind = args.market_hours.unwrap_or(match (args.broker, args.demo) {
+        (BrokerKind::Projectx, _) | (BrokerKind::Sim, DemoKind::Futures) => HoursKind::CmeGlobex,
+        _ => HoursKind::UsEquity,
+    });
+    let sim = args.broker == BrokerKind::Sim;
+    let hours: Arc<dyn MarketHours> = match kind {
+        HoursKind::AlwaysOpen => Arc::new(AlwaysOpen),
+        HoursKind::UsEquity if sim => Arc::new(UsEquityHours::fixed_offset(
             tradeguard_sim::calendar::ET_OFFSET_SECS,
         )),
-        (HoursKind::UsEquity, BrokerKind::Ib | BrokerKind::Tradier | BrokerKind::Projectx) => {
-            Arc::new(UsEquityHours::new_york())
-        }
+        HoursKind::UsEquity => Arc::new(UsEquityHours::new_york()),
+        // The simulator's Globex week: Chicago standard time (its New York time less an hour).
+        HoursKind::CmeGlobex if sim => Arc::new(CmeGlobexHours::Fixed(
+            tradeguard_sim::calendar::ET_OFFSET_SECS - 3600,
+        )),
+        HoursKind::CmeGlobex => Arc::new(CmeGlobexHours::Chicago),
     };
     let dir = data_dir(&args)?;
     // Private (0700 on Unix, tightened when it exists): the journal names accounts and positions.

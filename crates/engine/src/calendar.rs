@@ -84,6 +84,22 @@ fn observed(date: NaiveDate) -> NaiveDate {
     }
 }
 
+/// Good Friday of `year` (two days before Easter Sunday).
+pub fn good_friday(year: i32) -> Option<NaiveDate> {
+    easter(year).and_then(|e| e.checked_sub_days(chrono::Days::new(2)))
+}
+
+/// New Year's Day and Christmas as observed in `year` (New Year's Day on a Saturday is not
+/// observed: `None`).
+pub fn new_year_and_christmas(year: i32) -> (Option<NaiveDate>, Option<NaiveDate>) {
+    (
+        ymd(year, 1, 1)
+            .filter(|d| d.weekday() != Weekday::Sat)
+            .map(observed),
+        ymd(year, 12, 25).map(observed),
+    )
+}
+
 /// The exchange holidays (observed dates) of `year`.
 pub fn holidays(year: i32) -> Vec<NaiveDate> {
     let mut out = Vec::new();
@@ -93,7 +109,7 @@ pub fn holidays(year: i32) -> Vec<NaiveDate> {
     }
     out.extend(nth_weekday(year, 1, Weekday::Mon, 3));
     out.extend(nth_weekday(year, 2, Weekday::Mon, 3));
-    out.extend(easter(year).and_then(|e| e.checked_sub_days(chrono::Days::new(2))));
+    out.extend(good_friday(year));
     out.extend(nth_weekday(year, 5, Weekday::Mon, 0));
     // Juneteenth since 2022.
     if year >= 2022 {

@@ -25,6 +25,7 @@ mod engine;
 pub mod error;
 mod exits;
 pub mod gate;
+pub mod globex;
 pub mod group;
 pub mod hedge;
 pub mod intent;

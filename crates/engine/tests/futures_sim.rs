@@ -17,7 +17,7 @@ use tradeguard_sim::{Scenario, SimBroker, Speed};
 fn fut(root: &str, multiplier: u32) -> Instrument {
     Instrument::Future {
         symbol: root.into(),
-        expiry: chrono::NaiveDate::from_ymd_opt(2025, 12, 19).unwrap(),
+        expiry: chrono::NaiveDate::from_ymd_opt(2025, 3, 21).unwrap(),
         multiplier,
     }
 }
@@ -83,4 +83,76 @@ async fn the_futures_demo_is_reduced_to_max_contracts_and_valued_by_open_pnl() {
     );
     assert!(after > Money::ZERO);
     g.shutdown().await;
+}
+
+/// A held future on or past its roll date is said once (Warning `futures.roll`), nothing sent;
+/// one before its roll date is not.
+#[tokio::test(start_paused = true)]
+async fn a_future_held_past_its_roll_date_is_said_once_and_nothing_is_sent() {
+    let mut s = Scenario::futures_demo(5);
+    // The demo holds the March 2025 contracts (roll Thursday 13 March); start the day after.
+    let fri = chrono::NaiveDate::from_ymd_opt(2025, 3, 14).unwrap();
+    s.config.start = tradeguard_sim::calendar::et_time(fri, 10, 0);
+    let start = s.config.start;
+    let b = Arc::new(SimBroker::new(s.venue().unwrap(), Speed::RealTime));
+    b.connect().await.unwrap();
+    let j = MemoryJournal::new();
+    let g = guard_on_sim(
+        b.clone(),
+        start,
+        &j,
+        "575",
+        EnforceConfig::default(),
+        Box::new(tradeguard_engine::enforce::NoRules),
+        AssignmentConfig::default(),
+    )
+    .await;
+    // Alerts are journaled: read from there, none is missed however early it came.
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let rolls = roll_alerts(&j);
+    assert_eq!(rolls.len(), 2, "MNQ and MES, once each: {rolls:?}");
+    assert!(
+        rolls
+            .iter()
+            .any(|a| a.message.contains("+5 MNQ 20250321 FUT")
+                && a.message.contains("2025-03-13")
+                && a.message.contains("expires 2025-03-21")),
+        "{rolls:?}"
+    );
+    assert!(common::executions(&b).await.is_empty(), "nothing sent");
+    g.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_future_before_its_roll_date_is_not_said() {
+    let s = Scenario::futures_demo(5);
+    let start = s.config.start;
+    let b = Arc::new(SimBroker::new(s.venue().unwrap(), Speed::RealTime));
+    b.connect().await.unwrap();
+    let j = MemoryJournal::new();
+    let g = guard_on_sim(
+        b.clone(),
+        start,
+        &j,
+        "575",
+        EnforceConfig::default(),
+        Box::new(tradeguard_engine::enforce::NoRules),
+        AssignmentConfig::default(),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    assert!(!g.positions().is_empty(), "the book was read");
+    assert!(g.status().await.evaluations > 0, "the enforcer ran");
+    assert!(roll_alerts(&j).is_empty());
+    g.shutdown().await;
+}
+
+fn roll_alerts(j: &MemoryJournal) -> Vec<tradeguard_engine::Alert> {
+    j.records()
+        .into_iter()
+        .filter_map(|r| match r {
+            tradeguard_engine::JournalRecord::Alert(a) if a.code == "futures.roll" => Some(a),
+            _ => None,
+        })
+        .collect()
 }

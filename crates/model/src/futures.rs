@@ -1,5 +1,7 @@
 //! Futures contracts: the specifications of the contracts traders guard most (tick size, tick
-//! value, multiplier), CME month codes, and the quarterly equity-index expiry.
+//! value, multiplier), CME month codes, the quarterly equity-index expiry, and the roll (CME's
+//! convention: volume moves to the next quarter eight days before expiry, on the Thursday of
+//! the week before; <https://www.cmegroup.com/trading/equity-index/rolldates.html>).
 //!
 //! Specifications from CME Group's contract pages (e.g.
 //! <https://www.cmegroup.com/markets/equities/nasdaq/micro-e-mini-nasdaq-100.contractSpecs.html>).
@@ -106,6 +108,26 @@ pub fn third_friday(year: i32, month: u32) -> Option<NaiveDate> {
     first.checked_add_days(chrono::Days::new(u64::from(to_friday) + 14))
 }
 
+/// The roll date of a quarterly equity-index contract expiring on `expiry`: eight days before
+/// (the Thursday before its expiry week), when the next quarter becomes the front month.
+pub fn roll_date(expiry: NaiveDate) -> Option<NaiveDate> {
+    expiry.checked_sub_days(chrono::Days::new(8))
+}
+
+/// The expiry of the front quarterly (March, June, September, December) equity-index contract
+/// on `date`: the first quarter whose roll date is still ahead.
+pub fn front_quarter(date: NaiveDate) -> Option<NaiveDate> {
+    let (mut y, mut m) = (date.year(), date.month().div_ceil(3) * 3);
+    for _ in 0..3 {
+        let expiry = third_friday(y, m)?;
+        if roll_date(expiry)? > date {
+            return Some(expiry);
+        }
+        (y, m) = if m == 12 { (y + 1, 3) } else { (y, m + 3) };
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,5 +147,22 @@ mod tests {
         assert_eq!(month_of_code('Z'), Some(12));
         assert_eq!(code_of_month(3), Some('H'));
         assert_eq!(code_of_month(13), None);
+    }
+
+    #[test]
+    fn the_front_quarter_rolls_eight_days_before_expiry() {
+        let d = |y, m, x| NaiveDate::from_ymd_opt(y, m, x).unwrap();
+        // December 2026 expires Friday the 18th and rolls Thursday the 10th.
+        assert_eq!(roll_date(d(2026, 12, 18)), Some(d(2026, 12, 10)));
+        assert_eq!(front_quarter(d(2026, 12, 7)), Some(d(2026, 12, 18)));
+        assert_eq!(front_quarter(d(2026, 12, 9)), Some(d(2026, 12, 18)));
+        assert_eq!(
+            front_quarter(d(2026, 12, 10)),
+            Some(d(2027, 3, 19)),
+            "on the roll date the March contract is the front"
+        );
+        assert_eq!(front_quarter(d(2026, 1, 5)), Some(d(2026, 3, 20)));
+        assert_eq!(front_quarter(d(2025, 3, 4)), Some(d(2025, 3, 21)));
+        assert_eq!(front_quarter(d(2025, 3, 13)), Some(d(2025, 6, 20)));
     }
 }

@@ -5,6 +5,10 @@
 //! Regular hours are 09:30–16:00 Monday–Friday. Outside them on weekdays the market is in the
 //! overnight session (prices frozen, only `outside_rth` stock orders match); it is closed from
 //! Friday 20:00 to Sunday 20:00. Options expire at 16:00 on their expiry date.
+//!
+//! Futures trade CME Globex's week instead ([`globex_open`]): Sunday 18:00 to Friday 17:00 New
+//! York time (17:00 to 16:00 Chicago), with the daily halt 17:00–18:00 Monday to Thursday; no
+//! holidays here either (the guard's real Globex calendar is `tradeguard_engine::globex`).
 
 use chrono::{Datelike, NaiveDate, NaiveTime, Timelike, Weekday};
 use tradeguard_model::Timestamp;
@@ -58,6 +62,19 @@ pub fn session(ts: Timestamp) -> Session {
     }
 }
 
+/// `true` while CME Globex trades (futures): Sunday 18:00 to Friday 17:00 New York time, less
+/// the daily halt 17:00–18:00.
+pub fn globex_open(ts: Timestamp) -> bool {
+    let l = local(ts);
+    let h = l.hour();
+    match l.weekday() {
+        Weekday::Sat => false,
+        Weekday::Sun => h >= 18,
+        Weekday::Fri => h < 17,
+        _ => h != 17,
+    }
+}
+
 /// `true` if `date` is Monday–Friday.
 pub fn is_trading_day(date: NaiveDate) -> bool {
     !matches!(date.weekday(), Weekday::Sat | Weekday::Sun)
@@ -86,5 +103,19 @@ mod tests {
         assert_eq!(et_time(tue, 9, 30).to_string(), "2025-03-04T14:30:00.000Z");
         assert_eq!(et_date(et_time(tue, 23, 59)), tue);
         assert!(is_trading_day(tue) && !is_trading_day(d(2025, 3, 8)));
+    }
+
+    #[test]
+    fn globex_trades_nights_but_halts_daily_and_at_the_weekend() {
+        let tue = d(2025, 3, 4);
+        assert!(globex_open(et_time(tue, 3, 0)), "overnight");
+        assert!(globex_open(et_time(tue, 16, 59)));
+        assert!(!globex_open(et_time(tue, 17, 0)), "daily halt");
+        assert!(!globex_open(et_time(tue, 17, 59)));
+        assert!(globex_open(et_time(tue, 18, 0)));
+        assert!(!globex_open(et_time(d(2025, 3, 7), 17, 0)), "Friday close");
+        assert!(!globex_open(et_time(d(2025, 3, 8), 12, 0)), "Saturday");
+        assert!(!globex_open(et_time(d(2025, 3, 9), 17, 59)));
+        assert!(globex_open(et_time(d(2025, 3, 9), 18, 0)), "Sunday open");
     }
 }

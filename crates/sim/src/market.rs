@@ -13,6 +13,8 @@ use tradeguard_model::{Greeks, Instrument, OptionContract, Price, Quote, Right, 
 
 /// Trading seconds per year used for the diffusion (252 days × 6.5 h).
 const TRADING_SECS_PER_YEAR: f64 = 252.0 * 6.5 * 3600.0;
+/// The same for futures, which trade about 23 hours a day on Globex.
+const GLOBEX_SECS_PER_YEAR: f64 = 252.0 * 23.0 * 3600.0;
 const SECS_PER_YEAR: f64 = 365.0 * 86_400.0;
 /// Prices are kept inside this band so conversions can never fail.
 const MIN_PX: f64 = 0.01;
@@ -23,12 +25,16 @@ pub(crate) struct Underlying {
     pub spec: UnderlyingSpec,
     pub spot: f64,
     pub fast_until: Timestamp,
+    /// A futures root (its contracts trade Globex hours, see [`calendar::globex_open`]).
+    pub futures: bool,
 }
 
 #[derive(Debug, Clone)]
 pub(crate) struct Market {
     pub cfg: MarketConfig,
     pub unders: Vec<Underlying>,
+    /// Globex traded at the previous step (for the futures' reopening gap).
+    globex_was_open: bool,
 }
 
 /// `true` with probability `p`; never draws when `p <= 0` (or NaN), always true when `p >= 1`.
@@ -75,11 +81,21 @@ impl Market {
             .iter()
             .map(|s| Underlying {
                 spot: clamp_px(s.price.to_f64()),
+                futures: tradeguard_model::futures::spec(&s.symbol).is_some(),
                 spec: s.clone(),
                 fast_until: Timestamp(i64::MIN),
             })
             .collect();
-        Self { cfg, unders }
+        Self {
+            cfg,
+            unders,
+            globex_was_open: false,
+        }
+    }
+
+    /// Some underlying is a futures root.
+    pub fn has_futures(&self) -> bool {
+        self.unders.iter().any(|u| u.futures)
     }
 
     fn find(&self, sym: &str) -> Option<&Underlying> {
@@ -87,8 +103,9 @@ impl Market {
         self.unders.iter().find(|u| u.spec.symbol == sym)
     }
 
-    /// Advances every underlying by `dt_secs` ending at `t`. Prices move only in regular hours;
-    /// the first regular step after a non-regular one applies the overnight gap.
+    /// Advances every underlying by `dt_secs` ending at `t`. Prices move only while their
+    /// market trades (regular hours; Globex hours for futures roots); the first step after a
+    /// pause applies the overnight gap.
     pub fn step(
         &mut self,
         t: Timestamp,
@@ -97,14 +114,28 @@ impl Market {
         now: Session,
         rng: &mut ChaCha8Rng,
     ) {
-        if now != Session::Regular {
+        let globex = calendar::globex_open(t);
+        let globex_was = std::mem::replace(&mut self.globex_was_open, globex);
+        if now != Session::Regular && !(globex && self.has_futures()) {
             return;
         }
-        let dt = dt_secs / TRADING_SECS_PER_YEAR;
         let cfg = &self.cfg;
         for u in &mut self.unders {
+            let (open, was_open, year) = if u.futures {
+                (globex, globex_was, GLOBEX_SECS_PER_YEAR)
+            } else {
+                (
+                    now == Session::Regular,
+                    prev == Session::Regular,
+                    TRADING_SECS_PER_YEAR,
+                )
+            };
+            if !open {
+                continue;
+            }
+            let dt = dt_secs / year;
             let mut s = u.spot;
-            if prev != Session::Regular && cfg.gap_std > 0.0 {
+            if !was_open && cfg.gap_std > 0.0 {
                 let z: f64 = rng.sample(StandardNormal);
                 s *= (cfg.gap_std * z).exp();
             }
@@ -121,7 +152,7 @@ impl Market {
                 u.fast_until = t.plus(cfg.fast_duration);
             }
             // The opening rotation: wide spreads for the first moments of the session.
-            if prev != Session::Regular {
+            if !was_open {
                 u.fast_until = u.fast_until.max(t.plus(cfg.opening_wide));
             }
             u.spot = clamp_px(s);

@@ -100,17 +100,19 @@ impl Scenario {
     }
 
     /// The futures demo: a prop-firm style $50 000 account holding 5 MNQ long and 2 MES
-    /// short (December 2025 contracts, quoted one tick wide on the indexes' paths), no options,
+    /// short (the front quarter at the start, March 2025, quoted one tick wide on the indexes' paths), no options,
     /// no assignment. With `max_contracts = 2` the guard reduces the MNQ to 2.
     pub fn futures_demo(seed: u64) -> Self {
         let mut s = Self::demo(seed);
         let account = AccountId::new("DU-FUTURES");
+        // The front quarter at the demo's start (March 2025, rolling on the 13th).
+        let expiry = tradeguard_model::futures::front_quarter(calendar::et_date(s.config.start))
+            .unwrap_or(date(2025, 3, 21));
         let fut = |root: &str| {
             let spec = tradeguard_model::futures::spec(root).map_or(1, |s| s.multiplier);
             Instrument::Future {
                 symbol: root.into(),
-                expiry: tradeguard_model::futures::third_friday(2025, 12)
-                    .unwrap_or(date(2025, 12, 19)),
+                expiry,
                 multiplier: spec,
             }
         };

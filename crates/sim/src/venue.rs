@@ -924,6 +924,9 @@ impl SimVenue {
     // ----- matching -----------------------------------------------------------------------
 
     fn can_match(&self, o: &OrderRequest) -> bool {
+        if matches!(o.instrument, Instrument::Future { .. }) {
+            return calendar::globex_open(self.now);
+        }
         match self.session {
             Session::Regular => true,
             Session::Overnight => o.outside_rth && matches!(o.instrument, Instrument::Stock { .. }),
@@ -1330,9 +1333,16 @@ impl SimVenue {
                 }
             }
             self.match_orders();
-            if cur == Session::Regular && t >= self.next_quote_at {
+            // Futures quote through Globex hours; the rest in regular hours only.
+            let globex = self.market.has_futures() && calendar::globex_open(t);
+            if (cur == Session::Regular || globex) && t >= self.next_quote_at {
                 self.next_quote_at = t.plus(self.cfg.market.quote_interval);
-                let subs: Vec<Instrument> = self.subscribed.iter().cloned().collect();
+                let subs: Vec<Instrument> = self
+                    .subscribed
+                    .iter()
+                    .filter(|i| cur == Session::Regular || matches!(i, Instrument::Future { .. }))
+                    .cloned()
+                    .collect();
                 for i in subs {
                     match self.market.quote(&i, t) {
                         Ok(q) => self.emit(BrokerEvent::Quote(q)),
@@ -1343,7 +1353,7 @@ impl SimVenue {
                     }
                 }
             }
-            if cur == Session::Regular && t >= self.next_account_at {
+            if (cur == Session::Regular || globex) && t >= self.next_account_at {
                 self.next_account_at = t.plus(self.cfg.market.account_interval);
                 if self.is_connected() {
                     self.emit_account();

@@ -421,3 +421,49 @@ fn day_orders_expire_and_sessions_gate_matching() {
     assert!(open.contains(&rth) && open.contains(&gtc.id));
     let _ = BrokerEvent::kind;
 }
+
+/// Futures trade CME Globex's week: through the night (prices move, market orders fill), not
+/// in the daily halt (an order rests until the 18:00 New York reopening), while options and
+/// stock keep regular hours.
+#[test]
+fn futures_trade_through_the_night_but_rest_in_the_daily_halt() {
+    let mut s = tradeguard_sim::Scenario::futures_demo(4);
+    let tue = chrono::NaiveDate::from_ymd_opt(2025, 3, 4).unwrap();
+    s.config.start = calendar::et_time(tue, 20, 0);
+    let mnq = s.config.positions[0].instrument.clone();
+    assert_eq!(mnq.id().as_str(), "MNQ 20250321 FUT", "the front quarter");
+    let mut v = venue(s.config);
+    let q0 = v.quote(&mnq).unwrap();
+    let id = place(&mut v, mnq.clone(), Side::Sell, 1, OrderType::Market);
+    let evs = run(&mut v, 2);
+    assert_eq!(last_status(&evs, id), Some(OrderStatus::Filled), "{evs:#?}");
+    v.subscribe_quotes(std::slice::from_ref(&mnq)).unwrap();
+    let evs = run(&mut v, 600);
+    assert!(
+        evs.iter().any(|e| e.kind() == "quote"),
+        "futures quote at night"
+    );
+    assert!(evs.iter().any(|e| e.kind() == "account"), "and the account");
+    assert_ne!(v.quote(&mnq).unwrap().bid, q0.bid, "the price moved");
+
+    // Wednesday 17:10: the daily halt.
+    let wed = tue.succ_opt().unwrap();
+    v.step(calendar::et_time(wed, 17, 10));
+    let id = place(&mut v, mnq.clone(), Side::Sell, 1, OrderType::Market);
+    let evs = run(&mut v, 60);
+    assert_ne!(last_status(&evs, id), Some(OrderStatus::Filled));
+    let before = calendar::et_time(wed, 17, 59);
+    let evs = v.step(before);
+    assert_ne!(
+        last_status(&evs, id),
+        Some(OrderStatus::Filled),
+        "filled in the halt"
+    );
+    let evs = run(&mut v, 62);
+    assert_eq!(last_status(&evs, id), Some(OrderStatus::Filled), "{evs:#?}");
+    let fill = execs(&evs)[0].ts;
+    assert!(
+        fill >= calendar::et_time(wed, 18, 0),
+        "filled at the reopening"
+    );
+}

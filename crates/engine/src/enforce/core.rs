@@ -66,6 +66,8 @@ pub(crate) struct GuardState {
     pub resubscribes: u64,
     /// Order differences already reported (reported once).
     pub reported_orders: BTreeSet<OrderId>,
+    /// Futures already said to be past their roll date (said once per contract).
+    pub roll_alerted: BTreeSet<InstrumentId>,
     /// Flatten previews, spent ids and tickets.
     pub flatten: crate::enforce::flatten::Registry,
 }

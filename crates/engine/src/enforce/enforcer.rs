@@ -15,7 +15,7 @@ use crate::enforce::supervisor::{Heartbeat, TaskResult};
 use crate::gate::TradingState;
 use crate::group::{Group, GroupPhase};
 use crate::intent::Purpose;
-use crate::live::MarkStatus;
+use crate::live::{MarkStatus, PositionView};
 use std::collections::{BTreeMap, BTreeSet};
 use tradeguard_model::{AccountId, ConnectionState, InstrumentId, Position, Timestamp};
 
@@ -69,6 +69,7 @@ pub(crate) async fn enforce_once(core: &SharedCore) -> TaskResult {
     if changed {
         core.strategies_changed.notify_one();
     }
+    futures_past_roll(core, &positions, now).await;
     for t in transitions {
         match t.to {
             MarkStatus::Fresh => {
@@ -304,6 +305,43 @@ async fn lock_opening(core: &Core, d: &Decision, dry: bool) {
                 )
                 .await;
         }
+    }
+}
+
+/// A held quarterly equity-index future on or past its roll date is said once (Warning
+/// `futures.roll`): the volume has moved to the next quarter and the contract expires soon (it
+/// is cash-settled at expiry). Nothing is sent: rolling or closing is the trader's decision.
+async fn futures_past_roll(core: &Core, positions: &[PositionView], now: Timestamp) {
+    use tradeguard_model::futures;
+    let today = core.hours.local(now).date();
+    let due: Vec<(InstrumentId, chrono::NaiveDate, chrono::NaiveDate, i64)> = {
+        let mut st = core.lock();
+        let mut due = Vec::new();
+        for p in positions {
+            let tradeguard_model::Instrument::Future { symbol, expiry, .. } = &p.instrument else {
+                continue;
+            };
+            let quarterly = futures::spec(symbol).is_some_and(|s| s.third_friday);
+            let Some(roll) = futures::roll_date(*expiry).filter(|_| quarterly) else {
+                continue;
+            };
+            if today >= roll && st.roll_alerted.insert(p.instrument.id()) {
+                due.push((p.instrument.id(), roll, *expiry, p.qty));
+            }
+        }
+        due
+    };
+    for (id, roll, expiry, qty) in due {
+        core.alerter
+            .raise(
+                Severity::Warning,
+                "futures.roll",
+                format!(
+                    "{qty:+} {id}: the roll date was {roll} (the next quarter is the front month \
+                     now) and it expires {expiry}; roll or close it (nothing is sent for you)"
+                ),
+            )
+            .await;
     }
 }
 
