@@ -172,9 +172,11 @@ pub struct StrategyView {
     /// Legs with marks.
     pub legs: Vec<LegView>,
     /// Cash received at entry: `−Σ avg × qty × multiplier` (positive = credit, negative =
-    /// debit); `None` only on an overflow beyond any real account.
+    /// debit; futures legs count zero: opening one moves no cash); `None` only on an overflow
+    /// beyond any real account.
     pub entry_credit: Option<Money>,
-    /// `Σ mark × qty × multiplier`; `None` unless every leg has a mark.
+    /// `Σ mark × qty × multiplier` (a futures leg counts its open P&L); `None` unless every leg
+    /// has a mark.
     pub market_value: Option<Money>,
     /// `Σ leg P&L`; `None` unless every leg has a mark.
     pub pnl: Option<Money>,
@@ -720,14 +722,21 @@ impl StrategyView {
         };
         for l in &self.legs {
             let mult = l.instrument.multiplier();
-            let cost = l.avg_price.notional(l.qty, mult).ok();
-            entry = entry.zip(cost).and_then(|(e, c)| e.checked_sub(c).ok());
-            value = add(value, l.mark.and_then(|m| m.notional(l.qty, mult).ok()));
+            if matches!(l.instrument, Instrument::Future { .. }) {
+                // No cash changes hands when a future is opened, and it is worth its open P&L
+                // (marked to market daily), not its notional.
+                value = add(value, l.pnl);
+            } else {
+                let cost = l.avg_price.notional(l.qty, mult).ok();
+                entry = entry.zip(cost).and_then(|(e, c)| e.checked_sub(c).ok());
+                value = add(value, l.mark.and_then(|m| m.notional(l.qty, mult).ok()));
+            }
             pnl = add(pnl, l.pnl);
             status = worse(status, l.mark_status);
             let size = l.qty as f64 * f64::from(mult);
             match (&l.instrument, l.greeks) {
-                (Instrument::Stock { .. }, _) => greeks.delta += size,
+                // A delta of one per unit (per share; per point times the multiplier).
+                (Instrument::Stock { .. } | Instrument::Future { .. }, _) => greeks.delta += size,
                 (_, Some(g)) => {
                     greeks.delta += g.delta * size;
                     greeks.gamma += g.gamma * size;

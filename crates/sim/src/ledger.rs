@@ -2,7 +2,9 @@
 //!
 //! Margin is a portfolio-margin-like scan: per underlying, the worst loss of all its positions
 //! (options at intrinsic value) over underlying moves of −15 % … +15 % in 1.5 % steps is the
-//! maintenance requirement; initial = maintenance × `initial_margin_pct` / 100. Buying power is
+//! maintenance requirement (futures alone on an underlying scan −7 % … +7 % in 0.7 % steps,
+//! about CME's SPAN range for equity-index futures: MNQ at 21 000 needs ≈ $2 940 a contract);
+//! initial = maintenance × `initial_margin_pct` / 100. Buying power is
 //! net liquidation − initial margin (floored at 0). Deliberately simple: it only needs to
 //! reject clearly unaffordable orders and give the engine realistic-looking numbers.
 
@@ -137,7 +139,7 @@ impl Ledger {
         Ok(to_money(v, "net_liquidation")?)
     }
 
-    /// Maintenance requirement from the ±15 % scan (see module docs).
+    /// Maintenance requirement from the ±15 % scan (±7 % for futures; see module docs).
     pub fn maintenance(&self, market: &Market, now: Timestamp) -> Result<Money, SimError> {
         let mut by_under: BTreeMap<&str, Vec<&Holding>> = BTreeMap::new();
         for h in self.holdings.values().filter(|h| h.qty != 0) {
@@ -155,9 +157,13 @@ impl Ledger {
             for h in &hs {
                 marks.push(market.theo(&h.instrument, now)?);
             }
+            let futures_only = hs
+                .iter()
+                .all(|h| matches!(h.instrument, Instrument::Future { .. }));
+            let step = if futures_only { 7 } else { 15 };
             let mut worst: i128 = 0;
             for k in -10i64..=10 {
-                let s = spot.mul_ratio(1000 + 15 * k, 1000)?;
+                let s = spot.mul_ratio(1000 + step * k, 1000)?;
                 let mut pnl: i128 = 0;
                 for (h, mark) in hs.iter().zip(&marks) {
                     let value = match &h.instrument {
@@ -243,5 +249,48 @@ mod tests {
         let pos = l.apply(&mnq, -3, p("20980"), true).unwrap();
         assert_eq!((pos.qty, pos.avg_cost), (-1, p("20980")));
         assert_eq!(l.cash, Money::from_units(49_980).unwrap());
+    }
+
+    #[test]
+    fn futures_scan_seven_percent_and_options_fifteen() {
+        let spec = |symbol: &str, price: i64| crate::config::UnderlyingSpec {
+            symbol: symbol.into(),
+            price: Price::from_units(price).unwrap(),
+            vol: 0.2,
+            drift: 0.0,
+            dividend_yield: 0.0,
+            ex_dividend_dates: Vec::new(),
+        };
+        let market = Market::new(
+            &[spec("MNQ", 21_000), spec("SPY", 500)],
+            crate::config::MarketConfig::default(),
+        );
+        let now = stubs::ts();
+        let mut l = Ledger::new(stubs::account(), Money::from_units(50_000).unwrap());
+        let mnq = Instrument::Future {
+            symbol: "MNQ".into(),
+            expiry: chrono::NaiveDate::from_ymd_opt(2025, 12, 19).unwrap(),
+            multiplier: 2,
+        };
+        l.apply(&mnq, 5, Price::from_units(21_000).unwrap(), true)
+            .unwrap();
+        // 7 % of 21 000 × 2 × 5.
+        assert_eq!(
+            l.maintenance(&market, now).unwrap(),
+            Money::from_units(14_700).unwrap()
+        );
+        let mut l = Ledger::new(stubs::account(), Money::from_units(50_000).unwrap());
+        l.apply(
+            &Instrument::stock("SPY"),
+            100,
+            Price::from_units(500).unwrap(),
+            true,
+        )
+        .unwrap();
+        // 15 % of 500 × 100.
+        assert_eq!(
+            l.maintenance(&market, now).unwrap(),
+            Money::from_units(7_500).unwrap()
+        );
     }
 }

@@ -298,3 +298,30 @@ fn view_sums_pnl_entry_credit_greeks_and_flags_missing_marks() {
     assert!((view.greeks.delta - 40.0).abs() < 1e-9);
     assert_eq!(book.views(&rows).len(), 1);
 }
+
+/// A futures position opens for no cash and is worth its open P&L: no notional as entry
+/// credit or value; its delta is one per point times the multiplier.
+#[test]
+fn a_future_has_no_entry_credit_and_is_worth_its_open_pnl() {
+    let mnq = Instrument::Future {
+        symbol: "MNQ".into(),
+        expiry: chrono::NaiveDate::from_ymd_opt(2026, 12, 18).unwrap(),
+        multiplier: 2,
+    };
+    let mut live = LiveBook::new();
+    live.apply(&BrokerEvent::Position(pos(mnq.clone(), 5, "20990")));
+    live.apply(&quote(mnq, "20999.75", "21000.25", None));
+    let now = stubs::ts().plus(Duration::from_secs(1));
+    let rows = live.positions(now, Duration::from_secs(5));
+    let mut book = StrategyBook::new();
+    book.sync_views(&rows);
+    let views = book.views(&rows);
+    assert_eq!(views.len(), 1, "{views:?}");
+    let v = &views[0];
+    assert_eq!(v.entry_credit, Some(Money::ZERO));
+    // (21 000 − 20 990) × 5 × 2.
+    assert_eq!(v.pnl, Some(money("100")));
+    assert_eq!(v.market_value, Some(money("100")));
+    assert!(v.greeks.complete);
+    assert!((v.greeks.delta - 10.0).abs() < 1e-9);
+}
