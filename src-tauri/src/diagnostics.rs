@@ -680,7 +680,7 @@ mod tests {
             needs_manual_action: 0,
             forced_unwind: vec!["U7654321".to_owned()],
             trading_state: "reducing".to_owned(),
-            trading_why: "mll fired on U7654321: at the floor".to_owned(),
+            trading_why: "mll: at the floor (U7654321)".to_owned(),
             tasks: vec![TaskView {
                 name: "reconciler".to_owned(),
                 running: true,

@@ -91,7 +91,7 @@ pub struct PositionRow {
     pub quote_age_secs: Option<f64>,
     pub market_value: Option<String>,
     pub unrealized_pnl: Option<String>,
-    /// Per-unit delta from the broker's Greeks, when known.
+    /// Per-unit delta from the broker's Greeks, when known (1 for stock and futures).
     pub delta: Option<f64>,
 }
 
@@ -400,7 +400,12 @@ fn row(p: &PositionView) -> PositionRow {
         quote_age_secs: p.quote_age.map(|a| a.as_secs_f64()),
         market_value: p.market_value.map(|m| m.to_string()),
         unrealized_pnl: p.unrealized_pnl.map(|m| m.to_string()),
-        delta: p.greeks.map(|g| g.delta),
+        // Stock and futures move one for one with their price.
+        delta: p.greeks.map(|g| g.delta).or(match p.instrument {
+            tradeguard_model::Instrument::Stock { .. }
+            | tradeguard_model::Instrument::Future { .. } => Some(1.0),
+            _ => None,
+        }),
     }
 }
 
@@ -487,5 +492,39 @@ mod tests {
         ));
         assert_eq!(label(&half), "SPY 21MAR25 592.5 C");
         assert_eq!(label(&Instrument::stock("SPY")), "SPY");
+    }
+
+    #[test]
+    fn stock_and_futures_rows_have_a_delta_of_one_options_only_from_greeks() {
+        let view = |instrument: Instrument| PositionView {
+            account: tradeguard_model::AccountId::new("U1"),
+            instrument,
+            qty: 2,
+            avg_cost: Price::parse("100").expect("px"),
+            mark: None,
+            mark_status: tradeguard_engine::live::MarkStatus::Missing,
+            quote_age: None,
+            market_value: None,
+            unrealized_pnl: None,
+            greeks: None,
+        };
+        let mnq = Instrument::Future {
+            symbol: "MNQ".into(),
+            expiry: NaiveDate::from_ymd_opt(2026, 12, 18).expect("date"),
+            multiplier: 2,
+        };
+        assert_eq!(row(&view(mnq)).delta, Some(1.0));
+        assert_eq!(row(&view(Instrument::stock("SPY"))).delta, Some(1.0));
+        let put = Instrument::Option(OptionContract::equity(
+            "SPY",
+            NaiveDate::from_ymd_opt(2025, 3, 21).expect("date"),
+            Right::Put,
+            Price::parse("590").expect("px"),
+        ));
+        assert_eq!(
+            row(&view(put)).delta,
+            None,
+            "no Greeks: unknown, not guessed"
+        );
     }
 }

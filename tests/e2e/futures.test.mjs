@@ -39,10 +39,10 @@ describe("The futures demo on the simulated venue", () => {
   it("shows the futures and reduces 5 MNQ to the rule's 2; the MES is left alone", async () => {
     const table = await session.waitForText(
       '[data-testid="positions"]',
-      (t) => t.includes("MNQ 20251219 FUT+2") && t.includes("MES 20251219 FUT-2"),
+      (t) => t.includes("MNQ 20250321 FUT+2") && t.includes("MES 20250321 FUT-2"),
       60000,
     );
-    assert.doesNotMatch(table, /MNQ 20251219 FUT\+5/);
+    assert.doesNotMatch(table, /MNQ 20250321 FUT\+5/);
     await session.screenshot("futures-demo");
   });
 });

@@ -3,7 +3,9 @@
 // `tradeguard secret projectx`, the app started on the ProjectX venue against `fake-projectx`
 // (crates/projectx/src/bin: 5 MNQ long, market orders filled at its quote) with a live rule
 // `max_contracts = 2`: the guard auto-flattens the position to 2 with one order, and the
-// dashboard shows the future and the rule's decision.
+// dashboard shows the future and the rule's decision. Then the market falls through the
+// `trailing_max_loss` floor: the guard flattens the account and locks opening orders, and the
+// trader lifts the lock from the Guard card after reading why.
 import assert from "node:assert/strict";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -56,7 +58,8 @@ describe("Tradeguard on ProjectX: the API key in the keychain, an MNQ position o
     );
     writeFileSync(
       join(dataDir, "risk.toml"),
-      'dry_run = false\n[[max_contracts]]\nid = "mnq-max-2"\naction = "flatten"\nmax_contracts = 2\n',
+      'dry_run = false\n[[max_contracts]]\nid = "mnq-max-2"\naction = "flatten"\nmax_contracts = 2\n' +
+        '[[trailing_max_loss]]\nid = "mll"\naction = "flatten"\nmax_loss = 2000\nstop_at = 50000\n',
     );
     driver = await startDriver();
     session = await Session.create(driver.base, APP_BIN);
@@ -99,5 +102,36 @@ describe("Tradeguard on ProjectX: the API key in the keychain, an MNQ position o
     await session.click(await session.find('[data-testid="projectx-test"]'));
     await session.waitForText('[data-testid="projectx-test-status"]', (t) => t.includes(ACCOUNT), 20000);
     await session.screenshot("settings-projectx");
+  });
+
+  it("a loss through the trailing maximum loss flattens and locks opening orders; the trader unlocks after reading why", async () => {
+    await session.click(await session.waitFor('[data-testid="nav-dashboard"]'));
+    await session.waitForText('[data-testid="trading-state"]', (t) => t === "active", 20000);
+    // 2 MNQ from 20 990 at 19 900: an open loss of 4 360 takes net liquidation under the floor.
+    const moved = await fetch(`${fake.url}/fake/quote`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ contract: "CON.F.US.MNQ.Z26", bid: 19900, ask: 19900.25 }),
+    });
+    assert.equal(moved.status, 204);
+    let at;
+    for (let i = 0; i < 150; i++) {
+      at = await atFake(fake.url);
+      if (at.positions.length === 0) break;
+      await sleep(200);
+    }
+    assert.equal(at.positions.length, 0, `flattened at the fake: ${JSON.stringify(at)}`);
+    await session.waitForText(
+      '[data-testid="trading-state"]',
+      (t) => t.includes("opening orders locked") && t.includes("mll"),
+      20000,
+    );
+    await session.screenshot("projectx-locked");
+    await session.click(await session.find('[data-testid="unlock-trading"]'));
+    await session.waitForText('[data-testid="unlock-dialog"]', (t) => t.includes("mll"));
+    await session.click(await session.find('[data-testid="unlock-confirm"]'));
+    await session.waitForText('[data-testid="trading-state"]', (t) => t === "active", 20000);
+    const after = await atFake(fake.url);
+    assert.equal(after.orders.filter((o) => o.customTag?.startsWith("tg-")).length, 2, "the reduction and the flatten, nothing else");
   });
 });

@@ -74,16 +74,16 @@ describe("GuardPanel", () => {
   it("shows a lock on opening orders with why, and unlocks only after the trader confirms", async () => {
     const locked = view({
       tradingState: "reducing",
-      tradingWhy: "mll fired on 123: net liquidation 47100.00 is at the floor 48000.00",
+      tradingWhy: "mll: trailing maximum loss: balance 47100.00 at or below the floor 48000.00 (123)",
     });
     const unlockTrading = vi.fn(async () => ok(view()));
     render(<GuardPanel view={locked} error={null} backend={fakeBackend({ unlockTrading })} />);
     const row = screen.getByTestId("trading-state");
     expect(row.textContent).toContain("opening orders locked");
-    expect(row.textContent).toContain("mll fired on 123");
+    expect(row.textContent).toContain("mll: trailing maximum loss");
     fireEvent.click(screen.getByTestId("unlock-trading"));
     expect(unlockTrading).not.toHaveBeenCalled();
-    expect(screen.getByTestId("unlock-dialog").textContent).toContain("at the floor 48000.00");
+    expect(screen.getByTestId("unlock-dialog").textContent).toContain("at or below the floor 48000.00");
     await act(async () => {
       fireEvent.click(screen.getByTestId("unlock-confirm"));
     });

@@ -3,6 +3,7 @@ import { describe, expect, it, vi } from "vitest";
 import type { Backend } from "./backend";
 import type { MarginSample, PortfolioView } from "./bindings";
 import { PortfolioPanel } from "./Portfolio";
+import { timeRange } from "./Margin";
 import { account, fail, fakeBackend, ok, portfolioView } from "./testing/fakeBackend";
 
 // The chart itself cannot draw in jsdom: record the data the margin history hands to it.
@@ -82,5 +83,13 @@ describe("Margin in the account figures", () => {
     await act(async () => {});
     expect(screen.getByTestId("margin-history-error").textContent).toContain("margin history not ready");
     expect(lastMarginData()[1]).toEqual([20]);
+  });
+});
+
+describe("timeRange", () => {
+  it("spans the samples, and a minute either side of a single one", () => {
+    expect(timeRange([1000, 1010, 1600])).toEqual([1000, 1600]);
+    expect(timeRange([1741100405])).toEqual([1741100345, 1741100465]);
+    expect(timeRange([])).toEqual([0, 1]);
   });
 });

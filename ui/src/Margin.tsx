@@ -57,13 +57,28 @@ export function useMarginHistory(backend: Backend, view: PortfolioView | null) {
   return { samples, error };
 }
 
+/**
+ * The time axis' range from the data itself: first to last sample, a minute either side of a single
+ * one (uPlot widens a single point's time range to years).
+ */
+export function timeRange(xs: ArrayLike<number>): [number, number] {
+  if (xs.length === 0) return [0, 1];
+  const lo = xs[0];
+  const hi = xs[xs.length - 1];
+  return lo === hi ? [lo - 60, hi + 60] : [lo, hi];
+}
+
 const COLOURS = ["#58a6ff", "#d2a8ff", "#3fb950", "#d29922", "#ff7b72"];
 const GRID = { stroke: "#1f2a35", width: 1 };
 
 function chartOptions(accounts: string[]): ChartOptions {
   return {
     cursor: { drag: { x: false, y: false } },
-    scales: { y: { range: (_u, _min, max) => [0, Math.max(10, Math.ceil((max ?? 0) / 10) * 10)] } },
+    scales: {
+      // One sample (just started): a minute either side, not uPlot's years-wide default.
+      x: { range: (u) => timeRange(u.data[0]) },
+      y: { range: (_u, _min, max) => [0, Math.max(10, Math.ceil((max ?? 0) / 10) * 10)] },
+    },
     series: [
       {},
       ...accounts.map((acc, i) => ({

@@ -15,7 +15,7 @@ use crate::signalr::{self, HubMessage, RS};
 use crate::wire::{Account, Order, Position, Trade};
 use axum::Router;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
+use axum::extract::{Json, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -148,6 +148,7 @@ impl FakeProjectx {
             .route("/api/{group}/{action}", post(api))
             .route("/hubs/user", get(user_hub))
             .route("/hubs/market", get(market_hub))
+            .route("/fake/quote", post(fake_quote))
             .with_state(shared.clone());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
@@ -191,24 +192,7 @@ impl FakeProjectx {
 
     /// A quote; working orders that became marketable fill.
     pub fn set_quote(&self, contract: &str, bid: f64, ask: f64) {
-        lock(&self.shared.book)
-            .quotes
-            .insert(contract.to_owned(), (bid, ask));
-        let _ = self.shared.market.send((
-            "GatewayQuote".into(),
-            json!([contract, {"symbol": contract, "bestBid": bid, "bestAsk": ask, "lastPrice": (bid + ask) / 2.0, "timestamp": now_iso()}]),
-        ));
-        if self.shared.cfg.auto_fill {
-            let ids: Vec<i64> = lock(&self.shared.book)
-                .orders
-                .iter()
-                .filter(|o| o.status == 1)
-                .map(|o| o.id)
-                .collect();
-            for id in ids {
-                self.shared.try_fill(id);
-            }
-        }
+        self.shared.set_quote(contract, bid, ask);
     }
 
     /// The firm flattens the account: a market order without a tag per position, filled.
@@ -542,6 +526,42 @@ fn ok(mut v: Value) -> Response {
 /// endpoint's code from the provider's tables (`projectx-client` `error_codes.rs`).
 fn refused(code: i64, msg: &str) -> Response {
     axum::Json(json!({"success": false, "errorCode": code, "errorMessage": msg})).into_response()
+}
+
+impl Shared {
+    /// A quote; working orders that became marketable fill.
+    fn set_quote(&self, contract: &str, bid: f64, ask: f64) {
+        lock(&self.book)
+            .quotes
+            .insert(contract.to_owned(), (bid, ask));
+        let _ = self.market.send((
+            "GatewayQuote".into(),
+            json!([contract, {"symbol": contract, "bestBid": bid, "bestAsk": ask, "lastPrice": (bid + ask) / 2.0, "timestamp": now_iso()}]),
+        ));
+        if self.cfg.auto_fill {
+            let ids: Vec<i64> = lock(&self.book)
+                .orders
+                .iter()
+                .filter(|o| o.status == 1)
+                .map(|o| o.id)
+                .collect();
+            for id in ids {
+                self.try_fill(id);
+            }
+        }
+    }
+}
+
+/// The test's own door (not ProjectX's): `POST /fake/quote {contract, bid, ask}` moves the
+/// market, for end-to-end tests of the app against the `fake-projectx` process.
+async fn fake_quote(State(s): State<Arc<Shared>>, Json(q): Json<Value>) -> StatusCode {
+    let (Some(c), Some(bid), Some(ask)) =
+        (q["contract"].as_str(), q["bid"].as_f64(), q["ask"].as_f64())
+    else {
+        return StatusCode::BAD_REQUEST;
+    };
+    s.set_quote(c, bid, ask);
+    StatusCode::NO_CONTENT
 }
 
 async fn api(

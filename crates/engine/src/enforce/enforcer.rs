@@ -260,7 +260,8 @@ pub(crate) async fn enforce_once(core: &SharedCore) -> TaskResult {
 /// `Reducing`, journaled: it survives a restart); closes and exits still pass the gate. Only a
 /// person lifts it. In dry-run the lock is only reported.
 async fn lock_opening(core: &Core, d: &Decision, dry: bool) {
-    let why = format!("{} fired on {}: {}", d.rule, d.account, d.reason);
+    // The rules' reason starts with the rule's id and has the numbers.
+    let why = format!("{} ({})", d.reason, d.account);
     if dry {
         core.alerter
             .audit(
@@ -299,7 +300,7 @@ async fn lock_opening(core: &Core, d: &Decision, dry: bool) {
                     "trading.lock_failed",
                     format!(
                         "Could not lock opening orders after {}: {e} ({}); the flatten goes on",
-                        d.rule,
+                        d.reason,
                         e.code()
                     ),
                 )
