@@ -327,3 +327,51 @@ fn tradier_without_account_or_token_says_what_to_do() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("keychain"), "{err}");
 }
+
+/// A fired loss limit locks opening orders in the headless guard too: said as a Critical alert,
+/// kept across a restart (said at start), lifted only by `--unlock`.
+#[test]
+fn a_loss_limit_locks_opening_orders_across_restarts_until_unlock() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("risk.toml");
+    // The futures demo's net liquidation moves with MNQ and MES: a cent under its intraday
+    // peak fires at once.
+    std::fs::write(
+        &config,
+        "dry_run = false\n[[trailing_max_loss]]\nid = \"mll\"\naction = \"flatten\"\nmax_loss = 0.01\nintraday = true\n",
+    )
+    .unwrap();
+    let run = |secs: &str, extra: &[&str]| {
+        let out = tradeguard()
+            .args([
+                "guard", "--broker", "sim", "--demo", "futures", "--seed", "5",
+            ])
+            .args(["--speed", "60", "--for", secs, "--config"])
+            .arg(&config)
+            .args(extra)
+            .env("RUST_LOG", "error")
+            .env("TRADEGUARD_DATA_DIR", dir.path())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{stdout}");
+        stdout
+    };
+    let first = run("6", &[]);
+    assert_eq!(
+        alert_lines(&first, "trading.locked").len(),
+        1,
+        "locked once: {first}"
+    );
+    assert!(first.contains("mll: trailing maximum loss"), "{first}");
+    let second = run("0.5", &[]);
+    assert!(
+        second.contains("guard: opening orders locked (Reducing"),
+        "kept across the restart: {second}"
+    );
+    let third = run("0.5", &["--unlock"]);
+    assert!(
+        third.contains("guard: opening orders unlocked (were Reducing"),
+        "{third}"
+    );
+}
