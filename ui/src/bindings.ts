@@ -655,7 +655,7 @@ export type PositionRow = {
 	quoteAgeSecs: number | null,
 	marketValue: string | null,
 	unrealizedPnl: string | null,
-	/**  Per-unit delta from the broker's Greeks, when known. */
+	/**  Per-unit delta from the broker's Greeks, when known (1 for stock and futures). */
 	delta: number | null,
 };
 
