@@ -67,11 +67,15 @@ pub enum GateRefusal {
     NoAccount,
     /// Worst-case stress requirement above the allowed share of available funds.
     #[error(
-        "worst-case requirement {requirement} exceeds {limit} ({pct}% of available funds {available})"
+        "worst case {requirement} ({scenario}) exceeds {limit} ({pct}% of available funds {available}) by {excess}"
     )]
     StressLimit {
         /// Worst-case requirement of book + order.
         requirement: Money,
+        /// The scenario it happens in.
+        scenario: crate::risk::StressScenario,
+        /// By how much it exceeds the limit.
+        excess: Money,
         /// Allowed maximum.
         limit: Money,
         /// Configured percentage.
@@ -342,6 +346,8 @@ mod tests {
             GateRefusal::NoAccount,
             GateRefusal::StressLimit {
                 requirement: Money::ZERO,
+                scenario: crate::risk::StressScenario::moved(-300),
+                excess: Money::ZERO,
                 limit: Money::ZERO,
                 pct: 90,
                 available: Money::ZERO,

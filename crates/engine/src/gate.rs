@@ -218,7 +218,8 @@ impl PreTradeGate {
             }
         }
         if !reducing && !emergency {
-            let requirement = ctx.risk.worst_case_requirement(ctx.book, &intent.legs)?;
+            let worst = ctx.risk.worst_case(ctx.book, &intent.legs)?;
+            let requirement = worst.requirement;
             let available = ctx.available_funds.ok_or(GateRefusal::NoAccount)?;
             let limit = available
                 .mul_ratio(i64::from(self.cfg.stress_pct), 100)
@@ -226,6 +227,8 @@ impl PreTradeGate {
             if requirement > limit {
                 return Err(GateRefusal::StressLimit {
                     requirement,
+                    scenario: worst.scenario,
+                    excess: requirement.checked_sub(limit).unwrap_or(requirement),
                     limit,
                     pct: self.cfg.stress_pct,
                     available,
@@ -594,10 +597,17 @@ mod tests {
             e,
             GateRefusal::StressLimit {
                 requirement: Money::from_units(40_750).unwrap_or_default(),
+                scenario: crate::risk::StressScenario::moved(-1500),
+                excess: Money::from_units(4_750).unwrap_or_default(),
                 limit: Money::from_units(36_000).unwrap_or_default(),
                 pct: 90,
                 available: Money::from_units(40_000).unwrap_or_default(),
             }
+        );
+        assert_eq!(
+            e.to_string(),
+            "worst case 40750.00 (underlying −15 %) exceeds 36000.00 (90% of available funds \
+             40000.00) by 4750.00"
         );
         ctx.available_funds = Some(Money::from_units(50_000).unwrap_or_default());
         assert_eq!(g.check(&naked, 1, &ctx), Ok(()));

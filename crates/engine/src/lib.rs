@@ -54,7 +54,7 @@ pub use group::{FillError, Group, GroupLeg, GroupPhase, LegState};
 pub use hedge::{HedgeManager, HedgeOrder};
 pub use intent::{LegIntent, OrderIntent, Purpose};
 pub use journal::{Journal, JournalRecord, JournalState, MemoryJournal};
-pub use risk::{IntrinsicStressModel, RiskModel};
+pub use risk::{IntrinsicStressModel, RiskModel, StressScenario, WorstCase};
 pub use stop::{StopLoss, StopSpec, StopState};
 pub use store_journal::StoreJournal;
 pub use stress_model::PricingStressModel;

@@ -10,13 +10,77 @@
 use crate::book::Book;
 use crate::error::RiskError;
 use crate::intent::LegIntent;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use tradeguard_model::{Instrument, Money, Price};
 
+/// One stress scenario: the underlying's move and the implied-vol and spread shocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct StressScenario {
+    /// Underlying move in basis points (−300 = −3 %).
+    pub move_bps: i64,
+    /// Implied vol as a percentage of today's (130 = IV +30 %).
+    pub vol_pct: u32,
+    /// Bid-ask spread as a percentage of today's (200 = spreads ×2).
+    pub spread_pct: u32,
+}
+
+impl StressScenario {
+    /// A move only (volatility and spreads as today).
+    pub const fn moved(move_bps: i64) -> Self {
+        Self {
+            move_bps,
+            vol_pct: 100,
+            spread_pct: 100,
+        }
+    }
+}
+
+impl std::fmt::Display for StressScenario {
+    /// `underlying −3 %, IV +50 %, spreads ×2`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let pct = |bps: i64| {
+            let s = format!("{:.2}", bps as f64 / 100.0);
+            s.trim_end_matches('0').trim_end_matches('.').to_owned()
+        };
+        let m = if self.move_bps > 0 {
+            format!("+{} %", pct(self.move_bps))
+        } else if self.move_bps < 0 {
+            format!("−{} %", pct(-self.move_bps))
+        } else {
+            "unmoved".to_owned()
+        };
+        write!(f, "underlying {m}")?;
+        if self.vol_pct != 100 {
+            let d = i64::from(self.vol_pct) - 100;
+            write!(f, ", IV {}{d} %", if d > 0 { "+" } else { "" })?;
+        }
+        if self.spread_pct != 100 {
+            write!(f, ", spreads ×{}", pct(i64::from(self.spread_pct)))?;
+        }
+        Ok(())
+    }
+}
+
+/// The worst case of a stress: the loss and the scenario it happens in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorstCase {
+    /// Worst-case loss (≥ 0).
+    pub requirement: Money,
+    /// Where it happens.
+    pub scenario: StressScenario,
+}
+
 /// Computes the worst-case requirement of the book plus an order.
 pub trait RiskModel: Send + Sync {
-    /// Worst-case loss (≥ 0) of `book` with `order` filled, over the model's stress scenarios.
-    fn worst_case_requirement(&self, book: &Book, order: &[LegIntent]) -> Result<Money, RiskError>;
+    /// The worst case (loss ≥ 0 and its scenario) of `book` with `order` filled, over the
+    /// model's stress scenarios.
+    fn worst_case(&self, book: &Book, order: &[LegIntent]) -> Result<WorstCase, RiskError>;
+
+    /// Worst-case loss (≥ 0) of `book` with `order` filled.
+    fn worst_case_requirement(&self, book: &Book, order: &[LegIntent]) -> Result<Money, RiskError> {
+        self.worst_case(book, order).map(|w| w.requirement)
+    }
 }
 
 /// Intrinsic-value stress over a grid of underlying moves (see module docs).
@@ -48,7 +112,7 @@ fn value(inst: &Instrument, qty: i64, spot: Price) -> Result<Money, RiskError> {
 }
 
 impl RiskModel for IntrinsicStressModel {
-    fn worst_case_requirement(&self, book: &Book, order: &[LegIntent]) -> Result<Money, RiskError> {
+    fn worst_case(&self, book: &Book, order: &[LegIntent]) -> Result<WorstCase, RiskError> {
         let mut pos: BTreeMap<tradeguard_model::InstrumentId, (Instrument, i64)> = BTreeMap::new();
         for (i, q) in book.positions() {
             pos.insert(i.id(), (i.clone(), q));
@@ -59,7 +123,10 @@ impl RiskModel for IntrinsicStressModel {
                 .or_insert((l.instrument.clone(), 0));
             e.1 = e.1.saturating_add(l.signed_qty());
         }
-        let mut worst = Money::ZERO;
+        let mut worst = WorstCase {
+            requirement: Money::ZERO,
+            scenario: StressScenario::moved(0),
+        };
         for m in &self.moves_bps {
             let mut pnl = Money::ZERO;
             for (inst, q) in pos.values() {
@@ -80,7 +147,12 @@ impl RiskModel for IntrinsicStressModel {
                 pnl = pnl.checked_add(d).map_err(|_| RiskError::Overflow)?;
             }
             let loss = pnl.checked_neg().map_err(|_| RiskError::Overflow)?;
-            worst = worst.max(loss);
+            if loss > worst.requirement {
+                worst = WorstCase {
+                    requirement: loss,
+                    scenario: StressScenario::moved(*m),
+                };
+            }
         }
         Ok(worst)
     }

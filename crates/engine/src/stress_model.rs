@@ -10,7 +10,7 @@
 use crate::book::Book;
 use crate::error::RiskError;
 use crate::intent::LegIntent;
-use crate::risk::RiskModel;
+use crate::risk::{RiskModel, StressScenario, WorstCase};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tradeguard_model::{Clock, Instrument, InstrumentId, Money, Right, Timestamp};
@@ -123,7 +123,7 @@ fn implied_from_mark(
 }
 
 impl RiskModel for PricingStressModel {
-    fn worst_case_requirement(&self, book: &Book, order: &[LegIntent]) -> Result<Money, RiskError> {
+    fn worst_case(&self, book: &Book, order: &[LegIntent]) -> Result<WorstCase, RiskError> {
         let mut pos: BTreeMap<InstrumentId, (Instrument, i64)> = BTreeMap::new();
         for (i, q) in book.positions() {
             pos.insert(i.id(), (i.clone(), q));
@@ -141,14 +141,24 @@ impl RiskModel for PricingStressModel {
             .map(|(inst, q)| self.risk_leg(book, inst, *q, now))
             .collect::<Result<Vec<_>, _>>()?;
         if legs.is_empty() {
-            return Ok(Money::ZERO);
+            return Ok(WorstCase {
+                requirement: Money::ZERO,
+                scenario: StressScenario::moved(0),
+            });
         }
         let result = stress_grid(&legs, &self.grid).map_err(|e| RiskError::Pricing {
             subject: "the book".to_owned(),
             code: e.code(),
         })?;
-        let worst = result.worst.loss.max(0.0);
-        Money::from_f64(worst).map_err(|_| RiskError::Overflow)
+        let w = &result.worst;
+        Ok(WorstCase {
+            requirement: Money::from_f64(w.loss.max(0.0)).map_err(|_| RiskError::Overflow)?,
+            scenario: StressScenario {
+                move_bps: (w.move_pct * 100.0).round() as i64,
+                vol_pct: (w.vol_mult * 100.0).round().max(0.0) as u32,
+                spread_pct: (w.spread_mult * 100.0).round().max(0.0) as u32,
+            },
+        })
     }
 }
 
@@ -228,6 +238,44 @@ mod tests {
         assert!(
             spread <= Money::parse("560").expect("money"),
             "spread worst case {spread}"
+        );
+    }
+
+    #[test]
+    fn the_worst_case_names_its_scenario() {
+        let model = PricingStressModel::new(clock_30_days_out());
+        let mut book = Book::new();
+        book.on_quote(&quote(stubs::put(440), "4.90", "5.10", Some(0.20), "450"));
+        let w = model
+            .worst_case(&book, &[sell(stubs::put(440), 1)])
+            .expect("naked");
+        // A short put loses most when the underlying falls, vol rises and spreads widen.
+        assert_eq!(
+            w.scenario,
+            StressScenario {
+                move_bps: -300,
+                vol_pct: 150,
+                spread_pct: 200
+            }
+        );
+        assert_eq!(
+            w.scenario.to_string(),
+            "underlying −3 %, IV +50 %, spreads ×2"
+        );
+        assert_eq!(
+            Some(w.requirement),
+            model
+                .worst_case_requirement(&book, &[sell(stubs::put(440), 1)])
+                .ok()
+        );
+        assert_eq!(
+            StressScenario {
+                move_bps: 150,
+                vol_pct: 130,
+                spread_pct: 150
+            }
+            .to_string(),
+            "underlying +1.5 %, IV +30 %, spreads ×1.5"
         );
     }
 

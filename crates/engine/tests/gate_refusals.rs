@@ -164,15 +164,28 @@ async fn stress_limit_refuses_with_requirement_and_limit() {
             requirement,
             limit,
             pct,
+            scenario,
+            excess,
             ..
         } => {
             assert_eq!(requirement, Money::from_units(75_000).unwrap());
             assert_eq!(pct, 5);
             assert!(limit < requirement);
+            assert_eq!(scenario, tradeguard_engine::StressScenario::moved(-1500));
+            assert_eq!(excess, requirement.checked_sub(limit).unwrap());
         }
         other => panic!("{other:?}"),
     }
-    assert!(audited(&j, "gate.stress_limit"));
+    // The audit log says which scenario breaks the line, and by how much.
+    let a = audits(&j)
+        .into_iter()
+        .find(|a| a.code == "gate.stress_limit")
+        .expect("audited");
+    assert!(
+        a.reason.contains("(underlying −15 %)") && a.reason.contains(" by "),
+        "{}",
+        a.reason
+    );
 }
 
 #[tokio::test(start_paused = true)]
