@@ -221,11 +221,11 @@ struct Start {
     account_lock: Option<tradeguard_store::InstanceLock>,
 }
 
-/// The IB venue's clock: the wall clock, or with `TRADEGUARD_CLOCK_START` (RFC 3339, e.g.
+/// A real venue's clock (IB, Tradier, ProjectX): the wall clock, or with `TRADEGUARD_CLOCK_START` (RFC 3339, e.g.
 /// `2027-01-11T09:29:00-05:00`) the wall clock shifted to start at that moment, for a demo or an
 /// end-to-end test of what the guard does at the open. A value that does not parse is an error
 /// in the log and the wall clock is used.
-pub fn ib_clock(start: Option<&str>) -> Arc<dyn Clock> {
+pub fn venue_clock(start: Option<&str>) -> Arc<dyn Clock> {
     let Some(text) = start.map(str::trim).filter(|t| !t.is_empty()) else {
         return Arc::new(tradeguard_model::SystemClock);
     };
@@ -307,7 +307,7 @@ impl Venue {
         notifier: Arc<dyn assignment::notify::Notifier>,
         timeout: Duration,
     ) -> Result<Self, VenueError> {
-        let clock = ib_clock(std::env::var("TRADEGUARD_CLOCK_START").ok().as_deref());
+        let clock = venue_clock(std::env::var("TRADEGUARD_CLOCK_START").ok().as_deref());
         let address = settings.address();
         let ib = Arc::new(tradeguard_ibkr::IbBroker::new(settings, clock.clone()));
         let started = tokio::time::timeout(
@@ -377,7 +377,7 @@ impl Venue {
         notifier: Arc<dyn assignment::notify::Notifier>,
         timeout: Duration,
     ) -> Result<Self, VenueError> {
-        let clock: Arc<dyn Clock> = Arc::new(tradeguard_model::SystemClock);
+        let clock = venue_clock(std::env::var("TRADEGUARD_CLOCK_START").ok().as_deref());
         let address = settings.api_url.clone();
         let b = Arc::new(tradeguard_tradier::TradierBroker::new(
             settings,
@@ -411,7 +411,7 @@ impl Venue {
         notifier: Arc<dyn assignment::notify::Notifier>,
         timeout: Duration,
     ) -> Result<Self, VenueError> {
-        let clock: Arc<dyn Clock> = Arc::new(tradeguard_model::SystemClock);
+        let clock = venue_clock(std::env::var("TRADEGUARD_CLOCK_START").ok().as_deref());
         let address = settings.hosts.api.clone();
         let b = Arc::new(tradeguard_projectx::ProjectxBroker::new(
             settings,
@@ -727,7 +727,7 @@ mod tests {
 
     #[test]
     fn the_clock_start_shifts_the_wall_clock_and_a_bad_one_is_the_wall_clock() {
-        let c = ib_clock(Some("2027-01-11T09:29:00-05:00"));
+        let c = venue_clock(Some("2027-01-11T09:29:00-05:00"));
         let want = Timestamp::from_datetime(
             chrono::DateTime::parse_from_rfc3339("2027-01-11T14:29:00Z")
                 .unwrap()
@@ -737,8 +737,8 @@ mod tests {
         assert!(c.now().duration_since(want) < Duration::from_secs(5));
         let wall = tradeguard_model::SystemClock.now();
         for bad in [None, Some(""), Some("09:29 tomorrow")] {
-            assert!(ib_clock(bad).now().duration_since(wall) < Duration::from_secs(5));
-            assert!(wall.duration_since(ib_clock(bad).now()) < Duration::from_secs(5));
+            assert!(venue_clock(bad).now().duration_since(wall) < Duration::from_secs(5));
+            assert!(wall.duration_since(venue_clock(bad).now()) < Duration::from_secs(5));
         }
     }
 

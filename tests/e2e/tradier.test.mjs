@@ -19,7 +19,9 @@ const TOKEN = "fake-token";
 const dataDir = mkdtempSync(join(tmpdir(), "tradeguard-e2e-tradier-"));
 process.env.TRADEGUARD_DATA_DIR = dataDir;
 process.env.HOME = mkdtempSync(join(tmpdir(), "tradeguard-e2e-tradier-home-"));
-delete process.env.TRADEGUARD_CLOCK_START;
+// A weekday in the regular session, whatever the hour the test runs at: the confirmed flatten
+// goes out at once (outside the session it is rightly armed for the open).
+process.env.TRADEGUARD_CLOCK_START = "2026-12-07T10:30:00-05:00";
 
 /** The fake's positions, read over its REST API as the adapter reads them. */
 async function positionsAt(url) {

@@ -6,6 +6,7 @@ mod error;
 mod guard;
 mod input;
 mod margin;
+mod preview;
 mod price;
 mod stress;
 
@@ -46,6 +47,11 @@ enum Command {
         /// JSON file with one book or an array of books; `-` reads stdin.
         input: String,
     },
+    /// Orders: `order preview FILE|-` shows what an order would do before anything is sent.
+    Order {
+        #[command(subcommand)]
+        action: OrderCommand,
+    },
     /// Headless guard: enforcement, reconciliation and status without a window.
     Guard(Box<guard::GuardArgs>),
     /// Stores a venue's secret in the OS keychain, read from standard input (never an
@@ -57,6 +63,16 @@ enum Command {
         /// The venue account the secret is for (ProjectX: the user name).
         #[arg(long)]
         account: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum OrderCommand {
+    /// Payoff, maximum profit and loss, breakevens, probability of profit, Reg T margin and the
+    /// pre-trade stress verdict of an order on a book (nothing is sent).
+    Preview {
+        /// JSON file with one order or an array of orders; `-` reads stdin.
+        input: String,
     },
 }
 
@@ -125,6 +141,9 @@ fn main() -> ExitCode {
         Command::Price { input } => run(input, price::price_case),
         Command::Margin { input } => run(input, margin::margin_case),
         Command::Stress { input } => run(input, stress::stress_case),
+        Command::Order {
+            action: OrderCommand::Preview { input },
+        } => run(input, preview::preview_case),
         // Handled above; neither reaches here.
         Command::Guard(_) | Command::Secret { .. } => return ExitCode::SUCCESS,
     };

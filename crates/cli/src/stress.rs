@@ -10,27 +10,48 @@ use crate::error::CliError;
 use crate::input::Fields;
 use crate::price::num;
 
-/// Stress one book.
-pub fn stress_case(f: &Fields<'_>) -> Result<Value, CliError> {
-    let spot = f.f64("spot")?;
-    let r = f.opt_f64("r")?.unwrap_or(0.0);
-    let q = f.opt_f64("q")?.unwrap_or(0.0);
-    let book_t = if f.has("days") || f.has("t") {
-        Some(f.years()?)
-    } else {
-        None
-    };
-    let default_mult = f.opt_f64("multiplier")?.unwrap_or(100.0);
+/// The book's shared inputs: spot, rates, the default time to expiry and multiplier.
+pub struct BookInputs {
+    pub spot: f64,
+    pub r: f64,
+    pub q: f64,
+    pub t: Option<f64>,
+    pub multiplier: f64,
+}
+
+impl BookInputs {
+    /// `spot`, `r`, `q` (default 0), `days|t` (optional) and `multiplier` (default 100).
+    pub fn read(f: &Fields<'_>) -> Result<Self, CliError> {
+        Ok(Self {
+            spot: f.f64("spot")?,
+            r: f.opt_f64("r")?.unwrap_or(0.0),
+            q: f.opt_f64("q")?.unwrap_or(0.0),
+            t: if f.has("days") || f.has("t") {
+                Some(f.years()?)
+            } else {
+                None
+            },
+            multiplier: f.opt_f64("multiplier")?.unwrap_or(100.0),
+        })
+    }
+}
+
+/// The legs under `key` (`[{type, strike, qty, vol, days|t?, style?, half_spread? | bid+ask?,
+/// multiplier?, price?}]`; `type: "stock"` holds shares), each validated so an error names it.
+/// `price` (else the mid of `bid` and `ask`) is the leg's cost basis.
+pub fn risk_legs(
+    f: &Fields<'_>,
+    key: &str,
+    optional: bool,
+    b: &BookInputs,
+) -> Result<Vec<RiskLeg>, CliError> {
     let legs = f
-        .objects("legs", false)?
+        .objects(key, optional)?
         .iter()
         .map(|l| {
             let qty = l.i64("qty")?;
-            let half_spread = match (
-                l.opt_f64("half_spread")?,
-                l.opt_f64("bid")?,
-                l.opt_f64("ask")?,
-            ) {
+            let (bid, ask) = (l.opt_f64("bid")?, l.opt_f64("ask")?);
+            let half_spread = match (l.opt_f64("half_spread")?, bid, ask) {
                 (Some(h), _, _) => Some(h),
                 (None, Some(b), Some(a)) if a >= b => Some(0.5 * (a - b)),
                 (None, Some(_), Some(_)) => {
@@ -42,24 +63,29 @@ pub fn stress_case(f: &Fields<'_>) -> Result<Value, CliError> {
                 }
                 _ => None,
             };
-            let leg_spot = l.opt_f64("spot")?.unwrap_or(spot);
+            let entry_price = match (l.opt_f64("price")?, bid, ask) {
+                (Some(p), _, _) => Some(p),
+                (None, Some(b), Some(a)) => Some(0.5 * (a + b)),
+                _ => None,
+            };
+            let leg_spot = l.opt_f64("spot")?.unwrap_or(b.spot);
             if l.str("type")? == "stock" {
                 return Ok(RiskLeg {
                     instrument: Instrument::Underlying,
                     spot: leg_spot,
-                    r,
-                    q,
+                    r: b.r,
+                    q: b.q,
                     qty,
                     multiplier: 1.0,
                     half_spread,
-                    entry_price: None,
+                    entry_price,
                 });
             }
             let kind = l.option_type("type")?;
             let t = if l.has("days") || l.has("t") {
                 l.years()?
             } else {
-                book_t.ok_or_else(|| CliError::Missing {
+                b.t.ok_or_else(|| CliError::Missing {
                     case: f.case.clone(),
                     field: l.path("t` or `days"),
                 })?
@@ -84,26 +110,32 @@ pub fn stress_case(f: &Fields<'_>) -> Result<Value, CliError> {
                     american,
                 },
                 spot: leg_spot,
-                r,
-                q,
+                r: b.r,
+                q: b.q,
                 qty,
-                multiplier: l.opt_f64("multiplier")?.unwrap_or(default_mult),
+                multiplier: l.opt_f64("multiplier")?.unwrap_or(b.multiplier),
                 half_spread,
-                entry_price: None,
+                entry_price,
             })
         })
         .collect::<Result<Vec<_>, CliError>>()?;
-    // Validate each leg here so the error names it.
     for (i, leg) in legs.iter().enumerate() {
         leg.validate().map_err(|e| {
             let lf = Fields {
                 case: f.case,
                 obj: f.obj,
-                prefix: format!("legs[{i}]."),
+                prefix: format!("{key}[{i}]."),
             };
             lf.pricing_err(e)
         })?;
     }
+    Ok(legs)
+}
+
+/// Stress one book.
+pub fn stress_case(f: &Fields<'_>) -> Result<Value, CliError> {
+    let b = BookInputs::read(f)?;
+    let legs = risk_legs(f, "legs", false, &b)?;
     let mut cfg = match f.opt_numbers("moves_pct")? {
         Some(moves) => StressConfig {
             moves_pct: moves,

@@ -1,6 +1,7 @@
 //! Runs the built `tradeguard` binary on good and bad input: every reference case through
-//! `price`, every margin example through `margin`, the stress example through `stress`, and the
-//! error contract (message names case and field, exit code 2, nothing on stdout).
+//! `price`, every margin example through `margin`, the stress example through `stress`, an
+//! iron condor through `order preview`, and the error contract (message names case and field,
+//! exit code 2, nothing on stdout).
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -18,7 +19,8 @@ struct Out {
 
 fn run(sub: &str, stdin: &str) -> Out {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tradeguard"))
-        .args([sub, "-"])
+        .args(sub.split(' '))
+        .arg("-")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -309,4 +311,110 @@ fn file_argument_and_missing_file() {
     assert_eq!(o.status.code(), Some(2));
     assert!(o.stdout.is_empty());
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// An SPY iron condor 540/550/600/610 for a 2.00 credit.
+fn condor(extra: &str) -> String {
+    format!(
+        r#"{{"id": "condor", "spot": 575, "r": 0.04, "days": 17, {extra}
+        "legs": [
+          {{"type": "put", "strike": 540, "qty": 1, "vol": 0.24, "bid": 0.95, "ask": 1.05, "price": 1.00}},
+          {{"type": "put", "strike": 550, "qty": -1, "vol": 0.22, "bid": 1.95, "ask": 2.05, "price": 2.00}},
+          {{"type": "call", "strike": 600, "qty": -1, "vol": 0.16, "bid": 1.75, "ask": 1.85, "price": 1.80}},
+          {{"type": "call", "strike": 610, "qty": 1, "vol": 0.15, "bid": 0.75, "ask": 0.85, "price": 0.80}}
+        ]}}"#
+    )
+}
+
+fn close(v: &Value, want: f64) -> bool {
+    v.as_f64().is_some_and(|x| (x - want).abs() < 1e-6)
+}
+
+#[test]
+fn an_iron_condor_preview_has_its_payoff_margin_and_a_passing_stress_verdict() {
+    let v = ok_json("order preview", &condor(r#""available_funds": 100000,"#));
+    assert!(close(&v["net_premium"], 200.0), "{v}");
+    let p = &v["profile"];
+    assert!(close(&p["max_profit"], 200.0), "{p}");
+    assert!(close(&p["max_loss"], 800.0), "{p}");
+    assert!(
+        close(&p["breakevens"][0], 548.0) && close(&p["breakevens"][1], 602.0),
+        "{p}"
+    );
+    assert_eq!(p["exact"], true);
+    let pop = p["probability_of_profit"].as_f64().unwrap();
+    assert!(pop > 0.5 && pop < 1.0, "{p}");
+    // The payoff at expiry: the full credit between the short strikes, the full loss outside.
+    let curve = v["payoff"].as_array().unwrap();
+    assert_eq!(curve.len(), 61);
+    let inside: Vec<&Value> = curve
+        .iter()
+        .filter(|p| (551.0..599.0).contains(&p["spot"].as_f64().unwrap()))
+        .collect();
+    assert!(inside.len() > 3, "{curve:?}");
+    assert!(
+        inside.iter().all(|p| close(&p["pnl_expiry"], 200.0)),
+        "{inside:?}"
+    );
+    assert!(close(&curve[0]["pnl_expiry"], -800.0), "{}", curve[0]);
+    // Reg T: the wider wing (10 × 100) gross, less the credit net.
+    let m = &v["margin"];
+    assert_eq!(m["source"], "reg_t_calculator");
+    assert!(close(&m["order"]["gross_requirement"], 1000.0), "{m}");
+    assert!(close(&m["order"]["net_of_proceeds"], 800.0), "{m}");
+    let s = &v["stress"];
+    assert_eq!(s["verdict"], "pass", "{s}");
+    assert!(close(&s["limit"], 90_000.0));
+    let loss = s["worst_loss"].as_f64().unwrap();
+    assert!(loss > 0.0 && loss < 1_000.0, "a defined-risk condor: {s}");
+}
+
+#[test]
+fn a_stress_refused_preview_names_the_scenario_and_by_how_much() {
+    let v = ok_json("order preview", &condor(r#""available_funds": 300,"#));
+    let s = &v["stress"];
+    assert_eq!(s["verdict"], "refused", "{s}");
+    let loss = s["worst_loss"].as_f64().unwrap();
+    assert!(close(&s["excess"], loss - 270.0), "{s}");
+    let reason = s["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(s["scenario"]["text"].as_str().unwrap())
+            && reason.contains("underlying")
+            && reason.contains("exceeds 270.00 (90% of available funds 300.00) by"),
+        "{reason}"
+    );
+    // Without funds the verdict is unknown, said so.
+    let v = ok_json("order preview", &condor(""));
+    assert_eq!(v["stress"]["verdict"], "unknown");
+}
+
+#[test]
+fn a_naked_call_preview_says_its_loss_is_unbounded_and_its_margin_impact() {
+    let v = ok_json(
+        "order preview",
+        r#"{"spot": 575, "days": 30, "available_funds": 50000,
+            "book": [{"type": "stock", "qty": 100, "price": 560, "bid": 574.99, "ask": 575.01}],
+            "legs": [{"type": "call", "strike": 600, "qty": -2, "vol": 0.18, "price": 3.1}]}"#,
+    );
+    assert_eq!(v["profile"]["max_loss"], Value::Null, "{v}");
+    assert!(close(&v["profile"]["max_profit"], 620.0), "{v}");
+    assert!(close(&v["profile"]["breakevens"][0], 603.1), "{v}");
+    let m = &v["margin"];
+    assert!(
+        m["impact"].as_f64().unwrap() > 0.0,
+        "one call is covered, one naked: {m}"
+    );
+}
+
+#[test]
+fn bad_preview_input_names_the_field_and_exits_2() {
+    let e = bad("order preview", &condor(r#""points": 1,"#));
+    assert!(e.contains("points") && e.contains("condor"), "{e}");
+    let e = bad(
+        "order preview",
+        r#"{"spot": 575, "days": 10, "legs": [{"type": "put", "strike": 550, "qty": -1}]}"#,
+    );
+    assert!(e.contains("legs[0].vol"), "{e}");
+    let e = bad("order preview", r#"{"spot": 575, "days": 10, "legs": []}"#);
+    assert!(e.contains("error ["), "{e}");
 }

@@ -18,6 +18,7 @@ pub use types::{Black76Greeks, Black76Inputs, BsmInputs, CashDividend, Greeks, O
 pub mod implied;
 pub mod margin;
 pub mod payoff;
+pub mod preview;
 pub mod risk_leg;
 pub mod scan;
 pub mod stress;
