@@ -95,7 +95,12 @@ pub async fn acknowledge_alert(
     alert: AlertId,
 ) -> Result<Vec<AlertView>, IpcError> {
     let store = state.store()?;
-    let at_ms = chrono::Utc::now().timestamp_millis();
+    // The venue's clock, as the alert's own time (the simulator runs ahead of the wall); the
+    // wall clock only while no venue runs.
+    let at_ms = state.venue().map_or_else(
+        |_| chrono::Utc::now().timestamp_millis(),
+        |v| v.now().millis(),
+    );
     store
         .writer()
         .write(WriteCmd::AcknowledgeAlert {
