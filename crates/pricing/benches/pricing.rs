@@ -1,5 +1,5 @@
 //! Criterion benches: ns per European price+Greeks, ns per American price, one full stress grid of
-//! a 1,000-leg book. Besides criterion's own report, each goal gets a figure file
+//! a 1,000-leg book, a 4,000-option chain's implied vols and Greeks. Besides criterion's own report, each goal gets a figure file
 //! `<id>.json` in $TRADEGUARD_BENCH_DIR (default `<workspace>/artifacts/bench`) from a plain
 //! measurement loop, so `make bench` can tabulate them.
 
@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use tradeguard_pricing::american::{AmericanMethod, american_price_unchecked};
+use tradeguard_pricing::chain::{chain_greeks, sample_chain};
 use tradeguard_pricing::european::bsm_unchecked;
 use tradeguard_pricing::margin::{MarginRules, reg_t_margin};
 use tradeguard_pricing::stress::{StressConfig, stress_grid};
@@ -200,11 +201,78 @@ fn margin(c: &mut Criterion) {
     );
 }
 
+fn chain(c: &mut Criterion) {
+    if !measuring() {
+        return; // listed or run as a test (nextest, cargo test): measure only under `cargo bench`
+    }
+
+    // 20 expiries × 100 strikes × call and put, quoted a cent either side of a smile.
+    let quotes = sample_chain(575.0, 0.04, 0.01, 20, 100);
+    let n = quotes.len();
+    let mut rows = Vec::with_capacity(n);
+    let mut g = c.benchmark_group("chain");
+    g.measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_millis(500))
+        .sample_size(20);
+    g.throughput(Throughput::Elements(n as u64));
+    g.bench_function("chain_4000_iv_and_greeks", |b| {
+        b.iter(|| {
+            chain_greeks(575.0, 0.04, 0.01, black_box(&quotes), &mut rows);
+            black_box(rows.len())
+        })
+    });
+    g.finish();
+    // Cold: every implied vol solved from scratch (the first tick).
+    let ns = measure_ns(50, 1, |_| {
+        let mut fresh = Vec::with_capacity(n);
+        chain_greeks(575.0, 0.04, 0.01, black_box(&quotes), &mut fresh);
+        black_box(fresh.len());
+    });
+    write_figure(
+        "pricing_chain_4000_ms",
+        "Option chain of 4,000 options, first tick: implied vol from the mid + price and Greeks, one core",
+        ns / 1e6,
+        "ms",
+        "< 2 ms",
+    );
+    write_figure(
+        "pricing_chain_ns_per_option",
+        "Option chain, first tick: implied vol + price and Greeks, per option",
+        ns / n as f64,
+        "ns",
+        "< 500 ns",
+    );
+    // Every later tick: the quotes move a cent and each solve starts from the last vol.
+    let moved: Vec<_> = quotes
+        .iter()
+        .map(|c| tradeguard_pricing::chain::ChainQuote {
+            bid: c.bid.map(|b| b + 0.01),
+            ask: c.ask.map(|a| a + 0.01),
+            ..*c
+        })
+        .collect();
+    chain_greeks(575.0, 0.04, 0.01, &quotes, &mut rows);
+    let mut ticks = 0usize;
+    let ns = measure_ns(50, 1, |_| {
+        ticks += 1;
+        let tick = if ticks % 2 == 1 { &moved } else { &quotes };
+        chain_greeks(575.0, 0.04, 0.01, black_box(tick), &mut rows);
+        black_box(rows.len());
+    });
+    write_figure(
+        "pricing_chain_4000_tick_ms",
+        "Option chain of 4,000 options, each later tick (solves start from the last vols)",
+        ns / 1e6,
+        "ms",
+        "< 2 ms",
+    );
+}
+
 /// `cargo bench` passes `--bench`; nextest and `cargo test` list or run bench targets without
 /// it, and then nothing is measured and no figure file is written.
 fn measuring() -> bool {
     std::env::args().any(|a| a == "--bench")
 }
 
-criterion_group!(benches, european, american, stress, margin);
+criterion_group!(benches, european, american, stress, margin, chain);
 criterion_main!(benches);

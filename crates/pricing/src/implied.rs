@@ -20,6 +20,25 @@ pub fn implied_vol(
     r: f64,
     q: f64,
 ) -> Result<f64, PricingError> {
+    implied_vol_from(kind, price, s, k, t, r, q, None, 0.0)
+}
+
+/// [`implied_vol`] from a starting guess (e.g. the same option's implied vol at the previous
+/// quote: Newton then needs a step or two), stopping once a step moves the vol less than
+/// `vol_tol` (absolute; `0.0`: to the last bits, as [`implied_vol`]). A guess outside the
+/// solver's bracket is ignored.
+#[allow(clippy::too_many_arguments)]
+pub fn implied_vol_from(
+    kind: OptionType,
+    price: f64,
+    s: f64,
+    k: f64,
+    t: f64,
+    r: f64,
+    q: f64,
+    guess: Option<f64>,
+    vol_tol: f64,
+) -> Result<f64, PricingError> {
     finite("price", price)?;
     positive("spot", s)?;
     positive("strike", k)?;
@@ -54,7 +73,10 @@ pub fn implied_vol(
     let sqrt_t = t.sqrt();
     let x = (sq / kr).ln();
     // Inflection point of price(vol): total vol sqrt(2|x|).
-    let mut v = ((2.0 * x.abs()).sqrt() / sqrt_t).max(0.05);
+    let mut v = match guess {
+        Some(g) if g.is_finite() && g > 0.0 && g < MAX_VOL => g,
+        _ => ((2.0 * x.abs()).sqrt() / sqrt_t).max(0.05),
+    };
     let (mut lo, mut hi) = (0.0_f64, MAX_VOL);
     if price_at(hi) < price {
         return Err(PricingError::ImpliedVolNoConvergence { price });
@@ -77,7 +99,7 @@ pub fn implied_vol(
         if !(next > lo && next < hi) {
             next = 0.5 * (lo + hi);
         }
-        if (next - v).abs() < 1e-15 * v.max(1e-3) || hi - lo < 1e-15 {
+        if (next - v).abs() < (1e-15 * v.max(1e-3)).max(vol_tol) || hi - lo < 1e-15 {
             return Ok(next);
         }
         if diff.abs() <= 1e-15 * price.max(1e-300) {

@@ -5,6 +5,7 @@
 //! Inputs are this crate's own plain types (f64 inside the models); margin money is fixed-point.
 
 pub mod american;
+pub mod chain;
 pub mod error;
 pub mod european;
 pub mod normal;

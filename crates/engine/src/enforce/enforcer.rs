@@ -641,7 +641,11 @@ async fn drive_closes(core: &SharedCore) -> TaskResult {
                 // wait a missing reference price is not a failed attempt.
                 let created = core.lock().closes.get(job).map(|j| j.created);
                 let waiting = created.is_some_and(|c| now < c.plus(core.cfg.close_quote_wait));
-                if e.code() == "gate.no_price" && waiting {
+                let no_price = matches!(
+                    e,
+                    crate::error::ExecError::Refused(crate::error::GateRefusal::NoPrice { .. })
+                );
+                if no_price && waiting {
                     if let Some(j) = core.lock().closes.get_mut(job) {
                         j.state = CloseState::Pending {
                             not_before: now.plus(core.cfg.eval_interval),
