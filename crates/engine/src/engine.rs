@@ -1578,13 +1578,14 @@ impl Engine {
         let mut d: Option<Timestamp> = None;
         let mut put = |t: Timestamp| d = Some(d.map_or(t, |x| x.min(t)));
         for g in self.groups.values().filter(|g| !g.phase.is_terminal()) {
+            let timeout = g.intent.leg_timeout.unwrap_or(self.cfg.leg_timeout);
             for l in &g.legs {
                 if let (Some(s), false, true) = (
                     l.sent_at,
                     l.timeout_cancel,
                     l.order_id.is_some() && !l.state.is_terminal(),
                 ) {
-                    put(s.plus(self.cfg.leg_timeout));
+                    put(s.plus(timeout));
                 }
             }
         }
@@ -1619,11 +1620,12 @@ impl Engine {
         // Leg time-outs.
         let mut to_cancel: Vec<(GroupId, usize, OrderId)> = Vec::new();
         for g in self.groups.values().filter(|g| !g.phase.is_terminal()) {
+            let timeout = g.intent.leg_timeout.unwrap_or(self.cfg.leg_timeout);
             for (i, l) in g.legs.iter().enumerate() {
                 if let (Some(s), Some(oid)) = (l.sent_at, l.order_id)
                     && !l.timeout_cancel
                     && !l.state.is_terminal()
-                    && now >= s.plus(self.cfg.leg_timeout)
+                    && now >= s.plus(timeout)
                 {
                     to_cancel.push((g.id, i, oid));
                 }

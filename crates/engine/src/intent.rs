@@ -80,6 +80,11 @@ pub struct OrderIntent {
     /// resumes an interrupted emergency close this way). Not sent to the broker.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_ref: Option<String>,
+    /// How long each leg's order may work unfilled before it is cancelled (the group then ends
+    /// once the broker confirms the cancel); `None`: the engine's `leg_timeout`. The hybrid exit
+    /// gives its limit orders 2 s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leg_timeout: Option<std::time::Duration>,
 }
 
 impl OrderIntent {
@@ -94,6 +99,7 @@ impl OrderIntent {
             tif: Tif::Day,
             outside_rth: false,
             client_ref: None,
+            leg_timeout: None,
         }
     }
 

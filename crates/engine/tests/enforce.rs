@@ -63,6 +63,7 @@ impl RuleEvaluator for MaxShort {
                 }],
                 reason: format!("{} short {} > {}", p.instrument.id(), -p.qty, self.max),
                 locks_opening: false,
+                hybrid_exit: false,
             })
             .collect()
     }
@@ -246,6 +247,7 @@ impl RuleEvaluator for Hovering {
                 }],
                 reason: "P&L at the target".into(),
                 locks_opening: false,
+                hybrid_exit: false,
             })
             .collect()
     }

@@ -63,6 +63,7 @@ impl RuleEvaluator for FlattenEverythingNew {
                     .collect(),
                 reason: format!("{} is new", s.name),
                 locks_opening: false,
+                hybrid_exit: false,
             });
         }
         out

@@ -67,6 +67,24 @@ pub struct CloseJob {
     pub state: CloseState,
     /// Last failure text.
     pub last_error: Option<String>,
+    /// How the close goes out (the `stop_loss` rule's is the hybrid exit).
+    pub exit: Exit,
+    /// The next send asks the broker what it holds first (after the hybrid exit's limit stage:
+    /// what filled is the broker's to say, not the live book's, which may lag).
+    pub check_broker: bool,
+}
+
+/// How a close goes out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Exit {
+    /// Market orders.
+    Market,
+    /// The hybrid exit, first stage: limit orders at the touch less a slippage buffer, working
+    /// for a short time; what they leave goes at market once the broker confirmed their
+    /// cancels (the group ends only when every order is done).
+    HybridLimit,
+    /// The hybrid exit, second stage: the rest at market.
+    HybridMarket,
 }
 
 /// The intent closing `legs` at market (what a close job hands to the coordinator).
@@ -172,9 +190,49 @@ impl CloseTracker {
                 parked_at: None,
                 state: CloseState::Pending { not_before: now },
                 last_error: None,
+                exit: Exit::Market,
+                check_broker: false,
             },
         );
         Some(id)
+    }
+
+    /// The job goes out as the hybrid exit (limit orders first).
+    pub fn set_hybrid(&mut self, id: u64) {
+        if let Some(j) = self.jobs.get_mut(&id) {
+            j.exit = Exit::HybridLimit;
+        }
+    }
+
+    /// The hybrid exit's limit stage ended without closing everything (its orders are done at
+    /// the broker: filled, or cancelled and confirmed): the rest goes at market now, with what
+    /// `filled` (per instrument, unsigned) taken off first; not a failed attempt. `false` when
+    /// the job is not in its limit stage.
+    pub fn to_market(
+        &mut self,
+        id: u64,
+        filled: &BTreeMap<InstrumentId, i64>,
+        now: Timestamp,
+    ) -> bool {
+        let Some(j) = self.jobs.get_mut(&id) else {
+            return false;
+        };
+        if j.exit != Exit::HybridLimit {
+            return false;
+        }
+        j.exit = Exit::HybridMarket;
+        j.check_broker = true;
+        for l in &mut j.legs {
+            let done = filled
+                .get(&l.instrument.id())
+                .copied()
+                .unwrap_or(0)
+                .min(l.qty.abs());
+            l.qty = l.qty.signum() * (l.qty.abs() - done);
+        }
+        j.legs.retain(|l| l.qty != 0);
+        j.state = CloseState::Pending { not_before: now };
+        true
     }
 
     /// A job.
@@ -570,6 +628,46 @@ mod tests {
         assert_eq!(i.purpose, Purpose::Emergency);
         let legs: Vec<(Side, i64)> = i.legs.iter().map(|l| (l.side, l.qty)).collect();
         assert_eq!(legs, vec![(Side::Buy, 2), (Side::Sell, 3)]);
+    }
+
+    /// The hybrid exit's limit stage hands over exactly what it left: fills taken off, fully
+    /// filled legs dropped, the broker asked before the market send; not a failed attempt;
+    /// only a job in its limit stage moves (a market job's failure stays a failure).
+    #[test]
+    fn the_hybrid_limit_stage_hands_over_what_it_left() {
+        let mut t = CloseTracker::default();
+        let now = Timestamp::from_secs(1000);
+        let id = t
+            .add(
+                stubs::account(),
+                Some(StrategyId(4)),
+                Purpose::Flatten,
+                "sl",
+                vec![leg(440, -2), leg(430, 2)],
+                now,
+            )
+            .unwrap();
+        let filled = |v: &[(i64, i64)]| -> BTreeMap<InstrumentId, i64> {
+            v.iter().map(|(k, q)| (stubs::put(*k).id(), *q)).collect()
+        };
+        assert!(!t.to_market(id, &filled(&[]), now), "not hybrid");
+        t.set_hybrid(id);
+        assert_eq!(t.get(id).unwrap().exit, Exit::HybridLimit);
+        // The short bought back in full, one of the two longs sold.
+        assert!(t.to_market(id, &filled(&[(440, 2), (430, 1)]), now));
+        let j = t.get(id).unwrap();
+        assert_eq!(j.exit, Exit::HybridMarket);
+        assert!(j.check_broker && j.failures == 0);
+        let legs: Vec<(InstrumentId, i64)> =
+            j.legs.iter().map(|l| (l.instrument.id(), l.qty)).collect();
+        assert_eq!(legs, vec![(stubs::put(430).id(), 1)]);
+        assert_eq!(j.state, CloseState::Pending { not_before: now });
+        let i = j.intent();
+        assert_eq!(
+            (i.legs[0].side, i.legs[0].qty, i.legs[0].order_type),
+            (Side::Sell, 1, OrderType::Market)
+        );
+        assert!(!t.to_market(id, &filled(&[]), now), "once");
     }
 
     /// Do no harm: a strategy's close (every leg of a spread) is never queued in part: with

@@ -61,6 +61,12 @@ pub struct EnforceConfig {
     pub strategy_settle: Duration,
     /// A broker connection down this long is a Critical alert (and its restore a Warning).
     pub link_alert_after: Duration,
+    /// The hybrid exit of a `stop_loss` rule: its limit orders (the touch ∓ this buffer, in
+    /// basis points) work this long before they are cancelled; the rest goes at market once
+    /// the broker confirms the cancels.
+    pub hybrid_exit_timeout: Duration,
+    /// The hybrid exit's slippage buffer in basis points of the touch (50 = 0.5 %).
+    pub hybrid_exit_slippage_bps: u32,
 }
 
 impl Default for EnforceConfig {
@@ -87,6 +93,8 @@ impl Default for EnforceConfig {
             dry_run: false,
             strategy_settle: Duration::from_secs(12),
             link_alert_after: Duration::from_secs(5),
+            hybrid_exit_timeout: Duration::from_secs(2),
+            hybrid_exit_slippage_bps: 50,
         }
     }
 }

@@ -7,7 +7,7 @@
 //! book is re-synced from the positions when they changed (the rules see its views).
 
 use crate::alert::Severity;
-use crate::enforce::closer::{AfterFailure, CloseState};
+use crate::enforce::closer::{AfterFailure, CloseState, Exit};
 use crate::enforce::core::{Core, SharedCore};
 use crate::enforce::evaluator::{CloseLeg, Decision, EvalInput, RuleAction};
 use crate::enforce::strategy_link;
@@ -144,6 +144,9 @@ pub(crate) async fn enforce_once(core: &SharedCore) -> TaskResult {
                     d.close.clone(),
                     now,
                 );
+                if let Some(id) = queued.filter(|_| d.hybrid_exit) {
+                    st.closes.set_hybrid(id);
+                }
                 if queued.is_none() {
                     // Still breached while its close is parked: tried again now and then.
                     let instruments: Vec<_> = d.close.iter().map(|l| l.instrument.id()).collect();
@@ -230,11 +233,21 @@ pub(crate) async fn enforce_once(core: &SharedCore) -> TaskResult {
                 .audit(
                     "dry_run",
                     &code,
-                    format!(
-                        "dry-run: would send Flatten {} at market for {}",
-                        legs.join(", "),
-                        d.account
-                    ),
+                    if d.hybrid_exit {
+                        format!(
+                            "dry-run: would send Flatten {} for {} as the hybrid exit (limits at the touch less {} bps for {} s, then market)",
+                            legs.join(", "),
+                            d.account,
+                            core.cfg.hybrid_exit_slippage_bps,
+                            core.cfg.hybrid_exit_timeout.as_secs_f64()
+                        )
+                    } else {
+                        format!(
+                            "dry-run: would send Flatten {} at market for {}",
+                            legs.join(", "),
+                            d.account
+                        )
+                    },
                     Some(Purpose::Flatten),
                 )
                 .await;
@@ -344,6 +357,47 @@ async fn futures_past_roll(core: &Core, positions: &[PositionView], now: Timesta
             )
             .await;
     }
+}
+
+/// The hybrid exit's first stage: each leg a limit order at its touch (the ask to buy back, the
+/// bid to sell) less the slippage buffer, rounded away from the market to the tick, working for
+/// `hybrid_exit_timeout`. A leg without its touch sends the whole close at market instead (the
+/// exit is never held back for want of a quote).
+fn hybrid_limits(
+    mut intent: crate::intent::OrderIntent,
+    book: &crate::live::LiveBook,
+    cfg: &crate::enforce::config::EnforceConfig,
+) -> crate::intent::OrderIntent {
+    use tradeguard_model::{OrderType, Price, Side};
+    let mut limits = Vec::with_capacity(intent.legs.len());
+    for l in &intent.legs {
+        let q = book.quote(&l.instrument.id());
+        let touch = match l.side {
+            Side::Buy => q.and_then(|q| q.ask),
+            Side::Sell => q.and_then(|q| q.bid),
+        };
+        let Some(touch) = touch.filter(|p| p.raw() > 0) else {
+            tracing::warn!(instrument = %l.instrument.id(), "hybrid exit: no touch to price a limit from; the close goes at market");
+            return intent;
+        };
+        let tick = match &l.instrument {
+            tradeguard_model::Instrument::Future { symbol, .. } => {
+                tradeguard_model::futures::spec(symbol).map_or(Price::from_raw(100), |s| s.tick)
+            }
+            _ => Price::from_raw(100),
+        };
+        limits.push(crate::stop::limit_price(
+            l.side,
+            touch,
+            cfg.hybrid_exit_slippage_bps,
+            tick,
+        ));
+    }
+    for (l, limit) in intent.legs.iter_mut().zip(limits) {
+        l.order_type = OrderType::Limit { limit };
+    }
+    intent.leg_timeout = Some(cfg.hybrid_exit_timeout);
+    intent
 }
 
 fn held(positions: &[Position]) -> BTreeMap<(AccountId, InstrumentId), i64> {
@@ -488,6 +542,26 @@ async fn drive_closes(core: &SharedCore) -> TaskResult {
                         .await;
                 }
                 Some(g) if g.phase.is_terminal() => {
+                    // The hybrid exit's limit stage is over: every order of it is done at the
+                    // broker (filled, or its cancel confirmed); the rest goes at market.
+                    let mut filled: BTreeMap<InstrumentId, i64> = BTreeMap::new();
+                    for l in g.legs.iter().filter(|l| !l.rollback) {
+                        *filled.entry(l.intent.instrument.id()).or_default() += l.filled();
+                    }
+                    if core.lock().closes.to_market(job, &filled, now) {
+                        core.alerter
+                            .audit(
+                                "hybrid_exit_market",
+                                "close.hybrid_market",
+                                format!(
+                                    "close {job}: the limit orders of group {gid} left part of the exit ({}); their cancels are confirmed, the rest goes at market",
+                                    group_failure(g)
+                                ),
+                                Some(Purpose::Flatten),
+                            )
+                            .await;
+                        continue;
+                    }
                     fail(core, job, group_failure(g), None).await;
                 }
                 Some(_) => {}
@@ -542,7 +616,7 @@ async fn drive_closes(core: &SharedCore) -> TaskResult {
             .lock()
             .closes
             .get(job)
-            .map(|j| j.failures > 0 || j.unreachable > 0)
+            .map(|j| j.failures > 0 || j.unreachable > 0 || j.check_broker)
         else {
             continue;
         };
@@ -606,9 +680,15 @@ async fn drive_closes(core: &SharedCore) -> TaskResult {
                 }
             });
             let intent = (!j.legs.is_empty()).then(|| j.intent());
-            if intent.is_none() {
-                st.closes.remove(job);
-            }
+            let hybrid = j.exit == Exit::HybridLimit;
+            let intent = match intent {
+                None => {
+                    st.closes.remove(job);
+                    None
+                }
+                Some(i) if hybrid => Some(hybrid_limits(i, &st.book, &core.cfg)),
+                Some(i) => Some(i),
+            };
             (gone, intent)
         };
         if !gone.is_empty() {

@@ -65,6 +65,9 @@ pub struct Decision {
     /// opening orders are locked in the guard too (the trading state goes to `Reducing`) until
     /// the trader unlocks them.
     pub locks_opening: bool,
+    /// The close goes out as the hybrid exit (limit orders for a moment, then market for the
+    /// rest once their cancels are confirmed): the `stop_loss` rule's.
+    pub hybrid_exit: bool,
 }
 
 /// Suffix of the rule id of a decision that could not be evaluated for want of data (a mark,

@@ -335,6 +335,7 @@ fn convert(d: rules::Decision, positions: &PositionIndex<'_>) -> Decision {
         close,
         reason: d.reason,
         locks_opening: flatten && LOSS_LIMITS.contains(&d.rule),
+        hybrid_exit: flatten && d.rule == "stop_loss",
     }
 }
 
