@@ -93,20 +93,7 @@ async fn a_future_held_past_its_roll_date_is_said_once_and_nothing_is_sent() {
     // The demo holds the March 2025 contracts (roll Thursday 13 March); start the day after.
     let fri = chrono::NaiveDate::from_ymd_opt(2025, 3, 14).unwrap();
     s.config.start = tradeguard_sim::calendar::et_time(fri, 10, 0);
-    let start = s.config.start;
-    let b = Arc::new(SimBroker::new(s.venue().unwrap(), Speed::RealTime));
-    b.connect().await.unwrap();
-    let j = MemoryJournal::new();
-    let g = guard_on_sim(
-        b.clone(),
-        start,
-        &j,
-        "575",
-        EnforceConfig::default(),
-        Box::new(tradeguard_engine::enforce::NoRules),
-        AssignmentConfig::default(),
-    )
-    .await;
+    let (b, j, g) = without_rules(s).await;
     // Alerts are journaled: read from there, none is missed however early it came.
     tokio::time::sleep(Duration::from_secs(30)).await;
     let rolls = roll_alerts(&j);
@@ -125,7 +112,22 @@ async fn a_future_held_past_its_roll_date_is_said_once_and_nothing_is_sent() {
 
 #[tokio::test(start_paused = true)]
 async fn a_future_before_its_roll_date_is_not_said() {
-    let s = Scenario::futures_demo(5);
+    let (_b, j, g) = without_rules(Scenario::futures_demo(5)).await;
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    assert!(!g.positions().is_empty(), "the book was read");
+    assert!(g.status().await.evaluations > 0, "the enforcer ran");
+    assert!(roll_alerts(&j).is_empty());
+    g.shutdown().await;
+}
+
+/// The scenario's venue and the guard on it, without rules.
+async fn without_rules(
+    s: Scenario,
+) -> (
+    Arc<SimBroker>,
+    MemoryJournal,
+    tradeguard_engine::enforce::Guard,
+) {
     let start = s.config.start;
     let b = Arc::new(SimBroker::new(s.venue().unwrap(), Speed::RealTime));
     b.connect().await.unwrap();
@@ -140,11 +142,7 @@ async fn a_future_before_its_roll_date_is_not_said() {
         AssignmentConfig::default(),
     )
     .await;
-    tokio::time::sleep(Duration::from_secs(30)).await;
-    assert!(!g.positions().is_empty(), "the book was read");
-    assert!(g.status().await.evaluations > 0, "the enforcer ran");
-    assert!(roll_alerts(&j).is_empty());
-    g.shutdown().await;
+    (b, j, g)
 }
 
 fn roll_alerts(j: &MemoryJournal) -> Vec<tradeguard_engine::Alert> {

@@ -44,6 +44,24 @@ fn stop_loss_rules() -> Box<dyn tradeguard_engine::enforce::RuleEvaluator> {
     Box::new(r)
 }
 
+/// The guard on `b` with the stop-loss rule.
+async fn guarded(
+    b: &Arc<tradeguard_sim::SimBroker>,
+) -> (MemoryJournal, tradeguard_engine::enforce::Guard) {
+    let j = MemoryJournal::new();
+    let g = guard_on_sim(
+        b.clone(),
+        start_ts(),
+        &j,
+        "500",
+        EnforceConfig::default(),
+        stop_loss_rules(),
+        AssignmentConfig::default(),
+    )
+    .await;
+    (j, g)
+}
+
 /// Every journaled version of every group, in journal order.
 fn group_records(j: &MemoryJournal) -> Vec<Group> {
     j.records()
@@ -70,17 +88,7 @@ async fn a_stop_loss_exits_with_limits_at_the_touch_less_the_buffer() {
         .unwrap()
         .ask
         .unwrap();
-    let j = MemoryJournal::new();
-    let g = guard_on_sim(
-        b.clone(),
-        start_ts(),
-        &j,
-        "500",
-        EnforceConfig::default(),
-        stop_loss_rules(),
-        AssignmentConfig::default(),
-    )
-    .await;
+    let (j, g) = guarded(&b).await;
     for _ in 0..300 {
         if flat(&b).await {
             break;
@@ -137,17 +145,7 @@ async fn a_stop_loss_exits_with_limits_at_the_touch_less_the_buffer() {
 #[tokio::test(start_paused = true)]
 async fn a_limit_the_market_ran_from_is_cancelled_and_only_then_the_rest_goes_at_market() {
     let b = broker(vertical_cfg(32, 1_000));
-    let j = MemoryJournal::new();
-    let g = guard_on_sim(
-        b.clone(),
-        start_ts(),
-        &j,
-        "500",
-        EnforceConfig::default(),
-        stop_loss_rules(),
-        AssignmentConfig::default(),
-    )
-    .await;
+    let (j, g) = guarded(&b).await;
     // The first limit is on its way (a second of latency): SPY falls 6 %, the 510 put's ask
     // runs far above the limit.
     let mut moved = false;

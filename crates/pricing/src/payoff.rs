@@ -15,6 +15,16 @@ pub struct PayoffPoint {
     pub pnl_today: f64,
 }
 
+/// Each leg's cost basis per share: its `entry_price`, else its model value now.
+pub(crate) fn cost_basis(legs: &[RiskLeg]) -> Vec<f64> {
+    legs.iter()
+        .map(|l| {
+            l.entry_price
+                .unwrap_or_else(|| l.value_per_share(l.spot, 1.0, 0.0))
+        })
+        .collect()
+}
+
 /// P&L at `points` evenly spaced spots in `[lo, hi]`. Each leg's cost basis is its
 /// `entry_price`, or its model value now when absent.
 pub fn payoff_curve(
@@ -43,13 +53,7 @@ pub fn payoff_curve(
     } else {
         0.0
     };
-    let basis: Vec<f64> = legs
-        .iter()
-        .map(|l| {
-            l.entry_price
-                .unwrap_or_else(|| l.value_per_share(l.spot, 1.0, 0.0))
-        })
-        .collect();
+    let basis = cost_basis(legs);
     let out = (0..points)
         .map(|i| {
             let spot = lo + (hi - lo) * i as f64 / (points - 1) as f64;

@@ -63,13 +63,7 @@ pub fn expiry_profile(
     let horizon = expiries.iter().copied().fold(f64::INFINITY, f64::min);
     let horizon = if horizon.is_finite() { horizon } else { 0.0 };
     let exact = expiries.iter().all(|t| (t - horizon).abs() < 1e-9);
-    let basis: Vec<f64> = legs
-        .iter()
-        .map(|l| {
-            l.entry_price
-                .unwrap_or_else(|| l.value_per_share(l.spot, 1.0, 0.0))
-        })
-        .collect();
+    let basis = crate::payoff::cost_basis(legs);
     let pnl = |s: f64| -> f64 {
         legs.iter()
             .zip(&basis)
