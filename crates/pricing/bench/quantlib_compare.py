@@ -5,7 +5,9 @@ The cases are read from crates/pricing/tests/data/pricing_reference.json (the `e
 and `american` sections, t = days/365). For each section the script times, per case, one full
 re-pricing in QuantLib-Python (spot quote bumped so the instrument recalculates):
   * European: AnalyticEuropeanEngine, NPV + delta, gamma, vega, theta, rho, dividendRho;
-  * American: QdFpAmericanEngine with QuantLib's fastScheme (the same algorithm as ours).
+  * American: QdFpAmericanEngine with QuantLib's fastScheme (the same algorithm as ours);
+  * the option chain of the chain bench: implied std dev from each mid, then BlackCalculator
+    price and Greeks, per option.
 
 Invocation (run AFTER `cargo bench -p tradeguard-pricing`, so our figure files exist):
 
@@ -19,6 +21,7 @@ ratio_european_vs_quantlib.json / ratio_american_vs_quantlib.json (QuantLib time
 """
 
 import json
+import math
 import os
 import pathlib
 import statistics
@@ -77,6 +80,51 @@ def time_cases(built, greeks, rounds=7, reps=None):
     return statistics.median(samples)
 
 
+def sample_chain(spot, r, q, expiries, strikes):
+    """The chain of `tradeguard_pricing::chain::sample_chain`: the same strikes, expiries, smile
+    and quotes a cent either side of the Black-Scholes price (QuantLib's BlackCalculator)."""
+    out = []
+    for e in range(expiries):
+        t = (7.0 + 14.0 * e) / 365.0
+        df, fwd = math.exp(-r * t), spot * math.exp((r - q) * t)
+        for k in range(strikes):
+            strike = spot * (0.7 + 0.6 * k / max(strikes - 1, 1))
+            m = math.log(strike / spot)
+            vol = 0.18 + 0.25 * m * m - 0.08 * m
+            for kind in (ql.Option.Call, ql.Option.Put):
+                px = ql.BlackCalculator(ql.PlainVanillaPayoff(kind, strike), fwd, vol * math.sqrt(t), df).value()
+                bid, ask = max(px - 0.01, 0.0), px + 0.01
+                out.append((kind, strike, t, df, fwd, bid, ask))
+    return out
+
+
+def time_chain(chain, spot, rounds=5):
+    """Median over rounds of the seconds per option: implied vol from the mid (QuantLib's
+    blackFormulaImpliedStdDev) then price and Greeks (BlackCalculator), one-sided quotes skipped
+    as ours skips them."""
+    samples = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for kind, strike, t, df, fwd, bid, ask in chain:
+            if bid <= 0.0:
+                continue
+            mid = 0.5 * (bid + ask)
+            try:
+                sd = ql.blackFormulaImpliedStdDev(kind, strike, fwd, mid, df)
+            except RuntimeError:
+                continue
+            c = ql.BlackCalculator(ql.PlainVanillaPayoff(kind, strike), fwd, sd, df)
+            c.value()
+            c.delta(spot)
+            c.gamma(spot)
+            c.vega(t)
+            c.theta(spot, t)
+            c.rho(t)
+            c.dividendRho(t)
+        samples.append((time.perf_counter() - start) / len(chain))
+    return statistics.median(samples)
+
+
 def write_figure(fid, metric, value, unit, goal):
     d = bench_dir()
     d.mkdir(parents=True, exist_ok=True)
@@ -123,6 +171,20 @@ def main():
         result["ours_american_us"] = ours_a
         result["ratio_american"] = amer_us / ours_a
         write_figure("ratio_american_vs_quantlib", "American: QuantLib-Python time / ours", amer_us / ours_a, "x", "> 1 (faster)")
+    chain = sample_chain(575.0, 0.04, 0.01, 20, 100)
+    chain_ns = time_chain(chain, 575.0) * 1e9
+    result["quantlib_chain_ns_per_option"] = chain_ns
+    write_figure(
+        "quantlib_chain_ns_per_option",
+        "QuantLib-Python option chain: implied std dev from the mid + BlackCalculator price and Greeks, per option (same chain)",
+        chain_ns,
+        "ns",
+        "reference",
+    )
+    ours_c = read_figure("pricing_chain_ns_per_option")
+    if ours_c:
+        result["ratio_chain"] = chain_ns / ours_c
+        write_figure("ratio_chain_vs_quantlib", "Option chain: QuantLib-Python time / ours", chain_ns / ours_c, "x", "> 1 (faster)")
     json.dump(result, sys.stdout, indent=2)
     sys.stdout.write("\n")
 
