@@ -115,12 +115,15 @@ async fn a_stop_loss_exits_with_limits_at_the_touch_less_the_buffer() {
         .unwrap();
     match buy.intent.order_type {
         OrderType::Limit { limit } => {
-            // The ask when the stop fired × 1.005, rounded up to the cent: a cent grid, within
-            // a hair of the ask at the start (the market barely moved meanwhile), and the
-            // buy-back filled at or under it.
-            assert_eq!(limit.raw() % 100, 0, "{limit} on the cent");
+            // The ask when the stop fired × 1.005, rounded up to the dime (an option over $3:
+            // a tick every class takes), within a hair of the ask at the start (the market
+            // barely moved meanwhile), and the buy-back filled at or under it.
+            assert_eq!(limit.raw() % 1_000, 0, "{limit} on the dime");
             let (l, a) = (limit.to_f64(), ask.to_f64());
-            assert!(l > a && l <= a * 1.01, "{limit} vs ask {ask} at the start");
+            assert!(
+                l > a && l <= a * 1.005 + 0.1 + 0.05,
+                "{limit} vs ask {ask} at the start"
+            );
             let fills: Vec<_> = executions(&b)
                 .await
                 .into_iter()
