@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tradeguard_engine::MemoryJournal;
 use tradeguard_engine::assignment::AssignmentConfig;
-use tradeguard_engine::enforce::{EnforceConfig, RiskRules};
+use tradeguard_engine::enforce::EnforceConfig;
 use tradeguard_model::{Broker, Instrument, Money, Price};
 use tradeguard_sim::{Scenario, SimBroker, Speed};
 
@@ -35,15 +35,9 @@ async fn the_futures_demo_is_reduced_to_max_contracts_and_valued_by_open_pnl() {
         (49_000.0..51_000.0).contains(&nlv),
         "open P&L, not notional: {nlv}"
     );
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("risk.toml");
-    std::fs::write(
-        &path,
+    let rules = common::rules_file(
         "dry_run = false\n[[max_contracts]]\nid = \"max-2\"\naction = \"flatten\"\nmax_contracts = 2\n",
-    )
-    .unwrap();
-    let rules =
-        RiskRules::load(&path, Arc::new(tradeguard_engine::assignment::AlwaysOpen)).unwrap();
+    );
     let j = MemoryJournal::new();
     let g = guard_on_sim(
         b.clone(),
@@ -51,7 +45,7 @@ async fn the_futures_demo_is_reduced_to_max_contracts_and_valued_by_open_pnl() {
         &j,
         "575",
         EnforceConfig::default(),
-        Box::new(rules),
+        rules,
         AssignmentConfig::default(),
     )
     .await;

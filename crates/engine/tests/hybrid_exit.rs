@@ -13,7 +13,7 @@ use common::*;
 use std::sync::Arc;
 use std::time::Duration;
 use tradeguard_engine::assignment::AssignmentConfig;
-use tradeguard_engine::enforce::{EnforceConfig, RiskRules};
+use tradeguard_engine::enforce::EnforceConfig;
 use tradeguard_engine::{Group, GroupPhase, JournalRecord, LegState, MemoryJournal};
 use tradeguard_model::{OrderType, Right, Side};
 
@@ -31,17 +31,9 @@ fn vertical_cfg(seed: u64, latency_ms: u64) -> tradeguard_sim::SimConfig {
 }
 
 fn stop_loss_rules() -> Box<dyn tradeguard_engine::enforce::RuleEvaluator> {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("risk.toml");
-    std::fs::write(
-        &path,
+    rules_file(
         "dry_run = false\n[[stop_loss]]\nid = \"sl\"\naction = \"flatten\"\ncredit_multiple = 0.5\n",
     )
-    .unwrap();
-    let r = RiskRules::load(&path, Arc::new(tradeguard_engine::assignment::AlwaysOpen)).unwrap();
-    // The file is read; keep its directory for the rules' file watch.
-    std::mem::forget(dir);
-    Box::new(r)
 }
 
 /// The guard on `b` with the stop-loss rule.

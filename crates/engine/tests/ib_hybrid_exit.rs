@@ -7,10 +7,8 @@
 
 mod common;
 use common::{guard_on_ib, ib_broker, ib_quote as quote};
-use std::sync::Arc;
 use std::time::Duration;
-use tradeguard_engine::assignment::AlwaysOpen;
-use tradeguard_engine::enforce::{EnforceConfig, RiskRules};
+use tradeguard_engine::enforce::EnforceConfig;
 use tradeguard_ibkr::fake_tws::{FakeTws, PlacedOrder};
 
 const ACCOUNT: &str = "DU-HYBRID";
@@ -59,14 +57,9 @@ async fn the_hybrid_exit_on_ib_sends_market_only_after_the_gateway_confirms_the_
         f.set_quote(c.clone(), quote(mid));
         f.set_position(ACCOUNT, c, qty, avg);
     }
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("risk.toml");
-    std::fs::write(
-        &path,
+    let rules = common::rules_file(
         "dry_run = false\n[[stop_loss]]\nid = \"sl\"\naction = \"flatten\"\ncredit_multiple = 0.5\n",
-    )
-    .unwrap();
-    let rules = RiskRules::load(&path, Arc::new(AlwaysOpen)).unwrap();
+    );
     let g = guard_on_ib(
         ib_broker(f.port(), 7, ACCOUNT),
         &[("SPY", "505")],
@@ -74,7 +67,7 @@ async fn the_hybrid_exit_on_ib_sends_market_only_after_the_gateway_confirms_the_
             eval_interval: Duration::from_millis(200),
             ..EnforceConfig::default()
         },
-        Box::new(rules),
+        rules,
     )
     .await;
 

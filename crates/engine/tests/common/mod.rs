@@ -286,3 +286,18 @@ pub async fn guard_on_ib(
     .await
     .expect("the guard starts")
 }
+
+/// The risk rules of a `risk.toml` holding `text` (its directory kept for the rules' file
+/// watch), on an always-open calendar.
+pub fn rules_file(text: &str) -> Box<dyn tradeguard_engine::enforce::RuleEvaluator> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("risk.toml");
+    std::fs::write(&path, text).unwrap();
+    let r = tradeguard_engine::enforce::RiskRules::load(
+        &path,
+        Arc::new(tradeguard_engine::assignment::AlwaysOpen),
+    )
+    .unwrap();
+    std::mem::forget(dir);
+    Box::new(r)
+}
