@@ -196,7 +196,7 @@ fn sim_hours(positions: &[tradeguard_model::Position]) -> Arc<dyn assignment::ho
             .all(|p| matches!(p.instrument, tradeguard_model::Instrument::Future { .. }));
     if futures {
         Arc::new(tradeguard_engine::globex::CmeGlobexHours::Fixed(
-            tradeguard_sim::calendar::ET_OFFSET_SECS - 3600,
+            tradeguard_sim::calendar::CT_OFFSET_SECS,
         ))
     } else {
         Arc::new(assignment::hours::UsEquityHours::fixed_offset(

@@ -607,7 +607,7 @@ async fn guard_main(args: GuardArgs) -> Result<(), GuardCliError> {
         HoursKind::UsEquity => Arc::new(UsEquityHours::new_york()),
         // The simulator's Globex week: Chicago standard time (its New York time less an hour).
         HoursKind::CmeGlobex if sim => Arc::new(CmeGlobexHours::Fixed(
-            tradeguard_sim::calendar::ET_OFFSET_SECS - 3600,
+            tradeguard_sim::calendar::CT_OFFSET_SECS,
         )),
         HoursKind::CmeGlobex => Arc::new(CmeGlobexHours::Chicago),
     };

@@ -15,6 +15,9 @@ use tradeguard_model::Timestamp;
 
 /// Offset of simulated New York time from UTC, in seconds.
 pub const ET_OFFSET_SECS: i64 = -5 * 3600;
+/// Offset of simulated Chicago time (CME Globex's clock) from UTC, in seconds: an hour behind
+/// New York, also without daylight saving.
+pub const CT_OFFSET_SECS: i64 = ET_OFFSET_SECS - 3600;
 
 /// Trading session at a moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
