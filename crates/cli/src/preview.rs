@@ -69,20 +69,14 @@ pub fn preview_case(f: &Fields<'_>) -> Result<Value, CliError> {
         vols.iter().sum::<f64>() / vols.len() as f64
     };
     let profile = expiry_profile(&order, pop_vol, b.r, b.q).map_err(|e| f.pricing_err(e))?;
-    let top = order
+    // The chart spans every strike and the price.
+    let (low, top) = order
         .iter()
         .filter_map(|l| match l.instrument {
             Instrument::Option { strike, .. } => Some(strike),
             Instrument::Underlying => None,
         })
-        .fold(b.spot, f64::max);
-    let low = order
-        .iter()
-        .filter_map(|l| match l.instrument {
-            Instrument::Option { strike, .. } => Some(strike),
-            Instrument::Underlying => None,
-        })
-        .fold(b.spot, f64::min);
+        .fold((b.spot, b.spot), |(lo, hi), k| (lo.min(k), hi.max(k)));
     let (lo, hi) = (
         (low.min(b.spot * (1.0 - HALF_RANGE)) * 0.95).max(b.spot * 0.01),
         top.max(b.spot * (1.0 + HALF_RANGE)) * 1.05,
