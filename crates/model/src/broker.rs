@@ -2,6 +2,7 @@
 //! and its typed errors.
 
 use crate::account::{AccountSnapshot, MarginImpact};
+use crate::chain::ChainListing;
 use crate::clock::Timestamp;
 use crate::event::{BrokerEvent, ConnectionState};
 use crate::fill::Execution;
@@ -139,6 +140,14 @@ pub trait Broker: Send + Sync {
     async fn what_if(&self, order: &OrderRequest) -> Result<Option<MarginImpact>, BrokerError>;
     /// Starts quote events for these instruments.
     async fn subscribe_quotes(&self, instruments: &[Instrument]) -> Result<(), BrokerError>;
+    /// The options listed on `underlying` (expiries and strikes). A venue that cannot list
+    /// them says so ([`BrokerError::Unsupported`]).
+    async fn option_chain(&self, underlying: &str) -> Result<ChainListing, BrokerError> {
+        Err(BrokerError::Unsupported(format!(
+            "{} does not list option chains yet (asked for {underlying})",
+            self.name()
+        )))
+    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 
 pub mod account;
 pub mod broker;
+pub mod chain;
 pub mod clock;
 pub mod event;
 pub mod fill;
@@ -27,6 +28,7 @@ pub mod strategy;
 pub mod stubs;
 
 pub use account::{AccountSnapshot, MarginImpact};
+pub use chain::ChainListing;
 pub use broker::{Broker, BrokerError, Capabilities, EventStream, OpenOrder, OpenOrderKind};
 pub use clock::{Clock, ManualClock, OffsetClock, SystemClock, TimeError, Timestamp};
 pub use event::{BrokerEvent, ConnectionState, Notice};

@@ -257,4 +257,16 @@ impl Broker for SimBroker {
     async fn subscribe_quotes(&self, instruments: &[Instrument]) -> Result<(), BrokerError> {
         lock(&self.venue).subscribe_quotes(instruments)
     }
+
+    async fn option_chain(
+        &self,
+        underlying: &str,
+    ) -> Result<tradeguard_model::ChainListing, BrokerError> {
+        lock(&self.venue)
+            .listing(underlying)
+            .map_err(|e| BrokerError::Rejected {
+                code: e.code().to_owned(),
+                reason: e.to_string(),
+            })
+    }
 }

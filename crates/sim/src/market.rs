@@ -9,7 +9,11 @@ use crate::error::SimError;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
-use tradeguard_model::{Greeks, Instrument, OptionContract, Price, Quote, Right, SCALE, Timestamp};
+use chrono::{Datelike, NaiveDate};
+use tradeguard_model::{
+    ChainListing, ExerciseStyle, Greeks, Instrument, OptionClass, OptionContract, Price, Quote,
+    Right, SCALE, Timestamp,
+};
 
 /// Trading seconds per year used for the diffusion (252 days × 6.5 h).
 const TRADING_SECS_PER_YEAR: f64 = 252.0 * 6.5 * 3600.0;
@@ -173,6 +177,62 @@ impl Market {
             .ok_or_else(|| SimError::UnknownUnderlying(sym.to_owned()))?;
         u.spot = clamp_px(px.to_f64());
         Ok(())
+    }
+
+    /// The simulator's option listing on `sym` at `now`: expiries on the next eight Fridays
+    /// (Thursday when the Friday is not a trading day) and the third Friday of the next six
+    /// months; strikes every 0.5 below 25, 1 below 200, 5 below 1,000 and 25 above, from 30 %
+    /// under the price to 30 % over it. Futures roots list no options.
+    pub fn listing(&self, sym: &str, now: Timestamp) -> Result<ChainListing, SimError> {
+        let u = self
+            .find(sym)
+            .filter(|u| !u.futures)
+            .ok_or_else(|| SimError::UnknownUnderlying(sym.to_owned()))?;
+        let today = calendar::et_date(now);
+        let listed = |d: NaiveDate| {
+            if calendar::is_trading_day(d) {
+                d
+            } else {
+                d.pred_opt().unwrap_or(d)
+            }
+        };
+        let to_friday = (4 + 7 - today.weekday().num_days_from_monday()) % 7;
+        let first_friday = today + chrono::Days::new(u64::from(to_friday));
+        let mut expiries: Vec<NaiveDate> = (0..8u64)
+            .map(|w| listed(first_friday + chrono::Days::new(7 * w)))
+            .collect();
+        let mut month = today.with_day(1).unwrap_or(today);
+        for _ in 0..7 {
+            if let Some(f) = tradeguard_model::futures::third_friday(month.year(), month.month()) {
+                expiries.push(listed(f));
+            }
+            month = month + chrono::Months::new(1);
+        }
+        expiries.retain(|d| *d >= today);
+        expiries.sort_unstable();
+        expiries.dedup();
+        expiries.truncate(14);
+        let step = match u.spot {
+            s if s < 25.0 => SCALE / 2,
+            s if s < 200.0 => SCALE,
+            s if s < 1_000.0 => 5 * SCALE,
+            _ => 25 * SCALE,
+        };
+        let lo = ((u.spot * 0.7 * SCALE as f64) as i64 / step).max(1) * step;
+        let hi = (u.spot * 1.3 * SCALE as f64) as i64;
+        let strikes = (0..)
+            .map(|i| lo + i * step)
+            .take_while(|k| *k <= hi)
+            .map(Price::from_raw)
+            .collect();
+        Ok(ChainListing {
+            underlying: sym.to_owned(),
+            multiplier: 100,
+            style: ExerciseStyle::American,
+            class: OptionClass::Equity,
+            expiries,
+            strikes,
+        })
     }
 
     /// Is the underlying of `sym` in a fast market at `t`?

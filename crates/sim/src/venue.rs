@@ -186,6 +186,11 @@ impl SimVenue {
         self.market.is_fast(symbol, self.now)
     }
 
+    /// The options listed on `symbol` now (see `Market::listing`).
+    pub fn listing(&self, symbol: &str) -> Result<tradeguard_model::ChainListing, SimError> {
+        self.market.listing(symbol, self.now)
+    }
+
     /// Current quote for an instrument (ignores the connection state).
     pub fn quote(&self, inst: &Instrument) -> Result<Quote, SimError> {
         self.market.quote(inst, self.now)

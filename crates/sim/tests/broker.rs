@@ -128,3 +128,23 @@ async fn clock_reads_the_venues_virtual_time() {
         "virtual time advanced {elapsed:?}"
     );
 }
+
+#[tokio::test]
+async fn the_listing_has_weeklies_monthlies_and_strikes_around_the_price() {
+    // Tuesday 2025-03-04, SPY at 500; Friday 2025-04-18 is Good Friday in the real calendar,
+    // but the simulator's calendar is weekdays, so its monthly stays on the Friday.
+    let b = SimBroker::new(venue(cfg(1)), tradeguard_sim::Speed::RealTime);
+    let l = b.option_chain("SPY").await.unwrap();
+    let d = |m, day| chrono::NaiveDate::from_ymd_opt(2025, m, day).unwrap();
+    assert_eq!(l.expiries[0], d(3, 7));
+    assert_eq!(l.expiries[7], d(4, 25));
+    assert!(l.expiries.contains(&d(3, 21)) && l.expiries.contains(&d(5, 16)));
+    assert!(l.expiries.windows(2).all(|w| w[0] < w[1]));
+    assert_eq!(l.strikes.first(), Some(&p("350")));
+    assert_eq!(l.strikes.last(), Some(&p("650")));
+    assert!(l.strikes.windows(2).all(|w| w[1].raw() - w[0].raw() == p("5").raw()));
+    assert!(l.contract(d(3, 21), tradeguard_model::Right::Put, p("480")).is_some());
+    let e = b.option_chain("QQQ").await.unwrap_err();
+    assert_eq!(e.code(), "broker.rejected");
+    assert!(e.to_string().contains("QQQ"), "{e}");
+}
