@@ -13,11 +13,8 @@
 
 use serde_json::{Map, Value, json};
 use tradeguard_engine::StressScenario;
-use tradeguard_pricing::margin::{
-    MarginLeg, MarginPosition, MarginRules, StockPosition, UnderlyingKind, reg_t_margin,
-    to_dollars, to_micros,
-};
-use tradeguard_pricing::preview::expiry_profile;
+use tradeguard_pricing::margin::UnderlyingKind;
+use tradeguard_pricing::preview::{expiry_profile, reg_t_of_legs};
 use tradeguard_pricing::{Instrument, RiskLeg, StressConfig, payoff_curve, stress_grid};
 
 use crate::error::CliError;
@@ -101,7 +98,9 @@ pub fn preview_case(f: &Fields<'_>) -> Result<Value, CliError> {
         if legs.is_empty() {
             return Ok(None);
         }
-        reg_t(f, legs, b.spot, b.multiplier, kind).map(Some)
+        reg_t_of_legs(legs, b.spot, b.multiplier, kind)
+            .map(Some)
+            .map_err(|e| f.pricing_err(e))
     };
     let order_refs: Vec<&RiskLeg> = order.iter().collect();
     let with_book: Vec<&RiskLeg> = book.iter().chain(order.iter()).collect();
@@ -216,59 +215,4 @@ pub fn preview_case(f: &Fields<'_>) -> Result<Value, CliError> {
     out.insert("margin".into(), Value::Object(margin));
     out.insert("stress".into(), Value::Object(stress));
     Ok(Value::Object(out))
-}
-
-/// The Reg T requirement (gross, net of proceeds) of `legs` in dollars.
-fn reg_t(
-    f: &Fields<'_>,
-    legs: &[&RiskLeg],
-    spot: f64,
-    multiplier: f64,
-    kind: UnderlyingKind,
-) -> Result<(f64, f64), CliError> {
-    let micros = |what: &'static str, v: f64| to_micros(what, v).map_err(|e| f.pricing_err(e));
-    let mut options = Vec::new();
-    let mut shares = 0i64;
-    let mut share_cost = 0.0;
-    for l in legs {
-        let price = l
-            .entry_price
-            .unwrap_or_else(|| l.value_per_share(l.spot, 1.0, 0.0));
-        match l.instrument {
-            Instrument::Underlying => {
-                shares += l.qty;
-                share_cost = price;
-            }
-            Instrument::Option {
-                kind: k, strike, t, ..
-            } => options.push(MarginLeg {
-                kind: k,
-                strike: micros("strike", strike)?,
-                qty: l.qty,
-                premium: micros("price", price)?,
-                // Legs of one expiry pair with each other: whole days tell expiries apart.
-                expiry: (t * 365.0).round() as i64,
-            }),
-        }
-    }
-    let pos = MarginPosition {
-        underlying_price: Some(micros("spot", spot)?),
-        underlying_kind: kind,
-        legs: options,
-        stock: (shares != 0)
-            .then(|| -> Result<StockPosition, CliError> {
-                Ok(StockPosition {
-                    qty: shares,
-                    price: micros("price", share_cost)?,
-                    proxy: false,
-                })
-            })
-            .transpose()?,
-        multiplier: multiplier.round() as i64,
-    };
-    let res = reg_t_margin(&pos, &MarginRules::default()).map_err(|e| f.pricing_err(e))?;
-    Ok((
-        to_dollars(res.gross_requirement),
-        to_dollars(res.net_of_proceeds),
-    ))
 }

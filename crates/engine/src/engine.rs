@@ -79,6 +79,30 @@ pub struct IntentCheck {
     pub legs: Vec<LegCheck>,
     /// The group would go out as one native combo order.
     pub native_combo: bool,
+    /// The legged send order: tiers of intent leg indices, protective first (one tier of every
+    /// leg for a native combo).
+    pub tiers: Vec<Vec<usize>>,
+    /// The stress figures of book + intent, whether or not they pass: the worst case, the
+    /// line it is held to and the funds behind it. `Err`: why they cannot be computed (a
+    /// missing quote, no account yet) — the gate refuses an opening order for the same reason.
+    pub stress: Result<StressFigures, GateRefusal>,
+    /// How long each sent leg may work before it is cancelled and the group rolled back.
+    pub leg_timeout: std::time::Duration,
+    /// The naked exposure the group leaves while it legs in is hedged (else only alerted).
+    pub hedge_enabled: bool,
+}
+
+/// The worst case of book + an intent against the gate's line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StressFigures {
+    /// Worst-case loss and where it happens.
+    pub worst: crate::risk::WorstCase,
+    /// `pct` % of the available funds.
+    pub limit: Money,
+    /// The gate's percentage.
+    pub pct: u32,
+    /// The account's available funds.
+    pub available: Money,
 }
 
 /// One leg of an [`IntentCheck`].
@@ -707,10 +731,35 @@ impl Engine {
                 }
             })
             .collect();
+        let tiers = if combo {
+            vec![(0..intent.legs.len()).collect()]
+        } else {
+            crate::intent::tiers(&intent.legs, &self.book)
+        };
+        let stress = self
+            .risk
+            .worst_case(&self.book, &intent.legs)
+            .map_err(GateRefusal::from)
+            .and_then(|worst| {
+                let available = self.available_funds.ok_or(GateRefusal::NoAccount)?;
+                let pct = self.gate.config().stress_pct;
+                Ok(StressFigures {
+                    worst,
+                    limit: available
+                        .mul_ratio(i64::from(pct), 100)
+                        .unwrap_or(Money::ZERO),
+                    pct,
+                    available,
+                })
+            });
         Ok(IntentCheck {
             refusal,
             legs,
             native_combo: combo,
+            tiers,
+            stress,
+            leg_timeout: intent.leg_timeout.unwrap_or(self.cfg.leg_timeout),
+            hedge_enabled: self.cfg.hedge_enabled,
         })
     }
 

@@ -43,7 +43,8 @@ impl PricingStressModel {
         }
     }
 
-    fn years_to_expiry(&self, expiry: chrono::NaiveDate, now: Timestamp) -> f64 {
+    /// Years from `now` to the close of `expiry` (New York time), at least one minute.
+    pub fn years_to_expiry(&self, expiry: chrono::NaiveDate, now: Timestamp) -> f64 {
         // The close of the expiry date, New York time (daylight saving and early closes).
         let close = crate::calendar::expiry_close(expiry);
         let secs = (close.nanos().saturating_sub(now.nanos())) as f64 / 1e9;

@@ -76,11 +76,21 @@ mod tests {
     fn only_listed_contracts_are_made() {
         let l = listing();
         let d = l.expiries[0];
-        assert!(l.contract(d, Right::Put, Price::from_raw(445 * SCALE)).is_some());
-        assert!(l.contract(d, Right::Put, Price::from_raw(446 * SCALE)).is_none());
         assert!(
-            l.contract(d.succ_opt().expect("d"), Right::Put, Price::from_raw(445 * SCALE))
+            l.contract(d, Right::Put, Price::from_raw(445 * SCALE))
+                .is_some()
+        );
+        assert!(
+            l.contract(d, Right::Put, Price::from_raw(446 * SCALE))
                 .is_none()
+        );
+        assert!(
+            l.contract(
+                d.succ_opt().expect("d"),
+                Right::Put,
+                Price::from_raw(445 * SCALE)
+            )
+            .is_none()
         );
     }
 
@@ -90,8 +100,17 @@ mod tests {
         let w = l.strikes_around(Price::from_raw(451 * SCALE), 4);
         assert_eq!(w, &l.strikes[9..13]);
         assert_eq!(w[0], Price::from_raw(445 * SCALE));
-        assert_eq!(l.strikes_around(Price::from_raw(1 * SCALE), 3), &l.strikes[0..3]);
-        assert_eq!(l.strikes_around(Price::from_raw(900 * SCALE), 3), &l.strikes[18..21]);
-        assert_eq!(l.strikes_around(Price::from_raw(450 * SCALE), 100).len(), 21);
+        assert_eq!(
+            l.strikes_around(Price::from_raw(1 * SCALE), 3),
+            &l.strikes[0..3]
+        );
+        assert_eq!(
+            l.strikes_around(Price::from_raw(900 * SCALE), 3),
+            &l.strikes[18..21]
+        );
+        assert_eq!(
+            l.strikes_around(Price::from_raw(450 * SCALE), 100).len(),
+            21
+        );
     }
 }

@@ -101,6 +101,20 @@ pub enum Instrument {
 }
 
 impl Instrument {
+    /// A price increment every venue takes for a limit near `at`: US equity options trade in
+    /// 0.01, 0.05 or 0.10 by class and price, so 0.05 under $3 and 0.10 from $3 is valid in
+    /// every class; a future its product's tick (0.01 when the root is unknown); stock 0.01.
+    pub fn safe_tick(&self, at: Price) -> Price {
+        match self {
+            Self::Future { symbol, .. } => {
+                crate::futures::spec(symbol).map_or(Price::from_raw(100), |s| s.tick)
+            }
+            Self::Option(_) if at < Price::from_raw(30_000) => Price::from_raw(500),
+            Self::Option(_) => Price::from_raw(1_000),
+            Self::Stock { .. } => Price::from_raw(100),
+        }
+    }
+
     /// A stock by ticker.
     pub fn stock(symbol: &str) -> Self {
         Self::Stock {

@@ -28,8 +28,8 @@ pub mod strategy;
 pub mod stubs;
 
 pub use account::{AccountSnapshot, MarginImpact};
-pub use chain::ChainListing;
 pub use broker::{Broker, BrokerError, Capabilities, EventStream, OpenOrder, OpenOrderKind};
+pub use chain::ChainListing;
 pub use clock::{Clock, ManualClock, OffsetClock, SystemClock, TimeError, Timestamp};
 pub use event::{BrokerEvent, ConnectionState, Notice};
 pub use fill::{Execution, Liquidity};

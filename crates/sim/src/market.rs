@@ -6,10 +6,10 @@ use crate::bs;
 use crate::calendar::{self, Session};
 use crate::config::{MarketConfig, UnderlyingSpec};
 use crate::error::SimError;
+use chrono::{Datelike, NaiveDate};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
-use chrono::{Datelike, NaiveDate};
 use tradeguard_model::{
     ChainListing, ExerciseStyle, Greeks, Instrument, OptionClass, OptionContract, Price, Quote,
     Right, SCALE, Timestamp,

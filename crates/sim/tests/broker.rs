@@ -142,8 +142,15 @@ async fn the_listing_has_weeklies_monthlies_and_strikes_around_the_price() {
     assert!(l.expiries.windows(2).all(|w| w[0] < w[1]));
     assert_eq!(l.strikes.first(), Some(&p("350")));
     assert_eq!(l.strikes.last(), Some(&p("650")));
-    assert!(l.strikes.windows(2).all(|w| w[1].raw() - w[0].raw() == p("5").raw()));
-    assert!(l.contract(d(3, 21), tradeguard_model::Right::Put, p("480")).is_some());
+    assert!(
+        l.strikes
+            .windows(2)
+            .all(|w| w[1].raw() - w[0].raw() == p("5").raw())
+    );
+    assert!(
+        l.contract(d(3, 21), tradeguard_model::Right::Put, p("480"))
+            .is_some()
+    );
     let e = b.option_chain("QQQ").await.unwrap_err();
     assert_eq!(e.code(), "broker.rejected");
     assert!(e.to_string().contains("QQQ"), "{e}");

@@ -70,6 +70,8 @@ pub(crate) struct GuardState {
     pub roll_alerted: BTreeSet<InstrumentId>,
     /// Flatten previews, spent ids and tickets.
     pub flatten: crate::enforce::flatten::Registry,
+    /// Entry previews, spent ids, the chain's warm start.
+    pub entry: crate::entry::Registry,
 }
 
 /// Everything the tasks share.

@@ -361,7 +361,7 @@ async fn futures_past_roll(core: &Core, positions: &[PositionView], now: Timesta
 
 /// The hybrid exit's first stage: each leg a limit order at its touch (the ask to buy back, the
 /// bid to sell) less the slippage buffer, rounded away from the market to a tick every venue
-/// takes (options: 0.05 under $3, 0.10 from $3; futures: the product's), working for
+/// takes ([`tradeguard_model::Instrument::safe_tick`]), working for
 /// `hybrid_exit_timeout`. A leg without its touch sends the whole close at market instead (the
 /// exit is never held back for want of a quote).
 fn hybrid_limits(
@@ -369,7 +369,7 @@ fn hybrid_limits(
     book: &crate::live::LiveBook,
     cfg: &crate::enforce::config::EnforceConfig,
 ) -> crate::intent::OrderIntent {
-    use tradeguard_model::{OrderType, Price, Side};
+    use tradeguard_model::{OrderType, Side};
     let mut limits = Vec::with_capacity(intent.legs.len());
     for l in &intent.legs {
         let q = book.quote(&l.instrument.id());
@@ -381,19 +381,7 @@ fn hybrid_limits(
             tracing::warn!(instrument = %l.instrument.id(), "hybrid exit: no touch to price a limit from; the close goes at market");
             return intent;
         };
-        let tick = match &l.instrument {
-            tradeguard_model::Instrument::Future { symbol, .. } => {
-                tradeguard_model::futures::spec(symbol).map_or(Price::from_raw(100), |s| s.tick)
-            }
-            // US equity options trade in 0.01, 0.05 or 0.10 by class and price; a limit on
-            // 0.05 under $3 and 0.10 from $3 is valid in every class (a rejected limit would
-            // only send the exit to market sooner).
-            tradeguard_model::Instrument::Option(_) if touch < Price::from_raw(30_000) => {
-                Price::from_raw(500)
-            }
-            tradeguard_model::Instrument::Option(_) => Price::from_raw(1_000),
-            _ => Price::from_raw(100),
-        };
+        let tick = l.instrument.safe_tick(touch);
         limits.push(crate::stop::limit_price(
             l.side,
             touch,

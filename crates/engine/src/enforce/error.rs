@@ -27,6 +27,9 @@ pub enum EnforceError {
     /// A flatten preview or confirmation was refused.
     #[error("flatten: {0}")]
     Flatten(#[from] FlattenError),
+    /// An entry preview or placement was refused.
+    #[error("entry: {0}")]
+    Entry(#[from] crate::entry::EntryError),
     /// The configuration is unusable.
     #[error("bad enforcement config: {field}: {reason}")]
     Config {
@@ -48,6 +51,7 @@ impl EnforceError {
             Self::StreamEnded => "enforce.stream_ended",
             Self::Config { .. } => "enforce.config",
             Self::Flatten(e) => e.code(),
+            Self::Entry(e) => e.code(),
         }
     }
 }

@@ -1,0 +1,275 @@
+//! Opening a strategy through the guard (issue "Open strategies through the guard"): the
+//! chain, the ticket's preview, and placing only a previewed, unexpired, unused id.
+//!
+//! 1. The chain lists the simulator's strikes around the price with quotes, IV and delta.
+//! 2. An iron condor previewed at the natural price: the wings (protective) are tier 0 and
+//!    the shorts tier 1, the credit is the bids less the asks, the maximum loss is the width
+//!    less the credit, the gate passes with its stress figures; nothing is sent by the
+//!    preview. Placed: the account holds the condor and the strategy is recognized; the id
+//!    cannot be placed twice.
+//! 3. A naked strangle too big for the account: the preview says the gate would refuse it
+//!    and names the scenario and the excess; placing it is refused the same way, and nothing
+//!    reaches the broker.
+//! 4. A bad ticket names its field; an expired preview is refused.
+
+mod common;
+use common::*;
+use tradeguard_engine::GateRefusal;
+use tradeguard_engine::MemoryJournal;
+use tradeguard_engine::assignment::AssignmentConfig;
+use tradeguard_engine::enforce::{EnforceConfig, EnforceError, Guard};
+use tradeguard_engine::entry::{EntryError, LimitPrice, Template, Ticket, TicketLeg};
+use tradeguard_model::{Instrument, Money, Right, Side, Tif, stubs};
+
+async fn guard(b: &std::sync::Arc<tradeguard_sim::SimBroker>, j: &MemoryJournal) -> Guard {
+    guard_on_sim(
+        b.clone(),
+        start_ts(),
+        j,
+        "500",
+        EnforceConfig::default(),
+        Box::new(tradeguard_engine::enforce::NoRules),
+        AssignmentConfig::default(),
+    )
+    .await
+}
+
+fn leg(i: Instrument, side: Side) -> TicketLeg {
+    TicketLeg {
+        instrument: i,
+        side,
+        ratio: 1,
+    }
+}
+
+fn condor(quantity: i64) -> Ticket {
+    Ticket {
+        account: stubs::account(),
+        template: Template::IronCondor,
+        legs: vec![
+            leg(opt(Right::Put, 480), Side::Buy),
+            leg(opt(Right::Put, 490), Side::Sell),
+            leg(opt(Right::Call, 510), Side::Sell),
+            leg(opt(Right::Call, 520), Side::Buy),
+        ],
+        quantity,
+        limit: LimitPrice::Natural,
+        tif: Tif::Day,
+    }
+}
+
+/// Previews until the legs have quotes (the preview subscribes them on first sight).
+async fn preview(g: &Guard, t: Ticket) -> tradeguard_engine::entry::EntryPreview {
+    for _ in 0..50 {
+        match g.preview_entry(t.clone()).await {
+            Err(EnforceError::Entry(EntryError::NoMarket { .. })) => sleep_ms(200).await,
+            other => return other.expect("the preview"),
+        }
+    }
+    panic!("no quotes for the ticket's legs");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_iron_condor_is_previewed_then_placed_protective_legs_first() {
+    let b = broker(sim_cfg(41));
+    let j = MemoryJournal::new();
+    let g = guard(&b, &j).await;
+
+    // The chain: strikes around 500 with both sides quoted once subscribed.
+    let mut chain = g.option_chain("SPY", None, 10).await.expect("the chain");
+    for _ in 0..20 {
+        if chain.strikes.iter().all(|s| s.call.quote.is_some()) {
+            break;
+        }
+        sleep_ms(200).await;
+        chain = g.option_chain("SPY", Some(chain.expiry), 10).await.unwrap();
+    }
+    assert_eq!(chain.strikes.len(), 10);
+    assert!(chain.strikes.windows(2).all(|w| w[0].strike < w[1].strike));
+    let atm = chain
+        .strikes
+        .iter()
+        .find(|s| s.strike == px("500"))
+        .expect("500 listed");
+    let (iv, delta) = (atm.call.iv.expect("iv"), atm.call.delta.expect("delta"));
+    assert!((0.10..0.20).contains(&iv), "the sim's 15 % vol: {iv}");
+    assert!((0.4..0.65).contains(&delta), "{delta}");
+    assert!(atm.put.delta.expect("put delta") < 0.0);
+
+    let p = preview(&g, condor(2)).await;
+    assert_eq!(executions(&b).await.len(), 0, "a preview sends nothing");
+    assert!(!p.native_combo, "legged: the engine's default");
+    // Protective wings in the first tier, the shorts after.
+    let tier = |k: i64, r: Right| {
+        p.orders
+            .iter()
+            .find(|o| o.instrument == opt(r, k))
+            .unwrap()
+            .tier
+    };
+    assert_eq!((tier(480, Right::Put), tier(520, Right::Call)), (0, 0));
+    assert_eq!((tier(490, Right::Put), tier(510, Right::Call)), (1, 1));
+    assert!(p.orders[0].tier == 0 && p.orders[3].tier == 1);
+    // Natural: sells at the bid, buys at the ask; the credit and the profile follow.
+    let mut credit = 0i64;
+    for o in &p.orders {
+        let (bid, ask) = (o.bid.unwrap(), o.ask.unwrap());
+        match o.side {
+            Side::Sell => {
+                assert_eq!(o.limit, bid);
+                credit += bid.raw();
+            }
+            Side::Buy => {
+                assert_eq!(o.limit, ask);
+                credit -= ask.raw();
+            }
+        }
+        assert_eq!(o.qty, 2);
+    }
+    assert!(credit > 0, "a condor sold for a credit");
+    assert_eq!(p.net_price.raw(), -credit);
+    let credit_usd = credit as f64 / 10_000.0 * 100.0 * 2.0;
+    assert!(
+        (p.net_cash - credit_usd).abs() < 1e-6,
+        "{} vs {credit_usd}",
+        p.net_cash
+    );
+    let max_loss = p.profile.max_loss.expect("bounded");
+    assert!(
+        (max_loss - (10.0 * 100.0 * 2.0 - credit_usd)).abs() < 0.01,
+        "width less the credit: {max_loss}"
+    );
+    assert_eq!(p.profile.breakevens.len(), 2);
+    assert!(p.margin.gross > 0.0);
+    assert_eq!(p.refusal, None, "{:?}", p.refusal);
+    let stress = p.stress.as_ref().expect("stress figures");
+    assert!(stress.worst.requirement <= stress.limit);
+    assert_eq!(stress.pct, 90);
+
+    let group = g.place_entry(&p.id).await.expect("placed");
+    for _ in 0..100 {
+        if qty_at_broker(&b, &opt(Right::Put, 490)).await == -2
+            && qty_at_broker(&b, &opt(Right::Call, 510)).await == -2
+        {
+            break;
+        }
+        sleep_ms(100).await;
+    }
+    for (k, r, q) in [
+        (480, Right::Put, 2),
+        (490, Right::Put, -2),
+        (510, Right::Call, -2),
+        (520, Right::Call, 2),
+    ] {
+        assert_eq!(qty_at_broker(&b, &opt(r, k)).await, q, "{k} {r:?}");
+    }
+    // The wings filled before any short was sent.
+    let ex = executions(&b).await;
+    let first_sell = ex.iter().position(|e| e.side == Side::Sell).unwrap();
+    assert_eq!(
+        ex[..first_sell].iter().map(|e| e.qty).sum::<i64>(),
+        4,
+        "both wings bought before the first sale: {ex:#?}"
+    );
+    for _ in 0..30 {
+        if g.strategies()
+            .iter()
+            .any(|s| s.kind.as_str() == "iron_condor")
+        {
+            break;
+        }
+        sleep_ms(200).await;
+    }
+    assert!(
+        g.strategies()
+            .iter()
+            .any(|s| s.kind.as_str() == "iron_condor"),
+        "{:#?}",
+        g.strategies()
+    );
+    let audits = audits(&j);
+    assert!(
+        audits
+            .iter()
+            .any(|a| a.code == "entry.placed" && a.reason.contains(&group.to_string())),
+        "{audits:#?}"
+    );
+    match g.place_entry(&p.id).await {
+        Err(EnforceError::Entry(EntryError::AlreadyUsed { .. })) => {}
+        other => panic!("a second placement is refused: {other:?}"),
+    }
+    g.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stress_refusal_names_the_scenario_and_sends_nothing() {
+    let mut cfg = sim_cfg(42);
+    cfg.cash = Money::from_units(20_000).unwrap();
+    let b = broker(cfg);
+    let j = MemoryJournal::new();
+    let g = guard(&b, &j).await;
+    let strangle = Ticket {
+        account: stubs::account(),
+        template: Template::Strangle,
+        legs: vec![
+            leg(opt(Right::Put, 480), Side::Sell),
+            leg(opt(Right::Call, 520), Side::Sell),
+        ],
+        quantity: 10,
+        limit: LimitPrice::Mid,
+        tif: Tif::Day,
+    };
+    let p = preview(&g, strangle).await;
+    let Some(GateRefusal::StressLimit {
+        scenario, excess, ..
+    }) = &p.refusal
+    else {
+        panic!("the gate would refuse it on stress: {:?}", p.refusal);
+    };
+    assert!(excess.is_positive());
+    let said = p.refusal.as_ref().unwrap().to_string();
+    assert!(said.contains(&scenario.to_string()), "{said}");
+    match g.place_entry(&p.id).await {
+        Err(EnforceError::Entry(EntryError::Refused(GateRefusal::StressLimit { .. }))) => {}
+        other => panic!("placing it is refused: {other:?}"),
+    }
+    sleep_ms(2_000).await;
+    assert!(executions(&b).await.is_empty());
+    let audits = audits(&j);
+    assert!(
+        audits
+            .iter()
+            .any(|a| a.code == "gate.stress_limit" && a.reason.contains(&scenario.to_string())),
+        "the audit log names the scenario: {audits:#?}"
+    );
+    g.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn bad_tickets_and_expired_previews_are_refused_by_name() {
+    let b = broker(sim_cfg(43));
+    let j = MemoryJournal::new();
+    let g = guard(&b, &j).await;
+    let mut t = condor(1);
+    t.legs[1].side = Side::Buy;
+    match g.preview_entry(t).await {
+        Err(EnforceError::Entry(EntryError::BadTicket(e))) => {
+            assert_eq!(e.field, "legs");
+            assert!(e.message.contains("iron_condor"), "{e:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let p = preview(&g, condor(1)).await;
+    sleep_ms(61_000).await;
+    match g.place_entry(&p.id).await {
+        Err(EnforceError::Entry(EntryError::ExpiredPreview { .. })) => {}
+        other => panic!("{other:?}"),
+    }
+    match g.place_entry("ep-nothing").await {
+        Err(e) => assert_eq!(e.code(), "entry.unknown_preview"),
+        Ok(g) => panic!("placed {g}"),
+    }
+    sleep_ms(1_000).await;
+    assert!(executions(&b).await.is_empty());
+    g.shutdown().await;
+}
