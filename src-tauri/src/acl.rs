@@ -46,6 +46,9 @@ pub const COMMANDS: &[&str] = &[
     "save_projectx_key",
     "projectx_key_stored",
     "test_projectx_connection",
+    "option_chain",
+    "preview_entry",
+    "place_entry",
 ];
 
 /// Simulator-only commands (forcing an assignment on the simulated venue): debug builds only

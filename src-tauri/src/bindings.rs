@@ -1,7 +1,9 @@
 //! The tauri-specta builder: the single list of commands and events the UI may use.
 //! `ui/src/bindings.ts` is generated from it; a test fails when the committed file is stale.
 
-use crate::{blotter, commands, desktop, detail, events, flatten, keyed_venues, offdesk, records};
+use crate::{
+    blotter, commands, desktop, detail, entry, events, flatten, keyed_venues, offdesk, records,
+};
 use tauri_specta::{collect_commands, collect_events};
 
 /// Where the generated TypeScript lives, relative to this crate.
@@ -49,7 +51,10 @@ macro_rules! app_commands {
             keyed_venues::test_tradier_connection,
             keyed_venues::save_projectx_key,
             keyed_venues::projectx_key_stored,
-            keyed_venues::test_projectx_connection
+            keyed_venues::test_projectx_connection,
+            entry::option_chain,
+            entry::preview_entry,
+            entry::place_entry
             $($extra)*
         ]
     };

@@ -9,6 +9,7 @@ pub mod connect;
 pub mod desktop;
 pub mod detail;
 pub mod diagnostics;
+pub mod entry;
 pub mod error;
 pub mod events;
 pub mod flatten;

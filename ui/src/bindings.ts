@@ -103,6 +103,12 @@ export const commands = {
 	projectxKeyStored: (user: string) => typedError<boolean, IpcError>(__TAURI_INVOKE("projectx_key_stored", { user })),
 	/**  Logs in with the stored API key and lists the user's accounts. Nothing is saved. */
 	testProjectxConnection: (venue: VenueSettings) => typedError<VenueTest, IpcError>(__TAURI_INVOKE("test_projectx_connection", { venue })),
+	/**  The chain of `underlying` at `expiry` (empty: the first listed), `strikes` around the price. */
+	optionChain: (underlying: string, expiry: string, strikes: number) => typedError<OptionChainView, IpcError>(__TAURI_INVOKE("option_chain", { underlying, expiry, strikes })),
+	/**  Step one: what the ticket would do. Sends nothing. */
+	previewEntry: (ticket: TicketInput) => typedError<EntryPreviewView, IpcError>(__TAURI_INVOKE("preview_entry", { ticket })),
+	/**  Step two: places a valid, unexpired, unused preview. */
+	placeEntry: (previewId: string) => typedError<EntryPlacedView, IpcError>(__TAURI_INVOKE("place_entry", { previewId })),
 	/**
 	 *  Simulator only: assign or exercise contracts of an option position now (demo and tests).
 	 *  Debug builds only (see `crate::acl`).
@@ -318,6 +324,24 @@ export type BlotterStop = {
 	filled: number,
 };
 
+/**  One option of the chain. */
+export type ChainCellView = {
+	/**  The instrument id the ticket sends back (OCC symbol). */
+	instrument: string,
+	bid: string | null,
+	ask: string | null,
+	last: string | null,
+	/**  Implied vol from the mid (0.18 = 18 %). */
+	iv: number | null,
+	delta: number | null,
+};
+
+export type ChainRowView = {
+	strike: string,
+	call: ChainCellView,
+	put: ChainCellView,
+};
+
 /**  One channel as Settings edits it (flat: the fields of every kind, the unused ones empty). */
 export type ChannelForm = {
 	name: string,
@@ -400,6 +424,62 @@ export type EmergencyCloseView = {
 	orders: string[],
 	/**  How the orders go out ("market orders 2 min after the open ..."). */
 	how: string,
+};
+
+/**  One order of the preview, in send order. */
+export type EntryOrderView = {
+	/**  1 = sent first. */
+	step: number,
+	/**  "BUY" / "SELL". */
+	side: string,
+	qty: number,
+	label: string,
+	limit: string,
+	bid: string | null,
+	ask: string | null,
+	/**  Why the gate would refuse this leg alone. */
+	refusal: string | null,
+};
+
+/**  What a placement returns: the group the coordinator started. */
+export type EntryPlacedView = {
+	previewId: string,
+	group: string,
+};
+
+/**  What opening the ticket would do; nothing is sent. */
+export type EntryPreviewView = {
+	id: string,
+	title: string,
+	account: string,
+	orders: EntryOrderView[],
+	/**  "credit 2.40" / "debit 1.15" per unit per share. */
+	netLabel: string,
+	/**  Cash of the whole order at its limits: + received, − paid. */
+	netCash: string,
+	/**  How it goes out, a line each. */
+	plan: string[],
+	spot: number | null,
+	strikes: (number | null)[],
+	payoff: PayoffPointView[],
+	/**  `None`: unbounded. */
+	maxProfit: number | null,
+	maxLoss: number | null,
+	breakevens: (number | null)[],
+	probabilityOfProfit: number | null,
+	/**  `false`: a calendar, read from a dense grid. */
+	profileExact: boolean,
+	marginGross: number | null,
+	marginNet: number | null,
+	/**  Where the margin figure comes from. */
+	marginSource: string,
+	/**  `true` when the gate would pass the order now. */
+	passes: boolean,
+	/**  The gate's refusal, said in full (names the scenario and the excess for stress). */
+	refusal: string | null,
+	refusalCode: string | null,
+	stress: StressVerdictView,
+	expiresInSecs: number | null,
 };
 
 /**  Stable error codes. The UI switches on these; never rename one, only add. */
@@ -601,6 +681,19 @@ export type MarginSample = {
 };
 
 export type MarkStatusView = "fresh" | "stale" | "missing";
+
+/**  The chain of one underlying at one expiry. */
+export type OptionChainView = {
+	underlying: string,
+	/**  The underlying's mid (`None` before its first quote). */
+	spot: string | null,
+	/**  Listed expiries, `YYYY-MM-DD`. */
+	expiries: string[],
+	expiry: string,
+	rows: ChainRowView[],
+	/**  The account an order would go to. */
+	account: string | null,
+};
 
 export type OrderProgressView = {
 	side: string,
@@ -821,6 +914,20 @@ export type StressCellView = {
 	loss: number | null,
 };
 
+/**  The gate's stress figures of book + order. */
+export type StressVerdictView = {
+	/**  Worst-case loss (USD), when it could be computed. */
+	worstCase: string | null,
+	/**  Where it happens ("underlying −3 %, IV +50 %, spreads ×2"). */
+	scenario: string | null,
+	/**  The line: `pct` % of the available funds. */
+	limit: string | null,
+	available: string | null,
+	pct: number | null,
+	/**  Why the figures could not be computed. */
+	error: string | null,
+};
+
 export type TaskView = {
 	name: string,
 	running: boolean,
@@ -833,6 +940,35 @@ export type TaskView = {
 	lateAfterSecs: number | null,
 	restarts: number,
 	lastFailure: string | null,
+};
+
+/**  A ticket as the UI sends it. */
+export type TicketInput = {
+	/**  Empty: the venue's account. */
+	account: string,
+	/**
+	 *  "vertical", "iron_condor", "strangle", "straddle", "calendar", "butterfly",
+	 *  "covered_call", "cash_secured_put", "custom".
+	 */
+	template: string,
+	legs: TicketLegInput[],
+	quantity: number,
+	/**  "mid", "natural" or "custom". */
+	limit: string,
+	/**  For "custom": the net per unit per share, a credit negative ("-2.45") or a debit. */
+	net: string | null,
+	/**  "day" or "gtc". */
+	tif: string,
+};
+
+/**  One leg of a ticket as the UI sends it. */
+export type TicketLegInput = {
+	/**  An OCC option symbol, or a stock ticker. */
+	instrument: string,
+	/**  "buy" or "sell". */
+	side: string,
+	/**  Contracts (shares) per unit. */
+	ratio: number,
 };
 
 /**  Tradier's environment. */
