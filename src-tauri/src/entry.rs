@@ -263,6 +263,7 @@ pub struct EntryPreviewView {
     pub net_cash: String,
     /// How it goes out, a line each.
     pub plan: Vec<String>,
+    pub underlying: String,
     pub spot: f64,
     pub strikes: Vec<f64>,
     pub payoff: Vec<PayoffPointView>,
@@ -365,6 +366,11 @@ pub fn preview_view(p: &EntryPreview, now: Timestamp) -> EntryPreviewView {
         net_label: format!("{kind} {net}"),
         net_cash: format!("{:.2}", p.net_cash),
         plan,
+        underlying: t
+            .legs
+            .first()
+            .map(|l| l.instrument.underlying().to_owned())
+            .unwrap_or_default(),
         spot: p.spot,
         strikes: p.strikes.clone(),
         payoff: p

@@ -10,6 +10,7 @@ import "./nav.css";
 import { QuitDialog } from "./QuitDialog";
 import { RulesScreen } from "./RulesScreen";
 import { SettingsScreen } from "./Settings";
+import { TradeScreen } from "./Trade";
 import { useSubscription } from "./useSubscription";
 
 export { formatUptime } from "./About";
@@ -17,6 +18,7 @@ export { formatUptime } from "./About";
 /** The screens in tab order. A new screen is one entry here and one case in `App`. */
 export const SCREENS = [
   { id: "dashboard", label: "Dashboard" },
+  { id: "trade", label: "Trade" },
   { id: "orders", label: "Orders" },
   { id: "rules", label: "Rules" },
   { id: "audit", label: "Audit log" },
@@ -140,6 +142,7 @@ export function App({ backend }: { backend: Backend }) {
             alertsRequested={showAlerts}
           />
         )}
+        {screen === "trade" && <TradeScreen backend={backend} />}
         {screen === "orders" && <OrdersScreen backend={backend} />}
         {screen === "rules" && <RulesScreen backend={backend} draft={rulesDraft} onDraftChange={setRulesDraft} />}
         {screen === "audit" && <AuditScreen backend={backend} />}

@@ -1,8 +1,7 @@
 import { useMemo, useRef } from "react";
 import type uPlot from "uplot";
-import type { RiskView } from "./bindings";
 import { formatUsd } from "./format";
-import { payoffMarkers, payoffSeries, type PayoffMarkers } from "./risk";
+import { payoffMarkers, payoffSeries, type PayoffInput, type PayoffMarkers } from "./risk";
 import { UPlotChart, type ChartOptions } from "./UPlotChart";
 
 const GRID = { stroke: "#1f2a35", width: 1 };
@@ -53,7 +52,7 @@ function drawMarkers(u: uPlot, m: PayoffMarkers) {
 }
 
 /** P&L at expiry and today across underlying prices, with the spot and strikes marked. */
-export function PayoffChart({ risk }: { risk: RiskView }) {
+export function PayoffChart({ risk }: { risk: PayoffInput }) {
   const series = useMemo(() => payoffSeries(risk), [risk]);
   const data = useMemo<uPlot.AlignedData>(() => [series.price, series.expiry, series.today], [series]);
   // Markers move with every refresh; the draw hook reads the newest, the plot is not re-created.

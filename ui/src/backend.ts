@@ -16,6 +16,10 @@ import {
   type MarginSample,
   type StrategyDetail,
   type VenueSettings,
+  type EntryPlacedView,
+  type EntryPreviewView,
+  type OptionChainView,
+  type TicketInput,
   type FlattenPreviewView,
   type FlattenProgressView,
   type FlattenTarget,
@@ -78,6 +82,12 @@ export interface Backend {
   confirmFlatten(previewId: string): Promise<Result<FlattenTicketView>>;
   /** How far a confirmed flatten got; poll until `finished`. */
   flattenProgress(ticket: string): Promise<Result<FlattenProgressView>>;
+  /** The venue's chain of `underlying` at `expiry` ("" = the first listed), live quotes, IV and delta. */
+  optionChain(underlying: string, expiry: string, strikes: number): Promise<Result<OptionChainView>>;
+  /** Step one of opening a strategy: what the ticket would do. Sends nothing. */
+  previewEntry(ticket: TicketInput): Promise<Result<EntryPreviewView>>;
+  /** Step two: places a valid, unexpired, unused preview (only after a person confirmed it). */
+  placeEntry(previewId: string): Promise<Result<EntryPlacedView>>;
   /** The newest audit entries matching `filter` (newest first), the kinds there are and the total. */
   auditLog(filter: AuditFilter): Promise<Result<AuditPage>>;
   /** Writes every entry matching `filter` to a CSV file; answers its path. */
@@ -170,6 +180,9 @@ export const tauriBackend: Backend = {
   previewForcedUnwind: (account, on) => commands.previewForcedUnwind(account, on),
   confirmFlatten: (previewId) => commands.confirmFlatten(previewId),
   flattenProgress: (ticket) => commands.flattenProgress(ticket),
+  optionChain: (underlying, expiry, strikes) => commands.optionChain(underlying, expiry, strikes),
+  previewEntry: (ticket) => commands.previewEntry(ticket),
+  placeEntry: (previewId) => commands.placeEntry(previewId),
   auditLog: (filter) => commands.auditLog(filter),
   exportAuditCsv: (filter) => commands.exportAuditCsv(filter),
   rulesFile: () => commands.rulesFile(),

@@ -459,6 +459,7 @@ export type EntryPreviewView = {
 	netCash: string,
 	/**  How it goes out, a line each. */
 	plan: string[],
+	underlying: string,
 	spot: number | null,
 	strikes: (number | null)[],
 	payoff: PayoffPointView[],

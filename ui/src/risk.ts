@@ -11,7 +11,10 @@ export interface PayoffSeries {
   today: (number | null)[];
 }
 
-export function payoffSeries(risk: RiskView): PayoffSeries {
+/** What a payoff chart draws: the strategy detail's risk view and an entry preview both have it. */
+export type PayoffInput = Pick<RiskView, "payoff" | "strikes" | "spot" | "underlying">;
+
+export function payoffSeries(risk: PayoffInput): PayoffSeries {
   const points = risk.payoff.filter((p) => finite(p.spot)).sort((a, b) => (a.spot as number) - (b.spot as number));
   return {
     price: points.map((p) => p.spot as number),
@@ -26,7 +29,7 @@ export interface PayoffMarkers {
   strikes: number[];
 }
 
-export function payoffMarkers(risk: RiskView): PayoffMarkers {
+export function payoffMarkers(risk: PayoffInput): PayoffMarkers {
   const strikes = Array.from(new Set(risk.strikes.filter(finite))).sort((a, b) => a - b);
   return { spot: finite(risk.spot) ? risk.spot : null, strikes };
 }
