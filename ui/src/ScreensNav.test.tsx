@@ -4,12 +4,12 @@ import { App, SCREENS } from "./App";
 import { fakeBackend, ok, rulesFile } from "./testing/fakeBackend";
 
 describe("App: tab order", () => {
-  it("has Orders between Dashboard and Rules", async () => {
+  it("has Trade and Orders between Dashboard and Rules", async () => {
     render(<App backend={fakeBackend()} />);
     await act(async () => {});
     const tabs = screen.getAllByRole("button").filter((b) => b.getAttribute("data-testid")?.startsWith("nav-"));
-    expect(tabs.map((t) => t.textContent)).toEqual(["Dashboard", "Orders", "Rules", "Audit log", "Settings"]);
-    expect(SCREENS.map((s) => s.id)).toEqual(["dashboard", "orders", "rules", "audit", "settings"]);
+    expect(tabs.map((t) => t.textContent)).toEqual(["Dashboard", "Trade", "Orders", "Rules", "Audit log", "Settings"]);
+    expect(SCREENS.map((s) => s.id)).toEqual(["dashboard", "trade", "orders", "rules", "audit", "settings"]);
   });
 });
 
