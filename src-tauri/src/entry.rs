@@ -135,7 +135,12 @@ fn bad(reason: &str, message: impl Into<String>) -> IpcError {
 
 fn parse_ticket(t: TicketInput, default_account: Option<String>) -> Result<Ticket, IpcError> {
     let template: Template = serde_json::from_value(serde_json::Value::String(t.template.clone()))
-        .map_err(|_| bad("entry.bad_ticket", format!("unknown template {:?}", t.template)))?;
+        .map_err(|_| {
+            bad(
+                "entry.bad_ticket",
+                format!("unknown template {:?}", t.template),
+            )
+        })?;
     let mut legs = Vec::with_capacity(t.legs.len());
     for (i, l) in t.legs.iter().enumerate() {
         let s = l.instrument.trim();
@@ -193,7 +198,12 @@ fn parse_ticket(t: TicketInput, default_account: Option<String>) -> Result<Ticke
     let tif = match t.tif.as_str() {
         "day" => Tif::Day,
         "gtc" => Tif::Gtc,
-        other => return Err(bad("entry.bad_ticket", format!("tif {other:?}: day or gtc"))),
+        other => {
+            return Err(bad(
+                "entry.bad_ticket",
+                format!("tif {other:?}: day or gtc"),
+            ));
+        }
     };
     let account = match t.account.trim() {
         "" => default_account.ok_or_else(|| {
@@ -302,7 +312,10 @@ pub fn preview_view(p: &EntryPreview, now: Timestamp) -> EntryPreviewView {
     let first = t.legs.first().map(|l| l.instrument.underlying().to_owned());
     let mut plan = Vec::new();
     if p.native_combo {
-        plan.push("One native combo order at the net limit: the venue fills every leg together.".to_owned());
+        plan.push(
+            "One native combo order at the net limit: the venue fills every leg together."
+                .to_owned(),
+        );
     } else {
         let tiers = p.orders.iter().map(|o| o.tier).max().map_or(0, |m| m + 1);
         plan.push(format!(
@@ -508,7 +521,10 @@ mod tests {
         assert!(e.message.contains("legs[0].side"), "{e:?}");
         let mut i = input("custom");
         i.net = Some("two".into());
-        assert_eq!(parse_ticket(i, None).unwrap_err().reason, "entry.bad_ticket");
+        assert_eq!(
+            parse_ticket(i, None).unwrap_err().reason,
+            "entry.bad_ticket"
+        );
         assert_eq!(
             parse_ticket(input("custom"), None).unwrap_err().reason,
             "entry.no_account"

@@ -202,7 +202,7 @@ function PreviewBody({ p }: { p: EntryPreviewView }) {
         </thead>
         <tbody>
           {p.orders.map((o, i) => (
-            <tr key={i} data-testid="entry-order">
+            <tr key={i} data-testid="entry-order" data-step={o.step} data-side={o.side} data-qty={o.qty} data-label={o.label}>
               <td>{o.step}</td>
               <td>{o.side}</td>
               <td>{o.qty}</td>

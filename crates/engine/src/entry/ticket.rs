@@ -67,7 +67,8 @@ pub enum LimitPrice {
     /// Each leg at its touch: the ask to buy, the bid to sell (fills at once in a quiet market).
     Natural,
     /// A net price per unit (+ debit paid, − credit received): the legs start at their mids
-    /// and the difference goes on the leg of the largest premium, on its tick.
+    /// and move a tick at a time, the largest premiums first, until the net is reached (never
+    /// past it; within the smallest tick), each leg at most its spread (at least 0.10) through its touch.
     Custom {
         /// Net per unit, per share.
         net: Price,
@@ -342,34 +343,107 @@ pub fn leg_limits(
             },
             LimitPrice::Mid | LimitPrice::Custom { .. } => {
                 let mid = Price::from_raw((bid.raw() + ask.raw()) / 2);
-                on_tick(&l.instrument, mid, l.side, false)
+                on_tick(&l.instrument, mid, l.side)
             }
         };
         out.push(px);
     }
     if let LimitPrice::Custom { net } = limit {
-        // The difference to the asked net goes on the leg of the largest premium.
-        let at_mid = net_of(legs, &out);
-        let diff = net.raw() - at_mid.raw();
-        let Some(big) = (0..legs.len()).max_by_key(|i| out[*i].raw() * legs[*i].ratio) else {
-            return Ok(out);
-        };
-        let l = &legs[big];
-        // A buy pays more for a higher net; a sell receives less.
-        let per_share = diff / l.ratio.max(1);
-        let shifted = match l.side {
-            Side::Buy => out[big].raw() + per_share,
-            Side::Sell => out[big].raw() - per_share,
-        };
-        if shifted < 0 {
-            return Err((
-                big,
-                format!("the net {net} needs a negative price on this leg (mid net {at_mid})"),
-            ));
-        }
-        out[big] = on_tick(&l.instrument, Price::from_raw(shifted), l.side, true);
+        let touches: Vec<(Price, Price)> = quotes
+            .iter()
+            .map(|q| q.two_sided().unwrap_or((Price::ZERO, Price::ZERO)))
+            .collect();
+        concede(legs, &mut out, &touches, net)?;
     }
     Ok(out)
+}
+
+/// How far past its near touch a custom net may price a leg (per share): its spread, at least
+/// 0.10 — room to pay up and fill in a moving market, bounded against a slip of the finger.
+fn through_allowance(bid: Price, ask: Price) -> i64 {
+    (ask.raw() - bid.raw()).max(1_000)
+}
+
+/// Moves the legs from their mids towards the asked `net`, one tick at a time, a leg as far as
+/// it goes before the next (the sells first, then by premium): a higher net (less credit, more debit) raises
+/// the buys and lowers the sells, a lower one the reverse. It stops when no leg's next tick
+/// fits in what is left, so the net reached is never past the asked one and within the
+/// smallest tick of it. A leg stays between its far touch and [`through_allowance`] past its
+/// near touch (a marketable limit that pays up to fill): a net outside that is refused, never
+/// sent at some other price.
+fn concede(
+    legs: &[TicketLeg],
+    out: &mut [Price],
+    touches: &[(Price, Price)],
+    net: Price,
+) -> Result<(), (usize, String)> {
+    let mut left = net.raw() - net_of(legs, out).raw();
+    // The sells first (they are sent last, after the protection, and wait longest for their
+    // fill), then by premium.
+    let mut order: Vec<usize> = (0..legs.len()).collect();
+    order.sort_by_key(|i| {
+        (
+            legs[*i].side == Side::Buy,
+            std::cmp::Reverse(out[*i].raw() * legs[*i].ratio),
+        )
+    });
+    loop {
+        // One tick of the first leg that can still move.
+        let next_move = order.iter().find_map(|&i| {
+            let l = &legs[i];
+            let tick = l.instrument.safe_tick(out[i]).raw().max(1);
+            let step = tick * l.ratio;
+            // Up: the leg's price rises (a buy when the net rises, a sell when it falls).
+            let up = (left > 0) == (l.side == Side::Buy);
+            let next = out[i].raw() + if up { tick } else { -tick };
+            let (bid, ask) = touches[i];
+            let through = through_allowance(bid, ask);
+            let inside = next > 0 && next >= bid.raw() - through && next <= ask.raw() + through;
+            (step <= left.abs() && inside).then_some((i, next, step))
+        });
+        let moved = next_move.is_some();
+        if let Some((i, next, step)) = next_move {
+            out[i] = Price::from_raw(next);
+            left -= left.signum() * step;
+        }
+        if left == 0 {
+            return Ok(());
+        }
+        if !moved {
+            let smallest = (0..legs.len())
+                .map(|i| legs[i].instrument.safe_tick(out[i]).raw() * legs[i].ratio)
+                .min()
+                .unwrap_or(1);
+            if left.abs() < smallest {
+                return Ok(());
+            }
+            let through: Vec<Price> = legs
+                .iter()
+                .zip(touches)
+                .map(|(l, (b, a))| {
+                    let through = through_allowance(*b, *a);
+                    if l.side == Side::Buy {
+                        Price::from_raw(a.raw() + through)
+                    } else {
+                        Price::from_raw((b.raw() - through).max(0))
+                    }
+                })
+                .collect();
+            let far: Vec<Price> = legs
+                .iter()
+                .zip(touches)
+                .map(|(l, (b, a))| if l.side == Side::Buy { *b } else { *a })
+                .collect();
+            return Err((
+                order[0],
+                format!(
+                    "the net {net} is outside the legs' markets: from {} (every leg at its far touch) to {} (the natural price paid through by the most each leg allows)",
+                    net_of(legs, &far),
+                    net_of(legs, &through)
+                ),
+            ));
+        }
+    }
 }
 
 /// Net per unit at `prices`: + debit paid, − credit received.
@@ -388,20 +462,15 @@ pub fn net_of(legs: &[TicketLeg], prices: &[Price]) -> Price {
     Price::from_raw(raw)
 }
 
-/// `px` on the instrument's safe tick: towards the trader's side (a buy rounds down, a sell
-/// up) for a mid; to the nearest for a custom net's shifted leg.
-fn on_tick(inst: &Instrument, px: Price, side: Side, nearest: bool) -> Price {
+/// `px` on the instrument's safe tick, towards the trader's side: a buy rounds down, a sell up.
+fn on_tick(inst: &Instrument, px: Price, side: Side) -> Price {
     let tick = inst.safe_tick(px).raw().max(1);
     let r = px.raw();
     let down = r.div_euclid(tick) * tick;
-    let up = if down == r { r } else { down + tick };
-    let v = if nearest {
-        if r - down < up - r { down } else { up }
-    } else {
-        match side {
-            Side::Buy => down,
-            Side::Sell => up,
-        }
+    let v = match side {
+        Side::Buy => down,
+        Side::Sell if down == r => r,
+        Side::Sell => down + tick,
     };
     Price::from_raw(v.max(0))
 }
@@ -532,10 +601,38 @@ mod tests {
         let nat = leg_limits(&legs, &quotes, LimitPrice::Natural).unwrap();
         assert_eq!(nat, vec![px("1.10"), px("1.45"), px("3.10"), px("1.05")]);
         assert_eq!(net_of(&legs, &nat), px("-2.40"));
-        // A custom credit of 2.65: 0.20 less than at mid, taken off the 460 call sold.
+        // A custom credit of 2.65: 0.20 less than at mid, taken off the sell of the largest
+        // premium first (the 460 call, two dimes).
         let c = leg_limits(&legs, &quotes, LimitPrice::Custom { net: px("-2.65") }).unwrap();
-        assert_eq!(c[2], px("3.10"));
+        assert_eq!(c, vec![px("1.00"), px("1.55"), px("3.10"), px("1.00")]);
         assert_eq!(net_of(&legs, &c), px("-2.65"));
+        // A better credit than the mid: the sells rise, the buys fall; never past the ask.
+        let c = leg_limits(&legs, &quotes, LimitPrice::Custom { net: px("-2.97") }).unwrap();
+        assert_eq!(
+            net_of(&legs, &c),
+            px("-2.95"),
+            "within a nickel, not past it: {c:?}"
+        );
+        // Out of the markets: refused, not sent at some other price.
+        let e = leg_limits(&legs, &quotes, LimitPrice::Custom { net: px("-500") }).unwrap_err();
+        assert!(
+            e.1.contains("from -3.10") && e.1.contains("to -1.70"),
+            "{e:?}"
+        );
+        let e = leg_limits(&legs, &quotes, LimitPrice::Custom { net: px("-1.00") }).unwrap_err();
+        assert!(
+            e.1.contains("to -1.70 (the natural price paid through"),
+            "{e:?}"
+        );
+        // Paying through the natural price to fill, within a spread per leg.
+        let c = leg_limits(&legs, &quotes, LimitPrice::Custom { net: px("-2.00") }).unwrap();
+        assert_eq!(net_of(&legs, &c), px("-2.00"));
+        assert_eq!(c, vec![px("1.10"), px("1.30"), px("2.80"), px("1.00")]);
+        for (i, p) in c.iter().enumerate() {
+            let (b, a) = (quotes[i].bid.unwrap(), quotes[i].ask.unwrap());
+            let w = (a.raw() - b.raw()).max(1_000);
+            assert!(p.raw() >= b.raw() - w && p.raw() <= a.raw() + w, "{i}: {p}");
+        }
         // No market: the leg is named.
         let mut q = quotes.clone();
         q[1].bid = None;
