@@ -101,7 +101,7 @@ mod tests {
         assert_eq!(w, &l.strikes[9..13]);
         assert_eq!(w[0], Price::from_raw(445 * SCALE));
         assert_eq!(
-            l.strikes_around(Price::from_raw(1 * SCALE), 3),
+            l.strikes_around(Price::from_raw(SCALE), 3),
             &l.strikes[0..3]
         );
         assert_eq!(

@@ -173,6 +173,63 @@ pub fn expiry_profile(
     })
 }
 
+/// The Reg T strategy-based requirement of `legs` (one underlying at `spot`): `(gross, net of
+/// the premium received)` in USD. Legs price at their `entry_price`, else their model value
+/// now; options of one expiry pair with each other (whole days tell expiries apart).
+pub fn reg_t_of_legs(
+    legs: &[&RiskLeg],
+    spot: f64,
+    multiplier: f64,
+    kind: crate::margin::UnderlyingKind,
+) -> Result<(f64, f64), PricingError> {
+    use crate::margin::{
+        MarginLeg, MarginPosition, MarginRules, StockPosition, reg_t_margin, to_dollars, to_micros,
+    };
+    let mut options = Vec::new();
+    let mut shares = 0i64;
+    let mut share_cost = 0.0;
+    for l in legs {
+        let price = l
+            .entry_price
+            .unwrap_or_else(|| l.value_per_share(l.spot, 1.0, 0.0));
+        match l.instrument {
+            Instrument::Underlying => {
+                shares += l.qty;
+                share_cost = price;
+            }
+            Instrument::Option {
+                kind: k, strike, t, ..
+            } => options.push(MarginLeg {
+                kind: k,
+                strike: to_micros("strike", strike)?,
+                qty: l.qty,
+                premium: to_micros("price", price)?,
+                expiry: (t * 365.0).round() as i64,
+            }),
+        }
+    }
+    let pos = MarginPosition {
+        underlying_price: Some(to_micros("spot", spot)?),
+        underlying_kind: kind,
+        legs: options,
+        stock: if shares == 0 {
+            None
+        } else {
+            Some(StockPosition {
+                qty: shares,
+                price: to_micros("price", share_cost)?,
+                proxy: false,
+            })
+        },
+        multiplier: multiplier.round() as i64,
+    };
+    let res = reg_t_margin(&pos, &MarginRules::default())?;
+    Ok((
+        to_dollars(res.gross_requirement),
+        to_dollars(res.net_of_proceeds),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,59 +341,3 @@ mod tests {
     }
 }
 
-/// The Reg T strategy-based requirement of `legs` (one underlying at `spot`): `(gross, net of
-/// the premium received)` in USD. Legs price at their `entry_price`, else their model value
-/// now; options of one expiry pair with each other (whole days tell expiries apart).
-pub fn reg_t_of_legs(
-    legs: &[&RiskLeg],
-    spot: f64,
-    multiplier: f64,
-    kind: crate::margin::UnderlyingKind,
-) -> Result<(f64, f64), PricingError> {
-    use crate::margin::{
-        MarginLeg, MarginPosition, MarginRules, StockPosition, reg_t_margin, to_dollars, to_micros,
-    };
-    let mut options = Vec::new();
-    let mut shares = 0i64;
-    let mut share_cost = 0.0;
-    for l in legs {
-        let price = l
-            .entry_price
-            .unwrap_or_else(|| l.value_per_share(l.spot, 1.0, 0.0));
-        match l.instrument {
-            Instrument::Underlying => {
-                shares += l.qty;
-                share_cost = price;
-            }
-            Instrument::Option {
-                kind: k, strike, t, ..
-            } => options.push(MarginLeg {
-                kind: k,
-                strike: to_micros("strike", strike)?,
-                qty: l.qty,
-                premium: to_micros("price", price)?,
-                expiry: (t * 365.0).round() as i64,
-            }),
-        }
-    }
-    let pos = MarginPosition {
-        underlying_price: Some(to_micros("spot", spot)?),
-        underlying_kind: kind,
-        legs: options,
-        stock: if shares == 0 {
-            None
-        } else {
-            Some(StockPosition {
-                qty: shares,
-                price: to_micros("price", share_cost)?,
-                proxy: false,
-            })
-        },
-        multiplier: multiplier.round() as i64,
-    };
-    let res = reg_t_margin(&pos, &MarginRules::default())?;
-    Ok((
-        to_dollars(res.gross_requirement),
-        to_dollars(res.net_of_proceeds),
-    ))
-}
