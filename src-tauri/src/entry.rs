@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use specta::Type;
 use tradeguard_engine::enforce::EnforceError;
 use tradeguard_engine::entry::{
-    ChainOption, ChainView, EntryPreview, LimitPrice, Template, Ticket, TicketLeg,
+    ChainOption, ChainView, EntryPreview, Exits, LimitPrice, Template, Ticket, TicketLeg,
 };
 use tradeguard_model::{AccountId, Instrument, Price, Side, Tif, Timestamp};
 
@@ -222,6 +222,7 @@ fn parse_ticket(t: TicketInput, default_account: Option<String>) -> Result<Ticke
         quantity: t.quantity,
         limit,
         tif,
+        exits: Exits::default(),
     })
 }
 

@@ -72,6 +72,9 @@ pub enum JournalRecord {
         /// The choice.
         choice: crate::assignment::StrategyChoice,
     },
+    /// Exits a person attached to an entry (the latest per entry wins; an ended one is
+    /// forgotten).
+    AttachedExit(crate::entry::AttachedExit),
     /// An off-desk delivery of an alert (queued, attempted, sent or given up): the latest
     /// per id wins; the pending ones are retried after a restart.
     Delivery(crate::alert::Delivery),
@@ -114,6 +117,8 @@ pub struct JournalState {
     pub last_delivery_id: u64,
     /// When the last daily summary was queued (`summary.daily` deliveries).
     pub last_summary: Option<tradeguard_model::Timestamp>,
+    /// Exits attached to entries that have not ended, by entry id.
+    pub attached_exits: BTreeMap<String, crate::entry::AttachedExit>,
 }
 
 impl JournalState {
@@ -159,6 +164,13 @@ impl JournalState {
             JournalRecord::RiskConfig(c) => self.risk_config = Some(c),
             JournalRecord::AssignmentChoice { strategy, choice } => {
                 self.assignment_choices.insert(strategy, choice);
+            }
+            JournalRecord::AttachedExit(a) => {
+                if a.ended_at.is_some() {
+                    self.attached_exits.remove(&a.entry);
+                } else {
+                    self.attached_exits.insert(a.entry.clone(), a);
+                }
             }
             JournalRecord::Delivery(d) => {
                 self.last_delivery_id = self.last_delivery_id.max(d.id);

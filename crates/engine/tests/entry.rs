@@ -18,7 +18,7 @@ use tradeguard_engine::GateRefusal;
 use tradeguard_engine::MemoryJournal;
 use tradeguard_engine::assignment::AssignmentConfig;
 use tradeguard_engine::enforce::{EnforceConfig, EnforceError, Guard};
-use tradeguard_engine::entry::{EntryError, LimitPrice, Template, Ticket, TicketLeg};
+use tradeguard_engine::entry::{EntryError, Exits, LimitPrice, Template, Ticket, TicketLeg};
 use tradeguard_model::{Instrument, Money, Right, Side, Tif, stubs};
 
 async fn guard(b: &std::sync::Arc<tradeguard_sim::SimBroker>, j: &MemoryJournal) -> Guard {
@@ -55,6 +55,7 @@ fn condor(quantity: i64) -> Ticket {
         quantity,
         limit: LimitPrice::Natural,
         tif: Tif::Day,
+        exits: Default::default(),
     }
 }
 
@@ -218,6 +219,7 @@ async fn a_stress_refusal_names_the_scenario_and_sends_nothing() {
         quantity: 10,
         limit: LimitPrice::Mid,
         tif: Tif::Day,
+        exits: Default::default(),
     };
     let p = preview(&g, strangle).await;
     let Some(GateRefusal::StressLimit {
@@ -271,5 +273,125 @@ async fn bad_tickets_and_expired_previews_are_refused_by_name() {
     }
     sleep_ms(1_000).await;
     assert!(executions(&b).await.is_empty());
+    g.shutdown().await;
+}
+
+/// A put credit spread opened with a stop attached at 0.5 × its credit, under a rules file in
+/// dry-run: the strategy shows its stop; when SPY falls through the short put the stop exits
+/// once, through the hybrid exit (limits for 2 s, the short bought back first), though the
+/// file's rules are in dry-run (a stop a person placed is not held back); the account ends flat
+/// and the exit ends with its strategy.
+#[tokio::test(start_paused = true)]
+async fn a_stop_attached_at_entry_exits_once_through_the_hybrid_exit() {
+    let b = broker(sim_cfg(44));
+    let j = MemoryJournal::new();
+    let g = guard_on_sim(
+        b.clone(),
+        start_ts(),
+        &j,
+        "500",
+        EnforceConfig::default(),
+        rules_file("# no rules, dry-run (no dry_run line)\n"),
+        AssignmentConfig::default(),
+    )
+    .await;
+    let mut t = condor(1);
+    t.template = Template::Vertical;
+    t.legs.truncate(2);
+    t.exits = Exits {
+        stop_loss_multiple: Some(px("0.5")),
+        profit_target_pct: None,
+    };
+    // Paid 0.20 through the natural price, so the sells fill though the market moves.
+    let natural = preview(&g, t.clone()).await.net_price;
+    t.limit = LimitPrice::Custom {
+        net: tradeguard_model::Price::from_raw(natural.raw() + 2_000),
+    };
+    let p = preview(&g, t).await;
+    g.place_entry(&p.id).await.expect("placed");
+    let mut attached = Vec::new();
+    for _ in 0..100 {
+        attached = g.attached_exits();
+        if attached.iter().any(|(s, _)| s.is_some()) {
+            break;
+        }
+        sleep_ms(100).await;
+    }
+    let (Some(strategy), exit) = attached.first().cloned().expect("one attached exit") else {
+        panic!("the spread is held as one strategy: {attached:?}");
+    };
+    assert_eq!(exit.exits.stop_loss_multiple, Some(px("0.5")));
+    assert!(g.strategies().iter().any(|s| s.id == strategy));
+    let opened = executions(&b).await.len();
+    assert_eq!(opened, 2);
+
+    // SPY falls through the short put: the loss passes half the credit.
+    venue(&b)
+        .lock()
+        .unwrap()
+        .set_spot("SPY", px("484"))
+        .unwrap();
+    for _ in 0..300 {
+        if qty_at_broker(&b, &opt(Right::Put, 490)).await == 0
+            && qty_at_broker(&b, &opt(Right::Put, 480)).await == 0
+        {
+            break;
+        }
+        sleep_ms(100).await;
+    }
+    for (k, r) in [(480, Right::Put), (490, Right::Put)] {
+        assert_eq!(qty_at_broker(&b, &opt(r, k)).await, 0, "{k} {r:?} closed");
+    }
+    let groups: Vec<tradeguard_engine::Group> = j
+        .records()
+        .into_iter()
+        .filter_map(|r| match r {
+            tradeguard_engine::JournalRecord::Group(g) => Some(g),
+            _ => None,
+        })
+        .filter(|g| g.intent.purpose != tradeguard_engine::intent::Purpose::Open)
+        .collect();
+    let exit_groups: std::collections::BTreeSet<_> = groups.iter().map(|g| g.id).collect();
+    let first = groups.first().expect("an exit group");
+    assert_eq!(
+        first.intent.leg_timeout,
+        Some(std::time::Duration::from_secs(2)),
+        "the hybrid exit's limits work 2 s"
+    );
+    assert!(
+        first.legs.iter().all(|l| matches!(
+            l.intent.order_type,
+            tradeguard_model::OrderType::Limit { .. }
+        )),
+        "limits first: {first:#?}"
+    );
+    assert!(
+        exit_groups.len() <= 2,
+        "one exit (limits, then market for what they left): {exit_groups:?}"
+    );
+    // The shorts were bought back before the wings were sold.
+    let ex = executions(&b).await;
+    let closing = &ex[opened..];
+    let first_sell = closing.iter().position(|e| e.side == Side::Sell).unwrap();
+    assert_eq!(
+        closing[..first_sell]
+            .iter()
+            .filter(|e| e.side == Side::Buy)
+            .map(|e| e.qty)
+            .sum::<i64>(),
+        1,
+        "the short bought back first: {closing:#?}"
+    );
+    let audits = audits(&j);
+    assert!(
+        audits
+            .iter()
+            .any(|a| a.reason.contains(&format!("entry-stop:{}", p.id))),
+        "the audit names the attached stop: {audits:#?}"
+    );
+    // Nothing more: the strategy is gone and its exit ends.
+    sleep_ms(70_000).await;
+    assert!(g.attached_exits().is_empty(), "{:?}", g.attached_exits());
+    assert_eq!(executions(&b).await.len(), ex.len(), "the stop exits once");
     g.shutdown().await;
 }

@@ -102,6 +102,7 @@ async fn an_iron_condor_opens_on_ib_wings_first_partial_fills_included() {
         quantity: 2,
         limit: LimitPrice::Natural,
         tif: Tif::Day,
+        exits: Default::default(),
     };
     // The first preview subscribes the legs; the gateway's quotes follow.
     let mut preview = None;

@@ -38,11 +38,22 @@ pub(crate) async fn run(core: SharedCore, hb: Heartbeat) -> TaskResult {
 pub(crate) async fn enforce_once(core: &SharedCore) -> TaskResult {
     let now = core.now();
     let stale = core.cfg.quote_stale_after;
-    let (all_positions, positions, accounts, transitions, unwinding, strategies, spots, changed) = {
+    let (
+        all_positions,
+        positions,
+        accounts,
+        transitions,
+        unwinding,
+        strategies,
+        spots,
+        changed,
+        (attached, exits_ended),
+    ) = {
         let mut st = core.lock();
         let mut positions = st.book.positions(now, stale);
         let changed = strategy_link::refresh(&mut st, &positions);
         let views = st.strategies.views(&positions);
+        let attached = crate::entry::attached_rules(&mut st.entry, &views, now);
         let strategies = strategy_link::for_rules(&mut st, views, now, core.cfg.strategy_settle);
         // Positions the assignment guard owns (its close trades them) are not the rules' either;
         // the whole book is kept aside only while it owns some (a forced unwind closes all).
@@ -64,10 +75,24 @@ pub(crate) async fn enforce_once(core: &SharedCore) -> TaskResult {
             strategies,
             spots,
             changed,
+            attached,
         )
     };
     if changed {
         core.strategies_changed.notify_one();
+    }
+    for a in exits_ended {
+        tracing::info!(entry = %a.entry, why = ?a.why_ended, "attached exits ended");
+        if let Err(e) = core
+            .journal
+            .append(crate::journal::JournalRecord::AttachedExit(a))
+            .await
+        {
+            tracing::warn!(
+                code = e.code(),
+                "the end of attached exits not journaled: {e}"
+            );
+        }
     }
     futures_past_roll(core, &positions, now).await;
     for t in transitions {
@@ -91,6 +116,7 @@ pub(crate) async fn enforce_once(core: &SharedCore) -> TaskResult {
             accounts: &accounts,
             strategies: &strategies,
             spots: &spots,
+            attached: &attached,
         };
         let d = ev.evaluate(&input);
         (

@@ -22,6 +22,9 @@ pub struct EvalInput<'a> {
     pub strategies: &'a [StrategyView],
     /// Underlying prices by symbol (from the quotes of the positions), for pin risk.
     pub spots: &'a HashMap<String, Price>,
+    /// The exits people attached to their entries, as rules scoped to each strategy
+    /// ([`crate::entry`]): evaluated with the file's rules, not held back by its dry-run.
+    pub attached: &'a [crate::rules::Rule],
 }
 
 /// What a fired rule asks for.

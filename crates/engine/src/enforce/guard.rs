@@ -194,12 +194,14 @@ impl Guard {
         ag.check_snapshot().await?;
         let assignment = ag.spawn(events);
         let (status_tx, status_rx) = watch::channel(StatusSummary::default());
-        let state = GuardState {
+        let mut state = GuardState {
             forced_unwind: snap.forced_unwind.iter().cloned().collect(),
             strategies: book,
             link,
             ..GuardState::default()
         };
+        // The exits people attached to their entries guard on across the restart.
+        state.entry.attached = journaled.attached_exits.clone();
         // The rules' state (trailing highs, day-start and peak values) from before the restart,
         // and the last good rules configuration (what runs when the file is bad now).
         let mut evaluator = deps.evaluator;

@@ -395,8 +395,25 @@ impl RuleEvaluator for RiskRules {
     fn evaluate(&mut self, input: &EvalInput<'_>) -> Vec<Decision> {
         self.poll(input.now);
         let today = self.hours.local(input.now).date();
+        // The attached exits run beside the file's rules (a bad file leaves them running).
+        let merged;
+        let config: &RiskConfig = if input.attached.is_empty() {
+            &self.config
+        } else {
+            merged = RiskConfig {
+                rules: self
+                    .config
+                    .rules
+                    .iter()
+                    .chain(input.attached)
+                    .cloned()
+                    .collect(),
+                ..(*self.config).clone()
+            };
+            &merged
+        };
         let ri = rules::EvalInput {
-            config: &self.config,
+            config,
             strategies: input.strategies,
             positions: input.positions,
             accounts: input.accounts,

@@ -21,20 +21,23 @@
 
 pub mod ticket;
 
-pub use ticket::{BadTicket, LimitPrice, Template, Ticket, TicketLeg};
+pub use ticket::{BadTicket, Exits, LimitPrice, Template, Ticket, TicketLeg};
 
 use crate::enforce::error::EnforceError;
 use crate::enforce::guard::Guard;
 use crate::error::{ExecError, GateRefusal};
 use crate::intent::{OrderIntent, Purpose};
+use crate::rules::{Rule, RuleAction, RuleCommon, RuleKind, RuleSeverity};
+use crate::strategies::StrategyView;
 use crate::stress_model::PricingStressModel;
 use crate::{Book, StressFigures};
 use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 use tradeguard_model::{
-    ChainListing, GroupId, Instrument, InstrumentId, OrderType, Price, Quote, Right, Side,
-    Timestamp,
+    AccountId, ChainListing, GroupId, Instrument, InstrumentId, OrderType, Price, Quote, Right,
+    Side, StrategyId, Timestamp,
 };
 use tradeguard_pricing::chain::{ChainQuote, ChainRow, chain_greeks};
 use tradeguard_pricing::margin::UnderlyingKind;
@@ -238,6 +241,117 @@ struct Stored {
     intent: OrderIntent,
     expires_at: Timestamp,
     summary: String,
+    exits: Exits,
+}
+
+/// An attached exit ends this long after its strategy was last seen (closed, or no longer
+/// held as placed): position updates of one close arrive one by one.
+pub const EXIT_ENDS_UNSEEN: Duration = Duration::from_secs(60);
+/// An attached exit whose entry never became a strategy (rolled back, never filled) ends after
+/// this.
+pub const EXIT_ENDS_NEVER_SEEN: Duration = Duration::from_secs(24 * 3600);
+
+/// Exits attached to one entry, journaled until they end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachedExit {
+    /// The entry's preview id.
+    pub entry: String,
+    /// Account.
+    pub account: AccountId,
+    /// The entry's legs: instrument and whether it is short, sorted (the strategy they become
+    /// is the one holding exactly these).
+    pub legs: Vec<(InstrumentId, bool)>,
+    /// The exits.
+    pub exits: Exits,
+    /// When the entry was placed.
+    pub placed_at: Timestamp,
+    /// When it ended (journaled once; ended exits are forgotten).
+    pub ended_at: Option<Timestamp>,
+    /// Why it ended.
+    pub why_ended: Option<String>,
+}
+
+impl AttachedExit {
+    fn matches(&self, s: &StrategyView) -> bool {
+        s.account == self.account
+            && signature(
+                s.legs
+                    .iter()
+                    .filter(|l| l.qty != 0)
+                    .map(|l| (&l.instrument, l.qty)),
+            ) == self.legs
+    }
+}
+
+fn signature<'a>(legs: impl Iterator<Item = (&'a Instrument, i64)>) -> Vec<(InstrumentId, bool)> {
+    let mut v: Vec<(InstrumentId, bool)> = legs.map(|(i, q)| (i.id(), q < 0)).collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// The rules of the attached exits whose strategy is held now (scoped to it, placed by a
+/// person), marking them seen; and the exits that end now (unseen too long), marked ended.
+pub(crate) fn attached_rules(
+    reg: &mut Registry,
+    strategies: &[StrategyView],
+    now: Timestamp,
+) -> (Vec<Rule>, Vec<AttachedExit>) {
+    let mut rules = Vec::new();
+    let mut ended = Vec::new();
+    for (entry, a) in &reg.attached {
+        match strategies.iter().find(|s| a.matches(s)) {
+            Some(s) => {
+                reg.seen.insert(entry.clone(), now);
+                let common = |kind: &str, severity| RuleCommon {
+                    id: format!("entry-{kind}:{entry}"),
+                    enabled: true,
+                    severity,
+                    action: RuleAction::Flatten,
+                    dry_run: false,
+                    accounts: Vec::new(),
+                    underlyings: Vec::new(),
+                    strategies: vec![s.id],
+                    placed_by_person: true,
+                };
+                if let Some(m) = a.exits.stop_loss_multiple {
+                    rules.push(Rule {
+                        common: common("stop", RuleSeverity::Critical),
+                        kind: RuleKind::StopLoss { credit_multiple: m },
+                    });
+                }
+                if let Some(p) = a.exits.profit_target_pct {
+                    rules.push(Rule {
+                        common: common("target", RuleSeverity::Warning),
+                        kind: RuleKind::ProfitTarget { pct_of_credit: p },
+                    });
+                }
+            }
+            None => {
+                let why = match reg.seen.get(entry) {
+                    Some(t) if now.duration_since(*t) >= EXIT_ENDS_UNSEEN => {
+                        Some("its strategy is no longer held as it was opened")
+                    }
+                    None if now.duration_since(a.placed_at) >= EXIT_ENDS_NEVER_SEEN => {
+                        Some("the entry never became a strategy (not filled, or rolled back)")
+                    }
+                    _ => None,
+                };
+                if let Some(why) = why {
+                    ended.push(AttachedExit {
+                        ended_at: Some(now),
+                        why_ended: Some(why.to_owned()),
+                        ..a.clone()
+                    });
+                }
+            }
+        }
+    }
+    for e in &ended {
+        reg.attached.remove(&e.entry);
+        reg.seen.remove(&e.entry);
+    }
+    (rules, ended)
 }
 
 /// The guard's entry previews and spent ids (inside the guard's shared state).
@@ -248,6 +362,10 @@ pub(crate) struct Registry {
     used: VecDeque<String>,
     /// The last chain rows per (underlying, expiry): the warm start of the next solve.
     chain_rows: BTreeMap<(String, NaiveDate), Vec<ChainRow>>,
+    /// Live attached exits by entry id.
+    pub attached: BTreeMap<String, AttachedExit>,
+    /// When each attached exit's strategy was last seen.
+    seen: BTreeMap<String, Timestamp>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -422,6 +540,23 @@ impl Guard {
             strikes,
             at: now,
         })
+    }
+
+    /// The live attached exits, each with the strategy holding its legs now (`None`: not yet
+    /// held as one strategy, e.g. still filling).
+    pub fn attached_exits(&self) -> Vec<(Option<StrategyId>, AttachedExit)> {
+        let strategies = self.strategies();
+        let st = self.core().lock();
+        st.entry
+            .attached
+            .values()
+            .map(|a| {
+                (
+                    strategies.iter().find(|s| a.matches(s)).map(|s| s.id),
+                    a.clone(),
+                )
+            })
+            .collect()
     }
 
     /// Prices `ticket` and returns what it would do; nothing is sent. Place it with
@@ -607,6 +742,7 @@ impl Guard {
                     intent,
                     expires_at,
                     summary: summary(&ticket, net_price),
+                    exits: ticket.exits,
                 },
             );
             id
@@ -653,13 +789,51 @@ impl Guard {
             }
         };
         let intent = stored.intent.with_client_ref(format!("entry:{preview_id}"));
+        let legs = signature(intent.legs.iter().map(|l| (&l.instrument, l.signed_qty())));
+        let account = intent.account.clone();
         match core.coord.submit(intent).await {
             Ok(g) => {
+                if !stored.exits.is_empty() {
+                    let a = AttachedExit {
+                        entry: preview_id.to_owned(),
+                        account,
+                        legs,
+                        exits: stored.exits,
+                        placed_at: now,
+                        ended_at: None,
+                        why_ended: None,
+                    };
+                    // Journaled before it is live: a restart keeps it.
+                    if let Err(e) = core
+                        .journal
+                        .append(crate::journal::JournalRecord::AttachedExit(a.clone()))
+                        .await
+                    {
+                        core.alerter
+                            .raise(
+                                crate::alert::Severity::Critical,
+                                "entry.exits_not_saved",
+                                format!(
+                                    "the exits attached to entry {preview_id} could not be saved ({e}); they guard it until the app stops, not after a restart"
+                                ),
+                            )
+                            .await;
+                    }
+                    core.lock().entry.attached.insert(a.entry.clone(), a);
+                }
                 core.alerter
                     .audit(
                         "entry_place",
                         "entry.placed",
-                        format!("entry {preview_id} placed as group {g}: {}", stored.summary),
+                        format!(
+                            "entry {preview_id} placed as group {g}: {}{}",
+                            stored.summary,
+                            if stored.exits.is_empty() {
+                                String::new()
+                            } else {
+                                format!("; attached: {}", stored.exits.labels().join(", "))
+                            }
+                        ),
                         Some(Purpose::Open),
                     )
                     .await;

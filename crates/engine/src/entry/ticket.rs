@@ -90,6 +90,44 @@ pub struct Ticket {
     pub limit: LimitPrice,
     /// Time in force.
     pub tif: Tif,
+    /// Exits attached to the strategy the entry becomes.
+    #[serde(default)]
+    pub exits: Exits,
+}
+
+/// Exits a person attaches when opening a strategy: once the entry's legs are held as one
+/// strategy they close it like the rules of the same kind, scoped to it, and the global
+/// dry-run does not hold them back (a stop you placed).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exits {
+    /// Stop-loss: close through the hybrid exit when the loss reaches this multiple of the
+    /// entry premium (credit or debit).
+    #[serde(default)]
+    pub stop_loss_multiple: Option<Price>,
+    /// Profit target: close when the P&L reaches this percent of the entry premium.
+    #[serde(default)]
+    pub profit_target_pct: Option<u32>,
+}
+
+impl Exits {
+    /// No exit attached.
+    pub fn is_empty(&self) -> bool {
+        self.stop_loss_multiple.is_none() && self.profit_target_pct.is_none()
+    }
+
+    /// One line per exit, for a person.
+    pub fn labels(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        if let Some(m) = self.stop_loss_multiple {
+            v.push(format!(
+                "stop-loss at a loss of {m} × the entry premium (hybrid exit)"
+            ));
+        }
+        if let Some(p) = self.profit_target_pct {
+            v.push(format!("profit target at {p} % of the entry premium"));
+        }
+        v
+    }
 }
 
 /// Largest quantity a ticket may ask (units); the gate's own size limits apply on top.
@@ -123,6 +161,22 @@ pub fn check(t: &Ticket) -> Result<(), BadTicket> {
         return Err(bad(
             "legs",
             format!("a ticket has 1 to 4 legs, got {}", t.legs.len()),
+        ));
+    }
+    if let Some(m) = t.exits.stop_loss_multiple
+        && !(m.is_positive() && m <= Price::from_raw(100 * tradeguard_model::SCALE))
+    {
+        return Err(bad(
+            "exits.stop_loss_multiple",
+            format!("must be above 0 and at most 100, got {m}"),
+        ));
+    }
+    if let Some(p) = t.exits.profit_target_pct
+        && !(1..=1_000).contains(&p)
+    {
+        return Err(bad(
+            "exits.profit_target_pct",
+            format!("must be 1 to 1000, got {p}"),
         ));
     }
     let underlying = t.legs[0].instrument.underlying();
@@ -364,13 +418,14 @@ fn through_allowance(bid: Price, ask: Price) -> i64 {
     (ask.raw() - bid.raw()).max(1_000)
 }
 
-/// Moves the legs from their mids towards the asked `net`, one tick at a time, a leg as far as
-/// it goes before the next (the sells first, then by premium): a higher net (less credit, more debit) raises
-/// the buys and lowers the sells, a lower one the reverse. It stops when no leg's next tick
-/// fits in what is left, so the net reached is never past the asked one and within the
-/// smallest tick of it. A leg stays between its far touch and [`through_allowance`] past its
-/// near touch (a marketable limit that pays up to fill): a net outside that is refused, never
-/// sent at some other price.
+/// Moves the legs from their mids towards the asked `net`, one tick of each leg in turn
+/// (largest premium first): a higher net (less credit, more debit) raises the buys and lowers
+/// the sells, a lower one the reverse. Paying up, every leg first reaches its near touch (the
+/// natural price: each leg marketable, whatever order they are sent in), and only then goes
+/// through it, by at most [`through_allowance`]; improving, a leg stops at its far touch. It
+/// stops when no leg's next tick fits in what is left, so the net reached is never past the
+/// asked one and within the smallest tick of it. A net out of reach is refused, never sent at
+/// some other price.
 fn concede(
     legs: &[TicketLeg],
     out: &mut [Price],
@@ -378,72 +433,81 @@ fn concede(
     net: Price,
 ) -> Result<(), (usize, String)> {
     let mut left = net.raw() - net_of(legs, out).raw();
-    // The sells first (they are sent last, after the protection, and wait longest for their
-    // fill), then by premium.
     let mut order: Vec<usize> = (0..legs.len()).collect();
-    order.sort_by_key(|i| {
-        (
-            legs[*i].side == Side::Buy,
-            std::cmp::Reverse(out[*i].raw() * legs[*i].ratio),
-        )
-    });
-    loop {
-        // One tick of the first leg that can still move.
-        let next_move = order.iter().find_map(|&i| {
-            let l = &legs[i];
-            let tick = l.instrument.safe_tick(out[i]).raw().max(1);
-            let step = tick * l.ratio;
-            // Up: the leg's price rises (a buy when the net rises, a sell when it falls).
-            let up = (left > 0) == (l.side == Side::Buy);
-            let next = out[i].raw() + if up { tick } else { -tick };
-            let (bid, ask) = touches[i];
-            let through = through_allowance(bid, ask);
-            let inside = next > 0 && next >= bid.raw() - through && next <= ask.raw() + through;
-            (step <= left.abs() && inside).then_some((i, next, step))
-        });
-        let moved = next_move.is_some();
-        if let Some((i, next, step)) = next_move {
-            out[i] = Price::from_raw(next);
-            left -= left.signum() * step;
-        }
-        if left == 0 {
-            return Ok(());
-        }
-        if !moved {
-            let smallest = (0..legs.len())
-                .map(|i| legs[i].instrument.safe_tick(out[i]).raw() * legs[i].ratio)
-                .min()
-                .unwrap_or(1);
-            if left.abs() < smallest {
-                return Ok(());
+    order.sort_by_key(|i| std::cmp::Reverse(out[*i].raw() * legs[*i].ratio));
+    // Paying up: to the near touches first, then through them. Improving: one phase.
+    for through in [false, true] {
+        loop {
+            let mut moved = false;
+            for &i in &order {
+                let l = &legs[i];
+                let tick = l.instrument.safe_tick(out[i]).raw().max(1);
+                let step = tick * l.ratio;
+                if left == 0 || step > left.abs() {
+                    continue;
+                }
+                let paying = left > 0;
+                // Up: the leg's price rises (a buy when paying up, a sell when improving).
+                let up = paying == (l.side == Side::Buy);
+                let next = out[i].raw() + if up { tick } else { -tick };
+                let (bid, ask) = (touches[i].0.raw(), touches[i].1.raw());
+                let extra = if through {
+                    through_allowance(touches[i].0, touches[i].1)
+                } else {
+                    0
+                };
+                let (lo, hi) = match (paying, l.side) {
+                    // Paying up: a buy rises to its ask (+ extra), a sell falls to its bid.
+                    (true, Side::Buy) => (i64::MIN, ask + extra),
+                    (true, Side::Sell) => (bid - extra, i64::MAX),
+                    // Improving: a buy falls to its bid, a sell rises to its ask.
+                    (false, Side::Buy) => (bid, i64::MAX),
+                    (false, Side::Sell) => (i64::MIN, ask),
+                };
+                if next <= 0 || next < lo || next > hi {
+                    continue;
+                }
+                out[i] = Price::from_raw(next);
+                left -= left.signum() * step;
+                moved = true;
             }
-            let through: Vec<Price> = legs
-                .iter()
-                .zip(touches)
-                .map(|(l, (b, a))| {
-                    let through = through_allowance(*b, *a);
-                    if l.side == Side::Buy {
-                        Price::from_raw(a.raw() + through)
-                    } else {
-                        Price::from_raw((b.raw() - through).max(0))
-                    }
-                })
-                .collect();
-            let far: Vec<Price> = legs
-                .iter()
-                .zip(touches)
-                .map(|(l, (b, a))| if l.side == Side::Buy { *b } else { *a })
-                .collect();
-            return Err((
-                order[0],
-                format!(
-                    "the net {net} is outside the legs' markets: from {} (every leg at its far touch) to {} (the natural price paid through by the most each leg allows)",
-                    net_of(legs, &far),
-                    net_of(legs, &through)
-                ),
-            ));
+            if !moved {
+                break;
+            }
         }
     }
+    let smallest = (0..legs.len())
+        .map(|i| legs[i].instrument.safe_tick(out[i]).raw() * legs[i].ratio)
+        .min()
+        .unwrap_or(1);
+    if left.abs() < smallest {
+        return Ok(());
+    }
+    let far: Vec<Price> = legs
+        .iter()
+        .zip(touches)
+        .map(|(l, (b, a))| if l.side == Side::Buy { *b } else { *a })
+        .collect();
+    let through: Vec<Price> = legs
+        .iter()
+        .zip(touches)
+        .map(|(l, (b, a))| {
+            let x = through_allowance(*b, *a);
+            if l.side == Side::Buy {
+                Price::from_raw(a.raw() + x)
+            } else {
+                Price::from_raw((b.raw() - x).max(0))
+            }
+        })
+        .collect();
+    Err((
+        order[0],
+        format!(
+            "the net {net} is outside the legs' markets: from {} (every leg at its far touch) to {} (the natural price paid through by the most each leg allows)",
+            net_of(legs, &far),
+            net_of(legs, &through)
+        ),
+    ))
 }
 
 /// Net per unit at `prices`: + debit paid, − credit received.
@@ -509,6 +573,7 @@ mod tests {
             quantity: 1,
             limit: LimitPrice::Mid,
             tif: Tif::Day,
+            exits: Exits::default(),
         }
     }
 
@@ -579,6 +644,14 @@ mod tests {
         let mut t = ticket(Template::Custom, condor());
         t.legs.push(leg(stubs::call(470), Side::Buy));
         assert_eq!(check(&t).unwrap_err().field, "legs");
+        let mut t = ticket(Template::Custom, condor());
+        t.exits.stop_loss_multiple = Some(Price::ZERO);
+        assert_eq!(check(&t).unwrap_err().field, "exits.stop_loss_multiple");
+        t.exits = Exits {
+            stop_loss_multiple: Some(px("2")),
+            profit_target_pct: Some(0),
+        };
+        assert_eq!(check(&t).unwrap_err().field, "exits.profit_target_pct");
     }
 
     #[test]
@@ -601,10 +674,11 @@ mod tests {
         let nat = leg_limits(&legs, &quotes, LimitPrice::Natural).unwrap();
         assert_eq!(nat, vec![px("1.10"), px("1.45"), px("3.10"), px("1.05")]);
         assert_eq!(net_of(&legs, &nat), px("-2.40"));
-        // A custom credit of 2.65: 0.20 less than at mid, taken off the sell of the largest
-        // premium first (the 460 call, two dimes).
+        // A custom credit of 2.65: 0.20 less than at mid, a tick of each leg in turn from the
+        // largest premium: the 460 call a dime lower, the 440 put a nickel, the 435 put bought
+        // a nickel higher.
         let c = leg_limits(&legs, &quotes, LimitPrice::Custom { net: px("-2.65") }).unwrap();
-        assert_eq!(c, vec![px("1.00"), px("1.55"), px("3.10"), px("1.00")]);
+        assert_eq!(c, vec![px("1.05"), px("1.50"), px("3.20"), px("1.00")]);
         assert_eq!(net_of(&legs, &c), px("-2.65"));
         // A better credit than the mid: the sells rise, the buys fall; never past the ask.
         let c = leg_limits(&legs, &quotes, LimitPrice::Custom { net: px("-2.97") }).unwrap();
@@ -627,11 +701,14 @@ mod tests {
         // Paying through the natural price to fill, within a spread per leg.
         let c = leg_limits(&legs, &quotes, LimitPrice::Custom { net: px("-2.00") }).unwrap();
         assert_eq!(net_of(&legs, &c), px("-2.00"));
-        assert_eq!(c, vec![px("1.10"), px("1.30"), px("2.80"), px("1.00")]);
+        // Every leg marketable (at or through its touch), none past its allowance.
         for (i, p) in c.iter().enumerate() {
             let (b, a) = (quotes[i].bid.unwrap(), quotes[i].ask.unwrap());
             let w = (a.raw() - b.raw()).max(1_000);
-            assert!(p.raw() >= b.raw() - w && p.raw() <= a.raw() + w, "{i}: {p}");
+            match legs[i].side {
+                Side::Buy => assert!(p.raw() >= a.raw() && p.raw() <= a.raw() + w, "{i}: {p}"),
+                Side::Sell => assert!(p.raw() <= b.raw() && p.raw() >= b.raw() - w, "{i}: {p}"),
+            }
         }
         // No market: the leg is named.
         let mut q = quotes.clone();

@@ -196,6 +196,12 @@ pub struct RuleCommon {
     pub accounts: Vec<String>,
     /// Only these underlyings (empty = all).
     pub underlyings: Vec<String>,
+    /// Only these strategies (empty = all): set on the exits a person attached to a strategy
+    /// when opening it (never from the file).
+    pub strategies: Vec<tradeguard_model::StrategyId>,
+    /// An exit a person attached at entry: the global dry-run does not hold it back (a
+    /// stop-loss you placed, see `crate::enforce::order_paths`). Never from the file.
+    pub placed_by_person: bool,
 }
 
 macro_rules! rule_table {
@@ -231,6 +237,8 @@ macro_rules! rule_table {
                     dry_run: self.dry_run,
                     accounts: self.accounts.clone(),
                     underlyings: self.underlyings.clone(),
+                    strategies: Vec::new(),
+                    placed_by_person: false,
                 }
             }
         }

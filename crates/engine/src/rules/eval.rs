@@ -268,7 +268,7 @@ impl<'a, 'i> Eval<'a, 'i> {
     }
 
     fn dry(&self, rule: &Rule) -> bool {
-        self.input.config.dry_run || rule.common.dry_run
+        (self.input.config.dry_run && !rule.common.placed_by_person) || rule.common.dry_run
     }
 
     /// Records a fired decision; `intents` are what flatten would send.
@@ -829,7 +829,10 @@ impl<'a, 'i> Eval<'a, 'i> {
     fn strategy_rule(&mut self, rule: &Rule, s: &StrategyView) {
         let c = &rule.common;
         let underlying = s.legs.first().map_or("", |l| l.instrument.underlying());
-        if !in_scope(&c.accounts, s.account.as_str()) || !in_scope(&c.underlyings, underlying) {
+        if !in_scope(&c.accounts, s.account.as_str())
+            || !in_scope(&c.underlyings, underlying)
+            || !(c.strategies.is_empty() || c.strategies.contains(&s.id))
+        {
             return;
         }
         if matches!(s.state, StrategyState::Closing | StrategyState::Closed)
