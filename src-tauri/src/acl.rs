@@ -53,4 +53,4 @@ pub const COMMANDS: &[&str] = &[
 
 /// Simulator-only commands (forcing an assignment on the simulated venue): debug builds only
 /// (`make run`, the E2E tests).
-pub const SIM_COMMANDS: &[&str] = &["sim_force_assignment"];
+pub const SIM_COMMANDS: &[&str] = &["sim_force_assignment", "sim_move_market"];

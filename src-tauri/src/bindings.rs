@@ -65,7 +65,7 @@ macro_rules! app_commands {
 /// register them, and its ACL (`src/acl.rs`, `build.rs`) neither permits nor grants them.
 pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
     #[cfg(debug_assertions)]
-    let commands = app_commands!(, commands::sim_force_assignment);
+    let commands = app_commands!(, commands::sim_force_assignment, commands::sim_move_market);
     #[cfg(not(debug_assertions))]
     let commands = app_commands!();
     tauri_specta::Builder::<tauri::Wry>::new()

@@ -27,6 +27,8 @@ pub struct BlotterLeg {
     pub filled: i64,
     /// "pending" | "sent" | "partially filled" | "filled" | "cancelled" | "rejected" | "timed out".
     pub state: String,
+    /// How the leg's order is priced: "MKT", "LMT 1.25", "STP 4.00", "STP LMT 4.00/3.98", "TRAIL".
+    pub order: String,
     pub order_id: Option<String>,
     /// Added by the rollback (unwinds a filled leg).
     pub rollback: bool,
@@ -151,6 +153,17 @@ fn phase(g: &Group) -> (String, bool) {
     }
 }
 
+fn order_type(t: &tradeguard_model::OrderType) -> String {
+    use tradeguard_model::OrderType as T;
+    match t {
+        T::Market => "MKT".to_owned(),
+        T::Limit { limit } => format!("LMT {limit}"),
+        T::Stop { stop } => format!("STP {stop}"),
+        T::StopLimit { stop, limit } => format!("STP LMT {stop}/{limit}"),
+        T::TrailingStop { .. } => "TRAIL".to_owned(),
+    }
+}
+
 fn leg(l: &GroupLeg) -> BlotterLeg {
     BlotterLeg {
         label: label(&l.intent.instrument),
@@ -158,6 +171,7 @@ fn leg(l: &GroupLeg) -> BlotterLeg {
         qty: l.intent.qty,
         filled: l.exec_filled.max(l.status_filled),
         state: leg_state(l.state).to_owned(),
+        order: order_type(&l.intent.order_type),
         order_id: l.order_id.map(|o| o.0.to_string()),
         rollback: l.rollback,
         reason: l.reason.clone(),

@@ -145,6 +145,29 @@ pub fn sim_force_assignment(
         .map_err(|e| IpcError::invalid_input(e.code(), e.to_string()))
 }
 
+/// Simulator only: moves an underlying's price by `bps` basis points now (to see a stop or a
+/// rule act). Debug builds only (see `crate::acl`). Answers the new price.
+#[cfg(debug_assertions)]
+#[tauri::command]
+#[specta::specta]
+pub fn sim_move_market(
+    state: tauri::State<'_, AppState>,
+    symbol: String,
+    bps: i32,
+) -> Result<String, IpcError> {
+    if !(-5_000..=5_000).contains(&bps) || bps == 0 {
+        return Err(IpcError::invalid_input(
+            "sim.bps",
+            "a move of -5000 to 5000 basis points, not 0",
+        ));
+    }
+    state
+        .venue()?
+        .move_market(symbol.trim(), i64::from(bps))
+        .map(|p| p.to_string())
+        .map_err(|e| IpcError::invalid_input(e.code(), e.to_string()))
+}
+
 /// The simulator's actions (forcing an assignment) are offered: debug builds only.
 pub const SIM_ACTIONS: bool = cfg!(debug_assertions);
 

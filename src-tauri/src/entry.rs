@@ -127,6 +127,11 @@ pub struct TicketInput {
     pub net: Option<String>,
     /// "day" or "gtc".
     pub tif: String,
+    /// Stop-loss attached: close (hybrid exit) when the loss reaches this multiple of the
+    /// entry premium ("2" = twice the credit); empty or null: none.
+    pub stop_loss_multiple: Option<String>,
+    /// Profit target attached: close when the P&L reaches this percent of the entry premium.
+    pub profit_target_pct: Option<u32>,
 }
 
 fn bad(reason: &str, message: impl Into<String>) -> IpcError {
@@ -222,7 +227,18 @@ fn parse_ticket(t: TicketInput, default_account: Option<String>) -> Result<Ticke
         quantity: t.quantity,
         limit,
         tif,
-        exits: Exits::default(),
+        exits: Exits {
+            stop_loss_multiple: match t.stop_loss_multiple.as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(m) => Some(Price::parse(m).map_err(|e| {
+                    bad(
+                        "entry.bad_ticket",
+                        format!("stop-loss multiple {m:?}: {e} (e.g. 2 for twice the credit)"),
+                    )
+                })?),
+            },
+            profit_target_pct: t.profit_target_pct,
+        },
     })
 }
 
@@ -296,6 +312,8 @@ pub struct EntryPreviewView {
     pub refusal_code: Option<String>,
     pub stress: StressVerdictView,
     pub expires_in_secs: f64,
+    /// Exits attached to the strategy once it is held, a line each.
+    pub exits: Vec<String>,
 }
 
 fn money(m: tradeguard_model::Money) -> String {
@@ -333,6 +351,10 @@ pub fn preview_view(p: &EntryPreview, now: Timestamp) -> EntryPreviewView {
             "A partial fill that leaves short options uncovered is alerted (hedging is off).".to_owned()
         });
     }
+    plan.push(
+        "Sent even while the rules file is in dry-run: an order you enter, and the exits you attach to it."
+            .to_owned(),
+    );
     let stress = match &p.stress {
         Ok(s) => StressVerdictView {
             worst_case: Some(money(s.worst.requirement)),
@@ -409,6 +431,7 @@ pub fn preview_view(p: &EntryPreview, now: Timestamp) -> EntryPreviewView {
         refusal_code: p.refusal.as_ref().map(|r| r.code().to_owned()),
         stress,
         expires_in_secs: p.expires_at.duration_since(now).as_secs_f64(),
+        exits: t.exits.labels(),
     }
 }
 
@@ -499,6 +522,8 @@ mod tests {
             limit: "custom".into(),
             net: Some("-1.25".into()),
             tif: "day".into(),
+            stop_loss_multiple: Some("2".into()),
+            profit_target_pct: None,
         }
     }
 
@@ -514,6 +539,11 @@ mod tests {
             }
         );
         assert!(t.legs[0].instrument.as_option().is_some());
+        assert_eq!(t.exits.stop_loss_multiple, Some(Price::parse("2").unwrap()));
+        let mut i = input("custom");
+        i.stop_loss_multiple = Some("twice".into());
+        let e = parse_ticket(i, Some("DU1".into())).unwrap_err();
+        assert!(e.message.contains("stop-loss multiple"), "{e:?}");
         let e = parse_ticket(input("iron_butterfly"), Some("DU1".into())).unwrap_err();
         assert!(e.message.contains("unknown template"), "{e:?}");
         let mut i = input("custom");

@@ -49,6 +49,8 @@ pub struct StrategyRow {
     pub entry_credit: Option<String>,
     pub pnl: Option<String>,
     pub legs: Vec<StrategyLegRow>,
+    /// Exits attached when it was opened through the guard, a line each.
+    pub exits: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Type)]
@@ -93,20 +95,33 @@ pub fn strategy_row(s: &StrategyView) -> StrategyRow {
                 delta: l.greeks.map(|g| g.delta),
             })
             .collect(),
+        exits: Vec::new(),
     }
+}
+
+/// Every strategy of `guard` as a row, with the exits attached to it at entry.
+pub fn strategy_rows(guard: &tradeguard_engine::enforce::Guard) -> Vec<StrategyRow> {
+    let attached = guard.attached_exits();
+    guard
+        .strategies()
+        .iter()
+        .map(|s| {
+            let mut row = strategy_row(s);
+            row.exits = attached
+                .iter()
+                .filter(|(id, _)| *id == Some(s.id))
+                .flat_map(|(_, a)| a.exits.labels())
+                .collect();
+            row
+        })
+        .collect()
 }
 
 /// The strategies the guard protects (Broken ones included).
 #[tauri::command]
 #[specta::specta]
 pub fn strategies(state: tauri::State<'_, AppState>) -> Result<Vec<StrategyRow>, IpcError> {
-    Ok(state
-        .venue()?
-        .guard()
-        .strategies()
-        .iter()
-        .map(strategy_row)
-        .collect())
+    Ok(strategy_rows(state.venue()?.guard()))
 }
 
 /// What to flatten.

@@ -590,6 +590,21 @@ impl Venue {
         Ok(())
     }
 
+    /// Simulator only: moves `symbol` by `bps` basis points now (debug builds: see
+    /// `crate::commands::sim_move_market`). Returns the new price.
+    pub fn move_market(
+        &self,
+        symbol: &str,
+        bps: i64,
+    ) -> Result<tradeguard_model::Price, VenueError> {
+        let Some(sim) = &self.sim else {
+            return Err(VenueError::NotSimulated);
+        };
+        let to = sim.move_market(symbol, bps)?;
+        tracing::warn!(symbol, bps, to = %to, "simulator: market moved by the user");
+        Ok(to)
+    }
+
     /// The venue's clock (virtual on the simulator).
     pub fn now(&self) -> Timestamp {
         self.clock.now()
@@ -624,12 +639,7 @@ impl Venue {
             if let Err(e) = PortfolioChanged(self.portfolio()).emit(&app) {
                 tracing::warn!(error = %e, "portfolio update not delivered to the UI");
             }
-            let rows = self
-                .guard
-                .strategies()
-                .iter()
-                .map(crate::flatten::strategy_row)
-                .collect();
+            let rows = crate::flatten::strategy_rows(&self.guard);
             if let Err(e) = crate::events::StrategiesChanged(rows).emit(&app) {
                 tracing::warn!(error = %e, "strategies update not delivered to the UI");
             }

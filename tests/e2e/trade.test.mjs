@@ -1,7 +1,10 @@
 // Opening a strategy through the guard in the app (issue "Open strategies through the guard"):
-// the Trade screen's chain on the simulated venue, an iron condor filled from it by two clicks,
-// the preview (orders in send order, payoff, margin, stress verdict), the confirm, and the
-// Orders tab showing the protective wings sent in the first step.
+// the Trade screen's chain on the simulated venue, an iron condor filled from it by two clicks
+// with a stop-loss attached, the preview (orders in send order, payoff, margin, stress verdict),
+// the confirm, the Orders tab showing the protective wings sent in the first step, the strategy
+// on the dashboard with its stop; a put credit spread with a stop the same way; then the market
+// falls 3 % and the spread's stop exits once, through the hybrid exit (limit orders first),
+// though the rules file is in dry-run, while the condor stays.
 import assert from "node:assert/strict";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -48,12 +51,16 @@ describe("Opening an iron condor from the Trade screen", () => {
   });
 
   it("fills an iron condor by two clicks, previews it and places it on confirm", async () => {
+    // The monthly: its wings keep a bid when the market moves (the stop's limits need one).
+    await session.click(await session.find('[data-testid="trade-expiry"] option[value="2025-03-21"]'));
+    await session.waitForText('[data-testid="chain-565-put-bid"]', (t) => /^\d+\.\d+$/.test(t.trim()), 30000);
     await replace(session, '[data-testid="ticket-width"]', "10");
     await session.click(await session.find('[data-testid="chain-565-put-bid"]'));
     await session.click(await session.find('[data-testid="chain-585-call-bid"]'));
     const legs = await session.waitForText('[data-testid="ticket-legs"]', (t) => (t.match(/SPY/g) ?? []).length === 4);
     for (const leg of ["555 P", "565 P", "585 C", "595 C"]) assert.ok(legs.includes(leg), `${leg} on the ticket: ${legs}`);
     await replace(session, '[data-testid="ticket-qty"]', "2");
+    await replace(session, '[data-testid="ticket-stop"]', "0.5");
     // First at the natural price, to read it; then a custom net 0.30 through it, as a trader
     // pays up to fill while the market moves (the demo runs at 10×).
     await session.click(await session.find('[data-testid="ticket-limit"] option[value="natural"]'));
@@ -85,6 +92,7 @@ describe("Opening an iron condor from the Trade screen", () => {
     assert.match(await session.text(await session.find('[data-testid="entry-stress"]')), /worst case .* of available funds/);
     assert.match(await session.text(await session.find('[data-testid="entry-verdict"]')), /would pass/);
     assert.match(await session.text(await session.find('[data-testid="entry-max-loss"]')), /\d/);
+    assert.match(await session.text(await session.find('[data-testid="entry-exits"]')), /stop-loss at a loss of 0\.50 × the entry premium/);
     await session.waitFor('[data-testid="entry-preview"] canvas');
     await session.screenshot("trade-preview");
 
@@ -95,7 +103,7 @@ describe("Opening an iron condor from the Trade screen", () => {
 
   it("the Orders tab shows the group filled, wings first; the strategy is on the dashboard", async () => {
     await session.click(await session.find('[data-testid="nav-orders"]'));
-    const ids = ["P00555000", "P00565000", "C00585000", "C00595000"];
+    const ids = ["250321P00555000", "250321P00565000", "250321C00585000", "250321C00595000"];
     await session.waitForText('[data-testid="executions"]', (t) => ids.every((id) => t.includes(id)), 30000);
     // Newest first: both sales are above both wings.
     const rows = [];
@@ -107,11 +115,70 @@ describe("Opening an iron condor from the Trade screen", () => {
     assert.ok(firstSell === 0 && lastBuy === 3 && /sell/i.test(ours[1]), `wings filled before the shorts: ${ours.join(" | ")}`);
     await session.screenshot("trade-orders");
     await session.click(await session.find('[data-testid="nav-dashboard"]'));
-    const strategies = await session.waitForText(
-      '[data-testid="strategies"]',
-      (t) => (t.match(/iron condor/gi) ?? []).length >= 2,
-      30000,
+    const exits = await session.waitForText('[data-testid="strategy-exits"]', (t) => /stop-loss/.test(t), 30000);
+    assert.match(exits, /stop-loss at a loss of 0\.50 × the entry premium \(hybrid exit\)/);
+    const row = await session.waitFor('[data-testid="strategy"][data-strategy-name*="555/565/585/595"]', 15000);
+    assert.match(await session.text(row), /iron condor/i);
+    await session.screenshot("trade-strategy-with-stop");
+  });
+
+  it("opens a put credit spread with a stop at half its credit the same way", async () => {
+    await session.click(await session.find('[data-testid="nav-trade"]'));
+    await session.click(await session.waitFor('[data-testid="ticket-template"] option[value="vertical"]'));
+    await session.click(await session.find('[data-testid="trade-expiry"] option[value="2025-03-21"]'));
+    await session.waitForText('[data-testid="chain-575-put-bid"]', (t) => /^\d+\.\d+$/.test(t.trim()), 30000);
+    await replace(session, '[data-testid="ticket-width"]', "5");
+    await session.click(await session.find('[data-testid="chain-575-put-bid"]'));
+    const legs = await session.waitForText('[data-testid="ticket-legs"]', (t) => (t.match(/SPY/g) ?? []).length === 2);
+    assert.ok(legs.includes("570 P") && legs.includes("575 P"), legs);
+    await replace(session, '[data-testid="ticket-qty"]', "1");
+    await replace(session, '[data-testid="ticket-stop"]', "0.5");
+    await session.click(await session.find('[data-testid="ticket-limit"] option[value="natural"]'));
+    await session.click(await session.find('[data-testid="ticket-preview"]'));
+    const natural = await session.waitForText('[data-testid="entry-net"]', (t) => /credit \d+\.\d+/.test(t), 15000);
+    const credit = Number(natural.match(/credit (\d+\.\d+)/)[1]);
+    await session.click(await session.find('[data-testid="entry-preview-cancel"]'));
+    await session.click(await session.waitFor('[data-testid="ticket-limit"] option[value="custom"]'));
+    await replace(session, '[data-testid="ticket-net"]', (-(credit - 0.1)).toFixed(2));
+    await session.click(await session.find('[data-testid="ticket-preview"]'));
+    await session.waitForText('[data-testid="entry-verdict"]', (t) => /would pass/.test(t), 15000);
+    await session.click(await session.find('[data-testid="entry-preview-confirm"]'));
+    await session.waitForText('[data-testid="entry-placed"]', (t) => /group \d+/.test(t), 15000);
+    await session.click(await session.find('[data-testid="nav-dashboard"]'));
+    await session.waitFor('[data-testid="strategy"][data-strategy-name*="575/570"] [data-testid="strategy-exits"]', 30000);
+  });
+
+  it("the market falls 3 %: the spread's stop exits once, limit orders first, in dry-run too; the condor stays", async () => {
+    await session.click(await session.waitFor('[data-testid="sim-actions"] summary'));
+    await session.click(await session.waitFor('[data-testid="sim-move"][data-symbol="SPY"][data-bps="-300"]'));
+    await session.waitForText('[data-testid="sim-result"]', (t) => /SPY moved −3 %/.test(t), 15000);
+    // The spread leaves the dashboard once its stop has closed it; the condor (a smaller loss
+    // against its credit) stays, with its stop.
+    const deadline = Date.now() + 60000;
+    while ((await session.findAll('[data-testid="strategy"][data-strategy-name*="575/570"]')).length > 0) {
+      assert.ok(Date.now() < deadline, "the stop closed the spread within a minute");
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    await session.waitFor('[data-testid="strategy"][data-strategy-name*="555/565/585/595"] [data-testid="strategy-exits"]');
+    await session.click(await session.find('[data-testid="nav-orders"]'));
+    await session.waitForText('[data-testid="groups"]', (t) => /flatten/i.test(t), 15000);
+    const groups = [];
+    for (const g of await session.findAll('[data-testid="group"]')) {
+      groups.push({ id: await session.cmd("GET", `/element/${g}/attribute/data-group`), text: await session.text(g) });
+    }
+    const exits = groups.filter((g) => /flatten/i.test(g.text));
+    assert.ok(
+      exits.length >= 1 && exits.length <= 2,
+      `one exit (its limits, then market for what they left): ${groups.map((g) => g.text).join(" | ")}`,
     );
-    assert.match(strategies, /iron condor/i);
+    // The first exit group (newest first: the last listed) was limit orders, the hybrid exit's first stage.
+    const first = exits[exits.length - 1];
+    await session.click(await session.find(`[data-testid="group"][data-group="${first.id}"] [data-testid="group-toggle"]`));
+    const legs = await session.waitForText('[data-testid="legs"]', (t) => /LMT/.test(t), 15000);
+    for (const leg of ["570 P", "575 P"]) assert.ok(legs.includes(leg), `${leg} in the exit: ${legs}`);
+    assert.doesNotMatch(legs, /MKT/, `limits first: ${legs}`);
+    await session.screenshot("trade-stop-exit");
+    await session.click(await session.find('[data-testid="nav-audit"]'));
+    await session.waitForText('[data-testid="audit-screen"]', (t) => /entry-stop:ep-/.test(t), 15000);
   });
 });

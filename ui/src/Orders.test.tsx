@@ -14,6 +14,7 @@ const blotterLeg = (over: Partial<BlotterLeg> = {}): BlotterLeg => ({
   state: "sent",
   orderId: "1001",
   rollback: false,
+  order: "LMT 1.25",
   reason: null,
   ...over,
 });

@@ -269,6 +269,7 @@ function Legs({ legs }: { legs: BlotterLeg[] }) {
           <th>Leg</th>
           <th>Side</th>
           <th className="num">Qty</th>
+          <th>Order</th>
           <th>Filled</th>
           <th>State</th>
           <th>Order id</th>
@@ -293,6 +294,9 @@ function Legs({ legs }: { legs: BlotterLeg[] }) {
               <Side side={l.side} />
             </td>
             <td className="num">{l.qty}</td>
+            <td className="mono" data-testid="leg-order">
+              {l.order}
+            </td>
             <td>
               <FillBar filled={l.filled} qty={l.qty} />
             </td>

@@ -141,6 +141,21 @@ describe("SimulatorActions", () => {
     expect(screen.getByTestId("sim-result").textContent).toContain("no execution");
   });
 
+  it("moves the market of each underlying held, 3 % either way", async () => {
+    const calls: Array<[string, number]> = [];
+    const f = fake(view([row({ key: "p590", label: "SPY 21MAR25 590 P", instrumentId: "SPY   250321P00590000", kind: "option", qty: -2 })]));
+    f.backend.simMoveMarket = async (symbol, bps) => {
+      calls.push([symbol, bps]);
+      return { status: "ok", data: "557.75" };
+    };
+    render(<PortfolioPanel backend={f.backend} />);
+    const buttons = await screen.findAllByTestId("sim-move");
+    expect(buttons.map((b) => b.getAttribute("data-symbol"))).toEqual(["SPY", "SPY"]);
+    await act(async () => buttons[0].click());
+    expect(calls).toEqual([["SPY", -300]]);
+    expect(screen.getByTestId("sim-result").textContent).toBe("SPY moved −3 % to 557.75.");
+  });
+
   it("is not offered when the build has no simulator actions (release)", async () => {
     const f = fake({
       ...view([row({ key: "p590", label: "SPY 21MAR25 590 P", instrumentId: "SPY   250321P00590000", kind: "option", qty: -2 })]),

@@ -244,7 +244,19 @@ export function SimulatorActions({ backend, positions }: { backend: Backend; pos
   const shorts = positions.filter((p) => p.kind === "option" && p.qty < 0);
   const [result, setResult] = useState<string | null>(null);
   const [error, setError] = useState<IpcError | null>(null);
-  if (shorts.length === 0) return null;
+  // The underlyings held (the OCC root of an option symbol, a stock's ticker).
+  const underlyings = Array.from(new Set(positions.filter((p) => p.kind !== "future").map((p) => p.instrumentId.slice(0, 6).trim()))).sort();
+  if (shorts.length === 0 && underlyings.length === 0) return null;
+  const move = async (symbol: string, bps: number) => {
+    const res = await backend.simMoveMarket(symbol, bps);
+    if (res.status === "ok") {
+      setError(null);
+      setResult(`${symbol} moved ${bps > 0 ? "+" : "−"}${Math.abs(bps) / 100} % to ${res.data}.`);
+    } else {
+      setResult(null);
+      setError(res.error);
+    }
+  };
   const assign = async (p: PositionRow) => {
     const res = await backend.simForceAssignment(p.instrumentId, 1);
     if (res.status === "ok") {
@@ -257,13 +269,23 @@ export function SimulatorActions({ backend, positions }: { backend: Backend; pos
   };
   return (
     <details className="sim-actions" data-testid="sim-actions">
-      <summary>Simulator: trigger an assignment</summary>
+      <summary>Simulator: trigger an assignment, move the market</summary>
       <div className="sim-buttons">
         {shorts.map((p) => (
           <button type="button" key={p.key} data-testid="sim-assign" data-instrument={p.instrumentId} onClick={() => void assign(p)}>
             Assign 1 × {p.label}
           </button>
         ))}
+      </div>
+      <div className="sim-buttons">
+        {underlyings.flatMap((u) =>
+          [-300, 300].map((bps) => (
+            <button type="button" key={`${u}${bps}`} data-testid="sim-move" data-symbol={u} data-bps={bps} onClick={() => void move(u, bps)}>
+              {u} {bps > 0 ? "+" : "−"}
+              {Math.abs(bps) / 100} %
+            </button>
+          )),
+        )}
       </div>
       {result && <p className="muted" data-testid="sim-result">{result}</p>}
       {error && (

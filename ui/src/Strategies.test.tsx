@@ -36,6 +36,15 @@ afterEach(() => {
 });
 
 describe("StrategiesPanel", () => {
+  it("shows the exits attached at entry under the strategy's name, and only there", () => {
+    const withStop = strategy({ id: "9", exits: ["stop-loss at a loss of 2.00 × the entry premium (hybrid exit)"] });
+    panel([withStop, spread], { accounts: ["DU1", "DU2"] });
+    const shown = screen.getAllByTestId("strategy-exits");
+    expect(shown).toHaveLength(1);
+    expect(shown[0].textContent).toContain("stop-loss at a loss of 2.00");
+    expect(sameStrategy(withStop, { ...withStop, exits: [] })).toBe(false);
+  });
+
   it("lists strategies by account with name, kind, state, entry credit and P&L; Broken stands out", () => {
     panel([condor, strangle, spread], { accounts: ["DU1", "DU2"] });
     const rows = screen.getAllByTestId("strategy");

@@ -102,6 +102,8 @@ export function sameStrategy(a: StrategyRow, b: StrategyRow): boolean {
       a.recognized === b.recognized &&
       a.entryCredit === b.entryCredit &&
       a.pnl === b.pnl &&
+      a.exits.length === b.exits.length &&
+      a.exits.every((x, i) => x === b.exits[i]) &&
       a.legs.length === b.legs.length &&
       a.legs.every((l, i) => sameLeg(l, b.legs[i])))
   );
@@ -138,6 +140,11 @@ const StrategyRows = memo(function StrategyRows({ s, open, onToggle, onFlatten, 
         <td>
           {s.name}
           {!s.recognized && <span className="age"> (not recognized)</span>}
+          {s.exits.length > 0 && (
+            <div className="age" data-testid="strategy-exits">
+              {s.exits.join(" · ")}
+            </div>
+          )}
         </td>
         <td className="muted">{kindLabel(s.kind)}</td>
         <td>

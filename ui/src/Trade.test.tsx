@@ -37,6 +37,7 @@ const preview = (over: Partial<EntryPreviewView> = {}): EntryPreviewView => ({
   refusalCode: null,
   stress: { worstCase: "1200.00", scenario: "underlying −3 %", limit: "90000.00", available: "100000.00", pct: 90, error: null },
   expiresInSecs: 60,
+  exits: [],
   ...over,
 });
 
@@ -63,7 +64,7 @@ describe("clickLegs", () => {
 
 describe("TradeScreen", () => {
   it("fills the ticket from the chain, previews, and places only after the confirm", async () => {
-    const previewEntry = vi.fn(async (_t: TicketInput) => ok(preview()));
+    const previewEntry = vi.fn(async (_t: TicketInput) => ok(preview({ exits: ["stop-loss at a loss of 2.00 × the entry premium (hybrid exit)"] })));
     const placeEntry = vi.fn(async (_id: string) => ok({ previewId: "ep-1", group: "7" }));
     const backend = fakeBackend({ optionChain: async () => ok(chain), previewEntry, placeEntry });
     render(<TradeScreen backend={backend} />);
@@ -71,6 +72,7 @@ describe("TradeScreen", () => {
     fireEvent.click(screen.getByTestId("chain-490-put-bid"));
     fireEvent.click(screen.getByTestId("chain-510-call-bid"));
     expect(screen.getByTestId("ticket-legs").querySelectorAll("li")).toHaveLength(4);
+    fireEvent.change(screen.getByTestId("ticket-stop"), { target: { value: "2" } });
     await act(async () => {
       fireEvent.click(screen.getByTestId("ticket-preview"));
     });
@@ -79,6 +81,9 @@ describe("TradeScreen", () => {
     expect(sent.account).toBe("DU1");
     expect(sent.template).toBe("iron_condor");
     expect(sent.legs).toHaveLength(4);
+    expect(sent.stopLossMultiple).toBe("2");
+    expect(sent.profitTargetPct).toBeNull();
+    expect(screen.getByTestId("entry-exits").textContent).toMatch(/stop-loss at a loss of 2.00/);
     expect(placeEntry).not.toHaveBeenCalled();
     expect(screen.getByTestId("entry-verdict").textContent).toMatch(/would pass/);
     expect(screen.getAllByTestId("entry-order")).toHaveLength(2);

@@ -215,6 +215,11 @@ function PreviewBody({ p }: { p: EntryPreviewView }) {
           ))}
         </tbody>
       </table>
+      {p.exits.length > 0 && (
+        <p data-testid="entry-exits">
+          Attached: <strong>{p.exits.join(" · ")}</strong>
+        </p>
+      )}
       <ul className="entry-plan">
         {p.plan.map((l) => (
           <li key={l}>{l}</li>
@@ -266,6 +271,8 @@ export function TradeScreen({ backend }: { backend: Backend }) {
   const [limit, setLimit] = useState<"mid" | "natural" | "custom">("mid");
   const [net, setNet] = useState("");
   const [tif, setTif] = useState<"day" | "gtc">("day");
+  const [stop, setStop] = useState("");
+  const [target, setTarget] = useState("");
   const [note, setNote] = useState<string | null>(null);
   const [previewError, setPreviewError] = useState<IpcError | null>(null);
   const [preview, setPreview] = useState<EntryPreviewView | null>(null);
@@ -291,6 +298,8 @@ export function TradeScreen({ backend }: { backend: Backend }) {
     limit,
     net: limit === "custom" ? net : null,
     tif,
+    stopLossMultiple: stop.trim() === "" ? null : stop.trim(),
+    profitTargetPct: target.trim() === "" ? null : Math.trunc(Number(target)),
   });
 
   const askPreview = async () => {
@@ -403,6 +412,17 @@ export function TradeScreen({ backend }: { backend: Backend }) {
               <option value="gtc">GTC</option>
             </select>
           </label>
+          <fieldset className="ticket-exits">
+            <legend>Exits attached to the strategy</legend>
+            <label>
+              Stop-loss at a loss of <input data-testid="ticket-stop" value={stop} onChange={(e) => setStop(e.target.value)} size={4} placeholder="—" /> × the
+              credit (hybrid exit)
+            </label>
+            <label>
+              Profit target at <input data-testid="ticket-target" value={target} onChange={(e) => setTarget(e.target.value)} size={4} placeholder="—" /> % of
+              the credit
+            </label>
+          </fieldset>
           <button type="submit" data-testid="ticket-preview" disabled={legs.length === 0}>
             Preview…
           </button>

@@ -48,6 +48,8 @@ export interface Backend {
   acknowledgeAlert(id: number): Promise<Result<AlertView[]>>;
   onAlerts(cb: (alerts: AlertView[]) => void): Promise<Unlisten>;
   simForceAssignment(instrumentId: string, contracts: number): Promise<Result<null>>;
+  /** Simulator only: moves an underlying's price by `bps` basis points now; answers the new price. */
+  simMoveMarket(symbol: string, bps: number): Promise<Result<string>>;
   guardStatus(): Promise<Result<GuardView>>;
   /** Lifts the lock on opening orders a fired loss limit left; closes are never locked. */
   unlockTrading(): Promise<Result<GuardView>>;
@@ -160,6 +162,7 @@ export const tauriBackend: Backend = {
   acknowledgeAlert: (id) => commands.acknowledgeAlert({ id }),
   onAlerts: (cb) => events.alertsChanged.listen((e) => cb(e.payload)),
   simForceAssignment: (instrumentId, contracts) => commands.simForceAssignment({ instrumentId, contracts }),
+  simMoveMarket: (symbol, bps) => commands.simMoveMarket(symbol, bps),
   guardStatus: () => commands.guardStatus(),
   unlockTrading: () => commands.unlockTrading(),
   locations: () => settle(() => commands.locations()),

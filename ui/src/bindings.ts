@@ -114,6 +114,11 @@ export const commands = {
 	 *  Debug builds only (see `crate::acl`).
 	 */
 	simForceAssignment: (req: ForceAssignment) => typedError<null, IpcError>(__TAURI_INVOKE("sim_force_assignment", { req })),
+	/**
+	 *  Simulator only: moves an underlying's price by `bps` basis points now (to see a stop or a
+	 *  rule act). Debug builds only (see `crate::acl`). Answers the new price.
+	 */
+	simMoveMarket: (symbol: string, bps: number) => typedError<string, IpcError>(__TAURI_INVOKE("sim_move_market", { symbol, bps })),
 };
 
 /** Events */
@@ -304,6 +309,8 @@ export type BlotterLeg = {
 	filled: number,
 	/**  "pending" | "sent" | "partially filled" | "filled" | "cancelled" | "rejected" | "timed out". */
 	state: string,
+	/**  How the leg's order is priced: "MKT", "LMT 1.25", "STP 4.00", "STP LMT 4.00/3.98", "TRAIL". */
+	order: string,
 	orderId: string | null,
 	/**  Added by the rollback (unwinds a filled leg). */
 	rollback: boolean,
@@ -481,6 +488,8 @@ export type EntryPreviewView = {
 	refusalCode: string | null,
 	stress: StressVerdictView,
 	expiresInSecs: number | null,
+	/**  Exits attached to the strategy once it is held, a line each. */
+	exits: string[],
 };
 
 /**  Stable error codes. The UI switches on these; never rename one, only add. */
@@ -901,6 +910,8 @@ export type StrategyRow = {
 	entryCredit: string | null,
 	pnl: string | null,
 	legs: StrategyLegRow[],
+	/**  Exits attached when it was opened through the guard, a line each. */
+	exits: string[],
 };
 
 export type StressCellView = {
@@ -960,6 +971,13 @@ export type TicketInput = {
 	net: string | null,
 	/**  "day" or "gtc". */
 	tif: string,
+	/**
+	 *  Stop-loss attached: close (hybrid exit) when the loss reaches this multiple of the
+	 *  entry premium ("2" = twice the credit); empty or null: none.
+	 */
+	stopLossMultiple: string | null,
+	/**  Profit target attached: close when the P&L reaches this percent of the entry premium. */
+	profitTargetPct: number | null,
 };
 
 /**  One leg of a ticket as the UI sends it. */

@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use tradeguard_model::{
     AccountSnapshot, Broker, BrokerError, BrokerEvent, Capabilities, Clock, ComboOrder,
     ConnectionState, EventStream, Execution, Instrument, InstrumentId, MarginImpact, Notice,
-    OpenOrder, OrderId, OrderRequest, Position, Timestamp,
+    OpenOrder, OrderId, OrderRequest, Position, Price, Timestamp,
 };
 
 /// How fast virtual time runs relative to (tokio) wall time.
@@ -104,6 +104,18 @@ impl SimBroker {
         contracts: i64,
     ) -> Result<(), SimError> {
         lock(&self.venue).force_assignment(instrument, contracts)
+    }
+
+    /// Moves `symbol`'s price by `bps` basis points now (a gap: the demo's "what if the market
+    /// falls"); its options requote from the new price. Returns the new price.
+    pub fn move_market(&self, symbol: &str, bps: i64) -> Result<Price, SimError> {
+        let mut v = lock(&self.venue);
+        let spot = v
+            .spot(symbol)
+            .ok_or_else(|| SimError::UnknownUnderlying(symbol.to_owned()))?;
+        let to = spot.mul_ratio(10_000 + bps, 10_000)?;
+        v.set_spot(symbol, to)?;
+        Ok(to)
     }
 
     fn start_driver(&self) {

@@ -86,6 +86,7 @@ export const strategy = (over: Partial<StrategyRow> = {}): StrategyRow => ({
   entryCredit: "310.00",
   pnl: "45.00",
   legs: [leg()],
+  exits: [],
   ...over,
 });
 
@@ -192,6 +193,7 @@ export function fakeBackend(over: Partial<Backend> = {}): Backend {
     acknowledgeAlert: async () => ok([]),
     onAlerts: noop,
     simForceAssignment: async () => ok(null),
+    simMoveMarket: async () => ok("485.00"),
     guardStatus: async () => fail("unavailable", "venue.connecting", "starting"),
     unlockTrading: async () => fail("unavailable", "venue.connecting", "starting"),
     locations: async () =>
