@@ -6,7 +6,7 @@
 //! chain yet, and says so by its typed error.
 
 mod common;
-use common::{guard_on_ib, ib_broker, ib_quote as quote};
+use common::{guard_on_ib, ib_broker, ib_quote as quote, until};
 use std::time::Duration;
 use tradeguard_engine::enforce::{EnforceConfig, NoRules};
 use tradeguard_engine::entry::{LimitPrice, Template, Ticket, TicketLeg};
@@ -14,7 +14,6 @@ use tradeguard_ibkr::fake_tws::{FakeTws, PlacedOrder};
 use tradeguard_model::{AccountId, Instrument, OptionContract, Price, Right, Side, Tif};
 
 const ACCOUNT: &str = "DU-ENTRY";
-const T: Duration = Duration::from_secs(30);
 
 fn contract(conid: i32, right: &str, strike: f64) -> tradeguard_ibkr::fake_tws::proto::Contract {
     FakeTws::option(conid, "SPY", "20301220", right, strike)
@@ -42,17 +41,6 @@ fn placed_for(f: &FakeTws, right: &str, strike: f64) -> Vec<PlacedOrder> {
                 && !p.order.what_if.unwrap_or(false)
         })
         .collect()
-}
-
-async fn until<R>(what: &str, mut f: impl FnMut() -> Option<R>) -> R {
-    let deadline = tokio::time::Instant::now() + T;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,13 +6,12 @@
 //! market, never as a limit alone. Nothing more is sent.
 
 mod common;
-use common::{guard_on_ib, ib_broker, ib_quote as quote};
+use common::{guard_on_ib, ib_broker, ib_quote as quote, until};
 use std::time::Duration;
 use tradeguard_engine::enforce::EnforceConfig;
 use tradeguard_ibkr::fake_tws::{FakeTws, PlacedOrder};
 
 const ACCOUNT: &str = "DU-HYBRID";
-const T: Duration = Duration::from_secs(30);
 
 fn c510() -> tradeguard_ibkr::fake_tws::proto::Contract {
     FakeTws::option(41, "SPY", "20301220", "C", 510.0)
@@ -27,17 +26,6 @@ fn placed_for(f: &FakeTws, strike: f64) -> Vec<PlacedOrder> {
         .into_iter()
         .filter(|p| p.contract.strike == Some(strike) && !p.order.what_if.unwrap_or(false))
         .collect()
-}
-
-async fn until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = tokio::time::Instant::now() + T;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 fn status(f: &FakeTws, id: i32) -> String {

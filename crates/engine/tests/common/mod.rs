@@ -267,6 +267,19 @@ pub fn ib_broker(port: u16, client_id: i32, account: &str) -> Arc<tradeguard_ibk
     ))
 }
 
+/// Polls `f` every 20 ms until it answers, for at most 30 s of (tokio) time; fails naming
+/// `what` otherwise.
+pub async fn until<R>(what: &str, mut f: impl FnMut() -> Option<R>) -> R {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// The production guard on `broker` (wall clock, market always open, a fallback spot per
 /// watched symbol), as the app and `tradeguard guard` start it.
 pub async fn guard_on_ib(
