@@ -1,7 +1,7 @@
 // A minimal W3C WebDriver client over fetch, plus tauri-driver lifecycle helpers.
 // Used by the real-app end-to-end tests: the built Tradeguard binary under Xvfb,
 // driven through tauri-driver and WebKitWebDriver.
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -41,10 +41,26 @@ export async function startDriver(port = 4444) {
 
 /** Stop tauri-driver with SIGTERM (SIGKILL would orphan WebKitWebDriver and hang the run). */
 export async function stopDriver(child) {
-  if (child.exitCode !== null) return;
+  if (child.exitCode !== null) return await appGone();
   const exited = new Promise((res) => child.once("exit", res));
   child.kill("SIGTERM");
   await Promise.race([exited, sleep(5000)]);
+  await appGone();
+}
+
+/**
+ * Waits (up to 20 s) until no Tradeguard app runs any more. The app is single-instance: a test
+ * file whose app starts while the previous file's is still shutting down (its guard stopping,
+ * its database flushed) only hands its launch to that one and exits, and its session never
+ * gets a window.
+ */
+async function appGone() {
+  for (let i = 0; i < 200; i++) {
+    const r = spawnSync("pgrep", ["-x", "tradeguard-app"]);
+    if (r.status !== 0) return;
+    await sleep(100);
+  }
+  console.warn("[e2e] a tradeguard-app is still running 20 s after its test file ended");
 }
 
 /** One WebDriver command; a command that hangs fails after `timeoutMs` with its name. */
