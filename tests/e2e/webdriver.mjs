@@ -52,12 +52,14 @@ export async function stopDriver(child) {
  * Waits (up to 20 s) until no Tradeguard app runs any more. The app is single-instance: a test
  * file whose app starts while the previous file's is still shutting down (its guard stopping,
  * its database flushed) only hands its launch to that one and exits, and its session never
- * gets a window.
+ * gets a window. A zombie (an exited app nobody reaped yet: the container's first process may
+ * not reap) holds nothing and is not waited for.
  */
 async function appGone() {
   for (let i = 0; i < 200; i++) {
-    const r = spawnSync("pgrep", ["-x", "tradeguard-app"]);
-    if (r.status !== 0) return;
+    const r = spawnSync("ps", ["-C", "tradeguard-app", "-o", "stat="], { encoding: "utf8" });
+    const alive = (r.stdout ?? "").split("\n").some((l) => l.trim() !== "" && !l.trim().startsWith("Z"));
+    if (!alive) return;
     await sleep(100);
   }
   console.warn("[e2e] a tradeguard-app is still running 20 s after its test file ended");
