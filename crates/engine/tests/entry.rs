@@ -342,13 +342,8 @@ async fn a_stop_attached_at_entry_exits_once_through_the_hybrid_exit() {
     for (k, r) in [(480, Right::Put), (490, Right::Put)] {
         assert_eq!(qty_at_broker(&b, &opt(r, k)).await, 0, "{k} {r:?} closed");
     }
-    let groups: Vec<tradeguard_engine::Group> = j
-        .records()
+    let groups: Vec<tradeguard_engine::Group> = group_records(&j)
         .into_iter()
-        .filter_map(|r| match r {
-            tradeguard_engine::JournalRecord::Group(g) => Some(g),
-            _ => None,
-        })
         .filter(|g| g.intent.purpose != tradeguard_engine::intent::Purpose::Open)
         .collect();
     let exit_groups: std::collections::BTreeSet<_> = groups.iter().map(|g| g.id).collect();

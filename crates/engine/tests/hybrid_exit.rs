@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tradeguard_engine::assignment::AssignmentConfig;
 use tradeguard_engine::enforce::EnforceConfig;
-use tradeguard_engine::{Group, GroupPhase, JournalRecord, LegState, MemoryJournal};
+use tradeguard_engine::{GroupPhase, LegState, MemoryJournal};
 use tradeguard_model::{OrderType, Right, Side};
 
 /// A put credit spread sold for 3.00 and worth about 5.90 with SPY at 500: a stop at half
@@ -52,17 +52,6 @@ async fn guarded(
     )
     .await;
     (j, g)
-}
-
-/// Every journaled version of every group, in journal order.
-fn group_records(j: &MemoryJournal) -> Vec<Group> {
-    j.records()
-        .into_iter()
-        .filter_map(|r| match r {
-            JournalRecord::Group(g) => Some(g),
-            _ => None,
-        })
-        .collect()
 }
 
 async fn flat(b: &tradeguard_sim::SimBroker) -> bool {

@@ -76,13 +76,13 @@ pub enum EntryError {
         /// The pricing error's code.
         code: &'static str,
     },
-    /// The chain asked for is not listed.
-    #[error("{underlying} lists no expiry {expiry}")]
+    /// The chain asked for is not listed (`expiry` `None`: the venue lists no expiry at all).
+    #[error("{underlying} lists {}", match .expiry { Some(e) => format!("no expiry {e}"), None => "no expiries".to_owned() })]
     NoSuchExpiry {
         /// Underlying.
         underlying: String,
         /// Asked expiry.
-        expiry: NaiveDate,
+        expiry: Option<NaiveDate>,
     },
     /// No such preview.
     #[error("no entry preview {id} (never issued, or long expired)")]
@@ -424,13 +424,13 @@ impl Guard {
             Some(e) => {
                 return Err(EntryError::NoSuchExpiry {
                     underlying: underlying.to_owned(),
-                    expiry: e,
+                    expiry: Some(e),
                 }
                 .into());
             }
             None => *listing.expiries.first().ok_or(EntryError::NoSuchExpiry {
                 underlying: underlying.to_owned(),
-                expiry: NaiveDate::MIN,
+                expiry: None,
             })?,
         };
         let stock = Instrument::stock(underlying);

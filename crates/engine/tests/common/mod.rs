@@ -267,6 +267,17 @@ pub fn ib_broker(port: u16, client_id: i32, account: &str) -> Arc<tradeguard_ibk
     ))
 }
 
+/// Every journaled version of every group, in journal order.
+pub fn group_records(j: &MemoryJournal) -> Vec<tradeguard_engine::Group> {
+    j.records()
+        .into_iter()
+        .filter_map(|r| match r {
+            tradeguard_engine::JournalRecord::Group(g) => Some(g),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Polls `f` every 20 ms until it answers, for at most 30 s of (tokio) time; fails naming
 /// `what` otherwise.
 pub async fn until<R>(what: &str, mut f: impl FnMut() -> Option<R>) -> R {
